@@ -1,0 +1,114 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cairn_metadata::{BucketRecord, Command, MetadataError};
+use cairn_types::BucketName;
+
+use crate::auth::{read_small_body, Caller};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::util::{iso8601, now_ms};
+use crate::xml::{self, XmlWriter};
+use crate::{xml_response, ApiState};
+
+pub async fn list_buckets(st: &Arc<ApiState>, caller: &Caller) -> Result<Response, S3Error> {
+    let buckets = st.meta().list_buckets().await?;
+    let mut w = XmlWriter::new();
+    w.open_root("ListAllMyBucketsResult");
+    w.open("Owner");
+    w.elem("ID", &caller.access_key);
+    w.elem("DisplayName", &caller.access_key);
+    w.close("Owner");
+    w.open("Buckets");
+    for b in buckets {
+        w.open("Bucket");
+        w.elem("Name", b.name.as_str());
+        w.elem("CreationDate", &iso8601(b.created_ms));
+        w.close("Bucket");
+    }
+    w.close("Buckets");
+    w.close("ListAllMyBucketsResult");
+    Ok(xml_response(w.finish()))
+}
+
+pub async fn create_bucket(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    name: &str,
+    req: Request,
+) -> Result<Response, S3Error> {
+    let name = BucketName::new(name)?;
+    let body = read_small_body(caller, req, 64 << 10).await?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let cfg: xml::CreateBucketConfiguration =
+            xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
+        // Cairn is one region; a client naming another one still gets its bucket here
+        // (there is nowhere else to put it), which is what single-region S3 servers do.
+        if let Some(loc) = cfg.location_constraint.filter(|l| !l.is_empty()) {
+            tracing::debug!(location = %loc, "CreateBucket location constraint");
+        }
+    }
+    let rec = BucketRecord {
+        name: name.clone(),
+        created_ms: now_ms(),
+        owner: caller.access_key.clone(),
+    };
+    match st.meta().apply(Command::CreateBucket(rec)).await {
+        Ok(_) => {}
+        Err(MetadataError::BucketExists { owner }) if owner == caller.access_key => {
+            return Err(S3Error::new(
+                S3ErrorCode::BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            )
+            .with("BucketName", name.as_str()));
+        }
+        Err(e) => return Err(S3Error::from(e).with("BucketName", name.as_str())),
+    }
+    let mut resp = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/{name}")) {
+        resp.headers_mut().insert("location", v);
+    }
+    Ok(resp)
+}
+
+pub async fn head_bucket(st: &Arc<ApiState>, name: &BucketName) -> Result<Response, S3Error> {
+    require_bucket(st, name).await?;
+    let mut resp = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&st.region) {
+        resp.headers_mut().insert("x-amz-bucket-region", v);
+    }
+    Ok(resp)
+}
+
+pub async fn delete_bucket(st: &Arc<ApiState>, name: &BucketName) -> Result<Response, S3Error> {
+    st.meta()
+        .apply(Command::DeleteBucket { name: name.clone() })
+        .await
+        .map_err(|e| S3Error::from(e).with("BucketName", name.as_str()))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn get_location(st: &Arc<ApiState>, name: &BucketName) -> Result<Response, S3Error> {
+    require_bucket(st, name).await?;
+    let mut w = XmlWriter::new();
+    w.open_root("LocationConstraint");
+    // us-east-1 is spelled as an empty constraint.
+    if st.region != "us-east-1" {
+        w.text(&st.region);
+    }
+    w.close("LocationConstraint");
+    Ok(xml_response(w.finish()))
+}
+
+pub async fn require_bucket(
+    st: &Arc<ApiState>,
+    name: &BucketName,
+) -> Result<BucketRecord, S3Error> {
+    st.meta()
+        .get_bucket(name)
+        .await?
+        .ok_or_else(|| S3Error::no_such_bucket().with("BucketName", name.as_str()))
+}

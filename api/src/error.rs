@@ -1,0 +1,281 @@
+//! S3 errors: the one place where every crate's error becomes an S3 error code, an HTTP
+//! status and an XML body.
+
+use axum::http::StatusCode;
+use cairn_datanode::DatanodeError;
+use cairn_metadata::MetadataError;
+use cairn_objects::{ObjectsError, PutError};
+use cairn_sigv4::AuthError;
+use cairn_types::InvalidName;
+
+use crate::xml::XmlWriter;
+
+/// The S3 error codes Cairn returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3ErrorCode {
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    BadDigest,
+    BucketAlreadyOwnedByYou,
+    BucketAlreadyExists,
+    BucketNotEmpty,
+    EntityTooLarge,
+    IncompleteBody,
+    InternalError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidDigest,
+    InvalidRange,
+    InvalidRequest,
+    KeyTooLongError,
+    MalformedXML,
+    MetadataTooLarge,
+    MethodNotAllowed,
+    MissingContentLength,
+    MissingSecurityHeader,
+    NoSuchBucket,
+    NoSuchKey,
+    NotImplemented,
+    PreconditionFailed,
+    RequestTimeTooSkewed,
+    ServiceUnavailable,
+    SignatureDoesNotMatch,
+    XAmzContentSHA256Mismatch,
+}
+
+impl S3ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use S3ErrorCode::*;
+        match self {
+            AccessDenied => "AccessDenied",
+            AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
+            AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
+            BadDigest => "BadDigest",
+            BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
+            BucketAlreadyExists => "BucketAlreadyExists",
+            BucketNotEmpty => "BucketNotEmpty",
+            EntityTooLarge => "EntityTooLarge",
+            IncompleteBody => "IncompleteBody",
+            InternalError => "InternalError",
+            InvalidAccessKeyId => "InvalidAccessKeyId",
+            InvalidArgument => "InvalidArgument",
+            InvalidBucketName => "InvalidBucketName",
+            InvalidDigest => "InvalidDigest",
+            InvalidRange => "InvalidRange",
+            InvalidRequest => "InvalidRequest",
+            KeyTooLongError => "KeyTooLongError",
+            MalformedXML => "MalformedXML",
+            MetadataTooLarge => "MetadataTooLarge",
+            MethodNotAllowed => "MethodNotAllowed",
+            MissingContentLength => "MissingContentLength",
+            MissingSecurityHeader => "MissingSecurityHeader",
+            NoSuchBucket => "NoSuchBucket",
+            NoSuchKey => "NoSuchKey",
+            NotImplemented => "NotImplemented",
+            PreconditionFailed => "PreconditionFailed",
+            RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            ServiceUnavailable => "ServiceUnavailable",
+            SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        use S3ErrorCode::*;
+        match self {
+            AccessDenied | InvalidAccessKeyId | SignatureDoesNotMatch | RequestTimeTooSkewed => {
+                StatusCode::FORBIDDEN
+            }
+            AuthorizationHeaderMalformed
+            | AuthorizationQueryParametersError
+            | BadDigest
+            | EntityTooLarge
+            | IncompleteBody
+            | InvalidArgument
+            | InvalidBucketName
+            | InvalidDigest
+            | InvalidRequest
+            | KeyTooLongError
+            | MalformedXML
+            | MetadataTooLarge
+            | MissingSecurityHeader
+            | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
+            MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            BucketAlreadyOwnedByYou | BucketAlreadyExists | BucketNotEmpty => StatusCode::CONFLICT,
+            NoSuchBucket | NoSuchKey => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// An error on its way to the client.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    pub code: S3ErrorCode,
+    pub message: String,
+    /// Extra elements for the XML body (e.g. `BucketName`, `Key`).
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: S3ErrorCode, message: impl Into<String>) -> Self {
+        S3Error {
+            code,
+            message: message.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extra.push((name, value.into()));
+        self
+    }
+
+    pub fn no_such_key() -> Self {
+        S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+    }
+
+    pub fn no_such_bucket() -> Self {
+        S3Error::new(
+            S3ErrorCode::NoSuchBucket,
+            "The specified bucket does not exist",
+        )
+    }
+
+    pub fn not_implemented(what: &str) -> Self {
+        S3Error::new(
+            S3ErrorCode::NotImplemented,
+            format!("{what} is not implemented by Cairn yet"),
+        )
+    }
+
+    pub fn malformed_xml() -> Self {
+        S3Error::new(
+            S3ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema.",
+        )
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        S3Error::new(
+            S3ErrorCode::InternalError,
+            "We encountered an internal error. Please try again.",
+        )
+    }
+
+    /// The XML error document.
+    pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
+        let mut w = XmlWriter::new();
+        w.open("Error");
+        w.elem("Code", self.code.as_str());
+        w.elem("Message", &self.message);
+        for (k, v) in &self.extra {
+            w.elem(k, v);
+        }
+        w.elem("Resource", resource);
+        w.elem("RequestId", request_id);
+        w.close("Error");
+        w.finish()
+    }
+}
+
+impl From<InvalidName> for S3Error {
+    fn from(e: InvalidName) -> Self {
+        match e {
+            InvalidName::Bucket(_) => S3Error::new(S3ErrorCode::InvalidBucketName, e.to_string()),
+            InvalidName::KeyTooLong => S3Error::new(S3ErrorCode::KeyTooLongError, e.to_string()),
+            InvalidName::Key(_) => S3Error::new(S3ErrorCode::InvalidArgument, e.to_string()),
+        }
+    }
+}
+
+impl From<MetadataError> for S3Error {
+    fn from(e: MetadataError) -> Self {
+        match e {
+            MetadataError::NoSuchBucket => S3Error::no_such_bucket(),
+            MetadataError::BucketExists { .. } => S3Error::new(
+                S3ErrorCode::BucketAlreadyExists,
+                "The requested bucket name is not available.",
+            ),
+            MetadataError::BucketNotEmpty => S3Error::new(
+                S3ErrorCode::BucketNotEmpty,
+                "The bucket you tried to delete is not empty",
+            ),
+            MetadataError::Corrupt(_) => S3Error::internal(e),
+            MetadataError::Engine(_) => {
+                tracing::error!(error = %e, "metadata engine error");
+                S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "Metadata is temporarily unavailable. Please retry.",
+                )
+            }
+        }
+    }
+}
+
+impl From<DatanodeError> for S3Error {
+    fn from(e: DatanodeError) -> Self {
+        match e {
+            DatanodeError::NotFound(_) | DatanodeError::Corrupt { .. } => S3Error::internal(e),
+            DatanodeError::TooLarge(_) => S3Error::new(S3ErrorCode::EntityTooLarge, e.to_string()),
+            DatanodeError::Io(_) | DatanodeError::Closed => {
+                tracing::error!(error = %e, "datanode unavailable");
+                S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "Storage is temporarily unavailable. Please retry.",
+                )
+            }
+        }
+    }
+}
+
+impl From<ObjectsError> for S3Error {
+    fn from(e: ObjectsError) -> Self {
+        match e {
+            ObjectsError::Metadata(e) => e.into(),
+            ObjectsError::Datanode(e) => e.into(),
+            ObjectsError::UnknownNode(_) | ObjectsError::Inconsistent(_) => S3Error::internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for S3Error {
+    fn from(e: AuthError) -> Self {
+        use S3ErrorCode as C;
+        let msg = e.to_string();
+        let code = match e {
+            AuthError::AccessDenied(_) => C::AccessDenied,
+            AuthError::InvalidAccessKeyId => C::InvalidAccessKeyId,
+            AuthError::SignatureDoesNotMatch => C::SignatureDoesNotMatch,
+            AuthError::RequestTimeTooSkewed => C::RequestTimeTooSkewed,
+            AuthError::AuthorizationHeaderMalformed(_) => C::AuthorizationHeaderMalformed,
+            AuthError::AuthorizationQueryParametersError(_) => C::AuthorizationQueryParametersError,
+            AuthError::MissingSecurityHeader(_) => C::MissingSecurityHeader,
+            AuthError::InvalidArgument(_) => C::InvalidArgument,
+            AuthError::ContentSha256Mismatch => C::XAmzContentSHA256Mismatch,
+            AuthError::BadDigest(_) => C::BadDigest,
+            AuthError::IncompleteBody | AuthError::Transport(_) => C::IncompleteBody,
+            AuthError::InvalidDigest => C::InvalidDigest,
+            AuthError::InvalidChunk(_) => C::InvalidRequest,
+            AuthError::InvalidRequest(_) => C::InvalidRequest,
+        };
+        S3Error::new(code, msg)
+    }
+}
+
+impl From<PutError<AuthError>> for S3Error {
+    fn from(e: PutError<AuthError>) -> Self {
+        match e {
+            PutError::Body(e) => e.into(),
+            PutError::Store(e) => e.into(),
+        }
+    }
+}

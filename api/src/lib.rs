@@ -1,0 +1,92 @@
+//! The S3 REST front end: turns HTTP requests into typed S3 operations, authenticates them
+//! (SigV4), runs them against metadata and the object data path, and renders S3 responses
+//! and errors. Storage crates never see HTTP; this crate never sees a storage engine.
+//!
+//! Every response carries `x-amz-request-id`; every error is rendered by [`error`], the one
+//! mapping from crate errors to S3 codes.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use cairn_metadata::MetadataStore;
+use cairn_objects::ObjectService;
+use tracing::Instrument;
+
+pub mod auth;
+mod bucket;
+pub mod error;
+mod listing;
+mod object;
+mod router;
+mod util;
+pub mod xml;
+
+pub use auth::KeyRing;
+pub use error::{S3Error, S3ErrorCode};
+
+/// Everything a request handler needs.
+pub struct ApiState {
+    pub objects: ObjectService,
+    pub keys: KeyRing,
+    pub region: String,
+}
+
+impl ApiState {
+    pub fn meta(&self) -> &Arc<dyn MetadataStore> {
+        self.objects.metadata()
+    }
+}
+
+/// The S3 router: every path and method goes through [`handle`].
+pub fn s3_router(state: Arc<ApiState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
+    let request_id = util::new_request_id();
+    let resource = req.uri().path().to_string();
+    let is_head = req.method() == Method::HEAD;
+    let span = tracing::info_span!("s3", request_id = %request_id, method = %req.method(), path = %resource);
+    let result = router::dispatch(&st, req).instrument(span.clone()).await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _g = span.enter();
+            if e.code.status().is_server_error() {
+                tracing::warn!(code = e.code.as_str(), message = %e.message, "request failed");
+            } else {
+                tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused");
+            }
+            error_response(&e, &resource, &request_id, is_head)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amz-request-id", v.clone());
+        resp.headers_mut().insert("x-amz-id-2", v);
+    }
+    resp
+}
+
+fn error_response(e: &S3Error, resource: &str, request_id: &str, is_head: bool) -> Response {
+    let status = e.code.status();
+    if is_head {
+        return (status, Body::empty()).into_response();
+    }
+    let body = e.to_xml(resource, request_id);
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/xml"));
+    resp
+}
+
+/// A 200 response with an XML body.
+pub(crate) fn xml_response(body: String) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/xml"));
+    resp
+}

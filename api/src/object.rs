@@ -1,0 +1,443 @@
+//! Object operations: PutObject, GetObject/HeadObject (ranges, conditionals, response
+//! overrides), DeleteObject, DeleteObjects.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cairn_metadata::{ObjectRecord, StoredChecksum};
+use cairn_types::{BucketName, ObjectKey};
+use futures::TryStreamExt;
+
+use crate::auth::{self, read_small_body, Caller};
+use crate::bucket::require_bucket;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::router::Query;
+use crate::util::{http_date, now_ms};
+use crate::xml::{self, XmlWriter};
+use crate::{xml_response, ApiState};
+
+/// The largest object a single PUT may upload (as S3: 5 GiB).
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+
+/// Standard headers stored with an object and returned on GET/HEAD.
+const STORED_HEADERS: &[&str] = &[
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+];
+
+fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+pub async fn put_object(
+    st: &Arc<ApiState>,
+    caller: Caller,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    req: Request,
+) -> Result<Response, S3Error> {
+    require_bucket(st, bucket).await?;
+    let headers = req.headers().clone();
+    let parse_len = |name: &str| -> Result<Option<u64>, S3Error> {
+        header_str(&headers, name)
+            .map(|v| {
+                v.trim().parse::<u64>().map_err(|_| {
+                    S3Error::new(S3ErrorCode::InvalidArgument, format!("invalid {name}"))
+                })
+            })
+            .transpose()
+    };
+    let declared = if caller.payload.is_streaming() {
+        parse_len("x-amz-decoded-content-length")?
+    } else {
+        parse_len("content-length")?
+    };
+    let declared = declared.ok_or_else(|| {
+        S3Error::new(
+            S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
+    })?;
+    if declared > MAX_PUT_SIZE {
+        return Err(S3Error::new(
+            S3ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size.",
+        ));
+    }
+
+    let mut stored = BTreeMap::new();
+    for name in STORED_HEADERS {
+        if let Some(v) = header_str(&headers, name) {
+            // aws-chunked is a transfer framing, not part of the object's encoding.
+            if *name == "content-encoding" {
+                let rest: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+                    .collect();
+                if !rest.is_empty() {
+                    stored.insert(name.to_string(), rest.join(", "));
+                }
+                continue;
+            }
+            stored.insert(name.to_string(), v);
+        }
+    }
+    let mut user_meta = BTreeMap::new();
+    for (name, value) in headers.iter() {
+        if let Some(m) = name.as_str().strip_prefix("x-amz-meta-") {
+            user_meta.insert(
+                m.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            );
+        }
+    }
+    if user_meta
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum::<usize>()
+        > 2048
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
+    }
+
+    let (body, verified) = auth::body_stream(&caller, req)?;
+    let written = st.objects.write_body(body).await?;
+    if written.size != declared {
+        st.objects.discard(written).await;
+        return Err(S3Error::new(
+            S3ErrorCode::IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        ));
+    }
+    let checksum = verified
+        .checksum()
+        .map(|(algorithm, value)| StoredChecksum {
+            algorithm: algorithm.to_string(),
+            value,
+        });
+    let etag = written.md5_hex.clone();
+    let record = ObjectRecord {
+        size: written.size,
+        etag: etag.clone(),
+        last_modified_ms: now_ms(),
+        content_type: header_str(&headers, "content-type"),
+        headers: stored,
+        user_meta,
+        checksum: checksum.clone(),
+        data: written.data,
+    };
+    st.objects.commit(bucket, key, record).await?;
+
+    let mut resp = StatusCode::OK.into_response();
+    set(resp.headers_mut(), "etag", &format!("\"{etag}\""));
+    if let Some(c) = checksum {
+        set(
+            resp.headers_mut(),
+            &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
+            &c.value,
+        );
+    }
+    Ok(resp)
+}
+
+fn set(h: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        h.insert(n, v);
+    }
+}
+
+/// A byte range request, resolved against the object size.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeSpec {
+    Whole,
+    Part(u64, u64),
+}
+
+/// Parses `Range: bytes=a-b | a- | -n`. Syntax S3 does not understand (or several ranges)
+/// is ignored, as S3 does; a well-formed range that misses the object is `InvalidRange`.
+fn parse_range(header: Option<&str>, size: u64) -> Result<RangeSpec, S3Error> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(RangeSpec::Whole);
+    };
+    if spec.contains(',') {
+        return Ok(RangeSpec::Whole);
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ok(RangeSpec::Whole);
+    };
+    let unsatisfiable = || {
+        S3Error::new(
+            S3ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        )
+        .with("RangeRequested", format!("bytes={spec}"))
+        .with("ActualObjectSize", size.to_string())
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let Ok(n) = b.parse::<u64>() else {
+            return Ok(RangeSpec::Whole);
+        };
+        if n == 0 || size == 0 {
+            return Err(unsatisfiable());
+        }
+        return Ok(RangeSpec::Part(size - n.min(size), size));
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return Ok(RangeSpec::Whole);
+    };
+    let end = if b.is_empty() {
+        size
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => (e + 1).min(size),
+            _ => return Ok(RangeSpec::Whole),
+        }
+    };
+    if start >= size {
+        return Err(unsatisfiable());
+    }
+    Ok(RangeSpec::Part(start, end))
+}
+
+fn parse_http_date(v: &str) -> Option<i64> {
+    httpdate::parse_http_date(v.trim())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| {
+        t == "*"
+            || t.trim_matches('"') == etag
+            || t.strip_prefix("W/").map(|w| w.trim_matches('"')) == Some(etag)
+    })
+}
+
+/// Evaluates If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since.
+/// `Err` is a 412; `Ok(Some(_))` is the 304 to send instead of the object.
+fn check_conditions(h: &HeaderMap, rec: &ObjectRecord) -> Result<Option<Response>, S3Error> {
+    let modified = rec.last_modified_ms.div_euclid(1000);
+    let precondition = || {
+        Err(S3Error::new(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        ))
+    };
+    let if_match = header_str(h, "if-match");
+    let failed: Result<(), S3Error> = match &if_match {
+        Some(m) if !etag_matches(m, &rec.etag) => precondition(),
+        None => match header_str(h, "if-unmodified-since").and_then(|v| parse_http_date(&v)) {
+            Some(t) if modified > t => precondition(),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    };
+    failed?;
+    let not_modified = match header_str(h, "if-none-match") {
+        Some(m) => etag_matches(&m, &rec.etag),
+        None => header_str(h, "if-modified-since")
+            .and_then(|v| parse_http_date(&v))
+            .is_some_and(|t| modified <= t),
+    };
+    if not_modified {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        set(resp.headers_mut(), "etag", &format!("\"{}\"", rec.etag));
+        set(
+            resp.headers_mut(),
+            "last-modified",
+            &http_date(rec.last_modified_ms),
+        );
+        return Ok(Some(resp));
+    }
+    Ok(None)
+}
+
+pub async fn get_object(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    q: &Query,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response, S3Error> {
+    require_bucket(st, bucket).await?;
+    let rec = st
+        .meta()
+        .get_object(bucket, key)
+        .await?
+        .ok_or_else(|| S3Error::no_such_key().with("Key", key.as_str()))?;
+    if q.has("partNumber") || q.has("versionId") {
+        return Err(S3Error::not_implemented("partNumber and versionId on GET"));
+    }
+    if let Some(resp) = check_conditions(headers, &rec)? {
+        return Ok(resp);
+    }
+    let range = parse_range(header_str(headers, "range").as_deref(), rec.size)?;
+    let (status, start, end) = match range {
+        RangeSpec::Whole => (StatusCode::OK, 0, rec.size),
+        RangeSpec::Part(s, e) => (StatusCode::PARTIAL_CONTENT, s, e),
+    };
+    let body = if head {
+        Body::empty()
+    } else {
+        let stream = st.objects.read(&rec, start..end).map_err(|e| {
+            tracing::error!(error = %e, "object read failed mid-stream");
+            std::io::Error::other(e.to_string())
+        });
+        Body::from_stream(stream)
+    };
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    set(h, "content-length", &(end - start).to_string());
+    if status == StatusCode::PARTIAL_CONTENT {
+        set(
+            h,
+            "content-range",
+            &format!("bytes {}-{}/{}", start, end.saturating_sub(1), rec.size),
+        );
+    }
+    set(h, "accept-ranges", "bytes");
+    set(h, "etag", &format!("\"{}\"", rec.etag));
+    set(h, "last-modified", &http_date(rec.last_modified_ms));
+    set(
+        h,
+        "content-type",
+        rec.content_type.as_deref().unwrap_or("binary/octet-stream"),
+    );
+    for (name, value) in &rec.headers {
+        set(h, name, value);
+    }
+    for (name, value) in &rec.user_meta {
+        set(h, &format!("x-amz-meta-{name}"), value);
+    }
+    if let Some(c) = &rec.checksum {
+        let mode = header_str(headers, "x-amz-checksum-mode");
+        if mode.is_some_and(|m| m.eq_ignore_ascii_case("enabled")) && status == StatusCode::OK {
+            set(
+                h,
+                &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
+                &c.value,
+            );
+        }
+    }
+    for (param, name) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(v) = q.get(param) {
+            set(h, name, v);
+        }
+    }
+    Ok(resp)
+}
+
+pub async fn delete_object(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+    key: &ObjectKey,
+) -> Result<Response, S3Error> {
+    require_bucket(st, bucket).await?;
+    st.objects.delete(bucket, key).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn delete_objects(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketName,
+    req: Request,
+) -> Result<Response, S3Error> {
+    require_bucket(st, bucket).await?;
+    let body = read_small_body(caller, req, 2 << 20).await?;
+    let parsed: xml::DeleteRequest = xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
+    if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
+        return Err(S3Error::malformed_xml());
+    }
+    let quiet = parsed.quiet.unwrap_or(false);
+    let mut w = XmlWriter::new();
+    w.open_root("DeleteResult");
+    for obj in parsed.objects {
+        let result = match ObjectKey::new(obj.key.clone()) {
+            Ok(key) => st
+                .objects
+                .delete(bucket, &key)
+                .await
+                .map(|_| ())
+                .map_err(S3Error::from),
+            Err(e) => Err(S3Error::from(e)),
+        };
+        match result {
+            Ok(()) if quiet => {}
+            Ok(()) => {
+                w.open("Deleted");
+                w.elem("Key", &obj.key);
+                if let Some(v) = &obj.version_id {
+                    w.elem("VersionId", v);
+                }
+                w.close("Deleted");
+            }
+            Err(e) => {
+                w.open("Error");
+                w.elem("Key", &obj.key);
+                w.elem("Code", e.code.as_str());
+                w.elem("Message", &e.message);
+                w.close("Error");
+            }
+        }
+    }
+    w.close("DeleteResult");
+    Ok(xml_response(w.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeSpec::*;
+        let r = |h: &str, size| parse_range(Some(h), size);
+        assert_eq!(r("bytes=0-9", 100).unwrap(), Part(0, 10));
+        assert_eq!(r("bytes=90-200", 100).unwrap(), Part(90, 100));
+        assert_eq!(r("bytes=10-", 100).unwrap(), Part(10, 100));
+        assert_eq!(r("bytes=-10", 100).unwrap(), Part(90, 100));
+        assert_eq!(r("bytes=-1000", 100).unwrap(), Part(0, 100));
+        assert_eq!(r("bytes=5-2", 100).unwrap(), Whole);
+        assert_eq!(r("bytes=0-1,3-4", 100).unwrap(), Whole);
+        assert_eq!(r("items=0-1", 100).unwrap(), Whole);
+        assert_eq!(r("bytes=x-1", 100).unwrap(), Whole);
+        assert!(r("bytes=100-", 100).is_err());
+        assert!(r("bytes=-0", 100).is_err());
+        assert!(r("bytes=0-", 0).is_err());
+        assert_eq!(parse_range(None, 5).unwrap(), Whole);
+    }
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("x, \"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Command-line arguments, one module per subcommand.
+
+pub mod server;

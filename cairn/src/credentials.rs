@@ -1,0 +1,81 @@
+//! Root credentials: from `CAIRN_ROOT_ACCESS_KEY` / `CAIRN_ROOT_SECRET_KEY`, else from the
+//! data directory, else generated on first start and saved there (mode 0600).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use rand::distributions::{Alphanumeric, DistString};
+use serde::{Deserialize, Serialize};
+
+pub const FILE_NAME: &str = "root-credentials.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootCredentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// Where the credentials came from, so that startup says the right thing.
+pub enum Source {
+    Environment,
+    File,
+    Generated,
+}
+
+pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, Source)> {
+    let env = (
+        std::env::var("CAIRN_ROOT_ACCESS_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        std::env::var("CAIRN_ROOT_SECRET_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    );
+    match env {
+        (Some(access_key), Some(secret_key)) => {
+            return Ok((
+                RootCredentials {
+                    access_key,
+                    secret_key,
+                },
+                Source::Environment,
+            ))
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("set both CAIRN_ROOT_ACCESS_KEY and CAIRN_ROOT_SECRET_KEY, or neither"),
+    }
+    let path = data.join(FILE_NAME);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let creds: RootCredentials =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        return Ok((creds, Source::File));
+    }
+    let mut rng = rand::thread_rng();
+    let creds = RootCredentials {
+        access_key: format!(
+            "CAIRN{}",
+            Alphanumeric
+                .sample_string(&mut rng, 15)
+                .to_ascii_uppercase()
+        ),
+        secret_key: Alphanumeric.sample_string(&mut rng, 40),
+    };
+    let tmp = data.join(format!("{FILE_NAME}.tmp"));
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(serde_json::to_string_pretty(&creds)?.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok((creds, Source::Generated))
+}

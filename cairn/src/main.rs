@@ -1,0 +1,44 @@
+//! The `cairn` binary: parses the command line and runs a subcommand. Everything it runs
+//! lives in the library crates; this crate only wires concrete types together.
+
+use clap::{Parser, Subcommand};
+
+mod admin;
+mod cli;
+mod credentials;
+mod server;
+
+#[derive(Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn: an S3-compatible, erasure-coded, self-healing object store"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Cairn server (by default: every role in one process, data under ./cairn-data).
+    Server(cli::server::ServerArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Server(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(server::run(args))
+        }
+    }
+}

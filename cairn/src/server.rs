@@ -1,0 +1,157 @@
+//! `cairn server`: opens metadata and the datanode under the data directory, starts the S3
+//! and admin listeners and the background workers, and shuts down cleanly on SIGINT/SIGTERM.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use cairn_api::{ApiState, KeyRing};
+use cairn_datanode::{LocalShardStore, ShardStore, StoreOptions};
+use cairn_metadata::{AccessKeyRecord, Command, MetadataStore, RocksMetadataStore};
+use cairn_objects::{ObjectService, ObjectsConfig};
+use cairn_types::NodeId;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin;
+use crate::cli::server::ServerArgs;
+use crate::credentials::{self, Source};
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating data directory {}", args.data.display()))?;
+    let (root, source) = credentials::load_or_create(&args.data)?;
+
+    let meta = RocksMetadataStore::open(&args.data.join("meta"))
+        .context("opening metadata (is another cairn server using this data directory?)")?;
+    let meta: Arc<dyn MetadataStore> = Arc::new(meta);
+    let dn_dir = args.data.join("datanodes").join("dn0");
+    std::fs::create_dir_all(&dn_dir)?;
+    let store = LocalShardStore::open(&dn_dir, StoreOptions::default())
+        .with_context(|| format!("opening datanode {}", dn_dir.display()))?;
+    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
+    nodes.insert(NodeId(0), Arc::new(store));
+
+    if meta
+        .get_access_key(&root.access_key)
+        .await?
+        .map(|k| k.secret_key)
+        != Some(root.secret_key.clone())
+    {
+        meta.apply(Command::PutAccessKey(AccessKeyRecord {
+            access_key: root.access_key.clone(),
+            secret_key: root.secret_key.clone(),
+            name: "root".into(),
+            created_ms: time_ms(),
+        }))
+        .await?;
+    }
+    let keys = KeyRing::default();
+    keys.insert(root.access_key.clone(), root.secret_key.clone());
+
+    let objects = ObjectService::new(
+        meta.clone(),
+        nodes,
+        ObjectsConfig {
+            stripe_size: args.stripe_size,
+            inline_threshold: args.inline_threshold,
+            ..ObjectsConfig::default()
+        },
+    );
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let gc = tokio::spawn(objects.gc_worker().run(shutdown_rx.clone()));
+
+    let state = Arc::new(ApiState {
+        objects: objects.clone(),
+        keys,
+        region: args.region.clone(),
+    });
+    let s3 = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding the S3 address {}", args.listen))?;
+    let admin_l = TcpListener::bind(args.admin_listen)
+        .await
+        .with_context(|| format!("binding the admin address {}", args.admin_listen))?;
+    let s3_addr = s3.local_addr()?;
+    let admin_addr = admin_l.local_addr()?;
+
+    match source {
+        Source::Environment => println!(
+            "Root access key: {} (from the environment)",
+            root.access_key
+        ),
+        Source::File => println!(
+            "Root access key: {} (secret in {})",
+            root.access_key,
+            args.data.join(credentials::FILE_NAME).display()
+        ),
+        Source::Generated => {
+            println!(
+                "Generated root credentials (saved in {}):",
+                args.data.join(credentials::FILE_NAME).display()
+            );
+            println!("  Access key: {}", root.access_key);
+            println!("  Secret key: {}", root.secret_key);
+        }
+    }
+    println!("S3 API listening on http://{s3_addr}");
+    println!("Admin API listening on http://{admin_addr}");
+    println!("Region: {}", args.region);
+
+    let s3_app = cairn_api::s3_router(state);
+    let admin_app = admin::router(objects.clone());
+    let s3_srv = axum::serve(
+        s3.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        s3_app,
+    )
+    .with_graceful_shutdown(wait_for(shutdown_rx.clone()));
+    let admin_srv = axum::serve(
+        admin_l.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        admin_app,
+    )
+    .with_graceful_shutdown(wait_for(shutdown_rx.clone()));
+
+    let signals = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    };
+    let (a, b, ()) = tokio::join!(async { s3_srv.await }, async { admin_srv.await }, signals);
+    a?;
+    b?;
+    let _ = gc.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn time_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,83 @@
+//! Datanode storage: shards (byte strings named by [`ShardId`]) kept in append-only segment
+//! files with per-record checksums, an in-memory index recovered on start, tombstones for
+//! deletes and group commit (concurrent writes share one fsync).
+//!
+//! The [`ShardStore`] trait is the seam every other crate uses; it names no file handles, so
+//! a later network client (`RemoteShardStore`) and fault-injecting decorators implement the
+//! same trait. Invariant: `put` and `delete` return only after the record is durable
+//! (fsynced); `get` never returns bytes whose checksum does not match.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_types::ShardId;
+
+mod index;
+pub mod record;
+mod recovery;
+mod segment;
+mod store;
+mod writer;
+
+pub use store::{LocalShardStore, StoreOptions};
+
+/// What a datanode knows about one stored shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardInfo {
+    pub id: ShardId,
+    pub len: u64,
+    /// CRC32C of the shard's bytes.
+    pub crc32c: u32,
+}
+
+/// Space accounting of one store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub shards: u64,
+    /// Payload bytes of live shards.
+    pub live_bytes: u64,
+    /// Bytes of all segment files on disk (live + dead + headers).
+    pub disk_bytes: u64,
+    pub segments: u64,
+    /// fsync calls made since the store was opened (segment data and directory). With group
+    /// commit this grows slower than the number of writes under concurrency.
+    pub fsyncs: u64,
+}
+
+/// Errors of the datanode crate. `is_retryable` says whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+pub enum DatanodeError {
+    #[error("shard {0} not found")]
+    NotFound(ShardId),
+    #[error("shard {id} is corrupt: {reason}")]
+    Corrupt { id: ShardId, reason: String },
+    #[error("shard too large: {0} bytes")]
+    TooLarge(u64),
+    #[error("datanode I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("datanode is shutting down")]
+    Closed,
+}
+
+impl DatanodeError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DatanodeError::Io(_) | DatanodeError::Closed)
+    }
+}
+
+pub type Result<T, E = DatanodeError> = std::result::Result<T, E>;
+
+/// Storage of shards by id. Implemented by the local segment store and, later, by a
+/// network client for remote datanodes.
+#[async_trait]
+pub trait ShardStore: Send + Sync + 'static {
+    /// Stores `data` under `id` (replacing any earlier shard with that id). Returns once the
+    /// record is fsynced.
+    async fn put(&self, id: ShardId, data: Bytes) -> Result<ShardInfo>;
+    /// Reads a whole shard, verifying its checksum.
+    async fn get(&self, id: ShardId) -> Result<Bytes>;
+    /// Deletes a shard (appends a durable tombstone). Deleting an absent shard is not an error.
+    async fn delete(&self, id: ShardId) -> Result<()>;
+    /// Lists shards in id order, strictly after `start_after`, at most `limit`.
+    async fn list(&self, start_after: Option<ShardId>, limit: usize) -> Result<Vec<ShardInfo>>;
+    async fn stats(&self) -> Result<StoreStats>;
+}

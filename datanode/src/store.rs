@@ -1,0 +1,305 @@
+//! [`LocalShardStore`]: the [`ShardStore`] over a directory of segment files.
+//!
+//! Shape: one writer thread owns the active segment's write handle and does group commit
+//! (see `writer.rs`); readers look a shard up in the index under a short `RwLock` read
+//! section, then read its payload with a positional read on a per-segment read handle inside
+//! `spawn_blocking`, so reads run alongside writes. No lock is held across an `.await`.
+//!
+//! One directory must be opened by one store at a time; nothing enforces that yet.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_types::ShardId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::index::Index;
+use crate::record::crc32c;
+use crate::recovery::recover;
+use crate::segment::read_payload;
+use crate::writer::{Request, Writer, WriterConfig};
+use crate::{DatanodeError, Result, ShardInfo, ShardStore, StoreStats};
+
+/// Tuning of a [`LocalShardStore`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// A segment is closed and a new one started once the next record would take it past
+    /// this many bytes. A record larger than this gets a segment of its own.
+    pub segment_size: u64,
+    /// Largest shard `put` accepts; larger ones fail with [`DatanodeError::TooLarge`].
+    pub max_shard_size: u64,
+    /// How long the writer waits after the first request of a batch for more to arrive
+    /// (zero: take only what is already queued). Trades latency for fewer fsyncs.
+    pub commit_delay: Duration,
+    /// Most requests in one group commit.
+    pub max_batch: usize,
+    /// Requests that may wait for the writer before `put`/`delete` callers wait to enqueue.
+    pub queue_depth: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            segment_size: 1 << 30,
+            max_shard_size: 256 << 20,
+            commit_delay: Duration::ZERO,
+            max_batch: 1024,
+            queue_depth: 4096,
+        }
+    }
+}
+
+/// One segment file as readers see it.
+pub(crate) struct SegmentEntry {
+    pub reader: Arc<File>,
+    /// Bytes of the file (durable, recovered or committed).
+    pub len: u64,
+}
+
+/// What readers and the writer share under the lock.
+#[derive(Default)]
+pub(crate) struct State {
+    pub index: Index,
+    pub segments: BTreeMap<u64, SegmentEntry>,
+}
+
+pub(crate) struct Shared {
+    state: RwLock<State>,
+    /// fsync calls made on segment files and the directory since open.
+    pub fsyncs: AtomicU64,
+}
+
+impl Shared {
+    // A panic while the lock was held cannot leave `State` half-updated in a way that
+    // matters more than refusing all further service would, so poisoning is ignored.
+    pub fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A shard store on a local directory: append-only segment files with checksummed records,
+/// an in-memory index recovered on open, and group commit.
+pub struct LocalShardStore {
+    dir: PathBuf,
+    options: StoreOptions,
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for LocalShardStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalShardStore")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalShardStore {
+    /// Opens (creating if needed) the store in `dir`: recovers the index from the segment
+    /// files (cutting off a torn tail, see `docs/formats.md`) and starts the writer thread.
+    /// Does blocking I/O; call it at startup or from `spawn_blocking`.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
+        let recovered = recover(dir)?;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(recovered.state),
+            fsyncs: AtomicU64::new(recovered.fsyncs),
+        });
+        let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
+        let writer = Writer::new(
+            WriterConfig {
+                dir: dir.to_path_buf(),
+                segment_size: options.segment_size,
+                commit_delay: options.commit_delay,
+                max_batch: options.max_batch.max(1),
+            },
+            shared.clone(),
+            recovered.active,
+            rx,
+        );
+        let handle = std::thread::Builder::new()
+            .name("cairn-dn-writer".into())
+            .spawn(move || writer.run())?;
+        Ok(LocalShardStore {
+            dir: dir.to_path_buf(),
+            options,
+            shared,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Stops accepting writes, lets the writer finish what it has queued and waits for it
+    /// to exit. Later `put`/`delete` calls fail with [`DatanodeError::Closed`]; reads keep
+    /// working. Dropping the store does the same, blocking.
+    pub async fn close(&self) {
+        drop(self.take_sender());
+        if let Some(handle) = self.take_writer() {
+            if tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .is_err()
+            {
+                tracing::warn!("datanode writer join task failed");
+            }
+        }
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Request>> {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(DatanodeError::Closed)
+    }
+
+    fn take_sender(&self) -> Option<mpsc::Sender<Request>> {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn take_writer(&self) -> Option<JoinHandle<()>> {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    async fn submit<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Request,
+    ) -> Result<T> {
+        let tx = self.sender()?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(make(reply))
+            .await
+            .map_err(|_| DatanodeError::Closed)?;
+        answer.await.map_err(|_| DatanodeError::Closed)?
+    }
+}
+
+impl Drop for LocalShardStore {
+    fn drop(&mut self) {
+        drop(self.take_sender());
+        if let Some(handle) = self.take_writer() {
+            // The writer exits once it has answered what it received: at most one batch.
+            if handle.join().is_err() {
+                tracing::error!("datanode writer thread panicked");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ShardStore for LocalShardStore {
+    async fn put(&self, id: ShardId, data: Bytes) -> Result<ShardInfo> {
+        let len = data.len() as u64;
+        if len > self.options.max_shard_size {
+            return Err(DatanodeError::TooLarge(len));
+        }
+        // Checksum big payloads off the async worker threads.
+        let (data, crc) = if data.len() > (1 << 20) {
+            tokio::task::spawn_blocking(move || {
+                let crc = crc32c(&data);
+                (data, crc)
+            })
+            .await
+            .map_err(|e| DatanodeError::Io(io::Error::other(e)))?
+        } else {
+            let crc = crc32c(&data);
+            (data, crc)
+        };
+        self.submit(|reply| Request::Put {
+            id,
+            data,
+            crc32c: crc,
+            reply,
+        })
+        .await
+    }
+
+    async fn get(&self, id: ShardId) -> Result<Bytes> {
+        let (loc, reader) = {
+            let state = self.shared.read_state();
+            let loc = state.index.get(&id).ok_or(DatanodeError::NotFound(id))?;
+            let reader = state
+                .segments
+                .get(&loc.segment)
+                .map(|s| s.reader.clone())
+                .ok_or_else(|| DatanodeError::Corrupt {
+                    id,
+                    reason: format!("segment {} is not open", loc.segment),
+                })?;
+            (loc, reader)
+        };
+        let read = tokio::task::spawn_blocking(move || read_payload(&reader, loc.offset, loc.len))
+            .await
+            .map_err(|e| DatanodeError::Io(io::Error::other(e)))?;
+        let buf = match read {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(DatanodeError::Corrupt {
+                    id,
+                    reason: format!("segment {} ends inside the payload", loc.segment),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let crc = crc32c(&buf);
+        if crc != loc.crc32c {
+            tracing::warn!(shard = %id, segment = loc.segment, offset = loc.offset, "payload checksum mismatch");
+            return Err(DatanodeError::Corrupt {
+                id,
+                reason: format!(
+                    "payload checksum {crc:08x}, expected {:08x} (segment {}, offset {})",
+                    loc.crc32c, loc.segment, loc.offset
+                ),
+            });
+        }
+        Ok(Bytes::from(buf))
+    }
+
+    async fn delete(&self, id: ShardId) -> Result<()> {
+        self.submit(|reply| Request::Delete { id, reply }).await
+    }
+
+    async fn list(&self, start_after: Option<ShardId>, limit: usize) -> Result<Vec<ShardInfo>> {
+        Ok(self.shared.read_state().index.list(start_after, limit))
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let state = self.shared.read_state();
+        Ok(StoreStats {
+            shards: state.index.len() as u64,
+            live_bytes: state.index.live_bytes(),
+            disk_bytes: state.segments.values().map(|s| s.len).sum(),
+            segments: state.segments.len() as u64,
+            fsyncs: self.shared.fsyncs.load(Ordering::Relaxed),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+//! Cairn's metadata: buckets, objects (with where their data lives), access keys and the
+//! garbage-collection queue.
+//!
+//! Every mutation is a [`Command`] applied by the one deterministic state machine in
+//! [`command::apply`]; reads are point lookups and range scans. [`MetadataStore`] is the seam
+//! the rest of Cairn uses and names no storage engine; [`RocksMetadataStore`] keeps the state
+//! in RocksDB column families. A replicated store (Raft) will feed the same commands through
+//! the same `apply`, changing only the transport.
+
+use async_trait::async_trait;
+use cairn_types::{BucketName, ObjectKey};
+
+pub mod command;
+pub mod keys;
+pub mod list;
+pub mod records;
+mod rocks;
+
+pub use command::{Command, CommandOutput};
+pub use list::{ListEntry, ListPage, ListQuery};
+pub use records::{
+    AccessKeyRecord, BucketRecord, GcEntry, ObjectData, ObjectRecord, ShardLoc, StoredChecksum,
+    StripeLoc,
+};
+pub use rocks::RocksMetadataStore;
+
+/// Errors of the metadata crate.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("the bucket does not exist")]
+    NoSuchBucket,
+    #[error("the bucket already exists (owner {owner})")]
+    BucketExists { owner: String },
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    #[error("stored metadata is corrupt: {0}")]
+    Corrupt(String),
+    #[error("metadata engine error: {0}")]
+    Engine(String),
+}
+
+impl MetadataError {
+    /// Whether trying the same operation again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MetadataError::Engine(_))
+    }
+}
+
+pub type Result<T, E = MetadataError> = std::result::Result<T, E>;
+
+/// The metadata service as the rest of Cairn sees it.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Applies one command durably (it survives a crash once this returns `Ok`).
+    async fn apply(&self, cmd: Command) -> Result<CommandOutput>;
+    async fn get_bucket(&self, name: &BucketName) -> Result<Option<BucketRecord>>;
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<ObjectRecord>>;
+    async fn list_objects(
+        &self,
+        bucket: &BucketName,
+        query: &ListQuery,
+    ) -> Result<ListPage<ObjectRecord>>;
+    async fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>>;
+    /// The oldest GC entries, with their sequence numbers.
+    async fn gc_pending(&self, limit: usize) -> Result<Vec<(u64, GcEntry)>>;
+    /// A small system value (cluster settings and the like).
+    async fn get_sys(&self, key: &str) -> Result<Option<Vec<u8>>>;
+}

@@ -1,0 +1,201 @@
+//! Data-path tests over RocksDB metadata and an in-memory shard store.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_datanode::{DatanodeError, ShardInfo, ShardStore, StoreStats};
+use cairn_metadata::{BucketRecord, Command, RocksMetadataStore};
+use cairn_types::{BucketName, NodeId, ObjectKey, ShardId};
+use futures::{stream, StreamExt, TryStreamExt};
+
+use super::*;
+
+#[derive(Default)]
+struct MemStore {
+    shards: Mutex<BTreeMap<ShardId, Bytes>>,
+    fail_puts_after: Mutex<Option<usize>>,
+}
+
+#[async_trait]
+impl ShardStore for MemStore {
+    async fn put(&self, id: ShardId, data: Bytes) -> cairn_datanode::Result<ShardInfo> {
+        if let Some(n) = self.fail_puts_after.lock().unwrap().as_mut() {
+            if *n == 0 {
+                return Err(DatanodeError::Closed);
+            }
+            *n -= 1;
+        }
+        let info = ShardInfo {
+            id,
+            len: data.len() as u64,
+            crc32c: crc_fast::crc32_iscsi(&data),
+        };
+        self.shards.lock().unwrap().insert(id, data);
+        Ok(info)
+    }
+    async fn get(&self, id: ShardId) -> cairn_datanode::Result<Bytes> {
+        self.shards
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .ok_or(DatanodeError::NotFound(id))
+    }
+    async fn delete(&self, id: ShardId) -> cairn_datanode::Result<()> {
+        self.shards.lock().unwrap().remove(&id);
+        Ok(())
+    }
+    async fn list(
+        &self,
+        _start_after: Option<ShardId>,
+        _limit: usize,
+    ) -> cairn_datanode::Result<Vec<ShardInfo>> {
+        Ok(Vec::new())
+    }
+    async fn stats(&self) -> cairn_datanode::Result<StoreStats> {
+        Ok(StoreStats {
+            shards: self.shards.lock().unwrap().len() as u64,
+            ..Default::default()
+        })
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    svc: ObjectService,
+    store: Arc<MemStore>,
+    bucket: BucketName,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Arc::new(RocksMetadataStore::open(dir.path()).unwrap());
+    let bucket = BucketName::new("bkt").unwrap();
+    meta.apply(Command::CreateBucket(BucketRecord {
+        name: bucket.clone(),
+        created_ms: 0,
+        owner: "o".into(),
+    }))
+    .await
+    .unwrap();
+    let store = Arc::new(MemStore::default());
+    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
+    nodes.insert(NodeId(0), store.clone());
+    let svc = ObjectService::new(
+        meta,
+        nodes,
+        ObjectsConfig {
+            stripe_size: 1000,
+            inline_threshold: 100,
+            max_in_flight: 2,
+        },
+    );
+    Fixture {
+        _dir: dir,
+        svc,
+        store,
+        bucket,
+    }
+}
+
+fn body(data: &[u8], piece: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let chunks: Vec<_> = data
+        .chunks(piece.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    stream::iter(chunks)
+}
+
+fn record(w: WrittenBody) -> ObjectRecord {
+    ObjectRecord {
+        size: w.size,
+        etag: w.md5_hex,
+        last_modified_ms: 0,
+        content_type: None,
+        headers: Default::default(),
+        user_meta: Default::default(),
+        checksum: None,
+        data: w.data,
+    }
+}
+
+async fn read_all(svc: &ObjectService, rec: &ObjectRecord, r: Range<u64>) -> Vec<u8> {
+    let parts: Vec<Bytes> = svc.read(rec, r).try_collect().await.unwrap();
+    parts.concat()
+}
+
+#[tokio::test]
+async fn sizes_round_trip_and_ranges() {
+    let f = fixture().await;
+    for size in [0usize, 1, 99, 100, 999, 1000, 1001, 4321] {
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let w = f.svc.write_body(body(&data, 333)).await.unwrap();
+        assert_eq!(w.size, size as u64);
+        assert_eq!(matches!(w.data, ObjectData::Inline(_)), size < 100);
+        let rec = record(w);
+        assert_eq!(read_all(&f.svc, &rec, 0..size as u64).await, data);
+        if size > 10 {
+            let r = 3..(size as u64 - 2);
+            assert_eq!(
+                read_all(&f.svc, &rec, r.clone()).await,
+                data[r.start as usize..r.end as usize]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn overwrite_and_delete_free_shards_through_gc() {
+    let f = fixture().await;
+    let key = ObjectKey::new("k").unwrap();
+    let data = vec![5u8; 2500];
+    let w = f.svc.write_body(body(&data, 700)).await.unwrap();
+    f.svc.commit(&f.bucket, &key, record(w)).await.unwrap();
+    assert_eq!(f.store.shards.lock().unwrap().len(), 3);
+    let w = f.svc.write_body(body(&data[..1500], 700)).await.unwrap();
+    f.svc.commit(&f.bucket, &key, record(w)).await.unwrap();
+    let gc = f.svc.gc_worker();
+    assert_eq!(gc.run_once().await.unwrap(), 3);
+    assert_eq!(f.store.shards.lock().unwrap().len(), 2);
+    assert!(f.svc.delete(&f.bucket, &key).await.unwrap());
+    assert!(!f.svc.delete(&f.bucket, &key).await.unwrap());
+    gc.run_once().await.unwrap();
+    assert!(f.store.shards.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failed_body_leaves_no_shards() {
+    let f = fixture().await;
+    let chunks = vec![
+        Ok(Bytes::from(vec![1u8; 2500])),
+        Err(std::io::Error::other("client went away")),
+    ];
+    let r = f.svc.write_body(stream::iter(chunks)).await;
+    assert!(matches!(r, Err(PutError::Body(_))));
+    assert!(f.store.shards.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failed_shard_write_fails_the_put_and_cleans_up() {
+    let f = fixture().await;
+    *f.store.fail_puts_after.lock().unwrap() = Some(1);
+    let r = f.svc.write_body(body(&[9u8; 5000], 1000)).await;
+    assert!(matches!(r, Err(PutError::Store(_))));
+    assert!(f.store.shards.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn corrupt_shard_is_detected_on_read() {
+    let f = fixture().await;
+    let w = f.svc.write_body(body(&[3u8; 1500], 1500)).await.unwrap();
+    let rec = record(w);
+    {
+        let mut shards = f.store.shards.lock().unwrap();
+        let first = *shards.keys().next().unwrap();
+        shards.insert(first, Bytes::from(vec![4u8; 1000]));
+    }
+    let r: Vec<_> = f.svc.read(&rec, 0..1500).collect().await;
+    assert!(r.iter().any(|x| x.is_err()));
+}

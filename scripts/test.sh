@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs Cairn's test suite: unit tests, end-to-end tests with aws-sdk-s3 against real
+# `cairn server` processes, and the aws-cli and boto3 walks (tools from a local virtualenv).
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${CAIRN_VENV:-$PWD/.venv}
+if ! "$VENV/bin/python3" -c 'import boto3' 2>/dev/null || [ ! -x "$VENV/bin/aws" ]; then
+  echo "== preparing $VENV with awscli and boto3"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check awscli boto3
+fi
+export CAIRN_VENV=$VENV
+cargo build -p cairn
+cargo test --workspace "$@"

@@ -1,0 +1,89 @@
+//! Runs the scripted client walks (aws-cli and boto3, from pip) against a real server.
+//! The tools come from the virtualenv that `scripts/test.sh` prepares (`CAIRN_VENV`), or
+//! from PATH. Set `CAIRN_SKIP_SCRIPTED=1` to skip them on a machine without Python tools.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::common::*;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn tool(name: &str) -> PathBuf {
+    if let Ok(venv) = std::env::var("CAIRN_VENV") {
+        let p = PathBuf::from(venv).join("bin").join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+fn skip() -> bool {
+    std::env::var("CAIRN_SKIP_SCRIPTED").is_ok_and(|v| v == "1")
+}
+
+fn run_script(cmd: &mut Command, server: &Server) {
+    let out = cmd
+        .env("CAIRN_ENDPOINT", server.endpoint())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                tool("aws")
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("could not run {cmd:?}: {e} (run scripts/test.sh, or set CAIRN_SKIP_SCRIPTED=1)")
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(stdout.contains("ALL OK"), "script did not finish: {stdout}");
+}
+
+#[test]
+fn aws_cli_walk() {
+    if skip() {
+        return;
+    }
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    run_script(
+        Command::new("bash")
+            .arg(repo_root().join("tests/scripts/aws_cli_walk.sh"))
+            .env("WORK_DIR", tmp.path()),
+        &server,
+    );
+}
+
+#[test]
+fn boto3_walk() {
+    if skip() {
+        return;
+    }
+    let server = Server::start();
+    run_script(
+        Command::new(tool("python3")).arg(repo_root().join("tests/scripts/boto3_walk.py")),
+        &server,
+    );
+}

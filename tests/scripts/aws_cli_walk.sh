@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Walks Cairn with the aws-cli, at its default settings (checksums, signing, chunking).
+# Needs: CAIRN_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, WORK_DIR.
+set -euo pipefail
+aws() { command aws --endpoint-url "$CAIRN_ENDPOINT" "$@"; }
+cd "$WORK_DIR"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+aws s3 mb s3://cli-bucket
+aws s3 ls | grep -q cli-bucket || fail "bucket not listed"
+
+printf 'hello from the cli\n' > small.txt
+head -c 3000000 /dev/urandom > medium.bin          # below the cli's multipart threshold
+: > empty.txt
+KEY='odd &+-é" name with spaces.txt'
+aws s3 cp small.txt s3://cli-bucket/docs/small.txt
+aws s3 cp medium.bin s3://cli-bucket/data/medium.bin
+aws s3 cp empty.txt s3://cli-bucket/empty.txt
+aws s3 cp small.txt "s3://cli-bucket/$KEY"
+
+aws s3 ls s3://cli-bucket/ > top.txt
+grep -q 'PRE docs/' top.txt || fail "no docs/ prefix"
+grep -q 'PRE data/' top.txt || fail "no data/ prefix"
+aws s3 ls --recursive s3://cli-bucket/ | grep -q 'odd &+-é" name with spaces.txt' || fail "odd key not listed"
+
+aws s3 cp s3://cli-bucket/data/medium.bin back.bin
+cmp medium.bin back.bin || fail "medium differs"
+aws s3 cp "s3://cli-bucket/$KEY" back.txt
+cmp small.txt back.txt || fail "odd key differs"
+aws s3 cp s3://cli-bucket/empty.txt back-empty.txt
+[ ! -s back-empty.txt ] || fail "empty not empty"
+
+aws s3api head-object --bucket cli-bucket --key docs/small.txt > head.json
+grep -q '"ContentLength": 19' head.json || fail "head length: $(cat head.json)"
+aws s3api put-object --bucket cli-bucket --key meta.txt --body small.txt \
+  --content-type text/plain --metadata color=blue > /dev/null
+aws s3api head-object --bucket cli-bucket --key meta.txt | grep -q '"color": "blue"' || fail "metadata"
+aws s3api get-object --bucket cli-bucket --key data/medium.bin --range bytes=10-19 range.bin > /dev/null
+cmp <(tail -c +11 medium.bin | head -c 10) range.bin || fail "range differs"
+aws s3api list-objects-v2 --bucket cli-bucket --prefix docs/ | grep -q '"Key": "docs/small.txt"' || fail "list v2"
+aws s3api list-objects --bucket cli-bucket --delimiter / | grep -q '"Prefix": "data/"' || fail "list v1"
+aws s3api get-bucket-location --bucket cli-bucket > /dev/null
+
+if aws s3api get-object --bucket cli-bucket --key missing out.bin 2> err.txt; then fail "missing key served"; fi
+grep -q NoSuchKey err.txt || fail "expected NoSuchKey: $(cat err.txt)"
+if aws s3 rb s3://cli-bucket 2> err.txt; then fail "non-empty bucket removed"; fi
+grep -q BucketNotEmpty err.txt || fail "expected BucketNotEmpty: $(cat err.txt)"
+
+aws s3api delete-objects --bucket cli-bucket \
+  --delete '{"Objects":[{"Key":"meta.txt"},{"Key":"empty.txt"}]}' | grep -q '"Key": "meta.txt"' || fail "delete-objects"
+aws s3 rm "s3://cli-bucket/$KEY"
+aws s3 rm --recursive s3://cli-bucket/
+aws s3 rb s3://cli-bucket
+if aws s3 ls | grep -q cli-bucket; then fail "bucket still listed"; fi
+echo "ALL OK"

@@ -1,0 +1,78 @@
+"""Walks Cairn with boto3 at its default settings (checksums, signing).
+
+Needs CAIRN_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY in the environment.
+"""
+import hashlib
+import os
+import sys
+
+import boto3
+from botocore.exceptions import ClientError
+
+s3 = boto3.client("s3", endpoint_url=os.environ["CAIRN_ENDPOINT"], region_name="us-east-1")
+
+
+def expect_error(code, fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}"
+        return
+    raise AssertionError(f"expected {code}, call succeeded")
+
+
+s3.create_bucket(Bucket="boto-bucket")
+expect_error("BucketAlreadyOwnedByYou", s3.create_bucket, Bucket="boto-bucket")
+assert "boto-bucket" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+s3.head_bucket(Bucket="boto-bucket")
+
+keys = ['plain.txt', 'odd &+-é" name.txt', 'dir/a b/c+d.bin', 'unicode/日本語.txt']
+bodies = {}
+for i, key in enumerate(keys):
+    body = os.urandom(1000 * (i + 1) + 70_000 * (i % 2))
+    bodies[key] = body
+    r = s3.put_object(Bucket="boto-bucket", Key=key, Body=body, Metadata={"idx": str(i)})
+    assert r["ETag"] == '"%s"' % hashlib.md5(body).hexdigest(), r["ETag"]
+
+big = os.urandom(6 * 1024 * 1024 + 17)
+s3.put_object(Bucket="boto-bucket", Key="big.bin", Body=big)
+bodies["big.bin"] = big
+
+for key, body in bodies.items():
+    got = s3.get_object(Bucket="boto-bucket", Key=key)
+    assert got["Body"].read() == body, key
+head = s3.head_object(Bucket="boto-bucket", Key=keys[1])
+assert head["Metadata"] == {"idx": "1"}, head["Metadata"]
+assert head["ContentLength"] == len(bodies[keys[1]])
+
+part = s3.get_object(Bucket="boto-bucket", Key="big.bin", Range="bytes=4194300-4194310")
+assert part["Body"].read() == big[4194300:4194311]
+assert part["ContentRange"] == "bytes 4194300-4194310/%d" % len(big)
+expect_error("InvalidRange", s3.get_object, Bucket="boto-bucket", Key="big.bin",
+             Range="bytes=%d-" % (len(big) + 5))
+
+listed = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="boto-bucket", PaginationConfig={"PageSize": 2}):
+    listed += [o["Key"] for o in page.get("Contents", [])]
+assert listed == sorted(bodies), listed
+v1 = s3.list_objects(Bucket="boto-bucket", Delimiter="/")
+assert [p["Prefix"] for p in v1["CommonPrefixes"]] == ["dir/", "unicode/"], v1
+res = s3.list_objects_v2(Bucket="boto-bucket", Prefix="dir/a b/")
+assert [o["Key"] for o in res["Contents"]] == ["dir/a b/c+d.bin"]
+
+url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto-bucket", "Key": keys[1]}, ExpiresIn=60)
+import urllib.request
+with urllib.request.urlopen(url) as resp:
+    assert resp.read() == bodies[keys[1]]
+
+expect_error("NoSuchKey", s3.get_object, Bucket="boto-bucket", Key="missing")
+expect_error("NoSuchBucket", s3.list_objects_v2, Bucket="no-such-bucket")
+expect_error("BucketNotEmpty", s3.delete_bucket, Bucket="boto-bucket")
+
+r = s3.delete_objects(Bucket="boto-bucket", Delete={"Objects": [{"Key": k} for k in bodies]})
+assert sorted(d["Key"] for d in r["Deleted"]) == sorted(bodies), r
+assert s3.list_objects_v2(Bucket="boto-bucket")["KeyCount"] == 0
+s3.delete_bucket(Bucket="boto-bucket")
+print("ALL OK")
+sys.exit(0)

@@ -1,0 +1,275 @@
+//! Test harness for Cairn's end-to-end tests: starts real `cairn server` processes on ports
+//! chosen at run time in temporary data directories, and builds S3 clients for them.
+//!
+//! The binary is found through `CAIRN_BIN`, or next to the test executable (`target/<profile>/
+//! cairn`), after `cargo build -p cairn`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "CAIRNTESTROOTKEY0001";
+pub const SECRET_KEY: &str = "cairn-test-secret-key-0000000000000000000";
+
+/// Path of the `cairn` binary under test.
+pub fn cairn_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CAIRN_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/e2e-xxxx -> target/<profile>/cairn
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("cairn");
+    assert!(
+        bin.exists(),
+        "cairn binary not found at {}: run `cargo build -p cairn` first or set CAIRN_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `cairn server`.
+pub struct Server {
+    child: Option<Child>,
+    pub data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub s3: SocketAddr,
+    pub admin: SocketAddr,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server in a fresh temporary data directory.
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let mut s = Self::spawn(&data, args.iter().map(|s| s.to_string()).collect());
+        s._tmp = Some(tmp);
+        s
+    }
+
+    fn spawn(data: &Path, extra_args: Vec<String>) -> Server {
+        let mut child = Command::new(cairn_bin())
+            .arg("server")
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(&extra_args)
+            .env("CAIRN_ROOT_ACCESS_KEY", ACCESS_KEY)
+            .env("CAIRN_ROOT_SECRET_KEY", SECRET_KEY)
+            .env(
+                "RUST_LOG",
+                std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn cairn");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut s3, mut admin) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while s3.is_none() || admin.is_none() {
+            assert!(Instant::now() < deadline, "cairn did not start in time");
+            let line = match lines.next() {
+                Some(Ok(l)) => l,
+                _ => panic!("cairn exited before it was listening"),
+            };
+            if let Some(a) = line.strip_prefix("S3 API listening on http://") {
+                s3 = Some(a.trim().parse().expect("s3 addr"));
+            }
+            if let Some(a) = line.strip_prefix("Admin API listening on http://") {
+                admin = Some(a.trim().parse().expect("admin addr"));
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let server = Server {
+            child: Some(child),
+            data: data.to_path_buf(),
+            _tmp: None,
+            s3: s3.unwrap(),
+            admin: admin.unwrap(),
+            extra_args,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = raw_request(
+                self.admin,
+                "GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".as_bytes(),
+            ) {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "cairn never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.s3)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Resident set size of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// SIGKILLs the server (no chance to flush anything).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERMs the server and waits for a clean exit; returns whether it exited with 0.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same data directory (new ports).
+    pub fn restart(&mut self) {
+        self.kill();
+        let tmp = self._tmp.take();
+        let mut s = Self::spawn(&self.data, self.extra_args.clone());
+        s._tmp = tmp;
+        *self = s;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A raw HTTP response.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `<Code>` of an S3 error body.
+    pub fn error_code(&self) -> Option<String> {
+        let b = self.body_str();
+        let s = b.find("<Code>")? + 6;
+        let e = b[s..].find("</Code>")? + s;
+        Some(b[s..e].to_string())
+    }
+}
+
+/// Sends raw bytes (a whole HTTP/1.1 request, which should say `Connection: close`) and
+/// reads the response until the server closes the connection.
+pub fn raw_request(addr: SocketAddr, request: &[u8]) -> std::io::Result<RawResponse> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(request)?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(pos) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&b[..pos])
+                .split(';')
+                .next()
+                .unwrap_or("0")
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 || b.len() < pos + 2 + size {
+            return out;
+        }
+        out.extend_from_slice(&b[pos + 2..pos + 2 + size]);
+        b = &b[(pos + 4 + size).min(b.len())..];
+    }
+}
