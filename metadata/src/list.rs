@@ -7,12 +7,15 @@
 
 use crate::MetadataError;
 
+/// One stored entry: key (bucket prefix stripped) and value.
+pub type RawEntry = (Vec<u8>, Vec<u8>);
+
 /// A forward cursor over one bucket's keys (bucket prefix already stripped).
 pub trait KeyCursor {
     /// Positions the cursor at the first key `>= key`.
     fn seek(&mut self, key: &[u8]);
     /// The entry under the cursor and advances, or `None` at the end of the bucket.
-    fn next_entry(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>, MetadataError>;
+    fn next_entry(&mut self) -> Result<Option<RawEntry>, MetadataError>;
 }
 
 /// What to list.
@@ -140,7 +143,7 @@ mod tests {
         fn seek(&mut self, key: &[u8]) {
             self.pos = self.keys.partition_point(|k| k.as_slice() < key);
         }
-        fn next_entry(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>, MetadataError> {
+        fn next_entry(&mut self) -> Result<Option<RawEntry>, MetadataError> {
             let r = self.keys.get(self.pos).map(|k| (k.clone(), Vec::new()));
             self.pos += 1;
             Ok(r)

@@ -10,7 +10,7 @@ use rocksdb::{ColumnFamilyDescriptor, DBRawIterator, Options, WriteBatch, WriteO
 
 use crate::command::{self, Command, CommandOutput, StateView};
 use crate::keys::{self, Cf};
-use crate::list::{self, KeyCursor, ListPage, ListQuery};
+use crate::list::{self, KeyCursor, ListPage, ListQuery, RawEntry};
 use crate::records::{decode, AccessKeyRecord, BucketRecord, GcEntry, ObjectRecord};
 use crate::{MetadataError, MetadataStore, Result};
 
@@ -118,7 +118,7 @@ impl KeyCursor for BucketCursor<'_> {
         self.started = false;
     }
 
-    fn next_entry(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn next_entry(&mut self) -> Result<Option<RawEntry>> {
         if self.started {
             self.it.next();
         }

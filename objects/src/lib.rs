@@ -301,7 +301,7 @@ impl ObjectService {
                 let (s, e) = (range.start as usize, range.end as usize);
                 let out = bytes
                     .get(s..e)
-                    .map(|b| Bytes::copy_from_slice(b))
+                    .map(Bytes::copy_from_slice)
                     .ok_or_else(|| ObjectsError::Inconsistent("inline range out of bounds".into()));
                 stream::once(async move { out }).boxed()
             }

@@ -98,7 +98,9 @@ async fn v2_paging_prefix_delimiter() {
         .send()
         .await
         .unwrap();
-    assert_eq!(page.common_prefixes().len(), 2);
+    assert_eq!(page.common_prefixes()[0].prefix(), Some("a/"));
+    assert_eq!(page.contents()[0].key(), Some("b"));
+    assert_eq!(page.key_count(), Some(2));
     let next = s3
         .list_objects_v2()
         .bucket("list")
@@ -109,8 +111,9 @@ async fn v2_paging_prefix_delimiter() {
         .await
         .unwrap();
     let objs: Vec<_> = next.contents().iter().map(|o| o.key().unwrap()).collect();
-    assert_eq!(objs, ["b"]);
+    assert_eq!(objs, ["d"]);
     assert_eq!(next.common_prefixes()[0].prefix(), Some("c/"));
+    assert_eq!(next.is_truncated(), Some(true));
     let err = s3
         .list_objects_v2()
         .bucket("nope")
