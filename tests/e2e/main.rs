@@ -9,3 +9,4 @@ mod errors;
 mod listing;
 mod memory;
 mod scripted;
+mod streaming;
