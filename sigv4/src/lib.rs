@@ -1,5 +1,6 @@
 //! Server-side request authentication for Cairn's S3 API: AWS Signature Version 4
-//! (SigV4) for S3, `aws-chunked` streaming bodies and body integrity checks.
+//! (SigV4) for S3, the legacy Signature Version 2 (SigV2), `aws-chunked` streaming bodies
+//! and body integrity checks.
 //!
 //! The crate knows nothing of HTTP servers; it works on plain request parts and on byte
 //! streams (`futures::Stream<Item = Result<Bytes, _>>`).
@@ -7,8 +8,10 @@
 //! A typical PUT goes through three steps:
 //!
 //! 1. [`authenticate`] the request head ([`RequestParts`]): header-signed
-//!    (`Authorization: AWS4-HMAC-SHA256 ...`) or presigned (`X-Amz-*` query parameters).
-//!    The result tells the caller who signed, in which region, and how the body is
+//!    (`Authorization: AWS4-HMAC-SHA256 ...`) or presigned (`X-Amz-*` query parameters),
+//!    or SigV2 (`Authorization: AWS AKID:signature`, or `AWSAccessKeyId` / `Signature` /
+//!    `Expires` query parameters as in boto3's default presigned URLs; HMAC-SHA1, no
+//!    region, body unsigned). The result tells the caller who signed, in which region, and how the body is
 //!    protected ([`PayloadMode`]). [`Authenticated::Anonymous`] is returned for requests
 //!    without any authentication: the caller decides what to do with them.
 //! 2. For the streaming payload modes, decode the `aws-chunked` body with
@@ -41,6 +44,7 @@ mod canonical;
 mod checksum;
 mod chunked;
 mod error;
+mod sigv2;
 mod verify;
 
 #[cfg(test)]

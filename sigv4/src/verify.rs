@@ -11,7 +11,7 @@ use crate::canonical::{
     canonical_headers_into, canonical_query, canonical_uri, is_hex64, parse_query, reencoded_uri,
     sign_hex, signatures_equal, signing_key,
 };
-use crate::AuthError;
+use crate::{sigv2, AuthError};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -157,11 +157,12 @@ pub enum Authenticated {
     /// The request carried no authentication at all; the caller decides (normally it
     /// answers `AccessDenied`).
     Anonymous,
-    /// A valid SigV4 signature (header or presigned URL).
+    /// A valid SigV4 or SigV2 signature (header or presigned URL).
     Signed {
         /// The access key id that signed.
         access_key: String,
-        /// The region from the credential scope (not checked against any configuration).
+        /// The region from the credential scope (not checked against any configuration);
+        /// empty for SigV2, which has no scope.
         region: String,
         /// How the body is protected; the caller must enforce it.
         payload: PayloadMode,
@@ -176,7 +177,8 @@ struct Credential<'a> {
     region: &'a str,
 }
 
-/// Authenticates a request signed with AWS Signature Version 4 for S3.
+/// Authenticates a request signed with AWS Signature Version 4 (or the legacy Version 2)
+/// for S3.
 ///
 /// * `Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`
 ///   with `x-amz-date` (or `Date`) within 15 minutes of `now` and a mandatory
@@ -184,7 +186,12 @@ struct Credential<'a> {
 /// * presigned URLs (`X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`,
 ///   `X-Amz-SignedHeaders`, `X-Amz-Signature`), payload `UNSIGNED-PAYLOAD` unless an
 ///   `x-amz-content-sha256` header is sent;
-/// * neither: `Ok(Authenticated::Anonymous)`.
+/// * SigV2: `Authorization: AWS AKID:signature` (with `Date` or `x-amz-date` within 15
+///   minutes of `now`) or query-string authentication (`AWSAccessKeyId`, `Signature`,
+///   `Expires` in unix seconds, refused once past). Signed with HMAC-SHA1, which covers
+///   neither the body nor the region: the result has an empty `region` and
+///   [`PayloadMode::Unsigned`];
+/// * none of these: `Ok(Authenticated::Anonymous)`.
 ///
 /// The canonical URI is `raw_path` as received; if that fails, the path decoded and
 /// re-encoded with the AWS rules is tried too (same key, so this widens nothing).
@@ -197,8 +204,9 @@ pub fn authenticate(
     let params = req.raw_query.map(parse_query).unwrap_or_default();
     let has_param = |name: &str| params.iter().any(|(n, _)| n.as_slice() == name.as_bytes());
     let query_auth = has_param("X-Amz-Algorithm");
+    let v2_query = sigv2::has_v2_query(&params);
     match req.headers.get(http::header::AUTHORIZATION) {
-        Some(_) if query_auth => Err(AuthError::InvalidArgument(
+        Some(_) if query_auth || v2_query => Err(AuthError::InvalidArgument(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
              Signature query string parameter or the Authorization header should be specified"
                 .into(),
@@ -207,12 +215,14 @@ pub fn authenticate(
             let value = value
                 .to_str()
                 .map_err(|_| malformed("invalid characters"))?;
-            header_auth(req, &params, value, secrets, now)
+            if sigv2::is_v2_authorization(value) {
+                sigv2::header_auth(req, value, secrets, now)
+            } else {
+                header_auth(req, &params, value, secrets, now)
+            }
         }
         None if query_auth => presigned_auth(req, &params, secrets, now),
-        None if has_param("AWSAccessKeyId") || has_param("Signature") => {
-            Err(AuthError::InvalidRequest(UNSUPPORTED_MECHANISM.into()))
-        }
+        None if v2_query => sigv2::query_auth(req, &params, secrets, now),
         None => Ok(Authenticated::Anonymous),
     }
 }
@@ -259,14 +269,14 @@ fn parse_credential<'a>(
     })
 }
 
-fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     PrimitiveDateTime::parse(value, fmt)
         .ok()
         .map(PrimitiveDateTime::assume_utc)
 }
 
-fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
     let fmt = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );

@@ -4,6 +4,7 @@
 mod checksum_tests;
 mod chunked_tests;
 mod oracle;
+mod sigv2_tests;
 mod vectors;
 
 use std::collections::HashMap;
