@@ -242,7 +242,17 @@ impl From<ObjectsError> for S3Error {
         match e {
             ObjectsError::Metadata(e) => e.into(),
             ObjectsError::Datanode(e) => e.into(),
-            ObjectsError::UnknownNode(_) | ObjectsError::Inconsistent(_) => S3Error::internal(e),
+            ObjectsError::UnknownNode(_)
+            | ObjectsError::Inconsistent(_)
+            | ObjectsError::Config(_)
+            | ObjectsError::Erasure(_) => S3Error::internal(e),
+            ObjectsError::WriteQuorum { .. } | ObjectsError::TooFewShards { .. } => {
+                tracing::error!(error = %e, "not enough datanodes");
+                S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "Not enough datanodes are available. Please retry.",
+                )
+            }
         }
     }
 }

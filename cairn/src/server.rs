@@ -26,12 +26,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let meta = RocksMetadataStore::open(&args.data.join("meta"))
         .context("opening metadata (is another cairn server using this data directory?)")?;
     let meta: Arc<dyn MetadataStore> = Arc::new(meta);
-    let dn_dir = args.data.join("datanodes").join("dn0");
-    std::fs::create_dir_all(&dn_dir)?;
-    let store = LocalShardStore::open(&dn_dir, StoreOptions::default())
-        .with_context(|| format!("opening datanode {}", dn_dir.display()))?;
     let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
-    nodes.insert(NodeId(0), Arc::new(store));
+    for i in 0..args.datanodes {
+        let dn_dir = args.data.join("datanodes").join(format!("dn{i}"));
+        std::fs::create_dir_all(&dn_dir)?;
+        let store = LocalShardStore::open(&dn_dir, StoreOptions::default())
+            .with_context(|| format!("opening datanode {}", dn_dir.display()))?;
+        nodes.insert(NodeId(i), Arc::new(store));
+    }
 
     if meta
         .get_access_key(&root.access_key)
@@ -56,9 +58,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ObjectsConfig {
             stripe_size: args.stripe_size,
             inline_threshold: args.inline_threshold,
+            ec: args.ec,
+            write_quorum: args.write_quorum,
             ..ObjectsConfig::default()
         },
-    );
+    )
+    .context("configuring the data path")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let gc = tokio::spawn(objects.gc_worker().run(shutdown_rx.clone()));
 
@@ -98,6 +103,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     println!("S3 API listening on http://{s3_addr}");
     println!("Admin API listening on http://{admin_addr}");
     println!("Region: {}", args.region);
+    println!(
+        "Datanodes: {} local, erasure coding {}+{}",
+        args.datanodes, args.ec.data, args.ec.parity
+    );
 
     let s3_app = cairn_api::s3_router(state);
     let admin_app = admin::router(objects.clone());

@@ -10,16 +10,17 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use cairn_datanode::{DatanodeError, ShardStore};
+use cairn_erasure::StripeCodec;
 use cairn_metadata::{
-    Command, CommandOutput, MetadataError, MetadataStore, ObjectData, ObjectRecord, ShardLoc,
-    StripeLoc,
+    Command, CommandOutput, MetadataError, MetadataStore, ObjectData, ObjectRecord, StripeLoc,
 };
-use cairn_placement::{Placement, StaticPlacement};
+use cairn_placement::{NodeInfo, Placement, Ring};
 use cairn_types::{BucketName, EcScheme, NodeId, ObjectId, ObjectKey, ShardId};
 use futures::stream::{self, BoxStream, FuturesOrdered};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -27,6 +28,7 @@ use md5::{Digest, Md5};
 use tokio::sync::Notify;
 
 mod gc;
+mod stripe;
 
 pub use gc::GcWorker;
 
@@ -41,6 +43,14 @@ pub enum ObjectsError {
     UnknownNode(NodeId),
     #[error("object data is inconsistent: {0}")]
     Inconsistent(String),
+    #[error("invalid data-path configuration: {0}")]
+    Config(String),
+    #[error("only {written} of {needed} required shards of a stripe were stored")]
+    WriteQuorum { written: usize, needed: usize },
+    #[error("only {available} of the {needed} shards needed to read a stripe are available")]
+    TooFewShards { available: usize, needed: usize },
+    #[error(transparent)]
+    Erasure(#[from] cairn_erasure::ErasureError),
 }
 
 /// A failure while writing a body: either the body stream itself failed (a client error,
@@ -62,6 +72,19 @@ pub struct ObjectsConfig {
     pub inline_threshold: usize,
     /// Stripes written concurrently (and so held in memory) per body.
     pub max_in_flight: usize,
+    /// Reed-Solomon layout of new stripes.
+    pub ec: EcScheme,
+    /// Shards of a stripe that must be durable before it counts as written; `None` means
+    /// k+1 (capped at k+m).
+    pub write_quorum: Option<usize>,
+}
+
+impl ObjectsConfig {
+    /// The effective write quorum.
+    pub fn write_quorum(&self) -> usize {
+        self.write_quorum
+            .unwrap_or((self.ec.data as usize + 1).min(self.ec.total()))
+    }
 }
 
 impl Default for ObjectsConfig {
@@ -70,6 +93,8 @@ impl Default for ObjectsConfig {
             stripe_size: 4 << 20,
             inline_threshold: 64 << 10,
             max_in_flight: 2,
+            ec: EcScheme { data: 4, parity: 2 },
+            write_quorum: None,
         }
     }
 }
@@ -89,24 +114,71 @@ pub struct ObjectService {
     meta: Arc<dyn MetadataStore>,
     nodes: Arc<BTreeMap<NodeId, Arc<dyn ShardStore>>>,
     placement: Arc<dyn Placement>,
+    codec: StripeCodec,
     config: ObjectsConfig,
     gc_wakeup: Arc<Notify>,
+    degraded_reads: Arc<AtomicU64>,
 }
 
 impl ObjectService {
+    /// A service writing new objects with `config.ec` over `nodes`. Fails when the scheme is
+    /// invalid, needs more datanodes than there are, or the write quorum is out of range.
     pub fn new(
         meta: Arc<dyn MetadataStore>,
         nodes: BTreeMap<NodeId, Arc<dyn ShardStore>>,
         config: ObjectsConfig,
-    ) -> Self {
-        let placement = Arc::new(StaticPlacement::new(nodes.keys().copied().collect()));
-        ObjectService {
+    ) -> Result<Self, ObjectsError> {
+        let codec = StripeCodec::new(config.ec).map_err(|e| ObjectsError::Config(e.to_string()))?;
+        let total = codec.total_shards();
+        if total > nodes.len() {
+            return Err(ObjectsError::Config(format!(
+                "erasure coding {}+{} needs {total} datanodes, there are {}",
+                config.ec.data,
+                config.ec.parity,
+                nodes.len()
+            )));
+        }
+        let quorum = config.write_quorum();
+        if quorum < codec.data_shards() || quorum > total {
+            return Err(ObjectsError::Config(format!(
+                "write quorum {quorum} must be between {} and {total}",
+                codec.data_shards()
+            )));
+        }
+        // Local datanodes share one host and zone; the cluster issue brings real host/zone
+        // tags and weights from membership.
+        let infos = nodes
+            .keys()
+            .map(|id| NodeInfo {
+                id: *id,
+                weight: 1,
+                host: "local".into(),
+                zone: "local".into(),
+            })
+            .collect();
+        let placement: Arc<dyn Placement> = Arc::new(
+            Ring::new(0, infos, RING_VNODES_PER_WEIGHT)
+                .map_err(|e| ObjectsError::Config(e.to_string()))?,
+        );
+        Ok(ObjectService {
             meta,
             nodes: Arc::new(nodes),
             placement,
+            codec,
             config,
             gc_wakeup: Arc::new(Notify::new()),
-        }
+            degraded_reads: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Reads that had to decode from parity because a shard was missing or corrupt.
+    pub fn degraded_reads(&self) -> u64 {
+        self.degraded_reads.load(Ordering::Relaxed)
+    }
+
+    /// The erasure-coding scheme new objects are written with.
+    pub fn scheme(&self) -> EcScheme {
+        self.codec.scheme()
     }
 
     pub fn metadata(&self) -> &Arc<dyn MetadataStore> {
@@ -128,15 +200,6 @@ impl ObjectService {
 
     fn node(&self, id: NodeId) -> Result<&Arc<dyn ShardStore>, ObjectsError> {
         self.nodes.get(&id).ok_or(ObjectsError::UnknownNode(id))
-    }
-
-    /// Where stripe `stripe` of object `id` goes (one shard per stripe until erasure coding).
-    fn place(&self, id: ObjectId, stripe: u32) -> Result<NodeId, ObjectsError> {
-        self.placement
-            .place(id, stripe, 1)
-            .first()
-            .copied()
-            .ok_or_else(|| ObjectsError::Inconsistent("no datanodes configured".into()))
     }
 
     /// Streams `body` into storage. Nothing is visible to readers until [`Self::commit`].
@@ -173,22 +236,10 @@ impl ObjectService {
                 {
                     let take = buf.len().min(stripe_size);
                     let data = buf.split_to(take).freeze();
-                    let node = self.place(id, next_stripe)?;
-                    let store = self.node(node)?.clone();
-                    let sid = ShardId::new(id, next_stripe, 0);
+                    let this = self.clone();
+                    let stripe = next_stripe;
                     next_stripe += 1;
-                    pending.push_back(async move {
-                        let len = data.len() as u64;
-                        let info = store.put(sid, data).await?;
-                        Ok::<_, ObjectsError>(StripeLoc {
-                            len,
-                            shards: vec![ShardLoc {
-                                node,
-                                len: info.len,
-                                crc32c: info.crc32c,
-                            }],
-                        })
-                    });
+                    pending.push_back(async move { this.write_stripe(id, stripe, data).await });
                     while pending.len() >= self.config.max_in_flight {
                         if let Some(r) = pending.next().await {
                             stripes.push(r?);
@@ -217,7 +268,7 @@ impl ObjectService {
         } else {
             ObjectData::Striped {
                 id,
-                ec: EcScheme::SINGLE,
+                ec: self.codec.scheme(),
                 stripe_size: stripe_size as u64,
                 stripes,
             }
@@ -229,11 +280,14 @@ impl ObjectService {
         })
     }
 
+    /// Removes every shard that stripes `0..stripes` of `id` may have written (placement is
+    /// deterministic, and deleting an absent shard is fine).
     async fn remove_shards(&self, id: ObjectId, stripes: u32) {
+        let total = self.codec.total_shards();
         for s in 0..stripes {
-            if let Ok(node) = self.place(id, s) {
+            for (i, node) in self.placement.place(id, s, total).into_iter().enumerate() {
                 if let Ok(store) = self.node(node) {
-                    if let Err(e) = store.delete(ShardId::new(id, s, 0)).await {
+                    if let Err(e) = store.delete(ShardId::new(id, s, i as u32)).await {
                         tracing::warn!(error = %e, "could not remove shard of a failed upload");
                     }
                 }
@@ -305,7 +359,10 @@ impl ObjectService {
                     .ok_or_else(|| ObjectsError::Inconsistent("inline range out of bounds".into()));
                 stream::once(async move { out }).boxed()
             }
-            ObjectData::Striped { id, stripes, .. } => {
+            ObjectData::Striped {
+                id, stripes, ec, ..
+            } => {
+                let (id, ec) = (*id, *ec);
                 let mut parts = Vec::new();
                 let mut offset = 0u64;
                 for (i, st) in stripes.iter().enumerate() {
@@ -316,13 +373,13 @@ impl ObjectService {
                     }
                     let lo = range.start.max(start) - start;
                     let hi = range.end.min(end) - start;
-                    parts.push((ShardId::new(*id, i as u32, 0), st.shards.clone(), lo..hi));
+                    parts.push((i as u32, st.clone(), lo..hi));
                 }
                 let this = self.clone();
                 stream::iter(parts)
-                    .map(move |(sid, shards, r)| {
+                    .map(move |(s, st, r)| {
                         let this = this.clone();
-                        async move { this.read_stripe(sid, &shards, r).await }
+                        async move { this.read_stripe(id, ec, s, &st, r).await }
                     })
                     .buffered(self.config.max_in_flight)
                     .into_stream()
@@ -330,30 +387,10 @@ impl ObjectService {
             }
         }
     }
-
-    async fn read_stripe(
-        &self,
-        sid: ShardId,
-        shards: &[ShardLoc],
-        r: Range<u64>,
-    ) -> Result<Bytes, ObjectsError> {
-        let loc = shards
-            .first()
-            .ok_or_else(|| ObjectsError::Inconsistent(format!("stripe {sid} has no shards")))?;
-        let data = self.node(loc.node)?.get(sid).await?;
-        if data.len() as u64 != loc.len || crc_fast::crc32_iscsi(&data) != loc.crc32c {
-            return Err(ObjectsError::Datanode(DatanodeError::Corrupt {
-                id: sid,
-                reason: "shard differs from the metadata record".into(),
-            }));
-        }
-        let (lo, hi) = (r.start as usize, r.end as usize);
-        if hi > data.len() {
-            return Err(ObjectsError::Inconsistent(format!("stripe {sid} is short")));
-        }
-        Ok(data.slice(lo..hi))
-    }
 }
+
+/// Virtual nodes per unit of datanode weight.
+const RING_VNODES_PER_WEIGHT: u32 = 128;
 
 /// How often the GC worker polls when nothing wakes it.
 pub(crate) const GC_POLL: Duration = Duration::from_secs(5);

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_datanode::{DatanodeError, ShardInfo, ShardStore, StoreStats};
 use cairn_metadata::{BucketRecord, Command, RocksMetadataStore};
-use cairn_types::{BucketName, NodeId, ObjectKey, ShardId};
+use cairn_types::{BucketName, EcScheme, NodeId, ObjectKey, ShardId};
 use futures::{stream, StreamExt, TryStreamExt};
 
 use super::*;
@@ -66,10 +66,15 @@ struct Fixture {
     _dir: tempfile::TempDir,
     svc: ObjectService,
     store: Arc<MemStore>,
+    stores: Vec<Arc<MemStore>>,
     bucket: BucketName,
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(1, EcScheme::SINGLE).await
+}
+
+async fn fixture_with(n: u32, ec: EcScheme) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let meta = Arc::new(RocksMetadataStore::open(dir.path()).unwrap());
     let bucket = BucketName::new("bkt").unwrap();
@@ -80,9 +85,12 @@ async fn fixture() -> Fixture {
     }))
     .await
     .unwrap();
-    let store = Arc::new(MemStore::default());
+    let stores: Vec<Arc<MemStore>> = (0..n).map(|_| Arc::new(MemStore::default())).collect();
     let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
-    nodes.insert(NodeId(0), store.clone());
+    for (i, st) in stores.iter().enumerate() {
+        nodes.insert(NodeId(i as u32), st.clone());
+    }
+    let store = stores[0].clone();
     let svc = ObjectService::new(
         meta,
         nodes,
@@ -90,12 +98,16 @@ async fn fixture() -> Fixture {
             stripe_size: 1000,
             inline_threshold: 100,
             max_in_flight: 2,
+            ec,
+            write_quorum: None,
         },
-    );
+    )
+    .unwrap();
     Fixture {
         _dir: dir,
         svc,
         store,
+        stores,
         bucket,
     }
 }
@@ -198,4 +210,82 @@ async fn corrupt_shard_is_detected_on_read() {
     }
     let r: Vec<_> = f.svc.read(&rec, 0..1500).collect().await;
     assert!(r.iter().any(|x| x.is_err()));
+}
+
+fn shard_count(f: &Fixture) -> usize {
+    f.stores
+        .iter()
+        .map(|s| s.shards.lock().unwrap().len())
+        .sum()
+}
+
+#[tokio::test]
+async fn erasure_coded_round_trip_and_any_two_losses() {
+    let f = fixture_with(6, EcScheme { data: 4, parity: 2 }).await;
+    let data: Vec<u8> = (0..3500u32).map(|i| (i * 31 % 253) as u8).collect();
+    let w = f.svc.write_body(body(&data, 400)).await.unwrap();
+    let rec = record(w);
+    // 4 stripes (1000-byte stripes), 6 shards each, spread over all six stores.
+    assert_eq!(shard_count(&f), 24);
+    assert!(f
+        .stores
+        .iter()
+        .all(|s| !s.shards.lock().unwrap().is_empty()));
+    assert_eq!(read_all(&f.svc, &rec, 0..3500).await, data);
+    assert_eq!(f.svc.degraded_reads(), 0);
+    for lost in [[0usize, 1], [2, 5], [3, 4]] {
+        let saved: Vec<_> = lost
+            .iter()
+            .map(|&i| std::mem::take(&mut *f.stores[i].shards.lock().unwrap()))
+            .collect();
+        assert_eq!(read_all(&f.svc, &rec, 0..3500).await, data, "lost {lost:?}");
+        assert_eq!(read_all(&f.svc, &rec, 1234..2345).await, data[1234..2345]);
+        for (&i, s) in lost.iter().zip(saved) {
+            *f.stores[i].shards.lock().unwrap() = s;
+        }
+    }
+    assert!(f.svc.degraded_reads() > 0);
+    // Three losses exceed m = 2: an error, not wrong bytes.
+    for i in 0..3 {
+        f.stores[i].shards.lock().unwrap().clear();
+    }
+    let r: Vec<_> = f.svc.read(&rec, 0..3500).collect().await;
+    assert!(r
+        .iter()
+        .any(|x| matches!(x, Err(ObjectsError::TooFewShards { .. }))));
+}
+
+#[tokio::test]
+async fn write_quorum_is_enforced() {
+    let f = fixture_with(6, EcScheme { data: 4, parity: 2 }).await;
+    // One dead datanode: 5 of 6 shards = k+1, still written.
+    *f.stores[0].fail_puts_after.lock().unwrap() = Some(0);
+    let w = f.svc.write_body(body(&[7u8; 2500], 500)).await.unwrap();
+    let rec = record(w);
+    assert_eq!(read_all(&f.svc, &rec, 0..2500).await, vec![7u8; 2500]);
+    // Two dead: below quorum, the put fails and leaves nothing behind.
+    *f.stores[1].fail_puts_after.lock().unwrap() = Some(0);
+    let before = shard_count(&f);
+    let r = f.svc.write_body(body(&[8u8; 2500], 500)).await;
+    assert!(matches!(
+        r,
+        Err(PutError::Store(ObjectsError::WriteQuorum { .. }))
+    ));
+    assert_eq!(shard_count(&f), before);
+}
+
+#[tokio::test]
+async fn schemes_that_do_not_fit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Arc::new(RocksMetadataStore::open(dir.path()).unwrap());
+    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
+    nodes.insert(NodeId(0), Arc::new(MemStore::default()));
+    let cfg = ObjectsConfig {
+        ec: EcScheme { data: 4, parity: 2 },
+        ..ObjectsConfig::default()
+    };
+    assert!(matches!(
+        ObjectService::new(meta, nodes, cfg),
+        Err(ObjectsError::Config(_))
+    ));
 }

@@ -1,13 +1,18 @@
 //! Placement: which datanodes hold the shards of a stripe.
 //!
 //! The [`Placement`] trait is the seam the data path uses. Law: for a given placement
-//! (and ring epoch, once there is a ring), `place` is deterministic and returns distinct
-//! nodes. Today the only implementation is [`StaticPlacement`], a fixed node list with a
-//! hash-based start, which is all a single-datanode server needs; the consistent-hash ring
-//! with virtual nodes, weights and zones replaces it when data is erasure-coded across
-//! datanodes.
+//! (and ring epoch), `place` is deterministic and returns distinct nodes. Two
+//! implementations: [`StaticPlacement`], a fixed node list with a hash-based start, which is
+//! all a single-datanode server needs; and [`Ring`] (module [`ring`]), the consistent-hash
+//! ring with virtual nodes in proportion to weight and host/zone spreading, whose laws are
+//! stated in its module docs. This crate is pure and synchronous: no I/O, no clock, no
+//! randomness, and it depends only on `cairn-types`.
 
 use cairn_types::{NodeId, ObjectId};
+
+pub mod ring;
+
+pub use ring::{ring_stats, NodeInfo, Ring, RingError};
 
 /// Chooses datanodes for stripes.
 pub trait Placement: Send + Sync + 'static {

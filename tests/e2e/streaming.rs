@@ -42,7 +42,7 @@ fn streaming_put(server: &Server, path: &str, data: &[u8], tamper: bool) -> RawR
         .settings(())
         .build()
         .unwrap();
-    let headers = vec![
+    let headers = [
         ("host".to_string(), host),
         ("content-encoding".to_string(), "aws-chunked".to_string()),
         (

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use cairn_types::EcScheme;
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServerArgs {
     /// Directory that holds metadata and datanode segments.
@@ -23,4 +25,45 @@ pub struct ServerArgs {
     /// Objects smaller than this many bytes are stored inline in metadata.
     #[arg(long, default_value_t = 64 << 10)]
     pub inline_threshold: usize,
+    /// Local datanodes to run, one directory each under `<data>/datanodes/`.
+    #[arg(long, default_value_t = 6, env = "CAIRN_DATANODES")]
+    pub datanodes: u32,
+    /// Erasure coding of new objects: DATA+PARITY shards per stripe (DATA+PARITY ≤ datanodes).
+    #[arg(long, default_value = "4+2", value_parser = parse_ec, env = "CAIRN_EC")]
+    pub ec: EcScheme,
+    /// Shards of a stripe that must be durable before a write succeeds (default DATA+1).
+    #[arg(long)]
+    pub write_quorum: Option<usize>,
+}
+
+fn parse_ec(s: &str) -> Result<EcScheme, String> {
+    let (k, m) = s
+        .split_once('+')
+        .ok_or_else(|| format!("expected DATA+PARITY such as 4+2, got {s:?}"))?;
+    let data: u8 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad data shard count {k:?}"))?;
+    let parity: u8 = m
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad parity shard count {m:?}"))?;
+    if data == 0 {
+        return Err("at least one data shard is needed".into());
+    }
+    Ok(EcScheme { data, parity })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ec() {
+        assert_eq!(parse_ec("4+2"), Ok(EcScheme { data: 4, parity: 2 }));
+        assert_eq!(parse_ec("1+0"), Ok(EcScheme::SINGLE));
+        assert!(parse_ec("0+2").is_err());
+        assert!(parse_ec("4").is_err());
+        assert!(parse_ec("a+b").is_err());
+    }
 }
