@@ -10,7 +10,8 @@ use cairn_api::{ApiState, KeyRing};
 use cairn_datanode::{LocalShardStore, ShardStore, StoreOptions};
 use cairn_metadata::{AccessKeyRecord, Command, MetadataStore, RocksMetadataStore};
 use cairn_objects::{ObjectService, ObjectsConfig};
-use cairn_types::NodeId;
+use cairn_types::{EcScheme, NodeId};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -26,8 +27,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let meta = RocksMetadataStore::open(&args.data.join("meta"))
         .context("opening metadata (is another cairn server using this data directory?)")?;
     let meta: Arc<dyn MetadataStore> = Arc::new(meta);
+    let layout = resolve_layout(meta.as_ref(), &args).await?;
     let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
-    for i in 0..args.datanodes {
+    for i in 0..layout.datanodes {
         let dn_dir = args.data.join("datanodes").join(format!("dn{i}"));
         std::fs::create_dir_all(&dn_dir)?;
         let store = LocalShardStore::open(&dn_dir, StoreOptions::default())
@@ -58,7 +60,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ObjectsConfig {
             stripe_size: args.stripe_size,
             inline_threshold: args.inline_threshold,
-            ec: args.ec,
+            ec: layout.ec(),
             write_quorum: args.write_quorum,
             ..ObjectsConfig::default()
         },
@@ -105,7 +107,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     println!("Region: {}", args.region);
     println!(
         "Datanodes: {} local, erasure coding {}+{}",
-        args.datanodes, args.ec.data, args.ec.parity
+        layout.datanodes, layout.ec_data, layout.ec_parity
     );
 
     let s3_app = cairn_api::s3_router(state);
@@ -136,6 +138,78 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _ = gc.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How many local datanodes and which erasure coding the data directory uses; saved in
+/// metadata so that a restart without flags reuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct DataLayout {
+    datanodes: u32,
+    ec_data: u8,
+    ec_parity: u8,
+}
+
+impl DataLayout {
+    fn ec(&self) -> EcScheme {
+        EcScheme {
+            data: self.ec_data,
+            parity: self.ec_parity,
+        }
+    }
+}
+
+const LAYOUT_KEY: &str = "data-layout";
+const DEFAULT_DATANODES: u32 = 6;
+const DEFAULT_EC: EcScheme = EcScheme { data: 4, parity: 2 };
+
+/// Flags win over the saved layout, which wins over the defaults. Datanodes can be added
+/// (new objects use them) but not removed: their shards would become unreachable.
+async fn resolve_layout(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::Result<DataLayout> {
+    let saved: Option<DataLayout> = match meta.get_sys(LAYOUT_KEY).await? {
+        Some(v) => Some(serde_json::from_slice(&v).context("reading the saved data layout")?),
+        None => None,
+    };
+    let datanodes = args
+        .datanodes
+        .or(saved.map(|s| s.datanodes))
+        .unwrap_or(DEFAULT_DATANODES);
+    let ec = args.ec.or(saved.map(|s| s.ec())).unwrap_or(DEFAULT_EC);
+    if ec.data == 0 || ec.total() > datanodes as usize {
+        anyhow::bail!(
+            "erasure coding {}+{} needs at least {} datanodes, there are {datanodes}",
+            ec.data,
+            ec.parity,
+            ec.total()
+        );
+    }
+    if let Some(s) = saved {
+        if datanodes < s.datanodes {
+            anyhow::bail!(
+                "this data directory has {} datanodes; removing datanodes (to {datanodes}) is not supported yet",
+                s.datanodes
+            );
+        }
+        if s.ec() != ec {
+            tracing::info!(
+                from = %format!("{}+{}", s.ec_data, s.ec_parity),
+                to = %format!("{}+{}", ec.data, ec.parity),
+                "erasure coding changed: applies to new writes; existing objects keep theirs"
+            );
+        }
+    }
+    let layout = DataLayout {
+        datanodes,
+        ec_data: ec.data,
+        ec_parity: ec.parity,
+    };
+    if saved != Some(layout) {
+        meta.apply(Command::SetSys {
+            key: LAYOUT_KEY.into(),
+            value: serde_json::to_vec(&layout)?,
+        })
+        .await?;
+    }
+    Ok(layout)
 }
 
 fn time_ms() -> i64 {

@@ -36,6 +36,11 @@ pub enum Command {
     GcDone {
         seqs: Vec<u64>,
     },
+    /// Sets a small system value (cluster configuration and the like).
+    SetSys {
+        key: String,
+        value: Vec<u8>,
+    },
 }
 
 /// What a command returned.
@@ -126,6 +131,10 @@ pub fn apply(
                 rec.access_key.as_bytes().to_vec(),
                 encode(rec),
             ));
+            CommandOutput::Done
+        }
+        Command::SetSys { key, value } => {
+            writes.push(put(Cf::Sys, key.as_bytes().to_vec(), value.clone()));
             CommandOutput::Done
         }
         Command::GcDone { seqs } => {

@@ -93,3 +93,72 @@ async fn objects_survive_losing_any_two_datanodes() {
         ),
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_layout_is_saved_and_reused() {
+    let mut server = Server::start_with(&["--datanodes", "3", "--ec", "2+1"]);
+    let s3 = client(&server);
+    s3.create_bucket().bucket("layout").send().await.unwrap();
+    let data = random_bytes(5 << 20, 9);
+    s3.put_object()
+        .bucket("layout")
+        .key("k")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    // A restart without flags reuses 3 datanodes and 2+1, not the 6 / 4+2 defaults.
+    server.restart_with(&[]);
+    assert!(!server.data.join("datanodes").join("dn3").exists());
+    let s3 = client(&server);
+    let got = s3
+        .get_object()
+        .bucket("layout")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
+
+    // Removing datanodes, or a scheme wider than the cluster, is refused at startup.
+    server.kill();
+    for args in [&["--datanodes", "2"][..], &["--ec", "3+1"][..]] {
+        let out = std::process::Command::new(cairn_bin())
+            .arg("server")
+            .arg("--data")
+            .arg(&server.data)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(args)
+            .env("CAIRN_ROOT_ACCESS_KEY", ACCESS_KEY)
+            .env("CAIRN_ROOT_SECRET_KEY", SECRET_KEY)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+    }
+    // Growing the cluster and changing the scheme applies to new writes; old objects still read.
+    server.restart_with(&["--datanodes", "6", "--ec", "4+2"]);
+    let s3 = client(&server);
+    let got = s3
+        .get_object()
+        .bucket("layout")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
+    s3.put_object()
+        .bucket("layout")
+        .key("new")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("layout")
+        .key("new")
+        .send()
+        .await
+        .unwrap();
+    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
+}

@@ -170,9 +170,19 @@ impl Server {
 
     /// Starts the server again on the same data directory (new ports).
     pub fn restart(&mut self) {
+        let args = self.extra_args.clone();
+        self.restart_args(args);
+    }
+
+    /// Starts the server again on the same data directory with other flags.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.restart_args(args.iter().map(|s| s.to_string()).collect());
+    }
+
+    fn restart_args(&mut self, args: Vec<String>) {
         self.kill();
         let tmp = self._tmp.take();
-        let mut s = Self::spawn(&self.data, self.extra_args.clone());
+        let mut s = Self::spawn(&self.data, args);
         s._tmp = tmp;
         *self = s;
     }

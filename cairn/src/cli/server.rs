@@ -25,12 +25,14 @@ pub struct ServerArgs {
     /// Objects smaller than this many bytes are stored inline in metadata.
     #[arg(long, default_value_t = 64 << 10)]
     pub inline_threshold: usize,
-    /// Local datanodes to run, one directory each under `<data>/datanodes/`.
-    #[arg(long, default_value_t = 6, env = "CAIRN_DATANODES")]
-    pub datanodes: u32,
-    /// Erasure coding of new objects: DATA+PARITY shards per stripe (DATA+PARITY ≤ datanodes).
-    #[arg(long, default_value = "4+2", value_parser = parse_ec, env = "CAIRN_EC")]
-    pub ec: EcScheme,
+    /// Local datanodes to run, one directory each under `<data>/datanodes/` [default: 6 on
+    /// first start, then what the data directory was last started with].
+    #[arg(long, env = "CAIRN_DATANODES")]
+    pub datanodes: Option<u32>,
+    /// Erasure coding of new objects: DATA+PARITY shards per stripe, DATA+PARITY ≤ datanodes
+    /// [default: 4+2 on first start, then the saved scheme]. A change applies to new writes.
+    #[arg(long, value_parser = parse_ec, env = "CAIRN_EC")]
+    pub ec: Option<EcScheme>,
     /// Shards of a stripe that must be durable before a write succeeds (default DATA+1).
     #[arg(long)]
     pub write_quorum: Option<usize>,
