@@ -12,4 +12,13 @@ if ! "$VENV/bin/python3" -c 'import boto3' 2>/dev/null || [ ! -x "$VENV/bin/aws"
 fi
 export CAIRN_VENV=$VENV
 cargo build -p cairn
-cargo test --workspace "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6; s += $8 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
