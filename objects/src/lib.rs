@@ -285,10 +285,15 @@ impl ObjectService {
     async fn remove_shards(&self, id: ObjectId, stripes: u32) {
         let total = self.codec.total_shards();
         for s in 0..stripes {
-            for (i, node) in self.placement.place(id, s, total).into_iter().enumerate() {
-                if let Ok(store) = self.node(node) {
-                    if let Err(e) = store.delete(ShardId::new(id, s, i as u32)).await {
-                        tracing::warn!(error = %e, "could not remove shard of a failed upload");
+            let placed = self.placement.place(id, s, total);
+            let spare = self.placement.fallbacks(id, s, &placed, total);
+            for (i, node) in placed.iter().enumerate() {
+                // A shard may also have been handed off to any spare node.
+                for n in std::iter::once(node).chain(&spare) {
+                    if let Ok(store) = self.node(*n) {
+                        if let Err(e) = store.delete(ShardId::new(id, s, i as u32)).await {
+                            tracing::warn!(error = %e, "could not remove shard of a failed upload");
+                        }
                     }
                 }
             }

@@ -43,23 +43,45 @@ impl ObjectService {
                 crc32c: shard_checksum(shard),
             })
             .collect();
+        let mut locs = locs;
         let writes =
             shards
-                .into_iter()
+                .iter()
+                .cloned()
                 .zip(stores)
                 .enumerate()
                 .map(|(i, (shard, store))| async move {
                     store.put(ShardId::new(id, stripe, i as u32), shard).await
                 });
+        let mut failed = Vec::new();
         let mut written = 0;
         for (i, r) in join_all(writes).await.into_iter().enumerate() {
             match r {
                 Ok(info) if info.crc32c == locs[i].crc32c => written += 1,
                 Ok(_) => {
-                    tracing::warn!(%id, stripe, shard = i, "datanode stored a different checksum")
+                    tracing::warn!(%id, stripe, shard = i, "datanode stored a different checksum");
+                    failed.push(i);
                 }
                 Err(e) => {
-                    tracing::warn!(%id, stripe, shard = i, node = %locs[i].node, error = %e, "shard write failed")
+                    tracing::warn!(%id, stripe, shard = i, node = %locs[i].node, error = %e, "shard write failed");
+                    failed.push(i);
+                }
+            }
+        }
+        // Hinted handoff: a shard whose node failed goes to the next distinct node on the
+        // ring; the record names where it really is (the scrubber moves it home later).
+        if !failed.is_empty() {
+            let spare = self.placement.fallbacks(id, stripe, &nodes, failed.len());
+            for (&i, node) in failed.iter().zip(spare) {
+                let Ok(store) = self.node(node) else { continue };
+                let sid = ShardId::new(id, stripe, i as u32);
+                match store.put(sid, shards[i].clone()).await {
+                    Ok(info) if info.crc32c == locs[i].crc32c => {
+                        tracing::info!(%id, stripe, shard = i, %node, "shard handed off");
+                        locs[i].node = node;
+                        written += 1;
+                    }
+                    _ => tracing::warn!(%id, stripe, shard = i, %node, "handoff failed too"),
                 }
             }
         }
@@ -67,8 +89,8 @@ impl ObjectService {
         if written < needed {
             return Err(ObjectsError::WriteQuorum { written, needed });
         }
-        // Shards that failed (but within quorum) are recorded where they belong; the scrubber
-        // finds them missing and rebuilds them.
+        // Shards that failed everywhere (but within quorum) are recorded where they belong;
+        // the scrubber finds them missing and rebuilds them.
         Ok(StripeLoc {
             len: data.len() as u64,
             shards: locs,

@@ -289,3 +289,26 @@ async fn schemes_that_do_not_fit_are_refused() {
         Err(ObjectsError::Config(_))
     ));
 }
+
+#[tokio::test]
+async fn failed_shard_writes_are_handed_off_to_spare_nodes() {
+    // Seven nodes for 4+2: one spare per stripe. One node refuses writes.
+    let f = fixture_with(7, EcScheme { data: 4, parity: 2 }).await;
+    *f.stores[3].fail_puts_after.lock().unwrap() = Some(0);
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 241) as u8).collect();
+    let w = f.svc.write_body(body(&data, 999)).await.unwrap();
+    let rec = record(w);
+    let ObjectData::Striped { stripes, .. } = &rec.data else {
+        panic!("striped expected")
+    };
+    for st in stripes {
+        assert!(
+            st.shards.iter().all(|l| l.node != NodeId(3)),
+            "shard left on the dead node"
+        );
+    }
+    // All six shards of every stripe exist: reads need no decoding.
+    assert_eq!(shard_count(&f), 6 * stripes.len());
+    assert_eq!(read_all(&f.svc, &rec, 0..5000).await, data);
+    assert_eq!(f.svc.degraded_reads(), 0);
+}

@@ -19,6 +19,19 @@ pub trait Placement: Send + Sync + 'static {
     /// `count` distinct nodes for stripe `stripe` of object `object`, in shard order; fewer
     /// if the cluster has fewer nodes.
     fn place(&self, object: ObjectId, stripe: u32, count: usize) -> Vec<NodeId>;
+
+    /// Up to `count` further distinct nodes, not in `exclude`, to hold shards whose placed
+    /// node is down (hinted handoff). Deterministic like `place`.
+    fn fallbacks(
+        &self,
+        object: ObjectId,
+        stripe: u32,
+        exclude: &[NodeId],
+        count: usize,
+    ) -> Vec<NodeId> {
+        let _ = (object, stripe, exclude, count);
+        Vec::new()
+    }
 }
 
 /// A fixed list of nodes; stripe `s` of object `o` starts at a position derived from a hash

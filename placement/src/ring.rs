@@ -383,6 +383,16 @@ impl Placement for Ring {
     fn place(&self, object: ObjectId, stripe: u32, count: usize) -> Vec<NodeId> {
         Ring::place(self, object, stripe, count)
     }
+
+    fn fallbacks(
+        &self,
+        object: ObjectId,
+        stripe: u32,
+        exclude: &[NodeId],
+        count: usize,
+    ) -> Vec<NodeId> {
+        Ring::fallbacks(self, object, stripe, exclude, count)
+    }
 }
 
 /// Share of first placements (`count = 1`) per node over `samples` pseudo-random stripes,
