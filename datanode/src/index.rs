@@ -1,7 +1,8 @@
 //! The in-memory index: shard id → where its latest put record's payload lives, ordered by
-//! id so that `list` is a range scan. Also keeps the live-byte count.
+//! id so that `list` is a range scan. Also keeps the live-byte count, in total and per
+//! segment (what compaction uses to pick segments).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use cairn_types::ShardId;
@@ -18,10 +19,27 @@ pub(crate) struct Location {
     pub crc32c: u32,
 }
 
+/// Live records of one segment: put records the index points at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SegmentLive {
+    pub records: u64,
+    /// Payload bytes of those records.
+    pub payload_bytes: u64,
+}
+
+impl SegmentLive {
+    /// Bytes of those records in the file (headers and payloads).
+    pub fn record_bytes(&self) -> u64 {
+        self.payload_bytes + self.records * crate::record::RECORD_HEADER_LEN as u64
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     map: BTreeMap<ShardId, Location>,
     live_bytes: u64,
+    /// Per segment number; segments without live records have no entry.
+    per_segment: HashMap<u64, SegmentLive>,
 }
 
 impl Index {
@@ -32,8 +50,12 @@ impl Index {
     /// Records a put; replaces any earlier location of `id`.
     pub fn insert(&mut self, id: ShardId, loc: Location) {
         self.live_bytes += loc.len;
+        let seg = self.per_segment.entry(loc.segment).or_default();
+        seg.records += 1;
+        seg.payload_bytes += loc.len;
         if let Some(old) = self.map.insert(id, loc) {
             self.live_bytes -= old.len;
+            self.forget(&old);
         }
     }
 
@@ -41,7 +63,23 @@ impl Index {
     pub fn remove(&mut self, id: &ShardId) {
         if let Some(old) = self.map.remove(id) {
             self.live_bytes -= old.len;
+            self.forget(&old);
         }
+    }
+
+    fn forget(&mut self, old: &Location) {
+        if let Some(seg) = self.per_segment.get_mut(&old.segment) {
+            seg.records -= 1;
+            seg.payload_bytes -= old.len;
+            if seg.records == 0 {
+                self.per_segment.remove(&old.segment);
+            }
+        }
+    }
+
+    /// Live records in `segment`.
+    pub fn segment_live(&self, segment: u64) -> SegmentLive {
+        self.per_segment.get(&segment).copied().unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
@@ -99,8 +137,26 @@ mod tests {
         ix.remove(&b);
         assert_eq!(ix.live_bytes(), 8);
         assert_eq!(ix.len(), 2);
+        assert_eq!(
+            ix.segment_live(1),
+            SegmentLive {
+                records: 2,
+                payload_bytes: 8
+            }
+        );
+        ix.insert(
+            c,
+            Location {
+                segment: 2,
+                ..loc(7)
+            },
+        );
+        assert_eq!(ix.segment_live(1).records, 1);
+        assert_eq!(ix.segment_live(2).payload_bytes, 7);
+        ix.remove(&a);
+        assert_eq!(ix.segment_live(1), SegmentLive::default());
         let ids: Vec<_> = ix.list(None, 10).iter().map(|i| i.id).collect();
-        assert_eq!(ids, vec![a, c]);
+        assert_eq!(ids, vec![c]);
         let ids: Vec<_> = ix.list(Some(a), 10).iter().map(|i| i.id).collect();
         assert_eq!(ids, vec![c]);
         assert!(ix.list(None, 0).is_empty());

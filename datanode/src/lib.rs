@@ -11,13 +11,20 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_types::ShardId;
 
+mod compaction;
 mod index;
 pub mod record;
 mod recovery;
+mod remote;
 mod segment;
+pub mod server;
 mod store;
+pub mod testing;
 mod writer;
 
+pub use compaction::{run_compaction, CompactionReport};
+pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT};
+pub use server::{router, serve};
 pub use store::{LocalShardStore, StoreOptions};
 
 /// What a datanode knows about one stored shard.

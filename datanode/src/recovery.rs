@@ -92,6 +92,7 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
             }
         };
 
+        let mut damaged = !header_ok;
         if header_ok {
             let mut tail: VecDeque<(u64, RecordHeader)> = VecDeque::new();
             let end = scan_records(&file, len, |offset, h| {
@@ -117,6 +118,7 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
                 ScanEnd::Torn { at, reason } | ScanEnd::Corrupt { at, reason } => {
                     tracing::warn!(path = %path.display(), offset = at, %reason, "damaged record; ignoring the rest of the segment");
                     writable = false;
+                    damaged = true;
                 }
             }
             if writable {
@@ -154,6 +156,7 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
             SegmentEntry {
                 reader: Arc::new(File::open(&path)?),
                 len,
+                damaged,
             },
         );
     }
@@ -169,6 +172,7 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
                 SegmentEntry {
                     reader: Arc::new(File::open(dir.join(segment_file_name(number)))?),
                     len,
+                    damaged: false,
                 },
             );
             ActiveSegment { number, file, len }
@@ -189,7 +193,11 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
         "datanode store recovered"
     );
     Ok(Recovered {
-        state: State { index, segments },
+        state: State {
+            index,
+            segments,
+            active: active.number,
+        },
         active,
         fsyncs,
     })

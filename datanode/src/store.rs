@@ -43,6 +43,9 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Requests that may wait for the writer before `put`/`delete` callers wait to enqueue.
     pub queue_depth: usize,
+    /// [`LocalShardStore::compact`] threshold used by [`crate::run_compaction`]: a sealed
+    /// segment whose live records take less than this fraction of its file is compacted.
+    pub compaction_threshold: f64,
 }
 
 impl Default for StoreOptions {
@@ -53,6 +56,7 @@ impl Default for StoreOptions {
             commit_delay: Duration::ZERO,
             max_batch: 1024,
             queue_depth: 4096,
+            compaction_threshold: 0.5,
         }
     }
 }
@@ -62,6 +66,9 @@ pub(crate) struct SegmentEntry {
     pub reader: Arc<File>,
     /// Bytes of the file (durable, recovered or committed).
     pub len: u64,
+    /// Recovery found a bad segment header or damage inside the segment. Compaction leaves
+    /// such a segment alone (it stays for inspection).
+    pub damaged: bool,
 }
 
 /// What readers and the writer share under the lock.
@@ -69,6 +76,8 @@ pub(crate) struct SegmentEntry {
 pub(crate) struct State {
     pub index: Index,
     pub segments: BTreeMap<u64, SegmentEntry>,
+    /// Number of the active segment (the one the writer appends to).
+    pub active: u64,
 }
 
 pub(crate) struct Shared {
@@ -97,6 +106,8 @@ pub struct LocalShardStore {
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Serialises [`LocalShardStore::compact`] calls.
+    pub(crate) compaction: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for LocalShardStore {
@@ -139,6 +150,7 @@ impl LocalShardStore {
             shared,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            compaction: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -187,7 +199,11 @@ impl LocalShardStore {
             .take()
     }
 
-    async fn submit<T>(
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    pub(crate) async fn submit<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T>>) -> Request,
     ) -> Result<T> {

@@ -41,36 +41,83 @@ pub(crate) enum Request {
         id: ShardId,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Compaction: copy records of an old segment into the active one (see [`Relocation`]).
+    Relocate {
+        moves: Vec<Relocation>,
+        reply: oneshot::Sender<Result<Relocated>>,
+    },
 }
 
-impl Request {
+/// A record compaction asks the writer to copy into the active segment.
+pub(crate) struct Relocation {
+    pub id: ShardId,
+    /// For a put: where its payload lives now. The copy is made only if the index still
+    /// points exactly there when the writer gets to it (a newer put or delete wins).
+    /// `None`: a tombstone, copied only if the shard is absent from the index.
+    pub from: Option<Location>,
+    /// The payload (empty for a tombstone); its CRC32C is `from.crc32c`.
+    pub data: Bytes,
+}
+
+/// What a [`Request::Relocate`] copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Relocated {
+    pub records: u64,
+    /// Bytes appended (record headers and payloads).
+    pub bytes: u64,
+}
+
+impl Relocation {
+    fn header(&self) -> RecordHeader {
+        match &self.from {
+            Some(loc) => RecordHeader::put_with_crc(self.id, self.data.len() as u64, loc.crc32c),
+            None => RecordHeader::tombstone(self.id),
+        }
+    }
+}
+
+/// A client write: a put or delete.
+enum ClientWrite {
+    Put {
+        id: ShardId,
+        data: Bytes,
+        crc32c: u32,
+        reply: oneshot::Sender<Result<ShardInfo>>,
+    },
+    Delete {
+        id: ShardId,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+impl ClientWrite {
     fn header(&self) -> RecordHeader {
         match self {
-            Request::Put {
+            ClientWrite::Put {
                 id, data, crc32c, ..
             } => RecordHeader::put_with_crc(*id, data.len() as u64, *crc32c),
-            Request::Delete { id, .. } => RecordHeader::tombstone(*id),
+            ClientWrite::Delete { id, .. } => RecordHeader::tombstone(*id),
         }
     }
 
     fn payload(&self) -> &[u8] {
         match self {
-            Request::Put { data, .. } => data,
-            Request::Delete { .. } => &[],
+            ClientWrite::Put { data, .. } => data,
+            ClientWrite::Delete { .. } => &[],
         }
     }
 
     fn fail(self, err: DatanodeError) {
         // A waiter that went away no longer needs an answer.
         match self {
-            Request::Put { reply, .. } => drop(reply.send(Err(err))),
-            Request::Delete { reply, .. } => drop(reply.send(Err(err))),
+            ClientWrite::Put { reply, .. } => drop(reply.send(Err(err))),
+            ClientWrite::Delete { reply, .. } => drop(reply.send(Err(err))),
         }
     }
 
     fn succeed(self) {
         match self {
-            Request::Put {
+            ClientWrite::Put {
                 id,
                 data,
                 crc32c,
@@ -80,7 +127,27 @@ impl Request {
                 len: data.len() as u64,
                 crc32c,
             }))),
-            Request::Delete { reply, .. } => drop(reply.send(Ok(()))),
+            ClientWrite::Delete { reply, .. } => drop(reply.send(Ok(()))),
+        }
+    }
+}
+
+/// A record appended but not yet fsynced: a client write, or a compaction copy (no waiter).
+enum Pending {
+    Client(ClientWrite),
+    Moved,
+}
+
+impl Pending {
+    fn fail(self, err: DatanodeError) {
+        if let Pending::Client(w) = self {
+            w.fail(err);
+        }
+    }
+
+    fn succeed(self) {
+        if let Pending::Client(w) = self {
+            w.succeed();
         }
     }
 }
@@ -104,9 +171,9 @@ pub(crate) struct Writer {
     config: WriterConfig,
     shared: Arc<Shared>,
     active: ActiveSegment,
-    /// Records appended to the active segment since the last fsync: request and the offset of
-    /// its record header.
-    pending: Vec<(Request, u64)>,
+    /// Records appended to the active segment since the last fsync: request, its record
+    /// header and the offset of that header.
+    pending: Vec<(Pending, RecordHeader, u64)>,
     /// Set after a failed fsync; every later request fails with this reason.
     poisoned: Option<String>,
     rx: mpsc::Receiver<Request>,
@@ -149,43 +216,114 @@ impl Writer {
 
     fn process(&mut self, batch: Vec<Request>) {
         for req in batch {
+            let req = match req {
+                Request::Relocate { moves, reply } => {
+                    let result = self.relocate(moves);
+                    drop(reply.send(result));
+                    continue;
+                }
+                Request::Put {
+                    id,
+                    data,
+                    crc32c,
+                    reply,
+                } => ClientWrite::Put {
+                    id,
+                    data,
+                    crc32c,
+                    reply,
+                },
+                Request::Delete { id, reply } => ClientWrite::Delete { id, reply },
+            };
             if let Some(reason) = &self.poisoned {
                 req.fail(poisoned_error(reason));
                 continue;
             }
             let header = req.header();
-            let header_len = SEGMENT_HEADER_LEN as u64;
-            if self.active.len > header_len
-                && self.active.len.saturating_add(header.record_len()) > self.config.segment_size
-            {
-                self.commit();
-                if let Some(reason) = &self.poisoned {
-                    req.fail(poisoned_error(reason));
-                    continue;
-                }
-                if let Err(e) = self.roll() {
-                    tracing::warn!(error = %e, "could not create a new segment");
-                    req.fail(e.into());
-                    continue;
-                }
+            if let Err(e) = self.make_room(&header) {
+                req.fail(e);
+                continue;
             }
             let offset = self.active.len;
             match self.append(&header, req.payload(), offset) {
                 Ok(()) => {
                     self.active.len = offset + header.record_len();
-                    self.pending.push((req, offset));
+                    self.pending.push((Pending::Client(req), header, offset));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, segment = self.active.number, "append failed");
-                    // Cut off whatever part of the record reached the file.
-                    if let Err(e2) = self.active.file.set_len(offset) {
-                        self.poison(format!("append failed ({e}) and truncation failed ({e2})"));
-                    }
+                    self.cut_back(&e, offset);
                     req.fail(e.into());
                 }
             }
         }
         self.commit();
+    }
+
+    /// Rolls to a new segment (committing the current one first) if `header`'s record would
+    /// take the active segment past `segment_size`.
+    fn make_room(&mut self, header: &RecordHeader) -> Result<()> {
+        let header_len = SEGMENT_HEADER_LEN as u64;
+        if self.active.len > header_len
+            && self.active.len.saturating_add(header.record_len()) > self.config.segment_size
+        {
+            self.commit();
+            if let Some(reason) = &self.poisoned {
+                return Err(poisoned_error(reason));
+            }
+            if let Err(e) = self.roll() {
+                tracing::warn!(error = %e, "could not create a new segment");
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failed append at `offset`: cuts off whatever part of the record reached the
+    /// file (poisoning the writer if even that fails).
+    fn cut_back(&mut self, e: &io::Error, offset: u64) {
+        tracing::warn!(error = %e, segment = self.active.number, "append failed");
+        if let Err(e2) = self.active.file.set_len(offset) {
+            self.poison(format!("append failed ({e}) and truncation failed ({e2})"));
+        }
+    }
+
+    /// Copies compaction's records into the active segment. Queued client writes are
+    /// committed first so that the index is current; each copy is then made only if it is
+    /// still right (a put: the index still points at its old location; a tombstone: the
+    /// shard is still absent). No other write runs in between, so the check holds until the
+    /// copies are committed and published. Returns once they are fsynced.
+    fn relocate(&mut self, moves: Vec<Relocation>) -> Result<Relocated> {
+        self.commit();
+        let mut done = Relocated::default();
+        for m in moves {
+            if let Some(reason) = &self.poisoned {
+                return Err(poisoned_error(reason));
+            }
+            let still_current = {
+                let state = self.shared.read_state();
+                state.index.get(&m.id) == m.from
+            };
+            if !still_current {
+                continue;
+            }
+            let header = m.header();
+            self.make_room(&header)?;
+            let offset = self.active.len;
+            if let Err(e) = self.append(&header, &m.data, offset) {
+                self.cut_back(&e, offset);
+                self.commit();
+                return Err(e.into());
+            }
+            self.active.len = offset + header.record_len();
+            self.pending.push((Pending::Moved, header, offset));
+            done.records += 1;
+            done.bytes += header.record_len();
+        }
+        self.commit();
+        match &self.poisoned {
+            Some(reason) => Err(poisoned_error(reason)),
+            None => Ok(done),
+        }
     }
 
     fn append(&self, header: &RecordHeader, payload: &[u8], offset: u64) -> io::Result<()> {
@@ -220,15 +358,14 @@ impl Writer {
                 self.active.number
             ));
             let reason = self.poisoned.clone().unwrap_or_default();
-            for (req, _) in pending {
+            for (req, _, _) in pending {
                 req.fail(poisoned_error(&reason));
             }
             return;
         }
         {
             let mut state = self.shared.write_state();
-            for (req, offset) in &pending {
-                let header = req.header();
+            for (_, header, offset) in &pending {
                 match header.kind {
                     RecordKind::Put => state.index.insert(
                         header.id,
@@ -246,7 +383,7 @@ impl Writer {
                 seg.len = self.active.len;
             }
         }
-        for (req, _) in pending {
+        for (req, _, _) in pending {
             req.succeed();
         }
     }
@@ -260,13 +397,18 @@ impl Writer {
         let file = created?;
         let reader = File::open(self.config.dir.join(segment_file_name(number)))?;
         let len = SEGMENT_HEADER_LEN as u64;
-        self.shared.write_state().segments.insert(
-            number,
-            SegmentEntry {
-                reader: Arc::new(reader),
-                len,
-            },
-        );
+        {
+            let mut state = self.shared.write_state();
+            state.segments.insert(
+                number,
+                SegmentEntry {
+                    reader: Arc::new(reader),
+                    len,
+                    damaged: false,
+                },
+            );
+            state.active = number;
+        }
         tracing::info!(segment = number, "rolled to a new segment");
         self.active = ActiveSegment { number, file, len };
         Ok(())
