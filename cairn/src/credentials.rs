@@ -23,6 +23,45 @@ pub enum Source {
     Generated,
 }
 
+/// The secret datanodes and gateways share: `CAIRN_CLUSTER_SECRET`, else the one saved in
+/// the data directory, else a new one saved there (mode 0600).
+pub fn cluster_secret(data: &Path) -> anyhow::Result<String> {
+    if let Some(s) = std::env::var("CAIRN_CLUSTER_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        return Ok(s);
+    }
+    let path = data.join("cluster-secret");
+    if path.exists() {
+        let s = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(s.trim().to_string());
+    }
+    let secret = Alphanumeric.sample_string(&mut rand::thread_rng(), 48);
+    write_private(data, "cluster-secret", secret.as_bytes())?;
+    Ok(secret)
+}
+
+/// Writes `name` in `dir` atomically with mode 0600.
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = dir.join(format!("{name}.tmp"));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(name))?;
+    Ok(())
+}
+
 pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, Source)> {
     let env = (
         std::env::var("CAIRN_ROOT_ACCESS_KEY")
@@ -63,19 +102,10 @@ pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, Source)> 
         ),
         secret_key: Alphanumeric.sample_string(&mut rng, 40),
     };
-    let tmp = data.join(format!("{FILE_NAME}.tmp"));
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(serde_json::to_string_pretty(&creds)?.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
+    write_private(
+        data,
+        FILE_NAME,
+        serde_json::to_string_pretty(&creds)?.as_bytes(),
+    )?;
     Ok((creds, Source::Generated))
 }

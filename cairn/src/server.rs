@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use cairn_api::{ApiState, KeyRing};
-use cairn_datanode::{LocalShardStore, ShardStore, StoreOptions};
+use std::time::Duration;
+
+use cairn_datanode::{run_compaction, LocalShardStore, RemoteShardStore, ShardStore, StoreOptions};
 use cairn_metadata::{AccessKeyRecord, Command, MetadataStore, RocksMetadataStore};
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::{EcScheme, NodeId};
@@ -28,13 +30,47 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("opening metadata (is another cairn server using this data directory?)")?;
     let meta: Arc<dyn MetadataStore> = Arc::new(meta);
     let layout = resolve_layout(meta.as_ref(), &args).await?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let cluster_secret = credentials::cluster_secret(&args.data)?;
+    let mut background = Vec::new();
     let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
+    let mut datanode_addrs = Vec::new();
     for i in 0..layout.datanodes {
         let dn_dir = args.data.join("datanodes").join(format!("dn{i}"));
         std::fs::create_dir_all(&dn_dir)?;
-        let store = LocalShardStore::open(&dn_dir, StoreOptions::default())
-            .with_context(|| format!("opening datanode {}", dn_dir.display()))?;
-        nodes.insert(NodeId(i), Arc::new(store));
+        let options = StoreOptions {
+            segment_size: args.segment_size,
+            ..StoreOptions::default()
+        };
+        let store = Arc::new(
+            LocalShardStore::open(&dn_dir, options)
+                .with_context(|| format!("opening datanode {}", dn_dir.display()))?,
+        );
+        // Each datanode serves the internal shard protocol on its own port; the gateway
+        // reaches it over the network exactly as it will reach datanodes on other hosts.
+        let listener = TcpListener::bind((args.datanode_listen, 0))
+            .await
+            .with_context(|| format!("binding datanode {i}"))?;
+        let addr = listener.local_addr()?;
+        let router = cairn_datanode::router(store.clone(), cluster_secret.clone());
+        background.push(tokio::spawn(serve_datanode(
+            listener,
+            router,
+            shutdown_rx.clone(),
+        )));
+        background.push(tokio::spawn(run_compaction(
+            store,
+            Duration::from_secs(args.compaction_interval.max(1)),
+            shutdown_rx.clone(),
+        )));
+        nodes.insert(
+            NodeId(i),
+            Arc::new(RemoteShardStore::new(
+                &format!("http://{addr}"),
+                cluster_secret.clone(),
+            )),
+        );
+        datanode_addrs.push(addr);
     }
 
     if meta
@@ -66,7 +102,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
     )
     .context("configuring the data path")?;
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let gc = tokio::spawn(objects.gc_worker().run(shutdown_rx.clone()));
 
     let state = Arc::new(ApiState {
@@ -109,6 +144,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "Datanodes: {} local, erasure coding {}+{}",
         layout.datanodes, layout.ec_data, layout.ec_parity
     );
+    for (i, addr) in datanode_addrs.iter().enumerate() {
+        println!("Datanode dn{i} listening on http://{addr}");
+    }
 
     let s3_app = cairn_api::s3_router(state);
     let admin_app = admin::router(objects.clone());
@@ -136,6 +174,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     a?;
     b?;
     let _ = gc.await;
+    for task in background {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -210,6 +251,16 @@ async fn resolve_layout(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::
         .await?;
     }
     Ok(layout)
+}
+
+async fn serve_datanode(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: watch::Receiver<bool>,
+) {
+    if let Err(e) = cairn_datanode::serve(listener, router, wait_for(shutdown)).await {
+        tracing::error!(error = %e, "datanode server failed");
+    }
 }
 
 fn time_ms() -> i64 {

@@ -162,3 +162,63 @@ async fn data_layout_is_saved_and_reused() {
         .unwrap();
     assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
 }
+
+fn datanode_bytes(server: &Server) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(server.data.join("datanodes")).unwrap() {
+        for f in std::fs::read_dir(e.unwrap().path()).unwrap() {
+            total += f.unwrap().metadata().unwrap().len();
+        }
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_objects_frees_disk_space() {
+    // Small segments and a fast compaction pass, so that the test sees space come back.
+    let server = Server::start_with(&["--segment-size", "1048576", "--compaction-interval", "1"]);
+    let s3 = client(&server);
+    s3.create_bucket().bucket("space").send().await.unwrap();
+    for i in 0..24u64 {
+        s3.put_object()
+            .bucket("space")
+            .key(format!("k{i}"))
+            .body(ByteStream::from(random_bytes(1 << 20, i)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let full = datanode_bytes(&server);
+    assert!(full > 24 << 20, "24 MiB of data plus parity, got {full}");
+    for i in 2..24u64 {
+        s3.delete_object()
+            .bucket("space")
+            .key(format!("k{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = datanode_bytes(&server);
+        if now < full / 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "disk use only fell from {full} to {now} bytes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    for i in 0..2u64 {
+        let got = s3
+            .get_object()
+            .bucket("space")
+            .key(format!("k{i}"))
+            .send()
+            .await
+            .unwrap();
+        let body = got.body.collect().await.unwrap().into_bytes();
+        assert!(body.as_ref() == random_bytes(1 << 20, i).as_slice());
+    }
+}

@@ -1,6 +1,6 @@
 //! `cairn server` arguments.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use cairn_types::EcScheme;
@@ -33,6 +33,15 @@ pub struct ServerArgs {
     /// [default: 4+2 on first start, then the saved scheme]. A change applies to new writes.
     #[arg(long, value_parser = parse_ec, env = "CAIRN_EC")]
     pub ec: Option<EcScheme>,
+    /// Address the local datanodes' internal shard servers bind to (ports chosen at start).
+    #[arg(long, default_value = "127.0.0.1", env = "CAIRN_DATANODE_LISTEN")]
+    pub datanode_listen: IpAddr,
+    /// Size at which a datanode starts a new segment file, in bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub segment_size: u64,
+    /// Seconds between compaction passes (segments under 50% live are rewritten).
+    #[arg(long, default_value_t = 60)]
+    pub compaction_interval: u64,
     /// Shards of a stripe that must be durable before a write succeeds (default DATA+1).
     #[arg(long)]
     pub write_quorum: Option<usize>,
