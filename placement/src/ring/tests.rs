@@ -429,3 +429,29 @@ fn growing_by_one_node_moves_about_its_share() {
         }
     }
 }
+
+#[test]
+fn twelve_nodes_hold_stripes_within_10_percent_of_the_mean() {
+    // The bar: 12 equal nodes × 128 vnodes, 100k stripes of 4+2 shards; the busiest
+    // node holds at most 10% more stripes than the mean.
+    let ring = Ring::new(
+        1,
+        (0..12).map(|i| node(i, 1, "z", &format!("h{i}"))).collect(),
+        128,
+    )
+    .unwrap();
+    let mut per_node = [0u64; 12];
+    for i in 0..100_000u64 {
+        let (o, s) = sample_key(i);
+        for n in ring.place(o, s, 6) {
+            per_node[n.0 as usize] += 1;
+        }
+    }
+    let mean = per_node.iter().sum::<u64>() as f64 / 12.0;
+    let busiest = *per_node.iter().max().unwrap() as f64;
+    eprintln!(
+        "12×128 vnodes, 100k 4+2 stripes: {per_node:?}; busiest {:.1}% over the mean",
+        (busiest / mean - 1.0) * 100.0
+    );
+    assert!(busiest <= mean * 1.10, "{per_node:?}");
+}
