@@ -49,3 +49,26 @@ where
         .and_then(|e| e.code())
         .map(str::to_string)
 }
+
+/// PUTs `data` at `bucket/key`, panicking on failure.
+pub async fn put_bytes(s3: &Client, bucket: &str, key: &str, data: &[u8]) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PUT {bucket}/{key}: {e:?}"));
+}
+
+/// GETs `bucket/key` whole, panicking on failure.
+pub async fn get_bytes(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let got = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"));
+    got.body.collect().await.unwrap().into_bytes().to_vec()
+}

@@ -100,25 +100,12 @@ async fn data_layout_is_saved_and_reused() {
     let s3 = client(&server);
     s3.create_bucket().bucket("layout").send().await.unwrap();
     let data = random_bytes(5 << 20, 9);
-    s3.put_object()
-        .bucket("layout")
-        .key("k")
-        .body(ByteStream::from(data.clone()))
-        .send()
-        .await
-        .unwrap();
+    put_bytes(&s3, "layout", "k", &data).await;
     // A restart without flags reuses 3 datanodes and 2+1, not the 6 / 4+2 defaults.
     server.restart_with(&[]);
     assert!(!server.data.join("datanodes").join("dn3").exists());
     let s3 = client(&server);
-    let got = s3
-        .get_object()
-        .bucket("layout")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
+    assert!(get_bytes(&s3, "layout", "k").await == data);
 
     // Removing datanodes, or a scheme wider than the cluster, is refused at startup.
     server.kill();
@@ -138,29 +125,9 @@ async fn data_layout_is_saved_and_reused() {
     // Growing the cluster and changing the scheme applies to new writes; old objects still read.
     server.restart_with(&["--datanodes", "6", "--ec", "4+2"]);
     let s3 = client(&server);
-    let got = s3
-        .get_object()
-        .bucket("layout")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
-    s3.put_object()
-        .bucket("layout")
-        .key("new")
-        .body(ByteStream::from(data.clone()))
-        .send()
-        .await
-        .unwrap();
-    let got = s3
-        .get_object()
-        .bucket("layout")
-        .key("new")
-        .send()
-        .await
-        .unwrap();
-    assert!(got.body.collect().await.unwrap().into_bytes().as_ref() == data.as_slice());
+    assert!(get_bytes(&s3, "layout", "k").await == data);
+    put_bytes(&s3, "layout", "new", &data).await;
+    assert!(get_bytes(&s3, "layout", "new").await == data);
 }
 
 fn datanode_bytes(server: &Server) -> u64 {
