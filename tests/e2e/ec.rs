@@ -22,13 +22,7 @@ async fn objects_survive_losing_any_two_datanodes() {
         .map(|(i, &n)| (format!("obj{i}"), random_bytes(n, 40 + i as u64)))
         .collect();
     for (k, v) in &objects {
-        s3.put_object()
-            .bucket("ecb")
-            .key(k)
-            .body(ByteStream::from(v.clone()))
-            .send()
-            .await
-            .unwrap();
+        put_bytes(&s3, "ecb", k, v).await;
     }
     // Every datanode holds shards: data really is spread.
     for i in 0..6 {
@@ -67,13 +61,7 @@ async fn objects_survive_losing_any_two_datanodes() {
         }
         // Restore nothing: the next round loses two more, so write fresh copies first.
         for (k, v) in &objects {
-            s3.put_object()
-                .bucket("ecb")
-                .key(k)
-                .body(ByteStream::from(v.clone()))
-                .send()
-                .await
-                .unwrap();
+            put_bytes(&s3, "ecb", k, v).await;
         }
     }
 
