@@ -20,6 +20,7 @@ pub mod auth;
 mod bucket;
 pub mod error;
 mod listing;
+pub mod metrics;
 mod object;
 mod router;
 mod util;
@@ -27,12 +28,14 @@ pub mod xml;
 
 pub use auth::KeyRing;
 pub use error::{S3Error, S3ErrorCode};
+pub use metrics::ApiMetrics;
 
 /// Everything a request handler needs.
 pub struct ApiState {
     pub objects: ObjectService,
     pub keys: KeyRing,
     pub region: String,
+    pub metrics: ApiMetrics,
 }
 
 impl ApiState {
@@ -50,6 +53,9 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
     let request_id = util::new_request_id();
     let resource = req.uri().path().to_string();
     let is_head = req.method() == Method::HEAD;
+    let started = std::time::Instant::now();
+    let op = metrics::operation(req.method(), &resource, req.uri().query(), req.headers());
+    let req_bytes = metrics::declared_len(req.headers());
     let span = tracing::info_span!("s3", request_id = %request_id, method = %req.method(), path = %resource);
     let result = router::dispatch(&st, req).instrument(span.clone()).await;
     let mut resp = match result {
@@ -68,6 +74,18 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
         resp.headers_mut().insert("x-amz-request-id", v.clone());
         resp.headers_mut().insert("x-amz-id-2", v);
     }
+    let resp_bytes = if is_head {
+        None
+    } else {
+        metrics::declared_len(resp.headers())
+    };
+    st.metrics.observe(
+        op,
+        resp.status(),
+        started.elapsed().as_secs_f64(),
+        req_bytes,
+        resp_bytes,
+    );
     resp
 }
 

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod cli;
 mod credentials;
+mod datanodes;
 mod server;
 
 #[derive(Parser)]
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run a Cairn server (by default: every role in one process, data under ./cairn-data).
     Server(cli::server::ServerArgs),
+    /// Operator actions on a running server (datanodes), through its admin API.
+    Admin(cli::admin::AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(server::run(args))
         }
+        Command::Admin(args) => cli::admin::run(args),
     }
 }

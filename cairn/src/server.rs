@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use cairn_api::{ApiState, KeyRing};
+use cairn_api::{ApiMetrics, ApiState, KeyRing};
 use std::time::Duration;
 
-use cairn_datanode::{run_compaction, LocalShardStore, RemoteShardStore, ShardStore, StoreOptions};
+use cairn_datanode::{RemoteShardStore, ShardStore, StoreOptions};
 use cairn_metadata::{AccessKeyRecord, Command, MetadataStore, RocksMetadataStore};
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::{EcScheme, NodeId};
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use crate::admin;
 use crate::cli::server::ServerArgs;
 use crate::credentials::{self, Source};
+use crate::datanodes::LocalDatanodes;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data)
@@ -32,39 +34,32 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let layout = resolve_layout(meta.as_ref(), &args).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cluster_secret = credentials::cluster_secret(&args.data)?;
-    let mut background = Vec::new();
-    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
-    let mut datanode_addrs = Vec::new();
-    for i in 0..layout.datanodes {
-        let dn_dir = args.data.join("datanodes").join(format!("dn{i}"));
-        std::fs::create_dir_all(&dn_dir)?;
-        let options = StoreOptions {
-            segment_size: args.segment_size,
-            ..StoreOptions::default()
-        };
-        let store = Arc::new(
-            LocalShardStore::open(&dn_dir, options)
-                .with_context(|| format!("opening datanode {}", dn_dir.display()))?,
-        );
-        // Each datanode serves the internal shard protocol on its own port; the gateway
-        // reaches it over the network exactly as it will reach datanodes on other hosts.
-        let listener = TcpListener::bind((args.datanode_listen, 0))
-            .await
-            .with_context(|| format!("binding datanode {i}"))?;
-        let addr = listener.local_addr()?;
-        let router = cairn_datanode::router(store.clone(), cluster_secret.clone());
-        background.push(tokio::spawn(serve_datanode(
-            listener,
-            router,
-            shutdown_rx.clone(),
-        )));
-        background.push(tokio::spawn(run_compaction(
-            store,
+    let dirs = (0..layout.datanodes)
+        .map(|i| args.data.join("datanodes").join(format!("dn{i}")))
+        .collect();
+    let options = StoreOptions {
+        segment_size: args.segment_size,
+        ..StoreOptions::default()
+    };
+    // Each datanode serves the internal shard protocol on its own port; the gateway reaches
+    // it over the network exactly as it will reach datanodes on other hosts.
+    let datanodes = Arc::new(
+        LocalDatanodes::open(
+            dirs,
+            args.datanode_listen,
+            options,
+            cluster_secret.clone(),
             Duration::from_secs(args.compaction_interval.max(1)),
             shutdown_rx.clone(),
-        )));
+        )
+        .await?,
+    );
+    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
+    let mut datanode_addrs = Vec::new();
+    for i in 0..datanodes.len() {
+        let addr = datanodes.addr(i).context("datanode address")?;
         nodes.insert(
-            NodeId(i),
+            NodeId(i as u32),
             Arc::new(RemoteShardStore::new(
                 &format!("http://{addr}"),
                 cluster_secret.clone(),
@@ -104,10 +99,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .context("configuring the data path")?;
     let gc = tokio::spawn(objects.gc_worker().run(shutdown_rx.clone()));
 
+    let api_metrics = ApiMetrics::default();
+    let mut registry = Registry::default();
+    api_metrics.register(&mut registry);
+    objects.metrics().register(&mut registry);
     let state = Arc::new(ApiState {
         objects: objects.clone(),
         keys,
         region: args.region.clone(),
+        metrics: api_metrics,
     });
     let s3 = TcpListener::bind(args.listen)
         .await
@@ -149,7 +149,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
 
     let s3_app = cairn_api::s3_router(state);
-    let admin_app = admin::router(objects.clone());
+    let admin_app = admin::router(admin::AdminState::new(
+        objects.clone(),
+        datanodes.clone(),
+        registry,
+        &cluster_secret,
+    ));
     let s3_srv = axum::serve(
         s3.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -174,9 +179,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     a?;
     b?;
     let _ = gc.await;
-    for task in background {
-        let _ = task.await;
-    }
+    datanodes.join().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -251,16 +254,6 @@ async fn resolve_layout(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::
         .await?;
     }
     Ok(layout)
-}
-
-async fn serve_datanode(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: watch::Receiver<bool>,
-) {
-    if let Err(e) = cairn_datanode::serve(listener, router, wait_for(shutdown)).await {
-        tracing::error!(error = %e, "datanode server failed");
-    }
 }
 
 fn time_ms() -> i64 {

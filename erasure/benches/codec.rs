@@ -1,6 +1,6 @@
 //! Backend shoot-out for the stripe codec: `reed-solomon-erasure` (with `simd-accel`) against
 //! `reed-solomon-simd`, 4+2 with 1 MiB shards (a 4 MiB stripe), plus the chosen backend as
-//! wrapped by [`StripeCodec`].
+//! wrapped by [`StripeCodec`] for 4+2 and 8+4.
 //!
 //! Throughput is reported in stripe bytes (decimal: GB = 10⁹ B) (4 MiB per iteration) for encode and for decode with
 //! two data shards lost, so the figures compare directly with the PUT/GET data rate.
@@ -22,9 +22,9 @@ const STRIPE: usize = K * SHARD;
 const LOST: [usize; 2] = [0, 1];
 
 /// Deterministic pseudo-random bytes (xorshift), so no backend can shortcut zeros.
-fn stripe() -> Vec<u8> {
+fn pseudo_random(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..STRIPE)
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -32,6 +32,10 @@ fn stripe() -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+fn stripe() -> Vec<u8> {
+    pseudo_random(STRIPE)
 }
 
 fn data_shards(stripe: &[u8]) -> Vec<Vec<u8>> {
@@ -115,36 +119,41 @@ fn rss(c: &mut Criterion) {
     g.finish();
 }
 
+/// The chosen backend through [`StripeCodec`], for the layouts Cairn recommends: 4+2 (the
+/// default) and 8+4 (wide stripes), 1 MiB shards, decoding with `m` data shards lost.
 fn stripe_codec(c: &mut Criterion) {
-    let codec = StripeCodec::new(EcScheme {
-        data: K as u8,
-        parity: M as u8,
-    })
-    .expect("4+2 is valid");
-    let data = stripe();
-    let shards = codec.encode(&data);
+    for (k, m) in [(4usize, 2usize), (8, 4)] {
+        let codec = StripeCodec::new(EcScheme {
+            data: k as u8,
+            parity: m as u8,
+        })
+        .expect("valid scheme");
+        let len = k * SHARD;
+        let data = pseudo_random(len);
+        let shards = codec.encode(&data);
 
-    let mut g = c.benchmark_group("StripeCodec 4+2 1MiB");
-    g.throughput(Throughput::BytesDecimal(STRIPE as u64));
-    g.bench_function("encode", |b| b.iter(|| codec.encode(black_box(&data))));
-    g.bench_function("decode 2 data lost", |b| {
-        b.iter_batched(
-            || {
-                // Unshared buffers, like shards just read from datanodes.
-                let mut v: Vec<Option<Bytes>> = shards
-                    .iter()
-                    .map(|s| Some(Bytes::from(s.to_vec())))
-                    .collect();
-                for i in LOST {
-                    v[i] = None;
-                }
-                v
-            },
-            |mut v| codec.decode(&mut v, STRIPE).expect("decode"),
-            BatchSize::LargeInput,
-        )
-    });
-    g.finish();
+        let mut g = c.benchmark_group(format!("StripeCodec {k}+{m} 1MiB"));
+        g.throughput(Throughput::BytesDecimal(len as u64));
+        g.bench_function("encode", |b| b.iter(|| codec.encode(black_box(&data))));
+        g.bench_function(format!("decode {m} data lost"), |b| {
+            b.iter_batched(
+                || {
+                    // Unshared buffers, like shards just read from datanodes.
+                    let mut v: Vec<Option<Bytes>> = shards
+                        .iter()
+                        .map(|s| Some(Bytes::from(s.to_vec())))
+                        .collect();
+                    for slot in v.iter_mut().take(m) {
+                        *slot = None;
+                    }
+                    v
+                },
+                |mut v| codec.decode(&mut v, len).expect("decode"),
+                BatchSize::LargeInput,
+            )
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, rse, rss, stripe_codec);

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,9 +27,11 @@ use md5::{Digest, Md5};
 use tokio::sync::Notify;
 
 mod gc;
+mod metrics;
 mod stripe;
 
 pub use gc::GcWorker;
+pub use metrics::ObjectMetrics;
 
 /// Errors of the object data path.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +118,7 @@ pub struct ObjectService {
     codec: StripeCodec,
     config: ObjectsConfig,
     gc_wakeup: Arc<Notify>,
-    degraded_reads: Arc<AtomicU64>,
+    metrics: ObjectMetrics,
 }
 
 impl ObjectService {
@@ -167,13 +168,18 @@ impl ObjectService {
             codec,
             config,
             gc_wakeup: Arc::new(Notify::new()),
-            degraded_reads: Arc::new(AtomicU64::new(0)),
+            metrics: ObjectMetrics::default(),
         })
     }
 
     /// Reads that had to decode from parity because a shard was missing or corrupt.
     pub fn degraded_reads(&self) -> u64 {
-        self.degraded_reads.load(Ordering::Relaxed)
+        self.metrics.degraded_reads.get()
+    }
+
+    /// The data path's counters (for the metrics endpoint).
+    pub fn metrics(&self) -> &ObjectMetrics {
+        &self.metrics
     }
 
     /// The erasure-coding scheme new objects are written with.

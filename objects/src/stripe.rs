@@ -3,7 +3,6 @@
 //! decoding from any k shards when some are missing, unreachable or corrupt.
 
 use std::ops::Range;
-use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use cairn_erasure::{shard_checksum, StripeCodec};
@@ -60,10 +59,12 @@ impl ObjectService {
                 Ok(info) if info.crc32c == locs[i].crc32c => written += 1,
                 Ok(_) => {
                     tracing::warn!(%id, stripe, shard = i, "datanode stored a different checksum");
+                    self.metrics.shard_write_failures.inc();
                     failed.push(i);
                 }
                 Err(e) => {
                     tracing::warn!(%id, stripe, shard = i, node = %locs[i].node, error = %e, "shard write failed");
+                    self.metrics.shard_write_failures.inc();
                     failed.push(i);
                 }
             }
@@ -78,6 +79,7 @@ impl ObjectService {
                 match store.put(sid, shards[i].clone()).await {
                     Ok(info) if info.crc32c == locs[i].crc32c => {
                         tracing::info!(%id, stripe, shard = i, %node, "shard handed off");
+                        self.metrics.handoffs.inc();
                         locs[i].node = node;
                         written += 1;
                     }
@@ -89,6 +91,7 @@ impl ObjectService {
         if written < needed {
             return Err(ObjectsError::WriteQuorum { written, needed });
         }
+        self.metrics.stripes_written.inc();
         // Shards that failed everywhere (but within quorum) are recorded where they belong;
         // the scrubber finds them missing and rebuilds them.
         Ok(StripeLoc {
@@ -110,10 +113,12 @@ impl ObjectService {
             Ok(b) if b.len() as u64 == loc.len && shard_checksum(&b) == loc.crc32c => Some(b),
             Ok(_) => {
                 tracing::warn!(shard = %sid, node = %loc.node, "shard differs from metadata");
+                self.metrics.shard_read_failures.inc();
                 None
             }
             Err(e) => {
                 tracing::warn!(shard = %sid, node = %loc.node, error = %e, "shard read failed");
+                self.metrics.shard_read_failures.inc();
                 None
             }
         }
@@ -139,6 +144,7 @@ impl ObjectService {
                 "stripe {stripe} of {id} has an impossible layout"
             )));
         }
+        self.metrics.stripes_read.inc();
         let first = (r.start / shard_len) as usize;
         let last = ((r.end - 1) / shard_len) as usize;
         let sid = |i: usize| ShardId::new(id, stripe, i as u32);
@@ -186,7 +192,7 @@ impl ObjectService {
                 needed: k,
             });
         }
-        self.degraded_reads.fetch_add(1, Ordering::Relaxed);
+        self.metrics.degraded_reads.inc();
         tracing::warn!(%id, stripe, available, total, "degraded read: decoding from parity");
         let codec = StripeCodec::new(ec)?;
         let data = codec.decode(&mut shards, st.len as usize)?;

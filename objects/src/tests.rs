@@ -12,6 +12,11 @@ use futures::{stream, StreamExt, TryStreamExt};
 
 use super::*;
 
+mod layouts;
+
+/// Stripe size of the fixtures (small, so that tests cross many stripe boundaries).
+const STRIPE: usize = 1000;
+
 #[derive(Default)]
 struct MemStore {
     shards: Mutex<BTreeMap<ShardId, Bytes>>,
@@ -75,6 +80,10 @@ async fn fixture() -> Fixture {
 }
 
 async fn fixture_with(n: u32, ec: EcScheme) -> Fixture {
+    fixture_inline(n, ec, 100).await
+}
+
+async fn fixture_inline(n: u32, ec: EcScheme, inline_threshold: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let meta = Arc::new(RocksMetadataStore::open(dir.path()).unwrap());
     let bucket = BucketName::new("bkt").unwrap();
@@ -95,8 +104,8 @@ async fn fixture_with(n: u32, ec: EcScheme) -> Fixture {
         meta,
         nodes,
         ObjectsConfig {
-            stripe_size: 1000,
-            inline_threshold: 100,
+            stripe_size: STRIPE,
+            inline_threshold,
             max_in_flight: 2,
             ec,
             write_quorum: None,

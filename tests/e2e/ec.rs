@@ -1,8 +1,6 @@
 //! Erasure coding end to end: the default server spreads each stripe over six datanodes
 //! (4+2); losing any two datanodes' data loses no object, losing three is a clear 503.
 
-use aws_sdk_s3::primitives::ByteStream;
-
 use crate::common::*;
 
 fn wipe_datanode(server: &Server, i: u32) {
@@ -129,51 +127,78 @@ fn datanode_bytes(server: &Server) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn deleting_objects_frees_disk_space() {
-    // Small segments and a fast compaction pass, so that the test sees space come back.
-    let server = Server::start_with(&["--segment-size", "1048576", "--compaction-interval", "1"]);
+async fn deleting_half_of_two_gib_frees_half_the_disk() {
+    // 64 MiB segments and a compaction pass every second, so that the test sees space
+    // come back quickly; 64 objects of 32 MiB = 2 GiB of data (3 GiB on disk with 4+2).
+    const N: u64 = 64;
+    const SIZE: usize = 32 << 20;
+    let server = Server::start_with(&["--segment-size", "67108864", "--compaction-interval", "1"]);
     let s3 = client(&server);
     s3.create_bucket().bucket("space").send().await.unwrap();
-    for i in 0..24u64 {
-        s3.put_object()
-            .bucket("space")
-            .key(format!("k{i}"))
-            .body(ByteStream::from(random_bytes(1 << 20, i)))
-            .send()
-            .await
-            .unwrap();
+    let started = std::time::Instant::now();
+    // Two writers: segments fill roughly in key order, so the first half of the keys
+    // occupies the oldest segments.
+    for pair in (0..N).collect::<Vec<_>>().chunks(2) {
+        let puts = pair.iter().map(|&i| {
+            let s3 = s3.clone();
+            async move { put_bytes(&s3, "space", &format!("k{i:02}"), &random_bytes(SIZE, i)).await }
+        });
+        futures::future::join_all(puts).await;
     }
     let full = datanode_bytes(&server);
-    assert!(full > 24 << 20, "24 MiB of data plus parity, got {full}");
-    for i in 2..24u64 {
+    println!(
+        "wrote {} MiB in {:.1?}; datanodes use {} MiB",
+        (N as usize * SIZE) >> 20,
+        started.elapsed(),
+        full >> 20
+    );
+    assert!(
+        full > (N * SIZE as u64) * 3 / 2,
+        "2 GiB of data plus parity, got {full}"
+    );
+    for i in 0..N / 2 {
         s3.delete_object()
             .bucket("space")
-            .key(format!("k{i}"))
+            .key(format!("k{i:02}"))
             .send()
             .await
             .unwrap();
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deleted_at = std::time::Instant::now();
+    let deadline = deleted_at + std::time::Duration::from_secs(120);
+    let target = full * 3 / 5;
     loop {
         let now = datanode_bytes(&server);
-        if now < full / 3 {
+        if now <= target {
+            println!(
+                "after deleting half: {} MiB -> {} MiB ({:.0}%) in {:.1?}",
+                full >> 20,
+                now >> 20,
+                100.0 * now as f64 / full as f64,
+                deleted_at.elapsed()
+            );
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "disk use only fell from {full} to {now} bytes"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    for i in 0..2u64 {
-        let got = s3
-            .get_object()
-            .bucket("space")
-            .key(format!("k{i}"))
-            .send()
-            .await
-            .unwrap();
-        let body = got.body.collect().await.unwrap().into_bytes();
-        assert!(body.as_ref() == random_bytes(1 << 20, i).as_slice());
+    for i in N / 2..N {
+        let got = get_bytes(&s3, "space", &format!("k{i:02}")).await;
+        assert!(
+            got == random_bytes(SIZE, i),
+            "k{i:02} changed by compaction"
+        );
     }
+    let listed = s3
+        .list_objects_v2()
+        .bucket("space")
+        .send()
+        .await
+        .unwrap()
+        .key_count()
+        .unwrap_or(0);
+    assert_eq!(listed, (N / 2) as i32);
 }

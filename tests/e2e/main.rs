@@ -5,6 +5,7 @@ mod common;
 
 mod basic;
 mod crash;
+mod degraded;
 mod ec;
 mod errors;
 mod listing;

@@ -137,6 +137,67 @@ impl Server {
             .expect("VmRSS")
     }
 
+    /// The cluster secret the server generated in its data directory.
+    pub fn cluster_secret(&self) -> String {
+        std::fs::read_to_string(self.data.join("cluster-secret"))
+            .expect("cluster-secret")
+            .trim()
+            .to_string()
+    }
+
+    /// Runs `cairn admin <args>` against this server, as an operator would; returns whether
+    /// it succeeded and what it printed.
+    pub fn cairn_admin(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(cairn_bin())
+            .arg("admin")
+            .arg("--admin")
+            .arg(self.admin.to_string())
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .output()
+            .expect("run cairn admin");
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    /// Stops local datanode `i` through `cairn admin stop-datanode`.
+    pub fn stop_datanode(&self, i: u32) {
+        let (ok, out) = self.cairn_admin(&["stop-datanode", &i.to_string()]);
+        assert!(ok, "stop-datanode {i}: {out}");
+    }
+
+    /// Starts local datanode `i` again through `cairn admin start-datanode`.
+    pub fn start_datanode(&self, i: u32) {
+        let (ok, out) = self.cairn_admin(&["start-datanode", &i.to_string()]);
+        assert!(ok, "start-datanode {i}: {out}");
+    }
+
+    /// A GET on the admin port.
+    pub fn admin_get(&self, path: &str) -> RawResponse {
+        raw_request(
+            self.admin,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .expect("admin request")
+    }
+
+    /// The Prometheus exposition of `/metrics`.
+    pub fn metrics(&self) -> String {
+        let r = self.admin_get("/metrics");
+        assert_eq!(r.status, 200, "{}", r.body_str());
+        r.body_str()
+    }
+
+    /// The value of the sample `series` (name with labels, exactly as exposed) in `/metrics`.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics().lines().find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+    }
+
     /// SIGKILLs the server (no chance to flush anything).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

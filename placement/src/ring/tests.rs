@@ -205,6 +205,52 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn removing_a_node_moves_only_its_placements(
+        nodes in cluster(),
+        vpw in 1u32..8,
+        pick in any::<usize>(),
+        flat in 0u8..3,
+        seed in any::<u64>(),
+        count in 1usize..8,
+    ) {
+        prop_assume!(!nodes.is_empty());
+        let shape = |mut n: NodeInfo| {
+            match flat {
+                1 => { n.zone = format!("zone-{}", n.id.0); }
+                2 => { n.zone = "z".into(); n.host = "h".into(); }
+                _ => {}
+            }
+            n
+        };
+        let nodes: Vec<NodeInfo> = nodes.into_iter().map(shape).collect();
+        let gone = nodes[pick % nodes.len()].id;
+        let full = Ring::new(1, nodes.clone(), vpw).unwrap();
+        let shrunk = Ring::new(
+            2,
+            nodes.iter().filter(|n| n.id != gone).cloned().collect(),
+            vpw,
+        )
+        .unwrap();
+        for i in 0..32 {
+            let (o, s) = sample_key(seed.wrapping_add(i));
+            let a = full.place(o, s, count);
+            let b = shrunk.place(o, s, count);
+            prop_assert!(!b.contains(&gone));
+            if !a.contains(&gone) {
+                // Untouched placements keep their nodes and their shard order.
+                prop_assert_eq!(&a, &b);
+            } else if flat != 0 {
+                // Without zone/host reshuffling, exactly the removed node is replaced.
+                let (sa, sb): (BTreeSet<_>, BTreeSet<_>) =
+                    (a.iter().copied().collect(), b.iter().copied().collect());
+                let lost: Vec<_> = sa.difference(&sb).copied().collect();
+                prop_assert_eq!(lost, vec![gone], "{:?} -> {:?}", a, b);
+                prop_assert!(sb.difference(&sa).count() <= 1, "{:?} -> {:?}", a, b);
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,191 @@
+//! The local datanodes of `cairn server`: each one's store, its internal shard server on a
+//! fixed loopback address, and its compaction task. An operator (or a test) can stop a
+//! datanode's server — the gateway then sees it exactly as a crashed or unreachable remote
+//! datanode — and start it again on the same address.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cairn_datanode::{run_compaction, LocalShardStore, StoreOptions};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinHandle;
+
+/// One running (or stopped) local datanode.
+struct Datanode {
+    dir: PathBuf,
+    addr: SocketAddr,
+    store: Arc<LocalShardStore>,
+    /// The serving task and the switch that stops it, while it runs.
+    serving: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+}
+
+/// What the admin API reports about a local datanode.
+#[derive(Debug, Serialize)]
+pub struct DatanodeStatus {
+    pub id: u32,
+    pub addr: String,
+    pub dir: String,
+    pub serving: bool,
+}
+
+/// Every local datanode of this process.
+pub struct LocalDatanodes {
+    nodes: Vec<Datanode>,
+    secret: String,
+    shutdown: watch::Receiver<bool>,
+    compaction: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl LocalDatanodes {
+    /// Opens `dirs` as datanodes, binds each one's server on `ip` (port chosen by the OS) and
+    /// starts serving and compacting until `shutdown`.
+    pub async fn open(
+        dirs: Vec<PathBuf>,
+        ip: std::net::IpAddr,
+        options: StoreOptions,
+        secret: String,
+        compaction_interval: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<LocalDatanodes> {
+        let mut nodes = Vec::new();
+        let mut compaction = Vec::new();
+        for (i, dir) in dirs.into_iter().enumerate() {
+            std::fs::create_dir_all(&dir)?;
+            let store = Arc::new(
+                LocalShardStore::open(&dir, options.clone())
+                    .with_context(|| format!("opening datanode {}", dir.display()))?,
+            );
+            let listener = TcpListener::bind((ip, 0))
+                .await
+                .with_context(|| format!("binding datanode {i}"))?;
+            let addr = listener.local_addr()?;
+            compaction.push(tokio::spawn(run_compaction(
+                store.clone(),
+                compaction_interval,
+                shutdown.clone(),
+            )));
+            let node = Datanode {
+                dir,
+                addr,
+                store,
+                serving: Mutex::new(None),
+            };
+            let serving = spawn_server(&node, listener, &secret, shutdown.clone());
+            *node.serving.lock().await = Some(serving);
+            nodes.push(node);
+        }
+        Ok(LocalDatanodes {
+            nodes,
+            secret,
+            shutdown,
+            compaction: Mutex::new(compaction),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The address datanode `i` serves (or will serve again) on.
+    pub fn addr(&self, i: usize) -> Option<SocketAddr> {
+        self.nodes.get(i).map(|n| n.addr)
+    }
+
+    pub async fn status(&self) -> Vec<DatanodeStatus> {
+        let mut out = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            out.push(DatanodeStatus {
+                id: i as u32,
+                addr: n.addr.to_string(),
+                dir: n.dir.display().to_string(),
+                serving: n.serving.lock().await.is_some(),
+            });
+        }
+        out
+    }
+
+    /// Stops serving datanode `i` (in-flight requests finish, new connections are refused).
+    /// Returns `Ok(false)` if it was already stopped, `Err` if there is no such datanode.
+    pub async fn stop(&self, i: usize) -> anyhow::Result<bool> {
+        let node = self.nodes.get(i).context("no such datanode")?;
+        let Some((tx, task)) = node.serving.lock().await.take() else {
+            return Ok(false);
+        };
+        let _ = tx.send(true);
+        let _ = task.await;
+        tracing::warn!(datanode = i, addr = %node.addr, "datanode stopped by the operator");
+        Ok(true)
+    }
+
+    /// Serves datanode `i` again on its old address. `Ok(false)` if it was already serving.
+    pub async fn start(&self, i: usize) -> anyhow::Result<bool> {
+        let node = self.nodes.get(i).context("no such datanode")?;
+        let mut serving = node.serving.lock().await;
+        if serving.is_some() {
+            return Ok(false);
+        }
+        let listener = TcpListener::bind(node.addr)
+            .await
+            .with_context(|| format!("binding datanode {i} again on {}", node.addr))?;
+        *serving = Some(spawn_server(
+            node,
+            listener,
+            &self.secret,
+            self.shutdown.clone(),
+        ));
+        tracing::info!(datanode = i, addr = %node.addr, "datanode started by the operator");
+        Ok(true)
+    }
+
+    /// Waits for every server and compaction task to end (after the process shutdown).
+    pub async fn join(&self) {
+        for n in &self.nodes {
+            let task = n.serving.lock().await.take();
+            if let Some((_, task)) = task {
+                let _ = task.await;
+            }
+        }
+        let tasks = std::mem::take(&mut *self.compaction.lock().await);
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Serves `node` on `listener` until either the process shuts down or the returned switch
+/// is flipped.
+fn spawn_server(
+    node: &Datanode,
+    listener: TcpListener,
+    secret: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> (watch::Sender<bool>, JoinHandle<()>) {
+    let (tx, mut stop) = watch::channel(false);
+    let router = cairn_datanode::router(node.store.clone(), secret.to_string());
+    let task = tokio::spawn(async move {
+        let until = async move {
+            tokio::select! {
+                _ = wait_true(&mut shutdown) => {}
+                _ = wait_true(&mut stop) => {}
+            }
+        };
+        if let Err(e) = cairn_datanode::serve(listener, router, until).await {
+            tracing::error!(error = %e, "datanode server failed");
+        }
+    });
+    (tx, task)
+}
+
+async fn wait_true(rx: &mut watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            // The sender is gone: nobody can stop us through this channel any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
