@@ -9,24 +9,33 @@
 //! | `GET /admin/datanodes`               | bearer | JSON: each datanode, serving or not, usage |
 //! | `POST /admin/datanodes/{n}/stop`     | bearer | stop serving datanode n                   |
 //! | `POST /admin/datanodes/{n}/start`    | bearer | serve datanode n again                    |
+//! | `GET /admin/keys`                    | bearer | JSON: access keys and names (no secrets)  |
+//! | `POST /admin/keys`                   | bearer | create an access key (JSON body below)    |
+//!
+//! `POST /admin/keys` takes `{"name": "...", "access_key": "...", "secret_key": "..."}`; the
+//! two keys are optional and generated when absent. It answers the whole record, secret
+//! included — the only time the secret is shown.
 //!
 //! "bearer" is `Authorization: Bearer <cluster secret>`, compared in constant time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use cairn_api::KeyRing;
+use cairn_metadata::{AccessKeyRecord, Command};
 use cairn_objects::ObjectService;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::datanodes::LocalDatanodes;
@@ -54,6 +63,7 @@ pub struct AdminState {
     registry: Registry,
     gauges: NodeGauges,
     bearer: Vec<u8>,
+    keys: KeyRing,
 }
 
 impl AdminState {
@@ -62,6 +72,7 @@ impl AdminState {
         datanodes: Arc<LocalDatanodes>,
         mut registry: Registry,
         cluster_secret: &str,
+        keys: KeyRing,
     ) -> AdminState {
         let gauges = NodeGauges::default();
         let r = registry.sub_registry_with_prefix("cairn_datanode");
@@ -83,6 +94,7 @@ impl AdminState {
             registry,
             gauges,
             bearer: format!("Bearer {cluster_secret}").into_bytes(),
+            keys,
         }
     }
 }
@@ -93,6 +105,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/datanodes", get(list_datanodes))
         .route("/admin/datanodes/{n}/stop", post(stop_datanode))
         .route("/admin/datanodes/{n}/start", post(start_datanode))
+        .route("/admin/keys", get(list_keys).post(create_key))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/health/live", get(|| async { "ok\n" }))
@@ -202,10 +215,7 @@ async fn list_datanodes(State(st): State<Arc<AdminState>>) -> Response {
             disk_bytes: stats.map(|s| s.disk_bytes),
         });
     }
-    match serde_json::to_vec_pretty(&out) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    json(StatusCode::OK, &out)
 }
 
 async fn stop_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<usize>) -> Response {
@@ -236,5 +246,128 @@ async fn start_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<usize>)
             format!("datanode {n} could not start: {e:#}\n"),
         )
             .into_response(),
+    }
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    access_key: String,
+    name: String,
+    created_ms: i64,
+}
+
+async fn list_keys(State(st): State<Arc<AdminState>>) -> Response {
+    match st.objects.metadata().list_access_keys().await {
+        Ok(keys) => {
+            let view: Vec<KeyView> = keys
+                .into_iter()
+                .map(|k| KeyView {
+                    access_key: k.access_key,
+                    name: k.name,
+                    created_ms: k.created_ms,
+                })
+                .collect();
+            json(StatusCode::OK, &view)
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: Option<String>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CreatedKey {
+    access_key: String,
+    secret_key: String,
+    name: String,
+}
+
+/// Access keys: 16–128 ASCII letters and digits; secrets: 16–128 printable ASCII characters
+/// without spaces.
+fn check_key(access: &str, secret: &str) -> Result<(), String> {
+    if !(16..=128).contains(&access.len()) || !access.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("access_key must be 16 to 128 ASCII letters and digits".into());
+    }
+    if !(16..=128).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("secret_key must be 16 to 128 printable ASCII characters, no spaces".into());
+    }
+    Ok(())
+}
+
+async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
+    let req: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
+        NewKey::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}\n")).into_response()
+            }
+        }
+    };
+    let (generated_ak, generated_sk) = crate::credentials::generate_key_pair();
+    let access_key = req.access_key.unwrap_or(generated_ak);
+    let secret_key = req.secret_key.unwrap_or(generated_sk);
+    if let Err(e) = check_key(&access_key, &secret_key) {
+        return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+    }
+    let name = req.name.unwrap_or_default();
+    let meta = st.objects.metadata();
+    match meta.get_access_key(&access_key).await {
+        Ok(Some(existing)) if existing.secret_key != secret_key => {
+            return (
+                StatusCode::CONFLICT,
+                format!("access key {access_key} already exists\n"),
+            )
+                .into_response()
+        }
+        Ok(_) => {}
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+    let record = AccessKeyRecord {
+        access_key: access_key.clone(),
+        secret_key: secret_key.clone(),
+        name: name.clone(),
+        created_ms: crate::server::time_ms(),
+    };
+    if let Err(e) = meta.apply(Command::PutAccessKey(record)).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
+    }
+    st.keys.insert(access_key.clone(), secret_key.clone());
+    tracing::info!(access_key = %access_key, name = %name, "access key created");
+    json(
+        StatusCode::CREATED,
+        &CreatedKey {
+            access_key,
+            secret_key,
+            name,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_rules() {
+        assert!(check_key("ABCDEFGHIJKLMNOP", "0123456789abcdef").is_ok());
+        assert!(check_key("SHORT", "0123456789abcdef").is_err());
+        assert!(check_key("ABCDEFGHIJKLMNO-", "0123456789abcdef").is_err());
+        assert!(check_key("ABCDEFGHIJKLMNOP", "with space 12345").is_err());
+        assert!(check_key("ABCDEFGHIJKLMNOP", "short").is_err());
     }
 }

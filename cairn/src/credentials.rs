@@ -92,15 +92,10 @@ pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, Source)> 
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         return Ok((creds, Source::File));
     }
-    let mut rng = rand::thread_rng();
+    let (access_key, secret_key) = generate_key_pair();
     let creds = RootCredentials {
-        access_key: format!(
-            "CAIRN{}",
-            Alphanumeric
-                .sample_string(&mut rng, 15)
-                .to_ascii_uppercase()
-        ),
-        secret_key: Alphanumeric.sample_string(&mut rng, 40),
+        access_key,
+        secret_key,
     };
     write_private(
         data,
@@ -108,4 +103,19 @@ pub fn load_or_create(data: &Path) -> anyhow::Result<(RootCredentials, Source)> 
         serde_json::to_string_pretty(&creds)?.as_bytes(),
     )?;
     Ok((creds, Source::Generated))
+}
+
+/// A fresh random access key (`CAIRN` + 15 upper-case letters and digits) and secret (40
+/// letters and digits).
+pub fn generate_key_pair() -> (String, String) {
+    let mut rng = rand::thread_rng();
+    (
+        format!(
+            "CAIRN{}",
+            Alphanumeric
+                .sample_string(&mut rng, 15)
+                .to_ascii_uppercase()
+        ),
+        Alphanumeric.sample_string(&mut rng, 40),
+    )
 }

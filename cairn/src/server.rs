@@ -83,6 +83,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await?;
     }
     let keys = KeyRing::default();
+    for k in meta.list_access_keys().await? {
+        keys.insert(k.access_key, k.secret_key);
+    }
     keys.insert(root.access_key.clone(), root.secret_key.clone());
 
     let objects = ObjectService::new(
@@ -148,12 +151,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         println!("Datanode dn{i} listening on http://{addr}");
     }
 
+    let keyring = state.keys.clone();
     let s3_app = cairn_api::s3_router(state);
     let admin_app = admin::router(admin::AdminState::new(
         objects.clone(),
         datanodes.clone(),
         registry,
         &cluster_secret,
+        keyring,
     ));
     let s3_srv = axum::serve(
         s3.tap_io(|tcp| {
@@ -256,7 +261,7 @@ async fn resolve_layout(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::
     Ok(layout)
 }
 
-fn time_ms() -> i64 {
+pub(crate) fn time_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

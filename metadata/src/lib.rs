@@ -66,6 +66,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         query: &ListQuery,
     ) -> Result<ListPage<ObjectRecord>>;
     async fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>>;
+    /// Every access key, in access-key order.
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
     /// The oldest GC entries, with their sequence numbers.
     async fn gc_pending(&self, limit: usize) -> Result<Vec<(u64, GcEntry)>>;
     /// A small system value (cluster settings and the like).

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin;
 mod basic;
 mod crash;
 mod degraded;

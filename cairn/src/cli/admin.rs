@@ -28,16 +28,45 @@ pub enum AdminAction {
     StopDatanode { id: u32 },
     /// Serve a stopped datanode again on its old address.
     StartDatanode { id: u32 },
+    /// List the access keys (without secrets).
+    Keys,
+    /// Create an access key; prints it with its secret (shown only this once).
+    CreateKey {
+        /// A name for the key's owner.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Use this access key instead of a generated one.
+        #[arg(long)]
+        access_key: Option<String>,
+        /// Use this secret instead of a generated one.
+        #[arg(long)]
+        secret_key: Option<String>,
+    },
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let secret = cluster_secret(&args)?;
+    let mut body = String::new();
     let (method, path) = match &args.action {
         AdminAction::Datanodes => ("GET", "/admin/datanodes".to_string()),
         AdminAction::StopDatanode { id } => ("POST", format!("/admin/datanodes/{id}/stop")),
         AdminAction::StartDatanode { id } => ("POST", format!("/admin/datanodes/{id}/start")),
+        AdminAction::Keys => ("GET", "/admin/keys".to_string()),
+        AdminAction::CreateKey {
+            name,
+            access_key,
+            secret_key,
+        } => {
+            body = serde_json::json!({
+                "name": name,
+                "access_key": access_key,
+                "secret_key": secret_key,
+            })
+            .to_string();
+            ("POST", "/admin/keys".to_string())
+        }
     };
-    let (status, body) = request(args.admin, method, &path, &secret)?;
+    let (status, body) = request(args.admin, method, &path, &secret, &body)?;
     print!("{body}");
     if !body.ends_with('\n') {
         println!();
@@ -70,6 +99,7 @@ fn request(
     method: &str,
     path: &str,
     secret: &str,
+    body: &str,
 ) -> anyhow::Result<(u16, String)> {
     let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .with_context(|| format!("connecting to the admin API at {addr}"))?;
@@ -77,7 +107,8 @@ fn request(
     write!(
         conn,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )?;
     let mut raw = Vec::new();
     conn.read_to_end(&mut raw)?;
