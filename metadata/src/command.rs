@@ -10,7 +10,9 @@ use cairn_types::{BucketName, ObjectKey};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, Cf};
-use crate::records::{decode, encode, AccessKeyRecord, BucketRecord, GcEntry, ObjectRecord};
+use crate::records::{
+    decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord,
+};
 use crate::MetadataError;
 
 /// A metadata mutation.
@@ -35,6 +37,12 @@ pub enum Command {
     /// Removes GC entries whose shards have been deleted.
     GcDone {
         seqs: Vec<u64>,
+    },
+    /// Sets (`Some`) or removes (`None`) one configuration document of a bucket.
+    SetBucketConfig {
+        bucket: BucketName,
+        kind: BucketConfigKind,
+        value: Option<Vec<u8>>,
     },
     /// Sets a small system value (cluster configuration and the like).
     SetSys {
@@ -99,6 +107,13 @@ pub fn apply(
                 key: k,
                 value: None,
             });
+            for kind in BucketConfigKind::ALL {
+                writes.push(Write {
+                    cf: Cf::BucketConfig,
+                    key: keys::bucket_config(name, kind),
+                    value: None,
+                });
+            }
             CommandOutput::Done
         }
         Command::PutObject {
@@ -131,6 +146,19 @@ pub fn apply(
                 rec.access_key.as_bytes().to_vec(),
                 encode(rec),
             ));
+            CommandOutput::Done
+        }
+        Command::SetBucketConfig {
+            bucket,
+            kind,
+            value,
+        } => {
+            require_bucket(view, bucket)?;
+            writes.push(Write {
+                cf: Cf::BucketConfig,
+                key: keys::bucket_config(bucket, *kind),
+                value: value.clone(),
+            });
             CommandOutput::Done
         }
         Command::SetSys { key, value } => {

@@ -3,6 +3,9 @@
 //! Object keys are `bucket 0x00 key`: bucket names never contain 0x00 and keys never contain
 //! control characters, so all objects of a bucket are one contiguous range sorted by key bytes
 //! (S3's UTF-8 binary order), and a listing is a range scan.
+//!
+//! Bucket configuration documents are `bucket 0x00 kind` in `bucket_config`, one per
+//! [`crate::BucketConfigKind`].
 
 use cairn_types::BucketName;
 
@@ -14,10 +17,18 @@ pub enum Cf {
     Keys,
     Gc,
     Sys,
+    BucketConfig,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 5] = [Cf::Buckets, Cf::Objects, Cf::Keys, Cf::Gc, Cf::Sys];
+    pub const ALL: [Cf; 6] = [
+        Cf::Buckets,
+        Cf::Objects,
+        Cf::Keys,
+        Cf::Gc,
+        Cf::Sys,
+        Cf::BucketConfig,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -26,6 +37,7 @@ impl Cf {
             Cf::Keys => "keys",
             Cf::Gc => "gc",
             Cf::Sys => "sys",
+            Cf::BucketConfig => "bucket_config",
         }
     }
 }
@@ -44,5 +56,12 @@ pub fn object_prefix(bucket: &BucketName) -> Vec<u8> {
 pub fn object(bucket: &BucketName, key: &str) -> Vec<u8> {
     let mut k = object_prefix(bucket);
     k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The key of one configuration document of a bucket in `bucket_config`.
+pub fn bucket_config(bucket: &BucketName, kind: crate::BucketConfigKind) -> Vec<u8> {
+    let mut k = object_prefix(bucket);
+    k.push(kind as u8);
     k
 }

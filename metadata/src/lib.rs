@@ -19,8 +19,8 @@ mod rocks;
 pub use command::{Command, CommandOutput};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use records::{
-    AccessKeyRecord, BucketRecord, GcEntry, ObjectData, ObjectRecord, ShardLoc, StoredChecksum,
-    StripeLoc,
+    AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectData, ObjectRecord, ShardLoc,
+    StoredChecksum, StripeLoc,
 };
 pub use rocks::RocksMetadataStore;
 
@@ -66,6 +66,12 @@ pub trait MetadataStore: Send + Sync + 'static {
         query: &ListQuery,
     ) -> Result<ListPage<ObjectRecord>>;
     async fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>>;
+    /// One configuration document of a bucket, if set.
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfigKind,
+    ) -> Result<Option<Vec<u8>>>;
     /// Every access key, in access-key order.
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
     /// The oldest GC entries, with their sequence numbers.

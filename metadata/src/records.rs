@@ -128,3 +128,24 @@ pub struct AccessKeyRecord {
 pub struct GcEntry {
     pub shards: Vec<(NodeId, ShardId)>,
 }
+
+/// The configuration documents a bucket can carry, each stored whole under its own key. The
+/// discriminants are part of the key encoding: never reuse or renumber them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum BucketConfigKind {
+    /// `Enabled` or `Suspended` (absent: never versioned).
+    Versioning = 1,
+    /// The CORS configuration, as canonical XML.
+    Cors = 2,
+    /// The bucket's tag set, as canonical XML.
+    Tagging = 3,
+}
+
+impl BucketConfigKind {
+    pub const ALL: [BucketConfigKind; 3] = [
+        BucketConfigKind::Versioning,
+        BucketConfigKind::Cors,
+        BucketConfigKind::Tagging,
+    ];
+}

@@ -11,7 +11,9 @@ use rocksdb::{ColumnFamilyDescriptor, DBRawIterator, Options, WriteBatch, WriteO
 use crate::command::{self, Command, CommandOutput, StateView};
 use crate::keys::{self, Cf};
 use crate::list::{self, KeyCursor, ListPage, ListQuery, RawEntry};
-use crate::records::{decode, AccessKeyRecord, BucketRecord, GcEntry, ObjectRecord};
+use crate::records::{
+    decode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord,
+};
 use crate::{MetadataError, MetadataStore, Result};
 
 /// Metadata in a local RocksDB database.
@@ -199,6 +201,16 @@ impl MetadataStore for RocksMetadataStore {
             .await
     }
 
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfigKind,
+    ) -> Result<Option<Vec<u8>>> {
+        let k = keys::bucket_config(bucket, kind);
+        self.blocking(move |inner| inner.get(Cf::BucketConfig, &k))
+            .await
+    }
+
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
         self.blocking(move |inner| {
             let mut it = inner.db.raw_iterator_cf(inner.cf(Cf::Keys)?);
@@ -312,6 +324,48 @@ mod tests {
             .collect();
         assert_eq!(got, ["AAA", "BBB", "CCC"]);
         assert_eq!(s.get_access_key("BBB").await.unwrap(), Some(key("BBB")));
+    }
+
+    #[tokio::test]
+    async fn bucket_config_is_set_cleared_and_dies_with_its_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RocksMetadataStore::open(dir.path()).unwrap();
+        let b = bucket("conf");
+        let set = |kind, value: Option<&[u8]>| Command::SetBucketConfig {
+            bucket: b.clone(),
+            kind,
+            value: value.map(<[u8]>::to_vec),
+        };
+        assert!(matches!(
+            s.apply(set(BucketConfigKind::Cors, Some(b"x"))).await,
+            Err(MetadataError::NoSuchBucket)
+        ));
+        let rec = BucketRecord {
+            name: b.clone(),
+            created_ms: 1,
+            owner: "AK".into(),
+        };
+        s.apply(Command::CreateBucket(rec.clone())).await.unwrap();
+        s.apply(set(BucketConfigKind::Cors, Some(b"<CORS/>")))
+            .await
+            .unwrap();
+        s.apply(set(BucketConfigKind::Versioning, Some(b"Enabled")))
+            .await
+            .unwrap();
+        let get = |kind| s.get_bucket_config(&b, kind);
+        assert_eq!(
+            get(BucketConfigKind::Cors).await.unwrap().as_deref(),
+            Some(&b"<CORS/>"[..])
+        );
+        assert_eq!(get(BucketConfigKind::Tagging).await.unwrap(), None);
+        s.apply(set(BucketConfigKind::Cors, None)).await.unwrap();
+        assert_eq!(get(BucketConfigKind::Cors).await.unwrap(), None);
+        // A bucket created again under the same name starts with no configuration.
+        s.apply(Command::DeleteBucket { name: b.clone() })
+            .await
+            .unwrap();
+        s.apply(Command::CreateBucket(rec)).await.unwrap();
+        assert_eq!(get(BucketConfigKind::Versioning).await.unwrap(), None);
     }
 
     #[tokio::test]
