@@ -18,8 +18,11 @@ use tracing::Instrument;
 
 pub mod auth;
 mod bucket;
+mod copy;
 pub mod error;
 mod listing;
+mod multipart;
+mod multipart_list;
 mod object;
 mod router;
 mod util;

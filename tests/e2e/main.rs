@@ -9,5 +9,6 @@ mod ec;
 mod errors;
 mod listing;
 mod memory;
+mod multipart;
 mod scripted;
 mod streaming;
