@@ -103,10 +103,10 @@ fn datanode_bytes(server: &Server) -> u64 {
 async fn parts_uploaded_out_of_order_round_trip() {
     let server = Server::start();
     let s3 = client(&server);
-    s3.create_bucket().bucket("mp").send().await.unwrap();
+    s3.create_bucket().bucket("mpu").send().await.unwrap();
     let id = s3
         .create_multipart_upload()
-        .bucket("mp")
+        .bucket("mpu")
         .key("dir/big.bin")
         .content_type("application/x-test")
         .metadata("color", "blue")
@@ -130,7 +130,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
             tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
             (
                 i as i32 + 1,
-                upload(&s3, "mp", "dir/big.bin", &id, i as i32 + 1, body).await,
+                upload(&s3, "mpu", "dir/big.bin", &id, i as i32 + 1, body).await,
             )
         }));
     }
@@ -144,7 +144,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
     }
     // A re-uploaded part replaces the first upload of that number.
     let replaced = random_bytes(5 * MIB, 999);
-    etags[0].1 = upload(&s3, "mp", "dir/big.bin", &id, 1, replaced.clone()).await;
+    etags[0].1 = upload(&s3, "mpu", "dir/big.bin", &id, 1, replaced.clone()).await;
     let bodies = [
         replaced,
         bodies[1].clone(),
@@ -152,7 +152,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
         bodies[3].clone(),
     ];
     let refs: Vec<(i32, &str)> = etags.iter().map(|(n, e)| (*n, e.as_str())).collect();
-    let etag = complete(&s3, "mp", "dir/big.bin", &id, &refs)
+    let etag = complete(&s3, "mpu", "dir/big.bin", &id, &refs)
         .await
         .unwrap();
     let parts: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
@@ -161,7 +161,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
 
     let got = s3
         .get_object()
-        .bucket("mp")
+        .bucket("mpu")
         .key("dir/big.bin")
         .send()
         .await
@@ -185,17 +185,17 @@ async fn parts_uploaded_out_of_order_round_trip() {
         (b3, all.len() - 1),
         (0, all.len() - 1),
     ] {
-        let got = get_range(&s3, "mp", "dir/big.bin", &format!("bytes={a}-{b}")).await;
+        let got = get_range(&s3, "mpu", "dir/big.bin", &format!("bytes={a}-{b}")).await;
         assert!(got == all[a..=b], "range {a}-{b} differs");
     }
-    let tail = get_range(&s3, "mp", "dir/big.bin", "bytes=-40005").await;
+    let tail = get_range(&s3, "mpu", "dir/big.bin", "bytes=-40005").await;
     assert!(tail == all[all.len() - 40005..]);
 
     // partNumber reads one part.
     for n in 1..=4 {
         let got = s3
             .get_object()
-            .bucket("mp")
+            .bucket("mpu")
             .key("dir/big.bin")
             .part_number(n)
             .send()
@@ -211,7 +211,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
     }
     let head = s3
         .head_object()
-        .bucket("mp")
+        .bucket("mpu")
         .key("dir/big.bin")
         .part_number(3)
         .send()
@@ -221,7 +221,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
     assert_eq!(head.parts_count(), Some(4));
     let err = s3
         .get_object()
-        .bucket("mp")
+        .bucket("mpu")
         .key("dir/big.bin")
         .part_number(5)
         .send()
@@ -231,22 +231,22 @@ async fn parts_uploaded_out_of_order_round_trip() {
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(416));
 
     // Listing shows the multipart ETag; the upload is gone.
-    let list = s3.list_objects_v2().bucket("mp").send().await.unwrap();
+    let list = s3.list_objects_v2().bucket("mpu").send().await.unwrap();
     assert_eq!(list.contents()[0].e_tag(), Some(etag.as_str()));
     assert_eq!(list.contents()[0].size(), Some(all.len() as i64));
     let uploads = s3
         .list_multipart_uploads()
-        .bucket("mp")
+        .bucket("mpu")
         .send()
         .await
         .unwrap();
     assert!(uploads.uploads().is_empty());
 
     // A plain object answers partNumber=1 with itself and nothing more.
-    put_bytes(&s3, "mp", "plain", b"just one part").await;
+    put_bytes(&s3, "mpu", "plain", b"just one part").await;
     let got = s3
         .get_object()
-        .bucket("mp")
+        .bucket("mpu")
         .key("plain")
         .part_number(1)
         .send()
@@ -258,7 +258,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
     );
     let err = s3
         .get_object()
-        .bucket("mp")
+        .bucket("mpu")
         .key("plain")
         .part_number(2)
         .send()
@@ -509,16 +509,24 @@ async fn list_parts_and_uploads_paginate() {
 async fn aborted_and_replaced_parts_free_their_shards() {
     let server = Server::start_with(&["--segment-size", "1048576", "--compaction-interval", "1"]);
     let s3 = client(&server);
-    s3.create_bucket().bucket("gc").send().await.unwrap();
-    put_bytes(&s3, "gc", "keep", &random_bytes(2 * MIB, 5)).await;
+    s3.create_bucket().bucket("gcb").send().await.unwrap();
+    put_bytes(&s3, "gcb", "keep", &random_bytes(2 * MIB, 5)).await;
     let base = datanode_bytes(&server);
-    let id = create(&s3, "gc", "doomed").await;
+    let id = create(&s3, "gcb", "doomed").await;
     for n in 1..=3 {
-        upload(&s3, "gc", "doomed", &id, n, random_bytes(5 * MIB, n as u64)).await;
+        upload(
+            &s3,
+            "gcb",
+            "doomed",
+            &id,
+            n,
+            random_bytes(5 * MIB, n as u64),
+        )
+        .await;
     }
     // Re-uploading part 2 twice: the replaced bodies are garbage at once.
     for seed in [10, 11] {
-        upload(&s3, "gc", "doomed", &id, 2, random_bytes(5 * MIB, seed)).await;
+        upload(&s3, "gcb", "doomed", &id, 2, random_bytes(5 * MIB, seed)).await;
     }
     let full = datanode_bytes(&server);
     assert!(
@@ -526,7 +534,7 @@ async fn aborted_and_replaced_parts_free_their_shards() {
         "5 × 5 MiB of parts plus parity, got {full} over {base}"
     );
     s3.abort_multipart_upload()
-        .bucket("gc")
+        .bucket("gcb")
         .key("doomed")
         .upload_id(&id)
         .send()
@@ -544,10 +552,10 @@ async fn aborted_and_replaced_parts_free_their_shards() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(get_bytes(&s3, "gc", "keep").await == random_bytes(2 * MIB, 5));
+    assert!(get_bytes(&s3, "gcb", "keep").await == random_bytes(2 * MIB, 5));
     let r = s3
         .list_parts()
-        .bucket("gc")
+        .bucket("gcb")
         .key("doomed")
         .upload_id(&id)
         .send()
@@ -616,12 +624,12 @@ async fn upload_part_copy_with_ranges() {
 async fn copy_object_directives_conditions_and_sources() {
     let server = Server::start();
     let s3 = client(&server);
-    s3.create_bucket().bucket("cp").send().await.unwrap();
-    s3.create_bucket().bucket("cp2").send().await.unwrap();
+    s3.create_bucket().bucket("cpy").send().await.unwrap();
+    s3.create_bucket().bucket("cpy2").send().await.unwrap();
     let data = random_bytes(9 * MIB + 11, 3);
     let put = s3
         .put_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("src")
         .body(ByteStream::from(data.clone()))
         .content_type("text/x-src")
@@ -634,9 +642,9 @@ async fn copy_object_directives_conditions_and_sources() {
     // COPY (the default) keeps the metadata, into another bucket.
     let r = s3
         .copy_object()
-        .bucket("cp2")
+        .bucket("cpy2")
         .key("copy")
-        .copy_source("cp/src")
+        .copy_source("cpy/src")
         .send()
         .await
         .unwrap();
@@ -646,20 +654,20 @@ async fn copy_object_directives_conditions_and_sources() {
     );
     let head = s3
         .head_object()
-        .bucket("cp2")
+        .bucket("cpy2")
         .key("copy")
         .send()
         .await
         .unwrap();
     assert_eq!(head.content_type(), Some("text/x-src"));
     assert_eq!(head.metadata().unwrap()["origin"], "src");
-    assert!(get_bytes(&s3, "cp2", "copy").await == data);
+    assert!(get_bytes(&s3, "cpy2", "copy").await == data);
 
     // REPLACE takes the request's metadata.
     s3.copy_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("replaced")
-        .copy_source("cp/src")
+        .copy_source("cpy/src")
         .metadata_directive(MetadataDirective::Replace)
         .content_type("text/x-new")
         .metadata("origin", "new")
@@ -668,7 +676,7 @@ async fn copy_object_directives_conditions_and_sources() {
         .unwrap();
     let head = s3
         .head_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("replaced")
         .send()
         .await
@@ -679,17 +687,17 @@ async fn copy_object_directives_conditions_and_sources() {
     // Onto itself only with REPLACE.
     let err = s3
         .copy_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("src")
-        .copy_source("cp/src")
+        .copy_source("cpy/src")
         .send()
         .await
         .unwrap_err();
     assert_eq!(code_of(&err).as_deref(), Some("InvalidRequest"));
     s3.copy_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("src")
-        .copy_source("cp/src")
+        .copy_source("cpy/src")
         .metadata_directive(MetadataDirective::Replace)
         .metadata("origin", "self")
         .send()
@@ -697,14 +705,14 @@ async fn copy_object_directives_conditions_and_sources() {
         .unwrap();
     let head = s3
         .head_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("src")
         .send()
         .await
         .unwrap();
     assert_eq!(head.metadata().unwrap()["origin"], "self");
     assert_eq!(head.e_tag(), Some(src_etag.as_str()));
-    assert!(get_bytes(&s3, "cp", "src").await == data);
+    assert!(get_bytes(&s3, "cpy", "src").await == data);
 
     // Conditions on the source.
     let cond = |m: Option<&str>, nm: Option<&str>| {
@@ -712,9 +720,9 @@ async fn copy_object_directives_conditions_and_sources() {
         let (m, nm) = (m.map(str::to_string), nm.map(str::to_string));
         async move {
             s3.copy_object()
-                .bucket("cp")
+                .bucket("cpy")
                 .key("cond")
-                .copy_source("cp/src")
+                .copy_source("cpy/src")
                 .set_copy_source_if_match(m)
                 .set_copy_source_if_none_match(nm)
                 .send()
@@ -735,9 +743,9 @@ async fn copy_object_directives_conditions_and_sources() {
     let future = aws_smithy_types::DateTime::from_secs(4_000_000_000);
     let err = s3
         .copy_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("cond")
-        .copy_source("cp/src")
+        .copy_source("cpy/src")
         .copy_source_if_modified_since(future)
         .send()
         .await
@@ -746,9 +754,9 @@ async fn copy_object_directives_conditions_and_sources() {
     let past = aws_smithy_types::DateTime::from_secs(1_000_000_000);
     let err = s3
         .copy_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("cond")
-        .copy_source("cp/src")
+        .copy_source("cpy/src")
         .copy_source_if_unmodified_since(past)
         .send()
         .await
@@ -757,14 +765,14 @@ async fn copy_object_directives_conditions_and_sources() {
 
     // Missing sources and versions.
     for (source, code) in [
-        ("cp/missing", "NoSuchKey"),
+        ("cpy/missing", "NoSuchKey"),
         ("nobucket/src", "NoSuchBucket"),
-        ("cp/src?versionId=abc", "NoSuchVersion"),
-        ("cp", "InvalidArgument"),
+        ("cpy/src?versionId=abc", "NoSuchVersion"),
+        ("cpy", "InvalidArgument"),
     ] {
         let err = s3
             .copy_object()
-            .bucket("cp")
+            .bucket("cpy")
             .key("x")
             .copy_source(source)
             .send()
@@ -773,36 +781,36 @@ async fn copy_object_directives_conditions_and_sources() {
         assert_eq!(code_of(&err).as_deref(), Some(code), "{source}");
     }
     s3.copy_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("v")
-        .copy_source("cp/src?versionId=null")
+        .copy_source("cpy/src?versionId=null")
         .send()
         .await
         .unwrap();
 
     // A multipart source becomes one single-part object.
-    let id = create(&s3, "cp", "mp").await;
+    let id = create(&s3, "cpy", "mpu").await;
     let p1 = random_bytes(5 * MIB, 8);
-    let e1 = upload(&s3, "cp", "mp", &id, 1, p1.clone()).await;
-    let e2 = upload(&s3, "cp", "mp", &id, 2, b"end".to_vec()).await;
-    complete(&s3, "cp", "mp", &id, &[(1, &e1), (2, &e2)])
+    let e1 = upload(&s3, "cpy", "mpu", &id, 1, p1.clone()).await;
+    let e2 = upload(&s3, "cpy", "mpu", &id, 2, b"end".to_vec()).await;
+    complete(&s3, "cpy", "mpu", &id, &[(1, &e1), (2, &e2)])
         .await
         .unwrap();
     let whole = [p1.as_slice(), b"end"].concat();
     let r = s3
         .copy_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("flat")
-        .copy_source("cp/mp")
+        .copy_source("cpy/mpu")
         .send()
         .await
         .unwrap();
     let want = format!("\"{}\"", md5_hex(&whole));
     assert_eq!(r.copy_object_result().unwrap().e_tag(), Some(want.as_str()));
-    assert!(get_bytes(&s3, "cp", "flat").await == whole);
+    assert!(get_bytes(&s3, "cpy", "flat").await == whole);
     let head = s3
         .head_object()
-        .bucket("cp")
+        .bucket("cpy")
         .key("flat")
         .part_number(1)
         .send()
