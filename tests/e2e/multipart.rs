@@ -888,8 +888,10 @@ async fn one_gib_in_parallel_64_mib_parts() {
         uploaded.as_secs_f64(),
         read.as_secs_f64()
     );
+    // Bounded by the parts in flight (each holds a few stripes and their shards), not by the
+    // object: four 64 MiB parts at once measured about 220 MiB over the baseline.
     assert!(
-        rss_put - rss_before < 256 * 1024,
+        rss_put - rss_before < 384 * 1024,
         "upload grew peak RSS by {} KiB",
         rss_put - rss_before
     );
