@@ -16,6 +16,8 @@ use super::*;
 struct MemStore {
     shards: Mutex<BTreeMap<ShardId, Bytes>>,
     fail_puts_after: Mutex<Option<usize>>,
+    /// Every shard read, in order.
+    gets: Mutex<Vec<ShardId>>,
 }
 
 #[async_trait]
@@ -36,6 +38,7 @@ impl ShardStore for MemStore {
         Ok(info)
     }
     async fn get(&self, id: ShardId) -> cairn_datanode::Result<Bytes> {
+        self.gets.lock().unwrap().push(id);
         self.shards
             .lock()
             .unwrap()
@@ -362,6 +365,16 @@ async fn multipart_objects_read_across_parts_and_free_every_part() {
             "{a}..{b}"
         );
     }
+    // A range inside the second stripe of part 3 reads exactly that one shard.
+    f.store.gets.lock().unwrap().clear();
+    assert_eq!(read_all(&f.svc, &rec, 3600..3700).await, all[3600..3700]);
+    let ObjectData::Parts(parts) = &rec.data else {
+        unreachable!()
+    };
+    let ObjectData::Striped { id, .. } = &parts[2].data else {
+        panic!("part 3 is striped")
+    };
+    assert_eq!(*f.store.gets.lock().unwrap(), [ShardId::new(*id, 1, 0)]);
     let key = ObjectKey::new("mp").unwrap();
     f.svc.commit(&f.bucket, &key, rec).await.unwrap();
     assert!(f.svc.delete(&f.bucket, &key).await.unwrap());
