@@ -508,3 +508,35 @@ async fn upload_listing_pages_through_the_store() {
     }
     assert_eq!(seen, ["x/1:a1", "x/1:a2", "x/2:a3", "y:a4"]);
 }
+
+#[tokio::test]
+async fn ten_thousand_parts_complete() {
+    let (_d, s) = store().await;
+    create(&s, "huge", "u").await;
+    let parts: Vec<PartRecord> = (1..=MAX_PART_NUMBER)
+        .map(|n| part(n, MIN_PART_SIZE, (n % 251) as u8))
+        .collect();
+    for p in &parts {
+        put_part(&s, "huge", "u", p.clone()).await.unwrap();
+    }
+    let refs: Vec<(u32, &PartRecord)> = parts.iter().map(|p| (p.part_number, p)).collect();
+    let started = std::time::Instant::now();
+    let CommandOutput::Completed(rec) = s.apply(complete_cmd("huge", "u", &refs)).await.unwrap()
+    else {
+        panic!("not completed");
+    };
+    let took = started.elapsed();
+    assert!(rec.etag.ends_with("-10000"), "{}", rec.etag);
+    assert_eq!(rec.size, MIN_PART_SIZE * u64::from(MAX_PART_NUMBER));
+    let stored = s
+        .get_object(&bucket(), &key("huge"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.data.shards().len(), 2 * MAX_PART_NUMBER as usize);
+    eprintln!(
+        "completing 10 000 parts took {took:?}; object record {} bytes",
+        crate::records::encode(&stored).len()
+    );
+    assert!(gc_shards(&s).await.is_empty());
+}
