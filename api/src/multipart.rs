@@ -83,17 +83,7 @@ pub async fn create_upload(
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
     let algorithm = requested_algorithm(h)?;
-    let checksum_type = match header_str(h, "x-amz-checksum-type") {
-        None => None,
-        Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Some("COMPOSITE".to_string()),
-        Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Some("FULL_OBJECT".to_string()),
-        Some(_) => {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidRequest,
-                "Value for x-amz-checksum-type header is invalid.",
-            ))
-        }
-    };
+    let checksum_type = checksum_type(algorithm, header_str(h, "x-amz-checksum-type"))?;
     let now = now_ms();
     let upload = UploadRecord {
         upload_id: new_upload_id(now),
@@ -127,6 +117,64 @@ pub async fn create_upload(
         set(resp.headers_mut(), "x-amz-checksum-type", &t);
     }
     Ok(resp)
+}
+
+/// The checksum type of a new upload: CRC64NVME is always FULL_OBJECT, SHA-1/SHA-256 always
+/// COMPOSITE, the CRC32s either (COMPOSITE unless asked otherwise).
+fn checksum_type(
+    algorithm: Option<ChecksumAlgorithm>,
+    requested: Option<String>,
+) -> Result<Option<String>, S3Error> {
+    let requested = match requested.as_deref().map(str::trim) {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Some(COMPOSITE),
+        Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Some(FULL_OBJECT),
+        Some(_) => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "Value for x-amz-checksum-type header is invalid.",
+            ))
+        }
+    };
+    let Some(alg) = algorithm else {
+        if requested.is_some() {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+            ));
+        }
+        return Ok(None);
+    };
+    let full_only = alg == ChecksumAlgorithm::Crc64Nvme;
+    let composite_only = crc_of(alg).is_none();
+    let chosen = match requested {
+        Some(t) if (t == FULL_OBJECT && composite_only) || (t == COMPOSITE && full_only) => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "The {t} checksum type cannot be used with the {} checksum algorithm.",
+                    alg.name().to_ascii_lowercase()
+                ),
+            ))
+        }
+        Some(t) => t,
+        None if full_only => FULL_OBJECT,
+        None => COMPOSITE,
+    };
+    Ok(Some(chosen.to_string()))
+}
+
+const COMPOSITE: &str = "COMPOSITE";
+const FULL_OBJECT: &str = "FULL_OBJECT";
+
+/// The CRC a checksum algorithm is (only CRCs can be combined into a full-object checksum).
+fn crc_of(alg: ChecksumAlgorithm) -> Option<crc_fast::CrcAlgorithm> {
+    match alg {
+        ChecksumAlgorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+        ChecksumAlgorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+        ChecksumAlgorithm::Crc64Nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
+    }
 }
 
 /// Records `written` as part `part_number`; on failure the body is discarded.
@@ -248,33 +296,46 @@ pub async fn upload_part_copy(
     Ok(xml_response(w.finish()))
 }
 
-/// The composite checksum of the listed parts (`base64(checksum of the concatenated part
-/// checksums)-N`), when the upload asked for one and every listed part has it.
-fn composite_checksum(
+/// The object's checksum from the listed parts' checksums (`sizes` are the parts' lengths),
+/// when the upload asked for an algorithm and every listed part has that checksum: COMPOSITE
+/// is `base64(checksum of the concatenated raw part checksums)-N`, FULL_OBJECT the CRC of the
+/// whole object, combined from the part CRCs.
+fn object_checksum(
     upload: &UploadRecord,
     listed: &[CompletePart],
-) -> Result<Option<StoredChecksum>, S3Error> {
-    let Some(alg) = upload
+    sizes: &[u64],
+) -> Option<StoredChecksum> {
+    let alg = upload
         .checksum_algorithm
         .as_deref()
-        .and_then(ChecksumAlgorithm::from_name)
-    else {
-        return Ok(None);
+        .and_then(ChecksumAlgorithm::from_name)?;
+    let raws: Vec<Vec<u8>> = listed
+        .iter()
+        .map(|p| p.checksum.as_deref().and_then(|v| alg.decode_value(v)))
+        .collect::<Option<_>>()?;
+    let value = if upload.checksum_type.as_deref() == Some(FULL_OBJECT) {
+        let crc = crc_of(alg)?;
+        let mut acc: Option<u64> = None;
+        for (raw, size) in raws.iter().zip(sizes) {
+            let v = raw.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+            acc = Some(match acc {
+                None => v,
+                Some(a) => crc_fast::checksum_combine(crc, a, v, *size),
+            });
+        }
+        let full = acc?.to_be_bytes();
+        BASE64.encode(&full[8 - alg.digest_len()..])
+    } else {
+        let mut summer = Checksummer::new(alg);
+        for raw in &raws {
+            summer.update(raw);
+        }
+        format!("{}-{}", BASE64.encode(summer.finalize_raw()), listed.len())
     };
-    if upload.checksum_type.as_deref() == Some("FULL_OBJECT") {
-        return Ok(None);
-    }
-    let mut summer = Checksummer::new(alg);
-    for p in listed {
-        let Some(raw) = p.checksum.as_deref().and_then(|v| alg.decode_value(v)) else {
-            return Ok(None);
-        };
-        summer.update(&raw);
-    }
-    Ok(Some(StoredChecksum {
+    Some(StoredChecksum {
         algorithm: alg.name().to_string(),
-        value: format!("{}-{}", BASE64.encode(summer.finalize_raw()), listed.len()),
-    }))
+        value,
+    })
 }
 
 pub async fn complete_upload(
@@ -283,10 +344,20 @@ pub async fn complete_upload(
     bucket: &BucketName,
     key: &ObjectKey,
     q: &Query,
-    req: Request,
+    mut req: Request,
 ) -> Result<Response, S3Error> {
     let upload_id = upload_id_param(q)?.to_string();
     let upload = require_upload(st, bucket, key, &upload_id).await?;
+    // `x-amz-checksum-*` on a completion is the whole object's checksum, not the XML body's.
+    let mut claimed = None;
+    for alg in ChecksumAlgorithm::ALL {
+        if let Some(v) = req.headers_mut().remove(alg.header_name()) {
+            claimed = Some((
+                alg,
+                String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+            ));
+        }
+    }
     let body = read_small_body(caller, req, 4 << 20).await?;
     let parsed: xml::CompleteMultipartUpload =
         xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
@@ -302,7 +373,9 @@ pub async fn complete_upload(
     let stored: BTreeMap<u32, PartRecord> =
         stored.into_iter().map(|p| (p.part_number, p)).collect();
     let mut listed = Vec::with_capacity(parsed.parts.len());
+    let mut sizes = Vec::with_capacity(parsed.parts.len());
     for p in &parsed.parts {
+        sizes.push(stored.get(&p.part_number).map_or(0, |s| s.size));
         let have = stored.get(&p.part_number).and_then(|s| s.checksum.as_ref());
         if let Some((alg, value)) = p.checksum() {
             if have.is_some_and(|c| c.algorithm != alg || c.value != value) {
@@ -321,7 +394,19 @@ pub async fn complete_upload(
             checksum: have.map(|c| c.value.clone()),
         });
     }
-    let checksum = composite_checksum(&upload, &listed)?;
+    let checksum = object_checksum(&upload, &listed, &sizes);
+    if let (Some((alg, want)), Some(have)) = (&claimed, &checksum) {
+        let bare = have.value.split('-').next().unwrap_or_default();
+        if alg.name() == have.algorithm && want != &have.value && want != bare {
+            return Err(S3Error::new(
+                S3ErrorCode::BadDigest,
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.header_name()
+                ),
+            ));
+        }
+    }
     let out = st
         .objects
         .apply_upload_command(Command::CompleteUpload {
@@ -348,7 +433,12 @@ pub async fn complete_upload(
     w.elem("ETag", &format!("\"{}\"", rec.etag));
     if let Some(c) = &rec.checksum {
         w.elem(&format!("Checksum{}", c.algorithm), &c.value);
-        w.elem("ChecksumType", "COMPOSITE");
+        let kind = if c.value.contains('-') {
+            COMPOSITE
+        } else {
+            FULL_OBJECT
+        };
+        w.elem("ChecksumType", kind);
     }
     w.close("CompleteMultipartUploadResult");
     Ok(xml_response(w.finish()))
@@ -414,7 +504,8 @@ mod tests {
             }
         };
         let listed = [part(1, b"hello "), part(2, b"world")];
-        let got = composite_checksum(&upload, &listed).unwrap().unwrap();
+        let sizes = [6, 5];
+        let got = object_checksum(&upload, &listed, &sizes).unwrap();
         let mut want = Checksummer::new(ChecksumAlgorithm::Crc32);
         for p in &listed {
             want.update(&BASE64.decode(p.checksum.as_ref().unwrap()).unwrap());
@@ -424,8 +515,36 @@ mod tests {
         // A part without a checksum, or a full-object upload: no composite.
         let mut missing = listed.to_vec();
         missing[1].checksum = None;
-        assert!(composite_checksum(&upload, &missing).unwrap().is_none());
+        assert!(object_checksum(&upload, &missing, &sizes).is_none());
+        // FULL_OBJECT: the CRC of the whole object, combined from the parts.
         upload.checksum_type = Some("FULL_OBJECT".into());
-        assert!(composite_checksum(&upload, &listed).unwrap().is_none());
+        let mut whole = Checksummer::new(ChecksumAlgorithm::Crc32);
+        whole.update(b"hello world");
+        let got = object_checksum(&upload, &listed, &sizes).unwrap();
+        assert_eq!(got.value, whole.finalize());
+    }
+
+    #[test]
+    fn checksum_types() {
+        use ChecksumAlgorithm::*;
+        let t = |a, r: Option<&str>| checksum_type(a, r.map(str::to_string));
+        assert_eq!(t(Some(Crc32), None).unwrap().as_deref(), Some("COMPOSITE"));
+        assert_eq!(
+            t(Some(Crc64Nvme), None).unwrap().as_deref(),
+            Some("FULL_OBJECT")
+        );
+        assert_eq!(
+            t(Some(Crc32c), Some("full_object")).unwrap().as_deref(),
+            Some("FULL_OBJECT")
+        );
+        assert_eq!(t(None, None).unwrap(), None);
+        for (a, r) in [
+            (Some(Sha256), Some("FULL_OBJECT")),
+            (Some(Crc64Nvme), Some("COMPOSITE")),
+            (Some(Crc32), Some("BOTH")),
+            (None, Some("COMPOSITE")),
+        ] {
+            assert_eq!(t(a, r).unwrap_err().code, S3ErrorCode::InvalidRequest);
+        }
     }
 }

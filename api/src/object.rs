@@ -384,9 +384,12 @@ pub async fn get_object(
                 &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
                 &c.value,
             );
-            if c.value.contains('-') {
-                set(h, "x-amz-checksum-type", "COMPOSITE");
-            }
+            let kind = if c.value.contains('-') {
+                "COMPOSITE"
+            } else {
+                "FULL_OBJECT"
+            };
+            set(h, "x-amz-checksum-type", kind);
         }
     }
     for (param, name) in [

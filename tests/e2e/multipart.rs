@@ -1037,3 +1037,103 @@ async fn composite_checksum_of_a_crc32_upload() {
         .unwrap();
     assert_eq!(head.checksum_crc32(), None, "only returned when asked for");
 }
+
+/// Bitwise CRC-64/NVME, independent of the server's implementation.
+fn crc64nvme(data: &[u8]) -> u64 {
+    let mut c = !0u64;
+    for b in data {
+        c ^= u64::from(*b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x9A6C_9329_AC4B_C9B5
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_object_crc64nvme_upload() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType};
+    use aws_smithy_types::base64;
+    assert_eq!(crc64nvme(b"123456789"), 0xAE8B_1486_0A79_9888);
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket().bucket("full").send().await.unwrap();
+    let created = s3
+        .create_multipart_upload()
+        .bucket("full")
+        .key("k")
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .checksum_type(ChecksumType::FullObject)
+        .send()
+        .await
+        .unwrap();
+    let id = created.upload_id().unwrap().to_string();
+    let bodies = [random_bytes(5 * MIB + 3, 71), random_bytes(70_001, 72)];
+    let mut parts = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let r = s3
+            .upload_part()
+            .bucket("full")
+            .key("k")
+            .upload_id(&id)
+            .part_number(i as i32 + 1)
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        let want = base64::encode(crc64nvme(body).to_be_bytes());
+        assert_eq!(r.checksum_crc64_nvme(), Some(want.as_str()));
+        parts.push(
+            CompletedPart::builder()
+                .part_number(i as i32 + 1)
+                .e_tag(r.e_tag().unwrap())
+                .checksum_crc64_nvme(want)
+                .build(),
+        );
+    }
+    let whole = bodies.concat();
+    let full = base64::encode(crc64nvme(&whole).to_be_bytes());
+    let complete = |claimed: String| {
+        let (s3, id, parts) = (s3.clone(), id.clone(), parts.clone());
+        async move {
+            s3.complete_multipart_upload()
+                .bucket("full")
+                .key("k")
+                .upload_id(&id)
+                .checksum_type(ChecksumType::FullObject)
+                .checksum_crc64_nvme(claimed)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+        }
+    };
+    let err = complete(base64::encode(0u64.to_be_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err).as_deref(), Some("BadDigest"));
+    let done = complete(full.clone()).await.unwrap();
+    assert_eq!(done.checksum_crc64_nvme(), Some(full.as_str()));
+    assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
+    // The SDK validates a full-object checksum on a whole GET.
+    let got = s3
+        .get_object()
+        .bucket("full")
+        .key("k")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.checksum_crc64_nvme(), Some(full.as_str()));
+    assert_eq!(got.checksum_type(), Some(&ChecksumType::FullObject));
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert!(body.as_ref() == whole.as_slice());
+}
