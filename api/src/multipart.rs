@@ -358,6 +358,7 @@ pub async fn complete_upload(
             ));
         }
     }
+    let headers = req.headers().clone();
     let body = read_small_body(caller, req, 4 << 20).await?;
     let parsed: xml::CompleteMultipartUpload =
         xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
@@ -393,6 +394,15 @@ pub async fn complete_upload(
             etag: p.etag.trim().trim_matches('"').to_string(),
             checksum: have.map(|c| c.value.clone()),
         });
+    }
+    if let Some(v) = header_str(&headers, "x-amz-mp-object-size") {
+        let total: u64 = sizes.iter().sum();
+        if v.trim().parse::<u64>().ok() != Some(total) {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!("The provided x-amz-mp-object-size header value {v} does not match the object size {total}"),
+            ));
+        }
     }
     let checksum = object_checksum(&upload, &listed, &sizes);
     if let (Some((alg, want)), Some(have)) = (&claimed, &checksum) {

@@ -1120,6 +1120,21 @@ async fn full_object_crc64nvme_upload() {
         .await
         .unwrap_err();
     assert_eq!(code_of(&err).as_deref(), Some("BadDigest"));
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("full")
+        .key("k")
+        .upload_id(&id)
+        .mpu_object_size(whole.len() as i64 + 1)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err).as_deref(), Some("InvalidRequest"));
     let done = complete(full.clone()).await.unwrap();
     assert_eq!(done.checksum_crc64_nvme(), Some(full.as_str()));
     assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
