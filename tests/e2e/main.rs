@@ -4,11 +4,13 @@
 mod common;
 
 mod basic;
+mod copy;
 mod crash;
 mod ec;
 mod errors;
 mod listing;
 mod memory;
 mod multipart;
+mod multipart_checksums;
 mod scripted;
 mod streaming;

@@ -1,18 +1,19 @@
-//! Multipart upload and server-side copy end to end with aws-sdk-s3 (default checksum
-//! settings: CRC32 trailers on every part).
+//! Multipart upload end to end with aws-sdk-s3 (default checksum settings: CRC32 trailers on
+//! every part): round trips, ranges and `partNumber`, errors, listings, GC of dead parts and a
+//! 1 GiB upload. Copies are in `copy`, multipart checksums in `multipart_checksums`.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use md5::{Digest, Md5};
 
 use crate::common::*;
 
-const MIB: usize = 1 << 20;
+pub(crate) const MIB: usize = 1 << 20;
 
-async fn create(s3: &Client, bucket: &str, key: &str) -> String {
+pub(crate) async fn create(s3: &Client, bucket: &str, key: &str) -> String {
     s3.create_multipart_upload()
         .bucket(bucket)
         .key(key)
@@ -24,7 +25,14 @@ async fn create(s3: &Client, bucket: &str, key: &str) -> String {
         .to_string()
 }
 
-async fn upload(s3: &Client, bucket: &str, key: &str, id: &str, n: i32, data: Vec<u8>) -> String {
+pub(crate) async fn upload(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    n: i32,
+    data: Vec<u8>,
+) -> String {
     s3.upload_part()
         .bucket(bucket)
         .key(key)
@@ -50,7 +58,7 @@ fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
         .build()
 }
 
-async fn complete(
+pub(crate) async fn complete(
     s3: &Client,
     bucket: &str,
     key: &str,
@@ -69,7 +77,7 @@ async fn complete(
 }
 
 /// The multipart ETag of parts with these bodies.
-fn multipart_etag(parts: &[&[u8]]) -> String {
+pub(crate) fn multipart_etag(parts: &[&[u8]]) -> String {
     let mut md5 = Md5::new();
     for p in parts {
         md5.update(Md5::digest(p));
@@ -563,262 +571,6 @@ async fn aborted_and_replaced_parts_free_their_shards() {
     assert_eq!(code_of(&r.unwrap_err()).as_deref(), Some("NoSuchUpload"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn upload_part_copy_with_ranges() {
-    let server = Server::start();
-    let s3 = client(&server);
-    s3.create_bucket().bucket("upc").send().await.unwrap();
-    let src = random_bytes(12 * MIB + 5, 77);
-    put_bytes(&s3, "upc", "src key+1", &src).await;
-    let id = create(&s3, "upc", "dst").await;
-    let copy = |n: i32, range: Option<String>| {
-        let (s3, id) = (s3.clone(), id.clone());
-        async move {
-            s3.upload_part_copy()
-                .bucket("upc")
-                .key("dst")
-                .upload_id(&id)
-                .part_number(n)
-                .copy_source("upc/src%20key%2B1")
-                .set_copy_source_range(range)
-                .send()
-                .await
-        }
-    };
-    let split = 7 * MIB + 3;
-    let r1 = copy(1, Some(format!("bytes=0-{}", split - 1)))
-        .await
-        .unwrap();
-    let e1 = r1.copy_part_result().unwrap().e_tag().unwrap().to_string();
-    assert_eq!(e1, format!("\"{}\"", md5_hex(&src[..split])));
-    let e2 = copy(2, Some(format!("bytes={split}-{}", src.len() - 1)))
-        .await
-        .unwrap()
-        .copy_part_result()
-        .unwrap()
-        .e_tag()
-        .unwrap()
-        .to_string();
-    let e3 = copy(3, None)
-        .await
-        .unwrap()
-        .copy_part_result()
-        .unwrap()
-        .e_tag()
-        .unwrap()
-        .to_string();
-    let err = copy(4, Some(format!("bytes=0-{}", src.len())))
-        .await
-        .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("InvalidRange"));
-    let err = copy(4, Some("bytes=9-2".into())).await.unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("InvalidArgument"));
-    let etag = complete(&s3, "upc", "dst", &id, &[(1, &e1), (2, &e2), (3, &e3)])
-        .await
-        .unwrap();
-    assert_eq!(etag, multipart_etag(&[&src[..split], &src[split..], &src]));
-    assert!(get_bytes(&s3, "upc", "dst").await == [src.as_slice(), &src].concat());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn copy_object_directives_conditions_and_sources() {
-    let server = Server::start();
-    let s3 = client(&server);
-    s3.create_bucket().bucket("cpy").send().await.unwrap();
-    s3.create_bucket().bucket("cpy2").send().await.unwrap();
-    let data = random_bytes(9 * MIB + 11, 3);
-    let put = s3
-        .put_object()
-        .bucket("cpy")
-        .key("src")
-        .body(ByteStream::from(data.clone()))
-        .content_type("text/x-src")
-        .metadata("origin", "src")
-        .send()
-        .await
-        .unwrap();
-    let src_etag = put.e_tag().unwrap().to_string();
-
-    // COPY (the default) keeps the metadata, into another bucket.
-    let r = s3
-        .copy_object()
-        .bucket("cpy2")
-        .key("copy")
-        .copy_source("cpy/src")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.copy_object_result().unwrap().e_tag(),
-        Some(src_etag.as_str())
-    );
-    let head = s3
-        .head_object()
-        .bucket("cpy2")
-        .key("copy")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.content_type(), Some("text/x-src"));
-    assert_eq!(head.metadata().unwrap()["origin"], "src");
-    assert!(get_bytes(&s3, "cpy2", "copy").await == data);
-
-    // REPLACE takes the request's metadata.
-    s3.copy_object()
-        .bucket("cpy")
-        .key("replaced")
-        .copy_source("cpy/src")
-        .metadata_directive(MetadataDirective::Replace)
-        .content_type("text/x-new")
-        .metadata("origin", "new")
-        .send()
-        .await
-        .unwrap();
-    let head = s3
-        .head_object()
-        .bucket("cpy")
-        .key("replaced")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.content_type(), Some("text/x-new"));
-    assert_eq!(head.metadata().unwrap()["origin"], "new");
-
-    // Onto itself only with REPLACE.
-    let err = s3
-        .copy_object()
-        .bucket("cpy")
-        .key("src")
-        .copy_source("cpy/src")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("InvalidRequest"));
-    s3.copy_object()
-        .bucket("cpy")
-        .key("src")
-        .copy_source("cpy/src")
-        .metadata_directive(MetadataDirective::Replace)
-        .metadata("origin", "self")
-        .send()
-        .await
-        .unwrap();
-    let head = s3
-        .head_object()
-        .bucket("cpy")
-        .key("src")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.metadata().unwrap()["origin"], "self");
-    assert_eq!(head.e_tag(), Some(src_etag.as_str()));
-    assert!(get_bytes(&s3, "cpy", "src").await == data);
-
-    // Conditions on the source.
-    let cond = |m: Option<&str>, nm: Option<&str>| {
-        let s3 = s3.clone();
-        let (m, nm) = (m.map(str::to_string), nm.map(str::to_string));
-        async move {
-            s3.copy_object()
-                .bucket("cpy")
-                .key("cond")
-                .copy_source("cpy/src")
-                .set_copy_source_if_match(m)
-                .set_copy_source_if_none_match(nm)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| code_of(&e))
-        }
-    };
-    assert_eq!(
-        cond(Some("\"nope\""), None).await,
-        Err(Some("PreconditionFailed".into()))
-    );
-    assert_eq!(
-        cond(None, Some(&src_etag)).await,
-        Err(Some("PreconditionFailed".into()))
-    );
-    assert_eq!(cond(Some(&src_etag), Some("\"other\"")).await, Ok(()));
-    let future = aws_smithy_types::DateTime::from_secs(4_000_000_000);
-    let err = s3
-        .copy_object()
-        .bucket("cpy")
-        .key("cond")
-        .copy_source("cpy/src")
-        .copy_source_if_modified_since(future)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("PreconditionFailed"));
-    let past = aws_smithy_types::DateTime::from_secs(1_000_000_000);
-    let err = s3
-        .copy_object()
-        .bucket("cpy")
-        .key("cond")
-        .copy_source("cpy/src")
-        .copy_source_if_unmodified_since(past)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("PreconditionFailed"));
-
-    // Missing sources and versions.
-    for (source, code) in [
-        ("cpy/missing", "NoSuchKey"),
-        ("nobucket/src", "NoSuchBucket"),
-        ("cpy/src?versionId=abc", "NoSuchVersion"),
-        ("cpy", "InvalidArgument"),
-    ] {
-        let err = s3
-            .copy_object()
-            .bucket("cpy")
-            .key("x")
-            .copy_source(source)
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(code_of(&err).as_deref(), Some(code), "{source}");
-    }
-    s3.copy_object()
-        .bucket("cpy")
-        .key("v")
-        .copy_source("cpy/src?versionId=null")
-        .send()
-        .await
-        .unwrap();
-
-    // A multipart source becomes one single-part object.
-    let id = create(&s3, "cpy", "mpu").await;
-    let p1 = random_bytes(5 * MIB, 8);
-    let e1 = upload(&s3, "cpy", "mpu", &id, 1, p1.clone()).await;
-    let e2 = upload(&s3, "cpy", "mpu", &id, 2, b"end".to_vec()).await;
-    complete(&s3, "cpy", "mpu", &id, &[(1, &e1), (2, &e2)])
-        .await
-        .unwrap();
-    let whole = [p1.as_slice(), b"end"].concat();
-    let r = s3
-        .copy_object()
-        .bucket("cpy")
-        .key("flat")
-        .copy_source("cpy/mpu")
-        .send()
-        .await
-        .unwrap();
-    let want = format!("\"{}\"", md5_hex(&whole));
-    assert_eq!(r.copy_object_result().unwrap().e_tag(), Some(want.as_str()));
-    assert!(get_bytes(&s3, "cpy", "flat").await == whole);
-    let head = s3
-        .head_object()
-        .bucket("cpy")
-        .key("flat")
-        .part_number(1)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.parts_count(), None);
-}
-
 /// 1 GiB in 16 parts of 64 MiB, four in flight; the server's memory stays bounded.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_gib_in_parallel_64_mib_parts() {
@@ -904,251 +656,4 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
-}
-
-/// Bitwise CRC-32 (ISO-HDLC), independent of the server's implementation.
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for b in data {
-        c ^= u32::from(*b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn composite_checksum_of_a_crc32_upload() {
-    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
-    use aws_smithy_types::base64;
-    let server = Server::start();
-    let s3 = client(&server);
-    s3.create_bucket().bucket("sum").send().await.unwrap();
-    let created = s3
-        .create_multipart_upload()
-        .bucket("sum")
-        .key("k")
-        .checksum_algorithm(ChecksumAlgorithm::Crc32)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        created.checksum_algorithm(),
-        Some(&ChecksumAlgorithm::Crc32)
-    );
-    let id = created.upload_id().unwrap().to_string();
-    let bodies = [random_bytes(5 * MIB + 1, 61), random_bytes(1234, 62)];
-    let mut parts = Vec::new();
-    for (i, body) in bodies.iter().enumerate() {
-        let r = s3
-            .upload_part()
-            .bucket("sum")
-            .key("k")
-            .upload_id(&id)
-            .part_number(i as i32 + 1)
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
-            .body(ByteStream::from(body.clone()))
-            .send()
-            .await
-            .unwrap();
-        let want = base64::encode(crc32(body).to_be_bytes());
-        assert_eq!(r.checksum_crc32(), Some(want.as_str()), "part {}", i + 1);
-        parts.push(
-            CompletedPart::builder()
-                .part_number(i as i32 + 1)
-                .e_tag(r.e_tag().unwrap())
-                .checksum_crc32(want)
-                .build(),
-        );
-    }
-    let listed = s3
-        .list_parts()
-        .bucket("sum")
-        .key("k")
-        .upload_id(&id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.checksum_algorithm(), Some(&ChecksumAlgorithm::Crc32));
-    assert_eq!(
-        listed.parts()[1].checksum_crc32(),
-        parts[1].checksum_crc32()
-    );
-    // A checksum other than the uploaded part's is refused.
-    let mut wrong = parts.clone();
-    wrong[1] = CompletedPart::builder()
-        .part_number(2)
-        .e_tag(parts[1].e_tag().unwrap())
-        .checksum_crc32("AAAAAA==")
-        .build();
-    let err = s3
-        .complete_multipart_upload()
-        .bucket("sum")
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(wrong))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("InvalidPart"));
-
-    let done = s3
-        .complete_multipart_upload()
-        .bucket("sum")
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let raw: Vec<u8> = bodies.iter().flat_map(|b| crc32(b).to_be_bytes()).collect();
-    let composite = format!("{}-2", base64::encode(crc32(&raw).to_be_bytes()));
-    assert_eq!(done.checksum_crc32(), Some(composite.as_str()));
-    let got = s3
-        .get_object()
-        .bucket("sum")
-        .key("k")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.checksum_crc32(), Some(composite.as_str()));
-    let body = got.body.collect().await.unwrap().into_bytes();
-    assert!(body.as_ref() == bodies.concat().as_slice());
-    let head = s3
-        .head_object()
-        .bucket("sum")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.checksum_crc32(), None, "only returned when asked for");
-}
-
-/// Bitwise CRC-64/NVME, independent of the server's implementation.
-fn crc64nvme(data: &[u8]) -> u64 {
-    let mut c = !0u64;
-    for b in data {
-        c ^= u64::from(*b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x9A6C_9329_AC4B_C9B5
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn full_object_crc64nvme_upload() {
-    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType};
-    use aws_smithy_types::base64;
-    assert_eq!(crc64nvme(b"123456789"), 0xAE8B_1486_0A79_9888);
-    let server = Server::start();
-    let s3 = client(&server);
-    s3.create_bucket().bucket("full").send().await.unwrap();
-    let created = s3
-        .create_multipart_upload()
-        .bucket("full")
-        .key("k")
-        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
-        .checksum_type(ChecksumType::FullObject)
-        .send()
-        .await
-        .unwrap();
-    let id = created.upload_id().unwrap().to_string();
-    let bodies = [random_bytes(5 * MIB + 3, 71), random_bytes(70_001, 72)];
-    let mut parts = Vec::new();
-    for (i, body) in bodies.iter().enumerate() {
-        let r = s3
-            .upload_part()
-            .bucket("full")
-            .key("k")
-            .upload_id(&id)
-            .part_number(i as i32 + 1)
-            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
-            .body(ByteStream::from(body.clone()))
-            .send()
-            .await
-            .unwrap();
-        let want = base64::encode(crc64nvme(body).to_be_bytes());
-        assert_eq!(r.checksum_crc64_nvme(), Some(want.as_str()));
-        parts.push(
-            CompletedPart::builder()
-                .part_number(i as i32 + 1)
-                .e_tag(r.e_tag().unwrap())
-                .checksum_crc64_nvme(want)
-                .build(),
-        );
-    }
-    let whole = bodies.concat();
-    let full = base64::encode(crc64nvme(&whole).to_be_bytes());
-    let complete = |claimed: String| {
-        let (s3, id, parts) = (s3.clone(), id.clone(), parts.clone());
-        async move {
-            s3.complete_multipart_upload()
-                .bucket("full")
-                .key("k")
-                .upload_id(&id)
-                .checksum_type(ChecksumType::FullObject)
-                .checksum_crc64_nvme(claimed)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-        }
-    };
-    let err = complete(base64::encode(0u64.to_be_bytes()))
-        .await
-        .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("BadDigest"));
-    let err = s3
-        .complete_multipart_upload()
-        .bucket("full")
-        .key("k")
-        .upload_id(&id)
-        .mpu_object_size(whole.len() as i64 + 1)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts.clone()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("InvalidRequest"));
-    let done = complete(full.clone()).await.unwrap();
-    assert_eq!(done.checksum_crc64_nvme(), Some(full.as_str()));
-    assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
-    // The SDK validates a full-object checksum on a whole GET.
-    let got = s3
-        .get_object()
-        .bucket("full")
-        .key("k")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.checksum_crc64_nvme(), Some(full.as_str()));
-    assert_eq!(got.checksum_type(), Some(&ChecksumType::FullObject));
-    let body = got.body.collect().await.unwrap().into_bytes();
-    assert!(body.as_ref() == whole.as_slice());
 }
