@@ -657,3 +657,39 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_bucket_aborts_its_uploads() {
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket().bucket("gone").send().await.unwrap();
+    let id = create(&s3, "gone", "k").await;
+    upload(&s3, "gone", "k", &id, 1, random_bytes(MIB, 4)).await;
+    put_bytes(&s3, "gone", "obj", b"x").await;
+    let err = s3.delete_bucket().bucket("gone").send().await.unwrap_err();
+    assert_eq!(code_of(&err).as_deref(), Some("BucketNotEmpty"));
+    s3.delete_object()
+        .bucket("gone")
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
+    // Only an upload in progress left: the bucket goes, and the upload with it.
+    s3.delete_bucket().bucket("gone").send().await.unwrap();
+    s3.create_bucket().bucket("gone").send().await.unwrap();
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket("gone")
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty());
+    let r = s3
+        .list_parts()
+        .bucket("gone")
+        .key("k")
+        .upload_id(&id)
+        .send()
+        .await;
+    assert_eq!(code_of(&r.unwrap_err()).as_deref(), Some("NoSuchUpload"));
+}
