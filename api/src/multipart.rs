@@ -395,7 +395,12 @@ pub async fn complete_upload(
             checksum: have.map(|c| c.value.clone()),
         });
     }
-    if let Some(v) = header_str(&headers, "x-amz-mp-object-size") {
+    // With a part missing, the command answers InvalidPart instead.
+    let all_present = parsed
+        .parts
+        .iter()
+        .all(|p| stored.contains_key(&p.part_number));
+    if let Some(v) = header_str(&headers, "x-amz-mp-object-size").filter(|_| all_present) {
         let total: u64 = sizes.iter().sum();
         if v.trim().parse::<u64>().ok() != Some(total) {
             return Err(S3Error::new(
