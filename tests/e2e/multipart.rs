@@ -693,3 +693,44 @@ async fn deleting_a_bucket_aborts_its_uploads() {
         .await;
     assert_eq!(code_of(&r.unwrap_err()).as_deref(), Some("NoSuchUpload"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_survive_a_crash_and_complete_after_restart() {
+    let mut server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket().bucket("crash").send().await.unwrap();
+    let id = create(&s3, "crash", "k").await;
+    let bodies = [
+        random_bytes(5 * MIB, 31),
+        random_bytes(5 * MIB + 9, 32),
+        random_bytes(77, 33),
+    ];
+    let e1 = upload(&s3, "crash", "k", &id, 1, bodies[0].clone()).await;
+    let e2 = upload(&s3, "crash", "k", &id, 2, bodies[1].clone()).await;
+    // SIGKILL: acknowledged parts are durable.
+    server.restart();
+    let s3 = client(&server);
+    let parts = s3
+        .list_parts()
+        .bucket("crash")
+        .key("k")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let listed: Vec<_> = parts
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap(), p.e_tag().unwrap().to_string()))
+        .collect();
+    assert_eq!(listed, [(1, e1.clone()), (2, e2.clone())]);
+    let e3 = upload(&s3, "crash", "k", &id, 3, bodies[2].clone()).await;
+    let etag = complete(&s3, "crash", "k", &id, &[(1, &e1), (2, &e2), (3, &e3)])
+        .await
+        .unwrap();
+    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    assert_eq!(etag, multipart_etag(&refs));
+    server.restart();
+    let s3 = client(&server);
+    assert!(get_bytes(&s3, "crash", "k").await == bodies.concat());
+}
