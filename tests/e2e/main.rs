@@ -12,5 +12,6 @@ mod listing;
 mod memory;
 mod multipart;
 mod multipart_checksums;
+mod multipart_durability;
 mod scripted;
 mod streaming;
