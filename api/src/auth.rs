@@ -8,7 +8,8 @@ use axum::extract::Request;
 use bytes::{Bytes, BytesMut};
 use cairn_sigv4::{
     decode_aws_chunked, trailer_names, verify_body, AuthError, Authenticated, BodyExpectations,
-    ChunkMode, ChunkSigningContext, PayloadMode, RequestParts, SecretLookup, VerifiedHandle,
+    ChecksumAlgorithm, ChunkMode, ChunkSigningContext, ExpectedChecksum, PayloadMode, RequestParts,
+    SecretLookup, VerifiedHandle,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -80,6 +81,16 @@ pub fn body_stream(
     caller: &Caller,
     req: Request,
 ) -> Result<(BoxStream<'static, Result<Bytes, AuthError>>, BodyChecks), S3Error> {
+    body_stream_with(caller, req, None)
+}
+
+/// [`body_stream`], computing `default_checksum` when the request names no checksum of its
+/// own (a part of an upload created with `x-amz-checksum-algorithm`).
+pub fn body_stream_with(
+    caller: &Caller,
+    req: Request,
+    default_checksum: Option<ChecksumAlgorithm>,
+) -> Result<(BoxStream<'static, Result<Bytes, AuthError>>, BodyChecks), S3Error> {
     let (parts, body) = req.into_parts();
     let raw = body.into_data_stream();
     let (stream, slot) = match ChunkMode::from_payload(caller.payload) {
@@ -104,7 +115,10 @@ pub fn body_stream(
             None,
         ),
     };
-    let expect = BodyExpectations::from_headers(&parts.headers, caller.payload, slot.as_ref())?;
+    let mut expect = BodyExpectations::from_headers(&parts.headers, caller.payload, slot.as_ref())?;
+    if expect.checksum.is_none() {
+        expect.checksum = default_checksum.map(|a| (a, ExpectedChecksum::ComputeOnly));
+    }
     let (stream, handle) = verify_body(stream, expect);
     Ok((stream.boxed(), BodyChecks(handle)))
 }

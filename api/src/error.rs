@@ -21,12 +21,16 @@ pub enum S3ErrorCode {
     BucketAlreadyExists,
     BucketNotEmpty,
     EntityTooLarge,
+    EntityTooSmall,
     IncompleteBody,
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidPart,
+    InvalidPartNumber,
+    InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
     KeyTooLongError,
@@ -37,6 +41,8 @@ pub enum S3ErrorCode {
     MissingSecurityHeader,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchUpload,
+    NoSuchVersion,
     NotImplemented,
     PreconditionFailed,
     RequestTimeTooSkewed,
@@ -57,12 +63,16 @@ impl S3ErrorCode {
             BucketAlreadyExists => "BucketAlreadyExists",
             BucketNotEmpty => "BucketNotEmpty",
             EntityTooLarge => "EntityTooLarge",
+            EntityTooSmall => "EntityTooSmall",
             IncompleteBody => "IncompleteBody",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
             InvalidDigest => "InvalidDigest",
+            InvalidPart => "InvalidPart",
+            InvalidPartNumber => "InvalidPartNumber",
+            InvalidPartOrder => "InvalidPartOrder",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             KeyTooLongError => "KeyTooLongError",
@@ -73,6 +83,8 @@ impl S3ErrorCode {
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
+            NoSuchUpload => "NoSuchUpload",
+            NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             PreconditionFailed => "PreconditionFailed",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -92,10 +104,13 @@ impl S3ErrorCode {
             | AuthorizationQueryParametersError
             | BadDigest
             | EntityTooLarge
+            | EntityTooSmall
             | IncompleteBody
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
+            | InvalidPart
+            | InvalidPartOrder
             | InvalidRequest
             | KeyTooLongError
             | MalformedXML
@@ -105,9 +120,9 @@ impl S3ErrorCode {
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             BucketAlreadyOwnedByYou | BucketAlreadyExists | BucketNotEmpty => StatusCode::CONFLICT,
-            NoSuchBucket | NoSuchKey => StatusCode::NOT_FOUND,
+            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,6 +168,13 @@ impl S3Error {
         S3Error::new(
             S3ErrorCode::NotImplemented,
             format!("{what} is not implemented by Cairn yet"),
+        )
+    }
+
+    pub fn no_such_upload() -> Self {
+        S3Error::new(
+            S3ErrorCode::NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
         )
     }
 
@@ -209,7 +231,22 @@ impl From<MetadataError> for S3Error {
                 S3ErrorCode::BucketNotEmpty,
                 "The bucket you tried to delete is not empty",
             ),
-            MetadataError::Corrupt(_) => S3Error::internal(e),
+            MetadataError::NoSuchUpload => S3Error::no_such_upload(),
+            MetadataError::InvalidPart(why) => S3Error::new(
+                S3ErrorCode::InvalidPart,
+                format!("One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag ({why})."),
+            ),
+            MetadataError::InvalidPartOrder => S3Error::new(
+                S3ErrorCode::InvalidPartOrder,
+                "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+            ),
+            MetadataError::EntityTooSmall { part_number } => S3Error::new(
+                S3ErrorCode::EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            )
+            .with("PartNumber", part_number.to_string()),
+            MetadataError::InvalidArgument(msg) => S3Error::new(S3ErrorCode::InvalidArgument, msg),
+            MetadataError::UploadExists | MetadataError::Corrupt(_) => S3Error::internal(e),
             MetadataError::Engine(_) => {
                 tracing::error!(error = %e, "metadata engine error");
                 S3Error::new(
@@ -286,6 +323,14 @@ impl From<PutError<AuthError>> for S3Error {
         match e {
             PutError::Body(e) => e.into(),
             PutError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PutError<ObjectsError>> for S3Error {
+    fn from(e: PutError<ObjectsError>) -> Self {
+        match e {
+            PutError::Body(e) | PutError::Store(e) => e.into(),
         }
     }
 }

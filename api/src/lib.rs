@@ -18,9 +18,12 @@ use tracing::Instrument;
 
 pub mod auth;
 mod bucket;
+mod copy;
 pub mod error;
 mod listing;
 pub mod metrics;
+mod multipart;
+mod multipart_list;
 mod object;
 mod router;
 mod util;

@@ -1,5 +1,6 @@
-//! Object operations: PutObject, GetObject/HeadObject (ranges, conditionals, response
-//! overrides), DeleteObject, DeleteObjects.
+//! Object operations: PutObject, GetObject/HeadObject (ranges, `partNumber`, conditionals,
+//! response overrides), DeleteObject, DeleteObjects; and the request-header helpers that
+//! multipart and copy share (stored headers, user metadata, declared length).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{ObjectRecord, StoredChecksum};
+use cairn_metadata::{ObjectData, ObjectRecord, StoredChecksum, MAX_PART_NUMBER};
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 
@@ -32,22 +33,20 @@ const STORED_HEADERS: &[&str] = &[
     "expires",
 ];
 
-fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-pub async fn put_object(
-    st: &Arc<ApiState>,
-    caller: Caller,
-    bucket: &BucketName,
-    key: &ObjectKey,
-    req: Request,
-) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
-    let headers = req.headers().clone();
+/// The body length the client declared (`x-amz-decoded-content-length` for aws-chunked
+/// bodies), refusing more than `max` bytes.
+pub(crate) fn declared_length(
+    caller: &Caller,
+    headers: &HeaderMap,
+    max: u64,
+) -> Result<u64, S3Error> {
     let parse_len = |name: &str| -> Result<Option<u64>, S3Error> {
-        header_str(&headers, name)
+        header_str(headers, name)
             .map(|v| {
                 v.trim().parse::<u64>().map_err(|_| {
                     S3Error::new(S3ErrorCode::InvalidArgument, format!("invalid {name}"))
@@ -66,16 +65,20 @@ pub async fn put_object(
             "You must provide the Content-Length HTTP header.",
         )
     })?;
-    if declared > MAX_PUT_SIZE {
+    if declared > max {
         return Err(S3Error::new(
             S3ErrorCode::EntityTooLarge,
             "Your proposed upload exceeds the maximum allowed object size.",
         ));
     }
+    Ok(declared)
+}
 
+/// The standard headers to store with an object (see [`STORED_HEADERS`]).
+pub(crate) fn stored_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     let mut stored = BTreeMap::new();
     for name in STORED_HEADERS {
-        if let Some(v) = header_str(&headers, name) {
+        if let Some(v) = header_str(headers, name) {
             // aws-chunked is a transfer framing, not part of the object's encoding.
             if *name == "content-encoding" {
                 let rest: Vec<&str> = v
@@ -91,6 +94,11 @@ pub async fn put_object(
             stored.insert(name.to_string(), v);
         }
     }
+    stored
+}
+
+/// The `x-amz-meta-*` headers (at most 2 KiB in all, as S3).
+pub(crate) fn user_meta(headers: &HeaderMap) -> Result<BTreeMap<String, String>, S3Error> {
     let mut user_meta = BTreeMap::new();
     for (name, value) in headers.iter() {
         if let Some(m) = name.as_str().strip_prefix("x-amz-meta-") {
@@ -111,6 +119,21 @@ pub async fn put_object(
             "Your metadata headers exceed the maximum allowed metadata size.",
         ));
     }
+    Ok(user_meta)
+}
+
+pub async fn put_object(
+    st: &Arc<ApiState>,
+    caller: Caller,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    req: Request,
+) -> Result<Response, S3Error> {
+    require_bucket(st, bucket).await?;
+    let headers = req.headers().clone();
+    let declared = declared_length(&caller, &headers, MAX_PUT_SIZE)?;
+    let stored = stored_headers(&headers);
+    let user_meta = user_meta(&headers)?;
 
     let (body, verified) = auth::body_stream(&caller, req)?;
     let written = st.objects.write_body(body).await?;
@@ -152,7 +175,7 @@ pub async fn put_object(
     Ok(resp)
 }
 
-fn set(h: &mut HeaderMap, name: &str, value: &str) {
+pub(crate) fn set(h: &mut HeaderMap, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
@@ -215,14 +238,14 @@ fn parse_range(header: Option<&str>, size: u64) -> Result<RangeSpec, S3Error> {
     Ok(RangeSpec::Part(start, end))
 }
 
-fn parse_http_date(v: &str) -> Option<i64> {
+pub(crate) fn parse_http_date(v: &str) -> Option<i64> {
     httpdate::parse_http_date(v.trim())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs() as i64)
 }
 
-fn etag_matches(list: &str, etag: &str) -> bool {
+pub(crate) fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',').map(str::trim).any(|t| {
         t == "*"
             || t.trim_matches('"') == etag
@@ -283,16 +306,37 @@ pub async fn get_object(
         .get_object(bucket, key)
         .await?
         .ok_or_else(|| S3Error::no_such_key().with("Key", key.as_str()))?;
-    if q.has("partNumber") || q.has("versionId") {
-        return Err(S3Error::not_implemented("partNumber and versionId on GET"));
+    if q.get("versionId").is_some_and(|v| v != "null") {
+        return Err(S3Error::not_implemented("versionId on GET"));
     }
     if let Some(resp) = check_conditions(headers, &rec)? {
         return Ok(resp);
     }
-    let range = parse_range(header_str(headers, "range").as_deref(), rec.size)?;
-    let (status, start, end) = match range {
-        RangeSpec::Whole => (StatusCode::OK, 0, rec.size),
-        RangeSpec::Part(s, e) => (StatusCode::PARTIAL_CONTENT, s, e),
+    let part = match q.get("partNumber") {
+        Some(n) => {
+            if headers.contains_key("range") {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter",
+                ));
+            }
+            Some(part_range(&rec, parse_part_number(n)?)?)
+        }
+        None => None,
+    };
+    let (status, start, end) = match part {
+        Some((s, e, _)) => {
+            let status = if matches!(rec.data, ObjectData::Parts(_)) {
+                StatusCode::PARTIAL_CONTENT
+            } else {
+                StatusCode::OK
+            };
+            (status, s, e)
+        }
+        None => match parse_range(header_str(headers, "range").as_deref(), rec.size)? {
+            RangeSpec::Whole => (StatusCode::OK, 0, rec.size),
+            RangeSpec::Part(s, e) => (StatusCode::PARTIAL_CONTENT, s, e),
+        },
     };
     let body = if head {
         Body::empty()
@@ -314,6 +358,9 @@ pub async fn get_object(
         );
     }
     set(h, "accept-ranges", "bytes");
+    if let Some((_, _, Some(count))) = part {
+        set(h, "x-amz-mp-parts-count", &count.to_string());
+    }
     set(h, "etag", &format!("\"{}\"", rec.etag));
     set(h, "last-modified", &http_date(rec.last_modified_ms));
     set(
@@ -329,12 +376,20 @@ pub async fn get_object(
     }
     if let Some(c) = &rec.checksum {
         let mode = header_str(headers, "x-amz-checksum-mode");
-        if mode.is_some_and(|m| m.eq_ignore_ascii_case("enabled")) && status == StatusCode::OK {
+        if mode.is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+            && (status == StatusCode::OK || (part.is_some() && start == 0 && end == rec.size))
+        {
             set(
                 h,
                 &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
                 &c.value,
             );
+            let kind = if c.value.contains('-') {
+                "COMPOSITE"
+            } else {
+                "FULL_OBJECT"
+            };
+            set(h, "x-amz-checksum-type", kind);
         }
     }
     for (param, name) in [
@@ -350,6 +405,46 @@ pub async fn get_object(
         }
     }
     Ok(resp)
+}
+
+/// Parses a `partNumber` (1..=10000).
+pub(crate) fn parse_part_number(v: &str) -> Result<u32, S3Error> {
+    v.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                format!(
+                    "Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
+                ),
+            )
+            .with("ArgumentName", "partNumber")
+            .with("ArgumentValue", v)
+        })
+}
+
+/// The byte range of part `n` of `rec`, and the part count for a multipart object. An object
+/// uploaded in one piece has exactly one part, itself.
+fn part_range(rec: &ObjectRecord, n: u32) -> Result<(u64, u64, Option<usize>), S3Error> {
+    let not_satisfiable = || {
+        S3Error::new(
+            S3ErrorCode::InvalidPartNumber,
+            "The requested partnumber is not satisfiable",
+        )
+        .with("PartNumberRequested", n.to_string())
+    };
+    match &rec.data {
+        ObjectData::Parts(parts) => {
+            let i = n as usize - 1;
+            let p = parts.get(i).ok_or_else(not_satisfiable)?;
+            let start: u64 = parts[..i].iter().map(|p| p.size).sum();
+            Ok((start, start + p.size, Some(parts.len())))
+        }
+        ObjectData::Inline(_) | ObjectData::Striped { .. } if n == 1 => Ok((0, rec.size, None)),
+        ObjectData::Inline(_) | ObjectData::Striped { .. } => Err(not_satisfiable()),
+    }
 }
 
 pub async fn delete_object(

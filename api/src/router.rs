@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::auth;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::{bucket, listing, object, ApiState};
+use crate::{bucket, copy, listing, multipart, multipart_list, object, ApiState};
 
 /// Decoded query parameters (a parameter given without `=` has an empty value).
 #[derive(Debug, Default)]
@@ -72,8 +72,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "select",
     "tagging",
     "torrent",
-    "uploads",
-    "uploadId",
     "versioning",
     "versions",
     "website",
@@ -106,6 +104,9 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
             Method::HEAD => bucket::head_bucket(st, &bucket_name()?).await,
             Method::DELETE => bucket::delete_bucket(st, &bucket_name()?).await,
             Method::GET if query.has("location") => bucket::get_location(st, &bucket_name()?).await,
+            Method::GET if query.has("uploads") => {
+                multipart_list::list_uploads(st, &bucket_name()?, &query).await
+            }
             Method::GET if query.get("list-type") == Some("2") => {
                 listing::list_objects(st, &bucket_name()?, &query, true).await
             }
@@ -118,11 +119,28 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
         Some(key) => {
             let bucket = bucket_name()?;
             let key = ObjectKey::new(key)?;
+            let copy = req.headers().contains_key("x-amz-copy-source");
             match method {
-                Method::PUT if req.headers().contains_key("x-amz-copy-source") => {
-                    Err(S3Error::not_implemented("CopyObject"))
+                Method::PUT if query.has("uploadId") && copy => {
+                    multipart::upload_part_copy(st, &bucket, &key, &query, req.headers()).await
                 }
+                Method::PUT if query.has("uploadId") => {
+                    multipart::upload_part(st, caller, &bucket, &key, &query, req).await
+                }
+                Method::PUT if copy => copy::copy_object(st, &bucket, &key, req.headers()).await,
                 Method::PUT => object::put_object(st, caller, &bucket, &key, req).await,
+                Method::POST if query.has("uploads") => {
+                    multipart::create_upload(st, &caller, &bucket, &key, req.headers()).await
+                }
+                Method::POST if query.has("uploadId") => {
+                    multipart::complete_upload(st, &caller, &bucket, &key, &query, req).await
+                }
+                Method::GET if query.has("uploadId") => {
+                    multipart_list::list_parts(st, &bucket, &key, &query).await
+                }
+                Method::DELETE if query.has("uploadId") => {
+                    multipart::abort_upload(st, &bucket, &key, &query).await
+                }
                 Method::GET => {
                     object::get_object(st, &bucket, &key, &query, req.headers(), false).await
                 }

@@ -95,6 +95,46 @@ pub struct CreateBucketConfiguration {
     pub location_constraint: Option<String>,
 }
 
+/// The body of CompleteMultipartUpload.
+#[derive(Debug, Deserialize)]
+pub struct CompleteMultipartUpload {
+    #[serde(rename = "Part", default)]
+    pub parts: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompletedPart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "ChecksumCRC32", default)]
+    pub checksum_crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", default)]
+    pub checksum_crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", default)]
+    pub checksum_crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", default)]
+    pub checksum_sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", default)]
+    pub checksum_sha256: Option<String>,
+}
+
+impl CompletedPart {
+    /// The checksum the client named for this part, as (S3 algorithm name, base64 value).
+    pub fn checksum(&self) -> Option<(&'static str, &str)> {
+        [
+            ("CRC32", &self.checksum_crc32),
+            ("CRC32C", &self.checksum_crc32c),
+            ("CRC64NVME", &self.checksum_crc64nvme),
+            ("SHA1", &self.checksum_sha1),
+            ("SHA256", &self.checksum_sha256),
+        ]
+        .into_iter()
+        .find_map(|(alg, v)| v.as_deref().map(|v| (alg, v.trim())))
+    }
+}
+
 pub fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
     let text = std::str::from_utf8(body).ok()?;
     quick_xml::de::from_str(text).ok()
@@ -122,5 +162,18 @@ mod tests {
         assert_eq!(d.quiet, Some(true));
         assert!(parse::<DeleteRequest>(b"<Delete><Object>").is_none());
         assert!(parse::<DeleteRequest>(b"\xff\xfe").is_none());
+    }
+
+    #[test]
+    fn parses_complete_multipart_upload() {
+        let body = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"a1"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part><Part><PartNumber>3</PartNumber><ETag>b2</ETag></Part></CompleteMultipartUpload>"#;
+        let c: CompleteMultipartUpload = parse(body).unwrap();
+        assert_eq!(c.parts.len(), 2);
+        assert_eq!(c.parts[0].etag, "\"a1\"");
+        assert_eq!(c.parts[0].checksum(), Some(("CRC32", "AAAAAA==")));
+        assert_eq!(c.parts[1].part_number, 3);
+        assert_eq!(c.parts[1].checksum(), None);
+        let bad = b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>";
+        assert!(parse::<CompleteMultipartUpload>(bad).is_none());
     }
 }

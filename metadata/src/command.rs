@@ -10,8 +10,10 @@ use cairn_types::{BucketName, ObjectKey};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, Cf};
+use crate::multipart;
 use crate::records::{
     decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord,
+    PartRecord, StoredChecksum, UploadRecord,
 };
 use crate::MetadataError;
 
@@ -19,6 +21,8 @@ use crate::MetadataError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     CreateBucket(BucketRecord),
+    /// Deletes an empty bucket; its multipart uploads in progress are aborted (their parts'
+    /// shards queued for GC).
     DeleteBucket {
         name: BucketName,
     },
@@ -49,6 +53,49 @@ pub enum Command {
         key: String,
         value: Vec<u8>,
     },
+    /// Starts a multipart upload (CreateMultipartUpload); the id comes with the record.
+    CreateUpload {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload: UploadRecord,
+    },
+    /// Records an uploaded part; a part already stored under the same number is replaced and
+    /// its shards queued for GC.
+    PutPart {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: String,
+        part: PartRecord,
+    },
+    /// Completes a multipart upload: the listed parts become the object at `key` (replacing
+    /// any object there), parts not listed and the replaced object are queued for GC.
+    CompleteUpload {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: String,
+        parts: Vec<CompletePart>,
+        last_modified_ms: i64,
+        /// The object's checksum (composite of the parts' checksums), computed by the caller
+        /// from the part checksums it listed.
+        checksum: Option<StoredChecksum>,
+    },
+    /// Aborts a multipart upload; every part's shards are queued for GC.
+    AbortUpload {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: String,
+    },
+}
+
+/// A part as CompleteMultipartUpload names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletePart {
+    pub part_number: u32,
+    /// Unquoted ETag; must equal the stored part's.
+    pub etag: String,
+    /// When given, the stored part's checksum value must be this one (the caller computed the
+    /// object checksum from it).
+    pub checksum: Option<String>,
 }
 
 /// What a command returned.
@@ -57,6 +104,8 @@ pub enum CommandOutput {
     Done,
     /// The object that a put or delete replaced, if any.
     Replaced(Option<Box<ObjectRecord>>),
+    /// The object a completed multipart upload created.
+    Completed(Box<ObjectRecord>),
 }
 
 /// A write produced by [`apply`]; `None` deletes the key.
@@ -72,7 +121,12 @@ pub trait StateView {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, MetadataError>;
     /// Whether any key in `cf` starts with `prefix`.
     fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<bool, MetadataError>;
+    /// Every entry of `cf` whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<RawKv>, MetadataError>;
 }
+
+/// A stored key and value.
+pub type RawKv = (Vec<u8>, Vec<u8>);
 
 const GC_SEQ_KEY: &[u8] = b"gc-next-seq";
 
@@ -102,17 +156,12 @@ pub fn apply(
             if view.any_with_prefix(Cf::Objects, &keys::object_prefix(name))? {
                 return Err(MetadataError::BucketNotEmpty);
             }
-            writes.push(Write {
-                cf: Cf::Buckets,
-                key: k,
-                value: None,
-            });
+            let mut dead = Vec::new();
+            multipart::abort_all(view, name, &mut writes, &mut dead)?;
+            queue_gc(view, &mut writes, dead)?;
+            writes.push(del(Cf::Buckets, k));
             for kind in BucketConfigKind::ALL {
-                writes.push(Write {
-                    cf: Cf::BucketConfig,
-                    key: keys::bucket_config(name, kind),
-                    value: None,
-                });
+                writes.push(del(Cf::BucketConfig, keys::bucket_config(name, kind)));
             }
             CommandOutput::Done
         }
@@ -132,13 +181,73 @@ pub fn apply(
             let k = keys::object(bucket, key.as_str());
             let old = replaced(view, &k, &mut writes)?;
             if old.is_some() {
-                writes.push(Write {
-                    cf: Cf::Objects,
-                    key: k,
-                    value: None,
-                });
+                writes.push(del(Cf::Objects, k));
             }
             CommandOutput::Replaced(old)
+        }
+        Command::CreateUpload {
+            bucket,
+            key,
+            upload,
+        } => {
+            require_bucket(view, bucket)?;
+            multipart::create(view, bucket, key, upload, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::PutPart {
+            bucket,
+            key,
+            upload_id,
+            part,
+        } => {
+            require_bucket(view, bucket)?;
+            let mut dead = Vec::new();
+            multipart::put_part(view, bucket, key, upload_id, part, &mut writes, &mut dead)?;
+            queue_gc(view, &mut writes, dead)?;
+            CommandOutput::Done
+        }
+        Command::CompleteUpload {
+            bucket,
+            key,
+            upload_id,
+            parts,
+            last_modified_ms,
+            checksum,
+        } => {
+            require_bucket(view, bucket)?;
+            let mut dead = Vec::new();
+            let record = multipart::complete(
+                view,
+                multipart::Completion {
+                    bucket,
+                    key,
+                    upload_id,
+                    parts,
+                    last_modified_ms: *last_modified_ms,
+                    checksum: checksum.clone(),
+                },
+                &mut writes,
+                &mut dead,
+            )?;
+            let k = keys::object(bucket, key.as_str());
+            if let Some(old) = view.get(Cf::Objects, &k)? {
+                let old: ObjectRecord = decode(&old)?;
+                dead.extend(old.data.shards());
+            }
+            writes.push(put(Cf::Objects, k, encode(&record)));
+            queue_gc(view, &mut writes, dead)?;
+            CommandOutput::Completed(Box::new(record))
+        }
+        Command::AbortUpload {
+            bucket,
+            key,
+            upload_id,
+        } => {
+            require_bucket(view, bucket)?;
+            let mut dead = Vec::new();
+            multipart::abort(view, bucket, key, upload_id, &mut writes, &mut dead)?;
+            queue_gc(view, &mut writes, dead)?;
+            CommandOutput::Done
         }
         Command::PutAccessKey(rec) => {
             writes.push(put(
@@ -167,11 +276,7 @@ pub fn apply(
         }
         Command::GcDone { seqs } => {
             for s in seqs {
-                writes.push(Write {
-                    cf: Cf::Gc,
-                    key: s.to_be_bytes().to_vec(),
-                    value: None,
-                });
+                writes.push(del(Cf::Gc, s.to_be_bytes().to_vec()));
             }
             CommandOutput::Done
         }
@@ -179,11 +284,19 @@ pub fn apply(
     Ok((writes, out))
 }
 
-fn put(cf: Cf, key: Vec<u8>, value: Vec<u8>) -> Write {
+pub(crate) fn put(cf: Cf, key: Vec<u8>, value: Vec<u8>) -> Write {
     Write {
         cf,
         key,
         value: Some(value),
+    }
+}
+
+pub(crate) fn del(cf: Cf, key: Vec<u8>) -> Write {
+    Write {
+        cf,
+        key,
+        value: None,
     }
 }
 
@@ -204,26 +317,37 @@ fn replaced(
         return Ok(None);
     };
     let old: ObjectRecord = decode(&bytes)?;
-    let shards = old.data.shards();
-    if !shards.is_empty() {
-        let seq = match view.get(Cf::Sys, GC_SEQ_KEY)? {
-            Some(v) if v.len() == 8 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&v);
-                u64::from_be_bytes(b)
-            }
-            _ => 0,
-        };
-        writes.push(put(
-            Cf::Gc,
-            seq.to_be_bytes().to_vec(),
-            encode(&GcEntry { shards }),
-        ));
-        writes.push(put(
-            Cf::Sys,
-            GC_SEQ_KEY.to_vec(),
-            (seq + 1).to_be_bytes().to_vec(),
-        ));
-    }
+    queue_gc(view, writes, old.data.shards())?;
     Ok(Some(Box::new(old)))
+}
+
+/// Queues `shards` for GC as one entry. Call at most once per command: the sequence number
+/// is read from the state the command started from.
+fn queue_gc(
+    view: &dyn StateView,
+    writes: &mut Vec<Write>,
+    shards: Vec<(cairn_types::NodeId, cairn_types::ShardId)>,
+) -> Result<(), MetadataError> {
+    if shards.is_empty() {
+        return Ok(());
+    }
+    let seq = match view.get(Cf::Sys, GC_SEQ_KEY)? {
+        Some(v) if v.len() == 8 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&v);
+            u64::from_be_bytes(b)
+        }
+        _ => 0,
+    };
+    writes.push(put(
+        Cf::Gc,
+        seq.to_be_bytes().to_vec(),
+        encode(&GcEntry { shards }),
+    ));
+    writes.push(put(
+        Cf::Sys,
+        GC_SEQ_KEY.to_vec(),
+        (seq + 1).to_be_bytes().to_vec(),
+    ));
+    Ok(())
 }

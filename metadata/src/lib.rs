@@ -1,5 +1,5 @@
-//! Cairn's metadata: buckets, objects (with where their data lives), access keys and the
-//! garbage-collection queue.
+//! Cairn's metadata: buckets, objects (with where their data lives), multipart uploads and
+//! their parts, access keys and the garbage-collection queue.
 //!
 //! Every mutation is a [`Command`] applied by the one deterministic state machine in
 //! [`command::apply`]; reads are point lookups and range scans. [`MetadataStore`] is the seam
@@ -13,14 +13,16 @@ use cairn_types::{BucketName, ObjectKey};
 pub mod command;
 pub mod keys;
 pub mod list;
+pub mod multipart;
 pub mod records;
 mod rocks;
 
-pub use command::{Command, CommandOutput};
+pub use command::{Command, CommandOutput, CompletePart};
 pub use list::{ListEntry, ListPage, ListQuery};
+pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use records::{
-    AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectData, ObjectRecord, ShardLoc,
-    StoredChecksum, StripeLoc,
+    AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectData, ObjectRecord, PartData,
+    PartRecord, ShardLoc, StoredChecksum, StripeLoc, UploadRecord,
 };
 pub use rocks::RocksMetadataStore;
 
@@ -33,6 +35,18 @@ pub enum MetadataError {
     BucketExists { owner: String },
     #[error("the bucket is not empty")]
     BucketNotEmpty,
+    #[error("the multipart upload does not exist (it may have been completed or aborted)")]
+    NoSuchUpload,
+    #[error("an upload with this id already exists")]
+    UploadExists,
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {part_number} is smaller than the minimum allowed size")]
+    EntityTooSmall { part_number: u32 },
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     #[error("stored metadata is corrupt: {0}")]
     Corrupt(String),
     #[error("metadata engine error: {0}")]
@@ -78,4 +92,21 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn gc_pending(&self, limit: usize) -> Result<Vec<(u64, GcEntry)>>;
     /// A small system value (cluster settings and the like).
     async fn get_sys(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    async fn get_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<Option<UploadRecord>>;
+    /// Up to `max` parts of an upload numbered above `after`, in order, and whether more
+    /// follow.
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(Vec<PartRecord>, bool)>;
+    async fn list_uploads(&self, bucket: &BucketName, query: &UploadQuery) -> Result<UploadPage>;
 }

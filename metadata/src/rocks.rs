@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use cairn_types::{BucketName, ObjectKey};
 use rocksdb::{ColumnFamilyDescriptor, DBRawIterator, Options, WriteBatch, WriteOptions, DB};
 
-use crate::command::{self, Command, CommandOutput, StateView};
+use crate::command::{self, Command, CommandOutput, RawKv, StateView};
 use crate::keys::{self, Cf};
 use crate::list::{self, KeyCursor, ListPage, ListQuery, RawEntry};
+use crate::multipart::{self, UploadPage, UploadQuery};
 use crate::records::{
-    decode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord,
+    decode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord, PartRecord,
+    UploadRecord,
 };
 use crate::{MetadataError, MetadataStore, Result};
 
@@ -103,6 +105,21 @@ impl StateView for Inner {
         it.status().map_err(engine)?;
         Ok(false)
     }
+
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<RawKv>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        it.seek(prefix);
+        let mut out = Vec::new();
+        while it.valid() {
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) if k.starts_with(prefix) => out.push((k.to_vec(), v.to_vec())),
+                _ => break,
+            }
+            it.next();
+        }
+        it.status().map_err(engine)?;
+        Ok(out)
+    }
 }
 
 /// A cursor over one bucket's objects.
@@ -191,6 +208,67 @@ impl MetadataStore for RocksMetadataStore {
                 started: false,
             };
             list::list(&mut cursor, &q, decode)
+        })
+        .await
+    }
+
+    async fn get_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<Option<UploadRecord>> {
+        let k = keys::upload(bucket, key.as_str(), upload_id);
+        self.blocking(move |inner| inner.get(Cf::Uploads, &k)?.map(|v| decode(&v)).transpose())
+            .await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(Vec<PartRecord>, bool)> {
+        let prefix = keys::parts_prefix(bucket, key.as_str(), upload_id);
+        self.blocking(move |inner| {
+            let mut it = inner.db.raw_iterator_cf(inner.cf(Cf::Parts)?);
+            let mut start = prefix.clone();
+            start.extend_from_slice(&after.saturating_add(1).to_be_bytes());
+            it.seek(&start);
+            let mut out = Vec::new();
+            while it.valid() {
+                match (it.key(), it.value()) {
+                    (Some(k), Some(v)) if k.starts_with(&prefix) => {
+                        if out.len() == max {
+                            return Ok((out, true));
+                        }
+                        let rec: PartRecord = decode(v)?;
+                        if rec.part_number > after {
+                            out.push(rec);
+                        }
+                    }
+                    _ => break,
+                }
+                it.next();
+            }
+            it.status().map_err(engine)?;
+            Ok((out, false))
+        })
+        .await
+    }
+
+    async fn list_uploads(&self, bucket: &BucketName, query: &UploadQuery) -> Result<UploadPage> {
+        let prefix = keys::object_prefix(bucket);
+        let q = query.clone();
+        self.blocking(move |inner| {
+            let mut cursor = BucketCursor {
+                it: inner.db.raw_iterator_cf(inner.cf(Cf::Uploads)?),
+                prefix,
+                started: false,
+            };
+            multipart::list_uploads(&mut cursor, &q)
         })
         .await
     }

@@ -1,6 +1,7 @@
 //! The object data path: a body stream is cut into stripes stored as shards on datanodes (or
 //! kept inline in the metadata record when small), committed to metadata only after every
-//! shard is durable; reads stream stripes back, touching only those a range needs; replaced
+//! shard is durable; reads stream stripes back, touching only those a range needs (across the
+//! parts of a multipart object too, each part being its own inline or striped body); replaced
 //! and deleted objects' shards are removed by a background garbage collector.
 //!
 //! Depends only on the [`MetadataStore`] and [`ShardStore`] traits, never on HTTP or an
@@ -354,6 +355,14 @@ impl ObjectService {
         }
     }
 
+    /// Applies a multipart command (`PutPart`, `CompleteUpload`, `AbortUpload`…), waking the
+    /// garbage collector afterwards since such commands may queue dead shards.
+    pub async fn apply_upload_command(&self, cmd: Command) -> Result<CommandOutput, ObjectsError> {
+        let out = self.meta.apply(cmd).await?;
+        self.gc_wakeup.notify_one();
+        Ok(out)
+    }
+
     /// Streams `range` (byte offsets within the object, already validated against its size)
     /// of `record`'s data. Stripes are fetched `max_in_flight` at a time, in order.
     pub fn read(
@@ -361,7 +370,45 @@ impl ObjectService {
         record: &ObjectRecord,
         range: Range<u64>,
     ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
-        match &record.data {
+        self.read_data(&record.data, range)
+    }
+
+    /// Streams `range` of `data` (offsets within it).
+    pub fn read_data(
+        &self,
+        data: &ObjectData,
+        range: Range<u64>,
+    ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
+        match data {
+            ObjectData::Parts(parts) => {
+                // Only the parts the range touches, one after the other.
+                let mut pieces = Vec::new();
+                let mut offset = 0u64;
+                for p in parts {
+                    let (start, end) = (offset, offset + p.size);
+                    offset = end;
+                    if end <= range.start || start >= range.end || p.size == 0 {
+                        continue;
+                    }
+                    let lo = range.start.max(start) - start;
+                    let hi = range.end.min(end) - start;
+                    pieces.push((p.data.clone(), lo..hi));
+                }
+                if offset < range.end {
+                    let err = ObjectsError::Inconsistent("range beyond the object's parts".into());
+                    return stream::once(async move { Err(err) }).boxed();
+                }
+                let this = self.clone();
+                stream::iter(pieces)
+                    .flat_map(move |(data, r)| match data {
+                        ObjectData::Parts(_) => stream::once(async {
+                            Err(ObjectsError::Inconsistent("nested parts".into()))
+                        })
+                        .boxed(),
+                        data => this.read_data(&data, r),
+                    })
+                    .boxed()
+            }
             ObjectData::Inline(bytes) => {
                 let (s, e) = (range.start as usize, range.end as usize);
                 let out = bytes

@@ -21,6 +21,8 @@ const STRIPE: usize = 1000;
 struct MemStore {
     shards: Mutex<BTreeMap<ShardId, Bytes>>,
     fail_puts_after: Mutex<Option<usize>>,
+    /// Every shard read, in order.
+    gets: Mutex<Vec<ShardId>>,
 }
 
 #[async_trait]
@@ -41,6 +43,7 @@ impl ShardStore for MemStore {
         Ok(info)
     }
     async fn get(&self, id: ShardId) -> cairn_datanode::Result<Bytes> {
+        self.gets.lock().unwrap().push(id);
         self.shards
             .lock()
             .unwrap()
@@ -320,4 +323,70 @@ async fn failed_shard_writes_are_handed_off_to_spare_nodes() {
     assert_eq!(shard_count(&f), 6 * stripes.len());
     assert_eq!(read_all(&f.svc, &rec, 0..5000).await, data);
     assert_eq!(f.svc.degraded_reads(), 0);
+}
+
+#[tokio::test]
+async fn multipart_objects_read_across_parts_and_free_every_part() {
+    use cairn_metadata::PartData;
+    let f = fixture().await;
+    let sizes = [2500usize, 50, 1200, 1000];
+    let mut all = Vec::new();
+    let mut parts = Vec::new();
+    for (i, size) in sizes.into_iter().enumerate() {
+        let data: Vec<u8> = (0..size).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
+        let w = f.svc.write_body(body(&data, 400)).await.unwrap();
+        all.extend_from_slice(&data);
+        parts.push(PartData {
+            part_number: i as u32 + 1,
+            size: w.size,
+            etag: w.md5_hex,
+            checksum: None,
+            data: w.data,
+        });
+    }
+    // 3 + 0 + 2 + 1 stripes.
+    assert_eq!(f.store.shards.lock().unwrap().len(), 6);
+    let rec = ObjectRecord {
+        size: all.len() as u64,
+        etag: "x-4".into(),
+        last_modified_ms: 0,
+        content_type: None,
+        headers: Default::default(),
+        user_meta: Default::default(),
+        checksum: None,
+        data: ObjectData::Parts(parts),
+    };
+    let n = all.len() as u64;
+    assert_eq!(read_all(&f.svc, &rec, 0..n).await, all);
+    for (a, b) in [
+        (0, 1),
+        (2499, 2501),
+        (2490, 2560),
+        (2549, 2551),
+        (2000, 4000),
+        (3749, 3751),
+        (4749, 4750),
+        (10, n),
+    ] {
+        assert_eq!(
+            read_all(&f.svc, &rec, a..b).await,
+            all[a as usize..b as usize],
+            "{a}..{b}"
+        );
+    }
+    // A range inside the second stripe of part 3 reads exactly that one shard.
+    f.store.gets.lock().unwrap().clear();
+    assert_eq!(read_all(&f.svc, &rec, 3600..3700).await, all[3600..3700]);
+    let ObjectData::Parts(parts) = &rec.data else {
+        unreachable!()
+    };
+    let ObjectData::Striped { id, .. } = &parts[2].data else {
+        panic!("part 3 is striped")
+    };
+    assert_eq!(*f.store.gets.lock().unwrap(), [ShardId::new(*id, 1, 0)]);
+    let key = ObjectKey::new("mp").unwrap();
+    f.svc.commit(&f.bucket, &key, rec).await.unwrap();
+    assert!(f.svc.delete(&f.bucket, &key).await.unwrap());
+    assert_eq!(f.svc.gc_worker().run_once().await.unwrap(), 6);
+    assert!(f.store.shards.lock().unwrap().is_empty());
 }

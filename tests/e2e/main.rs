@@ -5,11 +5,15 @@ mod common;
 
 mod admin;
 mod basic;
+mod copy;
 mod crash;
 mod degraded;
 mod ec;
 mod errors;
 mod listing;
 mod memory;
+mod multipart;
+mod multipart_checksums;
+mod multipart_durability;
 mod scripted;
 mod streaming;

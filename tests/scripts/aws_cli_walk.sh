@@ -30,6 +30,24 @@ cmp small.txt back.txt || fail "odd key differs"
 aws s3 cp s3://cli-bucket/empty.txt back-empty.txt
 [ ! -s back-empty.txt ] || fail "empty not empty"
 
+# Above the cli's 8 MiB threshold: a multipart upload (8 MiB parts) with default settings.
+head -c 22020103 /dev/urandom > big.bin
+aws s3 cp big.bin s3://cli-bucket/data/big.bin
+aws s3api head-object --bucket cli-bucket --key data/big.bin > big-head.json
+grep -q '"ContentLength": 22020103' big-head.json || fail "big length: $(cat big-head.json)"
+grep -q '"ETag": "\\"[0-9a-f]*-3\\""' big-head.json || fail "big not multipart: $(cat big-head.json)"
+aws s3 cp s3://cli-bucket/data/big.bin big-back.bin
+cmp big.bin big-back.bin || fail "multipart upload differs"
+# Server-side copy (multipart copy with UploadPartCopy ranges above the threshold).
+aws s3 cp s3://cli-bucket/data/big.bin s3://cli-bucket/copies/big.bin
+aws s3 cp s3://cli-bucket/copies/big.bin big-copy.bin
+cmp big.bin big-copy.bin || fail "server-side copy differs"
+aws s3 cp s3://cli-bucket/docs/small.txt s3://cli-bucket/copies/small.txt
+aws s3 cp s3://cli-bucket/copies/small.txt small-copy.txt
+cmp small.txt small-copy.txt || fail "small copy differs"
+aws s3api list-multipart-uploads --bucket cli-bucket > uploads.json
+if grep -q UploadId uploads.json; then fail "uploads left behind: $(cat uploads.json)"; fi
+
 aws s3api head-object --bucket cli-bucket --key docs/small.txt > head.json
 grep -q '"ContentLength": 19' head.json || fail "head length: $(cat head.json)"
 aws s3api put-object --bucket cli-bucket --key meta.txt --body small.txt \

@@ -6,7 +6,10 @@ import hashlib
 import os
 import sys
 
+import tempfile
+
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 s3 = boto3.client("s3", endpoint_url=os.environ["CAIRN_ENDPOINT"], region_name="us-east-1")
@@ -51,6 +54,40 @@ assert part["Body"].read() == big[4194300:4194311]
 assert part["ContentRange"] == "bytes 4194300-4194310/%d" % len(big)
 expect_error("InvalidRange", s3.get_object, Bucket="boto-bucket", Key="big.bin",
              Range="bytes=%d-" % (len(big) + 5))
+
+# Managed transfers: multipart upload and multipart server-side copy in 5 MiB parts.
+mib = 1024 * 1024
+config = TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib)
+multi = os.urandom(12 * mib + 333)
+with tempfile.TemporaryDirectory() as tmp:
+    src = os.path.join(tmp, "multi.bin")
+    with open(src, "wb") as f:
+        f.write(multi)
+    s3.upload_file(src, "boto-bucket", "multi.bin", Config=config)
+    back = os.path.join(tmp, "back.bin")
+    s3.download_file("boto-bucket", "multi.bin", back)
+    with open(back, "rb") as f:
+        assert f.read() == multi, "multipart upload differs"
+head = s3.head_object(Bucket="boto-bucket", Key="multi.bin")
+assert head["ETag"].endswith('-3"'), head["ETag"]
+assert head["ContentLength"] == len(multi)
+bodies["multi.bin"] = multi
+s3.copy({"Bucket": "boto-bucket", "Key": "multi.bin"}, "boto-bucket", "multi-copy.bin", Config=config)
+assert s3.get_object(Bucket="boto-bucket", Key="multi-copy.bin")["Body"].read() == multi
+bodies["multi-copy.bin"] = multi
+r = s3.copy_object(Bucket="boto-bucket", Key="plain-copy.txt",
+                   CopySource={"Bucket": "boto-bucket", "Key": "plain.txt"})
+assert r["CopyObjectResult"]["ETag"] == '"%s"' % hashlib.md5(bodies["plain.txt"]).hexdigest()
+bodies["plain-copy.txt"] = bodies["plain.txt"]
+
+# Low-level multipart calls: list and abort.
+up = s3.create_multipart_upload(Bucket="boto-bucket", Key="aborted.bin")
+s3.upload_part(Bucket="boto-bucket", Key="aborted.bin", UploadId=up["UploadId"], PartNumber=1, Body=b"x" * 100)
+ups = s3.list_multipart_uploads(Bucket="boto-bucket")["Uploads"]
+assert [u["UploadId"] for u in ups] == [up["UploadId"]], ups
+assert len(s3.list_parts(Bucket="boto-bucket", Key="aborted.bin", UploadId=up["UploadId"])["Parts"]) == 1
+s3.abort_multipart_upload(Bucket="boto-bucket", Key="aborted.bin", UploadId=up["UploadId"])
+expect_error("NoSuchUpload", s3.list_parts, Bucket="boto-bucket", Key="aborted.bin", UploadId=up["UploadId"])
 
 listed = []
 for page in s3.get_paginator("list_objects_v2").paginate(Bucket="boto-bucket", PaginationConfig={"PageSize": 2}):
