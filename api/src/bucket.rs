@@ -15,7 +15,14 @@ use crate::xml::{self, XmlWriter};
 use crate::{xml_response, ApiState};
 
 pub async fn list_buckets(st: &Arc<ApiState>, caller: &Caller) -> Result<Response, S3Error> {
-    let buckets = st.meta().list_buckets().await?;
+    // Each key sees the buckets it owns.
+    let buckets: Vec<_> = st
+        .meta()
+        .list_buckets()
+        .await?
+        .into_iter()
+        .filter(|b| b.owner == caller.access_key)
+        .collect();
     let mut w = XmlWriter::new();
     w.open_root("ListAllMyBucketsResult");
     w.open("Owner");

@@ -49,6 +49,19 @@ pub enum S3ErrorCode {
     ServiceUnavailable,
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
+    NoSuchTagSet,
+    NoSuchCORSConfiguration,
+    NoSuchLifecycleConfiguration,
+    NoSuchBucketPolicy,
+    NoSuchPublicAccessBlockConfiguration,
+    NoSuchWebsiteConfiguration,
+    ServerSideEncryptionConfigurationNotFoundError,
+    ObjectLockConfigurationNotFoundError,
+    OwnershipControlsNotFoundError,
+    ReplicationConfigurationNotFoundError,
+    InvalidTag,
+    CorsForbidden,
+    BadRequest,
 }
 
 impl S3ErrorCode {
@@ -91,15 +104,32 @@ impl S3ErrorCode {
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+            NoSuchTagSet => "NoSuchTagSet",
+            NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
+            NoSuchWebsiteConfiguration => "NoSuchWebsiteConfiguration",
+            ServerSideEncryptionConfigurationNotFoundError => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
+            OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
+            ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
+            InvalidTag => "InvalidTag",
+            CorsForbidden => "AccessForbidden",
+            BadRequest => "BadRequest",
         }
     }
 
     pub fn status(self) -> StatusCode {
         use S3ErrorCode::*;
         match self {
-            AccessDenied | InvalidAccessKeyId | SignatureDoesNotMatch | RequestTimeTooSkewed => {
-                StatusCode::FORBIDDEN
-            }
+            AccessDenied
+            | InvalidAccessKeyId
+            | SignatureDoesNotMatch
+            | RequestTimeTooSkewed
+            | CorsForbidden => StatusCode::FORBIDDEN,
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | BadDigest
@@ -116,11 +146,26 @@ impl S3ErrorCode {
             | MalformedXML
             | MetadataTooLarge
             | MissingSecurityHeader
+            | InvalidTag
+            | BadRequest
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             BucketAlreadyOwnedByYou | BucketAlreadyExists | BucketNotEmpty => StatusCode::CONFLICT,
-            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
+            NoSuchBucket
+            | NoSuchKey
+            | NoSuchUpload
+            | NoSuchVersion
+            | NoSuchTagSet
+            | NoSuchCORSConfiguration
+            | NoSuchLifecycleConfiguration
+            | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
+            | NoSuchWebsiteConfiguration
+            | ServerSideEncryptionConfigurationNotFoundError
+            | ObjectLockConfigurationNotFoundError
+            | OwnershipControlsNotFoundError
+            | ReplicationConfigurationNotFoundError => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -155,6 +200,10 @@ impl S3Error {
 
     pub fn no_such_key() -> Self {
         S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+    }
+
+    pub fn access_denied() -> Self {
+        S3Error::new(S3ErrorCode::AccessDenied, "Access Denied")
     }
 
     pub fn no_such_bucket() -> Self {

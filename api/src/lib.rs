@@ -16,9 +16,12 @@ use cairn_metadata::MetadataStore;
 use cairn_objects::ObjectService;
 use tracing::Instrument;
 
+mod access;
 pub mod auth;
 mod bucket;
+mod bucket_config;
 mod copy;
+mod cors;
 pub mod error;
 mod listing;
 pub mod metrics;
@@ -26,6 +29,7 @@ mod multipart;
 mod multipart_list;
 mod object;
 mod router;
+mod tags;
 mod util;
 pub mod xml;
 
@@ -39,6 +43,8 @@ pub struct ApiState {
     pub keys: KeyRing,
     pub region: String,
     pub metrics: ApiMetrics,
+    /// Domains under which buckets are addressed virtual-hosted style (`bucket.<domain>`).
+    pub domains: Vec<String>,
 }
 
 impl ApiState {

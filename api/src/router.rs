@@ -6,13 +6,17 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use cairn_metadata::BucketRecord;
 use cairn_types::{BucketName, ObjectKey};
 use percent_encoding::percent_decode_str;
 
-use crate::auth;
+use crate::auth::{self, Caller};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::{bucket, copy, listing, multipart, multipart_list, object, ApiState};
+use crate::{
+    access, bucket, bucket_config, copy, cors, listing, multipart, multipart_list, object,
+    xml_response, ApiState,
+};
 
 /// Decoded query parameters (a parameter given without `=` has an empty value).
 #[derive(Debug, Default)]
@@ -79,11 +83,23 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
 ];
 
 pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Error> {
-    let caller = auth::authenticate(st, &req)?;
     let query = Query::parse(req.uri().query())?;
-    let path = req.uri().path().to_string();
-    let (bucket, key) = split_path(&path)?;
+    let (bucket, key) = split_request(st, &req)?;
+    if req.method() == Method::OPTIONS {
+        // CORS preflight: browsers send it without credentials.
+        let Some(bucket) = bucket else {
+            return Err(method_not_allowed());
+        };
+        let bucket = BucketName::new(bucket)?;
+        return cors::preflight(st, &bucket, req.headers()).await;
+    }
+    let caller = auth::authenticate(st, &req)?;
     let method = req.method().clone();
+    let origin = req
+        .headers()
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
 
     let Some(bucket) = bucket else {
         return match method {
@@ -91,67 +107,163 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
             _ => Err(method_not_allowed()),
         };
     };
-    if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
+    let bucket = BucketName::new(bucket)?;
+    if key.is_none() && method == Method::PUT && req.uri().query().unwrap_or("").is_empty() {
+        access::check_acl_headers(req.headers())?;
+        return bucket::create_bucket(st, &caller, bucket.as_str(), req).await;
+    }
+    // Everything else needs the bucket to exist and to belong to the caller.
+    let record = access::require_owner(st, &caller, &bucket).await?;
+    let mut resp = route(st, caller, &record, key, &query, req).await?;
+    if let Some(origin) = origin {
+        cors::decorate(st, &bucket, &origin, &method, &mut resp).await;
+    }
+    Ok(resp)
+}
+
+/// Dispatches a request on an existing bucket owned by `caller`.
+async fn route(
+    st: &Arc<ApiState>,
+    caller: Caller,
+    record: &BucketRecord,
+    key: Option<String>,
+    query: &Query,
+    req: Request,
+) -> Result<Response, S3Error> {
+    let bucket = &record.name;
+    let method = req.method().clone();
+    if key.is_none() {
+        if let Some(sub) = bucket_config::subresource(query) {
+            return bucket_config::dispatch(st, &caller, record, sub, req).await;
+        }
+    }
+    let handled_for_keys = ["acl"];
+    if let Some(sub) = UNSUPPORTED_SUBRESOURCES
+        .iter()
+        .find(|s| query.has(s) && !(key.is_some() && handled_for_keys.contains(s)))
+    {
         return Err(S3Error::not_implemented(&format!(
             "the `{sub}` sub-resource"
         )));
     }
-    let bucket_name = || BucketName::new(bucket.clone()).map_err(S3Error::from);
 
     match key {
         None => match method {
-            Method::PUT => bucket::create_bucket(st, &caller, &bucket, req).await,
-            Method::HEAD => bucket::head_bucket(st, &bucket_name()?).await,
-            Method::DELETE => bucket::delete_bucket(st, &bucket_name()?).await,
-            Method::GET if query.has("location") => bucket::get_location(st, &bucket_name()?).await,
+            Method::HEAD => bucket::head_bucket(st, bucket).await,
+            Method::DELETE => bucket::delete_bucket(st, bucket).await,
+            Method::GET if query.has("location") => bucket::get_location(st, bucket).await,
             Method::GET if query.has("uploads") => {
-                multipart_list::list_uploads(st, &bucket_name()?, &query).await
+                multipart_list::list_uploads(st, bucket, query).await
             }
             Method::GET if query.get("list-type") == Some("2") => {
-                listing::list_objects(st, &bucket_name()?, &query, true).await
+                listing::list_objects(st, bucket, query, true).await
             }
-            Method::GET => listing::list_objects(st, &bucket_name()?, &query, false).await,
+            Method::GET => listing::list_objects(st, bucket, query, false).await,
             Method::POST if query.has("delete") => {
-                object::delete_objects(st, &caller, &bucket_name()?, req).await
+                object::delete_objects(st, &caller, bucket, req).await
             }
             _ => Err(method_not_allowed()),
         },
         Some(key) => {
-            let bucket = bucket_name()?;
             let key = ObjectKey::new(key)?;
             let copy = req.headers().contains_key("x-amz-copy-source");
+            if copy {
+                // The source must be the caller's too.
+                let (source_bucket, _) = copy::parse_copy_source(req.headers())?;
+                access::require_owner(st, &caller, &source_bucket).await?;
+            }
+            if matches!(method, Method::PUT | Method::POST) && !query.has("uploadId") {
+                access::check_acl_headers(req.headers())?;
+            }
             match method {
+                Method::GET if query.has("acl") => {
+                    access::require_object(st, bucket, &key).await?;
+                    Ok(xml_response(bucket_config::owner_acl(&record.owner)))
+                }
+                Method::PUT if query.has("acl") => {
+                    access::require_object(st, bucket, &key).await?;
+                    let headers = req.headers().clone();
+                    let body = auth::read_small_body(&caller, req, 64 << 10).await?;
+                    bucket_config::put_acl(&headers, &body, &record.owner)?;
+                    Ok(axum::http::StatusCode::OK.into_response())
+                }
                 Method::PUT if query.has("uploadId") && copy => {
-                    multipart::upload_part_copy(st, &bucket, &key, &query, req.headers()).await
+                    multipart::upload_part_copy(st, bucket, &key, query, req.headers()).await
                 }
                 Method::PUT if query.has("uploadId") => {
-                    multipart::upload_part(st, caller, &bucket, &key, &query, req).await
+                    multipart::upload_part(st, caller, bucket, &key, query, req).await
                 }
-                Method::PUT if copy => copy::copy_object(st, &bucket, &key, req.headers()).await,
-                Method::PUT => object::put_object(st, caller, &bucket, &key, req).await,
+                Method::PUT if copy => copy::copy_object(st, bucket, &key, req.headers()).await,
+                Method::PUT => object::put_object(st, caller, bucket, &key, req).await,
                 Method::POST if query.has("uploads") => {
-                    multipart::create_upload(st, &caller, &bucket, &key, req.headers()).await
+                    multipart::create_upload(st, &caller, bucket, &key, req.headers()).await
                 }
                 Method::POST if query.has("uploadId") => {
-                    multipart::complete_upload(st, &caller, &bucket, &key, &query, req).await
+                    multipart::complete_upload(st, &caller, bucket, &key, query, req).await
                 }
                 Method::GET if query.has("uploadId") => {
-                    multipart_list::list_parts(st, &bucket, &key, &query).await
+                    multipart_list::list_parts(st, bucket, &key, query).await
                 }
                 Method::DELETE if query.has("uploadId") => {
-                    multipart::abort_upload(st, &bucket, &key, &query).await
+                    multipart::abort_upload(st, bucket, &key, query).await
                 }
                 Method::GET => {
-                    object::get_object(st, &bucket, &key, &query, req.headers(), false).await
+                    object::get_object(st, bucket, &key, query, req.headers(), false).await
                 }
                 Method::HEAD => {
-                    object::get_object(st, &bucket, &key, &query, req.headers(), true).await
+                    object::get_object(st, bucket, &key, query, req.headers(), true).await
                 }
-                Method::DELETE => object::delete_object(st, &bucket, &key).await,
+                Method::DELETE => object::delete_object(st, bucket, &key).await,
                 _ => Err(method_not_allowed()),
             }
         }
     }
+}
+
+/// The bucket and key a request addresses: virtual-hosted style (`bucket.<domain>`, for a
+/// domain given with `--domain`) or path style (`/bucket/key`).
+fn split_request(
+    st: &ApiState,
+    req: &Request,
+) -> Result<(Option<String>, Option<String>), S3Error> {
+    let path = req.uri().path();
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    match virtual_host_bucket(&st.domains, host) {
+        Some(bucket) => {
+            let key = decode_key(path.strip_prefix('/').unwrap_or(path))?;
+            Ok((Some(bucket), key))
+        }
+        None => split_path(path),
+    }
+}
+
+/// `Some(bucket)` when `host` (port ignored, case-insensitive) is `bucket.<domain>`.
+fn virtual_host_bucket(domains: &[String], host: &str) -> Option<String> {
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(']') => h,
+        _ => host,
+    }
+    .to_ascii_lowercase();
+    domains.iter().find_map(|d| {
+        let d = d.trim_matches('.').to_ascii_lowercase();
+        let bucket = name.strip_suffix(&d)?.strip_suffix('.')?;
+        (!bucket.is_empty()).then(|| bucket.to_string())
+    })
+}
+
+fn decode_key(k: &str) -> Result<Option<String>, S3Error> {
+    if k.is_empty() {
+        return Ok(None);
+    }
+    percent_decode_str(k)
+        .decode_utf8()
+        .map(|c| Some(c.into_owned()))
+        .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "key is not valid UTF-8"))
 }
 
 fn method_not_allowed() -> S3Error {
@@ -175,16 +287,7 @@ fn split_path(path: &str) -> Result<(Option<String>, Option<String>), S3Error> {
         .decode_utf8()
         .map_err(|_| S3Error::new(S3ErrorCode::InvalidBucketName, "bucket name is not UTF-8"))?
         .into_owned();
-    let key = match key {
-        None | Some("") => None,
-        Some(k) => Some(
-            percent_decode_str(k)
-                .decode_utf8()
-                .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "key is not valid UTF-8"))?
-                .into_owned(),
-        ),
-    };
-    Ok((Some(bucket), key))
+    Ok((Some(bucket), decode_key(key.unwrap_or(""))?))
 }
 
 #[cfg(test)]
@@ -201,6 +304,23 @@ mod tests {
             (Some("b".into()), Some("a b/c+d+e".into()))
         );
         assert!(split_path("/b/%ff").is_err());
+    }
+
+    #[test]
+    fn virtual_hosts() {
+        let d = vec!["s3.example.com".to_string()];
+        assert_eq!(
+            virtual_host_bucket(&d, "photos.s3.example.com"),
+            Some("photos".into())
+        );
+        assert_eq!(
+            virtual_host_bucket(&d, "Photos.S3.Example.com:9000"),
+            Some("photos".into())
+        );
+        assert_eq!(virtual_host_bucket(&d, "s3.example.com:9000"), None);
+        assert_eq!(virtual_host_bucket(&d, "evils3.example.com"), None);
+        assert_eq!(virtual_host_bucket(&d, "127.0.0.1:9000"), None);
+        assert_eq!(virtual_host_bucket(&[], "photos.s3.example.com"), None);
     }
 
     #[test]

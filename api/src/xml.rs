@@ -34,6 +34,15 @@ impl XmlWriter {
         self.out.push('>');
     }
 
+    /// Opens an element with attributes given verbatim (`name="value" …`, already escaped).
+    pub fn open_with(&mut self, name: &str, attrs: &str) {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push(' ');
+        self.out.push_str(attrs);
+        self.out.push('>');
+    }
+
     pub fn close(&mut self, name: &str) {
         self.out.push_str("</");
         self.out.push_str(name);

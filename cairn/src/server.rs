@@ -111,6 +111,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         keys,
         region: args.region.clone(),
         metrics: api_metrics,
+        domains: args.domain.clone(),
     });
     let s3 = TcpListener::bind(args.listen)
         .await

@@ -183,9 +183,9 @@ pub struct GcEntry {
 pub enum BucketConfigKind {
     /// `Enabled` or `Suspended` (absent: never versioned).
     Versioning = 1,
-    /// The CORS configuration, as canonical XML.
+    /// The CORS rules (JSON, written and read by the S3 front end).
     Cors = 2,
-    /// The bucket's tag set, as canonical XML.
+    /// The bucket's tag set (JSON, written and read by the S3 front end).
     Tagging = 3,
 }
 

@@ -1,8 +1,15 @@
 //! Clients for the server under test.
 
+use std::time::SystemTime;
+
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
+};
+use aws_sigv4::sign::v4;
 pub use cairn_tests::*;
 
 pub fn client_with(server: &Server, access: &str, secret: &str, region: &str) -> Client {
@@ -71,4 +78,59 @@ pub async fn get_bytes(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
         .await
         .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"));
     got.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+/// Sends a request signed with aws-sigv4 (independent of Cairn's code) as the root key at
+/// `time`, with `host` as its Host header: signs `body` and then sends `sent`.
+#[allow(clippy::too_many_arguments)]
+pub fn signed_raw_to(
+    server: &Server,
+    host: &str,
+    method: &str,
+    path_and_query: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    sent: &[u8],
+    time: SystemTime,
+) -> RawResponse {
+    let url = format!("http://{host}{path_and_query}");
+    // aws-sigv4 adds x-amz-content-sha256 (the body's SHA-256) and x-amz-date itself.
+    let mut headers: Vec<(String, String)> = vec![("host".into(), host.to_string())];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t").into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        url.as_str(),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    let mut req = format!("{method} {path_and_query} HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        sent.len()
+    ));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(sent);
+    raw_request(server.s3, &bytes).unwrap()
 }

@@ -2,14 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
 
 use crate::common::*;
 
@@ -36,46 +30,16 @@ fn signed_raw_sending(
     time: SystemTime,
 ) -> RawResponse {
     let host = server.s3.to_string();
-    let url = format!("http://{host}{path_and_query}");
-    // aws-sigv4 adds x-amz-content-sha256 (the body's SHA-256) and x-amz-date itself.
-    let mut headers: Vec<(String, String)> = vec![("host".into(), host.clone())];
-    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t").into();
-    let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(time)
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
+    signed_raw_to(
+        server,
+        &host,
         method,
-        url.as_str(),
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
+        path_and_query,
+        extra,
+        body,
+        sent,
+        time,
     )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    for (k, v) in instructions.headers() {
-        headers.push((k.to_string(), v.to_string()));
-    }
-    let mut req = format!("{method} {path_and_query} HTTP/1.1\r\n");
-    for (k, v) in &headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        sent.len()
-    ));
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(sent);
-    raw_request(server.s3, &bytes).unwrap()
 }
 
 fn assert_s3_error(r: &RawResponse, status: u16, code: &str) {

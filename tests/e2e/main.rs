@@ -5,6 +5,7 @@ mod common;
 
 mod admin;
 mod basic;
+mod bucket_config;
 mod copy;
 mod crash;
 mod degraded;

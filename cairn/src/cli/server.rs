@@ -42,6 +42,10 @@ pub struct ServerArgs {
     /// Seconds between compaction passes (segments under 50% live are rewritten).
     #[arg(long, default_value_t = 60)]
     pub compaction_interval: u64,
+    /// Domain for virtual-hosted-style requests (`bucket.<domain>`); repeat for several.
+    /// Path-style requests keep working.
+    #[arg(long, env = "CAIRN_DOMAIN", value_delimiter = ',')]
+    pub domain: Vec<String>,
     /// Shards of a stripe that must be durable before a write succeeds (default DATA+1).
     #[arg(long)]
     pub write_quorum: Option<usize>,
