@@ -16,7 +16,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use cairn_tests::{Server, ACCESS_KEY, SECRET_KEY};
+use cairn_tests::{random_bytes, Server, ACCESS_KEY, SECRET_KEY};
 
 fn client(server: &Server) -> Client {
     let creds = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "cairn-bench");
@@ -35,19 +35,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -101,7 +88,7 @@ fn main() {
     }
     let size = env_usize("CAIRN_BENCH_MIB", 256) << 20;
     let rounds = env_usize("CAIRN_BENCH_ROUNDS", 3).max(1);
-    let data = pseudo_random(size);
+    let data = random_bytes(size, 1);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let layouts: [(&str, &[&str]); 2] = [
         ("single datanode, 1+0", &["--datanodes", "1", "--ec", "1+0"]),

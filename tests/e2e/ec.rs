@@ -116,16 +116,6 @@ async fn data_layout_is_saved_and_reused() {
     assert!(get_bytes(&s3, "layout", "new").await == data);
 }
 
-fn datanode_bytes(server: &Server) -> u64 {
-    let mut total = 0;
-    for e in std::fs::read_dir(server.data.join("datanodes")).unwrap() {
-        for f in std::fs::read_dir(e.unwrap().path()).unwrap() {
-            total += f.unwrap().metadata().unwrap().len();
-        }
-    }
-    total
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_half_of_two_gib_frees_half_the_disk() {
     // 64 MiB segments and a compaction pass every second, so that the test sees space
@@ -145,7 +135,7 @@ async fn deleting_half_of_two_gib_frees_half_the_disk() {
         });
         futures::future::join_all(puts).await;
     }
-    let full = datanode_bytes(&server);
+    let full = server.datanode_bytes();
     println!(
         "wrote {} MiB in {:.1?}; datanodes use {} MiB",
         (N as usize * SIZE) >> 20,
@@ -168,7 +158,7 @@ async fn deleting_half_of_two_gib_frees_half_the_disk() {
     let deadline = deleted_at + std::time::Duration::from_secs(120);
     let target = full * 3 / 5;
     loop {
-        let now = datanode_bytes(&server);
+        let now = server.datanode_bytes();
         if now <= target {
             println!(
                 "after deleting half: {} MiB -> {} MiB ({:.0}%) in {:.1?}",

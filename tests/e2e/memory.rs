@@ -8,15 +8,6 @@ use md5::{Digest, Md5};
 
 use crate::common::*;
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn one_gib_put_and_get_in_bounded_memory() {
     const SIZE: usize = 1 << 30;
@@ -31,7 +22,7 @@ async fn one_gib_put_and_get_in_bounded_memory() {
         .send()
         .await
         .unwrap();
-    let before = peak_rss_kib(server.pid());
+    let before = server.peak_rss_kib();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.bin");
@@ -58,7 +49,7 @@ async fn one_gib_put_and_get_in_bounded_memory() {
         .await
         .unwrap();
     assert_eq!(put.e_tag(), Some(format!("\"{expected}\"").as_str()));
-    let after_put = peak_rss_kib(server.pid());
+    let after_put = server.peak_rss_kib();
 
     let mut got = s3
         .get_object()
@@ -75,7 +66,7 @@ async fn one_gib_put_and_get_in_bounded_memory() {
     }
     assert_eq!(n, SIZE);
     assert_eq!(hex::encode(md5.finalize()), expected);
-    let after_get = peak_rss_kib(server.pid());
+    let after_get = server.peak_rss_kib();
     eprintln!(
         "server peak RSS: before {before} KiB, after 1 GiB PUT {after_put} KiB, after GET {after_get} KiB"
     );

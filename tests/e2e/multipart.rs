@@ -513,7 +513,7 @@ async fn one_gib_in_parallel_64_mib_parts() {
     let s3 = client(&server);
     s3.create_bucket().bucket("gib").send().await.unwrap();
     let id = create(&s3, "gib", "big").await;
-    let rss_before = peak_rss_kib(server.pid());
+    let rss_before = server.peak_rss_kib();
     let started = Instant::now();
     let part_body = |n: usize| random_bytes(PART, 1000 + n as u64);
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
@@ -543,7 +543,7 @@ async fn one_gib_in_parallel_64_mib_parts() {
         md5.update(m);
     }
     assert_eq!(etag, format!("\"{}-{PARTS}\"", hex::encode(md5.finalize())));
-    let rss_put = peak_rss_kib(server.pid());
+    let rss_put = server.peak_rss_kib();
 
     let started_get = Instant::now();
     let mut got = s3
@@ -566,7 +566,7 @@ async fn one_gib_in_parallel_64_mib_parts() {
         want.update(part_body(p));
     }
     assert_eq!(whole.finalize(), want.finalize());
-    let rss_get = peak_rss_kib(server.pid());
+    let rss_get = server.peak_rss_kib();
     eprintln!(
         "1 GiB multipart: 16 × 64 MiB parts (4 in flight) uploaded in {:.1} s, read back in {:.1} s; \
          server peak RSS {rss_before} KiB before, {rss_put} KiB after the upload, {rss_get} KiB after the read",
@@ -580,13 +580,4 @@ async fn one_gib_in_parallel_64_mib_parts() {
         "upload grew peak RSS by {} KiB",
         rss_put - rss_before
     );
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }

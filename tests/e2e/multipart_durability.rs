@@ -6,23 +6,13 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use crate::multipart::{complete, create, multipart_etag, upload, MIB};
 
-fn datanode_bytes(server: &Server) -> u64 {
-    let mut total = 0;
-    for e in std::fs::read_dir(server.data.join("datanodes")).unwrap() {
-        for f in std::fs::read_dir(e.unwrap().path()).unwrap() {
-            total += f.unwrap().metadata().unwrap().len();
-        }
-    }
-    total
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn aborted_and_replaced_parts_free_their_shards() {
     let server = Server::start_with(&["--segment-size", "1048576", "--compaction-interval", "1"]);
     let s3 = client(&server);
     s3.create_bucket().bucket("gcb").send().await.unwrap();
     put_bytes(&s3, "gcb", "keep", &random_bytes(2 * MIB, 5)).await;
-    let base = datanode_bytes(&server);
+    let base = server.datanode_bytes();
     let id = create(&s3, "gcb", "doomed").await;
     for n in 1..=3 {
         upload(
@@ -39,7 +29,7 @@ async fn aborted_and_replaced_parts_free_their_shards() {
     for seed in [10, 11] {
         upload(&s3, "gcb", "doomed", &id, 2, random_bytes(5 * MIB, seed)).await;
     }
-    let full = datanode_bytes(&server);
+    let full = server.datanode_bytes();
     assert!(
         full > base + (25 << 20),
         "5 × 5 MiB of parts plus parity, got {full} over {base}"
@@ -53,7 +43,7 @@ async fn aborted_and_replaced_parts_free_their_shards() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let now = datanode_bytes(&server);
+        let now = server.datanode_bytes();
         if now < base + (4 << 20) {
             break;
         }

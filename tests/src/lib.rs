@@ -128,13 +128,22 @@ impl Server {
 
     /// Resident set size of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmRSS:")
+    }
+
+    /// Peak resident set size of the server process so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmHWM:")
+    }
+
+    fn proc_status_kib(&self, field: &str) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
+            .unwrap_or_else(|| panic!("{field} in /proc status"))
     }
 
     /// The cluster secret the server generated in its data directory.
@@ -196,6 +205,17 @@ impl Server {
             let (name, value) = l.rsplit_once(' ')?;
             (name == series).then(|| value.parse().ok()).flatten()
         })
+    }
+
+    /// Bytes of every file under the local datanodes' directories.
+    pub fn datanode_bytes(&self) -> u64 {
+        let mut total = 0;
+        for e in std::fs::read_dir(self.data.join("datanodes")).expect("datanodes dir") {
+            for f in std::fs::read_dir(e.expect("entry").path()).expect("datanode dir") {
+                total += f.expect("entry").metadata().expect("metadata").len();
+            }
+        }
+        total
     }
 
     /// SIGKILLs the server (no chance to flush anything).
@@ -343,4 +363,18 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[pos + 2..pos + 2 + size]);
         b = &b[(pos + 4 + size).min(b.len())..];
     }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so that no layer can compress them.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }

@@ -86,6 +86,19 @@ fn sample_key(i: u64) -> (ObjectId, u32) {
     (ObjectId(o), (i % 5) as u32)
 }
 
+/// flat 1: every node alone in its zone; flat 2: every node on one host; else as drawn.
+fn flatten(mut n: NodeInfo, flat: u8) -> NodeInfo {
+    match flat {
+        1 => n.zone = format!("zone-{}", n.id.0),
+        2 => {
+            n.zone = "z".into();
+            n.host = "h".into();
+        }
+        _ => {}
+    }
+    n
+}
+
 proptest! {
     #[test]
     fn place_matches_naive_and_keeps_its_laws(
@@ -169,15 +182,7 @@ proptest! {
         seed in any::<u64>(),
         count in 1usize..8,
     ) {
-        // flat 1: every node alone in its zone; flat 2: every node on one host; 0: as drawn.
-        let shape = |mut n: NodeInfo| {
-            match flat {
-                1 => { n.zone = format!("zone-{}", n.id.0); }
-                2 => { n.zone = "z".into(); n.host = "h".into(); }
-                _ => {}
-            }
-            n
-        };
+        let shape = |n| flatten(n, flat);
         let nodes: Vec<NodeInfo> = nodes.into_iter().map(shape).collect();
         let x = shape(node(100, xw, &format!("z{xz}"), &format!("h{xh}")));
         let old = Ring::new(1, nodes.clone(), vpw).unwrap();
@@ -216,14 +221,7 @@ proptest! {
         count in 1usize..8,
     ) {
         prop_assume!(!nodes.is_empty());
-        let shape = |mut n: NodeInfo| {
-            match flat {
-                1 => { n.zone = format!("zone-{}", n.id.0); }
-                2 => { n.zone = "z".into(); n.host = "h".into(); }
-                _ => {}
-            }
-            n
-        };
+        let shape = |n| flatten(n, flat);
         let nodes: Vec<NodeInfo> = nodes.into_iter().map(shape).collect();
         let gone = nodes[pick % nodes.len()].id;
         let full = Ring::new(1, nodes.clone(), vpw).unwrap();
