@@ -13,11 +13,20 @@ use aws_sigv4::sign::v4;
 pub use cairn_tests::*;
 
 pub fn client_with(server: &Server, access: &str, secret: &str, region: &str) -> Client {
+    client_at(&server.endpoint(), access, secret, region)
+}
+
+/// A root-key client for an S3 endpoint URL (path style).
+pub fn client_for(endpoint: &str) -> Client {
+    client_at(endpoint, ACCESS_KEY, SECRET_KEY, "us-east-1")
+}
+
+fn client_at(endpoint: &str, access: &str, secret: &str, region: &str) -> Client {
     let creds = Credentials::new(access, secret, None, None, "cairn-tests");
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .endpoint_url(server.endpoint())
+        .endpoint_url(endpoint)
         .credentials_provider(creds)
         .force_path_style(true)
         .build();

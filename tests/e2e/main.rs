@@ -9,6 +9,7 @@ mod bucket_config;
 mod copy;
 mod crash;
 mod degraded;
+mod docker;
 mod ec;
 mod errors;
 mod listing;
