@@ -22,6 +22,7 @@ pub enum S3ErrorCode {
     BucketNotEmpty,
     EntityTooLarge,
     EntityTooSmall,
+    IllegalVersioningConfigurationException,
     IncompleteBody,
     InternalError,
     InvalidAccessKeyId,
@@ -33,6 +34,7 @@ pub enum S3ErrorCode {
     InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
+    InvalidTag,
     KeyTooLongError,
     MalformedXML,
     MetadataTooLarge,
@@ -64,6 +66,7 @@ impl S3ErrorCode {
             BucketNotEmpty => "BucketNotEmpty",
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
+            IllegalVersioningConfigurationException => "IllegalVersioningConfigurationException",
             IncompleteBody => "IncompleteBody",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
@@ -75,6 +78,7 @@ impl S3ErrorCode {
             InvalidPartOrder => "InvalidPartOrder",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            InvalidTag => "InvalidTag",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
@@ -105,6 +109,7 @@ impl S3ErrorCode {
             | BadDigest
             | EntityTooLarge
             | EntityTooSmall
+            | IllegalVersioningConfigurationException
             | IncompleteBody
             | InvalidArgument
             | InvalidBucketName
@@ -112,6 +117,7 @@ impl S3ErrorCode {
             | InvalidPart
             | InvalidPartOrder
             | InvalidRequest
+            | InvalidTag
             | KeyTooLongError
             | MalformedXML
             | MetadataTooLarge
@@ -137,6 +143,8 @@ pub struct S3Error {
     pub message: String,
     /// Extra elements for the XML body (e.g. `BucketName`, `Key`).
     pub extra: Vec<(&'static str, String)>,
+    /// Extra response headers (e.g. `x-amz-delete-marker`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
@@ -145,7 +153,27 @@ impl S3Error {
             code,
             message: message.into(),
             extra: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn no_such_version() -> Self {
+        S3Error::new(
+            S3ErrorCode::NoSuchVersion,
+            "The specified version does not exist.",
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        S3Error::new(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        )
     }
 
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -246,6 +274,14 @@ impl From<MetadataError> for S3Error {
             )
             .with("PartNumber", part_number.to_string()),
             MetadataError::InvalidArgument(msg) => S3Error::new(S3ErrorCode::InvalidArgument, msg),
+            MetadataError::NoSuchKey => S3Error::no_such_key(),
+            MetadataError::NoSuchVersion => S3Error::no_such_version(),
+            MetadataError::DeleteMarker => S3Error::method_not_allowed()
+                .with_header("x-amz-delete-marker", "true"),
+            MetadataError::IllegalVersioning(msg) => S3Error::new(
+                S3ErrorCode::IllegalVersioningConfigurationException,
+                format!("The versioning configuration specified in the request is invalid: {msg}"),
+            ),
             MetadataError::UploadExists | MetadataError::Corrupt(_) => S3Error::internal(e),
             MetadataError::Engine(_) => {
                 tracing::error!(error = %e, "metadata engine error");

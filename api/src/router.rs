@@ -12,7 +12,9 @@ use percent_encoding::percent_decode_str;
 
 use crate::auth;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::{bucket, copy, listing, multipart, multipart_list, object, ApiState};
+use crate::{
+    bucket, copy, delete, listing, multipart, multipart_list, object, tagging, versioning, ApiState,
+};
 
 /// Decoded query parameters (a parameter given without `=` has an empty value).
 #[derive(Debug, Default)]
@@ -46,7 +48,8 @@ fn decode(s: &str) -> Result<String, S3Error> {
 }
 
 /// Sub-resources Cairn does not implement yet; named so that the client gets NotImplemented
-/// instead of a wrong answer from the plain operation.
+/// instead of a wrong answer from the plain operation. (`tagging` is implemented on keys
+/// only, see [`unsupported`].)
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
@@ -72,8 +75,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "select",
     "tagging",
     "torrent",
-    "versioning",
-    "versions",
     "website",
     "attributes",
 ];
@@ -91,7 +92,7 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
             _ => Err(method_not_allowed()),
         };
     };
-    if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
+    if let Some(sub) = unsupported(&query, key.is_some()) {
         return Err(S3Error::not_implemented(&format!(
             "the `{sub}` sub-resource"
         )));
@@ -100,10 +101,21 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
 
     match key {
         None => match method {
-            Method::PUT => bucket::create_bucket(st, &caller, &bucket, req).await,
+            Method::PUT if !query.has("versioning") => {
+                bucket::create_bucket(st, &caller, &bucket, req).await
+            }
             Method::HEAD => bucket::head_bucket(st, &bucket_name()?).await,
             Method::DELETE => bucket::delete_bucket(st, &bucket_name()?).await,
             Method::GET if query.has("location") => bucket::get_location(st, &bucket_name()?).await,
+            Method::GET if query.has("versioning") => {
+                versioning::get_bucket_versioning(st, &bucket_name()?).await
+            }
+            Method::PUT if query.has("versioning") => {
+                versioning::put_bucket_versioning(st, &caller, &bucket_name()?, req).await
+            }
+            Method::GET if query.has("versions") => {
+                versioning::list_object_versions(st, &bucket_name()?, &query).await
+            }
             Method::GET if query.has("uploads") => {
                 multipart_list::list_uploads(st, &bucket_name()?, &query).await
             }
@@ -112,7 +124,7 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
             }
             Method::GET => listing::list_objects(st, &bucket_name()?, &query, false).await,
             Method::POST if query.has("delete") => {
-                object::delete_objects(st, &caller, &bucket_name()?, req).await
+                delete::delete_objects(st, &caller, &bucket_name()?, req).await
             }
             _ => Err(method_not_allowed()),
         },
@@ -121,6 +133,15 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
             let key = ObjectKey::new(key)?;
             let copy = req.headers().contains_key("x-amz-copy-source");
             match method {
+                Method::PUT if query.has("tagging") => {
+                    tagging::put_object_tagging(st, &caller, &bucket, &key, &query, req).await
+                }
+                Method::GET if query.has("tagging") => {
+                    tagging::get_object_tagging(st, &bucket, &key, &query).await
+                }
+                Method::DELETE if query.has("tagging") => {
+                    tagging::delete_object_tagging(st, &bucket, &key, &query).await
+                }
                 Method::PUT if query.has("uploadId") && copy => {
                     multipart::upload_part_copy(st, &bucket, &key, &query, req.headers()).await
                 }
@@ -147,11 +168,19 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
                 Method::HEAD => {
                     object::get_object(st, &bucket, &key, &query, req.headers(), true).await
                 }
-                Method::DELETE => object::delete_object(st, &bucket, &key).await,
+                Method::DELETE => delete::delete_object(st, &bucket, &key, &query).await,
                 _ => Err(method_not_allowed()),
             }
         }
     }
+}
+
+/// The first sub-resource of the request Cairn does not implement for this target.
+fn unsupported(query: &Query, has_key: bool) -> Option<&'static str> {
+    UNSUPPORTED_SUBRESOURCES
+        .iter()
+        .find(|s| query.has(s) && !(has_key && **s == "tagging"))
+        .copied()
 }
 
 fn method_not_allowed() -> S3Error {
@@ -209,5 +238,16 @@ mod tests {
         assert_eq!(q.get("prefix"), Some("a/b c"));
         assert_eq!(q.get("delimiter"), Some("/"));
         assert!(q.has("location"));
+    }
+
+    #[test]
+    fn tagging_is_routed_for_keys_only() {
+        let q = Query::parse(Some("tagging")).unwrap();
+        assert_eq!(unsupported(&q, false), Some("tagging"));
+        assert_eq!(unsupported(&q, true), None);
+        let q = Query::parse(Some("versioning")).unwrap();
+        assert_eq!(unsupported(&q, false), None);
+        let q = Query::parse(Some("acl")).unwrap();
+        assert_eq!(unsupported(&q, true), Some("acl"));
     }
 }
