@@ -17,3 +17,5 @@ mod multipart_checksums;
 mod multipart_durability;
 mod scripted;
 mod streaming;
+mod tagging;
+mod versioning;
