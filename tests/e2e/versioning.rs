@@ -506,6 +506,39 @@ async fn delete_objects_and_copies_with_versions() {
         .unwrap_err();
     assert_eq!(code_of(&err).as_deref(), Some("NoSuchVersion"));
 
+    // UploadPartCopy from an old version.
+    let up = create(&s3, "dvers", "mpcopy").await;
+    let part = s3
+        .upload_part_copy()
+        .bucket("dvers")
+        .key("mpcopy")
+        .upload_id(&up)
+        .part_number(1)
+        .copy_source(format!("dvers/a?versionId={a1}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.copy_source_version_id(), Some(a1.as_str()));
+    let etag = part
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_string();
+    s3.complete_multipart_upload()
+        .bucket("dvers")
+        .key("mpcopy")
+        .upload_id(&up)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_bytes(&s3, "dvers", "mpcopy").await, old);
+
     // DeleteObjects: one version by id, one key without (a marker).
     let ids = |k: &str, v: Option<&str>| {
         ObjectIdentifier::builder()
