@@ -10,8 +10,8 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_metadata::{
-    BucketConfigKind, Command, ObjectRecord, VersionEntry, VersionQuery, VersionSel,
-    VersioningState,
+    BucketConfigKind, Command, ListEntry, ListQuery, ObjectRecord, VersionEntry, VersionPage,
+    VersionQuery, VersionRecord, VersionSel, VersioningState,
 };
 use cairn_types::{BucketName, ObjectKey};
 use serde::Deserialize;
@@ -173,6 +173,57 @@ fn invalid(msg: &str) -> S3Error {
     S3Error::new(S3ErrorCode::InvalidArgument, msg)
 }
 
+/// An unversioned bucket has no `versions` entries: each current object is its only
+/// (`null`) version, listed from `objects`.
+async fn unversioned_page(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+    q: &VersionQuery,
+) -> Result<VersionPage, S3Error> {
+    let page = st
+        .meta()
+        .list_objects(
+            bucket,
+            &ListQuery {
+                prefix: q.prefix.clone(),
+                delimiter: q.delimiter.clone(),
+                // A key has one version here, so after a version of it is after the key.
+                start_after: q.key_marker.clone(),
+                max_keys: q.max_keys,
+            },
+        )
+        .await?;
+    let mut out = VersionPage {
+        is_truncated: page.is_truncated,
+        ..Default::default()
+    };
+    for e in page.entries {
+        out.entries.push(match e {
+            ListEntry::Object(key, rec) => VersionEntry::Version {
+                key,
+                is_latest: true,
+                version: Box::new(VersionRecord {
+                    version_id: None,
+                    last_modified_ms: rec.last_modified_ms,
+                    object: Some(rec),
+                }),
+            },
+            ListEntry::Prefix(p) => VersionEntry::Prefix(p),
+        });
+    }
+    if out.is_truncated {
+        match out.entries.last() {
+            Some(VersionEntry::Version { key, .. }) => {
+                out.next_key_marker = Some(key.clone());
+                out.next_version_id_marker = Some("null".into());
+            }
+            Some(VersionEntry::Prefix(p)) => out.next_key_marker = Some(p.clone()),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
 pub async fn list_object_versions(
     st: &Arc<ApiState>,
     bucket: &BucketName,
@@ -208,19 +259,18 @@ pub async fn list_object_versions(
                 .with("ArgumentValue", vid_marker.clone()),
         );
     }
-    let page = st
-        .meta()
-        .list_versions(
-            bucket,
-            &VersionQuery {
-                prefix: prefix.clone(),
-                delimiter: delimiter.clone(),
-                key_marker: Some(key_marker.clone()).filter(|m| !m.is_empty()),
-                version_id_marker: Some(vid_marker.clone()).filter(|m| !m.is_empty()),
-                max_keys,
-            },
-        )
-        .await?;
+    let query = VersionQuery {
+        prefix: prefix.clone(),
+        delimiter: delimiter.clone(),
+        key_marker: Some(key_marker.clone()).filter(|m| !m.is_empty()),
+        version_id_marker: Some(vid_marker.clone()).filter(|m| !m.is_empty()),
+        max_keys,
+    };
+    let page = if state(st, bucket).await? == VersioningState::Unversioned {
+        unversioned_page(st, bucket, &query).await?
+    } else {
+        st.meta().list_versions(bucket, &query).await?
+    };
 
     let mut w = XmlWriter::new();
     w.open_root("ListVersionsResult");

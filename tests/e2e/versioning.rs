@@ -134,6 +134,24 @@ async fn versions_markers_and_deletes_by_id() {
     assert_eq!(conf.status(), None);
     let pre = random_bytes(100, 1);
     assert_eq!(put_version(&s3, "vers", "k", &pre).await, None);
+    put_bytes(&s3, "vers", "other", b"o").await;
+    // An unversioned bucket lists each object as its null version.
+    assert_eq!(
+        all_versions(&s3, "vers", 1).await,
+        (
+            vec![
+                ("k".to_string(), "null".to_string(), false),
+                ("other".into(), "null".into(), false)
+            ],
+            2
+        )
+    );
+    s3.delete_object()
+        .bucket("vers")
+        .key("other")
+        .send()
+        .await
+        .unwrap();
 
     set_versioning(&s3, "vers", BucketVersioningStatus::Enabled).await;
     let conf = s3
