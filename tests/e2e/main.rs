@@ -19,3 +19,4 @@ mod scripted;
 mod streaming;
 mod tagging;
 mod versioning;
+mod versioning_ops;
