@@ -17,9 +17,10 @@ use serde::Deserialize;
 use crate::auth::{read_small_body, Caller};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::router::Query;
-use crate::tags::{self, Tag};
+use crate::tagging;
 use crate::xml::XmlWriter;
 use crate::{access, cors, xml_response, ApiState};
+use cairn_metadata::TagSet;
 
 /// The bucket sub-resources this module answers.
 pub const SUBRESOURCES: &[&str] = &[
@@ -78,12 +79,12 @@ pub async fn dispatch(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         ("tagging", Method::GET) => match load_tags(st, name).await? {
-            Some(tags) => Ok(xml_response(tags::tagging_xml(&tags))),
+            Some(tags) => Ok(xml_response(tagging::tagging_xml(&tags))),
             None => none(S3ErrorCode::NoSuchTagSet, "TagSet"),
         },
         ("tagging", Method::PUT) => {
             let body = read_small_body(caller, req, MAX_CONFIG_BODY).await?;
-            let tags = tags::parse_tagging(&body, tags::MAX_BUCKET_TAGS)?;
+            let tags = tagging::from_xml_at_most(&body, tagging::MAX_BUCKET_TAGS)?;
             set(st, name, BucketConfigKind::Tagging, Some(json(&tags)?)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
@@ -181,7 +182,7 @@ async fn set(
     Ok(())
 }
 
-async fn load_tags(st: &Arc<ApiState>, bucket: &BucketName) -> Result<Option<Vec<Tag>>, S3Error> {
+async fn load_tags(st: &Arc<ApiState>, bucket: &BucketName) -> Result<Option<TagSet>, S3Error> {
     match st
         .meta()
         .get_bucket_config(bucket, BucketConfigKind::Tagging)

@@ -2,14 +2,15 @@
 //! `x-amz-copy-source` (and `x-amz-copy-source-range`), the `x-amz-copy-source-if-*`
 //! conditions, and streaming the source through the data path's `read` into `write_body`, so
 //! no copy ever holds a whole object in memory. A copy is a new single-body object: its ETag
-//! is the MD5 of its bytes, whatever the source was.
+//! is the MD5 of its bytes, whatever the source was. The source may name a version
+//! (`?versionId=`); tags follow `x-amz-tagging-directive` (COPY, the default, or REPLACE).
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use cairn_metadata::{ObjectRecord, StoredChecksum};
+use cairn_metadata::{ObjectRecord, StoredChecksum, VersionSel};
 use cairn_objects::WrittenBody;
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
 use cairn_types::{BucketName, ObjectKey};
@@ -18,16 +19,21 @@ use percent_encoding::percent_decode_str;
 
 use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::object::set;
 use crate::object::{
     etag_matches, header_str, parse_http_date, stored_headers, user_meta, MAX_PUT_SIZE,
 };
+use crate::router::Query;
 use crate::util::{iso8601, now_ms};
+use crate::versioning::{new_version_id, resolve, version_param};
 use crate::xml::XmlWriter;
-use crate::{xml_response, ApiState};
+use crate::{tagging, xml_response, ApiState};
 
 /// Parses `x-amz-copy-source`: URL-encoded `bucket/key` (optionally with a leading `/`) and an
-/// optional `?versionId=`; only the `null` version exists until versioning is built.
-pub(crate) fn parse_copy_source(h: &HeaderMap) -> Result<(BucketName, ObjectKey), S3Error> {
+/// optional `?versionId=`.
+pub(crate) fn parse_copy_source(
+    h: &HeaderMap,
+) -> Result<(BucketName, ObjectKey, VersionSel), S3Error> {
     let raw = header_str(h, "x-amz-copy-source").unwrap_or_default();
     let invalid = || {
         S3Error::new(
@@ -41,17 +47,7 @@ pub(crate) fn parse_copy_source(h: &HeaderMap) -> Result<(BucketName, ObjectKey)
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (raw.trim().to_string(), None),
     };
-    for pair in query.iter().flat_map(|q| q.split('&')) {
-        if let Some(v) = pair.strip_prefix("versionId=") {
-            if v != "null" {
-                return Err(S3Error::new(
-                    S3ErrorCode::NoSuchVersion,
-                    "The specified version does not exist.",
-                )
-                .with("VersionId", v));
-            }
-        }
-    }
+    let sel = version_param(&Query::parse(query.as_deref())?)?;
     let path = path.strip_prefix('/').unwrap_or(&path);
     let decoded = percent_decode_str(path)
         .decode_utf8()
@@ -61,7 +57,7 @@ pub(crate) fn parse_copy_source(h: &HeaderMap) -> Result<(BucketName, ObjectKey)
     if b.is_empty() || k.is_empty() {
         return Err(invalid());
     }
-    Ok((BucketName::new(b)?, ObjectKey::new(k)?))
+    Ok((BucketName::new(b)?, ObjectKey::new(k)?, sel))
 }
 
 /// Evaluates the `x-amz-copy-source-if-*` headers against the source; a failed condition is
@@ -97,21 +93,51 @@ pub(crate) fn check_copy_conditions(h: &HeaderMap, src: &ObjectRecord) -> Result
     Ok(())
 }
 
-/// Resolves the copy source of a request: the bucket and object must exist and the
-/// conditions hold.
-pub(crate) async fn load_source(
-    st: &Arc<ApiState>,
-    h: &HeaderMap,
-) -> Result<(BucketName, ObjectKey, ObjectRecord), S3Error> {
-    let (bucket, key) = parse_copy_source(h)?;
+/// The copy source a request names.
+pub(crate) struct Source {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub rec: ObjectRecord,
+    /// For `x-amz-copy-source-version-id`.
+    pub version_id: Option<String>,
+    /// The request named a version.
+    pub by_version: bool,
+}
+
+/// Resolves the copy source of a request: the bucket and object (version) must exist and
+/// the conditions hold.
+pub(crate) async fn load_source(st: &Arc<ApiState>, h: &HeaderMap) -> Result<Source, S3Error> {
+    let (bucket, key, sel) = parse_copy_source(h)?;
     require_bucket(st, &bucket).await?;
-    let rec = st
-        .meta()
-        .get_object(&bucket, &key)
-        .await?
-        .ok_or_else(|| S3Error::no_such_key().with("Key", key.as_str()))?;
+    let (rec, version_id) = match resolve(st, &bucket, &key, &sel).await {
+        Err(e) if e.code == S3ErrorCode::MethodNotAllowed => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "The source of a copy request may not specifically refer to a delete marker by version id.",
+            ))
+        }
+        // A copy's answer must not claim the destination is a delete marker.
+        Err(mut e) => {
+            e.headers.clear();
+            return Err(e);
+        }
+        Ok(found) => found,
+    };
     check_copy_conditions(h, &rec)?;
-    Ok((bucket, key, rec))
+    Ok(Source {
+        bucket,
+        key,
+        rec,
+        version_id,
+        by_version: sel != VersionSel::Latest,
+    })
+}
+
+/// Sets `x-amz-copy-source-version-id` when the source has a version id.
+pub(crate) fn source_version_header(h: &mut HeaderMap, src: &Source) {
+    if let Some(v) = &src.version_id {
+        set(h, "x-amz-copy-source-version-id", v);
+    }
 }
 
 /// Parses `x-amz-copy-source-range: bytes=first-last` (both inclusive, within the source).
@@ -211,8 +237,23 @@ pub async fn copy_object(
             )
         }
     };
-    let (src_bucket, src_key, src) = load_source(st, h).await?;
-    if src_bucket == *bucket && src_key == *key && !replace {
+    let replace_tags = match header_str(h, "x-amz-tagging-directive")
+        .as_deref()
+        .map(str::trim)
+    {
+        None => false,
+        Some(d) if d.eq_ignore_ascii_case("COPY") => false,
+        Some(d) if d.eq_ignore_ascii_case("REPLACE") => true,
+        Some(_) => {
+            return Err(
+                S3Error::new(S3ErrorCode::InvalidArgument, "Unknown tagging directive.")
+                    .with("ArgumentName", "x-amz-tagging-directive"),
+            )
+        }
+    };
+    let source = load_source(st, h).await?;
+    let src = &source.rec;
+    if source.bucket == *bucket && source.key == *key && !replace && !source.by_version {
         return Err(S3Error::new(
             S3ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -244,19 +285,27 @@ pub async fn copy_object(
             .as_ref()
             .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm)),
     };
-    let (written, checksum) = copy_body(st, &src, 0..src.size, algorithm).await?;
+    let tags = if replace_tags {
+        tagging::from_header(h)?.unwrap_or_default()
+    } else {
+        src.tags.clone()
+    };
+    let (written, checksum) = copy_body(st, src, 0..src.size, algorithm).await?;
+    let now = now_ms();
     let record = ObjectRecord {
         size: written.size,
         etag: written.md5_hex.clone(),
-        last_modified_ms: now_ms(),
+        last_modified_ms: now,
         content_type,
         headers,
         user_meta: meta,
         checksum: checksum.clone(),
         data: written.data,
+        version_id: Some(new_version_id(now)),
+        tags,
     };
     let (etag, modified) = (record.etag.clone(), record.last_modified_ms);
-    st.objects.commit(bucket, key, record).await?;
+    let stored = st.objects.commit(bucket, key, record).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyObjectResult");
     w.elem("LastModified", &iso8601(modified));
@@ -265,7 +314,12 @@ pub async fn copy_object(
         w.elem(&format!("Checksum{}", c.algorithm), &c.value);
     }
     w.close("CopyObjectResult");
-    Ok(xml_response(w.finish()))
+    let mut resp = xml_response(w.finish());
+    source_version_header(resp.headers_mut(), &source);
+    if let Some(v) = &stored.version_id {
+        set(resp.headers_mut(), "x-amz-version-id", v);
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]
@@ -283,13 +337,17 @@ mod tests {
     #[test]
     fn copy_sources() {
         let src = |v: &str| parse_copy_source(&headers(&[("x-amz-copy-source", v)]));
-        let (b, k) = src("/bkt/a%20b/c%3Fd").unwrap();
+        let (b, k, v) = src("/bkt/a%20b/c%3Fd").unwrap();
         assert_eq!((b.as_str(), k.as_str()), ("bkt", "a b/c?d"));
-        let (b, k) = src("bkt/k?versionId=null").unwrap();
+        assert_eq!(v, VersionSel::Latest);
+        let (b, k, v) = src("bkt/k?versionId=null").unwrap();
         assert_eq!((b.as_str(), k.as_str()), ("bkt", "k"));
+        assert_eq!(v, VersionSel::Id(None));
+        let (_, _, v) = src("bkt/k?versionId=v1").unwrap();
+        assert_eq!(v, VersionSel::Id(Some("v1".into())));
         assert_eq!(
-            src("bkt/k?versionId=v1").unwrap_err().code,
-            S3ErrorCode::NoSuchVersion
+            src("bkt/k?versionId=").unwrap_err().code,
+            S3ErrorCode::InvalidArgument
         );
         for bad in ["bkt", "bkt/", "/", "", "%ff/k"] {
             assert_eq!(
@@ -326,6 +384,8 @@ mod tests {
             user_meta: Default::default(),
             checksum: None,
             data: cairn_metadata::ObjectData::Inline(Vec::new()),
+            version_id: None,
+            tags: Default::default(),
         };
         let before = "Tue, 14 Nov 2023 00:00:00 GMT";
         let after = "Wed, 15 Nov 2023 00:00:00 GMT";

@@ -22,6 +22,7 @@ pub enum S3ErrorCode {
     BucketNotEmpty,
     EntityTooLarge,
     EntityTooSmall,
+    IllegalVersioningConfigurationException,
     IncompleteBody,
     InternalError,
     InvalidAccessKeyId,
@@ -33,6 +34,7 @@ pub enum S3ErrorCode {
     InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
+    InvalidTag,
     KeyTooLongError,
     MalformedXML,
     MetadataTooLarge,
@@ -59,7 +61,6 @@ pub enum S3ErrorCode {
     ObjectLockConfigurationNotFoundError,
     OwnershipControlsNotFoundError,
     ReplicationConfigurationNotFoundError,
-    InvalidTag,
     CorsForbidden,
     BadRequest,
 }
@@ -77,6 +78,7 @@ impl S3ErrorCode {
             BucketNotEmpty => "BucketNotEmpty",
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
+            IllegalVersioningConfigurationException => "IllegalVersioningConfigurationException",
             IncompleteBody => "IncompleteBody",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
@@ -88,6 +90,7 @@ impl S3ErrorCode {
             InvalidPartOrder => "InvalidPartOrder",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            InvalidTag => "InvalidTag",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
@@ -116,7 +119,6 @@ impl S3ErrorCode {
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
             ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
-            InvalidTag => "InvalidTag",
             CorsForbidden => "AccessForbidden",
             BadRequest => "BadRequest",
         }
@@ -135,6 +137,7 @@ impl S3ErrorCode {
             | BadDigest
             | EntityTooLarge
             | EntityTooSmall
+            | IllegalVersioningConfigurationException
             | IncompleteBody
             | InvalidArgument
             | InvalidBucketName
@@ -142,11 +145,11 @@ impl S3ErrorCode {
             | InvalidPart
             | InvalidPartOrder
             | InvalidRequest
+            | InvalidTag
             | KeyTooLongError
             | MalformedXML
             | MetadataTooLarge
             | MissingSecurityHeader
-            | InvalidTag
             | BadRequest
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
@@ -182,6 +185,8 @@ pub struct S3Error {
     pub message: String,
     /// Extra elements for the XML body (e.g. `BucketName`, `Key`).
     pub extra: Vec<(&'static str, String)>,
+    /// Extra response headers (e.g. `x-amz-delete-marker`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
@@ -190,7 +195,27 @@ impl S3Error {
             code,
             message: message.into(),
             extra: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn no_such_version() -> Self {
+        S3Error::new(
+            S3ErrorCode::NoSuchVersion,
+            "The specified version does not exist.",
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        S3Error::new(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        )
     }
 
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -295,6 +320,14 @@ impl From<MetadataError> for S3Error {
             )
             .with("PartNumber", part_number.to_string()),
             MetadataError::InvalidArgument(msg) => S3Error::new(S3ErrorCode::InvalidArgument, msg),
+            MetadataError::NoSuchKey => S3Error::no_such_key(),
+            MetadataError::NoSuchVersion => S3Error::no_such_version(),
+            MetadataError::DeleteMarker => S3Error::method_not_allowed()
+                .with_header("x-amz-delete-marker", "true"),
+            MetadataError::IllegalVersioning(msg) => S3Error::new(
+                S3ErrorCode::IllegalVersioningConfigurationException,
+                format!("The versioning configuration specified in the request is invalid: {msg}"),
+            ),
             MetadataError::UploadExists | MetadataError::Corrupt(_) => S3Error::internal(e),
             MetadataError::Engine(_) => {
                 tracing::error!(error = %e, "metadata engine error");

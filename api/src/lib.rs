@@ -22,6 +22,7 @@ mod bucket;
 mod bucket_config;
 mod copy;
 mod cors;
+mod delete;
 pub mod error;
 mod listing;
 pub mod metrics;
@@ -29,8 +30,9 @@ mod multipart;
 mod multipart_list;
 mod object;
 mod router;
-mod tags;
+mod tagging;
 mod util;
+mod versioning;
 pub mod xml;
 
 pub use auth::KeyRing;
@@ -100,13 +102,20 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
 
 fn error_response(e: &S3Error, resource: &str, request_id: &str, is_head: bool) -> Response {
     let status = e.code.status();
-    if is_head {
-        return (status, Body::empty()).into_response();
+    let mut resp = if is_head {
+        (status, Body::empty()).into_response()
+    } else {
+        let body = e.to_xml(resource, request_id);
+        let mut resp = (status, body).into_response();
+        resp.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/xml"));
+        resp
+    };
+    for (name, value) in &e.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            resp.headers_mut().insert(*name, v);
+        }
     }
-    let body = e.to_xml(resource, request_id);
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/xml"));
     resp
 }
 

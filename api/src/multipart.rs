@@ -25,15 +25,18 @@ use cairn_types::{BucketName, ObjectKey};
 
 use crate::auth::{self, read_small_body, Caller};
 use crate::bucket::require_bucket;
-use crate::copy::{copy_body, load_source, parse_copy_range, requested_algorithm};
+use crate::copy::{
+    copy_body, load_source, parse_copy_range, requested_algorithm, source_version_header,
+};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::object::{
     declared_length, header_str, parse_part_number, set, stored_headers, user_meta,
 };
 use crate::router::Query;
 use crate::util::{iso8601, now_ms};
+use crate::versioning::new_version_id;
 use crate::xml::{self, XmlWriter};
-use crate::{xml_response, ApiState};
+use crate::{tagging, xml_response, ApiState};
 
 /// The largest part (as S3: 5 GiB).
 pub const MAX_PART_SIZE: u64 = 5 << 30;
@@ -94,6 +97,7 @@ pub async fn create_upload(
         user_meta: user_meta(h)?,
         checksum_algorithm: algorithm.map(|a| a.name().to_string()),
         checksum_type: checksum_type.clone(),
+        tags: tagging::from_header(h)?.unwrap_or_default(),
     };
     let upload_id = upload.upload_id.clone();
     st.meta()
@@ -271,7 +275,8 @@ pub async fn upload_part_copy(
     let part_number = parse_part_number(q.get("partNumber").unwrap_or(""))?;
     let upload_id = upload_id_param(q)?;
     let upload = require_upload(st, bucket, key, upload_id).await?;
-    let (_, _, src) = load_source(st, h).await?;
+    let source = load_source(st, h).await?;
+    let src = &source.rec;
     let range = parse_copy_range(h, src.size)?;
     if range.end - range.start > MAX_PART_SIZE {
         return Err(S3Error::new(
@@ -283,7 +288,7 @@ pub async fn upload_part_copy(
         .checksum_algorithm
         .as_deref()
         .and_then(ChecksumAlgorithm::from_name);
-    let (written, checksum) = copy_body(st, &src, range, alg).await?;
+    let (written, checksum) = copy_body(st, src, range, alg).await?;
     let part = record_part(st, bucket, key, upload_id, part_number, written, checksum).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyPartResult");
@@ -293,7 +298,9 @@ pub async fn upload_part_copy(
         w.elem(&format!("Checksum{}", c.algorithm), &c.value);
     }
     w.close("CopyPartResult");
-    Ok(xml_response(w.finish()))
+    let mut resp = xml_response(w.finish());
+    source_version_header(resp.headers_mut(), &source);
+    Ok(resp)
 }
 
 /// The object's checksum from the listed parts' checksums (`sizes` are the parts' lengths),
@@ -422,6 +429,7 @@ pub async fn complete_upload(
             ));
         }
     }
+    let now = now_ms();
     let out = st
         .objects
         .apply_upload_command(Command::CompleteUpload {
@@ -429,8 +437,9 @@ pub async fn complete_upload(
             key: key.clone(),
             upload_id: upload_id.clone(),
             parts: listed,
-            last_modified_ms: now_ms(),
+            last_modified_ms: now,
             checksum,
+            version_id: new_version_id(now),
         })
         .await?;
     let CommandOutput::Completed(rec) = out else {
@@ -456,7 +465,11 @@ pub async fn complete_upload(
         w.elem("ChecksumType", kind);
     }
     w.close("CompleteMultipartUploadResult");
-    Ok(xml_response(w.finish()))
+    let mut resp = xml_response(w.finish());
+    if let Some(v) = &rec.version_id {
+        set(resp.headers_mut(), "x-amz-version-id", v);
+    }
+    Ok(resp)
 }
 
 pub async fn abort_upload(
@@ -508,6 +521,7 @@ mod tests {
             user_meta: Default::default(),
             checksum_algorithm: Some("CRC32".into()),
             checksum_type: None,
+            tags: Default::default(),
         };
         let part = |n, data: &[u8]| {
             let mut s = Checksummer::new(ChecksumAlgorithm::Crc32);

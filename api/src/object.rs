@@ -1,6 +1,6 @@
 //! Object operations: PutObject, GetObject/HeadObject (ranges, `partNumber`, conditionals,
-//! response overrides), DeleteObject, DeleteObjects; and the request-header helpers that
-//! multipart and copy share (stored headers, user metadata, declared length).
+//! response overrides, `versionId`); and the request-header helpers that multipart and copy
+//! share (stored headers, user metadata, declared length). Deletes are in `delete`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,13 +13,13 @@ use cairn_metadata::{ObjectData, ObjectRecord, StoredChecksum, MAX_PART_NUMBER};
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 
-use crate::auth::{self, read_small_body, Caller};
+use crate::auth::{self, Caller};
 use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::router::Query;
 use crate::util::{http_date, now_ms};
-use crate::xml::{self, XmlWriter};
-use crate::{xml_response, ApiState};
+use crate::versioning::{new_version_id, resolve_version};
+use crate::{tagging, ApiState};
 
 /// The largest object a single PUT may upload (as S3: 5 GiB).
 pub const MAX_PUT_SIZE: u64 = 5 << 30;
@@ -134,6 +134,7 @@ pub async fn put_object(
     let declared = declared_length(&caller, &headers, MAX_PUT_SIZE)?;
     let stored = stored_headers(&headers);
     let user_meta = user_meta(&headers)?;
+    let tags = tagging::from_header(&headers)?.unwrap_or_default();
 
     let (body, verified) = auth::body_stream(&caller, req)?;
     let written = st.objects.write_body(body).await?;
@@ -151,20 +152,26 @@ pub async fn put_object(
             value,
         });
     let etag = written.md5_hex.clone();
+    let now = now_ms();
     let record = ObjectRecord {
         size: written.size,
         etag: etag.clone(),
-        last_modified_ms: now_ms(),
+        last_modified_ms: now,
         content_type: header_str(&headers, "content-type"),
         headers: stored,
         user_meta,
         checksum: checksum.clone(),
         data: written.data,
+        version_id: Some(new_version_id(now)),
+        tags,
     };
-    st.objects.commit(bucket, key, record).await?;
+    let stored = st.objects.commit(bucket, key, record).await?;
 
     let mut resp = StatusCode::OK.into_response();
     set(resp.headers_mut(), "etag", &format!("\"{etag}\""));
+    if let Some(v) = &stored.version_id {
+        set(resp.headers_mut(), "x-amz-version-id", v);
+    }
     if let Some(c) = checksum {
         set(
             resp.headers_mut(),
@@ -301,14 +308,7 @@ pub async fn get_object(
     head: bool,
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
-    let rec = st
-        .meta()
-        .get_object(bucket, key)
-        .await?
-        .ok_or_else(|| S3Error::no_such_key().with("Key", key.as_str()))?;
-    if q.get("versionId").is_some_and(|v| v != "null") {
-        return Err(S3Error::not_implemented("versionId on GET"));
-    }
+    let (rec, version_id) = resolve_version(st, bucket, key, q).await?;
     if let Some(resp) = check_conditions(headers, &rec)? {
         return Ok(resp);
     }
@@ -363,6 +363,10 @@ pub async fn get_object(
     }
     set(h, "etag", &format!("\"{}\"", rec.etag));
     set(h, "last-modified", &http_date(rec.last_modified_ms));
+    if let Some(v) = &version_id {
+        set(h, "x-amz-version-id", v);
+    }
+    tagging::count_header(h, &rec.tags);
     set(
         h,
         "content-type",
@@ -445,64 +449,6 @@ fn part_range(rec: &ObjectRecord, n: u32) -> Result<(u64, u64, Option<usize>), S
         ObjectData::Inline(_) | ObjectData::Striped { .. } if n == 1 => Ok((0, rec.size, None)),
         ObjectData::Inline(_) | ObjectData::Striped { .. } => Err(not_satisfiable()),
     }
-}
-
-pub async fn delete_object(
-    st: &Arc<ApiState>,
-    bucket: &BucketName,
-    key: &ObjectKey,
-) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
-    st.objects.delete(bucket, key).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub async fn delete_objects(
-    st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
-    req: Request,
-) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
-    let body = read_small_body(caller, req, 2 << 20).await?;
-    let parsed: xml::DeleteRequest = xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
-    if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
-        return Err(S3Error::malformed_xml());
-    }
-    let quiet = parsed.quiet.unwrap_or(false);
-    let mut w = XmlWriter::new();
-    w.open_root("DeleteResult");
-    for obj in parsed.objects {
-        let result = match ObjectKey::new(obj.key.clone()) {
-            Ok(key) => st
-                .objects
-                .delete(bucket, &key)
-                .await
-                .map(|_| ())
-                .map_err(S3Error::from),
-            Err(e) => Err(S3Error::from(e)),
-        };
-        match result {
-            Ok(()) if quiet => {}
-            Ok(()) => {
-                w.open("Deleted");
-                w.elem("Key", &obj.key);
-                if let Some(v) = &obj.version_id {
-                    w.elem("VersionId", v);
-                }
-                w.close("Deleted");
-            }
-            Err(e) => {
-                w.open("Error");
-                w.elem("Key", &obj.key);
-                w.elem("Code", e.code.as_str());
-                w.elem("Message", &e.message);
-                w.close("Error");
-            }
-        }
-    }
-    w.close("DeleteResult");
-    Ok(xml_response(w.finish()))
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use percent_encoding::percent_decode_str;
 use crate::auth::{self, Caller};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::{
-    access, bucket, bucket_config, copy, cors, listing, multipart, multipart_list, object,
-    xml_response, ApiState,
+    access, bucket, bucket_config, copy, cors, delete, listing, multipart, multipart_list, object,
+    tagging, versioning, xml_response, ApiState,
 };
 
 /// Decoded query parameters (a parameter given without `=` has an empty value).
@@ -50,7 +50,8 @@ fn decode(s: &str) -> Result<String, S3Error> {
 }
 
 /// Sub-resources Cairn does not implement yet; named so that the client gets NotImplemented
-/// instead of a wrong answer from the plain operation.
+/// instead of a wrong answer from the plain operation. (`tagging` is implemented on keys
+/// only, see [`unsupported`].)
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
@@ -76,8 +77,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "select",
     "tagging",
     "torrent",
-    "versioning",
-    "versions",
     "website",
     "attributes",
 ];
@@ -137,11 +136,7 @@ async fn route(
             return bucket_config::dispatch(st, &caller, record, sub, req).await;
         }
     }
-    let handled_for_keys = ["acl"];
-    if let Some(sub) = UNSUPPORTED_SUBRESOURCES
-        .iter()
-        .find(|s| query.has(s) && !(key.is_some() && handled_for_keys.contains(s)))
-    {
+    if let Some(sub) = unsupported(query, key.is_some()) {
         return Err(S3Error::not_implemented(&format!(
             "the `{sub}` sub-resource"
         )));
@@ -152,6 +147,15 @@ async fn route(
             Method::HEAD => bucket::head_bucket(st, bucket).await,
             Method::DELETE => bucket::delete_bucket(st, bucket).await,
             Method::GET if query.has("location") => bucket::get_location(st, bucket).await,
+            Method::GET if query.has("versioning") => {
+                versioning::get_bucket_versioning(st, bucket).await
+            }
+            Method::PUT if query.has("versioning") => {
+                versioning::put_bucket_versioning(st, &caller, bucket, req).await
+            }
+            Method::GET if query.has("versions") => {
+                versioning::list_object_versions(st, bucket, query).await
+            }
             Method::GET if query.has("uploads") => {
                 multipart_list::list_uploads(st, bucket, query).await
             }
@@ -160,7 +164,7 @@ async fn route(
             }
             Method::GET => listing::list_objects(st, bucket, query, false).await,
             Method::POST if query.has("delete") => {
-                object::delete_objects(st, &caller, bucket, req).await
+                delete::delete_objects(st, &caller, bucket, req).await
             }
             _ => Err(method_not_allowed()),
         },
@@ -169,7 +173,7 @@ async fn route(
             let copy = req.headers().contains_key("x-amz-copy-source");
             if copy {
                 // The source must be the caller's too.
-                let (source_bucket, _) = copy::parse_copy_source(req.headers())?;
+                let (source_bucket, _, _) = copy::parse_copy_source(req.headers())?;
                 access::require_owner(st, &caller, &source_bucket).await?;
             }
             if matches!(method, Method::PUT | Method::POST) && !query.has("uploadId") {
@@ -186,6 +190,15 @@ async fn route(
                     let body = auth::read_small_body(&caller, req, 64 << 10).await?;
                     bucket_config::put_acl(&headers, &body, &record.owner)?;
                     Ok(axum::http::StatusCode::OK.into_response())
+                }
+                Method::PUT if query.has("tagging") => {
+                    tagging::put_object_tagging(st, &caller, bucket, &key, query, req).await
+                }
+                Method::GET if query.has("tagging") => {
+                    tagging::get_object_tagging(st, bucket, &key, query).await
+                }
+                Method::DELETE if query.has("tagging") => {
+                    tagging::delete_object_tagging(st, bucket, &key, query).await
                 }
                 Method::PUT if query.has("uploadId") && copy => {
                     multipart::upload_part_copy(st, bucket, &key, query, req.headers()).await
@@ -213,7 +226,7 @@ async fn route(
                 Method::HEAD => {
                     object::get_object(st, bucket, &key, query, req.headers(), true).await
                 }
-                Method::DELETE => object::delete_object(st, bucket, &key).await,
+                Method::DELETE => delete::delete_object(st, bucket, &key, query).await,
                 _ => Err(method_not_allowed()),
             }
         }
@@ -264,6 +277,17 @@ fn decode_key(k: &str) -> Result<Option<String>, S3Error> {
         .decode_utf8()
         .map(|c| Some(c.into_owned()))
         .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "key is not valid UTF-8"))
+}
+
+/// Sub-resources answered on keys although the bucket form is not in the list above.
+const KEY_SUBRESOURCES: &[&str] = &["acl", "tagging"];
+
+/// The first sub-resource of the request Cairn does not implement for this target.
+fn unsupported(query: &Query, has_key: bool) -> Option<&'static str> {
+    UNSUPPORTED_SUBRESOURCES
+        .iter()
+        .find(|s| query.has(s) && !(has_key && KEY_SUBRESOURCES.contains(s)))
+        .copied()
 }
 
 fn method_not_allowed() -> S3Error {
@@ -329,5 +353,16 @@ mod tests {
         assert_eq!(q.get("prefix"), Some("a/b c"));
         assert_eq!(q.get("delimiter"), Some("/"));
         assert!(q.has("location"));
+    }
+
+    #[test]
+    fn tagging_is_routed_for_keys_only() {
+        let q = Query::parse(Some("tagging")).unwrap();
+        assert_eq!(unsupported(&q, false), Some("tagging"));
+        assert_eq!(unsupported(&q, true), None);
+        let q = Query::parse(Some("versioning")).unwrap();
+        assert_eq!(unsupported(&q, false), None);
+        let q = Query::parse(Some("acl")).unwrap();
+        assert_eq!(unsupported(&q, true), Some("acl"));
     }
 }

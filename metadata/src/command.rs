@@ -13,8 +13,9 @@ use crate::keys::{self, Cf};
 use crate::multipart;
 use crate::records::{
     decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord,
-    PartRecord, StoredChecksum, UploadRecord,
+    PartRecord, StoredChecksum, TagSet, UploadRecord,
 };
+use crate::versions::{self, Deletion, VersionSel, VersioningState};
 use crate::MetadataError;
 
 /// A metadata mutation.
@@ -26,16 +27,36 @@ pub enum Command {
     DeleteBucket {
         name: BucketName,
     },
-    /// Creates or replaces the object at `key`. The replaced object's shards are queued for GC.
+    /// Creates or replaces the object at `key` (see [`crate::versions`] for what happens to
+    /// the one replaced). `record.version_id` is the id of the new version when the bucket
+    /// has versioning enabled (ignored otherwise).
     PutObject {
         bucket: BucketName,
         key: ObjectKey,
         record: ObjectRecord,
     },
-    /// Deletes the object at `key` (absent is not an error). Its shards are queued for GC.
+    /// Deletes the object at `key` (absent is not an error): unversioned, its shards are
+    /// queued for GC; versioned, a delete marker with `marker_version_id` (when enabled) is
+    /// added.
     DeleteObject {
         bucket: BucketName,
         key: ObjectKey,
+        marker_version_id: String,
+        marker_ms: i64,
+    },
+    /// Removes one version (`None`: the `null` version) for good; its shards are queued for
+    /// GC. An unknown version is not an error.
+    DeleteVersion {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<String>,
+    },
+    /// Replaces the tag set of one version of an object.
+    SetObjectTags {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: VersionSel,
+        tags: TagSet,
     },
     PutAccessKey(AccessKeyRecord),
     /// Removes GC entries whose shards have been deleted.
@@ -78,6 +99,8 @@ pub enum Command {
         /// The object's checksum (composite of the parts' checksums), computed by the caller
         /// from the part checksums it listed.
         checksum: Option<StoredChecksum>,
+        /// The new version's id when the bucket has versioning enabled.
+        version_id: String,
     },
     /// Aborts a multipart upload; every part's shards are queued for GC.
     AbortUpload {
@@ -102,8 +125,12 @@ pub struct CompletePart {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandOutput {
     Done,
-    /// The object that a put or delete replaced, if any.
-    Replaced(Option<Box<ObjectRecord>>),
+    /// The object a put stored (with its final version id).
+    Stored(Box<ObjectRecord>),
+    /// What a delete did.
+    Deleted(Deletion),
+    /// The version whose tags were set.
+    Tagged(Option<String>),
     /// The object a completed multipart upload created.
     Completed(Box<ObjectRecord>),
 }
@@ -153,7 +180,9 @@ pub fn apply(
             if view.get(Cf::Buckets, &k)?.is_none() {
                 return Err(MetadataError::NoSuchBucket);
             }
-            if view.any_with_prefix(Cf::Objects, &keys::object_prefix(name))? {
+            if view.any_with_prefix(Cf::Objects, &keys::object_prefix(name))?
+                || view.any_with_prefix(Cf::Versions, &keys::object_prefix(name))?
+            {
                 return Err(MetadataError::BucketNotEmpty);
             }
             let mut dead = Vec::new();
@@ -171,19 +200,59 @@ pub fn apply(
             record,
         } => {
             require_bucket(view, bucket)?;
-            let k = keys::object(bucket, key.as_str());
-            let old = replaced(view, &k, &mut writes)?;
-            writes.push(put(Cf::Objects, k, encode(record)));
-            CommandOutput::Replaced(old)
+            let mut dead = Vec::new();
+            let rec =
+                versions::write_object(view, bucket, key, record.clone(), &mut writes, &mut dead)?;
+            queue_gc(view, &mut writes, dead)?;
+            CommandOutput::Stored(Box::new(rec))
         }
-        Command::DeleteObject { bucket, key } => {
+        Command::DeleteObject {
+            bucket,
+            key,
+            marker_version_id,
+            marker_ms,
+        } => {
             require_bucket(view, bucket)?;
-            let k = keys::object(bucket, key.as_str());
-            let old = replaced(view, &k, &mut writes)?;
-            if old.is_some() {
-                writes.push(del(Cf::Objects, k));
-            }
-            CommandOutput::Replaced(old)
+            let mut dead = Vec::new();
+            let d = versions::delete_current(
+                view,
+                bucket,
+                key,
+                marker_version_id,
+                *marker_ms,
+                &mut writes,
+                &mut dead,
+            )?;
+            queue_gc(view, &mut writes, dead)?;
+            CommandOutput::Deleted(d)
+        }
+        Command::DeleteVersion {
+            bucket,
+            key,
+            version_id,
+        } => {
+            require_bucket(view, bucket)?;
+            let mut dead = Vec::new();
+            let d = versions::delete_version(
+                view,
+                bucket,
+                key,
+                version_id.as_deref(),
+                &mut writes,
+                &mut dead,
+            )?;
+            queue_gc(view, &mut writes, dead)?;
+            CommandOutput::Deleted(d)
+        }
+        Command::SetObjectTags {
+            bucket,
+            key,
+            version,
+            tags,
+        } => {
+            require_bucket(view, bucket)?;
+            let id = versions::set_tags(view, bucket, key, version, tags, &mut writes)?;
+            CommandOutput::Tagged(id)
         }
         Command::CreateUpload {
             bucket,
@@ -213,6 +282,7 @@ pub fn apply(
             parts,
             last_modified_ms,
             checksum,
+            version_id,
         } => {
             require_bucket(view, bucket)?;
             let mut dead = Vec::new();
@@ -229,12 +299,11 @@ pub fn apply(
                 &mut writes,
                 &mut dead,
             )?;
-            let k = keys::object(bucket, key.as_str());
-            if let Some(old) = view.get(Cf::Objects, &k)? {
-                let old: ObjectRecord = decode(&old)?;
-                dead.extend(old.data.shards());
-            }
-            writes.push(put(Cf::Objects, k, encode(&record)));
+            let record = ObjectRecord {
+                version_id: Some(version_id.clone()),
+                ..record
+            };
+            let record = versions::write_object(view, bucket, key, record, &mut writes, &mut dead)?;
             queue_gc(view, &mut writes, dead)?;
             CommandOutput::Completed(Box::new(record))
         }
@@ -263,6 +332,22 @@ pub fn apply(
             value,
         } => {
             require_bucket(view, bucket)?;
+            if *kind == BucketConfigKind::Versioning {
+                let now = versions::state(view, bucket)?;
+                let next = VersioningState::parse(value.as_deref())?;
+                match (now, next) {
+                    (VersioningState::Unversioned, VersioningState::Unversioned) => {}
+                    (_, VersioningState::Unversioned) => {
+                        return Err(MetadataError::IllegalVersioning(
+                            "versioning can be suspended but not turned off".into(),
+                        ))
+                    }
+                    (VersioningState::Unversioned, _) => {
+                        versions::adopt_objects(view, bucket, &mut writes)?
+                    }
+                    _ => {}
+                }
+            }
             writes.push(Write {
                 cf: Cf::BucketConfig,
                 key: keys::bucket_config(bucket, *kind),
@@ -305,20 +390,6 @@ fn require_bucket(view: &dyn StateView, bucket: &BucketName) -> Result<(), Metad
         Some(_) => Ok(()),
         None => Err(MetadataError::NoSuchBucket),
     }
-}
-
-/// Reads the object at `k` (if any) and queues its shards for GC.
-fn replaced(
-    view: &dyn StateView,
-    k: &[u8],
-    writes: &mut Vec<Write>,
-) -> Result<Option<Box<ObjectRecord>>, MetadataError> {
-    let Some(bytes) = view.get(Cf::Objects, k)? else {
-        return Ok(None);
-    };
-    let old: ObjectRecord = decode(&bytes)?;
-    queue_gc(view, writes, old.data.shards())?;
-    Ok(Some(Box::new(old)))
 }
 
 /// Queues `shards` for GC as one entry. Call at most once per command: the sequence number

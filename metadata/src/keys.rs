@@ -11,6 +11,11 @@
 //! `bucket 0x00 key 0x00 upload-id 0x00 part-number (u32 big-endian)` in `parts`, so the parts
 //! of one upload are one range in part-number order. Upload ids are generated hex and never
 //! contain 0x00.
+//!
+//! Object versions and delete markers are `bucket 0x00 key 0x00 order` in `versions`, where
+//! `order` is `u64::MAX - seq` big-endian and `seq` grows with every version written (a
+//! counter in `sys`): the versions of a key are one range, newest first, and listing every
+//! version of a bucket is one range scan in S3's order (keys ascending, newest first).
 
 use cairn_types::BucketName;
 
@@ -25,10 +30,11 @@ pub enum Cf {
     Uploads,
     Parts,
     BucketConfig,
+    Versions,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 8] = [
+    pub const ALL: [Cf; 9] = [
         Cf::Buckets,
         Cf::Objects,
         Cf::Keys,
@@ -37,6 +43,7 @@ impl Cf {
         Cf::BucketConfig,
         Cf::Uploads,
         Cf::Parts,
+        Cf::Versions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +56,7 @@ impl Cf {
             Cf::BucketConfig => "bucket_config",
             Cf::Uploads => "uploads",
             Cf::Parts => "parts",
+            Cf::Versions => "versions",
         }
     }
 }
@@ -96,4 +104,34 @@ pub fn bucket_config(bucket: &BucketName, kind: crate::BucketConfigKind) -> Vec<
     let mut k = object_prefix(bucket);
     k.push(kind as u8);
     k
+}
+
+/// The common prefix of every version key of `key` in `versions`.
+pub fn versions_prefix(bucket: &BucketName, key: &str) -> Vec<u8> {
+    let mut k = object(bucket, key);
+    k.push(0);
+    k
+}
+
+/// The key of the version with sequence number `seq` of `key` in `versions`.
+pub fn version(bucket: &BucketName, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = versions_prefix(bucket, key);
+    k.extend_from_slice(&version_order(seq));
+    k
+}
+
+/// The order bytes of sequence number `seq`: later versions sort first.
+pub fn version_order(seq: u64) -> [u8; 8] {
+    (u64::MAX - seq).to_be_bytes()
+}
+
+/// Splits a `versions` key with the bucket prefix stripped into the object key and its
+/// order bytes.
+pub fn split_version_key(k: &[u8]) -> Option<(&[u8], [u8; 8])> {
+    if k.len() < 9 || k[k.len() - 9] != 0 {
+        return None;
+    }
+    let (key, rest) = k.split_at(k.len() - 9);
+    let order: [u8; 8] = rest[1..].try_into().ok()?;
+    Some((key, order))
 }

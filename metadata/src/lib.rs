@@ -1,5 +1,5 @@
-//! Cairn's metadata: buckets, objects (with where their data lives), multipart uploads and
-//! their parts, access keys and the garbage-collection queue.
+//! Cairn's metadata: buckets, objects (with where their data lives) and their versions,
+//! multipart uploads and their parts, access keys and the garbage-collection queue.
 //!
 //! Every mutation is a [`Command`] applied by the one deterministic state machine in
 //! [`command::apply`]; reads are point lookups and range scans. [`MetadataStore`] is the seam
@@ -16,15 +16,19 @@ pub mod list;
 pub mod multipart;
 pub mod records;
 mod rocks;
+pub mod version_list;
+pub mod versions;
 
 pub use command::{Command, CommandOutput, CompletePart};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use records::{
     AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectData, ObjectRecord, PartData,
-    PartRecord, ShardLoc, StoredChecksum, StripeLoc, UploadRecord,
+    PartRecord, ShardLoc, StoredChecksum, StripeLoc, TagSet, UploadRecord, VersionRecord,
 };
 pub use rocks::RocksMetadataStore;
+pub use version_list::{VersionEntry, VersionPage, VersionQuery};
+pub use versions::{Deletion, VersionSel, VersioningState};
 
 /// Errors of the metadata crate.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,14 @@ pub enum MetadataError {
     InvalidPartOrder,
     #[error("part {part_number} is smaller than the minimum allowed size")]
     EntityTooSmall { part_number: u32 },
+    #[error("the object does not exist")]
+    NoSuchKey,
+    #[error("the version does not exist")]
+    NoSuchVersion,
+    #[error("the version is a delete marker")]
+    DeleteMarker,
+    #[error("illegal versioning configuration: {0}")]
+    IllegalVersioning(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("stored metadata is corrupt: {0}")]
@@ -79,6 +91,16 @@ pub trait MetadataStore: Send + Sync + 'static {
         bucket: &BucketName,
         query: &ListQuery,
     ) -> Result<ListPage<ObjectRecord>>;
+    /// One version of an object, or the newest entry of its history (possibly a delete
+    /// marker) for [`VersionSel::Latest`].
+    async fn get_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        sel: &VersionSel,
+    ) -> Result<Option<VersionRecord>>;
+    async fn list_versions(&self, bucket: &BucketName, query: &VersionQuery)
+        -> Result<VersionPage>;
     async fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>>;
     /// One configuration document of a bucket, if set.
     async fn get_bucket_config(

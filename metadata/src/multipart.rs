@@ -175,6 +175,8 @@ pub(crate) fn complete(
         user_meta: upload.user_meta,
         checksum: c.checksum,
         data: ObjectData::Parts(chosen),
+        version_id: None,
+        tags: upload.tags,
     })
 }
 

@@ -1,6 +1,11 @@
 //! The records metadata stores: buckets, objects (with where their data lives), multipart
-//! uploads and their parts, access keys and garbage-collection entries, plus their versioned
-//! binary encoding.
+//! uploads and their parts, versions (object versions and delete markers), access keys and
+//! garbage-collection entries, plus their versioned binary encoding.
+//!
+//! Every stored value starts with a format byte. A record type whose shape changed keeps
+//! decoding its older formats: [`ObjectRecord`] and [`UploadRecord`] are written as
+//! [`VALUE_FORMAT_V2`] (they gained a version id and a tag set) and V1 bytes decode into
+//! their old shapes ([`legacy`]) and convert.
 
 use std::collections::BTreeMap;
 
@@ -9,28 +14,76 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::MetadataError;
 
-/// Format version byte that starts every stored value.
+/// Format version byte that starts every stored value (first shape of each record).
 pub const VALUE_FORMAT_V1: u8 = 1;
+/// Format of [`ObjectRecord`] and [`UploadRecord`] since versioning and tagging.
+pub const VALUE_FORMAT_V2: u8 = 2;
 
-pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    let mut out = vec![VALUE_FORMAT_V1];
+/// A record type kept in the metadata state: the format it is written in, and how its older
+/// formats decode.
+pub trait Stored: Serialize + DeserializeOwned {
+    const FORMAT: u8 = VALUE_FORMAT_V1;
+    /// Decodes `rest` written in the older `format`; `None` when `format` is unknown.
+    fn decode_older(_format: u8, _rest: &[u8]) -> Option<Result<Self, MetadataError>> {
+        None
+    }
+}
+
+fn postcard_err(e: postcard::Error) -> MetadataError {
+    MetadataError::Corrupt(e.to_string())
+}
+
+pub(crate) fn encode<T: Stored>(v: &T) -> Vec<u8> {
+    let mut out = vec![T::FORMAT];
     // postcard serialisation of these plain records cannot fail (no maps with non-string
     // keys, no unsupported types); a failure would be a programming error.
     out.extend(postcard::to_allocvec(v).expect("records always serialise"));
     out
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MetadataError> {
+pub(crate) fn decode<T: Stored>(bytes: &[u8]) -> Result<T, MetadataError> {
     match bytes.split_first() {
-        Some((&VALUE_FORMAT_V1, rest)) => {
-            postcard::from_bytes(rest).map_err(|e| MetadataError::Corrupt(e.to_string()))
-        }
-        Some((v, _)) => Err(MetadataError::Corrupt(format!(
-            "unknown value format version {v}"
-        ))),
+        Some((&f, rest)) if f == T::FORMAT => postcard::from_bytes(rest).map_err(postcard_err),
+        Some((&f, rest)) => T::decode_older(f, rest).unwrap_or_else(|| {
+            Err(MetadataError::Corrupt(format!(
+                "unknown value format version {f}"
+            )))
+        }),
         None => Err(MetadataError::Corrupt("empty value".into())),
     }
 }
+
+impl Stored for BucketRecord {}
+impl Stored for PartRecord {}
+impl Stored for AccessKeyRecord {}
+impl Stored for GcEntry {}
+impl Stored for ObjectData {}
+impl Stored for VersionRecord {}
+
+impl Stored for ObjectRecord {
+    const FORMAT: u8 = VALUE_FORMAT_V2;
+    fn decode_older(format: u8, rest: &[u8]) -> Option<Result<Self, MetadataError>> {
+        (format == VALUE_FORMAT_V1).then(|| {
+            postcard::from_bytes::<legacy::ObjectRecordV1>(rest)
+                .map(Into::into)
+                .map_err(postcard_err)
+        })
+    }
+}
+
+impl Stored for UploadRecord {
+    const FORMAT: u8 = VALUE_FORMAT_V2;
+    fn decode_older(format: u8, rest: &[u8]) -> Option<Result<Self, MetadataError>> {
+        (format == VALUE_FORMAT_V1).then(|| {
+            postcard::from_bytes::<legacy::UploadRecordV1>(rest)
+                .map(Into::into)
+                .map_err(postcard_err)
+        })
+    }
+}
+
+/// An object's tag set (key → value).
+pub type TagSet = BTreeMap<String, String>;
 
 /// A bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +167,7 @@ pub struct StoredChecksum {
     pub value: String,
 }
 
-/// One object (the current version of a key).
+/// One object: the current version of a key in `objects`, or one version in `versions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
     pub size: u64,
@@ -129,6 +182,32 @@ pub struct ObjectRecord {
     pub user_meta: BTreeMap<String, String>,
     pub checksum: Option<StoredChecksum>,
     pub data: ObjectData,
+    /// The version id; `None` is the `null` version (unversioned and suspended buckets,
+    /// objects written before versioning was enabled).
+    pub version_id: Option<String>,
+    pub tags: TagSet,
+}
+
+/// One entry of a key's version history in `versions`: an object version or a delete
+/// marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// `None` is the `null` version.
+    pub version_id: Option<String>,
+    pub last_modified_ms: i64,
+    /// The object; `None` for a delete marker.
+    pub object: Option<ObjectRecord>,
+}
+
+impl VersionRecord {
+    pub fn is_delete_marker(&self) -> bool {
+        self.object.is_none()
+    }
+
+    /// The version id as S3 spells it (`null` for the null version).
+    pub fn id_str(&self) -> &str {
+        self.version_id.as_deref().unwrap_or("null")
+    }
 }
 
 /// A multipart upload in progress: what CreateMultipartUpload said about the object to be.
@@ -146,6 +225,8 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<String>,
     /// `x-amz-checksum-type` given at creation (`COMPOSITE` or `FULL_OBJECT`).
     pub checksum_type: Option<String>,
+    /// `x-amz-tagging` given at creation: the completed object's tags.
+    pub tags: TagSet,
 }
 
 /// One uploaded part of a multipart upload in progress.
@@ -197,9 +278,134 @@ impl BucketConfigKind {
     ];
 }
 
+/// The V1 shapes of records whose shape changed, decoded from old data and converted.
+pub mod legacy {
+    use super::*;
+
+    /// [`ObjectRecord`] before versioning and tagging.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ObjectRecordV1 {
+        pub size: u64,
+        pub etag: String,
+        pub last_modified_ms: i64,
+        pub content_type: Option<String>,
+        pub headers: BTreeMap<String, String>,
+        pub user_meta: BTreeMap<String, String>,
+        pub checksum: Option<StoredChecksum>,
+        pub data: ObjectData,
+    }
+
+    impl From<ObjectRecordV1> for ObjectRecord {
+        fn from(o: ObjectRecordV1) -> Self {
+            ObjectRecord {
+                size: o.size,
+                etag: o.etag,
+                last_modified_ms: o.last_modified_ms,
+                content_type: o.content_type,
+                headers: o.headers,
+                user_meta: o.user_meta,
+                checksum: o.checksum,
+                data: o.data,
+                version_id: None,
+                tags: TagSet::new(),
+            }
+        }
+    }
+
+    /// [`UploadRecord`] before tagging.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct UploadRecordV1 {
+        pub upload_id: String,
+        pub initiated_ms: i64,
+        pub owner: String,
+        pub content_type: Option<String>,
+        pub headers: BTreeMap<String, String>,
+        pub user_meta: BTreeMap<String, String>,
+        pub checksum_algorithm: Option<String>,
+        pub checksum_type: Option<String>,
+    }
+
+    impl From<UploadRecordV1> for UploadRecord {
+        fn from(u: UploadRecordV1) -> Self {
+            UploadRecord {
+                upload_id: u.upload_id,
+                initiated_ms: u.initiated_ms,
+                owner: u.owner,
+                content_type: u.content_type,
+                headers: u.headers,
+                user_meta: u.user_meta,
+                checksum_algorithm: u.checksum_algorithm,
+                checksum_type: u.checksum_type,
+                tags: TagSet::new(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes the pre-versioning code wrote for an inline object of 3 bytes with ETag `e`,
+    /// modified at 1 ms, with `cache-control: no` and a CRC32 checksum `AA==`.
+    const V1_OBJECT: &[u8] = &[
+        1, // VALUE_FORMAT_V1
+        3, 1, b'e', 2, 0, // size, etag, last_modified_ms (zigzag), content_type None
+        1, 13, b'c', b'a', b'c', b'h', b'e', b'-', b'c', b'o', b'n', b't', b'r', b'o', b'l', 2,
+        b'n', b'o', // headers
+        0,    // user_meta
+        1, 5, b'C', b'R', b'C', b'3', b'2', 4, b'A', b'A', b'=', b'=', // checksum
+        0, 3, 1, 2, 3, // Inline([1, 2, 3])
+    ];
+
+    #[test]
+    fn v1_object_records_still_decode() {
+        let rec: ObjectRecord = decode(V1_OBJECT).unwrap();
+        assert_eq!(rec.size, 3);
+        assert_eq!(rec.etag, "e");
+        assert_eq!(rec.last_modified_ms, 1);
+        assert_eq!(
+            rec.headers.get("cache-control").map(String::as_str),
+            Some("no")
+        );
+        assert_eq!(rec.checksum.as_ref().unwrap().value, "AA==");
+        assert_eq!(rec.data, ObjectData::Inline(vec![1, 2, 3]));
+        assert_eq!(rec.version_id, None);
+        assert!(rec.tags.is_empty());
+        // The legacy shape re-encodes to exactly those bytes (it is the old struct).
+        let old: legacy::ObjectRecordV1 = postcard::from_bytes(&V1_OBJECT[1..]).unwrap();
+        let mut again = vec![VALUE_FORMAT_V1];
+        again.extend(postcard::to_allocvec(&old).unwrap());
+        assert_eq!(again, V1_OBJECT);
+        // New records are written as V2 and read back whole.
+        let mut v2 = rec.clone();
+        v2.version_id = Some("v".into());
+        v2.tags.insert("k".into(), "v".into());
+        let bytes = encode(&v2);
+        assert_eq!(bytes[0], VALUE_FORMAT_V2);
+        assert_eq!(decode::<ObjectRecord>(&bytes).unwrap(), v2);
+        assert!(decode::<ObjectRecord>(&[9, 0]).is_err());
+    }
+
+    #[test]
+    fn v1_upload_records_still_decode() {
+        let old = legacy::UploadRecordV1 {
+            upload_id: "u".into(),
+            initiated_ms: 5,
+            owner: "o".into(),
+            content_type: Some("t".into()),
+            headers: BTreeMap::new(),
+            user_meta: BTreeMap::new(),
+            checksum_algorithm: None,
+            checksum_type: None,
+        };
+        let mut bytes = vec![VALUE_FORMAT_V1];
+        bytes.extend(postcard::to_allocvec(&old).unwrap());
+        let rec: UploadRecord = decode(&bytes).unwrap();
+        assert_eq!(rec.upload_id, "u");
+        assert_eq!(rec.content_type.as_deref(), Some("t"));
+        assert!(rec.tags.is_empty());
+    }
 
     fn striped(stripes: usize) -> ObjectData {
         ObjectData::Striped {

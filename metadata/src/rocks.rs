@@ -16,7 +16,9 @@ use crate::records::{
     decode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord, PartRecord,
     UploadRecord,
 };
-use crate::{MetadataError, MetadataStore, Result};
+use crate::version_list::{self, VersionPage, VersionQuery};
+use crate::versions::{self, VersionSel};
+use crate::{MetadataError, MetadataStore, Result, VersionRecord};
 
 /// Metadata in a local RocksDB database.
 #[derive(Clone)]
@@ -212,6 +214,35 @@ impl MetadataStore for RocksMetadataStore {
         .await
     }
 
+    async fn get_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        sel: &VersionSel,
+    ) -> Result<Option<VersionRecord>> {
+        let (b, k, sel) = (bucket.clone(), key.clone(), sel.clone());
+        self.blocking(move |inner| versions::get(inner, &b, k.as_str(), &sel))
+            .await
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &BucketName,
+        query: &VersionQuery,
+    ) -> Result<VersionPage> {
+        let prefix = keys::object_prefix(bucket);
+        let q = query.clone();
+        self.blocking(move |inner| {
+            let mut cursor = BucketCursor {
+                it: inner.db.raw_iterator_cf(inner.cf(Cf::Versions)?),
+                prefix,
+                started: false,
+            };
+            version_list::list_versions(&mut cursor, &q)
+        })
+        .await
+    }
+
     async fn get_upload(
         &self,
         bucket: &BucketName,
@@ -356,6 +387,8 @@ mod tests {
             headers: BTreeMap::new(),
             user_meta: BTreeMap::new(),
             checksum: None,
+            version_id: None,
+            tags: Default::default(),
             data: if striped {
                 ObjectData::Striped {
                     id: ObjectId::random(),
@@ -468,10 +501,10 @@ mod tests {
                 key: k.clone(),
                 record: r,
             };
-            assert_eq!(
+            assert!(matches!(
                 s.apply(put(obj(3, true))).await.unwrap(),
-                CommandOutput::Replaced(None)
-            );
+                CommandOutput::Stored(r) if r.size == 3 && r.version_id.is_none()
+            ));
             // Overwrite queues the first version's shard for GC.
             s.apply(put(obj(4, false))).await.unwrap();
             let gc = s.gc_pending(10).await.unwrap();
@@ -510,6 +543,8 @@ mod tests {
         s.apply(Command::DeleteObject {
             bucket: b.clone(),
             key: ObjectKey::new("a/b").unwrap(),
+            marker_version_id: "m".into(),
+            marker_ms: 1,
         })
         .await
         .unwrap();
@@ -520,7 +555,9 @@ mod tests {
         assert!(matches!(
             s.apply(Command::DeleteObject {
                 bucket: b,
-                key: ObjectKey::new("x").unwrap()
+                key: ObjectKey::new("x").unwrap(),
+                marker_version_id: "m".into(),
+                marker_ms: 1,
             })
             .await,
             Err(MetadataError::NoSuchBucket)

@@ -18,7 +18,8 @@ use bytes::{Bytes, BytesMut};
 use cairn_datanode::{DatanodeError, ShardStore};
 use cairn_erasure::StripeCodec;
 use cairn_metadata::{
-    Command, CommandOutput, MetadataError, MetadataStore, ObjectData, ObjectRecord, StripeLoc,
+    Command, CommandOutput, Deletion, MetadataError, MetadataStore, ObjectData, ObjectRecord,
+    StripeLoc,
 };
 use cairn_placement::{NodeInfo, Placement, Ring};
 use cairn_types::{BucketName, EcScheme, NodeId, ObjectId, ObjectKey, ShardId};
@@ -314,13 +315,14 @@ impl ObjectService {
         }
     }
 
-    /// Commits `record` as the object at `key`; the replaced object's shards go to GC.
+    /// Commits `record` as the object at `key`; returns the stored record (with its final
+    /// version id). Shards no version references any more go to GC.
     pub async fn commit(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         record: ObjectRecord,
-    ) -> Result<(), ObjectsError> {
+    ) -> Result<ObjectRecord, ObjectsError> {
         let out = self
             .meta
             .apply(Command::PutObject {
@@ -329,29 +331,56 @@ impl ObjectService {
                 record,
             })
             .await?;
-        self.after_replace(out);
-        Ok(())
+        self.gc_wakeup.notify_one();
+        match out {
+            CommandOutput::Stored(rec) => Ok(*rec),
+            other => Err(ObjectsError::Inconsistent(format!(
+                "PutObject answered {other:?}"
+            ))),
+        }
     }
 
-    /// Deletes the object at `key` (absent is fine); returns whether one existed.
-    pub async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bool, ObjectsError> {
-        let out = self
-            .meta
-            .apply(Command::DeleteObject {
-                bucket: bucket.clone(),
-                key: key.clone(),
-            })
-            .await?;
-        let existed = matches!(out, CommandOutput::Replaced(Some(_)));
-        self.after_replace(out);
-        Ok(existed)
+    /// Deletes the object at `key` (absent is fine): removes it, or adds a delete marker
+    /// with id `marker_id` in a versioned bucket.
+    pub async fn delete(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        marker_id: String,
+        now_ms: i64,
+    ) -> Result<Deletion, ObjectsError> {
+        self.apply_delete(Command::DeleteObject {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            marker_version_id: marker_id,
+            marker_ms: now_ms,
+        })
+        .await
     }
 
-    fn after_replace(&self, out: CommandOutput) {
-        if let CommandOutput::Replaced(Some(old)) = out {
-            if !old.data.shards().is_empty() {
-                self.gc_wakeup.notify_one();
-            }
+    /// Removes one version for good (`None`: the null version); its shards go to GC.
+    pub async fn delete_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<String>,
+    ) -> Result<Deletion, ObjectsError> {
+        self.apply_delete(Command::DeleteVersion {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id,
+        })
+        .await
+    }
+
+    async fn apply_delete(&self, cmd: Command) -> Result<Deletion, ObjectsError> {
+        let out = self.meta.apply(cmd).await?;
+        self.gc_wakeup.notify_one();
+        match out {
+            CommandOutput::Deleted(d) => Ok(d),
+            other => Err(ObjectsError::Inconsistent(format!(
+                "a delete answered {other:?}"
+            ))),
         }
     }
 

@@ -142,6 +142,8 @@ fn record(w: WrittenBody) -> ObjectRecord {
         user_meta: Default::default(),
         checksum: None,
         data: w.data,
+        version_id: None,
+        tags: Default::default(),
     }
 }
 
@@ -183,8 +185,20 @@ async fn overwrite_and_delete_free_shards_through_gc() {
     let gc = f.svc.gc_worker();
     assert_eq!(gc.run_once().await.unwrap(), 3);
     assert_eq!(f.store.shards.lock().unwrap().len(), 2);
-    assert!(f.svc.delete(&f.bucket, &key).await.unwrap());
-    assert!(!f.svc.delete(&f.bucket, &key).await.unwrap());
+    assert!(
+        f.svc
+            .delete(&f.bucket, &key, "m".into(), 0)
+            .await
+            .unwrap()
+            .existed
+    );
+    assert!(
+        !f.svc
+            .delete(&f.bucket, &key, "m".into(), 0)
+            .await
+            .unwrap()
+            .existed
+    );
     gc.run_once().await.unwrap();
     assert!(f.store.shards.lock().unwrap().is_empty());
 }
@@ -355,6 +369,8 @@ async fn multipart_objects_read_across_parts_and_free_every_part() {
         user_meta: Default::default(),
         checksum: None,
         data: ObjectData::Parts(parts),
+        version_id: None,
+        tags: Default::default(),
     };
     let n = all.len() as u64;
     assert_eq!(read_all(&f.svc, &rec, 0..n).await, all);
@@ -386,7 +402,13 @@ async fn multipart_objects_read_across_parts_and_free_every_part() {
     assert_eq!(*f.store.gets.lock().unwrap(), [ShardId::new(*id, 1, 0)]);
     let key = ObjectKey::new("mp").unwrap();
     f.svc.commit(&f.bucket, &key, rec).await.unwrap();
-    assert!(f.svc.delete(&f.bucket, &key).await.unwrap());
+    assert!(
+        f.svc
+            .delete(&f.bucket, &key, "m".into(), 0)
+            .await
+            .unwrap()
+            .existed
+    );
     assert_eq!(f.svc.gc_worker().run_once().await.unwrap(), 6);
     assert!(f.store.shards.lock().unwrap().is_empty());
 }

@@ -152,8 +152,8 @@ async fn bucket_tagging_acl_and_default_answers() {
     assert_eq!(
         pairs,
         [
-            ("team".to_string(), "storage".to_string()),
-            ("cost center".to_string(), "42 & up".to_string())
+            ("cost center".to_string(), "42 & up".to_string()),
+            ("team".to_string(), "storage".to_string())
         ]
     );
     let dup = Tagging::builder()

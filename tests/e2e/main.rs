@@ -19,3 +19,6 @@ mod multipart_checksums;
 mod multipart_durability;
 mod scripted;
 mod streaming;
+mod tagging;
+mod versioning;
+mod versioning_ops;

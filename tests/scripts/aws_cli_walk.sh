@@ -70,4 +70,30 @@ aws s3 rm "s3://cli-bucket/$KEY"
 aws s3 rm --recursive s3://cli-bucket/
 aws s3 rb s3://cli-bucket
 if aws s3 ls | grep -q cli-bucket; then fail "bucket still listed"; fi
+
+# Versioning and object tagging.
+aws s3 mb s3://cli-versions
+aws s3api get-bucket-versioning --bucket cli-versions > vconf.json
+if grep -q Status vconf.json; then fail "new bucket versioned: $(cat vconf.json)"; fi
+aws s3api put-bucket-versioning --bucket cli-versions --versioning-configuration Status=Enabled
+aws s3api get-bucket-versioning --bucket cli-versions | grep -q '"Status": "Enabled"' || fail "versioning not enabled"
+printf 'first\n' > v1.txt
+printf 'second version\n' > v2.txt
+V1=$(aws s3api put-object --bucket cli-versions --key doc.txt --body v1.txt --query VersionId --output text)
+V2=$(aws s3api put-object --bucket cli-versions --key doc.txt --body v2.txt --query VersionId --output text)
+[ -n "$V1" ] && [ "$V1" != "None" ] && [ "$V1" != "$V2" ] || fail "version ids: $V1 $V2"
+aws s3api get-object --bucket cli-versions --key doc.txt --version-id "$V1" v1-back.txt > /dev/null
+cmp v1.txt v1-back.txt || fail "old version differs"
+aws s3api delete-object --bucket cli-versions --key doc.txt | grep -q '"DeleteMarker": true' || fail "no delete marker"
+aws s3api list-object-versions --bucket cli-versions > versions.json
+grep -q "\"VersionId\": \"$V1\"" versions.json || fail "v1 not listed: $(cat versions.json)"
+grep -q '"DeleteMarkers"' versions.json || fail "marker not listed: $(cat versions.json)"
+aws s3api put-object-tagging --bucket cli-versions --key doc.txt --version-id "$V2" \
+  --tagging 'TagSet=[{Key=team,Value=data}]'
+aws s3api get-object-tagging --bucket cli-versions --key doc.txt --version-id "$V2" | grep -q '"Value": "data"' || fail "tags"
+if aws s3 rb s3://cli-versions 2> err.txt; then fail "bucket with versions removed"; fi
+grep -q BucketNotEmpty err.txt || fail "expected BucketNotEmpty: $(cat err.txt)"
+aws s3api list-object-versions --bucket cli-versions --query '[Versions[].VersionId, DeleteMarkers[].VersionId][]' --output text | tr '\t' '\n' |
+  while read -r id; do aws s3api delete-object --bucket cli-versions --key doc.txt --version-id "$id" > /dev/null; done
+aws s3 rb s3://cli-versions
 echo "ALL OK"

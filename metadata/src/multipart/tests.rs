@@ -26,6 +26,7 @@ fn upload(id: &str) -> UploadRecord {
         user_meta: BTreeMap::from([("color".to_string(), "blue".to_string())]),
         checksum_algorithm: None,
         checksum_type: None,
+        tags: BTreeMap::new(),
     }
 }
 
@@ -108,6 +109,7 @@ fn complete_cmd(k: &str, id: &str, parts: &[(u32, &PartRecord)]) -> Command {
             })
             .collect(),
         last_modified_ms: 42,
+        version_id: "v1".into(),
         checksum: None,
     }
 }
@@ -206,6 +208,8 @@ async fn complete_builds_the_object_and_collects_unlisted_parts() {
     s.apply(Command::DeleteObject {
         bucket: bucket(),
         key: key("big"),
+        marker_version_id: "m1".into(),
+        marker_ms: 50,
     })
     .await
     .unwrap();

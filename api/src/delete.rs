@@ -1,0 +1,130 @@
+//! DeleteObject and DeleteObjects, with or without a version id: without one, an
+//! unversioned bucket loses the object and a versioned one gains a delete marker; with one,
+//! that version is removed for good (see `cairn_metadata::versions`).
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cairn_metadata::{Deletion, VersionSel};
+use cairn_types::{BucketName, ObjectKey};
+
+use crate::auth::{read_small_body, Caller};
+use crate::bucket::require_bucket;
+use crate::error::S3Error;
+use crate::object::set;
+use crate::router::Query;
+use crate::util::now_ms;
+use crate::versioning::{new_version_id, version_param};
+use crate::xml::{self, XmlWriter};
+use crate::{xml_response, ApiState};
+
+/// Deletes `sel` of `key`; returns what happened and the version id to report (the marker
+/// created, or the version named).
+async fn delete_one(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    sel: VersionSel,
+) -> Result<(Deletion, Option<String>), S3Error> {
+    match sel {
+        VersionSel::Latest => {
+            let now = now_ms();
+            let d = st
+                .objects
+                .delete(bucket, key, new_version_id(now), now)
+                .await?;
+            let id = d
+                .delete_marker
+                .then(|| d.version_id.clone().unwrap_or_else(|| "null".into()));
+            Ok((d, id))
+        }
+        VersionSel::Id(id) => {
+            let shown = id.clone().unwrap_or_else(|| "null".into());
+            let d = st.objects.delete_version(bucket, key, id).await?;
+            Ok((d, Some(shown)))
+        }
+    }
+}
+
+pub async fn delete_object(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    q: &Query,
+) -> Result<Response, S3Error> {
+    require_bucket(st, bucket).await?;
+    let sel = version_param(q)?;
+    let (d, id) = delete_one(st, bucket, key, sel).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if d.delete_marker {
+        set(resp.headers_mut(), "x-amz-delete-marker", "true");
+    }
+    if let Some(id) = id {
+        set(resp.headers_mut(), "x-amz-version-id", &id);
+    }
+    Ok(resp)
+}
+
+pub async fn delete_objects(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketName,
+    req: Request,
+) -> Result<Response, S3Error> {
+    require_bucket(st, bucket).await?;
+    let body = read_small_body(caller, req, 2 << 20).await?;
+    let parsed: xml::DeleteRequest = xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
+    if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
+        return Err(S3Error::malformed_xml());
+    }
+    let quiet = parsed.quiet.unwrap_or(false);
+    let mut w = XmlWriter::new();
+    w.open_root("DeleteResult");
+    for obj in parsed.objects {
+        let result = async {
+            let key = ObjectKey::new(obj.key.clone())?;
+            let sel = match obj.version_id.as_deref() {
+                None => VersionSel::Latest,
+                Some("null") => VersionSel::Id(None),
+                Some(v) => {
+                    let q =
+                        Query::parse(Some(&format!("versionId={}", crate::util::url_encode(v))))?;
+                    version_param(&q)?
+                }
+            };
+            delete_one(st, bucket, &key, sel).await
+        }
+        .await;
+        match result {
+            Ok(_) if quiet => {}
+            Ok((d, id)) => {
+                w.open("Deleted");
+                w.elem("Key", &obj.key);
+                if let Some(v) = &obj.version_id {
+                    w.elem("VersionId", v);
+                }
+                if d.delete_marker {
+                    w.elem("DeleteMarker", "true");
+                    if let Some(id) = &id {
+                        w.elem("DeleteMarkerVersionId", id);
+                    }
+                }
+                w.close("Deleted");
+            }
+            Err(e) => {
+                w.open("Error");
+                w.elem("Key", &obj.key);
+                if let Some(v) = &obj.version_id {
+                    w.elem("VersionId", v);
+                }
+                w.elem("Code", e.code.as_str());
+                w.elem("Message", &e.message);
+                w.close("Error");
+            }
+        }
+    }
+    w.close("DeleteResult");
+    Ok(xml_response(w.finish()))
+}
