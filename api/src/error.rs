@@ -321,6 +321,11 @@ impl From<MetadataError> for S3Error {
             .with("PartNumber", part_number.to_string()),
             MetadataError::InvalidArgument(msg) => S3Error::new(S3ErrorCode::InvalidArgument, msg),
             MetadataError::NoSuchKey => S3Error::no_such_key(),
+            MetadataError::PreconditionFailed(m) => S3Error::new(
+                S3ErrorCode::PreconditionFailed,
+                format!("At least one of the pre-conditions you specified did not hold: {m}"),
+            )
+            .with("Condition", "If-Match / If-None-Match"),
             MetadataError::NoSuchVersion => S3Error::no_such_version(),
             MetadataError::DeleteMarker => S3Error::method_not_allowed()
                 .with_header("x-amz-delete-marker", "true"),

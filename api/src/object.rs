@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{ObjectData, ObjectRecord, StoredChecksum, MAX_PART_NUMBER};
+use cairn_metadata::{ObjectData, ObjectRecord, StoredChecksum, WriteCondition, MAX_PART_NUMBER};
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 
@@ -131,6 +131,12 @@ pub async fn put_object(
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
     let headers = req.headers().clone();
+    let condition = write_condition(&headers)?;
+    if condition != WriteCondition::Always {
+        // Refuse early what will fail anyway; the check that counts is in the commit.
+        let current = st.meta().get_object(bucket, key).await?;
+        precheck(&condition, current.as_ref())?;
+    }
     let declared = declared_length(&caller, &headers, MAX_PUT_SIZE)?;
     let stored = stored_headers(&headers);
     let user_meta = user_meta(&headers)?;
@@ -165,7 +171,21 @@ pub async fn put_object(
         version_id: Some(new_version_id(now)),
         tags,
     };
-    let stored = st.objects.commit(bucket, key, record).await?;
+    let data = record.data.clone();
+    let stored = match st.objects.commit_if(bucket, key, record, condition).await {
+        Ok(s) => s,
+        Err(e) => {
+            // Lost a conditional race (or failed otherwise): nothing refers to these shards.
+            st.objects
+                .discard(cairn_objects::WrittenBody {
+                    data,
+                    size: 0,
+                    md5_hex: String::new(),
+                })
+                .await;
+            return Err(e.into());
+        }
+    };
 
     let mut resp = StatusCode::OK.into_response();
     set(resp.headers_mut(), "etag", &format!("\"{etag}\""));
@@ -180,6 +200,44 @@ pub async fn put_object(
         );
     }
     Ok(resp)
+}
+
+/// The conditional-write headers of a PutObject: `If-None-Match: *` or `If-Match: <etag>`.
+pub(crate) fn write_condition(h: &HeaderMap) -> Result<WriteCondition, S3Error> {
+    let none_match = header_str(h, "if-none-match");
+    let if_match = header_str(h, "if-match");
+    match (none_match.as_deref().map(str::trim), if_match) {
+        (Some(_), Some(_)) => Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "If-Match and If-None-Match cannot be combined on a write",
+        )),
+        (Some("*"), None) => Ok(WriteCondition::IfAbsent),
+        (Some(_), None) => Err(S3Error::not_implemented(
+            "If-None-Match with an ETag on writes (only `*` is supported, as in S3)",
+        )),
+        (None, Some(etag)) => Ok(WriteCondition::IfMatch(
+            etag.trim().trim_matches('"').to_string(),
+        )),
+        (None, None) => Ok(WriteCondition::Always),
+    }
+}
+
+/// The early form of the commit's condition check, against `current`.
+fn precheck(condition: &WriteCondition, current: Option<&ObjectRecord>) -> Result<(), S3Error> {
+    let failed = |m: &str| {
+        S3Error::new(
+            S3ErrorCode::PreconditionFailed,
+            format!("At least one of the pre-conditions you specified did not hold: {m}"),
+        )
+    };
+    match (condition, current) {
+        (WriteCondition::IfAbsent, Some(_)) => Err(failed("an object exists (If-None-Match: *)")),
+        (WriteCondition::IfMatch(_), None) => Err(S3Error::no_such_key()),
+        (WriteCondition::IfMatch(e), Some(cur)) if cur.etag != *e => {
+            Err(failed("the ETag differs (If-Match)"))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn set(h: &mut HeaderMap, name: &str, value: &str) {

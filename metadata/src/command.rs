@@ -34,6 +34,10 @@ pub enum Command {
         bucket: BucketName,
         key: ObjectKey,
         record: ObjectRecord,
+        /// Checked against the current object in the same step as the write (conditional
+        /// PUT), so two racing writers cannot both pass it.
+        #[serde(default)]
+        condition: WriteCondition,
     },
     /// Deletes the object at `key` (absent is not an error): unversioned, its shards are
     /// queued for GC; versioned, a delete marker with `marker_version_id` (when enabled) is
@@ -121,6 +125,18 @@ pub struct CompletePart {
     pub checksum: Option<String>,
 }
 
+/// A precondition of [`Command::PutObject`] on the key's current object.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum WriteCondition {
+    /// Write whatever is there.
+    #[default]
+    Always,
+    /// Write only if the key has no current object (`If-None-Match: *`).
+    IfAbsent,
+    /// Write only if the current object's ETag (unquoted) is this (`If-Match`).
+    IfMatch(String),
+}
+
 /// What a command returned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandOutput {
@@ -198,8 +214,10 @@ pub fn apply(
             bucket,
             key,
             record,
+            condition,
         } => {
             require_bucket(view, bucket)?;
+            check_condition(view, bucket, key, condition)?;
             let mut dead = Vec::new();
             let rec =
                 versions::write_object(view, bucket, key, record.clone(), &mut writes, &mut dead)?;
@@ -382,6 +400,36 @@ pub(crate) fn del(cf: Cf, key: Vec<u8>) -> Write {
         cf,
         key,
         value: None,
+    }
+}
+
+/// Fails with `PreconditionFailed` (or `NoSuchKey` for `IfMatch` on a missing key) when the
+/// current object at `key` does not satisfy `condition`.
+fn check_condition(
+    view: &dyn StateView,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    condition: &WriteCondition,
+) -> Result<(), MetadataError> {
+    if *condition == WriteCondition::Always {
+        return Ok(());
+    }
+    let current: Option<ObjectRecord> = view
+        .get(Cf::Objects, &keys::object(bucket, key.as_str()))?
+        .map(|b| decode(&b))
+        .transpose()?;
+    match (condition, current) {
+        (WriteCondition::IfAbsent, Some(_)) => Err(MetadataError::PreconditionFailed(
+            "an object already exists at this key (If-None-Match: *)".into(),
+        )),
+        (WriteCondition::IfMatch(_), None) => Err(MetadataError::NoSuchKey),
+        (WriteCondition::IfMatch(etag), Some(cur)) if cur.etag != *etag => {
+            Err(MetadataError::PreconditionFailed(format!(
+                "the current ETag is \"{}\", not \"{etag}\" (If-Match)",
+                cur.etag
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -19,7 +19,7 @@ mod rocks;
 pub mod version_list;
 pub mod versions;
 
-pub use command::{Command, CommandOutput, CompletePart};
+pub use command::{Command, CommandOutput, CompletePart, WriteCondition};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use records::{
@@ -51,6 +51,8 @@ pub enum MetadataError {
     EntityTooSmall { part_number: u32 },
     #[error("the object does not exist")]
     NoSuchKey,
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     #[error("the version does not exist")]
     NoSuchVersion,
     #[error("the version is a delete marker")]

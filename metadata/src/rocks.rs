@@ -368,6 +368,8 @@ impl MetadataStore for RocksMetadataStore {
 mod tests {
     use std::collections::BTreeMap;
 
+    use crate::WriteCondition;
+
     use cairn_types::{EcScheme, NodeId, ObjectId};
 
     use super::*;
@@ -500,6 +502,7 @@ mod tests {
                 bucket: b.clone(),
                 key: k.clone(),
                 record: r,
+                condition: WriteCondition::Always,
             };
             assert!(matches!(
                 s.apply(put(obj(3, true))).await.unwrap(),
@@ -581,6 +584,7 @@ mod tests {
                 bucket: b,
                 key: ObjectKey::new(format!("k-{name}")).unwrap(),
                 record: obj(1, false),
+                condition: WriteCondition::Always,
             })
             .await
             .unwrap();

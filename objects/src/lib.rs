@@ -19,7 +19,7 @@ use cairn_datanode::{DatanodeError, ShardStore};
 use cairn_erasure::StripeCodec;
 use cairn_metadata::{
     Command, CommandOutput, Deletion, MetadataError, MetadataStore, ObjectData, ObjectRecord,
-    StripeLoc,
+    StripeLoc, WriteCondition,
 };
 use cairn_placement::{NodeInfo, Placement, Ring};
 use cairn_types::{BucketName, EcScheme, NodeId, ObjectId, ObjectKey, ShardId};
@@ -323,12 +323,26 @@ impl ObjectService {
         key: &ObjectKey,
         record: ObjectRecord,
     ) -> Result<ObjectRecord, ObjectsError> {
+        self.commit_if(bucket, key, record, WriteCondition::Always)
+            .await
+    }
+
+    /// [`Self::commit`] only if the key's current object satisfies `condition` (checked in
+    /// the same metadata step as the write).
+    pub async fn commit_if(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        record: ObjectRecord,
+        condition: WriteCondition,
+    ) -> Result<ObjectRecord, ObjectsError> {
         let out = self
             .meta
             .apply(Command::PutObject {
                 bucket: bucket.clone(),
                 key: key.clone(),
                 record,
+                condition,
             })
             .await?;
         self.gc_wakeup.notify_one();

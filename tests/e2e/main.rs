@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod basic;
 mod bucket_config;
+mod conditional_put;
 mod copy;
 mod crash;
 mod degraded;

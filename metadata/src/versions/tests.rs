@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use cairn_types::{EcScheme, ObjectId};
 
 use super::*;
-use crate::command::{Command, CommandOutput};
+use crate::command::{Command, CommandOutput, WriteCondition};
 use crate::records::{BucketRecord, ObjectData, ShardLoc, StripeLoc};
 use crate::{ListQuery, MetadataStore, RocksMetadataStore, VersionEntry, VersionQuery};
 
@@ -72,6 +72,7 @@ async fn put_obj(s: &RocksMetadataStore, k: &str, rec: ObjectRecord) -> ObjectRe
             bucket: bucket(),
             key: key(k),
             record: rec,
+            condition: WriteCondition::Always,
         })
         .await
         .unwrap()
@@ -216,6 +217,7 @@ async fn enabling_keeps_old_objects_as_null_and_adds_versions() {
             bucket: bucket(),
             key: key("k"),
             record: obj("e3", None),
+            condition: WriteCondition::Always,
         })
         .await,
         Err(MetadataError::InvalidArgument(_))
