@@ -356,13 +356,16 @@ mod tests {
     }
 
     #[test]
-    fn tagging_is_routed_for_keys_only() {
+    fn key_subresources_are_routed_for_keys_only() {
         let q = Query::parse(Some("tagging")).unwrap();
         assert_eq!(unsupported(&q, false), Some("tagging"));
         assert_eq!(unsupported(&q, true), None);
         let q = Query::parse(Some("versioning")).unwrap();
         assert_eq!(unsupported(&q, false), None);
+        // Object ACLs are answered on keys; the bucket form never reaches this list.
         let q = Query::parse(Some("acl")).unwrap();
-        assert_eq!(unsupported(&q, true), Some("acl"));
+        assert_eq!(unsupported(&q, true), None);
+        let q = Query::parse(Some("restore")).unwrap();
+        assert_eq!(unsupported(&q, true), Some("restore"));
     }
 }
