@@ -27,7 +27,7 @@ pub mod testing;
 mod writer;
 
 pub use compaction::{run_compaction, CompactionReport};
-pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT};
+pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_TIMEOUT};
 pub use scrub::DeepScrubReport;
 pub use server::{router, serve};
 pub use store::{LocalShardStore, StoreOptions};
