@@ -28,7 +28,7 @@ mod writer;
 
 pub use compaction::{run_compaction, CompactionReport};
 pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_TIMEOUT};
-pub use scrub::DeepScrubReport;
+pub use scrub::{diff_against_store, DeepScrubReport};
 pub use server::{router, serve};
 pub use store::{LocalShardStore, StoreOptions};
 

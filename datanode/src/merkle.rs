@@ -363,6 +363,8 @@ pub struct MerkleDiff {
     pub nodes_compared: u64,
     /// Leaf entries looked at, counting both sides.
     pub entries_compared: u64,
+    /// Calls made to the store holding the actual tree (0 for the pure [`diff`]).
+    pub requests: u64,
 }
 
 impl MerkleDiff {
@@ -376,12 +378,13 @@ impl MerkleDiff {
         self.nodes_compared * 32 + self.entries_compared * ENTRY_BYTES as u64
     }
 
-    fn absorb(&mut self, other: MerkleDiff) {
+    pub(crate) fn absorb(&mut self, other: MerkleDiff) {
         self.missing.extend(other.missing);
         self.extra.extend(other.extra);
         self.changed.extend(other.changed);
         self.nodes_compared += other.nodes_compared;
         self.entries_compared += other.entries_compared;
+        self.requests += other.requests;
     }
 }
 

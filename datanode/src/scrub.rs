@@ -14,6 +14,9 @@
 //! that exact record (a newer put or a delete wins). The tombstone is an ordinary record, so
 //! a restart does not resurrect the shard, and the Merkle tree then lists it as missing for
 //! the scrubber to repair. The damaged bytes stay in the old segment until compaction.
+//!
+//! [`diff_against_store`] is the scrubber's walk: an expected summary against any
+//! [`ShardStore`], fetching only the nodes under differing hashes.
 
 use std::fs::File;
 use std::io;
@@ -24,7 +27,10 @@ use std::time::{Duration, Instant};
 use cairn_types::ShardId;
 
 use crate::index::Location;
-use crate::merkle::{PartitionTree, PARTITIONS};
+use crate::merkle::{
+    diff_entries, MerkleDiff, MerkleNode, MerkleSummary, NodePath, PartitionTree, FANOUT,
+    PARTITIONS,
+};
 use crate::record::crc32c;
 use crate::segment::read_payload;
 use crate::store::LocalShardStore;
@@ -225,6 +231,51 @@ fn verify_chunk(
         }
     }
     Ok((checked, bytes, victims, pacer))
+}
+
+/// Compares `expected` (e.g. what metadata says a datanode should hold) with what `actual`
+/// holds, fetching through the trait only the roots and then the nodes and leaves under
+/// roots that differ. The result is the same as [`crate::merkle::diff_summaries`] against
+/// the store's own summary; `requests` counts the store calls made.
+pub async fn diff_against_store(
+    expected: &MerkleSummary,
+    actual: &dyn ShardStore,
+) -> Result<MerkleDiff> {
+    let roots = actual.merkle_roots().await?;
+    let mut out = MerkleDiff {
+        requests: 1,
+        ..MerkleDiff::default()
+    };
+    for (p, root) in roots.iter().enumerate() {
+        let p = p as u8;
+        let tree = expected.partition(p);
+        out.nodes_compared += 1;
+        if tree.root() == *root {
+            continue;
+        }
+        let mut stack = vec![NodePath::ROOT];
+        while let Some(path) = stack.pop() {
+            let node = actual.merkle_node(p, path).await?;
+            out.requests += 1;
+            match node {
+                MerkleNode::Inner { children, .. } => {
+                    let mine = tree.children(path);
+                    out.nodes_compared += FANOUT as u64;
+                    for n in (0..FANOUT).rev() {
+                        if mine[n] != children[n] {
+                            stack.extend(path.child(n as u8));
+                        }
+                    }
+                }
+                MerkleNode::Leaf { entries, .. } => {
+                    let mine = tree.entries_under(path);
+                    out.entries_compared += (mine.len() + entries.len()) as u64;
+                    diff_entries(mine, &entries, &mut out);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// All entries of `partition` through [`ShardStore::list`], in id order.

@@ -393,6 +393,10 @@ async fn merkle_and_deep_scrub_over_the_wire_match_the_local_store() {
         .join(crate::segment::segment_file_name(loc.segment));
     let f = std::fs::OpenOptions::new().write(true).open(seg).unwrap();
     f.write_all_at(b"rot", loc.offset + 10).unwrap();
+    let expected = MerkleSummary::build(remote.list(None, usize::MAX).await.unwrap());
+    let clean = crate::diff_against_store(&expected, &remote).await.unwrap();
+    assert!(clean.is_clean());
+    assert_eq!(clean.requests, 1, "a clean diff is one request");
     let report = remote.deep_scrub(1 << 30).await.unwrap();
     assert_eq!(report.corrupt, vec![victim]);
     assert_eq!(report.shards_checked, 400);
@@ -400,6 +404,11 @@ async fn merkle_and_deep_scrub_over_the_wire_match_the_local_store() {
         remote.get(victim).await,
         Err(DatanodeError::NotFound(_))
     ));
+    let d = crate::diff_against_store(&expected, &remote).await.unwrap();
+    assert_eq!(d.missing, vec![victim]);
+    assert!(d.extra.is_empty() && d.changed.is_empty());
+    // The roots, then one node per inner level and the leaf.
+    assert_eq!(d.requests, 1 + crate::merkle::DEPTH as u64 + 1);
     let after = remote.merkle_roots().await.unwrap();
     let p = crate::merkle::partition_of(&victim) as usize;
     assert_ne!(after[p], roots[p]);
@@ -506,4 +515,64 @@ async fn inconsistent_merkle_replies_are_refused() {
     }
     let _ = stop.send(());
     task.abort();
+}
+
+/// Figures for the docs: JSON bytes of the replies a clean and a one-shard diff fetch, for
+/// 100k shards, against the JSON listing of all of them. `--nocapture` prints them.
+#[test]
+fn wire_figures_for_100k_shards() {
+    use crate::merkle::{diff_summaries, MerkleSummary, NodePath, DEPTH, FANOUT, PARTITIONS};
+    use crate::server::{WireNode, WireRoots, WireShardInfo};
+
+    let infos: Vec<crate::ShardInfo> = (0..100_000)
+        .map(|n| crate::ShardInfo {
+            id: spread_id(n),
+            len: 1 << 20,
+            crc32c: n.wrapping_mul(0x2545_F491),
+        })
+        .collect();
+    let summary = MerkleSummary::build(infos.iter().copied());
+    let listing: usize = infos
+        .chunks(crate::server::MAX_LIST_LIMIT)
+        .map(|page| {
+            let wire: Vec<WireShardInfo> = page.iter().map(WireShardInfo::from).collect();
+            serde_json::to_vec(&wire).unwrap().len()
+        })
+        .sum();
+    let roots = serde_json::to_vec(&WireRoots {
+        partitions: PARTITIONS,
+        fanout: FANOUT,
+        depth: DEPTH,
+        roots: summary.roots().iter().map(hex::encode).collect(),
+    })
+    .unwrap()
+    .len();
+    // One differing shard: the roots, then each node down to its leaf.
+    let victim = infos[4242].id;
+    let p = crate::merkle::partition_of(&victim);
+    let tree = summary.partition(p);
+    let nibbles: Vec<u8> = victim.to_bytes()[1..3]
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .take(DEPTH)
+        .collect();
+    let mut one = roots;
+    for level in 0..=DEPTH {
+        let path = NodePath::new(&nibbles[..level]).unwrap();
+        one += serde_json::to_vec(&WireNode::from(&tree.node(path)))
+            .unwrap()
+            .len();
+    }
+    let mut edited = infos.clone();
+    edited.remove(4242);
+    let d = diff_summaries(&summary, &MerkleSummary::build(edited));
+    assert_eq!(d.missing, vec![victim]);
+    println!(
+        "100k shards, JSON on the wire: full listing {listing} B in {} requests; clean diff {roots} B \
+         in 1 request; one missing shard {one} B in {} requests",
+        infos.len().div_ceil(crate::server::MAX_LIST_LIMIT),
+        2 + DEPTH,
+    );
+    assert!(roots * 100 < listing);
+    assert!(one * 50 < listing);
 }
