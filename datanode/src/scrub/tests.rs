@@ -147,6 +147,8 @@ async fn deep_scrub_quarantines_exactly_the_corrupt_shards_durably() {
         store.put(id(n), data(n, 1500)).await.expect("put");
     }
     let clean = MerkleSummary::build(store.list(None, usize::MAX).await.expect("list"));
+    // Warm the tree cache, so that quarantine has to invalidate it.
+    assert_eq!(store.merkle_roots().await.expect("roots"), clean.roots());
     let first = store.deep_scrub(0).await.expect("scrub");
     assert_eq!(first.shards_checked, n_shards as u64);
     assert_eq!(first.bytes_read, n_shards as u64 * 1500);
@@ -286,4 +288,57 @@ async fn trait_defaults_agree_with_the_local_store() {
         plain.get(id(5)).await,
         Err(DatanodeError::Corrupt { .. })
     ));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(u32, u8),
+    Delete(u32),
+    Compact,
+    Roots,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0u32..40, 0u8..3).prop_map(|(n, v)| Op::Put(n, v)),
+        2 => (0u32..40).prop_map(Op::Delete),
+        1 => Just(Op::Compact),
+        2 => Just(Op::Roots),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// Law: whatever the history, the cached trees equal trees built from a full listing.
+    #[test]
+    fn cached_trees_equal_trees_of_the_listing(ops in proptest::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let options = StoreOptions { segment_size: 4 << 10, ..StoreOptions::default() };
+            let store = LocalShardStore::open(dir.path(), options.clone()).expect("open");
+            for op in &ops {
+                match op {
+                    Op::Put(n, v) => {
+                        store.put(id(*n), data(*n + *v as u32, 300 + *v as usize)).await.expect("put");
+                    }
+                    Op::Delete(n) => store.delete(id(*n)).await.expect("delete"),
+                    Op::Compact => {
+                        store.compact(0.9).await.expect("compact");
+                    }
+                    Op::Roots => {
+                        assert_eq!(store.merkle_roots().await.expect("roots"), expected_roots(&store).await);
+                    }
+                }
+            }
+            let roots = store.merkle_roots().await.expect("roots");
+            assert_eq!(roots, expected_roots(&store).await);
+            store.close().await;
+            drop(store);
+            let reopened = LocalShardStore::open(dir.path(), options).expect("reopen");
+            assert_eq!(reopened.merkle_roots().await.expect("roots"), roots);
+        });
+    }
 }
