@@ -1,6 +1,7 @@
 //! Datanode storage: shards (byte strings named by [`ShardId`]) kept in append-only segment
 //! files with per-record checksums, an in-memory index recovered on start, tombstones for
-//! deletes and group commit (concurrent writes share one fsync).
+//! deletes and group commit (concurrent writes share one fsync). For scrubbing, every store
+//! answers Merkle summaries of what it holds ([`merkle`]) and can deep-scrub its payloads.
 //!
 //! The [`ShardStore`] trait is the seam every other crate uses; it names no file handles, so
 //! a later network client (`RemoteShardStore`) and fault-injecting decorators implement the
@@ -105,7 +106,7 @@ pub trait ShardStore: Send + Sync + 'static {
     /// leaf. The default lists the partition through [`ShardStore::list`].
     async fn merkle_node(&self, partition: u8, path: NodePath) -> Result<MerkleNode> {
         let entries = scrub::list_partition(self, partition).await?;
-        Ok(merkle::PartitionTree::from_sorted(partition, entries).node(path))
+        Ok(merkle::PartitionTree::build(partition, entries).node(path))
     }
 
     /// Re-reads every shard and verifies its checksum, reading at most

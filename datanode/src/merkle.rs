@@ -391,6 +391,10 @@ impl MerkleDiff {
 /// Compares two trees of the same partition top-down, descending only into subtrees whose
 /// hashes differ. Identical trees cost one comparison (the roots).
 pub fn diff(expected: &PartitionTree, actual: &PartitionTree) -> MerkleDiff {
+    debug_assert_eq!(
+        expected.partition, actual.partition,
+        "trees of one partition"
+    );
     let mut out = MerkleDiff {
         nodes_compared: 1,
         ..MerkleDiff::default()
