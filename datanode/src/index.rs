@@ -1,12 +1,15 @@
 //! The in-memory index: shard id → where its latest put record's payload lives, ordered by
 //! id so that `list` is a range scan. Also keeps the live-byte count, in total and per
-//! segment (what compaction uses to pick segments).
+//! segment (what compaction uses to pick segments), and a version number per Merkle
+//! partition that changes whenever a shard of that partition appears, disappears or changes
+//! checksum or length (what the Merkle tree cache uses to know a partition is stale).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use cairn_types::ShardId;
 
+use crate::merkle::{partition_of, PARTITIONS};
 use crate::ShardInfo;
 
 /// Where a shard's payload lives.
@@ -34,12 +37,25 @@ impl SegmentLive {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Index {
     map: BTreeMap<ShardId, Location>,
     live_bytes: u64,
     /// Per segment number; segments without live records have no entry.
     per_segment: HashMap<u64, SegmentLive>,
+    /// Per Merkle partition: bumped on every change of its `(id, crc32c, len)` set.
+    partition_versions: Vec<u64>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            map: BTreeMap::new(),
+            live_bytes: 0,
+            per_segment: HashMap::new(),
+            partition_versions: vec![0; PARTITIONS],
+        }
+    }
 }
 
 impl Index {
@@ -53,9 +69,14 @@ impl Index {
         let seg = self.per_segment.entry(loc.segment).or_default();
         seg.records += 1;
         seg.payload_bytes += loc.len;
-        if let Some(old) = self.map.insert(id, loc) {
+        let old = self.map.insert(id, loc);
+        if let Some(old) = &old {
             self.live_bytes -= old.len;
-            self.forget(&old);
+            self.forget(old);
+        }
+        // A move (compaction) keeps checksum and length: the partition's tree is unchanged.
+        if old.is_none_or(|o| o.crc32c != loc.crc32c || o.len != loc.len) {
+            self.touch(&id);
         }
     }
 
@@ -64,7 +85,53 @@ impl Index {
         if let Some(old) = self.map.remove(id) {
             self.live_bytes -= old.len;
             self.forget(&old);
+            self.touch(id);
         }
+    }
+
+    fn touch(&mut self, id: &ShardId) {
+        self.partition_versions[partition_of(id) as usize] += 1;
+    }
+
+    /// Locations of the shards strictly after `after`, in id order, at most `limit`.
+    pub fn locations(&self, after: Option<ShardId>, limit: usize) -> Vec<(ShardId, Location)> {
+        let lower = match after {
+            Some(id) => Bound::Excluded(id),
+            None => Bound::Unbounded,
+        };
+        self.map
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(id, loc)| (*id, *loc))
+            .collect()
+    }
+
+    /// Version of `partition`'s entry set (see the module docs).
+    pub fn partition_version(&self, partition: u8) -> u64 {
+        self.partition_versions[partition as usize]
+    }
+
+    /// Entries of `partition` in id order.
+    pub fn partition_entries(&self, partition: u8) -> Vec<ShardInfo> {
+        let mut lo = [0u8; ShardId::ENCODED_LEN];
+        lo[0] = partition;
+        let lower = Bound::Included(ShardId::from_bytes(&lo));
+        let upper = match partition.checked_add(1) {
+            Some(next) => {
+                let mut hi = [0u8; ShardId::ENCODED_LEN];
+                hi[0] = next;
+                Bound::Excluded(ShardId::from_bytes(&hi))
+            }
+            None => Bound::Unbounded,
+        };
+        self.map
+            .range((lower, upper))
+            .map(|(id, loc)| ShardInfo {
+                id: *id,
+                len: loc.len,
+                crc32c: loc.crc32c,
+            })
+            .collect()
     }
 
     fn forget(&mut self, old: &Location) {
@@ -160,5 +227,39 @@ mod tests {
         let ids: Vec<_> = ix.list(Some(a), 10).iter().map(|i| i.id).collect();
         assert_eq!(ids, vec![c]);
         assert!(ix.list(None, 0).is_empty());
+    }
+
+    #[test]
+    fn partition_versions_track_content_changes_only() {
+        let mut bytes = [0u8; ShardId::ENCODED_LEN];
+        bytes[0] = 0xff;
+        let high = ShardId::from_bytes(&bytes);
+        bytes[0] = 0x07;
+        let low = ShardId::from_bytes(&bytes);
+        let mut ix = Index::default();
+        ix.insert(high, loc(5));
+        ix.insert(low, loc(1));
+        assert_eq!(ix.partition_version(0xff), 1);
+        assert_eq!(ix.partition_version(0x07), 1);
+        assert_eq!(ix.partition_version(0x08), 0);
+        // Moved (same crc and len, another place): no change.
+        ix.insert(
+            high,
+            Location {
+                segment: 9,
+                ..loc(5)
+            },
+        );
+        assert_eq!(ix.partition_version(0xff), 1);
+        ix.insert(high, loc(6));
+        assert_eq!(ix.partition_version(0xff), 2);
+        ix.remove(&low);
+        ix.remove(&low);
+        assert_eq!(ix.partition_version(0x07), 2);
+        let es = ix.partition_entries(0xff);
+        assert_eq!(es.len(), 1);
+        assert_eq!((es[0].id, es[0].len), (high, 6));
+        assert!(ix.partition_entries(0x07).is_empty());
+        assert!(ix.partition_entries(0xfe).is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Datanode storage: shards (byte strings named by [`ShardId`]) kept in append-only segment
 //! files with per-record checksums, an in-memory index recovered on start, tombstones for
-//! deletes and group commit (concurrent writes share one fsync).
+//! deletes and group commit (concurrent writes share one fsync). For scrubbing, every store
+//! answers Merkle summaries of what it holds ([`merkle`]) and can deep-scrub its payloads.
 //!
 //! The [`ShardStore`] trait is the seam every other crate uses; it names no file handles, so
 //! a later network client (`RemoteShardStore`) and fault-injecting decorators implement the
@@ -11,11 +12,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_types::ShardId;
 
+use crate::merkle::{Hash, MerkleNode, NodePath};
+
 mod compaction;
 mod index;
+pub mod merkle;
 pub mod record;
 mod recovery;
 mod remote;
+mod scrub;
 mod segment;
 pub mod server;
 mod store;
@@ -23,7 +28,8 @@ pub mod testing;
 mod writer;
 
 pub use compaction::{run_compaction, CompactionReport};
-pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT};
+pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_TIMEOUT};
+pub use scrub::{diff_against_store, DeepScrubReport};
 pub use server::{router, serve};
 pub use store::{LocalShardStore, StoreOptions};
 
@@ -87,4 +93,27 @@ pub trait ShardStore: Send + Sync + 'static {
     /// Lists shards in id order, strictly after `start_after`, at most `limit`.
     async fn list(&self, start_after: Option<ShardId>, limit: usize) -> Result<Vec<ShardInfo>>;
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// Root hashes of the [`merkle::PARTITIONS`] partition trees of what the store holds
+    /// (see [`merkle`]). The default builds them from a full [`ShardStore::list`]; fine
+    /// for test stores, while real stores keep the trees up to date.
+    async fn merkle_roots(&self) -> Result<Vec<Hash>> {
+        let all = self.list(None, usize::MAX).await?;
+        Ok(merkle::MerkleSummary::build(all).roots())
+    }
+
+    /// One node of `partition`'s tree: children hashes for an inner node, entries for a
+    /// leaf. The default lists the partition through [`ShardStore::list`].
+    async fn merkle_node(&self, partition: u8, path: NodePath) -> Result<MerkleNode> {
+        let entries = scrub::list_partition(self, partition).await?;
+        Ok(merkle::PartitionTree::build(partition, entries).node(path))
+    }
+
+    /// Re-reads every shard and verifies its checksum, reading at most
+    /// `rate_limit_bytes_per_sec` payload bytes a second (`0`: no limit). Stores that can
+    /// quarantine a corrupt shard (remove it so that it reads as absent, durably) do so; the
+    /// default only reports what `get` finds [`DatanodeError::Corrupt`].
+    async fn deep_scrub(&self, rate_limit_bytes_per_sec: u64) -> Result<DeepScrubReport> {
+        scrub::deep_scrub_via_get(self, rate_limit_bytes_per_sec).await
+    }
 }

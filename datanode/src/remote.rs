@@ -5,7 +5,9 @@
 //! transport failures, timeouts, 401 (wrong cluster secret, as `PermissionDenied`) and 503
 //! become [`DatanodeError::Io`], so [`DatanodeError::is_retryable`] holds for them. Bytes
 //! read with `get` are checked against the `x-cairn-crc32c` header; a mismatch is reported
-//! as [`DatanodeError::Corrupt`].
+//! as [`DatanodeError::Corrupt`]. Merkle nodes are checked too: a node whose hash does not
+//! match its children or entries, or whose entries do not belong under its path, is
+//! reported as [`DatanodeError::Io`] with `InvalidData`.
 
 use std::io;
 use std::time::Duration;
@@ -19,14 +21,17 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::merkle::{leaf_hash, node_hash, Hash, MerkleNode, NodePath, PartitionTree, PARTITIONS};
 use crate::server::{
-    decode_crc, encode_crc, encode_id, WireShardInfo, WireStats, CRC_HEADER, MAX_LIST_LIMIT,
-    MAX_SHARD_BODY,
+    decode_crc, decode_hash, decode_id, encode_crc, encode_id, WireNode, WireRoots,
+    WireScrubReport, WireShardInfo, WireStats, CRC_HEADER, MAX_LIST_LIMIT, MAX_SHARD_BODY,
 };
-use crate::{DatanodeError, Result, ShardInfo, ShardStore, StoreStats};
+use crate::{DatanodeError, DeepScrubReport, Result, ShardInfo, ShardStore, StoreStats};
 
 /// Default time one request (including reading the whole reply) may take.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a `deep_scrub` call (which replies only when the scrub is done) may take.
+pub const DEFAULT_SCRUB_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Network client for one remote datanode.
 #[derive(Clone)]
@@ -35,6 +40,7 @@ pub struct RemoteShardStore {
     base: String,
     auth: HeaderValue,
     timeout: Duration,
+    scrub_timeout: Duration,
 }
 
 impl std::fmt::Debug for RemoteShardStore {
@@ -80,7 +86,14 @@ impl RemoteShardStore {
             base: base_url.trim_end_matches('/').to_string(),
             auth,
             timeout: DEFAULT_REQUEST_TIMEOUT,
+            scrub_timeout: DEFAULT_SCRUB_TIMEOUT,
         }
+    }
+
+    /// Replaces the timeout of `deep_scrub` calls.
+    pub fn with_scrub_timeout(mut self, timeout: Duration) -> Self {
+        self.scrub_timeout = timeout;
+        self
     }
 
     /// Replaces the per-request timeout.
@@ -99,6 +112,18 @@ impl RemoteShardStore {
         path_and_query: &str,
         body: Bytes,
         crc: Option<u32>,
+    ) -> Result<Reply> {
+        self.send_timed(method, path_and_query, body, crc, self.timeout)
+            .await
+    }
+
+    async fn send_timed(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Bytes,
+        crc: Option<u32>,
+        timeout: Duration,
     ) -> Result<Reply> {
         let uri = format!("{}{}", self.base, path_and_query);
         let mut builder = Request::builder()
@@ -131,11 +156,11 @@ impl RemoteShardStore {
                 body,
             })
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Err(io_err(
                 io::ErrorKind::TimedOut,
-                format!("{uri}: no complete reply within {:?}", self.timeout),
+                format!("{uri}: no complete reply within {timeout:?}"),
             )),
         }
     }
@@ -173,6 +198,30 @@ impl RemoteShardStore {
                 format!("malformed datanode reply: {e}"),
             )
         })
+    }
+}
+
+fn bad_reply(what: &str) -> DatanodeError {
+    io_err(
+        io::ErrorKind::InvalidData,
+        format!("malformed datanode reply: {what}"),
+    )
+}
+
+/// Whether `node` is self-consistent for `path` of `partition`: its hash is the hash of its
+/// children or entries, and a leaf's entries are in id order and all under `path`.
+fn node_is_consistent(partition: u8, path: NodePath, node: &MerkleNode) -> bool {
+    match node {
+        MerkleNode::Inner { hash, children } => node_hash(children) == *hash,
+        MerkleNode::Leaf { hash, entries } => {
+            let sorted = entries.windows(2).all(|w| w[0].id < w[1].id);
+            sorted
+                && leaf_hash(entries) == *hash
+                && PartitionTree::build(partition, entries.iter().copied())
+                    .entries_under(path)
+                    .len()
+                    == entries.len()
+        }
     }
 }
 
@@ -281,6 +330,74 @@ impl ShardStore for RemoteShardStore {
             return Err(Self::status_error(&reply, None, None));
         }
         Ok(Self::parse_json::<WireStats>(&reply)?.into())
+    }
+
+    async fn merkle_roots(&self) -> Result<Vec<Hash>> {
+        let reply = self
+            .send(Method::GET, "/merkle", Bytes::new(), None)
+            .await?;
+        if reply.status != StatusCode::OK {
+            return Err(Self::status_error(&reply, None, None));
+        }
+        let wire: WireRoots = Self::parse_json(&reply)?;
+        let roots: Vec<Hash> = wire
+            .roots
+            .iter()
+            .map(|r| decode_hash(r))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad_reply("root hash is not 64 hex digits"))?;
+        let shape = (wire.partitions, wire.fanout, wire.depth);
+        if roots.len() != PARTITIONS
+            || shape != (PARTITIONS, crate::merkle::FANOUT, crate::merkle::DEPTH)
+        {
+            return Err(bad_reply(&format!(
+                "tree shape {shape:?} with {} roots differs from ours",
+                roots.len()
+            )));
+        }
+        Ok(roots)
+    }
+
+    async fn merkle_node(&self, partition: u8, path: NodePath) -> Result<MerkleNode> {
+        let uri = if path.is_empty() {
+            format!("/merkle/{partition}")
+        } else {
+            format!("/merkle/{partition}/{path}")
+        };
+        let reply = self.send(Method::GET, &uri, Bytes::new(), None).await?;
+        if reply.status != StatusCode::OK {
+            return Err(Self::status_error(&reply, None, None));
+        }
+        let node = Self::parse_json::<WireNode>(&reply)?
+            .into_node(path)
+            .ok_or_else(|| bad_reply("node of the wrong kind or with malformed fields"))?;
+        if !node_is_consistent(partition, path, &node) {
+            return Err(bad_reply(&format!(
+                "node {partition}/{path} does not match its hash"
+            )));
+        }
+        Ok(node)
+    }
+
+    async fn deep_scrub(&self, rate_limit_bytes_per_sec: u64) -> Result<DeepScrubReport> {
+        let uri = format!("/scrub/deep?rate={rate_limit_bytes_per_sec}");
+        let reply = self
+            .send_timed(Method::POST, &uri, Bytes::new(), None, self.scrub_timeout)
+            .await?;
+        if reply.status != StatusCode::OK {
+            return Err(Self::status_error(&reply, None, None));
+        }
+        let wire: WireScrubReport = Self::parse_json(&reply)?;
+        Ok(DeepScrubReport {
+            shards_checked: wire.shards_checked,
+            bytes_read: wire.bytes_read,
+            corrupt: wire
+                .corrupt
+                .iter()
+                .map(|s| decode_id(s))
+                .collect::<Option<_>>()
+                .ok_or_else(bad_info)?,
+        })
     }
 }
 

@@ -8,6 +8,14 @@
 //! | `DELETE /shards/{id}`              | —            | 204 (also when the shard was absent)           |
 //! | `GET /shards?after={id}&limit=N`   | —            | 200, JSON array of [`ShardInfo`] (≤ [`MAX_LIST_LIMIT`]) |
 //! | `GET /stats`                       | —            | 200, JSON [`StoreStats`]                       |
+//! | `GET /merkle`                      | —            | 200, JSON: shape and the 256 partition roots   |
+//! | `GET /merkle/{p}`                  | —            | 200, JSON node: root hash and its children     |
+//! | `GET /merkle/{p}/{path}`           | —            | 200, JSON node: children, or a leaf's entries  |
+//! | `POST /scrub/deep?rate=N`          | —            | 200, JSON [`DeepScrubReport`] (after the scrub)|
+//!
+//! `{p}` is a partition number in decimal (0..=255), `{path}` one lowercase hex digit per
+//! nibble, 1 to [`DEPTH`] of them (see [`crate::merkle`] and `docs/formats.md`); `rate` is
+//! the deep scrub's payload bytes per second, `0` for no limit.
 //!
 //! `{id}` is the lowercase hex of [`ShardId::to_bytes`] (48 characters). A `PUT` may carry
 //! `x-cairn-crc32c` (8 hex digits) for the body; a mismatch is refused with 409 before
@@ -25,7 +33,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
 use cairn_types::ShardId;
@@ -33,7 +41,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
-use crate::{DatanodeError, ShardInfo, ShardStore, StoreStats};
+use crate::merkle::{Hash, MerkleNode, NodePath, DEPTH, FANOUT, PARTITIONS};
+use crate::{DatanodeError, DeepScrubReport, ShardInfo, ShardStore, StoreStats};
 
 /// Largest request body (shard) the server buffers: 256 MiB.
 pub const MAX_SHARD_BODY: usize = 256 << 20;
@@ -127,6 +136,85 @@ impl From<WireStats> for StoreStats {
     }
 }
 
+/// JSON reply of `GET /merkle`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireRoots {
+    pub partitions: usize,
+    pub fanout: usize,
+    pub depth: usize,
+    /// Hex of each partition's root hash, by partition number.
+    pub roots: Vec<String>,
+}
+
+/// JSON form of a [`MerkleNode`]: exactly one of `children` and `entries` is present.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireNode {
+    pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<WireShardInfo>>,
+}
+
+impl From<&MerkleNode> for WireNode {
+    fn from(n: &MerkleNode) -> Self {
+        match n {
+            MerkleNode::Inner { hash, children } => WireNode {
+                hash: hex::encode(hash),
+                children: Some(children.iter().map(hex::encode).collect()),
+                entries: None,
+            },
+            MerkleNode::Leaf { hash, entries } => WireNode {
+                hash: hex::encode(hash),
+                children: None,
+                entries: Some(entries.iter().map(WireShardInfo::from).collect()),
+            },
+        }
+    }
+}
+
+pub(crate) fn decode_hash(s: &str) -> Option<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(s, &mut h).ok()?;
+    Some(h)
+}
+
+impl WireNode {
+    /// The node, if well-formed for a node at `path` (leaf paths carry entries).
+    pub fn into_node(self, path: NodePath) -> Option<MerkleNode> {
+        let hash = decode_hash(&self.hash)?;
+        match (self.children, self.entries, path.is_leaf()) {
+            (Some(children), None, false) => {
+                let children: Vec<Hash> = children
+                    .iter()
+                    .map(|c| decode_hash(c))
+                    .collect::<Option<_>>()?;
+                let children: [Hash; FANOUT] = children.try_into().ok()?;
+                Some(MerkleNode::Inner {
+                    hash,
+                    children: Box::new(children),
+                })
+            }
+            (None, Some(entries), true) => Some(MerkleNode::Leaf {
+                hash,
+                entries: entries
+                    .into_iter()
+                    .map(WireShardInfo::into_info)
+                    .collect::<Option<_>>()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// JSON form of [`DeepScrubReport`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireScrubReport {
+    pub shards_checked: u64,
+    pub bytes_read: u64,
+    pub corrupt: Vec<String>,
+}
+
 #[derive(Clone)]
 struct AppState {
     store: Arc<dyn ShardStore>,
@@ -143,6 +231,10 @@ pub fn router(store: Arc<dyn ShardStore>, cluster_secret: String) -> Router {
         )
         .route("/shards", get(list_shards))
         .route("/stats", get(stats))
+        .route("/merkle", get(merkle_roots))
+        .route("/merkle/{partition}", get(merkle_root_node))
+        .route("/merkle/{partition}/{path}", get(merkle_node))
+        .route("/scrub/deep", post(deep_scrub))
         .layer(DefaultBodyLimit::max(MAX_SHARD_BODY))
         .layer(middleware::from_fn_with_state(expected, authorize))
         .with_state(AppState { store })
@@ -312,5 +404,88 @@ async fn stats(State(st): State<AppState>) -> Response {
     match st.store.stats().await {
         Ok(s) => json_response(&WireStats::from(s)),
         Err(e) => error_response(e),
+    }
+}
+
+async fn merkle_roots(State(st): State<AppState>) -> Response {
+    match st.store.merkle_roots().await {
+        Ok(roots) => json_response(&WireRoots {
+            partitions: PARTITIONS,
+            fanout: FANOUT,
+            depth: DEPTH,
+            roots: roots.iter().map(hex::encode).collect(),
+        }),
+        Err(e) => error_response(e),
+    }
+}
+
+/// A partition number: 1 to 3 decimal digits, at most 255.
+fn parse_partition(s: &str) -> Option<u8> {
+    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+async fn node_reply(st: &AppState, partition: &str, path: &str) -> Response {
+    let Some(partition) = parse_partition(partition) else {
+        return bad_request("partition must be a decimal number from 0 to 255");
+    };
+    let Some(path) = NodePath::parse(path) else {
+        return bad_request("node path must be at most 3 lowercase hex digits");
+    };
+    match st.store.merkle_node(partition, path).await {
+        Ok(node) => json_response(&WireNode::from(&node)),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn merkle_root_node(
+    State(st): State<AppState>,
+    raw: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    match raw {
+        Ok(Path(partition)) => node_reply(&st, &partition, "").await,
+        Err(_) => bad_request("malformed path"),
+    }
+}
+
+async fn merkle_node(
+    State(st): State<AppState>,
+    raw: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    match raw {
+        // An empty path is spelled `/merkle/{p}`; here at least one nibble is required.
+        Ok(Path((_, path))) if path.is_empty() => bad_request("empty node path"),
+        Ok(Path((partition, path))) => node_reply(&st, &partition, &path).await,
+        Err(_) => bad_request("malformed path"),
+    }
+}
+
+#[derive(Deserialize)]
+struct ScrubParams {
+    rate: u64,
+}
+
+async fn deep_scrub(
+    State(st): State<AppState>,
+    query: Result<Query<ScrubParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = query else {
+        return bad_request("query must be rate=<bytes per second>");
+    };
+    match st.store.deep_scrub(params.rate).await {
+        Ok(r) => json_response(&WireScrubReport::from(&r)),
+        Err(e) => error_response(e),
+    }
+}
+
+impl From<&DeepScrubReport> for WireScrubReport {
+    fn from(r: &DeepScrubReport) -> Self {
+        WireScrubReport {
+            shards_checked: r.shards_checked,
+            bytes_read: r.bytes_read,
+            corrupt: r.corrupt.iter().map(encode_id).collect(),
+        }
     }
 }

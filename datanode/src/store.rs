@@ -22,8 +22,10 @@ use cairn_types::ShardId;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::index::Index;
+use crate::merkle::{Hash, MerkleNode, NodePath, PARTITIONS};
 use crate::record::crc32c;
 use crate::recovery::recover;
+use crate::scrub::{DeepScrubReport, ScrubState};
 use crate::segment::read_payload;
 use crate::writer::{Request, Writer, WriterConfig};
 use crate::{DatanodeError, Result, ShardInfo, ShardStore, StoreStats};
@@ -108,6 +110,8 @@ pub struct LocalShardStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Serialises [`LocalShardStore::compact`] calls.
     pub(crate) compaction: tokio::sync::Mutex<()>,
+    /// Merkle tree cache and deep scrub (see `scrub.rs`).
+    pub(crate) scrub: ScrubState,
 }
 
 impl std::fmt::Debug for LocalShardStore {
@@ -151,6 +155,7 @@ impl LocalShardStore {
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             compaction: tokio::sync::Mutex::new(()),
+            scrub: ScrubState::default(),
         })
     }
 
@@ -314,6 +319,20 @@ impl ShardStore for LocalShardStore {
             segments: state.segments.len() as u64,
             fsyncs: self.shared.fsyncs.load(Ordering::Relaxed),
         })
+    }
+
+    async fn merkle_roots(&self) -> Result<Vec<Hash>> {
+        Ok((0..PARTITIONS)
+            .map(|p| self.partition_tree(p as u8).root())
+            .collect())
+    }
+
+    async fn merkle_node(&self, partition: u8, path: NodePath) -> Result<MerkleNode> {
+        Ok(self.partition_tree(partition).node(path))
+    }
+
+    async fn deep_scrub(&self, rate_limit_bytes_per_sec: u64) -> Result<DeepScrubReport> {
+        LocalShardStore::deep_scrub(self, rate_limit_bytes_per_sec).await
     }
 }
 

@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use cairn_types::{ObjectId, ShardId};
 
-use crate::{DatanodeError, ShardStore};
+use crate::merkle::{leaf_hash, node_hash, partition_of, MerkleNode, NodePath, DEPTH, PARTITIONS};
+use crate::{DatanodeError, ShardInfo, ShardStore};
 
 /// Object id reserved for the suite; [`run_conformance`] touches only shards of this object.
 pub const CONFORMANCE_OBJECT: ObjectId = ObjectId(0xC0FF_EE00_0000_0000_0000_0000_0000_0001);
@@ -27,6 +28,8 @@ fn payload(seed: u32, len: usize) -> Bytes {
 /// stats are compared before and after).
 pub async fn run_conformance(store: &dyn ShardStore) {
     let before = store.stats().await.expect("stats");
+    let roots_before = store.merkle_roots().await.expect("merkle roots");
+    assert_eq!(roots_before.len(), PARTITIONS);
     let ours = |infos: Vec<crate::ShardInfo>| -> Vec<crate::ShardInfo> {
         infos
             .into_iter()
@@ -117,6 +120,23 @@ pub async fn run_conformance(store: &dyn ShardStore) {
         "live bytes after overwrite"
     );
 
+    // Merkle summary: the path from the root to the leaf holding our shards is consistent,
+    // and the leaf lists them as stored.
+    let leaf = check_merkle_path(store, &all).await;
+    let p = partition_of(&sid(0, 0));
+    assert_ne!(
+        store.merkle_roots().await.expect("roots")[p as usize],
+        roots_before[p as usize],
+        "root of partition {p} changed by the puts"
+    );
+
+    // Deep scrub reads at least our shards and finds nothing wrong.
+    let scrub = store.deep_scrub(0).await.expect("deep scrub");
+    assert!(scrub.corrupt.is_empty(), "{scrub:?}");
+    assert!(scrub.shards_checked >= 4);
+    let our_bytes: u64 = 777 + (1 << 20) + 1;
+    assert!(scrub.bytes_read >= our_bytes);
+
     // Delete: gone from get, list and stats; deleting again is fine.
     store.delete(sid(0, 2)).await.expect("delete");
     match store.get(sid(0, 2)).await {
@@ -137,6 +157,9 @@ pub async fn run_conformance(store: &dyn ShardStore) {
     let revived = payload(5, 4096);
     store.put(sid(0, 2), revived.clone()).await.expect("re-put");
     assert_eq!(store.get(sid(0, 2)).await.expect("get"), revived);
+    let relisted = ours(store.list(None, usize::MAX).await.expect("list"));
+    let leaf_now = check_merkle_path(store, &relisted).await;
+    assert_ne!(leaf_now, leaf, "leaf hash follows a changed shard");
 
     // Clean up so the suite can be rerun on the same store.
     for id in [sid(0, 0), sid(0, 1), sid(0, 2), sid(1, 0)] {
@@ -146,4 +169,46 @@ pub async fn run_conformance(store: &dyn ShardStore) {
     assert_eq!(end.shards, before.shards);
     assert_eq!(end.live_bytes, before.live_bytes);
     assert!(ours(store.list(None, usize::MAX).await.expect("list")).is_empty());
+    assert_eq!(
+        store.merkle_roots().await.expect("roots"),
+        roots_before,
+        "roots return to where they were once our shards are gone"
+    );
+}
+
+/// Walks from the root of our partition to the leaf holding the shards of
+/// [`CONFORMANCE_OBJECT`], checking each node against its parent's view of it and its own
+/// children or entries; the leaf must list exactly `ours` among our object's shards. Returns
+/// the leaf's hash.
+async fn check_merkle_path(store: &dyn ShardStore, ours: &[ShardInfo]) -> crate::merkle::Hash {
+    let id_bytes = sid(0, 0).to_bytes();
+    let p = partition_of(&sid(0, 0));
+    let roots = store.merkle_roots().await.expect("roots");
+    let mut expected_hash = roots[p as usize];
+    let mut path = NodePath::ROOT;
+    for level in 0..=DEPTH {
+        let node = store.merkle_node(p, path).await.expect("merkle node");
+        assert_eq!(node.hash(), expected_hash, "node {p}/{path} vs its parent");
+        match node {
+            MerkleNode::Inner { hash, children } => {
+                assert!(level < DEPTH, "inner node at leaf depth {p}/{path}");
+                assert_eq!(hash, node_hash(&children), "inner {p}/{path}");
+                let b = id_bytes[1 + level / 2];
+                let nibble = if level % 2 == 0 { b >> 4 } else { b & 0x0f };
+                expected_hash = children[nibble as usize];
+                path = path.child(nibble).expect("child of an inner node");
+            }
+            MerkleNode::Leaf { hash, entries } => {
+                assert_eq!(level, DEPTH, "leaf above leaf depth {p}/{path}");
+                assert_eq!(hash, leaf_hash(&entries), "leaf {p}/{path}");
+                let mine: Vec<ShardInfo> = entries
+                    .into_iter()
+                    .filter(|e| e.id.object == CONFORMANCE_OBJECT)
+                    .collect();
+                assert_eq!(mine, ours, "leaf {p}/{path} lists our shards as stored");
+                return hash;
+            }
+        }
+    }
+    panic!("no leaf below partition {p} after {DEPTH} levels");
 }

@@ -46,6 +46,12 @@ pub(crate) enum Request {
         moves: Vec<Relocation>,
         reply: oneshot::Sender<Result<Relocated>>,
     },
+    /// Deep scrub: append a tombstone for each shard whose index entry still is exactly the
+    /// given (corrupt) location; answers with the shards tombstoned.
+    Quarantine {
+        victims: Vec<(ShardId, Location)>,
+        reply: oneshot::Sender<Result<Vec<ShardId>>>,
+    },
 }
 
 /// A record compaction asks the writer to copy into the active segment.
@@ -222,6 +228,11 @@ impl Writer {
                     drop(reply.send(result));
                     continue;
                 }
+                Request::Quarantine { victims, reply } => {
+                    let result = self.quarantine(victims);
+                    drop(reply.send(result));
+                    continue;
+                }
                 Request::Put {
                     id,
                     data,
@@ -307,15 +318,7 @@ impl Writer {
                 continue;
             }
             let header = m.header();
-            self.make_room(&header)?;
-            let offset = self.active.len;
-            if let Err(e) = self.append(&header, &m.data, offset) {
-                self.cut_back(&e, offset);
-                self.commit();
-                return Err(e.into());
-            }
-            self.active.len = offset + header.record_len();
-            self.pending.push((Pending::Moved, header, offset));
+            self.append_moved(header, &m.data)?;
             done.records += 1;
             done.bytes += header.record_len();
         }
@@ -324,6 +327,43 @@ impl Writer {
             Some(reason) => Err(poisoned_error(reason)),
             None => Ok(done),
         }
+    }
+
+    /// Tombstones the shards of `victims` whose index entry is still exactly the location
+    /// the scrub found corrupt (a newer put or a delete wins), the same way as
+    /// [`Writer::relocate`]. Returns once the tombstones are fsynced and indexed.
+    fn quarantine(&mut self, victims: Vec<(ShardId, Location)>) -> Result<Vec<ShardId>> {
+        self.commit();
+        let mut done = Vec::new();
+        for (id, loc) in victims {
+            if let Some(reason) = &self.poisoned {
+                return Err(poisoned_error(reason));
+            }
+            if self.shared.read_state().index.get(&id) != Some(loc) {
+                continue;
+            }
+            self.append_moved(RecordHeader::tombstone(id), &[])?;
+            done.push(id);
+        }
+        self.commit();
+        match &self.poisoned {
+            Some(reason) => Err(poisoned_error(reason)),
+            None => Ok(done),
+        }
+    }
+
+    /// Appends a record that has no waiter of its own (committed with the batch).
+    fn append_moved(&mut self, header: RecordHeader, payload: &[u8]) -> Result<()> {
+        self.make_room(&header)?;
+        let offset = self.active.len;
+        if let Err(e) = self.append(&header, payload, offset) {
+            self.cut_back(&e, offset);
+            self.commit();
+            return Err(e.into());
+        }
+        self.active.len = offset + header.record_len();
+        self.pending.push((Pending::Moved, header, offset));
+        Ok(())
     }
 
     fn append(&self, header: &RecordHeader, payload: &[u8], offset: u64) -> io::Result<()> {

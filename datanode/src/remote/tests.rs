@@ -343,3 +343,236 @@ async fn list_pages_past_the_server_cap() {
     assert_eq!(some.last().unwrap().id, all[n as usize - 2].id);
     server.stop().await;
 }
+
+/// Ids spread over all Merkle partitions.
+fn spread_id(n: u32) -> ShardId {
+    let object = (n as u128 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+    ShardId::new(ObjectId(object), 0, n % 6)
+}
+
+#[tokio::test]
+async fn merkle_and_deep_scrub_over_the_wire_match_the_local_store() {
+    use crate::merkle::{MerkleSummary, NodePath};
+    use std::os::unix::fs::FileExt;
+
+    let mut server = TestServer::start(StoreOptions::default()).await;
+    let remote = server.client();
+    for n in 0..400 {
+        remote
+            .put(spread_id(n), Bytes::from(vec![n as u8; 100 + n as usize]))
+            .await
+            .unwrap();
+    }
+    let roots = remote.merkle_roots().await.unwrap();
+    assert_eq!(roots, server.local.merkle_roots().await.unwrap());
+    assert_eq!(
+        roots,
+        MerkleSummary::build(remote.list(None, usize::MAX).await.unwrap()).roots()
+    );
+    for (p, path) in [(0u8, ""), (17, "3"), (200, "ab"), (255, "fff"), (99, "012")] {
+        let path = NodePath::parse(path).unwrap();
+        assert_eq!(
+            remote.merkle_node(p, path).await.unwrap(),
+            server.local.merkle_node(p, path).await.unwrap(),
+            "{p}/{path}"
+        );
+    }
+
+    // Damage one payload on disk; a deep scrub through the client quarantines it.
+    let victim = spread_id(123);
+    let loc = server
+        .local
+        .shared()
+        .read_state()
+        .index
+        .get(&victim)
+        .unwrap();
+    let seg = server
+        .local
+        .dir()
+        .join(crate::segment::segment_file_name(loc.segment));
+    let f = std::fs::OpenOptions::new().write(true).open(seg).unwrap();
+    f.write_all_at(b"rot", loc.offset + 10).unwrap();
+    let expected = MerkleSummary::build(remote.list(None, usize::MAX).await.unwrap());
+    let clean = crate::diff_against_store(&expected, &remote).await.unwrap();
+    assert!(clean.is_clean());
+    assert_eq!(clean.requests, 1, "a clean diff is one request");
+    let report = remote.deep_scrub(1 << 30).await.unwrap();
+    assert_eq!(report.corrupt, vec![victim]);
+    assert_eq!(report.shards_checked, 400);
+    assert!(matches!(
+        remote.get(victim).await,
+        Err(DatanodeError::NotFound(_))
+    ));
+    let d = crate::diff_against_store(&expected, &remote).await.unwrap();
+    assert_eq!(d.missing, vec![victim]);
+    assert!(d.extra.is_empty() && d.changed.is_empty());
+    // The roots, then one node per inner level and the leaf.
+    assert_eq!(d.requests, 1 + crate::merkle::DEPTH as u64 + 1);
+    let after = remote.merkle_roots().await.unwrap();
+    let p = crate::merkle::partition_of(&victim) as usize;
+    assert_ne!(after[p], roots[p]);
+    assert_eq!(
+        after,
+        MerkleSummary::build(remote.list(None, usize::MAX).await.unwrap()).roots()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_merkle_and_scrub_requests_are_bad_requests() {
+    let mut server = TestServer::start(StoreOptions::default()).await;
+    let remote = server.client();
+    for (method, path) in [
+        (Method::GET, "/merkle/256"),
+        (Method::GET, "/merkle/-1"),
+        (Method::GET, "/merkle/+5"),
+        (Method::GET, "/merkle/0005"),
+        (Method::GET, "/merkle/abc"),
+        (Method::GET, "/merkle/1/g"),
+        (Method::GET, "/merkle/1/0000"),
+        (Method::GET, "/merkle/1/A"),
+        (Method::GET, "/merkle/1/%20"),
+        (Method::GET, "/merkle/%ff/1"),
+        (Method::POST, "/scrub/deep"),
+        (Method::POST, "/scrub/deep?rate=fast"),
+        (Method::POST, "/scrub/deep?rate=-1"),
+    ] {
+        let reply = remote
+            .send(method.clone(), path, Bytes::new(), None)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {path}");
+    }
+    for path in ["/merkle", "/merkle/0", "/merkle/255/fff", "/merkle/7/0a"] {
+        let reply = remote
+            .send(Method::GET, path, Bytes::new(), None)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+    }
+    let wrong = RemoteShardStore::new(&server.base, "wrong".to_string());
+    for result in [
+        wrong.merkle_roots().await.map(|_| ()),
+        wrong
+            .merkle_node(3, crate::merkle::NodePath::ROOT)
+            .await
+            .map(|_| ()),
+        wrong.deep_scrub(0).await.map(|_| ()),
+    ] {
+        match result {
+            Err(DatanodeError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::PermissionDenied),
+            other => panic!("expected PermissionDenied, got {other:?}"),
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inconsistent_merkle_replies_are_refused() {
+    let zero = "0".repeat(64);
+    let one = format!("{}1", "0".repeat(63));
+    let children: Vec<String> = vec![zero.clone(); 16];
+    let inner = serde_json::json!({ "hash": one, "children": children }).to_string();
+    // A leaf whose entry lies in another partition than the one asked for.
+    // Its hash is right, so only the placement check can refuse it.
+    let stray_id = ShardId::from_bytes(&[9u8; 24]);
+    let stray_hash = crate::merkle::leaf_hash(&[crate::ShardInfo {
+        id: stray_id,
+        len: 1,
+        crc32c: 0,
+    }]);
+    let entries = vec![serde_json::json!({ "id": encode_id(&stray_id), "len": 1, "crc32c": 0 })];
+    let leaf =
+        serde_json::json!({ "hash": hex::encode(stray_hash), "entries": entries }).to_string();
+    let app = axum::Router::new()
+        .route("/merkle/{p}", get(move || async move { inner }))
+        .route("/merkle/{p}/{path}", get(move || async move { leaf }))
+        .route(
+            "/merkle",
+            get(|| async { r#"{"partitions":256,"fanout":16,"depth":2,"roots":[]}"# }),
+        );
+    let (base, stop, task) = spawn_router(app).await;
+    let remote = RemoteShardStore::new(&base, SECRET.to_string());
+    let leaf_path = crate::merkle::NodePath::parse("123").unwrap();
+    for result in [
+        remote.merkle_roots().await.map(|_| ()),
+        remote
+            .merkle_node(1, crate::merkle::NodePath::ROOT)
+            .await
+            .map(|_| ()),
+        remote.merkle_node(1, leaf_path).await.map(|_| ()),
+        // A leaf reply for an inner path is the wrong kind of node.
+        remote
+            .merkle_node(1, crate::merkle::NodePath::parse("12").unwrap())
+            .await
+            .map(|_| ()),
+    ] {
+        match result {
+            Err(DatanodeError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::InvalidData),
+            other => panic!("expected InvalidData, got {other:?}"),
+        }
+    }
+    let _ = stop.send(());
+    task.abort();
+}
+
+/// Figures for the docs: JSON bytes of the replies a clean and a one-shard diff fetch, for
+/// 100k shards, against the JSON listing of all of them. `--nocapture` prints them.
+#[test]
+fn wire_figures_for_100k_shards() {
+    use crate::merkle::{diff_summaries, MerkleSummary, NodePath, DEPTH, FANOUT, PARTITIONS};
+    use crate::server::{WireNode, WireRoots, WireShardInfo};
+
+    let infos: Vec<crate::ShardInfo> = (0..100_000)
+        .map(|n| crate::ShardInfo {
+            id: spread_id(n),
+            len: 1 << 20,
+            crc32c: n.wrapping_mul(0x2545_F491),
+        })
+        .collect();
+    let summary = MerkleSummary::build(infos.iter().copied());
+    let listing: usize = infos
+        .chunks(crate::server::MAX_LIST_LIMIT)
+        .map(|page| {
+            let wire: Vec<WireShardInfo> = page.iter().map(WireShardInfo::from).collect();
+            serde_json::to_vec(&wire).unwrap().len()
+        })
+        .sum();
+    let roots = serde_json::to_vec(&WireRoots {
+        partitions: PARTITIONS,
+        fanout: FANOUT,
+        depth: DEPTH,
+        roots: summary.roots().iter().map(hex::encode).collect(),
+    })
+    .unwrap()
+    .len();
+    // One differing shard: the roots, then each node down to its leaf.
+    let victim = infos[4242].id;
+    let p = crate::merkle::partition_of(&victim);
+    let tree = summary.partition(p);
+    let nibbles: Vec<u8> = victim.to_bytes()[1..3]
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .take(DEPTH)
+        .collect();
+    let mut one = roots;
+    for level in 0..=DEPTH {
+        let path = NodePath::new(&nibbles[..level]).unwrap();
+        one += serde_json::to_vec(&WireNode::from(&tree.node(path)))
+            .unwrap()
+            .len();
+    }
+    let mut edited = infos.clone();
+    edited.remove(4242);
+    let d = diff_summaries(&summary, &MerkleSummary::build(edited));
+    assert_eq!(d.missing, vec![victim]);
+    println!(
+        "100k shards, JSON on the wire: full listing {listing} B in {} requests; clean diff {roots} B \
+         in 1 request; one missing shard {one} B in {} requests",
+        infos.len().div_ceil(crate::server::MAX_LIST_LIMIT),
+        2 + DEPTH,
+    );
+    assert!(roots * 100 < listing);
+    assert!(one * 50 < listing);
+}
