@@ -212,8 +212,8 @@ pub(crate) fn write_condition(h: &HeaderMap) -> Result<WriteCondition, S3Error> 
             "If-Match and If-None-Match cannot be combined on a write",
         )),
         (Some("*"), None) => Ok(WriteCondition::IfAbsent),
-        (Some(_), None) => Err(S3Error::not_implemented(
-            "If-None-Match with an ETag on writes (only `*` is supported, as in S3)",
+        (Some(etag), None) => Ok(WriteCondition::IfNoneMatch(
+            etag.trim_matches('"').to_string(),
         )),
         (None, Some(etag)) => Ok(WriteCondition::IfMatch(
             etag.trim().trim_matches('"').to_string(),
@@ -235,6 +235,9 @@ fn precheck(condition: &WriteCondition, current: Option<&ObjectRecord>) -> Resul
         (WriteCondition::IfMatch(_), None) => Err(S3Error::no_such_key()),
         (WriteCondition::IfMatch(e), Some(cur)) if cur.etag != *e => {
             Err(failed("the ETag differs (If-Match)"))
+        }
+        (WriteCondition::IfNoneMatch(e), Some(cur)) if cur.etag == *e => {
+            Err(failed("the ETag matches (If-None-Match)"))
         }
         _ => Ok(()),
     }
@@ -492,7 +495,7 @@ pub(crate) fn parse_part_number(v: &str) -> Result<u32, S3Error> {
 fn part_range(rec: &ObjectRecord, n: u32) -> Result<(u64, u64, Option<usize>), S3Error> {
     let not_satisfiable = || {
         S3Error::new(
-            S3ErrorCode::InvalidPartNumber,
+            S3ErrorCode::InvalidPart,
             "The requested partnumber is not satisfiable",
         )
         .with("PartNumberRequested", n.to_string())

@@ -135,6 +135,8 @@ pub enum WriteCondition {
     IfAbsent,
     /// Write only if the current object's ETag (unquoted) is this (`If-Match`).
     IfMatch(String),
+    /// Write unless the current object's ETag (unquoted) is this (`If-None-Match: <etag>`).
+    IfNoneMatch(String),
 }
 
 /// What a command returned.
@@ -423,6 +425,11 @@ fn check_condition(
             "an object already exists at this key (If-None-Match: *)".into(),
         )),
         (WriteCondition::IfMatch(_), None) => Err(MetadataError::NoSuchKey),
+        (WriteCondition::IfNoneMatch(etag), Some(cur)) if cur.etag == *etag => {
+            Err(MetadataError::PreconditionFailed(format!(
+                "the current ETag is \"{etag}\" (If-None-Match)"
+            )))
+        }
         (WriteCondition::IfMatch(etag), Some(cur)) if cur.etag != *etag => {
             Err(MetadataError::PreconditionFailed(format!(
                 "the current ETag is \"{}\", not \"{etag}\" (If-Match)",

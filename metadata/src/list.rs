@@ -64,6 +64,13 @@ pub fn list<V>(
         .filter(|d| !d.is_empty())
         .map(str::as_bytes);
     let mut entries = Vec::new();
+    if q.max_keys == 0 {
+        // S3 answers max-keys=0 with an empty, untruncated page.
+        return Ok(ListPage {
+            entries,
+            is_truncated: false,
+        });
+    }
     let start: &[u8] = if after >= prefix { after } else { prefix };
     cursor.seek(start);
     loop {
@@ -172,7 +179,8 @@ mod tests {
                 out.push(name);
             }
         }
-        let truncated = out.len() > q.max_keys;
+        // max-keys=0 is an empty, untruncated page (as S3 answers it).
+        let truncated = q.max_keys > 0 && out.len() > q.max_keys;
         out.truncate(q.max_keys);
         (out, truncated)
     }

@@ -27,6 +27,19 @@ async fn conditional_puts_create_once_and_replace_only_what_was_read() {
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(412));
     assert_eq!(get_bytes(&s3, "cond", "k").await, b"one");
 
+    // If-None-Match with an ETag: refused while that ETag is current.
+    let e = put("k", b"x".to_vec())
+        .if_none_match(&etag1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e).as_deref(), Some("PreconditionFailed"));
+    put("other", b"x".to_vec())
+        .if_none_match(&etag1)
+        .send()
+        .await
+        .unwrap();
+
     // If-Match: only over the ETag that was read.
     let e = put("k", b"three".to_vec())
         .if_match("\"0123456789abcdef0123456789abcdef\"")

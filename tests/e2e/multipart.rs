@@ -226,8 +226,9 @@ async fn parts_uploaded_out_of_order_round_trip() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("InvalidPartNumber"));
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(416));
+    // As S3 (and ceph s3-tests) answer a part number past the last part.
+    assert_eq!(code_of(&err).as_deref(), Some("InvalidPart"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
 
     // Listing shows the multipart ETag; the upload is gone.
     let list = s3.list_objects_v2().bucket("mpu").send().await.unwrap();
@@ -263,7 +264,7 @@ async fn parts_uploaded_out_of_order_round_trip() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code_of(&err).as_deref(), Some("InvalidPartNumber"));
+    assert_eq!(code_of(&err).as_deref(), Some("InvalidPart"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
