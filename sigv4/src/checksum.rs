@@ -218,10 +218,13 @@ impl BodyExpectations {
             if out.checksum.is_some() {
                 return Err(multiple());
             }
+            // A value that cannot be the algorithm's digest can never match the body: S3
+            // answers it as a bad digest (ceph s3-tests `test_object_checksum_sha256`).
             let invalid = || {
-                AuthError::InvalidRequest(format!(
-                    "Value for {} header is invalid.",
-                    alg.header_name()
+                AuthError::BadDigest(format!(
+                    "The {} you specified is not a valid {} digest.",
+                    alg.header_name(),
+                    alg.header_name().trim_start_matches("x-amz-checksum-")
                 ))
             };
             let value = v.to_str().map_err(|_| invalid())?.trim().to_owned();

@@ -141,7 +141,7 @@ fn header_checksums_md5_and_length() {
     assert_eq!(bad(&[("content-md5", "nope")]), AuthError::InvalidDigest);
     assert!(matches!(
         bad(&[("x-amz-checksum-crc32", "AAAA")]),
-        AuthError::InvalidRequest(_)
+        AuthError::BadDigest(_)
     ));
     assert!(matches!(
         bad(&[
