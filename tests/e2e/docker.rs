@@ -71,7 +71,7 @@ async fn image_builds_offline_and_serves_s3_from_a_volume() {
         return;
     }
     let tag = format!("cairn-e2e:{}", std::process::id());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = repo_root();
     let out = Command::new("bash")
         .arg(root.join("docker/build-image.sh"))
         .env("CAIRN_BIN", cairn_bin())

@@ -7,13 +7,6 @@ use std::process::Command;
 
 use crate::common::*;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn tool(name: &str) -> PathBuf {
     if let Ok(venv) = std::env::var("CAIRN_VENV") {
         let p = PathBuf::from(venv).join("bin").join(name);

@@ -13,6 +13,16 @@ use std::time::{Duration, Instant};
 pub const ACCESS_KEY: &str = "CAIRNTESTROOTKEY0001";
 pub const SECRET_KEY: &str = "cairn-test-secret-key-0000000000000000000";
 
+/// The repository's root: the parent of this package's directory, as cargo gives it to the
+/// running test (not the compile-time path, which goes stale when one target directory
+/// serves several checkouts).
+pub fn repo_root() -> PathBuf {
+    let pkg = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().expect("current dir"));
+    pkg.parent().expect("package has a parent").to_path_buf()
+}
+
 /// Path of the `cairn` binary under test.
 pub fn cairn_bin() -> PathBuf {
     if let Ok(p) = std::env::var("CAIRN_BIN") {
