@@ -135,7 +135,17 @@ pub async fn put_object(
     if condition != WriteCondition::Always {
         // Refuse early what will fail anyway; the check that counts is in the commit.
         let current = st.meta().get_object(bucket, key).await?;
-        precheck(&condition, current.as_ref())?;
+        if let Err(e) = precheck(&condition, current.as_ref()) {
+            // Take the body off the connection first (without storing it), so that the
+            // client reads the 412 instead of a reset in the middle of its upload.
+            let (mut body, _) = auth::body_stream(&caller, req)?;
+            while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+            return Err(e);
+        }
     }
     let declared = declared_length(&caller, &headers, MAX_PUT_SIZE)?;
     let stored = stored_headers(&headers);
