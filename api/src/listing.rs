@@ -17,6 +17,45 @@ use crate::{xml_response, ApiState};
 
 const MAX_KEYS: usize = 1000;
 
+/// The parameters every listing (objects v1/v2, versions) shares, validated.
+pub(crate) struct ListParams {
+    /// `max-keys`, capped at 1000.
+    pub max_keys: usize,
+    /// `encoding-type=url`.
+    pub url: bool,
+    pub prefix: String,
+    /// A non-empty `delimiter`.
+    pub delimiter: Option<String>,
+}
+
+impl ListParams {
+    pub(crate) fn parse(q: &Query) -> Result<ListParams, S3Error> {
+        let max_keys = match q.get("max-keys") {
+            None => MAX_KEYS,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| invalid("max-keys must be a non-negative integer"))?
+                .min(MAX_KEYS as i64) as usize,
+        };
+        let url = match q.get("encoding-type") {
+            None => false,
+            Some("url") => true,
+            Some(_) => return Err(invalid("Invalid Encoding Method specified in Request")),
+        };
+        Ok(ListParams {
+            max_keys,
+            url,
+            prefix: q.get("prefix").unwrap_or("").to_string(),
+            delimiter: q
+                .get("delimiter")
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+        })
+    }
+}
+
 fn invalid(msg: &str) -> S3Error {
     S3Error::new(S3ErrorCode::InvalidArgument, msg)
 }
@@ -28,26 +67,13 @@ pub async fn list_objects(
     v2: bool,
 ) -> Result<Response, S3Error> {
     let bucket_rec = require_bucket(st, bucket).await?;
-    let max_keys = match q.get("max-keys") {
-        None => MAX_KEYS,
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| invalid("max-keys must be a non-negative integer"))?
-            .min(MAX_KEYS as i64) as usize,
-    };
-    let url = match q.get("encoding-type") {
-        None => false,
-        Some("url") => true,
-        Some(_) => return Err(invalid("Invalid Encoding Method specified in Request")),
-    };
+    let ListParams {
+        max_keys,
+        url,
+        prefix,
+        delimiter,
+    } = ListParams::parse(q)?;
     let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
-    let prefix = q.get("prefix").unwrap_or("").to_string();
-    let delimiter = q
-        .get("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
     let token = match (v2, q.get("continuation-token")) {
         (true, Some(t)) => Some(
             URL_SAFE_NO_PAD

@@ -19,12 +19,11 @@ use serde::Deserialize;
 use crate::auth::{read_small_body, Caller};
 use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::listing::ListParams;
 use crate::router::Query;
 use crate::util::{iso8601, url_encode};
 use crate::xml::{self, XmlWriter};
 use crate::{xml_response, ApiState};
-
-const MAX_KEYS: usize = 1000;
 
 /// A new version id: the time in milliseconds (so ids of one key roughly sort by age when
 /// read) and 80 random bits, 32 lowercase hex digits.
@@ -230,26 +229,13 @@ pub async fn list_object_versions(
     q: &Query,
 ) -> Result<Response, S3Error> {
     let bucket_rec = require_bucket(st, bucket).await?;
-    let max_keys = match q.get("max-keys") {
-        None => MAX_KEYS,
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| invalid("max-keys must be a non-negative integer"))?
-            .min(MAX_KEYS as i64) as usize,
-    };
-    let url = match q.get("encoding-type") {
-        None => false,
-        Some("url") => true,
-        Some(_) => return Err(invalid("Invalid Encoding Method specified in Request")),
-    };
+    let ListParams {
+        max_keys,
+        url,
+        prefix,
+        delimiter,
+    } = ListParams::parse(q)?;
     let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
-    let prefix = q.get("prefix").unwrap_or("").to_string();
-    let delimiter = q
-        .get("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
     let key_marker = q.get("key-marker").unwrap_or("").to_string();
     let vid_marker = q.get("version-id-marker").unwrap_or("").to_string();
     if !vid_marker.is_empty() && key_marker.is_empty() {
