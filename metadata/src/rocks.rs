@@ -66,6 +66,15 @@ impl RocksMetadataStore {
 }
 
 impl Inner {
+    /// A cursor over the keys of one bucket (`prefix`) in `cf`.
+    fn bucket_cursor(&self, cf: Cf, prefix: Vec<u8>) -> Result<BucketCursor<'_>> {
+        Ok(BucketCursor {
+            it: self.db.raw_iterator_cf(self.cf(cf)?),
+            prefix,
+            started: false,
+        })
+    }
+
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily> {
         self.db
             .cf_handle(cf.name())
@@ -204,11 +213,7 @@ impl MetadataStore for RocksMetadataStore {
         let prefix = keys::object_prefix(bucket);
         let q = query.clone();
         self.blocking(move |inner| {
-            let mut cursor = BucketCursor {
-                it: inner.db.raw_iterator_cf(inner.cf(Cf::Objects)?),
-                prefix,
-                started: false,
-            };
+            let mut cursor = inner.bucket_cursor(Cf::Objects, prefix)?;
             list::list(&mut cursor, &q, decode)
         })
         .await
@@ -233,11 +238,7 @@ impl MetadataStore for RocksMetadataStore {
         let prefix = keys::object_prefix(bucket);
         let q = query.clone();
         self.blocking(move |inner| {
-            let mut cursor = BucketCursor {
-                it: inner.db.raw_iterator_cf(inner.cf(Cf::Versions)?),
-                prefix,
-                started: false,
-            };
+            let mut cursor = inner.bucket_cursor(Cf::Versions, prefix)?;
             version_list::list_versions(&mut cursor, &q)
         })
         .await
@@ -294,11 +295,7 @@ impl MetadataStore for RocksMetadataStore {
         let prefix = keys::object_prefix(bucket);
         let q = query.clone();
         self.blocking(move |inner| {
-            let mut cursor = BucketCursor {
-                it: inner.db.raw_iterator_cf(inner.cf(Cf::Uploads)?),
-                prefix,
-                started: false,
-            };
+            let mut cursor = inner.bucket_cursor(Cf::Uploads, prefix)?;
             multipart::list_uploads(&mut cursor, &q)
         })
         .await
