@@ -186,13 +186,7 @@ pub async fn put_object(
         Ok(s) => s,
         Err(e) => {
             // Lost a conditional race (or failed otherwise): nothing refers to these shards.
-            st.objects
-                .discard(cairn_objects::WrittenBody {
-                    data,
-                    size: 0,
-                    md5_hex: String::new(),
-                })
-                .await;
+            st.objects.discard_data(&data).await;
             return Err(e.into());
         }
     };

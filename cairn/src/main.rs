@@ -26,6 +26,12 @@ enum Command {
     Server(cli::server::ServerArgs),
     /// Operator actions on a running server (datanodes), through its admin API.
     Admin(cli::admin::AdminArgs),
+    /// Compare what datanodes hold with what metadata says (and repair with --repair).
+    Scrub(cli::scrub::ScrubArgs),
+    /// Find and repair damage (missing, corrupt, misplaced, orphaned shards).
+    Repair(cli::scrub::RepairArgs),
+    /// Metadata, datanodes, last scrubs, repair backlog and rebalancing.
+    Status(cli::scrub::StatusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +50,8 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(server::run(args))
         }
         Command::Admin(args) => cli::admin::run(args),
+        Command::Scrub(args) => cli::scrub::run_scrub(args),
+        Command::Repair(args) => cli::scrub::run_repair(args),
+        Command::Status(args) => cli::scrub::run_status(args),
     }
 }

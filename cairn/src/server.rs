@@ -10,6 +10,7 @@ use cairn_api::{ApiMetrics, ApiState, KeyRing};
 use std::time::Duration;
 
 use cairn_datanode::{RemoteShardStore, ShardStore, StoreOptions};
+use cairn_heal::{HealConfig, Healer};
 use cairn_metadata::{AccessKeyRecord, Command, MetadataStore, RocksMetadataStore};
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::{EcScheme, NodeId};
@@ -19,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admin;
-use crate::cli::server::ServerArgs;
+use crate::cli::server::{mb_per_sec, ServerArgs};
 use crate::credentials::{self, Source};
 use crate::datanodes::LocalDatanodes;
 
@@ -100,12 +101,31 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
     )
     .context("configuring the data path")?;
+    if let Some(raw) = meta.get_sys(admin::DRAINED_KEY).await? {
+        let ids: Vec<u32> = serde_json::from_slice(&raw).context("reading drained datanodes")?;
+        objects
+            .set_drained(ids.into_iter().map(NodeId).collect())
+            .context("applying the drained datanodes")?;
+    }
     let gc = tokio::spawn(objects.gc_worker().run(shutdown_rx.clone()));
+    let healer = Healer::new(
+        objects.clone(),
+        HealConfig {
+            scrub_interval: Duration::from_secs(args.scrub_interval),
+            deep_interval: Duration::from_secs(args.deep_scrub_interval),
+            auto_repair: !args.no_auto_repair,
+            repair_rate: mb_per_sec(args.repair_rate),
+            deep_rate: mb_per_sec(args.deep_scrub_rate),
+            orphan_grace: Duration::from_secs(args.orphan_grace),
+        },
+    );
+    let heal_task = tokio::spawn(healer.clone().run(shutdown_rx.clone()));
 
     let api_metrics = ApiMetrics::default();
     let mut registry = Registry::default();
     api_metrics.register(&mut registry);
     objects.metrics().register(&mut registry);
+    healer.metrics().register(&mut registry);
     let state = Arc::new(ApiState {
         objects: objects.clone(),
         keys,
@@ -158,8 +178,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         objects.clone(),
         datanodes.clone(),
         registry,
-        &cluster_secret,
+        admin::AdminCredentials {
+            cluster_secret: cluster_secret.clone(),
+            root_access_key: root.access_key.clone(),
+            root_secret: root.secret_key.clone(),
+        },
         keyring,
+        healer,
     ));
     let s3_srv = axum::serve(
         s3.tap_io(|tcp| {
@@ -185,6 +210,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     a?;
     b?;
     let _ = gc.await;
+    let _ = heal_task.await;
     datanodes.join().await;
     tracing::info!("stopped");
     Ok(())

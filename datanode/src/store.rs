@@ -163,6 +163,18 @@ impl LocalShardStore {
         &self.dir
     }
 
+    /// Where a shard's payload sits on disk: segment file, byte offset and length. For
+    /// diagnostics and fault-injection tests; the file may be compacted away at any time.
+    pub fn payload_location(&self, id: ShardId) -> Option<(std::path::PathBuf, u64, u64)> {
+        let loc = self.shared().read_state().index.get(&id)?;
+        Some((
+            self.dir
+                .join(crate::segment::segment_file_name(loc.segment)),
+            loc.offset,
+            loc.len,
+        ))
+    }
+
     pub fn options(&self) -> &StoreOptions {
         &self.options
     }

@@ -6,9 +6,10 @@
 //! Determinism: `apply` reads no clock and no randomness; timestamps and ids travel inside the
 //! command.
 
-use cairn_types::{BucketName, ObjectKey};
+use cairn_types::{BucketName, ObjectId, ObjectKey};
 use serde::{Deserialize, Serialize};
 
+use crate::data_refs::{self, DataAddress, ShardMove};
 use crate::keys::{self, Cf};
 use crate::multipart;
 use crate::records::{
@@ -112,6 +113,14 @@ pub enum Command {
         key: ObjectKey,
         upload_id: String,
     },
+    /// Records that shards of body `object` now live on other datanodes (repair, moving a
+    /// misplaced shard home, rebalancing), at every address given that still references the
+    /// body; a move whose shard is no longer on its `from` node is skipped.
+    RelocateShards {
+        at: Vec<DataAddress>,
+        object: ObjectId,
+        moves: Vec<ShardMove>,
+    },
 }
 
 /// A part as CompleteMultipartUpload names it.
@@ -151,6 +160,8 @@ pub enum CommandOutput {
     Tagged(Option<String>),
     /// The object a completed multipart upload created.
     Completed(Box<ObjectRecord>),
+    /// Records changed by `RelocateShards`.
+    Relocated(usize),
 }
 
 /// A write produced by [`apply`]; `None` deletes the key.
@@ -378,6 +389,9 @@ pub fn apply(
         Command::SetSys { key, value } => {
             writes.push(put(Cf::Sys, key.as_bytes().to_vec(), value.clone()));
             CommandOutput::Done
+        }
+        Command::RelocateShards { at, object, moves } => {
+            CommandOutput::Relocated(data_refs::relocate(view, at, *object, moves, &mut writes)?)
         }
         Command::GcDone { seqs } => {
             for s in seqs {

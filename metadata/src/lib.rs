@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use cairn_types::{BucketName, ObjectKey};
 
 pub mod command;
+pub mod data_refs;
 pub mod keys;
 pub mod list;
 pub mod multipart;
@@ -20,6 +21,7 @@ pub mod version_list;
 pub mod versions;
 
 pub use command::{Command, CommandOutput, CompletePart, WriteCondition};
+pub use data_refs::{DataAddress, DataEntry, DataPage, DataTable, ShardMove};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use records::{
@@ -133,4 +135,7 @@ pub trait MetadataStore: Send + Sync + 'static {
         max: usize,
     ) -> Result<(Vec<PartRecord>, bool)>;
     async fn list_uploads(&self, bucket: &BucketName, query: &UploadQuery) -> Result<UploadPage>;
+    /// Up to `limit` records that reference shards (see [`data_refs`]), strictly after
+    /// `after`, in scan order.
+    async fn scan_data(&self, after: Option<DataAddress>, limit: usize) -> Result<DataPage>;
 }

@@ -29,10 +29,12 @@ use md5::{Digest, Md5};
 use tokio::sync::Notify;
 
 mod gc;
+mod in_flight;
 mod metrics;
 mod stripe;
 
 pub use gc::GcWorker;
+pub use in_flight::{InFlight, RepairHint, RepairHints};
 pub use metrics::ObjectMetrics;
 
 /// Errors of the object data path.
@@ -102,13 +104,16 @@ impl Default for ObjectsConfig {
     }
 }
 
-/// A body written to storage but not yet committed to metadata.
+/// A body written to storage but not yet committed to metadata. While it exists its object
+/// id counts as in flight ([`ObjectService::is_in_flight`]), so that the scrubber never takes
+/// its shards for orphans; drop it only after the commit (or the discard).
 #[derive(Debug)]
 pub struct WrittenBody {
     pub data: ObjectData,
     pub size: u64,
     /// Hex MD5 of the body (the ETag of a single-part upload).
     pub md5_hex: String,
+    pub in_flight: InFlight,
 }
 
 /// The object data service.
@@ -116,11 +121,15 @@ pub struct WrittenBody {
 pub struct ObjectService {
     meta: Arc<dyn MetadataStore>,
     nodes: Arc<BTreeMap<NodeId, Arc<dyn ShardStore>>>,
-    placement: Arc<dyn Placement>,
+    placement: Arc<std::sync::RwLock<Arc<dyn Placement>>>,
+    /// Datanodes being drained: kept readable, given no new placements.
+    drained: Arc<std::sync::RwLock<std::collections::BTreeSet<NodeId>>>,
     codec: StripeCodec,
     config: ObjectsConfig,
     gc_wakeup: Arc<Notify>,
     metrics: ObjectMetrics,
+    in_flight: in_flight::InFlightSet,
+    hints: RepairHints,
 }
 
 impl ObjectService {
@@ -148,30 +157,68 @@ impl ObjectService {
                 codec.data_shards()
             )));
         }
-        // Local datanodes share one host and zone; the cluster issue brings real host/zone
-        // tags and weights from membership.
-        let infos = nodes
-            .keys()
-            .map(|id| NodeInfo {
-                id: *id,
-                weight: 1,
-                host: "local".into(),
-                zone: "local".into(),
-            })
-            .collect();
-        let placement: Arc<dyn Placement> = Arc::new(
-            Ring::new(0, infos, RING_VNODES_PER_WEIGHT)
-                .map_err(|e| ObjectsError::Config(e.to_string()))?,
-        );
+        let placement = build_ring(nodes.keys(), &Default::default(), total)?;
         Ok(ObjectService {
             meta,
             nodes: Arc::new(nodes),
-            placement,
+            placement: Arc::new(std::sync::RwLock::new(placement)),
+            drained: Arc::default(),
             codec,
             config,
             gc_wakeup: Arc::new(Notify::new()),
             metrics: ObjectMetrics::default(),
+            in_flight: in_flight::InFlightSet::default(),
+            hints: RepairHints::default(),
         })
+    }
+
+    /// Where the ring places new stripes.
+    pub fn placement(&self) -> Arc<dyn Placement> {
+        self.placement
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Datanodes being drained.
+    pub fn drained(&self) -> std::collections::BTreeSet<NodeId> {
+        self.drained
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Rebuilds the ring with `drained` datanodes given no placements (their shards stay
+    /// readable and become misplaced, so the scrubber moves them off). Refused when fewer
+    /// than k+m datanodes would remain.
+    pub fn set_drained(
+        &self,
+        drained: std::collections::BTreeSet<NodeId>,
+    ) -> Result<(), ObjectsError> {
+        if let Some(n) = drained.iter().find(|n| !self.nodes.contains_key(n)) {
+            return Err(ObjectsError::UnknownNode(*n));
+        }
+        let ring = build_ring(self.nodes.keys(), &drained, self.codec.total_shards())?;
+        *self
+            .placement
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+        *self
+            .drained
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = drained;
+        Ok(())
+    }
+
+    /// Whether a body with this object id is being written and not yet committed or
+    /// discarded by this process.
+    pub fn is_in_flight(&self, id: ObjectId) -> bool {
+        self.in_flight.contains(id)
+    }
+
+    /// Stripes that degraded reads found damaged, for the repairer.
+    pub fn repair_hints(&self) -> &RepairHints {
+        &self.hints
     }
 
     /// Reads that had to decode from parity because a shard was missing or corrupt.
@@ -218,6 +265,7 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Send,
     {
         let id = ObjectId::random();
+        let in_flight = self.in_flight.enter(id);
         let mut body = std::pin::pin!(body);
         let mut md5 = Md5::new();
         let mut buf = BytesMut::new();
@@ -285,6 +333,7 @@ impl ObjectService {
             data,
             size,
             md5_hex: hex::encode(md5.finalize()),
+            in_flight,
         })
     }
 
@@ -293,8 +342,9 @@ impl ObjectService {
     async fn remove_shards(&self, id: ObjectId, stripes: u32) {
         let total = self.codec.total_shards();
         for s in 0..stripes {
-            let placed = self.placement.place(id, s, total);
-            let spare = self.placement.fallbacks(id, s, &placed, total);
+            let placement = self.placement();
+            let placed = placement.place(id, s, total);
+            let spare = placement.fallbacks(id, s, &placed, total);
             for (i, node) in placed.iter().enumerate() {
                 // A shard may also have been handed off to any spare node.
                 for n in std::iter::once(node).chain(&spare) {
@@ -310,7 +360,12 @@ impl ObjectService {
 
     /// Discards a written body that will not be committed.
     pub async fn discard(&self, body: WrittenBody) {
-        if let ObjectData::Striped { id, stripes, .. } = &body.data {
+        self.discard_data(&body.data).await;
+    }
+
+    /// Removes the shards of data that nothing references (a body whose commit failed).
+    pub async fn discard_data(&self, data: &ObjectData) {
+        if let ObjectData::Striped { id, stripes, .. } = data {
             self.remove_shards(*id, stripes.len() as u32).await;
         }
     }
@@ -488,6 +543,33 @@ impl ObjectService {
             }
         }
     }
+}
+
+/// The ring over `nodes`, drained ones with weight 0; it must place `needed` nodes.
+fn build_ring<'a>(
+    nodes: impl Iterator<Item = &'a NodeId>,
+    drained: &std::collections::BTreeSet<NodeId>,
+    needed: usize,
+) -> Result<Arc<dyn Placement>, ObjectsError> {
+    // Local datanodes share one host and zone; the cluster issue brings real host/zone
+    // tags and weights from membership.
+    let infos: Vec<NodeInfo> = nodes
+        .map(|id| NodeInfo {
+            id: *id,
+            weight: u32::from(!drained.contains(id)),
+            host: "local".into(),
+            zone: "local".into(),
+        })
+        .collect();
+    let ring = Ring::new(0, infos, RING_VNODES_PER_WEIGHT)
+        .map_err(|e| ObjectsError::Config(e.to_string()))?;
+    if ring.placeable_count() < needed {
+        return Err(ObjectsError::Config(format!(
+            "{} datanodes would be left for new writes; the erasure coding needs {needed}",
+            ring.placeable_count()
+        )));
+    }
+    Ok(Arc::new(ring))
 }
 
 /// Virtual nodes per unit of datanode weight.

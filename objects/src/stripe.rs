@@ -21,7 +21,8 @@ impl ObjectService {
         data: Bytes,
     ) -> Result<StripeLoc, ObjectsError> {
         let total = self.codec.total_shards();
-        let nodes = self.placement.place(id, stripe, total);
+        let placement = self.placement();
+        let nodes = placement.place(id, stripe, total);
         if nodes.len() < total {
             return Err(ObjectsError::Config(format!(
                 "placement returned {} datanodes, {total} needed",
@@ -72,7 +73,7 @@ impl ObjectService {
         // Hinted handoff: a shard whose node failed goes to the next distinct node on the
         // ring; the record names where it really is (the scrubber moves it home later).
         if !failed.is_empty() {
-            let spare = self.placement.fallbacks(id, stripe, &nodes, failed.len());
+            let spare = placement.fallbacks(id, stripe, &nodes, failed.len());
             for (&i, node) in failed.iter().zip(spare) {
                 let Ok(store) = self.node(node) else { continue };
                 let sid = ShardId::new(id, stripe, i as u32);
@@ -194,6 +195,12 @@ impl ObjectService {
         }
         self.metrics.degraded_reads.inc();
         tracing::warn!(%id, stripe, available, total, "degraded read: decoding from parity");
+        self.hints.push(crate::RepairHint {
+            object: id,
+            ec,
+            stripe,
+            loc: st.clone(),
+        });
         let codec = StripeCodec::new(ec)?;
         let data = codec.decode(&mut shards, st.len as usize)?;
         Ok(data.slice(r.start as usize..r.end as usize))

@@ -19,6 +19,7 @@ mod multipart;
 mod multipart_checksums;
 mod multipart_durability;
 mod scripted;
+mod scrub;
 mod streaming;
 mod tagging;
 mod versioning;

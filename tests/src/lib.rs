@@ -181,6 +181,28 @@ impl Server {
         (out.status.success(), text)
     }
 
+    /// Runs `cairn <subcommand> <args>` against this server's admin API (found and
+    /// authenticated through `--admin-url` and `--data`, as an operator on the host would);
+    /// returns whether it exited with 0, its stdout and its stderr.
+    pub fn cairn(&self, subcommand: &str, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(cairn_bin())
+            .arg(subcommand)
+            .arg("--admin-url")
+            .arg(format!("http://{}", self.admin))
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("CAIRN_ROOT_ACCESS_KEY")
+            .env_remove("CAIRN_ROOT_SECRET_KEY")
+            .output()
+            .expect("run cairn");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Stops local datanode `i` through `cairn admin stop-datanode`.
     pub fn stop_datanode(&self, i: u32) {
         let (ok, out) = self.cairn_admin(&["stop-datanode", &i.to_string()]);

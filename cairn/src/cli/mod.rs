@@ -1,4 +1,6 @@
 //! Command-line arguments, one module per subcommand.
 
 pub mod admin;
+pub mod client;
+pub mod scrub;
 pub mod server;

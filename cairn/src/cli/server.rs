@@ -49,6 +49,29 @@ pub struct ServerArgs {
     /// Shards of a stripe that must be durable before a write succeeds (default DATA+1).
     #[arg(long)]
     pub write_quorum: Option<usize>,
+    /// Seconds between scheduled light scrubs (Merkle comparison; 0: only on request).
+    #[arg(long, default_value_t = 3600, env = "CAIRN_SCRUB_INTERVAL")]
+    pub scrub_interval: u64,
+    /// Seconds between scheduled deep scrubs (every payload re-read; 0: only on request).
+    #[arg(long, default_value_t = 7 * 24 * 3600, env = "CAIRN_DEEP_SCRUB_INTERVAL")]
+    pub deep_scrub_interval: u64,
+    /// Deep-scrub read rate per datanode, MB/s (0: unlimited).
+    #[arg(long, default_value_t = 64.0)]
+    pub deep_scrub_rate: f64,
+    /// Repair write rate, MB/s (0: unlimited); change it live with `cairn repair --rate`.
+    #[arg(long, default_value_t = 64.0, env = "CAIRN_REPAIR_RATE")]
+    pub repair_rate: f64,
+    /// Seconds a shard must be seen orphaned before repair deletes it.
+    #[arg(long, default_value_t = 3600, env = "CAIRN_ORPHAN_GRACE")]
+    pub orphan_grace: u64,
+    /// Scheduled scrubs only report; nothing is repaired until asked.
+    #[arg(long)]
+    pub no_auto_repair: bool,
+}
+
+/// MB/s to bytes a second.
+pub fn mb_per_sec(mb: f64) -> u64 {
+    (mb.max(0.0) * 1_048_576.0) as u64
 }
 
 fn parse_ec(s: &str) -> Result<EcScheme, String> {

@@ -16,7 +16,18 @@
 //! two keys are optional and generated when absent. It answers the whole record, secret
 //! included — the only time the secret is shown.
 //!
-//! "bearer" is `Authorization: Bearer <cluster secret>`, compared in constant time.
+//! Scrubbing and repair (see [`heal`]):
+//!
+//! | Method and path                      | Auth   | What                                      |
+//! |--------------------------------------|--------|-------------------------------------------|
+//! | `POST /admin/scrub`                  | admin  | start a scrub (JSON options); `wait` runs it to the end |
+//! | `GET /admin/scrub`                   | admin  | JSON: running scrub's progress, last report, backlog |
+//! | `GET /admin/scrub/history`           | admin  | JSON: summaries of past scrubs            |
+//! | `POST /admin/repair/rate`            | admin  | `{"mb_per_sec": N}`: repair speed, now    |
+//! | `GET /admin/status`                  | admin  | JSON: what `cairn status` shows           |
+//!
+//! "bearer"/"admin": `Authorization: Bearer <cluster secret>` or a request signed with the
+//! root key (`Cairn-Root`, see [`auth`]); both compared in constant time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,9 +47,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use crate::datanodes::LocalDatanodes;
+
+pub mod auth;
+mod heal;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,8 +75,16 @@ pub struct AdminState {
     datanodes: Arc<LocalDatanodes>,
     registry: Registry,
     gauges: NodeGauges,
-    bearer: Vec<u8>,
+    verifier: auth::Verifier,
     keys: KeyRing,
+    healer: cairn_heal::Healer,
+}
+
+/// Credentials the admin API accepts.
+pub struct AdminCredentials {
+    pub cluster_secret: String,
+    pub root_access_key: String,
+    pub root_secret: String,
 }
 
 impl AdminState {
@@ -71,8 +92,9 @@ impl AdminState {
         objects: ObjectService,
         datanodes: Arc<LocalDatanodes>,
         mut registry: Registry,
-        cluster_secret: &str,
+        credentials: AdminCredentials,
         keys: KeyRing,
+        healer: cairn_heal::Healer,
     ) -> AdminState {
         let gauges = NodeGauges::default();
         let r = registry.sub_registry_with_prefix("cairn_datanode");
@@ -93,8 +115,13 @@ impl AdminState {
             datanodes,
             registry,
             gauges,
-            bearer: format!("Bearer {cluster_secret}").into_bytes(),
+            verifier: auth::Verifier {
+                bearer: credentials.cluster_secret,
+                root_access_key: credentials.root_access_key,
+                root_secret: credentials.root_secret,
+            },
             keys,
+            healer,
         }
     }
 }
@@ -105,7 +132,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/datanodes", get(list_datanodes))
         .route("/admin/datanodes/{n}/stop", post(stop_datanode))
         .route("/admin/datanodes/{n}/start", post(start_datanode))
+        .route("/admin/datanodes/{n}/drain", post(drain_datanode))
+        .route("/admin/datanodes/{n}/undrain", post(undrain_datanode))
         .route("/admin/keys", get(list_keys).post(create_key))
+        .merge(heal::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/health/live", get(|| async { "ok\n" }))
@@ -115,20 +145,32 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 1 << 20;
+
 async fn authorize(State(st): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_ADMIN_BODY).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    };
+    let authorization = parts
+        .headers
         .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .unwrap_or(b"");
-    if bool::from(presented.ct_eq(&st.bearer)) {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong cluster secret (Authorization: Bearer <secret>)\n",
-        )
-            .into_response()
+        .and_then(|v| v.to_str().ok());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |p| p.as_str());
+    let now = crate::server::time_ms() / 1000;
+    match st
+        .verifier
+        .verify(authorization, parts.method.as_str(), path, &body, now)
+    {
+        Ok(()) => next.run(Request::from_parts(parts, body.into())).await,
+        Err(refusal) => {
+            tracing::warn!(?refusal, path, "admin call refused");
+            (StatusCode::UNAUTHORIZED, format!("{}\n", refusal.message())).into_response()
+        }
     }
 }
 
@@ -192,13 +234,20 @@ struct DatanodeView {
     #[serde(flatten)]
     status: crate::datanodes::DatanodeStatus,
     reachable: bool,
+    /// Given no new placements; the scrubber moves its shards off.
+    draining: bool,
     shards: Option<u64>,
     live_bytes: Option<u64>,
     disk_bytes: Option<u64>,
 }
 
 async fn list_datanodes(State(st): State<Arc<AdminState>>) -> Response {
+    json(StatusCode::OK, &datanode_views(&st).await)
+}
+
+async fn datanode_views(st: &AdminState) -> Vec<DatanodeView> {
     let mut out = Vec::new();
+    let drained = st.objects.drained();
     for status in st.datanodes.status().await {
         let stats = match st.objects.nodes().get(&cairn_types::NodeId(status.id)) {
             Some(node) => tokio::time::timeout(PROBE_TIMEOUT, node.stats())
@@ -207,15 +256,17 @@ async fn list_datanodes(State(st): State<Arc<AdminState>>) -> Response {
                 .and_then(Result::ok),
             None => None,
         };
+        let draining = drained.contains(&cairn_types::NodeId(status.id));
         out.push(DatanodeView {
             status,
+            draining,
             reachable: stats.is_some(),
             shards: stats.map(|s| s.shards),
             live_bytes: stats.map(|s| s.live_bytes),
             disk_bytes: stats.map(|s| s.disk_bytes),
         });
     }
-    json(StatusCode::OK, &out)
+    out
 }
 
 async fn stop_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<usize>) -> Response {
@@ -247,6 +298,49 @@ async fn start_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<usize>)
         )
             .into_response(),
     }
+}
+
+async fn drain_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>) -> Response {
+    set_draining(&st, n, true).await
+}
+
+async fn undrain_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>) -> Response {
+    set_draining(&st, n, false).await
+}
+
+/// Key of the drained datanode list in `sys`.
+pub const DRAINED_KEY: &str = "drained-datanodes";
+
+async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
+    let mut drained = st.objects.drained();
+    let id = cairn_types::NodeId(n);
+    if drain {
+        drained.insert(id);
+    } else {
+        drained.remove(&id);
+    }
+    if let Err(e) = st.objects.set_drained(drained.clone()) {
+        let status = match e {
+            cairn_objects::ObjectsError::UnknownNode(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::CONFLICT,
+        };
+        return (status, format!("datanode {n}: {e}\n")).into_response();
+    }
+    let ids: Vec<u32> = drained.iter().map(|n| n.0).collect();
+    let cmd = Command::SetSys {
+        key: DRAINED_KEY.into(),
+        value: serde_json::to_vec(&ids).unwrap_or_default(),
+    };
+    if let Err(e) = st.objects.metadata().apply(cmd).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
+    }
+    let what = if drain {
+        "draining: new writes avoid it; `cairn repair` moves its shards off"
+    } else {
+        "no longer draining"
+    };
+    tracing::info!(datanode = n, drain, "drain state changed");
+    (StatusCode::OK, format!("datanode {n} {what}\n")).into_response()
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {

@@ -1,0 +1,511 @@
+//! Self-healing: the scrubber compares what metadata says each datanode should hold with what
+//! it holds, and the repairer fixes what it finds.
+//!
+//! A scrub ([`Healer::run_scrub`]) loads the expected state from metadata (every object,
+//! version and upload part that references shards, [`expected`]), builds per datanode the
+//! Merkle summary of the shards it should hold and compares it top-down with the datanode's
+//! own trees over the datanode protocol, fetching only subtrees whose hashes differ
+//! ([`scrub`]); `deep` first makes each datanode re-read and verify its payloads
+//! (quarantining corrupt ones). Findings are classified as missing, corrupt, misplaced or
+//! orphaned ([`report::DamageKind`]); with `repair`, [`repair`] rebuilds, moves and deletes.
+//! Degraded reads queue their stripe ([`cairn_objects::RepairHints`]); the background loop
+//! ([`Healer::run`]) repairs those at once and runs light and deep scrubs on a schedule.
+//!
+//! One scrub runs at a time. Reports go to the admin API and, summarised, into a history
+//! kept in metadata (`sys/scrub-history`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cairn_metadata::{Command, MetadataError};
+use cairn_objects::ObjectService;
+use cairn_types::{NodeId, ShardId};
+use tokio::sync::watch;
+
+mod expected;
+mod metrics;
+mod repair;
+pub mod report;
+mod scrub;
+
+pub use metrics::HealMetrics;
+pub use report::{Counts, DamageKind, Finding, NodeScrub, Progress, ScrubReport, Unrecoverable};
+
+/// Errors of scrubbing and repair.
+#[derive(Debug, thiserror::Error)]
+pub enum HealError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("a scrub is already running (id {0})")]
+    Busy(u64),
+    #[error("invalid scrub request: {0}")]
+    Invalid(String),
+}
+
+/// What one scrub does.
+#[derive(Debug, Clone, Default)]
+pub struct ScrubOptions {
+    /// Re-read and verify every payload first.
+    pub deep: bool,
+    /// Only these datanodes (all when `None`).
+    pub nodes: Option<Vec<NodeId>>,
+    /// Only objects of this bucket (orphans are then not looked for).
+    pub bucket: Option<String>,
+    /// Repair what is found.
+    pub repair: bool,
+    /// Deep-scrub read rate per datanode, bytes a second (0: unlimited).
+    pub deep_rate: u64,
+    /// Who asked (`cli`, `schedule`, `console`).
+    pub trigger: String,
+}
+
+/// Scheduling and rate settings.
+#[derive(Debug, Clone)]
+pub struct HealConfig {
+    /// Light scrub period (zero: never on its own).
+    pub scrub_interval: Duration,
+    /// Deep scrub period (zero: never on its own).
+    pub deep_interval: Duration,
+    /// Whether scheduled scrubs repair what they find.
+    pub auto_repair: bool,
+    /// Repair write rate, bytes a second (0: unlimited); changeable at run time.
+    pub repair_rate: u64,
+    /// Deep-scrub read rate per datanode, bytes a second (0: unlimited).
+    pub deep_rate: u64,
+    /// How long a shard must have been seen orphaned before it is deleted.
+    pub orphan_grace: Duration,
+}
+
+impl Default for HealConfig {
+    fn default() -> Self {
+        HealConfig {
+            scrub_interval: Duration::from_secs(3600),
+            deep_interval: Duration::from_secs(7 * 24 * 3600),
+            auto_repair: true,
+            repair_rate: 64 << 20,
+            deep_rate: 64 << 20,
+            orphan_grace: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Reports kept in the history.
+pub const HISTORY_LEN: usize = 50;
+const HISTORY_KEY: &str = "scrub-history";
+
+/// The scrubber and repairer of one gateway; clones share everything.
+#[derive(Clone)]
+pub struct Healer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    objects: ObjectService,
+    config: HealConfig,
+    repair_rate: Arc<AtomicU64>,
+    job: Arc<tokio::sync::Mutex<()>>,
+    progress: Mutex<Option<Progress>>,
+    last: Mutex<Option<ScrubReport>>,
+    orphans_seen: tokio::sync::Mutex<HashMap<(NodeId, ShardId), Instant>>,
+    next_id: AtomicU64,
+    metrics: HealMetrics,
+}
+
+/// The healer's state for the admin API.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HealStatus {
+    pub running: Option<Progress>,
+    pub last: Option<ScrubReport>,
+    /// Stripes queued by degraded reads.
+    pub repair_queue: usize,
+    /// Damage the last scrub left unrepaired.
+    pub repair_backlog: u64,
+    pub repair_rate: u64,
+    pub scrub_interval_secs: u64,
+    pub deep_interval_secs: u64,
+}
+
+impl Healer {
+    pub fn new(objects: ObjectService, config: HealConfig) -> Healer {
+        Healer {
+            inner: Arc::new(Inner {
+                repair_rate: Arc::new(AtomicU64::new(config.repair_rate)),
+                objects,
+                config,
+                job: Arc::new(tokio::sync::Mutex::new(())),
+                progress: Mutex::new(None),
+                last: Mutex::new(None),
+                orphans_seen: tokio::sync::Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                metrics: HealMetrics::default(),
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &HealMetrics {
+        &self.inner.metrics
+    }
+
+    /// The deep-scrub rate scheduled scrubs use (bytes a second per datanode).
+    pub fn default_deep_rate(&self) -> u64 {
+        self.inner.config.deep_rate
+    }
+
+    /// Sets the repair write rate (bytes a second, 0: unlimited), also for a running repair.
+    pub fn set_repair_rate(&self, bytes_per_sec: u64) {
+        self.inner
+            .repair_rate
+            .store(bytes_per_sec, Ordering::Relaxed);
+        tracing::info!(bytes_per_sec, "repair rate changed");
+    }
+
+    pub fn status(&self) -> HealStatus {
+        let last = lock(&self.inner.last).clone();
+        HealStatus {
+            running: lock(&self.inner.progress).clone(),
+            repair_backlog: last.as_ref().map_or(0, ScrubReport::damage_remaining),
+            last,
+            repair_queue: self.inner.objects.repair_hints().len(),
+            repair_rate: self.inner.repair_rate.load(Ordering::Relaxed),
+            scrub_interval_secs: self.inner.config.scrub_interval.as_secs(),
+            deep_interval_secs: self.inner.config.deep_interval.as_secs(),
+        }
+    }
+
+    /// Summaries of past scrubs, newest last.
+    pub async fn history(&self) -> Result<Vec<ScrubReport>, HealError> {
+        let raw = self.inner.objects.metadata().get_sys(HISTORY_KEY).await?;
+        Ok(raw
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default())
+    }
+
+    /// Starts a scrub in the background; returns its id, or `Busy` when one runs.
+    pub fn start(&self, opts: ScrubOptions) -> Result<u64, HealError> {
+        let guard = self
+            .inner
+            .job
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| HealError::Busy(self.running_id()))?;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.set_progress(Some(Progress {
+            id,
+            phase: "starting".into(),
+            started_ms: now_ms(),
+            ..Progress::default()
+        }));
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            if let Err(e) = this.scrub_locked(id, opts).await {
+                tracing::error!(error = %e, "scrub failed");
+                this.set_progress(None);
+            }
+        });
+        Ok(id)
+    }
+
+    /// Runs a scrub to the end (waiting for a running one to finish first).
+    pub async fn run_scrub(&self, opts: ScrubOptions) -> Result<ScrubReport, HealError> {
+        let _guard = self.inner.job.lock().await;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.scrub_locked(id, opts).await
+    }
+
+    fn running_id(&self) -> u64 {
+        lock(&self.inner.progress).as_ref().map_or(0, |p| p.id)
+    }
+
+    fn set_progress(&self, p: Option<Progress>) {
+        *lock(&self.inner.progress) = p;
+    }
+
+    async fn scrub_locked(&self, id: u64, opts: ScrubOptions) -> Result<ScrubReport, HealError> {
+        if let Some(ns) = &opts.nodes {
+            if let Some(bad) = ns
+                .iter()
+                .find(|n| !self.inner.objects.nodes().contains_key(n))
+            {
+                return Err(HealError::Invalid(format!("no datanode {bad}")));
+            }
+        }
+        let started = Instant::now();
+        let started_ms = now_ms();
+        let tracker = Tracker::new(self.clone(), id, started_ms);
+        let objects = &self.inner.objects;
+        let gc: HashSet<(NodeId, ShardId)> = objects
+            .metadata()
+            .gc_pending(usize::MAX)
+            .await?
+            .into_iter()
+            .flat_map(|(_, e)| e.shards)
+            .collect();
+        let pass = scrub::run(objects, &opts, &gc, &tracker).await?;
+        let mut report = ScrubReport {
+            id,
+            started_ms,
+            deep: opts.deep,
+            repair: opts.repair,
+            bucket: opts.bucket.clone(),
+            trigger: opts.trigger.clone(),
+            nodes: pass.nodes.clone(),
+            unrecoverable: pass.unrecoverable.clone(),
+            bytes_read: pass.bytes_read,
+            ..ScrubReport::default()
+        };
+        for n in &report.nodes {
+            report.partitions_checked += n.partitions_checked;
+            report.shards_checked += n.shards_expected;
+        }
+        for d in &pass.damage {
+            report.found.add(d.kind, 1);
+        }
+        let mut fixed = HashSet::new();
+        if opts.repair {
+            let unreachable: HashSet<NodeId> = pass.unreachable.iter().copied().collect();
+            let mut pacer = Pacer::new(self.inner.repair_rate.clone());
+            let mut r = repair::Repairer {
+                objects,
+                unreachable: &unreachable,
+                pacer: &mut pacer,
+                tally: repair::Tally::default(),
+            };
+            r.repair_pass(&pass, &tracker).await;
+            let mut tally = r.tally;
+            let mut seen = self.inner.orphans_seen.lock().await;
+            repair::remove_orphans(
+                objects,
+                &pass,
+                &mut seen,
+                self.inner.config.orphan_grace,
+                &mut tally,
+            )
+            .await?;
+            report.repaired = tally.repaired;
+            report.failed = tally.failed;
+            report.deferred_orphans = tally.deferred_orphans;
+            report.bytes_read += tally.bytes_read;
+            report.bytes_written = tally.bytes_written;
+            fixed = tally.fixed;
+        }
+        report.findings_truncated = pass.damage.len() > report::MAX_FINDINGS;
+        report.findings = pass
+            .damage
+            .iter()
+            .take(report::MAX_FINDINGS)
+            .map(|d| Finding {
+                kind: d.kind,
+                node: d.node.0,
+                shard: d.shard.to_string(),
+                object: pass.expected.name_of(d.shard.object),
+                repaired: fixed.contains(d),
+            })
+            .collect();
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        self.inner.metrics.record(&report);
+        tracing::info!(
+            id,
+            deep = report.deep,
+            shards = report.shards_checked,
+            found = report.found.total(),
+            repaired = report.repaired.total(),
+            unrecoverable = report.unrecoverable.len(),
+            ms = report.duration_ms,
+            "scrub finished"
+        );
+        self.save(&report).await;
+        self.set_progress(None);
+        Ok(report)
+    }
+
+    async fn save(&self, report: &ScrubReport) {
+        *lock(&self.inner.last) = Some(report.clone());
+        let mut history = self.history().await.unwrap_or_default();
+        history.push(report.summary());
+        let excess = history.len().saturating_sub(HISTORY_LEN);
+        history.drain(..excess);
+        let value = match serde_json::to_vec(&history) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not encode the scrub history");
+                return;
+            }
+        };
+        let cmd = Command::SetSys {
+            key: HISTORY_KEY.into(),
+            value,
+        };
+        if let Err(e) = self.inner.objects.metadata().apply(cmd).await {
+            tracing::warn!(error = %e, "could not save the scrub history");
+        }
+    }
+
+    /// Repairs the stripes degraded reads queued; returns the shards rewritten.
+    pub async fn drain_hints(&self) -> usize {
+        let objects = &self.inner.objects;
+        let mut pacer = Pacer::new(self.inner.repair_rate.clone());
+        let unreachable = HashSet::new();
+        let mut r = repair::Repairer {
+            objects,
+            unreachable: &unreachable,
+            pacer: &mut pacer,
+            tally: repair::Tally::default(),
+        };
+        let mut fixed = 0;
+        while let Some(hint) = objects.repair_hints().pop() {
+            let n = r.repair_hint(&hint).await;
+            self.inner.metrics.hinted_repairs.inc_by(n as u64);
+            fixed += n;
+        }
+        fixed
+    }
+
+    /// Background work until `shutdown`: repairs hinted stripes as they come, and runs light
+    /// and deep scrubs on their schedules.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let cfg = self.inner.config.clone();
+        let tick = |d: Duration| {
+            (!d.is_zero()).then(|| {
+                let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            })
+        };
+        let (mut light, mut deep) = (tick(cfg.scrub_interval), tick(cfg.deep_interval));
+        async fn next(i: &mut Option<tokio::time::Interval>) {
+            match i {
+                Some(i) => {
+                    i.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        loop {
+            let hints = self.inner.objects.repair_hints().clone();
+            let deep_scrub = tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = hints.notified() => {
+                    self.drain_hints().await;
+                    continue;
+                }
+                _ = next(&mut light) => false,
+                _ = next(&mut deep) => true,
+            };
+            let opts = ScrubOptions {
+                deep: deep_scrub,
+                repair: cfg.auto_repair,
+                deep_rate: cfg.deep_rate,
+                trigger: "schedule".into(),
+                ..ScrubOptions::default()
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                r = self.run_scrub(opts) => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "scheduled scrub failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Updates the running scrub's [`Progress`].
+pub(crate) struct Tracker {
+    healer: Healer,
+}
+
+impl Tracker {
+    fn new(healer: Healer, id: u64, started_ms: i64) -> Tracker {
+        healer.set_progress(Some(Progress {
+            id,
+            phase: "starting".into(),
+            started_ms,
+            ..Progress::default()
+        }));
+        Tracker { healer }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Progress)) {
+        if let Some(p) = lock(&self.healer.inner.progress).as_mut() {
+            f(p);
+            p.elapsed_ms = (now_ms() - p.started_ms).max(0) as u64;
+        }
+    }
+
+    pub fn phase(&self, phase: &str, total: u64) {
+        self.update(|p| {
+            p.phase = phase.into();
+            p.done = 0;
+            p.total = total;
+        });
+    }
+
+    pub fn step(&self, n: u64, shards: u64, bytes_read: u64) {
+        self.update(|p| {
+            p.done += n.max(1);
+            p.shards_checked += shards;
+            p.bytes_read += bytes_read;
+        });
+    }
+
+    pub fn bytes(&self, read: u64, written: u64) {
+        self.update(|p| {
+            p.bytes_read = p.bytes_read.max(read);
+            p.bytes_written = written;
+        });
+    }
+}
+
+/// Spaces repair writes so that they average at most the (changeable) rate.
+pub(crate) struct Pacer {
+    rate: Arc<AtomicU64>,
+    window_start: Instant,
+    bytes: u64,
+}
+
+impl Pacer {
+    fn new(rate: Arc<AtomicU64>) -> Pacer {
+        Pacer {
+            rate,
+            window_start: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Accounts `n` bytes written and sleeps as long as the rate asks.
+    pub async fn pace(&mut self, n: u64) {
+        let rate = self.rate.load(Ordering::Relaxed);
+        if rate == 0 {
+            return;
+        }
+        // A fresh window every few seconds, so a rate change applies quickly.
+        if self.window_start.elapsed() > Duration::from_secs(5) {
+            self.window_start = Instant::now();
+            self.bytes = 0;
+        }
+        self.bytes += n;
+        let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+        let elapsed = self.window_start.elapsed();
+        if due > elapsed {
+            tokio::time::sleep((due - elapsed).min(Duration::from_secs(5))).await;
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,438 @@
+//! Repair of what a scrub pass found, and of stripes degraded reads reported.
+//!
+//! - Missing or corrupt shard: read the stripe's other shards (checked against metadata),
+//!   decode from any k, re-encode, check the rebuilt shard against the checksum metadata
+//!   holds, and write it back to its datanode; if that datanode is unreachable, to a datanode
+//!   of the stripe's ring placement (or the next on the ring) that holds none of the stripe's
+//!   shards, and record the move in metadata.
+//! - Misplaced shard (outside its stripe's ring placement): copy it to a placement node the
+//!   stripe does not use, record the move in metadata, and only then delete the old copy. A
+//!   second copy on a node metadata does not name is deleted when the named copy is healthy.
+//! - Orphaned shard: deleted once it has been seen orphaned for the grace period, is not part
+//!   of a body this process is writing, and a fresh read of metadata still finds nothing that
+//!   references it (so a write committed since the scrub began is never touched).
+//!
+//! Stripes are repaired in order of how many shards they lost, most first. Every write goes
+//! through the [`Pacer`], whose rate can change while a repair runs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_datanode::ShardStore;
+use cairn_erasure::{shard_checksum, StripeCodec};
+use cairn_metadata::{Command, CommandOutput, StripeLoc};
+use cairn_objects::{ObjectService, RepairHint};
+use cairn_types::{NodeId, ObjectId, ShardId};
+use futures::future::join_all;
+
+use crate::expected::{Body, Expected};
+use crate::report::{Counts, DamageKind};
+use crate::scrub::{Damage, ScrubPass};
+use crate::{HealError, Pacer, Tracker};
+
+/// What a repair did.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub repaired: Counts,
+    pub failed: Counts,
+    pub deferred_orphans: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// The damage this repair fixed.
+    pub fixed: HashSet<Damage>,
+    /// Shards whose repair failed.
+    pub failed_shards: HashSet<ShardId>,
+}
+
+impl Tally {
+    fn ok(&mut self, d: Damage) {
+        self.repaired.add(d.kind, 1);
+        self.fixed.insert(d);
+    }
+
+    fn fail(&mut self, d: Damage, why: &str) {
+        tracing::warn!(kind = ?d.kind, node = %d.node, shard = %d.shard, why, "repair failed");
+        self.failed.add(d.kind, 1);
+        self.failed_shards.insert(d.shard);
+    }
+}
+
+/// Context of one repair run.
+pub(crate) struct Repairer<'a> {
+    pub objects: &'a ObjectService,
+    pub unreachable: &'a HashSet<NodeId>,
+    pub pacer: &'a mut Pacer,
+    pub tally: Tally,
+}
+
+impl Repairer<'_> {
+    fn store(&self, node: NodeId) -> Option<&Arc<dyn ShardStore>> {
+        if self.unreachable.contains(&node) {
+            return None;
+        }
+        self.objects.nodes().get(&node)
+    }
+
+    /// Repairs the non-orphan damage of `pass`, most damaged stripes first.
+    pub async fn repair_pass(&mut self, pass: &ScrubPass, tracker: &Tracker) {
+        let mut by_stripe: BTreeMap<(ObjectId, u32), Vec<Damage>> = BTreeMap::new();
+        let mut strays = Vec::new();
+        for d in &pass.damage {
+            match d.kind {
+                DamageKind::Orphaned => {}
+                DamageKind::Misplaced if pass.expected.holder.get(&d.shard) != Some(&d.node) => {
+                    strays.push(*d)
+                }
+                _ => by_stripe
+                    .entry((d.shard.object, d.shard.stripe))
+                    .or_default()
+                    .push(*d),
+            }
+        }
+        let mut order: Vec<((ObjectId, u32), Vec<Damage>)> = by_stripe.into_iter().collect();
+        let lost = |ds: &[Damage]| {
+            ds.iter()
+                .filter(|d| d.kind != DamageKind::Misplaced)
+                .count()
+        };
+        order.sort_by_key(|(_, ds)| std::cmp::Reverse(lost(ds)));
+        tracker.phase("repair", (order.len() + strays.len()) as u64);
+        for ((id, s), damage) in order {
+            match pass.expected.bodies.get(&id) {
+                Some(body) => self.repair_stripe(id, s, body, &damage).await,
+                None => damage
+                    .iter()
+                    .for_each(|d| self.tally.fail(*d, "body vanished")),
+            }
+            tracker.step(0, 0, 0);
+            tracker.bytes(self.tally.bytes_read, self.tally.bytes_written);
+        }
+        for d in strays {
+            self.remove_stray(d, &pass.expected).await;
+            tracker.step(0, 0, 0);
+        }
+    }
+
+    /// Deletes a second copy of a live shard when the copy metadata names is healthy.
+    async fn remove_stray(&mut self, d: Damage, expected: &Expected) {
+        let holder = expected.holder.get(&d.shard).copied();
+        // Repaired by now if it was damaged; otherwise healthy, unless its repair failed.
+        let holder_ok = holder.is_some_and(|h| {
+            !self.unreachable.contains(&h) && !self.tally.failed_shards.contains(&d.shard)
+        });
+        if !holder_ok {
+            self.tally.fail(d, "the copy metadata names is not healthy");
+            return;
+        }
+        match self.store(d.node) {
+            Some(store) => match store.delete(d.shard).await {
+                Ok(()) => self.tally.ok(d),
+                Err(e) => self.tally.fail(d, &e.to_string()),
+            },
+            None => self.tally.fail(d, "datanode unreachable"),
+        }
+    }
+
+    /// Fetches shard `i` of a stripe from `node`, checked against metadata.
+    async fn fetch(&self, sid: ShardId, node: NodeId, len: u64, crc: u32) -> Option<Bytes> {
+        let store = self.store(node)?;
+        match store.get(sid).await {
+            Ok(b) if b.len() as u64 == len && shard_checksum(&b) == crc => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Rebuilds or moves the damaged shards of stripe `s` of body `id`.
+    async fn repair_stripe(&mut self, id: ObjectId, s: u32, body: &Body, damage: &[Damage]) {
+        let Some(st) = body.stripes.get(s as usize) else {
+            damage
+                .iter()
+                .for_each(|d| self.tally.fail(*d, "no such stripe"));
+            return;
+        };
+        let total = st.shards.len();
+        let sid = |i: usize| ShardId::new(id, s, i as u32);
+        let lost: HashSet<usize> = damage
+            .iter()
+            .filter(|d| d.kind != DamageKind::Misplaced)
+            .map(|d| d.shard.shard as usize)
+            .collect();
+        // The stripe's shards: fetched ones, then rebuilt ones.
+        let mut shards: Vec<Option<Bytes>> = vec![None; total];
+        if lost.is_empty() {
+            for d in damage {
+                let i = d.shard.shard as usize;
+                let Some(loc) = st.shards.get(i) else {
+                    continue;
+                };
+                shards[i] = self.fetch(d.shard, loc.node, loc.len, loc.crc32c).await;
+                self.tally.bytes_read += loc.len;
+            }
+        } else {
+            let others: Vec<usize> = (0..total).filter(|i| !lost.contains(i)).collect();
+            let got = join_all(others.iter().map(|&i| {
+                let loc = st.shards[i];
+                self.fetch(sid(i), loc.node, loc.len, loc.crc32c)
+            }))
+            .await;
+            for (&i, b) in others.iter().zip(got) {
+                if let Some(b) = &b {
+                    self.tally.bytes_read += b.len() as u64;
+                }
+                shards[i] = b;
+            }
+            match rebuild(body, st, &mut shards) {
+                Ok(()) => {}
+                Err(why) => {
+                    damage.iter().for_each(|d| self.tally.fail(*d, &why));
+                    return;
+                }
+            }
+        }
+        let ring = self.objects.placement().place(id, s, total);
+        let spare = self.objects.placement().fallbacks(id, s, &ring, total);
+        let mut used: HashSet<NodeId> = st.shards.iter().map(|l| l.node).collect();
+        let mut moves = Vec::new();
+        let mut old_copies = Vec::new();
+        let mut written = Vec::new();
+        for d in damage {
+            let i = d.shard.shard as usize;
+            let Some(bytes) = shards.get(i).cloned().flatten() else {
+                self.tally.fail(*d, "shard unreadable");
+                continue;
+            };
+            let Some(loc) = st.shards.get(i) else {
+                continue;
+            };
+            // In place when the node is fine and inside the placement; else a placement
+            // node the stripe does not use (for a lost shard, any free node on the ring).
+            let in_place = d.kind != DamageKind::Misplaced
+                && self.store(d.node).is_some()
+                && (ring.contains(&d.node) || !self.free_node(&ring, &used));
+            let target = if in_place {
+                Some(d.node)
+            } else {
+                let candidates: Vec<NodeId> = if d.kind == DamageKind::Misplaced {
+                    ring.clone()
+                } else {
+                    ring.iter().chain(&spare).copied().collect()
+                };
+                self.take_free(&candidates, &mut used)
+            };
+            let Some(target) = target else {
+                self.tally.fail(*d, "no datanode free to hold the shard");
+                continue;
+            };
+            match self.put(target, d.shard, bytes, loc.crc32c).await {
+                Ok(()) => {
+                    if target != loc.node {
+                        moves.push(cairn_metadata::ShardMove {
+                            stripe: s,
+                            shard: i as u32,
+                            from: loc.node,
+                            to: target,
+                        });
+                        old_copies.push((loc.node, d.shard));
+                    }
+                    written.push((*d, target));
+                }
+                Err(why) => self.tally.fail(*d, &why),
+            }
+        }
+        if !moves.is_empty() {
+            let cmd = Command::RelocateShards {
+                at: body.addresses.clone(),
+                object: id,
+                moves: moves.clone(),
+            };
+            match self.objects.metadata().apply(cmd).await {
+                Ok(CommandOutput::Relocated(n)) if n > 0 => {}
+                other => {
+                    tracing::warn!(?other, %id, "relocation not recorded; removing the new copies");
+                    for m in &moves {
+                        if let Some(store) = self.store(m.to) {
+                            let _ = store.delete(ShardId::new(id, s, m.shard)).await;
+                        }
+                    }
+                    for (d, target) in written {
+                        if target == d.node {
+                            self.tally.ok(d);
+                        } else {
+                            self.tally.fail(d, "metadata changed during the repair");
+                        }
+                    }
+                    return;
+                }
+            }
+            for (node, shard) in old_copies {
+                if let Some(store) = self.store(node) {
+                    if let Err(e) = store.delete(shard).await {
+                        tracing::warn!(%node, %shard, error = %e, "could not delete the old copy; the next scrub will");
+                    }
+                }
+            }
+        }
+        for (d, _) in written {
+            self.tally.ok(d);
+        }
+    }
+
+    fn free_node(&self, ring: &[NodeId], used: &HashSet<NodeId>) -> bool {
+        ring.iter()
+            .any(|n| !used.contains(n) && self.store(*n).is_some())
+    }
+
+    fn take_free(&self, candidates: &[NodeId], used: &mut HashSet<NodeId>) -> Option<NodeId> {
+        let n = candidates
+            .iter()
+            .copied()
+            .find(|n| !used.contains(n) && self.store(*n).is_some())?;
+        used.insert(n);
+        Some(n)
+    }
+
+    async fn put(
+        &mut self,
+        node: NodeId,
+        sid: ShardId,
+        bytes: Bytes,
+        crc: u32,
+    ) -> Result<(), String> {
+        let store = self.store(node).ok_or("datanode unreachable")?.clone();
+        let len = bytes.len() as u64;
+        let info = store.put(sid, bytes).await.map_err(|e| e.to_string())?;
+        if info.crc32c != crc {
+            return Err("the datanode stored another checksum".into());
+        }
+        self.tally.bytes_written += len;
+        self.pacer.pace(len).await;
+        Ok(())
+    }
+
+    /// Rebuilds a stripe a degraded read reported, in place on the datanodes its record
+    /// names (moves and relocations are left to the scrub). Returns the shards rewritten.
+    pub async fn repair_hint(&mut self, hint: &RepairHint) -> usize {
+        let st = &hint.loc;
+        let total = st.shards.len();
+        let sid = |i: usize| ShardId::new(hint.object, hint.stripe, i as u32);
+        let got = join_all((0..total).map(|i| {
+            let loc = st.shards[i];
+            self.fetch(sid(i), loc.node, loc.len, loc.crc32c)
+        }))
+        .await;
+        let bad: Vec<usize> = (0..total).filter(|&i| got[i].is_none()).collect();
+        if bad.is_empty() {
+            return 0;
+        }
+        let mut shards = got;
+        let body = Body {
+            ec: hint.ec,
+            stripes: Vec::new(),
+            addresses: Vec::new(),
+            names: Vec::new(),
+        };
+        if let Err(why) = rebuild(&body, st, &mut shards) {
+            tracing::warn!(object = %hint.object, stripe = hint.stripe, why, "hinted repair impossible");
+            return 0;
+        }
+        let mut fixed = 0;
+        for i in bad {
+            let loc = st.shards[i];
+            let Some(bytes) = shards[i].clone() else {
+                continue;
+            };
+            // Only rewrite a shard the node really lacks or holds damaged now.
+            if self.store(loc.node).is_none() {
+                continue;
+            }
+            match self.put(loc.node, sid(i), bytes, loc.crc32c).await {
+                Ok(()) => {
+                    fixed += 1;
+                    tracing::info!(shard = %sid(i), node = %loc.node, "repaired a shard a degraded read reported");
+                }
+                Err(why) => {
+                    tracing::warn!(shard = %sid(i), node = %loc.node, why, "hinted repair failed")
+                }
+            }
+        }
+        fixed
+    }
+}
+
+/// Decodes the stripe from the present shards and fills every slot with the re-encoded
+/// shard, checking each rebuilt shard against metadata.
+fn rebuild(body: &Body, st: &StripeLoc, shards: &mut [Option<Bytes>]) -> Result<(), String> {
+    let k = body.ec.data as usize;
+    let present = shards.iter().filter(|s| s.is_some()).count();
+    if present < k {
+        return Err(format!(
+            "only {present} of the {k} shards needed are intact"
+        ));
+    }
+    let codec = StripeCodec::new(body.ec).map_err(|e| e.to_string())?;
+    let data = codec
+        .decode(shards, st.len as usize)
+        .map_err(|e| e.to_string())?;
+    let all = codec.encode(&data);
+    for (i, (slot, shard)) in shards.iter_mut().zip(all).enumerate() {
+        let loc = &st.shards[i];
+        if shard.len() as u64 != loc.len || shard_checksum(&shard) != loc.crc32c {
+            return Err(format!(
+                "rebuilt shard {i} does not match metadata (decoded from damaged shards?)"
+            ));
+        }
+        *slot = Some(shard);
+    }
+    Ok(())
+}
+
+/// Deletes the orphans of `pass` that are old enough and still unreferenced.
+pub(crate) async fn remove_orphans(
+    objects: &ObjectService,
+    pass: &ScrubPass,
+    seen: &mut HashMap<(NodeId, ShardId), std::time::Instant>,
+    grace: std::time::Duration,
+    tally: &mut Tally,
+) -> Result<(), HealError> {
+    let now = std::time::Instant::now();
+    let orphans: Vec<Damage> = pass
+        .damage
+        .iter()
+        .filter(|d| d.kind == DamageKind::Orphaned)
+        .copied()
+        .collect();
+    let current: HashSet<(NodeId, ShardId)> = orphans.iter().map(|d| (d.node, d.shard)).collect();
+    seen.retain(|k, _| current.contains(k));
+    let mut ready = Vec::new();
+    for d in orphans {
+        let first = *seen.entry((d.node, d.shard)).or_insert(now);
+        if now.duration_since(first) < grace || objects.is_in_flight(d.shard.object) {
+            tally.deferred_orphans += 1;
+        } else {
+            ready.push(d);
+        }
+    }
+    if ready.is_empty() {
+        return Ok(());
+    }
+    // Bodies not in flight now were committed before this read, or never will be.
+    let fresh = Expected::load(objects.metadata().as_ref(), None).await?;
+    for d in ready {
+        if fresh.holder.contains_key(&d.shard) {
+            // Referenced after all (committed while the scrub ran): not damage.
+            continue;
+        }
+        let Some(store) = objects.nodes().get(&d.node) else {
+            continue;
+        };
+        match store.delete(d.shard).await {
+            Ok(()) => {
+                seen.remove(&(d.node, d.shard));
+                tally.ok(d);
+            }
+            Err(e) => tally.fail(d, &e.to_string()),
+        }
+    }
+    Ok(())
+}
