@@ -502,4 +502,81 @@ async fn a_seventh_datanode_takes_about_a_seventh_of_the_shards_and_nothing_else
     assert!(ok);
     assert_eq!(counts(&again["found"]), [0; 4], "{again}");
     check_all(&s3, &written).await;
+
+    // Draining dn0: new writes avoid it, a repair empties it, and every object reads
+    // throughout (a reader loops over all of them while the repair runs).
+    let (ok, out) = server.cairn_admin(&["drain-datanode", "0"]);
+    assert!(ok, "{out}");
+    let held_by_dn0 = nodes[0]["shards"].as_u64().unwrap();
+    let reader = std::thread::spawn({
+        let endpoint = server.endpoint();
+        let written = written.clone();
+        move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let s3 = client_for(&endpoint);
+                for _ in 0..2 {
+                    check_all(&s3, &written).await;
+                }
+            })
+        }
+    });
+    let (ok, r) = scrub(&server, &["--repair"]);
+    assert!(ok, "{r}");
+    assert_eq!(r["found"]["misplaced"], held_by_dn0, "{r}");
+    reader.join().expect("every object read while draining");
+    let (_, out) = server.cairn_admin(&["datanodes"]);
+    let nodes: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(nodes[0]["shards"], 0, "the drained datanode is empty");
+    assert_eq!(nodes[0]["draining"], true);
+    let (ok, status, _) = server.cairn("status", &[]);
+    assert!(ok && status.contains("draining"), "{status}");
+    // A restart keeps it drained.
+    server.restart();
+    let s3 = client(&server);
+    put_bytes(&s3, BUCKET, "after-drain", &random_bytes(1 << 20, 3)).await;
+    let (_, out) = server.cairn_admin(&["datanodes"]);
+    let nodes: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(nodes[0]["shards"], 0, "new writes avoid a drained datanode");
+    check_all(&s3, &written).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_degraded_read_repairs_its_stripe_without_waiting_for_a_scrub() {
+    let mut server = Server::start_with(&flags());
+    let s3 = client(&server);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let body = random_bytes(3 << 20, 11);
+    put_bytes(&s3, BUCKET, "hinted", &body).await;
+    assert!(server.terminate());
+    // A data shard (a GET reads only those), wherever it is.
+    let mut lost = None;
+    for i in 0..6 {
+        let store = open_store(&dn_dir(&server, i)).await;
+        let id = store.list(None, 1).await.unwrap()[0].id;
+        if lost.is_none() && id.shard < 4 {
+            store.delete(id).await.unwrap();
+            lost = Some(id);
+        }
+        store.close().await;
+    }
+    assert!(lost.is_some());
+    server.restart();
+    let s3 = client(&server);
+    assert_eq!(get_bytes(&s3, BUCKET, "hinted").await, body);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server
+        .metric("cairn_repair_hinted_shards_total")
+        .unwrap_or(0.0)
+        < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the degraded read queued no repair"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (ok, r) = scrub(&server, &[]);
+    assert!(ok, "{r}");
+    assert_eq!(counts(&r["found"]), [0; 4], "the shard was rebuilt: {r}");
 }
