@@ -267,14 +267,11 @@ impl Healer {
         if opts.repair {
             let unreachable: HashSet<NodeId> = pass.unreachable.iter().copied().collect();
             let mut pacer = Pacer::new(self.inner.repair_rate.clone());
-            let mut r = repair::Repairer {
+            let r = repair::Repairer {
                 objects,
                 unreachable: &unreachable,
-                pacer: &mut pacer,
-                tally: repair::Tally::default(),
             };
-            r.repair_pass(&pass, &tracker).await;
-            let mut tally = r.tally;
+            let mut tally = r.repair_pass(&pass, &tracker, &mut pacer).await;
             let mut seen = self.inner.orphans_seen.lock().await;
             repair::remove_orphans(
                 objects,
@@ -346,13 +343,10 @@ impl Healer {
     /// Repairs the stripes degraded reads queued; returns the shards rewritten.
     pub async fn drain_hints(&self) -> usize {
         let objects = &self.inner.objects;
-        let mut pacer = Pacer::new(self.inner.repair_rate.clone());
         let unreachable = HashSet::new();
-        let mut r = repair::Repairer {
+        let r = repair::Repairer {
             objects,
             unreachable: &unreachable,
-            pacer: &mut pacer,
-            tally: repair::Tally::default(),
         };
         let mut fixed = 0;
         while let Some(hint) = objects.repair_hints().pop() {

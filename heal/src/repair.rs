@@ -25,6 +25,7 @@ use cairn_metadata::{Command, CommandOutput, StripeLoc};
 use cairn_objects::{ObjectService, RepairHint};
 use cairn_types::{NodeId, ObjectId, ShardId};
 use futures::future::join_all;
+use futures::{stream, StreamExt};
 
 use crate::expected::{Body, Expected};
 use crate::report::{Counts, DamageKind};
@@ -51,6 +52,16 @@ impl Tally {
         self.fixed.insert(d);
     }
 
+    fn absorb(&mut self, o: Tally) {
+        self.repaired.add_all(&o.repaired);
+        self.failed.add_all(&o.failed);
+        self.deferred_orphans += o.deferred_orphans;
+        self.bytes_read += o.bytes_read;
+        self.bytes_written += o.bytes_written;
+        self.fixed.extend(o.fixed);
+        self.failed_shards.extend(o.failed_shards);
+    }
+
     fn fail(&mut self, d: Damage, why: &str) {
         tracing::warn!(kind = ?d.kind, node = %d.node, shard = %d.shard, why, "repair failed");
         self.failed.add(d.kind, 1);
@@ -62,9 +73,10 @@ impl Tally {
 pub(crate) struct Repairer<'a> {
     pub objects: &'a ObjectService,
     pub unreachable: &'a HashSet<NodeId>,
-    pub pacer: &'a mut Pacer,
-    pub tally: Tally,
 }
+
+/// Stripes repaired at the same time.
+const PARALLEL_STRIPES: usize = 8;
 
 impl Repairer<'_> {
     fn store(&self, node: NodeId) -> Option<&Arc<dyn ShardStore>> {
@@ -74,8 +86,14 @@ impl Repairer<'_> {
         self.objects.nodes().get(&node)
     }
 
-    /// Repairs the non-orphan damage of `pass`, most damaged stripes first.
-    pub async fn repair_pass(&mut self, pass: &ScrubPass, tracker: &Tracker) {
+    /// Repairs the non-orphan damage of `pass`, most damaged stripes first, a few stripes
+    /// at a time, pacing writes through `pacer`.
+    pub async fn repair_pass(
+        &self,
+        pass: &ScrubPass,
+        tracker: &Tracker,
+        pacer: &mut Pacer,
+    ) -> Tally {
         let mut by_stripe: BTreeMap<(ObjectId, u32), Vec<Damage>> = BTreeMap::new();
         let mut strays = Vec::new();
         for d in &pass.damage {
@@ -98,39 +116,51 @@ impl Repairer<'_> {
         };
         order.sort_by_key(|(_, ds)| std::cmp::Reverse(lost(ds)));
         tracker.phase("repair", (order.len() + strays.len()) as u64);
-        for ((id, s), damage) in order {
-            match pass.expected.bodies.get(&id) {
-                Some(body) => self.repair_stripe(id, s, body, &damage).await,
-                None => damage
-                    .iter()
-                    .for_each(|d| self.tally.fail(*d, "body vanished")),
-            }
+        let mut tally = Tally::default();
+        let mut results = stream::iter(order)
+            .map(|((id, s), damage)| async move {
+                match pass.expected.bodies.get(&id) {
+                    Some(body) => self.repair_stripe(id, s, body, &damage).await,
+                    None => {
+                        let mut t = Tally::default();
+                        damage.iter().for_each(|d| t.fail(*d, "body vanished"));
+                        t
+                    }
+                }
+            })
+            .buffer_unordered(PARALLEL_STRIPES);
+        while let Some(t) = results.next().await {
+            let written = t.bytes_written;
+            tally.absorb(t);
             tracker.step(0, 0, 0);
-            tracker.bytes(self.tally.bytes_read, self.tally.bytes_written);
+            tracker.bytes(tally.bytes_read, tally.bytes_written);
+            pacer.pace(written).await;
         }
+        drop(results);
         for d in strays {
-            self.remove_stray(d, &pass.expected).await;
+            self.remove_stray(d, &pass.expected, &mut tally).await;
             tracker.step(0, 0, 0);
         }
+        tally
     }
 
     /// Deletes a second copy of a live shard when the copy metadata names is healthy.
-    async fn remove_stray(&mut self, d: Damage, expected: &Expected) {
+    async fn remove_stray(&self, d: Damage, expected: &Expected, tally: &mut Tally) {
         let holder = expected.holder.get(&d.shard).copied();
         // Repaired by now if it was damaged; otherwise healthy, unless its repair failed.
         let holder_ok = holder.is_some_and(|h| {
-            !self.unreachable.contains(&h) && !self.tally.failed_shards.contains(&d.shard)
+            !self.unreachable.contains(&h) && !tally.failed_shards.contains(&d.shard)
         });
         if !holder_ok {
-            self.tally.fail(d, "the copy metadata names is not healthy");
+            tally.fail(d, "the copy metadata names is not healthy");
             return;
         }
         match self.store(d.node) {
             Some(store) => match store.delete(d.shard).await {
-                Ok(()) => self.tally.ok(d),
-                Err(e) => self.tally.fail(d, &e.to_string()),
+                Ok(()) => tally.ok(d),
+                Err(e) => tally.fail(d, &e.to_string()),
             },
-            None => self.tally.fail(d, "datanode unreachable"),
+            None => tally.fail(d, "datanode unreachable"),
         }
     }
 
@@ -144,12 +174,11 @@ impl Repairer<'_> {
     }
 
     /// Rebuilds or moves the damaged shards of stripe `s` of body `id`.
-    async fn repair_stripe(&mut self, id: ObjectId, s: u32, body: &Body, damage: &[Damage]) {
+    async fn repair_stripe(&self, id: ObjectId, s: u32, body: &Body, damage: &[Damage]) -> Tally {
+        let mut out = Tally::default();
         let Some(st) = body.stripes.get(s as usize) else {
-            damage
-                .iter()
-                .for_each(|d| self.tally.fail(*d, "no such stripe"));
-            return;
+            damage.iter().for_each(|d| out.fail(*d, "no such stripe"));
+            return out;
         };
         let total = st.shards.len();
         let sid = |i: usize| ShardId::new(id, s, i as u32);
@@ -167,7 +196,7 @@ impl Repairer<'_> {
                     continue;
                 };
                 shards[i] = self.fetch(d.shard, loc.node, loc.len, loc.crc32c).await;
-                self.tally.bytes_read += loc.len;
+                out.bytes_read += loc.len;
             }
         } else {
             let others: Vec<usize> = (0..total).filter(|i| !lost.contains(i)).collect();
@@ -178,15 +207,15 @@ impl Repairer<'_> {
             .await;
             for (&i, b) in others.iter().zip(got) {
                 if let Some(b) = &b {
-                    self.tally.bytes_read += b.len() as u64;
+                    out.bytes_read += b.len() as u64;
                 }
                 shards[i] = b;
             }
             match rebuild(body, st, &mut shards) {
                 Ok(()) => {}
                 Err(why) => {
-                    damage.iter().for_each(|d| self.tally.fail(*d, &why));
-                    return;
+                    damage.iter().for_each(|d| out.fail(*d, &why));
+                    return out;
                 }
             }
         }
@@ -199,7 +228,7 @@ impl Repairer<'_> {
         for d in damage {
             let i = d.shard.shard as usize;
             let Some(bytes) = shards.get(i).cloned().flatten() else {
-                self.tally.fail(*d, "shard unreadable");
+                out.fail(*d, "shard unreadable");
                 continue;
             };
             let Some(loc) = st.shards.get(i) else {
@@ -221,10 +250,10 @@ impl Repairer<'_> {
                 self.take_free(&candidates, &mut used)
             };
             let Some(target) = target else {
-                self.tally.fail(*d, "no datanode free to hold the shard");
+                out.fail(*d, "no datanode free to hold the shard");
                 continue;
             };
-            match self.put(target, d.shard, bytes, loc.crc32c).await {
+            match self.put(&mut out, target, d.shard, bytes, loc.crc32c).await {
                 Ok(()) => {
                     if target != loc.node {
                         moves.push(cairn_metadata::ShardMove {
@@ -237,7 +266,7 @@ impl Repairer<'_> {
                     }
                     written.push((*d, target));
                 }
-                Err(why) => self.tally.fail(*d, &why),
+                Err(why) => out.fail(*d, &why),
             }
         }
         if !moves.is_empty() {
@@ -257,12 +286,12 @@ impl Repairer<'_> {
                     }
                     for (d, target) in written {
                         if target == d.node {
-                            self.tally.ok(d);
+                            out.ok(d);
                         } else {
-                            self.tally.fail(d, "metadata changed during the repair");
+                            out.fail(d, "metadata changed during the repair");
                         }
                     }
-                    return;
+                    return out;
                 }
             }
             for (node, shard) in old_copies {
@@ -274,8 +303,9 @@ impl Repairer<'_> {
             }
         }
         for (d, _) in written {
-            self.tally.ok(d);
+            out.ok(d);
         }
+        out
     }
 
     fn free_node(&self, ring: &[NodeId], used: &HashSet<NodeId>) -> bool {
@@ -293,7 +323,8 @@ impl Repairer<'_> {
     }
 
     async fn put(
-        &mut self,
+        &self,
+        out: &mut Tally,
         node: NodeId,
         sid: ShardId,
         bytes: Bytes,
@@ -305,14 +336,14 @@ impl Repairer<'_> {
         if info.crc32c != crc {
             return Err("the datanode stored another checksum".into());
         }
-        self.tally.bytes_written += len;
-        self.pacer.pace(len).await;
+        out.bytes_written += len;
         Ok(())
     }
 
     /// Rebuilds a stripe a degraded read reported, in place on the datanodes its record
     /// names (moves and relocations are left to the scrub). Returns the shards rewritten.
-    pub async fn repair_hint(&mut self, hint: &RepairHint) -> usize {
+    pub async fn repair_hint(&self, hint: &RepairHint) -> usize {
+        let mut out = Tally::default();
         let st = &hint.loc;
         let total = st.shards.len();
         let sid = |i: usize| ShardId::new(hint.object, hint.stripe, i as u32);
@@ -346,7 +377,10 @@ impl Repairer<'_> {
             if self.store(loc.node).is_none() {
                 continue;
             }
-            match self.put(loc.node, sid(i), bytes, loc.crc32c).await {
+            match self
+                .put(&mut out, loc.node, sid(i), bytes, loc.crc32c)
+                .await
+            {
                 Ok(()) => {
                     fixed += 1;
                     tracing::info!(shard = %sid(i), node = %loc.node, "repaired a shard a degraded read reported");

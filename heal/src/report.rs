@@ -44,6 +44,12 @@ impl Counts {
         *self.get_mut(kind) += n;
     }
 
+    pub fn add_all(&mut self, other: &Counts) {
+        for k in DamageKind::ALL {
+            self.add(k, other.get(k));
+        }
+    }
+
     pub fn get(&self, kind: DamageKind) -> u64 {
         match kind {
             DamageKind::Missing => self.missing,
