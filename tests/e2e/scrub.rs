@@ -580,3 +580,39 @@ async fn a_degraded_read_repairs_its_stripe_without_waiting_for_a_scrub() {
     assert!(ok, "{r}");
     assert_eq!(counts(&r["found"]), [0; 4], "the shard was rebuilt: {r}");
 }
+
+#[test]
+fn admin_commands_authenticate_with_the_root_key_from_the_environment() {
+    let server = Server::start_with(&flags());
+    let empty = tempfile::tempdir().unwrap();
+    let run = |secret: &str| {
+        std::process::Command::new(cairn_tests::cairn_bin())
+            .args(["status", "--admin-url"])
+            .arg(format!("http://{}", server.admin))
+            .arg("--data")
+            .arg(empty.path())
+            .env("CAIRN_ROOT_ACCESS_KEY", cairn_tests::ACCESS_KEY)
+            .env("CAIRN_ROOT_SECRET_KEY", secret)
+            .env_remove("CAIRN_ADMIN_TOKEN")
+            .env_remove("CAIRN_CLUSTER_SECRET")
+            .output()
+            .unwrap()
+    };
+    let ok = run(cairn_tests::SECRET_KEY);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("erasure coding: 4+2"));
+    let bad = run("not-the-root-secret-at-all");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // Unauthenticated calls are refused with a reason.
+    let r = server.admin_get("/admin/scrub");
+    assert_eq!(r.status, 401);
+}
