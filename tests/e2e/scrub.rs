@@ -178,7 +178,7 @@ async fn scrub_reports_exactly_the_injected_damage_and_repairs_all_of_it() {
     let mut server = Server::start_with(&flags());
     let s3 = client(&server);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let sz = sizes(1500, 0x5eed);
+    let sz = sizes(2500, 0x5eed);
     write_objects(&s3, &sz, "obj/", 1000).await;
     let mut written: Written = sz
         .iter()
