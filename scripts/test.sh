@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${CAIRN_VENV:-$PWD/.venv}
-if ! "$VENV/bin/python3" -c 'import boto3' 2>/dev/null || [ ! -x "$VENV/bin/aws" ]; then
-  echo "== preparing $VENV with awscli and boto3"
+if ! "$VENV/bin/python3" -c 'import boto3, playwright' 2>/dev/null || [ ! -x "$VENV/bin/aws" ]; then
+  echo "== preparing $VENV with awscli, boto3 and playwright"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check awscli boto3
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check awscli boto3 playwright
 fi
 export CAIRN_VENV=$VENV
 cargo build -p cairn

@@ -185,6 +185,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
         keyring,
         healer,
+        admin::console::ConsoleConfig {
+            s3_endpoint: format!("http://{}", loopback(s3_addr)),
+            s3_port: s3_addr.port(),
+            public_s3_url: args.public_s3_url.clone(),
+            region: args.region.clone(),
+            root_access_key: root.access_key.clone(),
+            sessions: admin::console::Sessions::new(
+                &cluster_secret,
+                args.console_session_secs as i64,
+            ),
+        },
     ));
     let s3_srv = axum::serve(
         s3.tap_io(|tcp| {
@@ -286,6 +297,18 @@ async fn resolve_layout(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::
         .await?;
     }
     Ok(layout)
+}
+
+/// `addr` with an unspecified IP (0.0.0.0, ::) replaced by loopback, for calling ourselves.
+fn loopback(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
 }
 
 pub(crate) fn time_ms() -> i64 {

@@ -7,6 +7,7 @@ mod admin;
 mod basic;
 mod bucket_config;
 mod conditional_put;
+mod console;
 mod copy;
 mod crash;
 mod degraded;

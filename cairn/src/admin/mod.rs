@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use crate::datanodes::LocalDatanodes;
 
 pub mod auth;
+pub mod console;
 mod heal;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.
@@ -78,6 +79,7 @@ pub struct AdminState {
     verifier: auth::Verifier,
     keys: KeyRing,
     healer: cairn_heal::Healer,
+    console: console::ConsoleConfig,
 }
 
 /// Credentials the admin API accepts.
@@ -95,6 +97,7 @@ impl AdminState {
         credentials: AdminCredentials,
         keys: KeyRing,
         healer: cairn_heal::Healer,
+        console: console::ConsoleConfig,
     ) -> AdminState {
         let gauges = NodeGauges::default();
         let r = registry.sub_registry_with_prefix("cairn_datanode");
@@ -122,6 +125,7 @@ impl AdminState {
             },
             keys,
             healer,
+            console,
         }
     }
 }
@@ -142,6 +146,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(operator)
+        .merge(console::routes())
         .with_state(state)
 }
 

@@ -67,6 +67,13 @@ pub struct ServerArgs {
     /// Scheduled scrubs only report; nothing is repaired until asked.
     #[arg(long)]
     pub no_auto_repair: bool,
+    /// How long a console login lasts, in seconds.
+    #[arg(long, default_value_t = 12 * 3600)]
+    pub console_session_secs: u64,
+    /// The S3 URL browsers reach (for the console's download and share links); default: the
+    /// host the console is reached at, with the S3 port.
+    #[arg(long, env = "CAIRN_PUBLIC_S3_URL")]
+    pub public_s3_url: Option<String>,
 }
 
 /// MB/s to bytes a second.

@@ -1,0 +1,287 @@
+//! The web console: static assets embedded in the binary (served at `/` on the admin port)
+//! and the JSON API under `/console/api` that the page calls.
+//!
+//! Every data call runs as the logged-in key: the API signs an ordinary S3 request with that
+//! key (aws-sdk-s3 against this server's own S3 listener), so the console can do exactly
+//! what the key can do through S3, no more. Sessions are signed cookies ([`session`]).
+//! Cluster views (datanodes, ring, scrubs) are read from the process directly; starting a
+//! scrub needs the root key's session.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use cairn_sigv4::SecretLookup;
+use serde::Deserialize;
+use serde_json::{json as j, Value};
+
+use super::{json, AdminState};
+
+mod data;
+pub mod session;
+
+pub use session::Sessions;
+
+/// Where the console's S3 calls go, and how sessions are signed.
+pub struct ConsoleConfig {
+    /// Where the console's own S3 calls go (loopback).
+    pub s3_endpoint: String,
+    /// The S3 port, for links the browser follows (with the host it reached the console at).
+    pub s3_port: u16,
+    /// `--public-s3-url`: the S3 URL browsers use, when it is not the console's host.
+    pub public_s3_url: Option<String>,
+    pub region: String,
+    pub root_access_key: String,
+    pub sessions: Sessions,
+}
+
+/// Largest body of one console upload call (one part of a multipart upload).
+pub const MAX_CONSOLE_BODY: usize = 64 << 20;
+
+const INDEX: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+pub(super) fn routes() -> Router<Arc<AdminState>> {
+    let asset = |body: &'static str, ctype: &'static str| {
+        get(move || async move {
+            (
+                [
+                    (header::CONTENT_TYPE, ctype),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                body,
+            )
+        })
+    };
+    Router::new()
+        .route("/", asset(INDEX, "text/html; charset=utf-8"))
+        .route(
+            "/console/app.js",
+            asset(APP_JS, "text/javascript; charset=utf-8"),
+        )
+        .route(
+            "/console/app.css",
+            asset(APP_CSS, "text/css; charset=utf-8"),
+        )
+        .route("/console/api/login", post(login))
+        .route("/console/api/logout", post(logout))
+        .route("/console/api/me", get(me))
+        .route("/console/api/cluster", get(cluster))
+        .route("/console/api/scrub", post(scrub))
+        .merge(data::routes())
+        .layer(DefaultBodyLimit::max(MAX_CONSOLE_BODY))
+}
+
+/// A JSON error the page shows as it is.
+pub(crate) fn fail(status: StatusCode, code: &str, message: &str) -> Response {
+    json(status, &j!({ "error": code, "message": message }))
+}
+
+/// The logged-in key and its secret, or the 401 the page turns into the login screen.
+pub(crate) struct Session {
+    pub access_key: String,
+    pub secret: String,
+}
+
+pub(crate) fn session(st: &AdminState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
+    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+    let now = crate::server::time_ms() / 1000;
+    match st.console.sessions.check(cookie, now) {
+        Ok(access_key) => match st.keys.secret_key(&access_key) {
+            Some(secret) => Ok(Session { access_key, secret }),
+            None => Err(Box::new(fail(
+                StatusCode::UNAUTHORIZED,
+                "SessionInvalid",
+                "Your access key no longer exists. Log in with another one.",
+            ))),
+        },
+        Err(session::SessionError::Expired) => Err(Box::new(fail(
+            StatusCode::UNAUTHORIZED,
+            "SessionExpired",
+            "Your session has expired. Log in again to continue.",
+        ))),
+        Err(_) => Err(Box::new(fail(
+            StatusCode::UNAUTHORIZED,
+            "NotLoggedIn",
+            "Log in with an access key and secret.",
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct Login {
+    access_key: String,
+    secret_key: String,
+}
+
+async fn login(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<Login>(&body) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Send an access key and a secret.",
+        );
+    };
+    let known = st.keys.secret_key(&req.access_key);
+    let ok = known.as_ref().is_some_and(|s| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            s.as_bytes(),
+            req.secret_key.as_bytes(),
+        ))
+    });
+    if !ok {
+        tracing::warn!(access_key = %req.access_key, "console login refused");
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "InvalidCredentials",
+            "Wrong access key or secret. Check both and try again.",
+        );
+    }
+    let now = crate::server::time_ms() / 1000;
+    let cookie = st.console.sessions.issue(&req.access_key, now);
+    let mut resp = json(StatusCode::OK, &me_view(&st, &req.access_key));
+    if let Ok(v) = cookie.parse() {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn logout() -> Response {
+    let mut resp = json(StatusCode::OK, &j!({ "ok": true }));
+    if let Ok(v) = Sessions::clear().parse() {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn me_view(st: &AdminState, access_key: &str) -> Value {
+    j!({
+        "access_key": access_key,
+        "root": access_key == st.console.root_access_key,
+        "s3_endpoint": st.console.s3_endpoint,
+        "region": st.console.region,
+    })
+}
+
+async fn me(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    match session(&st, &headers) {
+        Ok(s) => json(StatusCode::OK, &me_view(&st, &s.access_key)),
+        Err(r) => *r,
+    }
+}
+
+/// Request counters summed from the metrics registry (the page turns them into rates).
+fn request_totals(st: &AdminState) -> Value {
+    let mut text = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut text, &st.registry);
+    let (mut ok, mut client_err, mut server_err) = (0f64, 0f64, 0f64);
+    let (mut rx, mut tx) = (0f64, 0f64);
+    for line in text.lines() {
+        let Some((series, v)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let v: f64 = v.parse().unwrap_or(0.0);
+        if series.starts_with("cairn_s3_requests_total{") {
+            if series.contains("status=\"4xx\"") {
+                client_err += v;
+            } else if series.contains("status=\"5xx\"") {
+                server_err += v;
+            } else {
+                ok += v;
+            }
+        } else if series == "cairn_s3_received_bytes_total" {
+            rx = v;
+        } else if series == "cairn_s3_sent_bytes_total" {
+            tx = v;
+        }
+    }
+    j!({
+        "requests": ok + client_err + server_err,
+        "client_errors": client_err,
+        "server_errors": server_err,
+        "received_bytes": rx,
+        "sent_bytes": tx,
+        "at_ms": crate::server::time_ms(),
+    })
+}
+
+async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = session(&st, &headers) {
+        return *r;
+    }
+    let nodes = super::datanode_views(&st).await;
+    let ec = st.objects.scheme();
+    // Ring balance: share of first placements per datanode over a fixed sample.
+    let placement = st.objects.placement();
+    let mut share = std::collections::BTreeMap::<u32, u64>::new();
+    const SAMPLES: u64 = 20_000;
+    for i in 0..SAMPLES {
+        let id = cairn_types::ObjectId(
+            u128::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+        );
+        if let Some(n) = placement.place(id, 0, 1).first() {
+            *share.entry(n.0).or_default() += 1;
+        }
+    }
+    let ring: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            let c = share.get(&n.status.id).copied().unwrap_or(0);
+            j!({ "node": n.status.id, "share": c as f64 / SAMPLES as f64 })
+        })
+        .collect();
+    let history = st.healer.history().await.unwrap_or_default();
+    let recent: Vec<_> = history.iter().rev().take(10).cloned().collect();
+    json(
+        StatusCode::OK,
+        &j!({
+            "datanodes": nodes,
+            "metadata": { "engine": "rocksdb", "replication": "none (single metadata node)",
+                          "leader": "local", "voters": ["local"] },
+            "erasure_coding": { "data": ec.data, "parity": ec.parity,
+                                "overhead": (ec.data as f64 + ec.parity as f64) / ec.data as f64 },
+            "ring": ring,
+            "requests": request_totals(&st),
+            "heal": st.healer.status(),
+            "scrub_history": recent,
+        }),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScrubStart {
+    deep: bool,
+    repair: bool,
+}
+
+async fn scrub(State(st): State<Arc<AdminState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let s = match session(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    if s.access_key != st.console.root_access_key {
+        return fail(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Only the root key can start a scrub.",
+        );
+    }
+    let req: ScrubStart = serde_json::from_slice(&body).unwrap_or_default();
+    let opts = cairn_heal::ScrubOptions {
+        deep: req.deep,
+        repair: req.repair,
+        deep_rate: st.healer.default_deep_rate(),
+        trigger: "console".into(),
+        ..cairn_heal::ScrubOptions::default()
+    };
+    match st.healer.start(opts) {
+        Ok(id) => json(StatusCode::ACCEPTED, &j!({ "id": id })),
+        Err(e) => fail(StatusCode::CONFLICT, "Busy", &e.to_string()),
+    }
+}

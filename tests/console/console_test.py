@@ -1,0 +1,223 @@
+"""Browser test of the Cairn console: a real headless Chromium (Debian's package) driven by
+Playwright against a running `cairn server`. Run by tests/e2e/console.rs, which starts the
+server and passes it in the environment:
+
+  CAIRN_CONSOLE_URL   the admin port's URL (the console is served at /)
+  CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY   the root key
+  CAIRN_CLUSTER_SECRET   to stop and start a datanode through the admin API
+  CAIRN_SCREENSHOTS   directory for the screenshots
+  CHROMIUM            the browser executable (default /usr/bin/chromium)
+
+`python console_test.py main` walks the whole user journey; `python console_test.py expiry`
+checks what an expired session shows (the server runs with a 2-second session lifetime).
+Exits non-zero with a message on the first failed check.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+URL = os.environ["CAIRN_CONSOLE_URL"].rstrip("/")
+AK = os.environ["CAIRN_ACCESS_KEY"]
+SK = os.environ["CAIRN_SECRET_KEY"]
+SHOTS = os.environ.get("CAIRN_SCREENSHOTS", "console-screenshots")
+os.makedirs(SHOTS, exist_ok=True)
+
+
+def shot(page, name):
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def admin(method, path):
+    req = urllib.request.Request(
+        URL + path,
+        method=method,
+        headers={"Authorization": "Bearer " + os.environ["CAIRN_CLUSTER_SECRET"]},
+        data=b"",
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read()
+
+
+def login(page, secret=SK):
+    page.goto(URL + "/")
+    expect(page.locator("#login-form")).to_be_visible()
+    page.fill("#login-ak", AK)
+    page.fill("#login-sk", secret)
+    page.click("#login-submit")
+
+
+def main_journey(page, tmp):
+    # Wrong password: a clear message, still on the login screen.
+    login(page, secret="not-the-secret")
+    expect(page.locator("#login-error")).to_contain_text("Wrong access key or secret")
+    shot(page, "01-login-error")
+    login(page)
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#who")).to_contain_text(AK)
+
+    # Buckets: name validation feedback, then a real bucket.
+    page.fill("#new-bucket", "Bad_Name")
+    expect(page.locator("#bucket-hint")).to_contain_text("lowercase")
+    page.fill("#new-bucket", "photos")
+    page.click("#create-bucket")
+    expect(page.locator('tr[data-bucket="photos"]')).to_be_visible()
+    shot(page, "02-buckets")
+
+    # Into the bucket: empty state, a folder, two uploads through the file picker.
+    page.click('tr[data-bucket="photos"] a')
+    expect(page.locator("#empty-folder")).to_be_visible()
+    page.once("dialog", lambda d: d.accept("2026"))
+    page.click("#new-folder")
+    expect(page.locator("#crumbs")).to_contain_text("2026")
+    small = os.path.join(tmp, "small.txt")
+    big = os.path.join(tmp, "big.bin")
+    with open(small, "wb") as f:
+        f.write(b"hello from the console\n" * 100)
+    with open(big, "wb") as f:
+        f.write(os.urandom(20 * 1024 * 1024))
+    page.set_input_files("#file-input", [small, big])
+    for name in ("small.txt", "big.bin"):
+        row = page.locator(f'div[data-upload="{name}"]')
+        expect(row).to_have_attribute("data-done", "1", timeout=120_000)
+    expect(page.locator('div[data-upload="big.bin"] .status')).to_contain_text("Uploaded 20.0 MiB")
+    expect(page.locator('div[data-upload="big.bin"] .bar > span')).to_have_attribute("style", "width: 100%;")
+    expect(page.locator('tr[data-key="2026/small.txt"]')).to_be_visible()
+    expect(page.locator('tr[data-key="2026/big.bin"]')).to_be_visible()
+    shot(page, "03-uploads")
+
+    # Breadcrumbs back to the bucket root, where the folder is listed; into it again.
+    page.click('#crumbs a:text-is("photos")')
+    expect(page.locator('tr[data-folder="2026/"]')).to_be_visible()
+    page.click('tr[data-folder="2026/"] a')
+    expect(page.locator('tr[data-key="2026/big.bin"]')).to_be_visible()
+
+    # Details: size, a multipart ETag (three 8 MiB parts), where the shards are.
+    page.click('tr[data-key="2026/big.bin"] a.object-link')
+    expect(page.locator("#details")).to_contain_text("20971520 bytes")
+    expect(page.locator("#detail-etag")).to_contain_text("-3")
+    expect(page.locator("#detail-shards")).to_contain_text("dn")
+    expect(page.locator("#details")).to_contain_text("erasure coded 4+2")
+    shot(page, "04-details")
+
+    # Download and compare bytes.
+    with page.expect_download() as dl:
+        page.click("#download")
+    path = os.path.join(tmp, "downloaded.bin")
+    dl.value.save_as(path)
+    want = hashlib.md5(open(big, "rb").read()).hexdigest()
+    got = hashlib.md5(open(path, "rb").read()).hexdigest()
+    assert got == want, f"downloaded bytes differ: {got} != {want}"
+
+    # Share link, fetched with no credentials at all.
+    page.select_option("#share-expiry", "3600")
+    page.click("#share")
+    expect(page.locator("#share-url")).to_be_visible()
+    link = page.locator("#share-url").input_value()
+    with urllib.request.urlopen(link, timeout=60) as r:
+        shared = r.read()
+    assert hashlib.md5(shared).hexdigest() == want, "the share link served other bytes"
+    page.click("#copy-share")
+    page.click("#modal-close")
+
+    # Delete both (multi-select).
+    page.check('input.select[data-key="2026/small.txt"]')
+    page.check('input.select[data-key="2026/big.bin"]')
+    page.once("dialog", lambda d: d.accept())
+    page.click("#delete-selected")
+    expect(page.locator('tr[data-key="2026/big.bin"]')).to_have_count(0)
+    expect(page.locator("#banner")).to_contain_text("Deleted 2")
+
+    # A bucket that vanishes between clicks.
+    page.goto(URL + "/#/buckets")
+    page.fill("#new-bucket", "ghost")
+    page.click("#create-bucket")
+    page.click('tr[data-bucket="ghost"] a')
+    expect(page.locator("#empty-folder")).to_be_visible()
+    r = page.request.delete(URL + "/console/api/buckets/ghost")
+    assert r.ok, r.text()
+    page.click('button:text-is("Refresh")')
+    expect(page.locator("#object-list")).to_contain_text("no longer exists")
+    shot(page, "05-vanished-bucket")
+
+    # Deleting a non-empty bucket says why.
+    page.goto(URL + "/#/buckets")
+    r = page.request.put(URL + "/console/api/buckets/photos/upload?key=keep.txt", data=b"x")
+    assert r.ok, r.text()
+    page.reload()
+    page.once("dialog", lambda d: d.accept())
+    page.click('tr[data-bucket="photos"] button.delete-bucket')
+    expect(page.locator("#banner")).to_contain_text("not empty")
+
+    # Dashboard: a stopped datanode shows as stopped; a scrub's results appear.
+    for i in range(3):
+        r = page.request.put(URL + f"/console/api/buckets/photos/upload?key=data/{i}.bin", data=os.urandom(6 << 20))
+        assert r.ok, r.text()
+    page.click("#nav-dashboard")
+    expect(page.locator("#nodes")).to_be_visible()
+    expect(page.locator('tr[data-node="2"] .pill')).to_have_attribute("data-state", "up")
+    admin("POST", "/admin/datanodes/2/stop")
+    expect(page.locator('tr[data-node="2"] .pill')).to_have_attribute("data-state", "stopped", timeout=20_000)
+    expect(page.locator("#stat-up")).to_contain_text("5 / 6")
+    shot(page, "06-dashboard-node-down")
+    admin("POST", "/admin/datanodes/2/start")
+    expect(page.locator('tr[data-node="2"] .pill')).to_have_attribute("data-state", "up", timeout=20_000)
+    page.click("#start-scrub")
+    expect(page.locator("#scrub-last")).to_contain_text("light", timeout=60_000)
+    expect(page.locator("#scrub-found")).to_contain_text("missing 0")
+    expect(page.locator("#ring-chart .chart-row")).to_have_count(6)
+    shot(page, "07-dashboard-scrub")
+
+    # Phone width: the same pages still work.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(URL + "/#/buckets")
+    expect(page.locator('tr[data-bucket="photos"]')).to_be_visible()
+    shot(page, "08-phone-buckets")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # Log out: back to the login screen, and the API refuses the old page.
+    page.click("#logout")
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator("#login-error")).to_contain_text("signed out")
+    r = page.request.get(URL + "/console/api/buckets")
+    assert r.status == 401, f"after logout the API answered {r.status}"
+
+
+def expiry_journey(page, tmp):
+    login(page)
+    expect(page.locator("#app")).to_be_visible()
+    time.sleep(3)
+    page.click("#nav-dashboard")
+    expect(page.locator("#login-error")).to_contain_text("session has expired")
+    shot(page, "09-session-expired")
+
+
+def run(journey):
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        ctx.set_default_timeout(20_000)
+        page = ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            journey(page, tmp)
+        except Exception:
+            shot(page, f"failure-{journey.__name__}")
+            raise
+        finally:
+            browser.close()
+        assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "main"
+    run({"main": main_journey, "expiry": expiry_journey}[which])
+    print(f"console {which} journey: ok")
