@@ -160,7 +160,12 @@ async fn put(svc: &ObjectService, bucket: &BucketName, key: &ObjectKey, body: &[
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     let w = svc.write_body(stream::iter(chunks)).await.unwrap();
-    let record = ObjectRecord {
+    svc.commit(bucket, key, record_of(&w)).await.unwrap();
+}
+
+/// The object record committing a written body.
+fn record_of(w: &cairn_objects::WrittenBody) -> ObjectRecord {
+    ObjectRecord {
         size: w.size,
         etag: w.md5_hex.clone(),
         last_modified_ms: 0,
@@ -171,8 +176,7 @@ async fn put(svc: &ObjectService, bucket: &BucketName, key: &ObjectKey, body: &[
         data: w.data.clone(),
         version_id: None,
         tags: Default::default(),
-    };
-    svc.commit(bucket, key, record).await.unwrap();
+    }
 }
 
 impl Fixture {
@@ -416,20 +420,8 @@ async fn in_flight_bodies_are_never_taken_for_orphans() {
     let ObjectData::Striped { .. } = &w.data else {
         panic!("striped")
     };
-    let record = ObjectRecord {
-        size: w.size,
-        etag: w.md5_hex.clone(),
-        last_modified_ms: 0,
-        content_type: None,
-        headers: Default::default(),
-        user_meta: Default::default(),
-        checksum: None,
-        data: w.data.clone(),
-        version_id: None,
-        tags: Default::default(),
-    };
     let key = ObjectKey::new("late").unwrap();
-    f.svc.commit(&f.bucket, &key, record).await.unwrap();
+    f.svc.commit(&f.bucket, &key, record_of(&w)).await.unwrap();
     drop(w);
     assert_eq!(f.scrub(false, true).await.found, Counts::default());
 }

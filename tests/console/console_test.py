@@ -165,6 +165,7 @@ def main_journey(page, tmp):
     admin("POST", "/admin/datanodes/2/stop")
     expect(page.locator('tr[data-node="2"] .pill')).to_have_attribute("data-state", "stopped", timeout=20_000)
     expect(page.locator("#stat-up")).to_contain_text("5 / 6")
+    expect(page.locator("#meta-info")).to_contain_text("meta, data, gateway")
     shot(page, "06-dashboard-node-down")
     admin("POST", "/admin/datanodes/2/start")
     expect(page.locator('tr[data-node="2"] .pill')).to_have_attribute("data-state", "up", timeout=20_000)

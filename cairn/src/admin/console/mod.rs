@@ -242,7 +242,8 @@ async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
         &j!({
             "datanodes": nodes,
             "metadata": { "engine": "rocksdb", "replication": "none (single metadata node)",
-                          "leader": "local", "voters": ["local"] },
+                          "leader": "local", "voters": ["local"],
+                          "roles": ["meta", "data", "gateway"] },
             "erasure_coding": { "data": ec.data, "parity": ec.parity,
                                 "overhead": (ec.data as f64 + ec.parity as f64) / ec.data as f64 },
             "ring": ring,

@@ -500,7 +500,7 @@ function renderCluster(c) {
   });
   const nodesCard = h("div", { class: "card section" },
     h("div", { class: "section-head" }, h("h2", {}, "Datanodes"),
-      h("span", { class: "small muted" }, `metadata: ${c.metadata.engine}, ${c.metadata.replication}; leader ${c.metadata.leader}, voters ${c.metadata.voters.join(", ")}`)),
+      h("span", { class: "small muted", id: "meta-info" }, `this node's roles: ${(c.metadata.roles || []).join(", ")} · metadata: ${c.metadata.engine}, ${c.metadata.replication}; leader ${c.metadata.leader}, voters ${c.metadata.voters.join(", ")}`)),
     h("div", { class: "table-card" }, h("table", { id: "nodes" },
       h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "State"), h("th", { class: "hide-narrow" }, "Address"), h("th", { class: "num" }, "Shards"), h("th", {}, "Usage"), h("th", { class: "hide-narrow" }, "Last scrub"))),
       h("tbody", {}, nodeRows))));
