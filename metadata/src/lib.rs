@@ -12,6 +12,7 @@ use cairn_types::{BucketName, ObjectKey};
 
 pub mod command;
 pub mod data_refs;
+mod group_commit;
 pub mod keys;
 pub mod list;
 pub mod multipart;
