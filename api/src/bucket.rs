@@ -10,25 +10,25 @@ use cairn_types::BucketName;
 
 use crate::auth::{read_small_body, Caller};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::Directory;
 use crate::util::{iso8601, now_ms};
 use crate::xml::{self, XmlWriter};
+use crate::{access, acl};
 use crate::{xml_response, ApiState};
 
 pub async fn list_buckets(st: &Arc<ApiState>, caller: &Caller) -> Result<Response, S3Error> {
+    let me = caller.require_key()?;
     // Each key sees the buckets it owns.
     let buckets: Vec<_> = st
         .meta()
         .list_buckets()
         .await?
         .into_iter()
-        .filter(|b| b.owner == caller.access_key)
+        .filter(|b| b.owner == me)
         .collect();
     let mut w = XmlWriter::new();
     w.open_root("ListAllMyBucketsResult");
-    w.open("Owner");
-    w.elem("ID", &caller.access_key);
-    w.elem("DisplayName", &caller.access_key);
-    w.close("Owner");
+    Directory::new(st).write_owner(&mut w, "Owner", me).await?;
     w.open("Buckets");
     for b in buckets {
         w.open("Bucket");
@@ -41,13 +41,20 @@ pub async fn list_buckets(st: &Arc<ApiState>, caller: &Caller) -> Result<Respons
     Ok(xml_response(w.finish()))
 }
 
+/// CreateBucket, with the ACL of its `x-amz-acl` / `x-amz-grant-*` headers (default: the
+/// creator's full control). Creating a bucket one already owns again is accepted when it
+/// asks for the ACL the bucket has (us-east-1 answers such a repeat with 200) and is
+/// `BucketAlreadyExists` when it asks for another one; in other regions it is
+/// `BucketAlreadyOwnedByYou`.
 pub async fn create_bucket(
     st: &Arc<ApiState>,
     caller: &Caller,
     name: &str,
     req: Request,
 ) -> Result<Response, S3Error> {
+    let me = caller.require_key()?.to_string();
     let name = BucketName::new(name)?;
+    let requested = acl::from_headers(&Directory::new(st), req.headers(), &me, &me).await?;
     let body = read_small_body(caller, req, 64 << 10).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let cfg: xml::CreateBucketConfiguration =
@@ -61,16 +68,32 @@ pub async fn create_bucket(
     let rec = BucketRecord {
         name: name.clone(),
         created_ms: now_ms(),
-        owner: caller.access_key.clone(),
+        owner: me.clone(),
     };
     match st.meta().apply(Command::CreateBucket(rec)).await {
-        Ok(_) => {}
-        Err(MetadataError::BucketExists { owner }) if owner == caller.access_key => {
-            return Err(S3Error::new(
-                S3ErrorCode::BucketAlreadyOwnedByYou,
-                "Your previous request to create the named bucket succeeded and you already own it.",
-            )
-            .with("BucketName", name.as_str()));
+        Ok(_) => {
+            if let Some(grants) = &requested {
+                access::save_bucket_grants(st, &name, grants).await?;
+            }
+        }
+        Err(MetadataError::BucketExists { owner }) if owner == me => {
+            let existing = access::load_bucket(st, &name).await?;
+            let same_acl = access::bucket_grants(st, &existing).await?
+                == requested.unwrap_or_else(|| acl::private(&me));
+            if st.region != "us-east-1" {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                )
+                .with("BucketName", name.as_str()));
+            }
+            if !same_acl {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketAlreadyExists,
+                    "The bucket exists with another ACL; set it with PutBucketAcl.",
+                )
+                .with("BucketName", name.as_str()));
+            }
         }
         Err(e) => return Err(S3Error::from(e).with("BucketName", name.as_str())),
     }

@@ -62,6 +62,8 @@ pub enum S3ErrorCode {
     ReplicationConfigurationNotFoundError,
     CorsForbidden,
     BadRequest,
+    MalformedACLError,
+    UnresolvableGrantByEmailAddress,
 }
 
 impl S3ErrorCode {
@@ -119,6 +121,8 @@ impl S3ErrorCode {
             ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
             CorsForbidden => "AccessForbidden",
             BadRequest => "BadRequest",
+            MalformedACLError => "MalformedACLError",
+            UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
         }
     }
 
@@ -149,6 +153,8 @@ impl S3ErrorCode {
             | MetadataTooLarge
             | MissingSecurityHeader
             | BadRequest
+            | MalformedACLError
+            | UnresolvableGrantByEmailAddress
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,

@@ -17,6 +17,8 @@ use cairn_objects::ObjectService;
 use tracing::Instrument;
 
 mod access;
+mod acl;
+mod acl_ops;
 pub mod auth;
 mod bucket;
 mod bucket_config;
@@ -24,6 +26,7 @@ mod copy;
 mod cors;
 mod delete;
 pub mod error;
+pub mod identity;
 mod listing;
 pub mod metrics;
 mod multipart;

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use cairn_metadata::{
-    Command, CommandOutput, CompletePart, ObjectData, PartRecord, StoredChecksum, UploadRecord,
-    MAX_PART_NUMBER,
+    Command, CommandOutput, CompletePart, ObjectAcl, ObjectData, PartRecord, StoredChecksum,
+    UploadRecord, MAX_PART_NUMBER,
 };
 use cairn_objects::WrittenBody;
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
@@ -77,12 +77,14 @@ fn checksum_header(h: &mut HeaderMap, c: &StoredChecksum) {
     );
 }
 
+/// CreateMultipartUpload; `acl` (the initiator's, from its ACL headers) goes to the
+/// completed object.
 pub async fn create_upload(
     st: &Arc<ApiState>,
-    caller: &Caller,
     bucket: &BucketName,
     key: &ObjectKey,
     h: &HeaderMap,
+    acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
     let algorithm = requested_algorithm(h)?;
@@ -91,13 +93,14 @@ pub async fn create_upload(
     let upload = UploadRecord {
         upload_id: new_upload_id(now),
         initiated_ms: now,
-        owner: caller.access_key.clone(),
+        owner: acl.owner.clone(),
         content_type: header_str(h, "content-type"),
         headers: stored_headers(h),
         user_meta: user_meta(h)?,
         checksum_algorithm: algorithm.map(|a| a.name().to_string()),
         checksum_type: checksum_type.clone(),
         tags: tagging::from_header(h)?.unwrap_or_default(),
+        acl: Some(acl),
     };
     let upload_id = upload.upload_id.clone();
     st.meta()
@@ -267,6 +270,7 @@ pub async fn upload_part(
 
 pub async fn upload_part_copy(
     st: &Arc<ApiState>,
+    caller: &Caller,
     bucket: &BucketName,
     key: &ObjectKey,
     q: &Query,
@@ -275,7 +279,7 @@ pub async fn upload_part_copy(
     let part_number = parse_part_number(q.get("partNumber").unwrap_or(""))?;
     let upload_id = upload_id_param(q)?;
     let upload = require_upload(st, bucket, key, upload_id).await?;
-    let source = load_source(st, h).await?;
+    let source = load_source(st, caller, h).await?;
     let src = &source.rec;
     let range = parse_copy_range(h, src.size)?;
     if range.end - range.start > MAX_PART_SIZE {
@@ -522,6 +526,7 @@ mod tests {
             checksum_algorithm: Some("CRC32".into()),
             checksum_type: None,
             tags: Default::default(),
+            acl: None,
         };
         let part = |n, data: &[u8]| {
             let mut s = Checksummer::new(ChecksumAlgorithm::Crc32);

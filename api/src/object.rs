@@ -9,7 +9,10 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{ObjectData, ObjectRecord, StoredChecksum, WriteCondition, MAX_PART_NUMBER};
+use cairn_metadata::{
+    BucketRecord, ObjectAcl, ObjectData, ObjectRecord, Permission, StoredChecksum, WriteCondition,
+    MAX_PART_NUMBER,
+};
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 
@@ -19,7 +22,7 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::router::Query;
 use crate::util::{http_date, now_ms};
 use crate::versioning::{new_version_id, resolve_version};
-use crate::{tagging, ApiState};
+use crate::{access, tagging, ApiState};
 
 /// The largest object a single PUT may upload (as S3: 5 GiB).
 pub const MAX_PUT_SIZE: u64 = 5 << 30;
@@ -122,12 +125,14 @@ pub(crate) fn user_meta(headers: &HeaderMap) -> Result<BTreeMap<String, String>,
     Ok(user_meta)
 }
 
+/// PutObject; the new object gets `acl` (its writer's, from the request's ACL headers).
 pub async fn put_object(
     st: &Arc<ApiState>,
     caller: Caller,
     bucket: &BucketName,
     key: &ObjectKey,
     req: Request,
+    acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
     let headers = req.headers().clone();
@@ -180,6 +185,8 @@ pub async fn put_object(
         data: written.data,
         version_id: Some(new_version_id(now)),
         tags,
+        acl: Some(acl),
+        upload_id: None,
     };
     let data = record.data.clone();
     let stored = match st.objects.commit_if(bucket, key, record, condition).await {
@@ -370,16 +377,22 @@ fn check_conditions(h: &HeaderMap, rec: &ObjectRecord) -> Result<Option<Response
     Ok(None)
 }
 
+/// GetObject / HeadObject: the caller needs READ on the object (version) itself.
 pub async fn get_object(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    caller: &Caller,
+    bucket_rec: &BucketRecord,
     key: &ObjectKey,
     q: &Query,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
-    let (rec, version_id) = resolve_version(st, bucket, key, q).await?;
+    let bucket = &bucket_rec.name;
+    let (rec, version_id) = match resolve_version(st, bucket, key, q).await {
+        Ok(found) => found,
+        Err(e) => return Err(access::hide_absence(st, caller, bucket_rec, e).await),
+    };
+    access::require_object_perm(caller, bucket_rec, &rec, Permission::Read)?;
     if let Some(resp) = check_conditions(headers, &rec)? {
         return Ok(resp);
     }

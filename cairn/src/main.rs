@@ -26,6 +26,8 @@ enum Command {
     Server(cli::server::ServerArgs),
     /// Operator actions on a running server (datanodes), through its admin API.
     Admin(cli::admin::AdminArgs),
+    /// Access keys of a running server: create one, list them (through its admin API).
+    Key(cli::key::KeyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +46,6 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(server::run(args))
         }
         Command::Admin(args) => cli::admin::run(args),
+        Command::Key(args) => cli::key::run(args),
     }
 }

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{self, Cf};
 use crate::multipart;
 use crate::records::{
-    decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord,
-    PartRecord, StoredChecksum, TagSet, UploadRecord,
+    decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectAcl,
+    ObjectRecord, PartRecord, StoredChecksum, TagSet, UploadRecord,
 };
 use crate::versions::{self, Deletion, VersionSel, VersioningState};
 use crate::MetadataError;
@@ -61,6 +61,14 @@ pub enum Command {
         key: ObjectKey,
         version: VersionSel,
         tags: TagSet,
+    },
+    /// Replaces the owner and grants of one version of an object (PutObjectAcl); nothing
+    /// else about it changes, not even its modification time.
+    SetObjectAcl {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: VersionSel,
+        acl: ObjectAcl,
     },
     PutAccessKey(AccessKeyRecord),
     /// Removes GC entries whose shards have been deleted.
@@ -147,7 +155,7 @@ pub enum CommandOutput {
     Stored(Box<ObjectRecord>),
     /// What a delete did.
     Deleted(Deletion),
-    /// The version whose tags were set.
+    /// The version whose tags (or ACL) were set.
     Tagged(Option<String>),
     /// The object a completed multipart upload created.
     Completed(Box<ObjectRecord>),
@@ -271,7 +279,21 @@ pub fn apply(
             tags,
         } => {
             require_bucket(view, bucket)?;
-            let id = versions::set_tags(view, bucket, key, version, tags, &mut writes)?;
+            let id = versions::update(view, bucket, key, version, &mut writes, |o| {
+                o.tags = tags.clone()
+            })?;
+            CommandOutput::Tagged(id)
+        }
+        Command::SetObjectAcl {
+            bucket,
+            key,
+            version,
+            acl,
+        } => {
+            require_bucket(view, bucket)?;
+            let id = versions::update(view, bucket, key, version, &mut writes, |o| {
+                o.acl = Some(acl.clone())
+            })?;
             CommandOutput::Tagged(id)
         }
         Command::CreateUpload {

@@ -177,6 +177,8 @@ pub(crate) fn complete(
         data: ObjectData::Parts(chosen),
         version_id: None,
         tags: upload.tags,
+        acl: upload.acl,
+        upload_id: Some(c.upload_id.to_string()),
     })
 }
 
@@ -242,7 +244,7 @@ pub struct UploadQuery {
 /// One listed entry: an upload (its key and record) or a common prefix.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UploadEntry {
-    Upload(String, UploadRecord),
+    Upload(String, Box<UploadRecord>),
     Prefix(String),
 }
 
@@ -329,7 +331,10 @@ pub fn list_uploads(
                 entries.push(UploadEntry::Prefix(utf8(cp)?));
             }
             None => {
-                entries.push(UploadEntry::Upload(utf8(key.to_vec())?, decode(&value)?));
+                entries.push(UploadEntry::Upload(
+                    utf8(key.to_vec())?,
+                    Box::new(decode(&value)?),
+                ));
             }
         }
     }

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod acl;
 mod admin;
 mod basic;
 mod bucket_config;

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -45,7 +45,7 @@ pub enum AdminAction {
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let secret = cluster_secret(&args)?;
+    let secret = cluster_secret(&args.data)?;
     let mut body = String::new();
     let (method, path) = match &args.action {
         AdminAction::Datanodes => ("GET", "/admin/datanodes".to_string()),
@@ -77,13 +77,13 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cluster_secret(args: &AdminArgs) -> anyhow::Result<String> {
+pub(crate) fn cluster_secret(data: &Path) -> anyhow::Result<String> {
     if let Ok(s) = std::env::var("CAIRN_CLUSTER_SECRET") {
         if !s.is_empty() {
             return Ok(s);
         }
     }
-    let path = args.data.join("cluster-secret");
+    let path = data.join("cluster-secret");
     let s = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "reading the cluster secret from {} (use --data or CAIRN_CLUSTER_SECRET)",
@@ -94,7 +94,7 @@ fn cluster_secret(args: &AdminArgs) -> anyhow::Result<String> {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
-fn request(
+pub(crate) fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,

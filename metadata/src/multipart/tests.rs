@@ -27,6 +27,7 @@ fn upload(id: &str) -> UploadRecord {
         checksum_algorithm: None,
         checksum_type: None,
         tags: BTreeMap::new(),
+        acl: None,
     }
 }
 
