@@ -11,32 +11,69 @@ use cairn_types::BucketName;
 use crate::auth::{read_small_body, Caller};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
+use crate::router::Query;
 use crate::util::{iso8601, now_ms};
 use crate::xml::{self, XmlWriter};
 use crate::{access, acl};
 use crate::{xml_response, ApiState};
 
-pub async fn list_buckets(st: &Arc<ApiState>, caller: &Caller) -> Result<Response, S3Error> {
+/// ListBuckets: the caller's own buckets, by name, optionally under `prefix` and paged with
+/// `max-buckets` (1..=10000) and `continuation-token` (the last name of the previous page).
+pub async fn list_buckets(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    q: &Query,
+) -> Result<Response, S3Error> {
     let me = caller.require_key()?;
+    let max = match q.get("max-buckets") {
+        None => usize::MAX,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    "max-buckets must be an integer between 1 and 10000",
+                )
+                .with("ArgumentName", "max-buckets")
+                .with("ArgumentValue", v)
+            })?,
+    };
+    let prefix = q.get("prefix").unwrap_or("");
+    let after = q.get("continuation-token").unwrap_or("");
     // Each key sees the buckets it owns.
-    let buckets: Vec<_> = st
+    let mut buckets: Vec<_> = st
         .meta()
         .list_buckets()
         .await?
         .into_iter()
         .filter(|b| b.owner == me)
+        .filter(|b| b.name.as_str().starts_with(prefix) && b.name.as_str() > after)
         .collect();
+    buckets.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    let truncated = buckets.len() > max;
+    buckets.truncate(max);
     let mut w = XmlWriter::new();
     w.open_root("ListAllMyBucketsResult");
     Directory::new(st).write_owner(&mut w, "Owner", me).await?;
     w.open("Buckets");
-    for b in buckets {
+    for b in &buckets {
         w.open("Bucket");
         w.elem("Name", b.name.as_str());
         w.elem("CreationDate", &iso8601(b.created_ms));
         w.close("Bucket");
     }
     w.close("Buckets");
+    if truncated {
+        if let Some(last) = buckets.last() {
+            w.elem("ContinuationToken", last.name.as_str());
+        }
+    }
+    if !prefix.is_empty() {
+        w.elem("Prefix", prefix);
+    }
     w.close("ListAllMyBucketsResult");
     Ok(xml_response(w.finish()))
 }

@@ -64,6 +64,7 @@ pub enum S3ErrorCode {
     BadRequest,
     MalformedACLError,
     UnresolvableGrantByEmailAddress,
+    InvalidURI,
 }
 
 impl S3ErrorCode {
@@ -123,6 +124,7 @@ impl S3ErrorCode {
             BadRequest => "BadRequest",
             MalformedACLError => "MalformedACLError",
             UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
+            InvalidURI => "InvalidURI",
         }
     }
 
@@ -155,6 +157,7 @@ impl S3ErrorCode {
             | BadRequest
             | MalformedACLError
             | UnresolvableGrantByEmailAddress
+            | InvalidURI
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,

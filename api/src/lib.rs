@@ -19,6 +19,7 @@ use tracing::Instrument;
 mod access;
 mod acl;
 mod acl_ops;
+mod attributes;
 pub mod auth;
 mod bucket;
 mod bucket_config;

@@ -109,7 +109,13 @@ pub async fn list_objects(
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
     w.elem("Name", bucket.as_str());
-    w.elem("Prefix", &enc(&prefix));
+    // With encoding-type=url, V1 answers its own Prefix as given (clients decode Marker,
+    // Delimiter and keys there, not Prefix); V2 encodes it too.
+    if v2 {
+        w.elem("Prefix", &enc(&prefix));
+    } else {
+        w.elem("Prefix", &prefix);
+    }
     if v2 {
         if let Some(t) = q.get("continuation-token") {
             w.elem("ContinuationToken", t);

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use cairn_metadata::{
     Command, CommandOutput, CompletePart, ObjectAcl, ObjectData, PartRecord, StoredChecksum,
-    UploadRecord, MAX_PART_NUMBER,
+    UploadRecord, WriteCondition, MAX_PART_NUMBER,
 };
 use cairn_objects::WrittenBody;
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
@@ -30,7 +30,7 @@ use crate::copy::{
 };
 use crate::error::{S3Error, S3ErrorCode};
 use crate::object::{
-    declared_length, header_str, parse_part_number, set, stored_headers, user_meta,
+    declared_length, header_str, parse_part_number, set, stored_headers, user_meta, write_condition,
 };
 use crate::router::Query;
 use crate::util::{iso8601, now_ms};
@@ -358,7 +358,10 @@ pub async fn complete_upload(
     mut req: Request,
 ) -> Result<Response, S3Error> {
     let upload_id = upload_id_param(q)?.to_string();
-    let upload = require_upload(st, bucket, key, &upload_id).await?;
+    require_bucket(st, bucket).await?;
+    let Some(upload) = st.meta().get_upload(bucket, key, &upload_id).await? else {
+        return complete_again(st, caller, bucket, key, upload_id, req).await;
+    };
     // `x-amz-checksum-*` on a completion is the whole object's checksum, not the XML body's.
     let mut claimed = None;
     for alg in ChecksumAlgorithm::ALL {
@@ -370,6 +373,7 @@ pub async fn complete_upload(
         }
     }
     let headers = req.headers().clone();
+    let condition = write_condition(&headers)?;
     let body = read_small_body(caller, req, 4 << 20).await?;
     let parsed: xml::CompleteMultipartUpload =
         xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
@@ -444,8 +448,63 @@ pub async fn complete_upload(
             last_modified_ms: now,
             checksum,
             version_id: new_version_id(now),
+            condition,
         })
         .await?;
+    completed(bucket, key, out)
+}
+
+/// A completion of an upload that is gone: the metadata command answers with the object it
+/// made when the same parts complete it again (S3 lets a client retry a completion whose
+/// answer it lost), NoSuchUpload otherwise.
+async fn complete_again(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    upload_id: String,
+    mut req: Request,
+) -> Result<Response, S3Error> {
+    // As in a first completion, `x-amz-checksum-*` names the object, not the XML body.
+    for alg in ChecksumAlgorithm::ALL {
+        req.headers_mut().remove(alg.header_name());
+    }
+    let body = read_small_body(caller, req, 4 << 20).await?;
+    let parsed: xml::CompleteMultipartUpload =
+        xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
+    let parts = parsed
+        .parts
+        .iter()
+        .map(|p| CompletePart {
+            part_number: p.part_number,
+            etag: p.etag.trim().trim_matches('"').to_string(),
+            checksum: None,
+        })
+        .collect();
+    let now = now_ms();
+    let out = st
+        .objects
+        .apply_upload_command(Command::CompleteUpload {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            upload_id: upload_id.clone(),
+            parts,
+            last_modified_ms: now,
+            checksum: None,
+            version_id: new_version_id(now),
+            condition: WriteCondition::Always,
+        })
+        .await
+        .map_err(|e| S3Error::from(e).with("UploadId", upload_id))?;
+    completed(bucket, key, out)
+}
+
+/// The CompleteMultipartUploadResult for the object a completion made.
+fn completed(
+    bucket: &BucketName,
+    key: &ObjectKey,
+    out: CommandOutput,
+) -> Result<Response, S3Error> {
     let CommandOutput::Completed(rec) = out else {
         return Err(S3Error::internal("CompleteUpload returned no object"));
     };

@@ -9,12 +9,18 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use cairn_metadata::{
     BucketRecord, ObjectAcl, ObjectData, ObjectRecord, Permission, StoredChecksum, WriteCondition,
     MAX_PART_NUMBER,
 };
+use cairn_sigv4::AuthError;
 use cairn_types::{BucketName, ObjectKey};
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+/// A request body as the data path takes it.
+pub(crate) type BodyStream = BoxStream<'static, Result<Bytes, AuthError>>;
 
 use crate::auth::{self, Caller};
 use crate::bucket::require_bucket;
@@ -77,6 +83,42 @@ pub(crate) fn declared_length(
     Ok(declared)
 }
 
+/// [`declared_length`], or `None` for a body sent with `Transfer-Encoding: chunked` and no
+/// length (its length is known once it has been read; [`limit_body`] bounds it).
+pub(crate) fn declared_or_chunked(
+    caller: &Caller,
+    headers: &HeaderMap,
+    max: u64,
+) -> Result<Option<u64>, S3Error> {
+    let chunked = header_str(headers, "transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length_header = if caller.payload.is_streaming() {
+        "x-amz-decoded-content-length"
+    } else {
+        "content-length"
+    };
+    if chunked && !headers.contains_key(length_header) {
+        return Ok(None);
+    }
+    declared_length(caller, headers, max).map(Some)
+}
+
+/// Fails the body stream once it has carried more than `max` bytes.
+pub(crate) fn limit_body(body: BodyStream, max: u64) -> BodyStream {
+    let mut seen = 0u64;
+    body.map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            return Err(AuthError::InvalidRequest(
+                "Your proposed upload exceeds the maximum allowed object size.".into(),
+            ));
+        }
+        Ok(chunk)
+    })
+    .boxed()
+}
+
 /// The standard headers to store with an object (see [`STORED_HEADERS`]).
 pub(crate) fn stored_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     let mut stored = BTreeMap::new();
@@ -100,15 +142,13 @@ pub(crate) fn stored_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     stored
 }
 
-/// The `x-amz-meta-*` headers (at most 2 KiB in all, as S3).
+/// The `x-amz-meta-*` headers (at most 2 KiB in all, as S3). Values are kept as the bytes
+/// the client sent (see [`meta_value`]).
 pub(crate) fn user_meta(headers: &HeaderMap) -> Result<BTreeMap<String, String>, S3Error> {
     let mut user_meta = BTreeMap::new();
     for (name, value) in headers.iter() {
         if let Some(m) = name.as_str().strip_prefix("x-amz-meta-") {
-            user_meta.insert(
-                m.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            );
+            user_meta.insert(m.to_string(), meta_value(value.as_bytes()));
         }
     }
     if user_meta
@@ -123,6 +163,26 @@ pub(crate) fn user_meta(headers: &HeaderMap) -> Result<BTreeMap<String, String>,
         ));
     }
     Ok(user_meta)
+}
+
+/// A user metadata value as stored. Header values are bytes: UTF-8 text is kept as text;
+/// anything else is read as Latin-1 (what botocore sends for non-ASCII values), one
+/// character per byte.
+pub(crate) fn meta_value(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(s) => s.to_string(),
+        Err(_) => raw.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// The header value of a stored metadata value: Latin-1 when every character fits in it
+/// (what botocore and other HTTP/1.1 clients decode header bytes as), UTF-8 otherwise.
+pub(crate) fn meta_header(v: &str) -> Option<HeaderValue> {
+    let bytes: Option<Vec<u8>> = v.chars().map(|c| u8::try_from(c).ok()).collect();
+    match bytes {
+        Some(b) => HeaderValue::from_bytes(&b).ok(),
+        None => HeaderValue::from_str(v).ok(),
+    }
 }
 
 /// PutObject; the new object gets `acl` (its writer's, from the request's ACL headers).
@@ -152,14 +212,18 @@ pub async fn put_object(
             return Err(e);
         }
     }
-    let declared = declared_length(&caller, &headers, MAX_PUT_SIZE)?;
+    let declared = declared_or_chunked(&caller, &headers, MAX_PUT_SIZE)?;
     let stored = stored_headers(&headers);
     let user_meta = user_meta(&headers)?;
     let tags = tagging::from_header(&headers)?.unwrap_or_default();
 
     let (body, verified) = auth::body_stream(&caller, req)?;
+    let body = match declared {
+        Some(_) => body,
+        None => limit_body(body, MAX_PUT_SIZE),
+    };
     let written = st.objects.write_body(body).await?;
-    if written.size != declared {
+    if declared.is_some_and(|d| written.size != d) {
         st.objects.discard(written).await;
         return Err(S3Error::new(
             S3ErrorCode::IncompleteBody,
@@ -250,7 +314,7 @@ fn precheck(condition: &WriteCondition, current: Option<&ObjectRecord>) -> Resul
     match (condition, current) {
         (WriteCondition::IfAbsent, Some(_)) => Err(failed("an object exists (If-None-Match: *)")),
         (WriteCondition::IfMatch(_), None) => Err(S3Error::no_such_key()),
-        (WriteCondition::IfMatch(e), Some(cur)) if cur.etag != *e => {
+        (WriteCondition::IfMatch(e), Some(cur)) if e != "*" && cur.etag != *e => {
             Err(failed("the ETag differs (If-Match)"))
         }
         (WriteCondition::IfNoneMatch(e), Some(cur)) if cur.etag == *e => {
@@ -460,23 +524,47 @@ pub async fn get_object(
         set(h, name, value);
     }
     for (name, value) in &rec.user_meta {
-        set(h, &format!("x-amz-meta-{name}"), value);
+        if let (Ok(n), Some(v)) = (
+            HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()),
+            meta_header(value),
+        ) {
+            h.insert(n, v);
+        }
     }
-    if let Some(c) = &rec.checksum {
-        let mode = header_str(headers, "x-amz-checksum-mode");
-        if mode.is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
-            && (status == StatusCode::OK || (part.is_some() && start == 0 && end == rec.size))
+    let checksum_mode = header_str(headers, "x-amz-checksum-mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("enabled"));
+    if let (true, Some(c)) = (checksum_mode, &rec.checksum) {
+        let kind = if c.value.contains('-') {
+            "COMPOSITE"
+        } else {
+            "FULL_OBJECT"
+        };
+        // The whole object's checksum for the whole object; for one part of a multipart
+        // object, that part's own checksum (with the object's checksum type).
+        let part_checksum = match (&rec.data, q.get("partNumber")) {
+            (ObjectData::Parts(parts), Some(_)) => parts
+                .iter()
+                .scan(0u64, |off, p| {
+                    let at = *off;
+                    *off += p.size;
+                    Some((at, p))
+                })
+                .find(|(at, _)| *at == start)
+                .and_then(|(_, p)| p.checksum.as_ref()),
+            _ => None,
+        };
+        let shown = if status == StatusCode::OK || (part.is_some() && start == 0 && end == rec.size)
         {
+            Some(c)
+        } else {
+            part_checksum
+        };
+        if let Some(shown) = shown {
             set(
                 h,
-                &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
-                &c.value,
+                &format!("x-amz-checksum-{}", shown.algorithm.to_ascii_lowercase()),
+                &shown.value,
             );
-            let kind = if c.value.contains('-') {
-                "COMPOSITE"
-            } else {
-                "FULL_OBJECT"
-            };
             set(h, "x-amz-checksum-type", kind);
         }
     }
@@ -556,6 +644,20 @@ mod tests {
         assert!(r("bytes=-0", 100).is_err());
         assert!(r("bytes=0-", 0).is_err());
         assert_eq!(parse_range(None, 5).unwrap(), Whole);
+    }
+
+    #[test]
+    fn metadata_values_round_trip_for_latin1_clients() {
+        // botocore sends é as the byte E9 and reads header bytes back as Latin-1.
+        let stored = meta_value(b"Hello World\xe9");
+        assert_eq!(stored, "Hello World\u{e9}");
+        assert_eq!(meta_header(&stored).unwrap().as_bytes(), b"Hello World\xe9");
+        // UTF-8 text is text: é comes back as Latin-1, CJK (no Latin-1 form) as UTF-8.
+        assert_eq!(meta_value("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(meta_header("caf\u{e9}").unwrap().as_bytes(), b"caf\xe9");
+        assert_eq!(meta_header("日本").unwrap().as_bytes(), "日本".as_bytes());
+        assert_eq!(meta_value(b"plain"), "plain");
+        assert!(meta_header("a\nb").is_none());
     }
 
     #[test]

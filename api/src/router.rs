@@ -8,15 +8,16 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 use cairn_metadata::BucketRecord;
-use cairn_types::{BucketName, ObjectKey};
+use cairn_types::{BucketName, InvalidName, ObjectKey};
 use percent_encoding::percent_decode_str;
 
 use crate::access::{self, Need};
 use crate::auth::{self, Caller};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::canonical_id;
 use crate::{
-    acl_ops, bucket, bucket_config, copy, cors, delete, listing, multipart, multipart_list, object,
-    tagging, versioning, ApiState,
+    acl_ops, attributes, bucket, bucket_config, copy, cors, delete, listing, multipart,
+    multipart_list, object, tagging, versioning, ApiState,
 };
 
 /// Decoded query parameters (a parameter given without `=` has an empty value).
@@ -79,7 +80,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "tagging",
     "torrent",
     "website",
-    "attributes",
 ];
 
 pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Error> {
@@ -103,7 +103,7 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
 
     let Some(bucket) = bucket else {
         return match method {
-            Method::GET => bucket::list_buckets(st, &caller).await,
+            Method::GET => bucket::list_buckets(st, &caller, &query).await,
             _ => Err(method_not_allowed()),
         };
     };
@@ -113,6 +113,12 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
     }
     // Everything else needs the bucket to exist and the caller to be allowed.
     let record = access::load_bucket(st, &bucket).await?;
+    if let Some(expected) = req.headers().get("x-amz-expected-bucket-owner") {
+        // The request is only meant for a bucket of that account (canonical user id).
+        if expected.as_bytes() != canonical_id(&record.owner).as_bytes() {
+            return Err(S3Error::access_denied().with("BucketName", bucket.as_str()));
+        }
+    }
     let need = need(&method, &query, key.is_some());
     access::authorize(st, &caller, &record, need).await?;
     let mut resp = route(st, caller, &record, key, &query, req).await?;
@@ -201,12 +207,21 @@ async fn route(
             _ => Err(method_not_allowed()),
         },
         Some(key) => {
-            let key = ObjectKey::new(key)?;
+            // A path whose key has control characters is not a URI S3 can parse.
+            let key = ObjectKey::new(key).map_err(|e| match e {
+                InvalidName::Key(why) if why.contains("control") => {
+                    S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.")
+                }
+                e => S3Error::from(e),
+            })?;
             let copy = req.headers().contains_key("x-amz-copy-source");
             let h = req.headers();
             match method {
                 Method::GET if query.has("acl") => {
                     acl_ops::get_object_acl(st, &caller, record, &key, query).await
+                }
+                Method::GET if query.has("attributes") => {
+                    attributes::get_object_attributes(st, &caller, record, &key, query, h).await
                 }
                 Method::PUT if query.has("acl") => {
                     acl_ops::put_object_acl(st, &caller, record, &key, query, req).await

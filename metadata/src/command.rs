@@ -113,6 +113,10 @@ pub enum Command {
         checksum: Option<StoredChecksum>,
         /// The new version's id when the bucket has versioning enabled.
         version_id: String,
+        /// Checked against the key's current object in the same step (conditional
+        /// completion: `If-None-Match: *`, `If-Match`).
+        #[serde(default)]
+        condition: WriteCondition,
     },
     /// Aborts a multipart upload; every part's shards are queued for GC.
     AbortUpload {
@@ -141,7 +145,8 @@ pub enum WriteCondition {
     Always,
     /// Write only if the key has no current object (`If-None-Match: *`).
     IfAbsent,
-    /// Write only if the current object's ETag (unquoted) is this (`If-Match`).
+    /// Write only if the current object's ETag (unquoted) is this (`If-Match`); `*`: if
+    /// there is a current object at all.
     IfMatch(String),
     /// Write unless the current object's ETag (unquoted) is this (`If-None-Match: <etag>`).
     IfNoneMatch(String),
@@ -325,22 +330,37 @@ pub fn apply(
             last_modified_ms,
             checksum,
             version_id,
+            condition,
         } => {
             require_bucket(view, bucket)?;
+            // A repeat of a completion that was done is answered below, whatever the
+            // condition says now; a completion that is to happen must pass it.
+            let pending = view
+                .get(Cf::Uploads, &keys::upload(bucket, key.as_str(), upload_id))?
+                .is_some();
+            if pending {
+                check_condition(view, bucket, key, condition)?;
+            }
             let mut dead = Vec::new();
-            let record = multipart::complete(
-                view,
-                multipart::Completion {
-                    bucket,
-                    key,
-                    upload_id,
-                    parts,
-                    last_modified_ms: *last_modified_ms,
-                    checksum: checksum.clone(),
-                },
-                &mut writes,
-                &mut dead,
-            )?;
+            let completion = multipart::Completion {
+                bucket,
+                key,
+                upload_id,
+                parts,
+                last_modified_ms: *last_modified_ms,
+                checksum: checksum.clone(),
+            };
+            let record = match multipart::complete(view, completion, &mut writes, &mut dead) {
+                Err(MetadataError::NoSuchUpload) => {
+                    match multipart::already_completed(view, bucket, key, upload_id, parts)? {
+                        Some(made) => {
+                            return Ok((Vec::new(), CommandOutput::Completed(Box::new(made))))
+                        }
+                        None => return Err(MetadataError::NoSuchUpload),
+                    }
+                }
+                r => r?,
+            };
             let record = ObjectRecord {
                 version_id: Some(version_id.clone()),
                 ..record
@@ -452,7 +472,7 @@ fn check_condition(
                 "the current ETag is \"{etag}\" (If-None-Match)"
             )))
         }
-        (WriteCondition::IfMatch(etag), Some(cur)) if cur.etag != *etag => {
+        (WriteCondition::IfMatch(etag), Some(cur)) if etag != "*" && cur.etag != *etag => {
             Err(MetadataError::PreconditionFailed(format!(
                 "the current ETag is \"{}\", not \"{etag}\" (If-Match)",
                 cur.etag

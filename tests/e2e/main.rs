@@ -7,6 +7,7 @@ mod acl;
 mod admin;
 mod basic;
 mod bucket_config;
+mod compat;
 mod conditional_put;
 mod copy;
 mod crash;
