@@ -17,7 +17,7 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::canonical_id;
 use crate::{
     acl_ops, attributes, bucket, bucket_config, copy, cors, delete, listing, multipart,
-    multipart_list, object, tagging, versioning, ApiState,
+    multipart_complete, multipart_list, object, tagging, versioning, ApiState,
 };
 
 /// Decoded query parameters (a parameter given without `=` has an empty value).
@@ -254,7 +254,7 @@ async fn route(
                     multipart::create_upload(st, bucket, &key, h, acl).await
                 }
                 Method::POST if query.has("uploadId") => {
-                    multipart::complete_upload(st, &caller, bucket, &key, query, req).await
+                    multipart_complete::complete_upload(st, &caller, bucket, &key, query, req).await
                 }
                 Method::GET if query.has("uploadId") => {
                     multipart_list::list_parts(st, bucket, &key, query).await

@@ -4,6 +4,7 @@
 mod common;
 
 mod acl;
+mod acl_objects;
 mod admin;
 mod basic;
 mod bucket_config;
