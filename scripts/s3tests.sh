@@ -31,16 +31,20 @@ S3_ADDR=$(sed -n 's|^S3 API listening on http://||p' "$OUT_DIR/cairn.stdout")
 ADMIN_ADDR=$(sed -n 's|^Admin API listening on http://||p' "$OUT_DIR/cairn.stdout")
 [ -n "$S3_ADDR" ] && [ -n "$ADMIN_ADDR" ] || { echo "cairn did not start" >&2; cat "$OUT_DIR/cairn.log" >&2; exit 2; }
 
-admin() { "$BIN" admin --admin "$ADMIN_ADDR" --data "$DATA" "$@" >/dev/null; }
-admin create-key --name alt --access-key S3TESTSALTKEY0000001 --secret-key s3tests-alt-secret-0000000000000000000000
-admin create-key --name tenant --access-key S3TESTSTENANTKEY0001 --secret-key s3tests-tenant-secret-00000000000000000000
+key() { "$BIN" key --admin "$ADMIN_ADDR" --data "$DATA" "$@"; }
+key create alt --access-key S3TESTSALTKEY0000001 --secret-key s3tests-alt-secret-0000000000000000000000 >/dev/null
+key create tenant --access-key S3TESTSTENANTKEY0001 --secret-key s3tests-tenant-secret-00000000000000000000 >/dev/null
+# Canonical user ids as Cairn reports them in ACLs and Owner elements (display name = key name).
+id_of() { key list | awk -F'\t' -v k="$1" '$1 == k { print $2 }'; }
+MAIN_ID=$(id_of "$CAIRN_ROOT_ACCESS_KEY")
+ALT_ID=$(id_of S3TESTSALTKEY0000001)
 
 ENDPOINT=$S3_ADDR OUT_DIR=$OUT_DIR \
 ACCESS_KEY=$CAIRN_ROOT_ACCESS_KEY SECRET_KEY=$CAIRN_ROOT_SECRET_KEY \
 ALT_ACCESS_KEY=S3TESTSALTKEY0000001 ALT_SECRET_KEY=s3tests-alt-secret-0000000000000000000000 \
 TENANT_ACCESS_KEY=S3TESTSTENANTKEY0001 TENANT_SECRET_KEY=s3tests-tenant-secret-00000000000000000000 \
-MAIN_USER_ID=$CAIRN_ROOT_ACCESS_KEY MAIN_DISPLAY_NAME=$CAIRN_ROOT_ACCESS_KEY \
-ALT_USER_ID=S3TESTSALTKEY0000001 ALT_DISPLAY_NAME=S3TESTSALTKEY0000001 \
+MAIN_USER_ID=$MAIN_ID MAIN_DISPLAY_NAME=root \
+ALT_USER_ID=$ALT_ID ALT_DISPLAY_NAME=alt \
   "$TOOL/run.sh" "$@"
 echo "results in $OUT_DIR (area_report.csv per feature area)"
 column -s, -t "$OUT_DIR/area_report.csv" 2>/dev/null || cat "$OUT_DIR/area_report.csv"

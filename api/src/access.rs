@@ -1,64 +1,215 @@
-//! Who may do what: a bucket and everything in it belong to the access key that created it;
-//! every other key gets AccessDenied. Canned ACLs other than the owner-only ones are refused
-//! with NotImplemented rather than accepted and ignored (no bucket or object can be public).
+//! Who may do what. Every bucket belongs to the key that created it and every object to the
+//! key (or anonymous request) that wrote it. Owners have full control of what they own; the
+//! bucket owner also always keeps full control of the bucket itself (it can always fix its
+//! ACL and delete what is in it). Everyone else — other keys and unsigned requests — gets
+//! exactly what the grants of the bucket's or object's ACL give:
+//!
+//! | permission | on a bucket | on an object |
+//! |---|---|---|
+//! | READ | list objects, versions and uploads; HEAD the bucket | GET/HEAD it (any version), copy from it |
+//! | WRITE | put, copy, upload and delete objects | (nothing, as on S3) |
+//! | READ_ACP | GetBucketAcl | GetObjectAcl |
+//! | WRITE_ACP | PutBucketAcl | PutObjectAcl |
+//! | FULL_CONTROL | all of the above | all of the above |
+//!
+//! Every other bucket operation (configuration, tagging, versioning, deletion) is for the
+//! bucket owner alone. AllUsers grants apply to everyone, AuthenticatedUsers grants to any
+//! request signed with a known key. Without a grant the answer is AccessDenied.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use cairn_metadata::{BucketRecord, ObjectRecord};
-use cairn_types::{BucketName, ObjectKey};
+use cairn_metadata::{
+    BucketConfigKind, BucketRecord, Command, Grant, Grantee, ObjectAcl, ObjectRecord, Permission,
+    ANONYMOUS_OWNER,
+};
+use cairn_types::BucketName;
 
+use crate::acl;
 use crate::auth::Caller;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::Directory;
 use crate::ApiState;
 
-/// The bucket's record if `caller` owns it; NoSuchBucket or AccessDenied otherwise.
-pub async fn require_owner(
-    st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
-) -> Result<BucketRecord, S3Error> {
-    let rec = st
-        .meta()
+/// Whether `grants` give `who` (`None`: anonymous) the permission `perm`.
+pub fn grants_allow(grants: &[Grant], who: Option<&str>, perm: Permission) -> bool {
+    grants.iter().any(|g| {
+        (g.permission == perm || g.permission == Permission::FullControl)
+            && match &g.grantee {
+                Grantee::User(ak) => who == Some(ak.as_str()),
+                Grantee::AllUsers => true,
+                Grantee::AuthenticatedUsers => who.is_some(),
+            }
+    })
+}
+
+/// The bucket's record, or NoSuchBucket.
+pub async fn load_bucket(st: &Arc<ApiState>, bucket: &BucketName) -> Result<BucketRecord, S3Error> {
+    st.meta()
         .get_bucket(bucket)
         .await?
-        .ok_or_else(|| S3Error::no_such_bucket().with("BucketName", bucket.as_str()))?;
-    if rec.owner != caller.access_key {
-        return Err(S3Error::access_denied().with("BucketName", bucket.as_str()));
-    }
-    Ok(rec)
+        .ok_or_else(|| S3Error::no_such_bucket().with("BucketName", bucket.as_str()))
 }
 
-/// The current object at `key`, or NoSuchKey.
-pub async fn require_object(
+/// The bucket's ACL grants: the stored ones, or the owner's full control.
+pub async fn bucket_grants(
+    st: &Arc<ApiState>,
+    bucket: &BucketRecord,
+) -> Result<Vec<Grant>, S3Error> {
+    match st
+        .meta()
+        .get_bucket_config(&bucket.name, BucketConfigKind::Acl)
+        .await?
+    {
+        Some(b) => serde_json::from_slice(&b)
+            .map_err(|e| S3Error::new(S3ErrorCode::InternalError, format!("stored ACL: {e}"))),
+        None => Ok(acl::private(&bucket.owner)),
+    }
+}
+
+/// Stores the bucket's ACL grants.
+pub async fn save_bucket_grants(
     st: &Arc<ApiState>,
     bucket: &BucketName,
-    key: &ObjectKey,
-) -> Result<ObjectRecord, S3Error> {
+    grants: &[Grant],
+) -> Result<(), S3Error> {
+    let value = serde_json::to_vec(grants).map_err(S3Error::internal)?;
     st.meta()
-        .get_object(bucket, key)
-        .await?
-        .ok_or_else(|| S3Error::no_such_key().with("Key", key.as_str()))
+        .apply(Command::SetBucketConfig {
+            bucket: bucket.clone(),
+            kind: BucketConfigKind::Acl,
+            value: Some(value),
+        })
+        .await?;
+    Ok(())
 }
 
-/// Canned ACLs that grant nothing beyond the owner (who owns bucket and objects alike).
-const OWNER_ONLY_ACLS: [&str; 2] = ["private", "bucket-owner-full-control"];
+/// Whether the caller owns the bucket.
+pub fn is_bucket_owner(caller: &Caller, bucket: &BucketRecord) -> bool {
+    caller.access_key.as_deref() == Some(bucket.owner.as_str())
+}
 
-/// Refuses `x-amz-acl` values that would make data public and explicit `x-amz-grant-*`
-/// headers: Cairn cannot honour them, and silently ignoring them would mislead.
-pub fn check_acl_headers(h: &HeaderMap) -> Result<(), S3Error> {
-    if let Some(v) = h.get("x-amz-acl") {
-        let v = v.to_str().unwrap_or("").trim();
-        if !OWNER_ONLY_ACLS.contains(&v) {
-            return Err(S3Error::not_implemented(&format!(
-                "the canned ACL `{v}` (only private and bucket-owner-full-control)"
-            )));
-        }
+/// Whether the caller has `perm` on the bucket.
+pub async fn bucket_allows(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketRecord,
+    perm: Permission,
+) -> Result<bool, S3Error> {
+    if is_bucket_owner(caller, bucket) {
+        return Ok(true);
     }
-    if let Some(name) = h.keys().find(|n| n.as_str().starts_with("x-amz-grant-")) {
-        return Err(S3Error::not_implemented(&format!("ACL grants ({name})")));
+    let grants = bucket_grants(st, bucket).await?;
+    Ok(grants_allow(&grants, caller.access_key.as_deref(), perm))
+}
+
+fn denied(bucket: &BucketRecord) -> S3Error {
+    S3Error::access_denied().with("BucketName", bucket.name.as_str())
+}
+
+/// What an operation needs before its handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The bucket owner only.
+    Owner,
+    /// This permission on the bucket.
+    Bucket(Permission),
+    /// A permission on an object, checked by the handler once it has the object.
+    Object,
+}
+
+/// AccessDenied unless the caller has what `need` asks for on the bucket.
+pub async fn authorize(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketRecord,
+    need: Need,
+) -> Result<(), S3Error> {
+    let ok = match need {
+        Need::Owner => is_bucket_owner(caller, bucket),
+        Need::Bucket(p) => bucket_allows(st, caller, bucket, p).await?,
+        Need::Object => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(denied(bucket))
     }
-    Ok(())
+}
+
+/// The object's owner (an access key, or [`ANONYMOUS_OWNER`]).
+pub fn object_owner<'a>(bucket: &'a BucketRecord, obj: &'a ObjectRecord) -> &'a str {
+    obj.acl
+        .as_ref()
+        .map_or(bucket.owner.as_str(), |a| a.owner.as_str())
+}
+
+/// The object's grants (objects from before ACLs: the bucket owner's full control).
+pub fn object_grants<'a>(bucket: &BucketRecord, obj: &'a ObjectRecord) -> Cow<'a, [Grant]> {
+    match &obj.acl {
+        Some(a) => Cow::Borrowed(&a.grants),
+        None => Cow::Owned(acl::private(&bucket.owner)),
+    }
+}
+
+/// AccessDenied unless the caller owns the object or its ACL gives it `perm`.
+pub fn require_object_perm(
+    caller: &Caller,
+    bucket: &BucketRecord,
+    obj: &ObjectRecord,
+    perm: Permission,
+) -> Result<(), S3Error> {
+    let who = caller.access_key.as_deref();
+    if who == Some(object_owner(bucket, obj))
+        || grants_allow(&object_grants(bucket, obj), who, perm)
+    {
+        Ok(())
+    } else {
+        Err(denied(bucket))
+    }
+}
+
+/// Turns a "no such key/version" answer into AccessDenied for a caller that may not list
+/// the bucket, so that it learns nothing about what the bucket holds (as S3 does).
+pub async fn hide_absence(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketRecord,
+    e: S3Error,
+) -> S3Error {
+    let absent = matches!(
+        e.code,
+        S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchVersion | S3ErrorCode::MethodNotAllowed
+    );
+    if absent
+        && !matches!(
+            bucket_allows(st, caller, bucket, Permission::Read).await,
+            Ok(true)
+        )
+    {
+        return denied(bucket);
+    }
+    e
+}
+
+/// The owner and grants of an object the caller is writing into `bucket`: the caller owns
+/// it; the request's ACL headers say who else gets what (default: nobody).
+pub async fn new_object_acl(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketRecord,
+    headers: &HeaderMap,
+) -> Result<ObjectAcl, S3Error> {
+    let owner = caller
+        .access_key
+        .clone()
+        .unwrap_or_else(|| ANONYMOUS_OWNER.to_string());
+    let dir = Directory::new(st);
+    let grants = acl::from_headers(&dir, headers, &owner, &bucket.owner)
+        .await?
+        .unwrap_or_else(|| acl::private(&owner));
+    Ok(ObjectAcl { owner, grants })
 }
 
 #[cfg(test)]
@@ -66,15 +217,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_owner_acls_pass() {
-        let mut h = HeaderMap::new();
-        assert!(check_acl_headers(&h).is_ok());
-        h.insert("x-amz-acl", "private".parse().unwrap());
-        assert!(check_acl_headers(&h).is_ok());
-        h.insert("x-amz-acl", "public-read".parse().unwrap());
-        assert!(check_acl_headers(&h).is_err());
-        let mut h = HeaderMap::new();
-        h.insert("x-amz-grant-read", "uri=x".parse().unwrap());
-        assert!(check_acl_headers(&h).is_err());
+    fn grants_allow_what_they_name() {
+        let user = |ak: &str, p| Grant {
+            grantee: Grantee::User(ak.into()),
+            permission: p,
+        };
+        let grants = vec![
+            user("A", Permission::FullControl),
+            user("B", Permission::Read),
+            Grant {
+                grantee: Grantee::AuthenticatedUsers,
+                permission: Permission::ReadAcp,
+            },
+        ];
+        assert!(grants_allow(&grants, Some("A"), Permission::WriteAcp));
+        assert!(grants_allow(&grants, Some("B"), Permission::Read));
+        assert!(!grants_allow(&grants, Some("B"), Permission::Write));
+        assert!(grants_allow(&grants, Some("C"), Permission::ReadAcp));
+        assert!(!grants_allow(&grants, None, Permission::ReadAcp));
+        assert!(!grants_allow(&grants, None, Permission::Read));
+        let public = vec![Grant {
+            grantee: Grantee::AllUsers,
+            permission: Permission::Read,
+        }];
+        assert!(grants_allow(&public, None, Permission::Read));
+        assert!(grants_allow(&public, Some("C"), Permission::Read));
+        assert!(!grants_allow(&public, None, Permission::Write));
     }
 }

@@ -45,12 +45,29 @@ impl SecretLookup for KeyRing {
 /// Who sent a request and how its body is protected.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub access_key: String,
+    /// The access key that signed the request; `None` for an anonymous (unsigned) one.
+    pub access_key: Option<String>,
     pub payload: PayloadMode,
     chunk_ctx: Option<ChunkSigningContext>,
 }
 
-/// Authenticates `req`; anonymous requests are refused (no bucket is public yet).
+impl Caller {
+    pub fn is_anonymous(&self) -> bool {
+        self.access_key.is_none()
+    }
+
+    /// The signing access key, or AccessDenied for an anonymous request (operations only
+    /// keys can do: listing one's buckets, creating a bucket).
+    pub fn require_key(&self) -> Result<&str, S3Error> {
+        self.access_key
+            .as_deref()
+            .ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied, "Access Denied"))
+    }
+}
+
+/// Authenticates `req`: a valid signature names its key; a request without any
+/// authentication is anonymous (what it may do is for the ACLs to say). A bad signature is
+/// an error, never anonymous.
 pub fn authenticate(st: &ApiState, req: &Request) -> Result<Caller, S3Error> {
     let parts = RequestParts {
         method: req.method().as_str(),
@@ -59,17 +76,38 @@ pub fn authenticate(st: &ApiState, req: &Request) -> Result<Caller, S3Error> {
         headers: req.headers(),
     };
     match cairn_sigv4::authenticate(&parts, &st.keys, OffsetDateTime::now_utc())? {
-        Authenticated::Anonymous => Err(S3Error::new(S3ErrorCode::AccessDenied, "Access Denied")),
+        Authenticated::Anonymous => Ok(Caller {
+            access_key: None,
+            payload: anonymous_payload(req)?,
+            chunk_ctx: None,
+        }),
         Authenticated::Signed {
             access_key,
             payload,
             chunk_ctx,
             ..
         } => Ok(Caller {
-            access_key,
+            access_key: Some(access_key),
             payload,
             chunk_ctx,
         }),
+    }
+}
+
+/// How an unsigned request's body is framed: plain (optionally with its SHA-256 in
+/// `x-amz-content-sha256`, verified), or aws-chunked with unsigned chunks and a checksum
+/// trailer. Signed streaming modes need a signature.
+fn anonymous_payload(req: &Request) -> Result<PayloadMode, S3Error> {
+    let Some(v) = req.headers().get("x-amz-content-sha256") else {
+        return Ok(PayloadMode::Unsigned);
+    };
+    let mode = PayloadMode::parse(v.to_str().unwrap_or("").trim())?;
+    match mode {
+        PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer => Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            "A signed streaming payload needs a signed request",
+        )),
+        m => Ok(m),
     }
 }
 

@@ -10,44 +10,88 @@ use cairn_types::BucketName;
 
 use crate::auth::{read_small_body, Caller};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::Directory;
+use crate::router::Query;
 use crate::util::{iso8601, now_ms};
 use crate::xml::{self, XmlWriter};
+use crate::{access, acl};
 use crate::{xml_response, ApiState};
 
-pub async fn list_buckets(st: &Arc<ApiState>, caller: &Caller) -> Result<Response, S3Error> {
+/// ListBuckets: the caller's own buckets, by name, optionally under `prefix` and paged with
+/// `max-buckets` (1..=10000) and `continuation-token` (the last name of the previous page).
+pub async fn list_buckets(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    q: &Query,
+) -> Result<Response, S3Error> {
+    let me = caller.require_key()?;
+    let max = match q.get("max-buckets") {
+        None => usize::MAX,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    "max-buckets must be an integer between 1 and 10000",
+                )
+                .with("ArgumentName", "max-buckets")
+                .with("ArgumentValue", v)
+            })?,
+    };
+    let prefix = q.get("prefix").unwrap_or("");
+    let after = q.get("continuation-token").unwrap_or("");
     // Each key sees the buckets it owns.
-    let buckets: Vec<_> = st
+    let mut buckets: Vec<_> = st
         .meta()
         .list_buckets()
         .await?
         .into_iter()
-        .filter(|b| b.owner == caller.access_key)
+        .filter(|b| b.owner == me)
+        .filter(|b| b.name.as_str().starts_with(prefix) && b.name.as_str() > after)
         .collect();
+    buckets.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    let truncated = buckets.len() > max;
+    buckets.truncate(max);
     let mut w = XmlWriter::new();
     w.open_root("ListAllMyBucketsResult");
-    w.open("Owner");
-    w.elem("ID", &caller.access_key);
-    w.elem("DisplayName", &caller.access_key);
-    w.close("Owner");
+    Directory::new(st).write_owner(&mut w, "Owner", me).await?;
     w.open("Buckets");
-    for b in buckets {
+    for b in &buckets {
         w.open("Bucket");
         w.elem("Name", b.name.as_str());
         w.elem("CreationDate", &iso8601(b.created_ms));
         w.close("Bucket");
     }
     w.close("Buckets");
+    if truncated {
+        if let Some(last) = buckets.last() {
+            w.elem("ContinuationToken", last.name.as_str());
+        }
+    }
+    if !prefix.is_empty() {
+        w.elem("Prefix", prefix);
+    }
     w.close("ListAllMyBucketsResult");
     Ok(xml_response(w.finish()))
 }
 
+/// CreateBucket, with the ACL of its `x-amz-acl` / `x-amz-grant-*` headers (default: the
+/// creator's full control). Creating a bucket one already owns again is accepted when it
+/// asks for the ACL the bucket has (us-east-1 answers such a repeat with 200) and is
+/// `BucketAlreadyExists` when it asks for another one; in other regions it is
+/// `BucketAlreadyOwnedByYou`.
 pub async fn create_bucket(
     st: &Arc<ApiState>,
     caller: &Caller,
     name: &str,
     req: Request,
 ) -> Result<Response, S3Error> {
+    let me = caller.require_key()?.to_string();
     let name = BucketName::new(name)?;
+    let requested = acl::from_headers(&Directory::new(st), req.headers(), &me, &me).await?;
     let body = read_small_body(caller, req, 64 << 10).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let cfg: xml::CreateBucketConfiguration =
@@ -61,16 +105,32 @@ pub async fn create_bucket(
     let rec = BucketRecord {
         name: name.clone(),
         created_ms: now_ms(),
-        owner: caller.access_key.clone(),
+        owner: me.clone(),
     };
     match st.meta().apply(Command::CreateBucket(rec)).await {
-        Ok(_) => {}
-        Err(MetadataError::BucketExists { owner }) if owner == caller.access_key => {
-            return Err(S3Error::new(
-                S3ErrorCode::BucketAlreadyOwnedByYou,
-                "Your previous request to create the named bucket succeeded and you already own it.",
-            )
-            .with("BucketName", name.as_str()));
+        Ok(_) => {
+            if let Some(grants) = &requested {
+                access::save_bucket_grants(st, &name, grants).await?;
+            }
+        }
+        Err(MetadataError::BucketExists { owner }) if owner == me => {
+            let existing = access::load_bucket(st, &name).await?;
+            let same_acl = access::bucket_grants(st, &existing).await?
+                == requested.unwrap_or_else(|| acl::private(&me));
+            if st.region != "us-east-1" {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                )
+                .with("BucketName", name.as_str()));
+            }
+            if !same_acl {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketAlreadyExists,
+                    "The bucket exists with another ACL; set it with PutBucketAcl.",
+                )
+                .with("BucketName", name.as_str()));
+            }
         }
         Err(e) => return Err(S3Error::from(e).with("BucketName", name.as_str())),
     }

@@ -1,5 +1,5 @@
-//! Bucket sub-resources: CORS and tagging (stored per bucket), the ACL (always the owner's
-//! full control), and graceful answers for the configuration calls clients make by default
+//! Bucket sub-resources: CORS and tagging (stored per bucket; the ACL is in `acl_ops`), and
+//! graceful answers for the configuration calls clients make by default
 //! (notification, lifecycle, encryption, object lock, ownership controls, policy, public
 //! access block, website, logging, accelerate, request payment, replication): a GET says
 //! "none configured" the way S3 does, a DELETE of nothing succeeds, and a PUT that Cairn
@@ -12,14 +12,13 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cairn_metadata::{BucketConfigKind, BucketRecord, Command};
 use cairn_types::BucketName;
-use serde::Deserialize;
 
 use crate::auth::{read_small_body, Caller};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::router::Query;
 use crate::tagging;
 use crate::xml::XmlWriter;
-use crate::{access, cors, xml_response, ApiState};
+use crate::{cors, xml_response, ApiState};
 use cairn_metadata::TagSet;
 
 /// The bucket sub-resources this module answers.
@@ -92,15 +91,8 @@ pub async fn dispatch(
             set(st, name, BucketConfigKind::Tagging, None).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        ("acl", Method::GET) => Ok(xml_response(owner_acl(&bucket.owner))),
-        ("acl", Method::PUT) => {
-            let headers = req.headers().clone();
-            let body = read_small_body(caller, req, MAX_CONFIG_BODY).await?;
-            put_acl(&headers, &body, &bucket.owner)?;
-            Ok(StatusCode::OK.into_response())
-        }
         ("policyStatus", Method::GET) => {
-            // No bucket can be public in Cairn.
+            // Cairn has no bucket policies (ACLs are not policies).
             let mut w = XmlWriter::new();
             w.open_root("PolicyStatus");
             w.elem("IsPublic", "false");
@@ -200,114 +192,4 @@ fn empty_doc(root: &str) -> Response {
     w.open_root(root);
     w.close(root);
     xml_response(w.finish())
-}
-
-/// The only ACL Cairn has: the owner has full control, nobody else has anything.
-pub fn owner_acl(owner: &str) -> String {
-    let mut w = XmlWriter::new();
-    w.open_root("AccessControlPolicy");
-    w.open("Owner");
-    w.elem("ID", owner);
-    w.elem("DisplayName", owner);
-    w.close("Owner");
-    w.open("AccessControlList");
-    w.open("Grant");
-    w.open_with(
-        "Grantee",
-        r#"xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser""#,
-    );
-    w.elem("ID", owner);
-    w.elem("DisplayName", owner);
-    w.close("Grantee");
-    w.elem("Permission", "FULL_CONTROL");
-    w.close("Grant");
-    w.close("AccessControlList");
-    w.close("AccessControlPolicy");
-    w.finish()
-}
-
-#[derive(Debug, Deserialize)]
-struct AclXml {
-    #[serde(rename = "AccessControlList", default)]
-    list: AclListXml,
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct AclListXml {
-    #[serde(rename = "Grant", default)]
-    grants: Vec<GrantXml>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GrantXml {
-    #[serde(rename = "Grantee")]
-    grantee: GranteeXml,
-    #[serde(rename = "Permission")]
-    permission: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct GranteeXml {
-    #[serde(rename = "ID", default)]
-    id: Option<String>,
-}
-
-/// PutBucketAcl / PutObjectAcl: accepted when it changes nothing (an owner-only canned ACL,
-/// or a policy granting only the owner full control); anything wider is NotImplemented.
-pub fn put_acl(headers: &axum::http::HeaderMap, body: &[u8], owner: &str) -> Result<(), S3Error> {
-    access::check_acl_headers(headers)?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        if headers.contains_key("x-amz-acl") {
-            return Ok(());
-        }
-        return Err(S3Error::new(
-            S3ErrorCode::MissingSecurityHeader,
-            "Your request was missing a required header: x-amz-acl or an AccessControlPolicy body",
-        ));
-    }
-    let acl: AclXml = crate::xml::parse(body).ok_or_else(S3Error::malformed_xml)?;
-    let owner_only = acl
-        .list
-        .grants
-        .iter()
-        .all(|g| g.permission == "FULL_CONTROL" && g.grantee.id.as_deref() == Some(owner));
-    if owner_only {
-        Ok(())
-    } else {
-        Err(S3Error::not_implemented(
-            "ACL grants to anyone but the owner",
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderMap;
-
-    #[test]
-    fn acl_round_trip_and_refusals() {
-        let doc = owner_acl("AK1");
-        assert!(doc.contains("<Permission>FULL_CONTROL</Permission>"));
-        let h = HeaderMap::new();
-        // Our own document is accepted back; a grant to someone else is not.
-        assert!(put_acl(&h, doc.as_bytes(), "AK1").is_ok());
-        assert_eq!(
-            put_acl(&h, doc.as_bytes(), "OTHER").unwrap_err().code,
-            S3ErrorCode::NotImplemented
-        );
-        assert_eq!(
-            put_acl(&h, b"", "AK1").unwrap_err().code,
-            S3ErrorCode::MissingSecurityHeader
-        );
-        assert_eq!(
-            put_acl(&h, b"<Access", "AK1").unwrap_err().code,
-            S3ErrorCode::MalformedXML
-        );
-        let mut canned = HeaderMap::new();
-        canned.insert("x-amz-acl", "private".parse().unwrap());
-        assert!(put_acl(&canned, b"", "AK1").is_ok());
-        canned.insert("x-amz-acl", "public-read-write".parse().unwrap());
-        assert!(put_acl(&canned, b"", "AK1").is_err());
-    }
 }

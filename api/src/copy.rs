@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use cairn_metadata::{ObjectRecord, StoredChecksum, VersionSel};
+use cairn_metadata::{ObjectAcl, ObjectRecord, Permission, StoredChecksum, VersionSel};
 use cairn_objects::WrittenBody;
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 use percent_encoding::percent_decode_str;
 
-use crate::bucket::require_bucket;
+use crate::access;
+use crate::auth::Caller;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::object::set;
 use crate::object::{
@@ -104,12 +105,20 @@ pub(crate) struct Source {
     pub by_version: bool,
 }
 
-/// Resolves the copy source of a request: the bucket and object (version) must exist and
-/// the conditions hold.
-pub(crate) async fn load_source(st: &Arc<ApiState>, h: &HeaderMap) -> Result<Source, S3Error> {
+/// Resolves the copy source of a request: the bucket and object (version) must exist, the
+/// caller must be allowed to read it, and the conditions must hold.
+pub(crate) async fn load_source(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    h: &HeaderMap,
+) -> Result<Source, S3Error> {
     let (bucket, key, sel) = parse_copy_source(h)?;
-    require_bucket(st, &bucket).await?;
-    let (rec, version_id) = match resolve(st, &bucket, &key, &sel).await {
+    let bucket_rec = access::load_bucket(st, &bucket).await?;
+    let resolved = match resolve(st, &bucket, &key, &sel).await {
+        Err(e) => Err(access::hide_absence(st, caller, &bucket_rec, e).await),
+        ok => ok,
+    };
+    let (rec, version_id) = match resolved {
         Err(e) if e.code == S3ErrorCode::MethodNotAllowed => {
             return Err(S3Error::new(
                 S3ErrorCode::InvalidRequest,
@@ -123,6 +132,7 @@ pub(crate) async fn load_source(st: &Arc<ApiState>, h: &HeaderMap) -> Result<Sou
         }
         Ok(found) => found,
     };
+    access::require_object_perm(caller, &bucket_rec, &rec, Permission::Read)?;
     check_copy_conditions(h, &rec)?;
     Ok(Source {
         bucket,
@@ -216,13 +226,16 @@ pub(crate) fn requested_algorithm(h: &HeaderMap) -> Result<Option<ChecksumAlgori
         .transpose()
 }
 
+/// CopyObject into `bucket/key`; the copy gets `acl` (its writer's, from the request's ACL
+/// headers), never the source's.
 pub async fn copy_object(
     st: &Arc<ApiState>,
+    caller: &Caller,
     bucket: &BucketName,
     key: &ObjectKey,
     h: &HeaderMap,
+    acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
     let replace = match header_str(h, "x-amz-metadata-directive")
         .as_deref()
         .map(str::trim)
@@ -251,7 +264,7 @@ pub async fn copy_object(
             )
         }
     };
-    let source = load_source(st, h).await?;
+    let source = load_source(st, caller, h).await?;
     let src = &source.rec;
     if source.bucket == *bucket && source.key == *key && !replace && !source.by_version {
         return Err(S3Error::new(
@@ -303,6 +316,8 @@ pub async fn copy_object(
         data: written.data,
         version_id: Some(new_version_id(now)),
         tags,
+        acl: Some(acl),
+        upload_id: None,
     };
     let (etag, modified) = (record.etag.clone(), record.last_modified_ms);
     let stored = st.objects.commit(bucket, key, record).await?;
@@ -386,6 +401,8 @@ mod tests {
             data: cairn_metadata::ObjectData::Inline(Vec::new()),
             version_id: None,
             tags: Default::default(),
+            acl: None,
+            upload_id: None,
         };
         let before = "Tue, 14 Nov 2023 00:00:00 GMT";
         let after = "Wed, 15 Nov 2023 00:00:00 GMT";

@@ -75,7 +75,7 @@ pub async fn delete_objects(
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
     let body = read_small_body(caller, req, 2 << 20).await?;
-    let parsed: xml::DeleteRequest = xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
+    let parsed = xml::parse_delete(&body).ok_or_else(S3Error::malformed_xml)?;
     if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
         return Err(S3Error::malformed_xml());
     }

@@ -62,6 +62,9 @@ pub enum S3ErrorCode {
     ReplicationConfigurationNotFoundError,
     CorsForbidden,
     BadRequest,
+    MalformedACLError,
+    UnresolvableGrantByEmailAddress,
+    InvalidURI,
 }
 
 impl S3ErrorCode {
@@ -119,6 +122,9 @@ impl S3ErrorCode {
             ReplicationConfigurationNotFoundError => "ReplicationConfigurationNotFoundError",
             CorsForbidden => "AccessForbidden",
             BadRequest => "BadRequest",
+            MalformedACLError => "MalformedACLError",
+            UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
+            InvalidURI => "InvalidURI",
         }
     }
 
@@ -149,6 +155,9 @@ impl S3ErrorCode {
             | MetadataTooLarge
             | MissingSecurityHeader
             | BadRequest
+            | MalformedACLError
+            | UnresolvableGrantByEmailAddress
+            | InvalidURI
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,

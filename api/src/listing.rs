@@ -8,8 +8,10 @@ use base64::Engine;
 use cairn_metadata::{ListEntry, ListQuery};
 use cairn_types::BucketName;
 
+use crate::access;
 use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::Directory;
 use crate::router::Query;
 use crate::util::{iso8601, url_encode};
 use crate::xml::XmlWriter;
@@ -107,7 +109,13 @@ pub async fn list_objects(
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
     w.elem("Name", bucket.as_str());
-    w.elem("Prefix", &enc(&prefix));
+    // With encoding-type=url, V1 answers its own Prefix as given (clients decode Marker,
+    // Delimiter and keys there, not Prefix); V2 encodes it too.
+    if v2 {
+        w.elem("Prefix", &enc(&prefix));
+    } else {
+        w.elem("Prefix", &prefix);
+    }
     if v2 {
         if let Some(t) = q.get("continuation-token") {
             w.elem("ContinuationToken", t);
@@ -143,6 +151,7 @@ pub async fn list_objects(
         }
     }
     let fetch_owner = !v2 || q.get("fetch-owner") == Some("true");
+    let mut dir = Directory::new(st);
     let mut prefixes = Vec::new();
     for e in &page.entries {
         match e {
@@ -154,10 +163,8 @@ pub async fn list_objects(
                 w.elem("Size", &rec.size.to_string());
                 w.elem("StorageClass", "STANDARD");
                 if fetch_owner {
-                    w.open("Owner");
-                    w.elem("ID", &bucket_rec.owner);
-                    w.elem("DisplayName", &bucket_rec.owner);
-                    w.close("Owner");
+                    let owner = access::object_owner(&bucket_rec, rec);
+                    dir.write_owner(&mut w, "Owner", owner).await?;
                 }
                 w.close("Contents");
             }

@@ -1,5 +1,6 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
-//! CompleteMultipartUpload and AbortMultipartUpload (listing is in `multipart_list`).
+//! and AbortMultipartUpload (completion is in `multipart_complete`, listing in
+//! `multipart_list`).
 //!
 //! Each part is streamed through the same body checks and `write_body` as a PutObject and
 //! becomes its own inline or striped body; the metadata commands (`PutPart`,
@@ -7,23 +8,17 @@
 //! for GC. A part whose command fails (the upload was completed or aborted meanwhile) is
 //! discarded at once.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use cairn_metadata::{
-    Command, CommandOutput, CompletePart, ObjectData, PartRecord, StoredChecksum, UploadRecord,
-    MAX_PART_NUMBER,
-};
+use cairn_metadata::{Command, ObjectAcl, PartRecord, StoredChecksum, UploadRecord};
 use cairn_objects::WrittenBody;
-use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
+use cairn_sigv4::ChecksumAlgorithm;
 use cairn_types::{BucketName, ObjectKey};
 
-use crate::auth::{self, read_small_body, Caller};
+use crate::auth::{self, Caller};
 use crate::bucket::require_bucket;
 use crate::copy::{
     copy_body, load_source, parse_copy_range, requested_algorithm, source_version_header,
@@ -34,8 +29,7 @@ use crate::object::{
 };
 use crate::router::Query;
 use crate::util::{iso8601, now_ms};
-use crate::versioning::new_version_id;
-use crate::xml::{self, XmlWriter};
+use crate::xml::XmlWriter;
 use crate::{tagging, xml_response, ApiState};
 
 /// The largest part (as S3: 5 GiB).
@@ -77,12 +71,14 @@ fn checksum_header(h: &mut HeaderMap, c: &StoredChecksum) {
     );
 }
 
+/// CreateMultipartUpload; `acl` (the initiator's, from its ACL headers) goes to the
+/// completed object.
 pub async fn create_upload(
     st: &Arc<ApiState>,
-    caller: &Caller,
     bucket: &BucketName,
     key: &ObjectKey,
     h: &HeaderMap,
+    acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
     let algorithm = requested_algorithm(h)?;
@@ -91,13 +87,14 @@ pub async fn create_upload(
     let upload = UploadRecord {
         upload_id: new_upload_id(now),
         initiated_ms: now,
-        owner: caller.access_key.clone(),
+        owner: acl.owner.clone(),
         content_type: header_str(h, "content-type"),
         headers: stored_headers(h),
         user_meta: user_meta(h)?,
         checksum_algorithm: algorithm.map(|a| a.name().to_string()),
         checksum_type: checksum_type.clone(),
         tags: tagging::from_header(h)?.unwrap_or_default(),
+        acl: Some(acl),
     };
     let upload_id = upload.upload_id.clone();
     st.meta()
@@ -168,11 +165,11 @@ fn checksum_type(
     Ok(Some(chosen.to_string()))
 }
 
-const COMPOSITE: &str = "COMPOSITE";
-const FULL_OBJECT: &str = "FULL_OBJECT";
+pub(crate) const COMPOSITE: &str = "COMPOSITE";
+pub(crate) const FULL_OBJECT: &str = "FULL_OBJECT";
 
 /// The CRC a checksum algorithm is (only CRCs can be combined into a full-object checksum).
-fn crc_of(alg: ChecksumAlgorithm) -> Option<crc_fast::CrcAlgorithm> {
+pub(crate) fn crc_of(alg: ChecksumAlgorithm) -> Option<crc_fast::CrcAlgorithm> {
     match alg {
         ChecksumAlgorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
         ChecksumAlgorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
@@ -267,6 +264,7 @@ pub async fn upload_part(
 
 pub async fn upload_part_copy(
     st: &Arc<ApiState>,
+    caller: &Caller,
     bucket: &BucketName,
     key: &ObjectKey,
     q: &Query,
@@ -275,7 +273,7 @@ pub async fn upload_part_copy(
     let part_number = parse_part_number(q.get("partNumber").unwrap_or(""))?;
     let upload_id = upload_id_param(q)?;
     let upload = require_upload(st, bucket, key, upload_id).await?;
-    let source = load_source(st, h).await?;
+    let source = load_source(st, caller, h).await?;
     let src = &source.rec;
     let range = parse_copy_range(h, src.size)?;
     if range.end - range.start > MAX_PART_SIZE {
@@ -300,175 +298,6 @@ pub async fn upload_part_copy(
     w.close("CopyPartResult");
     let mut resp = xml_response(w.finish());
     source_version_header(resp.headers_mut(), &source);
-    Ok(resp)
-}
-
-/// The object's checksum from the listed parts' checksums (`sizes` are the parts' lengths),
-/// when the upload asked for an algorithm and every listed part has that checksum: COMPOSITE
-/// is `base64(checksum of the concatenated raw part checksums)-N`, FULL_OBJECT the CRC of the
-/// whole object, combined from the part CRCs.
-fn object_checksum(
-    upload: &UploadRecord,
-    listed: &[CompletePart],
-    sizes: &[u64],
-) -> Option<StoredChecksum> {
-    let alg = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::from_name)?;
-    let raws: Vec<Vec<u8>> = listed
-        .iter()
-        .map(|p| p.checksum.as_deref().and_then(|v| alg.decode_value(v)))
-        .collect::<Option<_>>()?;
-    let value = if upload.checksum_type.as_deref() == Some(FULL_OBJECT) {
-        let crc = crc_of(alg)?;
-        let mut acc: Option<u64> = None;
-        for (raw, size) in raws.iter().zip(sizes) {
-            let v = raw.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
-            acc = Some(match acc {
-                None => v,
-                Some(a) => crc_fast::checksum_combine(crc, a, v, *size),
-            });
-        }
-        let full = acc?.to_be_bytes();
-        BASE64.encode(&full[8 - alg.digest_len()..])
-    } else {
-        let mut summer = Checksummer::new(alg);
-        for raw in &raws {
-            summer.update(raw);
-        }
-        format!("{}-{}", BASE64.encode(summer.finalize_raw()), listed.len())
-    };
-    Some(StoredChecksum {
-        algorithm: alg.name().to_string(),
-        value,
-    })
-}
-
-pub async fn complete_upload(
-    st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
-    key: &ObjectKey,
-    q: &Query,
-    mut req: Request,
-) -> Result<Response, S3Error> {
-    let upload_id = upload_id_param(q)?.to_string();
-    let upload = require_upload(st, bucket, key, &upload_id).await?;
-    // `x-amz-checksum-*` on a completion is the whole object's checksum, not the XML body's.
-    let mut claimed = None;
-    for alg in ChecksumAlgorithm::ALL {
-        if let Some(v) = req.headers_mut().remove(alg.header_name()) {
-            claimed = Some((
-                alg,
-                String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
-            ));
-        }
-    }
-    let headers = req.headers().clone();
-    let body = read_small_body(caller, req, 4 << 20).await?;
-    let parsed: xml::CompleteMultipartUpload =
-        xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
-    if parsed.parts.is_empty() || parsed.parts.len() > MAX_PART_NUMBER as usize {
-        return Err(S3Error::malformed_xml());
-    }
-    // The stored parts' checksums, to build the object's checksum from; the command checks
-    // that they are still the ones stored.
-    let (stored, _) = st
-        .meta()
-        .list_parts(bucket, key, &upload_id, 0, MAX_PART_NUMBER as usize)
-        .await?;
-    let stored: BTreeMap<u32, PartRecord> =
-        stored.into_iter().map(|p| (p.part_number, p)).collect();
-    let mut listed = Vec::with_capacity(parsed.parts.len());
-    let mut sizes = Vec::with_capacity(parsed.parts.len());
-    for p in &parsed.parts {
-        sizes.push(stored.get(&p.part_number).map_or(0, |s| s.size));
-        let have = stored.get(&p.part_number).and_then(|s| s.checksum.as_ref());
-        if let Some((alg, value)) = p.checksum() {
-            if have.is_some_and(|c| c.algorithm != alg || c.value != value) {
-                return Err(S3Error::new(
-                    S3ErrorCode::InvalidPart,
-                    format!(
-                        "The checksum of part {} does not match the one uploaded.",
-                        p.part_number
-                    ),
-                ));
-            }
-        }
-        listed.push(CompletePart {
-            part_number: p.part_number,
-            etag: p.etag.trim().trim_matches('"').to_string(),
-            checksum: have.map(|c| c.value.clone()),
-        });
-    }
-    // With a part missing, the command answers InvalidPart instead.
-    let all_present = parsed
-        .parts
-        .iter()
-        .all(|p| stored.contains_key(&p.part_number));
-    if let Some(v) = header_str(&headers, "x-amz-mp-object-size").filter(|_| all_present) {
-        let total: u64 = sizes.iter().sum();
-        if v.trim().parse::<u64>().ok() != Some(total) {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidRequest,
-                format!("The provided x-amz-mp-object-size header value {v} does not match the object size {total}"),
-            ));
-        }
-    }
-    let checksum = object_checksum(&upload, &listed, &sizes);
-    if let (Some((alg, want)), Some(have)) = (&claimed, &checksum) {
-        let bare = have.value.split('-').next().unwrap_or_default();
-        if alg.name() == have.algorithm && want != &have.value && want != bare {
-            return Err(S3Error::new(
-                S3ErrorCode::BadDigest,
-                format!(
-                    "The {} you specified did not match the calculated checksum.",
-                    alg.header_name()
-                ),
-            ));
-        }
-    }
-    let now = now_ms();
-    let out = st
-        .objects
-        .apply_upload_command(Command::CompleteUpload {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            upload_id: upload_id.clone(),
-            parts: listed,
-            last_modified_ms: now,
-            checksum,
-            version_id: new_version_id(now),
-        })
-        .await?;
-    let CommandOutput::Completed(rec) = out else {
-        return Err(S3Error::internal("CompleteUpload returned no object"));
-    };
-    debug_assert!(matches!(rec.data, ObjectData::Parts(_)));
-    let mut w = XmlWriter::new();
-    w.open_root("CompleteMultipartUploadResult");
-    w.elem(
-        "Location",
-        &format!("/{}/{}", bucket.as_str(), key.as_str()),
-    );
-    w.elem("Bucket", bucket.as_str());
-    w.elem("Key", key.as_str());
-    w.elem("ETag", &format!("\"{}\"", rec.etag));
-    if let Some(c) = &rec.checksum {
-        w.elem(&format!("Checksum{}", c.algorithm), &c.value);
-        let kind = if c.value.contains('-') {
-            COMPOSITE
-        } else {
-            FULL_OBJECT
-        };
-        w.elem("ChecksumType", kind);
-    }
-    w.close("CompleteMultipartUploadResult");
-    let mut resp = xml_response(w.finish());
-    if let Some(v) = &rec.version_id {
-        set(resp.headers_mut(), "x-amz-version-id", v);
-    }
     Ok(resp)
 }
 
@@ -508,49 +337,6 @@ mod tests {
                 S3ErrorCode::NoSuchUpload
             );
         }
-    }
-
-    #[test]
-    fn composite_checksums() {
-        let mut upload = UploadRecord {
-            upload_id: "u".into(),
-            initiated_ms: 0,
-            owner: "o".into(),
-            content_type: None,
-            headers: Default::default(),
-            user_meta: Default::default(),
-            checksum_algorithm: Some("CRC32".into()),
-            checksum_type: None,
-            tags: Default::default(),
-        };
-        let part = |n, data: &[u8]| {
-            let mut s = Checksummer::new(ChecksumAlgorithm::Crc32);
-            s.update(data);
-            CompletePart {
-                part_number: n,
-                etag: "e".into(),
-                checksum: Some(s.finalize()),
-            }
-        };
-        let listed = [part(1, b"hello "), part(2, b"world")];
-        let sizes = [6, 5];
-        let got = object_checksum(&upload, &listed, &sizes).unwrap();
-        let mut want = Checksummer::new(ChecksumAlgorithm::Crc32);
-        for p in &listed {
-            want.update(&BASE64.decode(p.checksum.as_ref().unwrap()).unwrap());
-        }
-        assert_eq!(got.value, format!("{}-2", want.finalize()));
-        assert_eq!(got.algorithm, "CRC32");
-        // A part without a checksum, or a full-object upload: no composite.
-        let mut missing = listed.to_vec();
-        missing[1].checksum = None;
-        assert!(object_checksum(&upload, &missing, &sizes).is_none());
-        // FULL_OBJECT: the CRC of the whole object, combined from the parts.
-        upload.checksum_type = Some("FULL_OBJECT".into());
-        let mut whole = Checksummer::new(ChecksumAlgorithm::Crc32);
-        whole.update(b"hello world");
-        let got = object_checksum(&upload, &listed, &sizes).unwrap();
-        assert_eq!(got.value, whole.finalize());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use cairn_types::{BucketName, ObjectKey};
 
 use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::Directory;
 use crate::multipart::{require_upload, upload_id_param};
 use crate::router::Query;
 use crate::util::{iso8601, url_encode};
@@ -37,13 +38,6 @@ fn page_size(q: &Query, name: &str) -> Result<usize, S3Error> {
                 .with("ArgumentValue", v)
             }),
     }
-}
-
-fn owner(w: &mut XmlWriter, tag: &str, id: &str) {
-    w.open(tag);
-    w.elem("ID", id);
-    w.elem("DisplayName", id);
-    w.close(tag);
 }
 
 pub async fn list_parts(
@@ -75,8 +69,9 @@ pub async fn list_parts(
     w.elem("Bucket", bucket.as_str());
     w.elem("Key", key.as_str());
     w.elem("UploadId", upload_id);
-    owner(&mut w, "Initiator", &upload.owner);
-    owner(&mut w, "Owner", &upload.owner);
+    let mut dir = Directory::new(st);
+    dir.write_owner(&mut w, "Initiator", &upload.owner).await?;
+    dir.write_owner(&mut w, "Owner", &upload.owner).await?;
     w.elem("StorageClass", "STANDARD");
     w.elem("PartNumberMarker", &marker.to_string());
     if let Some(last) = parts.last() {
@@ -162,14 +157,15 @@ pub async fn list_uploads(
         if page.is_truncated { "true" } else { "false" },
     );
     let mut prefixes = Vec::new();
+    let mut dir = Directory::new(st);
     for e in &page.entries {
         match e {
             UploadEntry::Upload(k, rec) => {
                 w.open("Upload");
                 w.elem("Key", &enc(k));
                 w.elem("UploadId", &rec.upload_id);
-                owner(&mut w, "Initiator", &rec.owner);
-                owner(&mut w, "Owner", &rec.owner);
+                dir.write_owner(&mut w, "Initiator", &rec.owner).await?;
+                dir.write_owner(&mut w, "Owner", &rec.owner).await?;
                 w.elem("StorageClass", "STANDARD");
                 w.elem("Initiated", &iso8601(rec.initiated_ms));
                 if let Some(a) = &rec.checksum_algorithm {

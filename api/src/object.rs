@@ -1,133 +1,40 @@
 //! Object operations: PutObject, GetObject/HeadObject (ranges, `partNumber`, conditionals,
-//! response overrides, `versionId`); and the request-header helpers that multipart and copy
-//! share (stored headers, user metadata, declared length). Deletes are in `delete`.
+//! response overrides, `versionId`). The request-header helpers it shares with multipart
+//! and copy are in `headers`; deletes are in `delete`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{ObjectData, ObjectRecord, StoredChecksum, WriteCondition, MAX_PART_NUMBER};
+use cairn_metadata::{
+    BucketRecord, ObjectAcl, ObjectData, ObjectRecord, Permission, StoredChecksum, WriteCondition,
+    MAX_PART_NUMBER,
+};
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 
 use crate::auth::{self, Caller};
 use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
+pub(crate) use crate::headers::{
+    declared_length, header_str, stored_headers, user_meta, MAX_PUT_SIZE,
+};
+use crate::headers::{declared_or_chunked, limit_body, meta_header};
 use crate::router::Query;
 use crate::util::{http_date, now_ms};
 use crate::versioning::{new_version_id, resolve_version};
-use crate::{tagging, ApiState};
+use crate::{access, tagging, ApiState};
 
-/// The largest object a single PUT may upload (as S3: 5 GiB).
-pub const MAX_PUT_SIZE: u64 = 5 << 30;
-
-/// Standard headers stored with an object and returned on GET/HEAD.
-const STORED_HEADERS: &[&str] = &[
-    "cache-control",
-    "content-disposition",
-    "content-encoding",
-    "content-language",
-    "expires",
-];
-
-pub(crate) fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-}
-
-/// The body length the client declared (`x-amz-decoded-content-length` for aws-chunked
-/// bodies), refusing more than `max` bytes.
-pub(crate) fn declared_length(
-    caller: &Caller,
-    headers: &HeaderMap,
-    max: u64,
-) -> Result<u64, S3Error> {
-    let parse_len = |name: &str| -> Result<Option<u64>, S3Error> {
-        header_str(headers, name)
-            .map(|v| {
-                v.trim().parse::<u64>().map_err(|_| {
-                    S3Error::new(S3ErrorCode::InvalidArgument, format!("invalid {name}"))
-                })
-            })
-            .transpose()
-    };
-    let declared = if caller.payload.is_streaming() {
-        parse_len("x-amz-decoded-content-length")?
-    } else {
-        parse_len("content-length")?
-    };
-    let declared = declared.ok_or_else(|| {
-        S3Error::new(
-            S3ErrorCode::MissingContentLength,
-            "You must provide the Content-Length HTTP header.",
-        )
-    })?;
-    if declared > max {
-        return Err(S3Error::new(
-            S3ErrorCode::EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size.",
-        ));
-    }
-    Ok(declared)
-}
-
-/// The standard headers to store with an object (see [`STORED_HEADERS`]).
-pub(crate) fn stored_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
-    let mut stored = BTreeMap::new();
-    for name in STORED_HEADERS {
-        if let Some(v) = header_str(headers, name) {
-            // aws-chunked is a transfer framing, not part of the object's encoding.
-            if *name == "content-encoding" {
-                let rest: Vec<&str> = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-                    .collect();
-                if !rest.is_empty() {
-                    stored.insert(name.to_string(), rest.join(", "));
-                }
-                continue;
-            }
-            stored.insert(name.to_string(), v);
-        }
-    }
-    stored
-}
-
-/// The `x-amz-meta-*` headers (at most 2 KiB in all, as S3).
-pub(crate) fn user_meta(headers: &HeaderMap) -> Result<BTreeMap<String, String>, S3Error> {
-    let mut user_meta = BTreeMap::new();
-    for (name, value) in headers.iter() {
-        if let Some(m) = name.as_str().strip_prefix("x-amz-meta-") {
-            user_meta.insert(
-                m.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            );
-        }
-    }
-    if user_meta
-        .iter()
-        .map(|(k, v)| k.len() + v.len())
-        .sum::<usize>()
-        > 2048
-    {
-        return Err(S3Error::new(
-            S3ErrorCode::MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size.",
-        ));
-    }
-    Ok(user_meta)
-}
-
+/// PutObject; the new object gets `acl` (its writer's, from the request's ACL headers).
 pub async fn put_object(
     st: &Arc<ApiState>,
     caller: Caller,
     bucket: &BucketName,
     key: &ObjectKey,
     req: Request,
+    acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
     require_bucket(st, bucket).await?;
     let headers = req.headers().clone();
@@ -147,14 +54,18 @@ pub async fn put_object(
             return Err(e);
         }
     }
-    let declared = declared_length(&caller, &headers, MAX_PUT_SIZE)?;
+    let declared = declared_or_chunked(&caller, &headers, MAX_PUT_SIZE)?;
     let stored = stored_headers(&headers);
     let user_meta = user_meta(&headers)?;
     let tags = tagging::from_header(&headers)?.unwrap_or_default();
 
     let (body, verified) = auth::body_stream(&caller, req)?;
+    let body = match declared {
+        Some(_) => body,
+        None => limit_body(body, MAX_PUT_SIZE),
+    };
     let written = st.objects.write_body(body).await?;
-    if written.size != declared {
+    if declared.is_some_and(|d| written.size != d) {
         st.objects.discard(written).await;
         return Err(S3Error::new(
             S3ErrorCode::IncompleteBody,
@@ -180,6 +91,8 @@ pub async fn put_object(
         data: written.data,
         version_id: Some(new_version_id(now)),
         tags,
+        acl: Some(acl),
+        upload_id: None,
     };
     let data = record.data.clone();
     let stored = match st.objects.commit_if(bucket, key, record, condition).await {
@@ -237,7 +150,7 @@ fn precheck(condition: &WriteCondition, current: Option<&ObjectRecord>) -> Resul
     match (condition, current) {
         (WriteCondition::IfAbsent, Some(_)) => Err(failed("an object exists (If-None-Match: *)")),
         (WriteCondition::IfMatch(_), None) => Err(S3Error::no_such_key()),
-        (WriteCondition::IfMatch(e), Some(cur)) if cur.etag != *e => {
+        (WriteCondition::IfMatch(e), Some(cur)) if e != "*" && cur.etag != *e => {
             Err(failed("the ETag differs (If-Match)"))
         }
         (WriteCondition::IfNoneMatch(e), Some(cur)) if cur.etag == *e => {
@@ -364,16 +277,22 @@ fn check_conditions(h: &HeaderMap, rec: &ObjectRecord) -> Result<Option<Response
     Ok(None)
 }
 
+/// GetObject / HeadObject: the caller needs READ on the object (version) itself.
 pub async fn get_object(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    caller: &Caller,
+    bucket_rec: &BucketRecord,
     key: &ObjectKey,
     q: &Query,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
-    let (rec, version_id) = resolve_version(st, bucket, key, q).await?;
+    let bucket = &bucket_rec.name;
+    let (rec, version_id) = match resolve_version(st, bucket, key, q).await {
+        Ok(found) => found,
+        Err(e) => return Err(access::hide_absence(st, caller, bucket_rec, e).await),
+    };
+    access::require_object_perm(caller, bucket_rec, &rec, Permission::Read)?;
     if let Some(resp) = check_conditions(headers, &rec)? {
         return Ok(resp);
     }
@@ -441,23 +360,47 @@ pub async fn get_object(
         set(h, name, value);
     }
     for (name, value) in &rec.user_meta {
-        set(h, &format!("x-amz-meta-{name}"), value);
+        if let (Ok(n), Some(v)) = (
+            HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()),
+            meta_header(value),
+        ) {
+            h.insert(n, v);
+        }
     }
-    if let Some(c) = &rec.checksum {
-        let mode = header_str(headers, "x-amz-checksum-mode");
-        if mode.is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
-            && (status == StatusCode::OK || (part.is_some() && start == 0 && end == rec.size))
+    let checksum_mode = header_str(headers, "x-amz-checksum-mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("enabled"));
+    if let (true, Some(c)) = (checksum_mode, &rec.checksum) {
+        let kind = if c.value.contains('-') {
+            "COMPOSITE"
+        } else {
+            "FULL_OBJECT"
+        };
+        // The whole object's checksum for the whole object; for one part of a multipart
+        // object, that part's own checksum (with the object's checksum type).
+        let part_checksum = match (&rec.data, q.get("partNumber")) {
+            (ObjectData::Parts(parts), Some(_)) => parts
+                .iter()
+                .scan(0u64, |off, p| {
+                    let at = *off;
+                    *off += p.size;
+                    Some((at, p))
+                })
+                .find(|(at, _)| *at == start)
+                .and_then(|(_, p)| p.checksum.as_ref()),
+            _ => None,
+        };
+        let shown = if status == StatusCode::OK || (part.is_some() && start == 0 && end == rec.size)
         {
+            Some(c)
+        } else {
+            part_checksum
+        };
+        if let Some(shown) = shown {
             set(
                 h,
-                &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
-                &c.value,
+                &format!("x-amz-checksum-{}", shown.algorithm.to_ascii_lowercase()),
+                &shown.value,
             );
-            let kind = if c.value.contains('-') {
-                "COMPOSITE"
-            } else {
-                "FULL_OBJECT"
-            };
             set(h, "x-amz-checksum-type", kind);
         }
     }

@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::Method;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use cairn_metadata::BucketRecord;
-use cairn_types::{BucketName, ObjectKey};
+use cairn_types::{BucketName, InvalidName, ObjectKey};
 use percent_encoding::percent_decode_str;
 
+use crate::access::{self, Need};
 use crate::auth::{self, Caller};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::canonical_id;
 use crate::{
-    access, bucket, bucket_config, copy, cors, delete, listing, multipart, multipart_list, object,
-    tagging, versioning, xml_response, ApiState,
+    acl_ops, attributes, bucket, bucket_config, copy, cors, delete, listing, multipart,
+    multipart_complete, multipart_list, object, tagging, versioning, ApiState,
 };
 
 /// Decoded query parameters (a parameter given without `=` has an empty value).
@@ -78,7 +80,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "tagging",
     "torrent",
     "website",
-    "attributes",
 ];
 
 pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Error> {
@@ -102,17 +103,24 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
 
     let Some(bucket) = bucket else {
         return match method {
-            Method::GET => bucket::list_buckets(st, &caller).await,
+            Method::GET => bucket::list_buckets(st, &caller, &query).await,
             _ => Err(method_not_allowed()),
         };
     };
     let bucket = BucketName::new(bucket)?;
     if key.is_none() && method == Method::PUT && req.uri().query().unwrap_or("").is_empty() {
-        access::check_acl_headers(req.headers())?;
         return bucket::create_bucket(st, &caller, bucket.as_str(), req).await;
     }
-    // Everything else needs the bucket to exist and to belong to the caller.
-    let record = access::require_owner(st, &caller, &bucket).await?;
+    // Everything else needs the bucket to exist and the caller to be allowed.
+    let record = access::load_bucket(st, &bucket).await?;
+    if let Some(expected) = req.headers().get("x-amz-expected-bucket-owner") {
+        // The request is only meant for a bucket of that account (canonical user id).
+        if expected.as_bytes() != canonical_id(&record.owner).as_bytes() {
+            return Err(S3Error::access_denied().with("BucketName", bucket.as_str()));
+        }
+    }
+    let need = need(&method, &query, key.is_some());
+    access::authorize(st, &caller, &record, need).await?;
     let mut resp = route(st, caller, &record, key, &query, req).await?;
     if let Some(origin) = origin {
         cors::decorate(st, &bucket, &origin, &method, &mut resp).await;
@@ -120,7 +128,32 @@ pub async fn dispatch(st: &Arc<ApiState>, req: Request) -> Result<Response, S3Er
     Ok(resp)
 }
 
-/// Dispatches a request on an existing bucket owned by `caller`.
+/// What the caller needs on the bucket for a request (see [`access`] for the table).
+fn need(method: &Method, q: &Query, has_key: bool) -> Need {
+    use cairn_metadata::Permission::{Read, ReadAcp, Write, WriteAcp};
+    if !has_key {
+        return match (method, bucket_config::subresource(q)) {
+            (&Method::GET, Some("acl")) => Need::Bucket(ReadAcp),
+            (&Method::PUT, Some("acl")) => Need::Bucket(WriteAcp),
+            (_, Some(_)) => Need::Owner,
+            (&Method::HEAD, None) => Need::Bucket(Read),
+            (&Method::GET, None) if q.has("location") || q.has("versioning") => Need::Owner,
+            (&Method::GET, None) => Need::Bucket(Read),
+            (&Method::POST, None) if q.has("delete") => Need::Bucket(Write),
+            _ => Need::Owner,
+        };
+    }
+    match method {
+        _ if q.has("tagging") => Need::Owner,
+        _ if q.has("acl") => Need::Object,
+        &Method::GET if q.has("uploadId") => Need::Bucket(Write),
+        &Method::GET | &Method::HEAD => Need::Object,
+        &Method::PUT | &Method::POST | &Method::DELETE => Need::Bucket(Write),
+        _ => Need::Owner,
+    }
+}
+
+/// Dispatches a request on an existing bucket the caller may use as [`need`] says.
 async fn route(
     st: &Arc<ApiState>,
     caller: Caller,
@@ -132,8 +165,13 @@ async fn route(
     let bucket = &record.name;
     let method = req.method().clone();
     if key.is_none() {
-        if let Some(sub) = bucket_config::subresource(query) {
-            return bucket_config::dispatch(st, &caller, record, sub, req).await;
+        match (bucket_config::subresource(query), &method) {
+            (Some("acl"), &Method::GET) => return acl_ops::get_bucket_acl(st, record).await,
+            (Some("acl"), &Method::PUT) => {
+                return acl_ops::put_bucket_acl(st, &caller, record, req).await
+            }
+            (Some(sub), _) => return bucket_config::dispatch(st, &caller, record, sub, req).await,
+            (None, _) => {}
         }
     }
     if let Some(sub) = unsupported(query, key.is_some()) {
@@ -169,27 +207,24 @@ async fn route(
             _ => Err(method_not_allowed()),
         },
         Some(key) => {
-            let key = ObjectKey::new(key)?;
+            // A path whose key has control characters is not a URI S3 can parse.
+            let key = ObjectKey::new(key).map_err(|e| match e {
+                InvalidName::Key(why) if why.contains("control") => {
+                    S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.")
+                }
+                e => S3Error::from(e),
+            })?;
             let copy = req.headers().contains_key("x-amz-copy-source");
-            if copy {
-                // The source must be the caller's too.
-                let (source_bucket, _, _) = copy::parse_copy_source(req.headers())?;
-                access::require_owner(st, &caller, &source_bucket).await?;
-            }
-            if matches!(method, Method::PUT | Method::POST) && !query.has("uploadId") {
-                access::check_acl_headers(req.headers())?;
-            }
+            let h = req.headers();
             match method {
                 Method::GET if query.has("acl") => {
-                    access::require_object(st, bucket, &key).await?;
-                    Ok(xml_response(bucket_config::owner_acl(&record.owner)))
+                    acl_ops::get_object_acl(st, &caller, record, &key, query).await
+                }
+                Method::GET if query.has("attributes") => {
+                    attributes::get_object_attributes(st, &caller, record, &key, query, h).await
                 }
                 Method::PUT if query.has("acl") => {
-                    access::require_object(st, bucket, &key).await?;
-                    let headers = req.headers().clone();
-                    let body = auth::read_small_body(&caller, req, 64 << 10).await?;
-                    bucket_config::put_acl(&headers, &body, &record.owner)?;
-                    Ok(axum::http::StatusCode::OK.into_response())
+                    acl_ops::put_object_acl(st, &caller, record, &key, query, req).await
                 }
                 Method::PUT if query.has("tagging") => {
                     tagging::put_object_tagging(st, &caller, bucket, &key, query, req).await
@@ -201,18 +236,25 @@ async fn route(
                     tagging::delete_object_tagging(st, bucket, &key, query).await
                 }
                 Method::PUT if query.has("uploadId") && copy => {
-                    multipart::upload_part_copy(st, bucket, &key, query, req.headers()).await
+                    multipart::upload_part_copy(st, &caller, bucket, &key, query, h).await
                 }
                 Method::PUT if query.has("uploadId") => {
                     multipart::upload_part(st, caller, bucket, &key, query, req).await
                 }
-                Method::PUT if copy => copy::copy_object(st, bucket, &key, req.headers()).await,
-                Method::PUT => object::put_object(st, caller, bucket, &key, req).await,
+                Method::PUT if copy => {
+                    let acl = access::new_object_acl(st, &caller, record, h).await?;
+                    copy::copy_object(st, &caller, bucket, &key, h, acl).await
+                }
+                Method::PUT => {
+                    let acl = access::new_object_acl(st, &caller, record, h).await?;
+                    object::put_object(st, caller, bucket, &key, req, acl).await
+                }
                 Method::POST if query.has("uploads") => {
-                    multipart::create_upload(st, &caller, bucket, &key, req.headers()).await
+                    let acl = access::new_object_acl(st, &caller, record, h).await?;
+                    multipart::create_upload(st, bucket, &key, h, acl).await
                 }
                 Method::POST if query.has("uploadId") => {
-                    multipart::complete_upload(st, &caller, bucket, &key, query, req).await
+                    multipart_complete::complete_upload(st, &caller, bucket, &key, query, req).await
                 }
                 Method::GET if query.has("uploadId") => {
                     multipart_list::list_parts(st, bucket, &key, query).await
@@ -220,12 +262,8 @@ async fn route(
                 Method::DELETE if query.has("uploadId") => {
                     multipart::abort_upload(st, bucket, &key, query).await
                 }
-                Method::GET => {
-                    object::get_object(st, bucket, &key, query, req.headers(), false).await
-                }
-                Method::HEAD => {
-                    object::get_object(st, bucket, &key, query, req.headers(), true).await
-                }
+                Method::GET => object::get_object(st, &caller, record, &key, query, h, false).await,
+                Method::HEAD => object::get_object(st, &caller, record, &key, query, h, true).await,
                 Method::DELETE => delete::delete_object(st, bucket, &key, query).await,
                 _ => Err(method_not_allowed()),
             }

@@ -16,9 +16,11 @@ use cairn_metadata::{
 use cairn_types::{BucketName, ObjectKey};
 use serde::Deserialize;
 
+use crate::access;
 use crate::auth::{read_small_body, Caller};
 use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::Directory;
 use crate::listing::ListParams;
 use crate::router::Query;
 use crate::util::{iso8601, url_encode};
@@ -281,12 +283,7 @@ pub async fn list_object_versions(
         "IsTruncated",
         if page.is_truncated { "true" } else { "false" },
     );
-    let owner = |w: &mut XmlWriter| {
-        w.open("Owner");
-        w.elem("ID", &bucket_rec.owner);
-        w.elem("DisplayName", &bucket_rec.owner);
-        w.close("Owner");
-    };
+    let mut dir = Directory::new(st);
     let mut prefixes = Vec::new();
     for e in &page.entries {
         match e {
@@ -306,7 +303,8 @@ pub async fn list_object_versions(
                         w.elem("ETag", &format!("\"{}\"", o.etag));
                         w.elem("Size", &o.size.to_string());
                         w.elem("StorageClass", "STANDARD");
-                        owner(&mut w);
+                        let owner = access::object_owner(&bucket_rec, o);
+                        dir.write_owner(&mut w, "Owner", owner).await?;
                         w.close("Version");
                     }
                     None => {
@@ -315,7 +313,7 @@ pub async fn list_object_versions(
                         w.elem("VersionId", version.id_str());
                         w.elem("IsLatest", latest);
                         w.elem("LastModified", &iso8601(version.last_modified_ms));
-                        owner(&mut w);
+                        dir.write_owner(&mut w, "Owner", &bucket_rec.owner).await?;
                         w.close("DeleteMarker");
                     }
                 }

@@ -81,20 +81,83 @@ fn escape_into(out: &mut String, text: &str) {
 }
 
 /// The body of DeleteObjects.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct DeleteRequest {
-    #[serde(rename = "Object", default)]
     pub objects: Vec<DeleteObject>,
-    #[serde(rename = "Quiet", default)]
     pub quiet: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct DeleteObject {
-    #[serde(rename = "Key")]
     pub key: String,
-    #[serde(rename = "VersionId", default)]
     pub version_id: Option<String>,
+}
+
+/// Parses a DeleteObjects body keeping every key byte for byte: serde deserialisation trims
+/// text, which would turn a key of spaces into another key.
+pub fn parse_delete(body: &[u8]) -> Option<DeleteRequest> {
+    use quick_xml::events::Event;
+    let text = std::str::from_utf8(body).ok()?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().trim_text(false);
+    let mut path: Vec<String> = Vec::new();
+    let mut out = DeleteRequest::default();
+    let mut object: Option<(Option<String>, Option<String>)> = None;
+    let mut text = String::new();
+    let local = |name: &[u8]| String::from_utf8_lossy(name).into_owned();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => {
+                let name = local(e.local_name().as_ref());
+                if path.is_empty() && name != "Delete" {
+                    return None;
+                }
+                if path.len() == 1 && name == "Object" {
+                    object = Some((None, None));
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Empty(e) => {
+                let name = local(e.local_name().as_ref());
+                match (path.len(), name.as_str(), object.as_mut()) {
+                    (2, "Key", Some(o)) => o.0 = Some(String::new()),
+                    (2, "VersionId", Some(o)) => o.1 = Some(String::new()),
+                    (1, "Object", _) => return None,
+                    (0, _, _) => return None,
+                    _ => {}
+                }
+            }
+            Event::Text(t) => text.push_str(&t.unescape().ok()?),
+            Event::CData(c) => text.push_str(std::str::from_utf8(&c).ok()?),
+            Event::End(_) => {
+                let name = path.pop()?;
+                match (path.len(), name.as_str(), object.as_mut()) {
+                    (2, "Key", Some(o)) => o.0 = Some(std::mem::take(&mut text)),
+                    (2, "VersionId", Some(o)) => o.1 = Some(text.trim().to_string()),
+                    (1, "Object", _) => {
+                        let (key, version_id) = object.take()?;
+                        out.objects.push(DeleteObject {
+                            key: key?,
+                            version_id,
+                        });
+                    }
+                    (1, "Quiet", _) => {
+                        out.quiet = Some(match text.trim() {
+                            "true" => true,
+                            "false" => false,
+                            _ => return None,
+                        })
+                    }
+                    _ => {}
+                }
+                text.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    path.is_empty().then_some(out)
 }
 
 /// The optional body of CreateBucket.
@@ -165,12 +228,23 @@ mod tests {
     #[test]
     fn parses_delete() {
         let body = br#"<?xml version="1.0"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a&amp;b</Key></Object><Object><Key>c</Key><VersionId>v</VersionId></Object><Quiet>true</Quiet></Delete>"#;
-        let d: DeleteRequest = parse(body).unwrap();
+        let d = parse_delete(body).unwrap();
         assert_eq!(d.objects.len(), 2);
         assert_eq!(d.objects[0].key, "a&b");
+        assert_eq!(d.objects[1].version_id.as_deref(), Some("v"));
         assert_eq!(d.quiet, Some(true));
-        assert!(parse::<DeleteRequest>(b"<Delete><Object>").is_none());
-        assert!(parse::<DeleteRequest>(b"\xff\xfe").is_none());
+        assert!(parse_delete(b"<Delete><Object>").is_none());
+        assert!(parse_delete(b"\xff\xfe").is_none());
+        assert!(parse_delete(b"<Other><Object><Key>k</Key></Object></Other>").is_none());
+        assert!(
+            parse_delete(b"<Delete><Object><VersionId>v</VersionId></Object></Delete>").is_none()
+        );
+        // Keys are kept byte for byte: spaces, a leading newline, CDATA.
+        let body = b"<Delete>\n  <Object><Key>   </Key></Object>\n  <Object><Key>\n a </Key></Object><Object><Key><![CDATA[<x>]]></Key></Object></Delete>";
+        let d = parse_delete(body).unwrap();
+        let keys: Vec<_> = d.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["   ", "\n a ", "<x>"]);
+        assert_eq!(d.quiet, None);
     }
 
     #[test]

@@ -32,6 +32,8 @@ enum Command {
     Repair(cli::scrub::RepairArgs),
     /// Metadata, datanodes, last scrubs, repair backlog and rebalancing.
     Status(cli::scrub::StatusArgs),
+    /// Access keys of a running server: create one, list them (through its admin API).
+    Key(cli::key::KeyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,5 +55,6 @@ fn main() -> anyhow::Result<()> {
         Command::Scrub(args) => cli::scrub::run_scrub(args),
         Command::Repair(args) => cli::scrub::run_repair(args),
         Command::Status(args) => cli::scrub::run_status(args),
+        Command::Key(args) => cli::key::run(args),
     }
 }

@@ -176,6 +176,8 @@ fn record_of(w: &cairn_objects::WrittenBody) -> ObjectRecord {
         data: w.data.clone(),
         version_id: None,
         tags: Default::default(),
+        acl: None,
+        upload_id: None,
     }
 }
 

@@ -13,8 +13,8 @@ use crate::data_refs::{self, DataAddress, ShardMove};
 use crate::keys::{self, Cf};
 use crate::multipart;
 use crate::records::{
-    decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord,
-    PartRecord, StoredChecksum, TagSet, UploadRecord,
+    decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectAcl,
+    ObjectRecord, PartRecord, StoredChecksum, TagSet, UploadRecord,
 };
 use crate::versions::{self, Deletion, VersionSel, VersioningState};
 use crate::MetadataError;
@@ -63,6 +63,14 @@ pub enum Command {
         version: VersionSel,
         tags: TagSet,
     },
+    /// Replaces the owner and grants of one version of an object (PutObjectAcl); nothing
+    /// else about it changes, not even its modification time.
+    SetObjectAcl {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: VersionSel,
+        acl: ObjectAcl,
+    },
     PutAccessKey(AccessKeyRecord),
     /// Removes GC entries whose shards have been deleted.
     GcDone {
@@ -106,6 +114,10 @@ pub enum Command {
         checksum: Option<StoredChecksum>,
         /// The new version's id when the bucket has versioning enabled.
         version_id: String,
+        /// Checked against the key's current object in the same step (conditional
+        /// completion: `If-None-Match: *`, `If-Match`).
+        #[serde(default)]
+        condition: WriteCondition,
     },
     /// Aborts a multipart upload; every part's shards are queued for GC.
     AbortUpload {
@@ -142,7 +154,8 @@ pub enum WriteCondition {
     Always,
     /// Write only if the key has no current object (`If-None-Match: *`).
     IfAbsent,
-    /// Write only if the current object's ETag (unquoted) is this (`If-Match`).
+    /// Write only if the current object's ETag (unquoted) is this (`If-Match`); `*`: if
+    /// there is a current object at all.
     IfMatch(String),
     /// Write unless the current object's ETag (unquoted) is this (`If-None-Match: <etag>`).
     IfNoneMatch(String),
@@ -156,7 +169,7 @@ pub enum CommandOutput {
     Stored(Box<ObjectRecord>),
     /// What a delete did.
     Deleted(Deletion),
-    /// The version whose tags were set.
+    /// The version whose tags (or ACL) were set.
     Tagged(Option<String>),
     /// The object a completed multipart upload created.
     Completed(Box<ObjectRecord>),
@@ -282,7 +295,21 @@ pub fn apply(
             tags,
         } => {
             require_bucket(view, bucket)?;
-            let id = versions::set_tags(view, bucket, key, version, tags, &mut writes)?;
+            let id = versions::update(view, bucket, key, version, &mut writes, |o| {
+                o.tags = tags.clone()
+            })?;
+            CommandOutput::Tagged(id)
+        }
+        Command::SetObjectAcl {
+            bucket,
+            key,
+            version,
+            acl,
+        } => {
+            require_bucket(view, bucket)?;
+            let id = versions::update(view, bucket, key, version, &mut writes, |o| {
+                o.acl = Some(acl.clone())
+            })?;
             CommandOutput::Tagged(id)
         }
         Command::CreateUpload {
@@ -314,22 +341,37 @@ pub fn apply(
             last_modified_ms,
             checksum,
             version_id,
+            condition,
         } => {
             require_bucket(view, bucket)?;
+            // A repeat of a completion that was done is answered below, whatever the
+            // condition says now; a completion that is to happen must pass it.
+            let pending = view
+                .get(Cf::Uploads, &keys::upload(bucket, key.as_str(), upload_id))?
+                .is_some();
+            if pending {
+                check_condition(view, bucket, key, condition)?;
+            }
             let mut dead = Vec::new();
-            let record = multipart::complete(
-                view,
-                multipart::Completion {
-                    bucket,
-                    key,
-                    upload_id,
-                    parts,
-                    last_modified_ms: *last_modified_ms,
-                    checksum: checksum.clone(),
-                },
-                &mut writes,
-                &mut dead,
-            )?;
+            let completion = multipart::Completion {
+                bucket,
+                key,
+                upload_id,
+                parts,
+                last_modified_ms: *last_modified_ms,
+                checksum: checksum.clone(),
+            };
+            let record = match multipart::complete(view, completion, &mut writes, &mut dead) {
+                Err(MetadataError::NoSuchUpload) => {
+                    match multipart::already_completed(view, bucket, key, upload_id, parts)? {
+                        Some(made) => {
+                            return Ok((Vec::new(), CommandOutput::Completed(Box::new(made))))
+                        }
+                        None => return Err(MetadataError::NoSuchUpload),
+                    }
+                }
+                r => r?,
+            };
             let record = ObjectRecord {
                 version_id: Some(version_id.clone()),
                 ..record
@@ -444,7 +486,7 @@ fn check_condition(
                 "the current ETag is \"{etag}\" (If-None-Match)"
             )))
         }
-        (WriteCondition::IfMatch(etag), Some(cur)) if cur.etag != *etag => {
+        (WriteCondition::IfMatch(etag), Some(cur)) if etag != "*" && cur.etag != *etag => {
             Err(MetadataError::PreconditionFailed(format!(
                 "the current ETag is \"{}\", not \"{etag}\" (If-Match)",
                 cur.etag

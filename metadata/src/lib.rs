@@ -26,8 +26,9 @@ pub use data_refs::{DataAddress, DataEntry, DataPage, DataTable, ShardMove};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use records::{
-    AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectData, ObjectRecord, PartData,
-    PartRecord, ShardLoc, StoredChecksum, StripeLoc, TagSet, UploadRecord, VersionRecord,
+    AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, Grant, Grantee, ObjectAcl,
+    ObjectData, ObjectRecord, PartData, PartRecord, Permission, ShardLoc, StoredChecksum,
+    StripeLoc, TagSet, UploadRecord, VersionRecord, ANONYMOUS_OWNER,
 };
 pub use rocks::RocksMetadataStore;
 pub use version_list::{VersionEntry, VersionPage, VersionQuery};

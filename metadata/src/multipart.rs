@@ -7,7 +7,9 @@
 //! (`NoSuchUpload`), part numbers strictly ascend (`InvalidPartOrder`), each named part exists
 //! with the named ETag and checksum (`InvalidPart`), every part but the last is at least
 //! [`MIN_PART_SIZE`] (`EntityTooSmall`). The object's ETag is the hex MD5 of the concatenated
-//! binary part MD5s, a dash, and the part count.
+//! binary part MD5s, a dash, and the part count. Completing an upload that is gone again,
+//! with the same parts, answers with the object it made (if it is still the key's current
+//! object) instead of `NoSuchUpload`, as S3 does.
 
 use std::collections::BTreeMap;
 
@@ -177,7 +179,37 @@ pub(crate) fn complete(
         data: ObjectData::Parts(chosen),
         version_id: None,
         tags: upload.tags,
+        acl: upload.acl,
+        upload_id: Some(c.upload_id.to_string()),
     })
+}
+
+/// The current object at the key when it is what completing `upload_id` with exactly
+/// `parts` made: a repeated CompleteMultipartUpload answers with it instead of
+/// `NoSuchUpload`.
+pub(crate) fn already_completed(
+    view: &dyn StateView,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    upload_id: &str,
+    parts: &[CompletePart],
+) -> Result<Option<ObjectRecord>, MetadataError> {
+    let Some(cur) = view.get(Cf::Objects, &keys::object(bucket, key.as_str()))? else {
+        return Ok(None);
+    };
+    let cur: ObjectRecord = decode(&cur)?;
+    if cur.upload_id.as_deref() != Some(upload_id) {
+        return Ok(None);
+    }
+    let ObjectData::Parts(made) = &cur.data else {
+        return Ok(None);
+    };
+    let same = made.len() == parts.len()
+        && made
+            .iter()
+            .zip(parts)
+            .all(|(m, p)| m.part_number == p.part_number && m.etag == p.etag);
+    Ok(same.then_some(cur))
 }
 
 pub(crate) fn abort(
@@ -242,7 +274,7 @@ pub struct UploadQuery {
 /// One listed entry: an upload (its key and record) or a common prefix.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UploadEntry {
-    Upload(String, UploadRecord),
+    Upload(String, Box<UploadRecord>),
     Prefix(String),
 }
 
@@ -329,7 +361,10 @@ pub fn list_uploads(
                 entries.push(UploadEntry::Prefix(utf8(cp)?));
             }
             None => {
-                entries.push(UploadEntry::Upload(utf8(key.to_vec())?, decode(&value)?));
+                entries.push(UploadEntry::Upload(
+                    utf8(key.to_vec())?,
+                    Box::new(decode(&value)?),
+                ));
             }
         }
     }

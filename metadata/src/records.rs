@@ -3,9 +3,10 @@
 //! garbage-collection entries, plus their versioned binary encoding.
 //!
 //! Every stored value starts with a format byte. A record type whose shape changed keeps
-//! decoding its older formats: [`ObjectRecord`] and [`UploadRecord`] are written as
-//! [`VALUE_FORMAT_V2`] (they gained a version id and a tag set) and V1 bytes decode into
-//! their old shapes ([`legacy`]) and convert.
+//! decoding its older formats into their old shapes ([`legacy`]) and converts them:
+//! [`ObjectRecord`] and [`UploadRecord`] gained a version id and a tag set in
+//! [`VALUE_FORMAT_V2`] and an ACL (plus, for objects, the upload they were completed from) in
+//! [`VALUE_FORMAT_V3`]; [`VersionRecord`], which embeds an object, follows as V2.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +17,11 @@ use crate::MetadataError;
 
 /// Format version byte that starts every stored value (first shape of each record).
 pub const VALUE_FORMAT_V1: u8 = 1;
-/// Format of [`ObjectRecord`] and [`UploadRecord`] since versioning and tagging.
+/// Format of [`ObjectRecord`] and [`UploadRecord`] since versioning and tagging; of
+/// [`VersionRecord`] since ACLs.
 pub const VALUE_FORMAT_V2: u8 = 2;
+/// Format of [`ObjectRecord`] and [`UploadRecord`] since ACLs.
+pub const VALUE_FORMAT_V3: u8 = 3;
 
 /// A record type kept in the metadata state: the format it is written in, and how its older
 /// formats decode.
@@ -58,27 +62,38 @@ impl Stored for PartRecord {}
 impl Stored for AccessKeyRecord {}
 impl Stored for GcEntry {}
 impl Stored for ObjectData {}
-impl Stored for VersionRecord {}
+fn decode_as<Old: DeserializeOwned + Into<New>, New>(rest: &[u8]) -> Result<New, MetadataError> {
+    postcard::from_bytes::<Old>(rest)
+        .map(Into::into)
+        .map_err(postcard_err)
+}
 
-impl Stored for ObjectRecord {
+impl Stored for VersionRecord {
     const FORMAT: u8 = VALUE_FORMAT_V2;
     fn decode_older(format: u8, rest: &[u8]) -> Option<Result<Self, MetadataError>> {
-        (format == VALUE_FORMAT_V1).then(|| {
-            postcard::from_bytes::<legacy::ObjectRecordV1>(rest)
-                .map(Into::into)
-                .map_err(postcard_err)
-        })
+        (format == VALUE_FORMAT_V1).then(|| decode_as::<legacy::VersionRecordV1, _>(rest))
+    }
+}
+
+impl Stored for ObjectRecord {
+    const FORMAT: u8 = VALUE_FORMAT_V3;
+    fn decode_older(format: u8, rest: &[u8]) -> Option<Result<Self, MetadataError>> {
+        match format {
+            VALUE_FORMAT_V1 => Some(decode_as::<legacy::ObjectRecordV1, _>(rest)),
+            VALUE_FORMAT_V2 => Some(decode_as::<legacy::ObjectRecordV2, _>(rest)),
+            _ => None,
+        }
     }
 }
 
 impl Stored for UploadRecord {
-    const FORMAT: u8 = VALUE_FORMAT_V2;
+    const FORMAT: u8 = VALUE_FORMAT_V3;
     fn decode_older(format: u8, rest: &[u8]) -> Option<Result<Self, MetadataError>> {
-        (format == VALUE_FORMAT_V1).then(|| {
-            postcard::from_bytes::<legacy::UploadRecordV1>(rest)
-                .map(Into::into)
-                .map_err(postcard_err)
-        })
+        match format {
+            VALUE_FORMAT_V1 => Some(decode_as::<legacy::UploadRecordV1, _>(rest)),
+            VALUE_FORMAT_V2 => Some(decode_as::<legacy::UploadRecordV2, _>(rest)),
+            _ => None,
+        }
     }
 }
 
@@ -186,6 +201,51 @@ pub struct ObjectRecord {
     /// objects written before versioning was enabled).
     pub version_id: Option<String>,
     pub tags: TagSet,
+    /// Owner and grants; `None`: owned by the bucket's owner, who alone has access (objects
+    /// written before ACLs existed).
+    pub acl: Option<ObjectAcl>,
+    /// The multipart upload this object was completed from (a repeated completion of the
+    /// same upload answers with this object).
+    pub upload_id: Option<String>,
+}
+
+/// An object's owner and the grants of its access control list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectAcl {
+    /// Access key of the owner (the writer), or [`ANONYMOUS_OWNER`].
+    pub owner: String,
+    pub grants: Vec<Grant>,
+}
+
+/// The owner of objects written by anonymous requests (no access key can be spelled so).
+pub const ANONYMOUS_OWNER: &str = "*anonymous";
+
+/// One grant of an access control list (bucket or object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: Permission,
+}
+
+/// Who a grant is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grantee {
+    /// One access key (by access key id; the S3 front end shows its canonical user id).
+    User(String),
+    /// Everyone, signed or not (`.../groups/global/AllUsers`).
+    AllUsers,
+    /// Every signed request with a valid key (`.../groups/global/AuthenticatedUsers`).
+    AuthenticatedUsers,
+}
+
+/// What a grant allows (S3's ACL permissions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+    FullControl,
 }
 
 /// One entry of a key's version history in `versions`: an object version or a delete
@@ -227,6 +287,8 @@ pub struct UploadRecord {
     pub checksum_type: Option<String>,
     /// `x-amz-tagging` given at creation: the completed object's tags.
     pub tags: TagSet,
+    /// The completed object's owner and grants (from the initiator and its ACL headers).
+    pub acl: Option<ObjectAcl>,
 }
 
 /// One uploaded part of a multipart upload in progress.
@@ -268,79 +330,21 @@ pub enum BucketConfigKind {
     Cors = 2,
     /// The bucket's tag set (JSON, written and read by the S3 front end).
     Tagging = 3,
+    /// The bucket's ACL grants (JSON list of [`Grant`]s; absent: the owner's full control).
+    Acl = 4,
 }
 
 impl BucketConfigKind {
-    pub const ALL: [BucketConfigKind; 3] = [
+    pub const ALL: [BucketConfigKind; 4] = [
         BucketConfigKind::Versioning,
         BucketConfigKind::Cors,
         BucketConfigKind::Tagging,
+        BucketConfigKind::Acl,
     ];
 }
 
-/// The V1 shapes of records whose shape changed, decoded from old data and converted.
-pub mod legacy {
-    use super::*;
-
-    /// [`ObjectRecord`] before versioning and tagging.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct ObjectRecordV1 {
-        pub size: u64,
-        pub etag: String,
-        pub last_modified_ms: i64,
-        pub content_type: Option<String>,
-        pub headers: BTreeMap<String, String>,
-        pub user_meta: BTreeMap<String, String>,
-        pub checksum: Option<StoredChecksum>,
-        pub data: ObjectData,
-    }
-
-    impl From<ObjectRecordV1> for ObjectRecord {
-        fn from(o: ObjectRecordV1) -> Self {
-            ObjectRecord {
-                size: o.size,
-                etag: o.etag,
-                last_modified_ms: o.last_modified_ms,
-                content_type: o.content_type,
-                headers: o.headers,
-                user_meta: o.user_meta,
-                checksum: o.checksum,
-                data: o.data,
-                version_id: None,
-                tags: TagSet::new(),
-            }
-        }
-    }
-
-    /// [`UploadRecord`] before tagging.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct UploadRecordV1 {
-        pub upload_id: String,
-        pub initiated_ms: i64,
-        pub owner: String,
-        pub content_type: Option<String>,
-        pub headers: BTreeMap<String, String>,
-        pub user_meta: BTreeMap<String, String>,
-        pub checksum_algorithm: Option<String>,
-        pub checksum_type: Option<String>,
-    }
-
-    impl From<UploadRecordV1> for UploadRecord {
-        fn from(u: UploadRecordV1) -> Self {
-            UploadRecord {
-                upload_id: u.upload_id,
-                initiated_ms: u.initiated_ms,
-                owner: u.owner,
-                content_type: u.content_type,
-                headers: u.headers,
-                user_meta: u.user_meta,
-                checksum_algorithm: u.checksum_algorithm,
-                checksum_type: u.checksum_type,
-                tags: TagSet::new(),
-            }
-        }
-    }
-}
+#[path = "records/legacy.rs"]
+pub mod legacy;
 
 #[cfg(test)]
 mod tests {
@@ -377,14 +381,69 @@ mod tests {
         let mut again = vec![VALUE_FORMAT_V1];
         again.extend(postcard::to_allocvec(&old).unwrap());
         assert_eq!(again, V1_OBJECT);
-        // New records are written as V2 and read back whole.
-        let mut v2 = rec.clone();
-        v2.version_id = Some("v".into());
-        v2.tags.insert("k".into(), "v".into());
-        let bytes = encode(&v2);
-        assert_eq!(bytes[0], VALUE_FORMAT_V2);
-        assert_eq!(decode::<ObjectRecord>(&bytes).unwrap(), v2);
+        // New records are written as V3 and read back whole.
+        let mut v3 = rec.clone();
+        v3.version_id = Some("v".into());
+        v3.tags.insert("k".into(), "v".into());
+        v3.acl = Some(ObjectAcl {
+            owner: "AK".into(),
+            grants: vec![Grant {
+                grantee: Grantee::AllUsers,
+                permission: Permission::Read,
+            }],
+        });
+        v3.upload_id = Some("u".into());
+        let bytes = encode(&v3);
+        assert_eq!(bytes[0], VALUE_FORMAT_V3);
+        assert_eq!(decode::<ObjectRecord>(&bytes).unwrap(), v3);
         assert!(decode::<ObjectRecord>(&[9, 0]).is_err());
+    }
+
+    /// A V2 object (before ACLs), as the pre-ACL code wrote it inside a version entry and on
+    /// its own, still decodes, with no ACL (the bucket owner's) and no upload id.
+    #[test]
+    fn v2_objects_and_v1_versions_still_decode() {
+        let old = legacy::ObjectRecordV2 {
+            size: 1,
+            etag: "e".into(),
+            last_modified_ms: 2,
+            content_type: None,
+            headers: BTreeMap::new(),
+            user_meta: BTreeMap::new(),
+            checksum: None,
+            data: ObjectData::Inline(vec![9]),
+            version_id: Some("v1".into()),
+            tags: TagSet::from([("a".into(), "b".into())]),
+        };
+        let mut bytes = vec![VALUE_FORMAT_V2];
+        bytes.extend(postcard::to_allocvec(&old).unwrap());
+        let rec: ObjectRecord = decode(&bytes).unwrap();
+        assert_eq!(rec.version_id.as_deref(), Some("v1"));
+        assert_eq!(rec.tags.len(), 1);
+        assert_eq!(rec.acl, None);
+        assert_eq!(rec.upload_id, None);
+
+        let version = legacy::VersionRecordV1 {
+            version_id: Some("v1".into()),
+            last_modified_ms: 2,
+            object: Some(old),
+        };
+        let mut bytes = vec![VALUE_FORMAT_V1];
+        bytes.extend(postcard::to_allocvec(&version).unwrap());
+        let v: VersionRecord = decode(&bytes).unwrap();
+        assert_eq!(v.object.as_ref().map(|o| o.etag.as_str()), Some("e"));
+        let marker = legacy::VersionRecordV1 {
+            version_id: None,
+            last_modified_ms: 3,
+            object: None,
+        };
+        let mut bytes = vec![VALUE_FORMAT_V1];
+        bytes.extend(postcard::to_allocvec(&marker).unwrap());
+        assert!(decode::<VersionRecord>(&bytes).unwrap().is_delete_marker());
+        // And the current shape round-trips as V2.
+        let now = encode(&v);
+        assert_eq!(now[0], VALUE_FORMAT_V2);
+        assert_eq!(decode::<VersionRecord>(&now).unwrap(), v);
     }
 
     #[test]
@@ -405,6 +464,26 @@ mod tests {
         assert_eq!(rec.upload_id, "u");
         assert_eq!(rec.content_type.as_deref(), Some("t"));
         assert!(rec.tags.is_empty());
+        assert_eq!(rec.acl, None);
+        // A V2 upload (tags, no ACL) decodes too.
+        let v2 = legacy::UploadRecordV2 {
+            upload_id: "u2".into(),
+            initiated_ms: 5,
+            owner: "o".into(),
+            content_type: None,
+            headers: BTreeMap::new(),
+            user_meta: BTreeMap::new(),
+            checksum_algorithm: None,
+            checksum_type: None,
+            tags: TagSet::from([("k".into(), "v".into())]),
+        };
+        let mut bytes = vec![VALUE_FORMAT_V2];
+        bytes.extend(postcard::to_allocvec(&v2).unwrap());
+        let rec: UploadRecord = decode(&bytes).unwrap();
+        assert_eq!(rec.upload_id, "u2");
+        assert_eq!(rec.tags.len(), 1);
+        assert_eq!(rec.acl, None);
+        assert_eq!(encode(&rec)[0], VALUE_FORMAT_V3);
     }
 
     fn striped(stripes: usize) -> ObjectData {

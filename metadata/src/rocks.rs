@@ -483,6 +483,8 @@ mod tests {
             checksum: None,
             version_id: None,
             tags: Default::default(),
+            acl: None,
+            upload_id: None,
             data: if striped {
                 ObjectData::Striped {
                     id: ObjectId::random(),

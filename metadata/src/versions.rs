@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{del, put, StateView, Write};
 use crate::keys::{self, Cf};
-use crate::records::{decode, encode, BucketConfigKind, ObjectRecord, TagSet, VersionRecord};
+use crate::records::{decode, encode, BucketConfigKind, ObjectRecord, VersionRecord};
 use crate::MetadataError;
 
 type DeadShards = Vec<(NodeId, ShardId)>;
@@ -331,14 +331,15 @@ pub(crate) fn delete_version(
     })
 }
 
-/// Replaces the tag set of one version; returns its version id.
-pub(crate) fn set_tags(
+/// Changes one version in place with `change` (tags, ACL), in `versions` and, when it is
+/// the current object, in `objects`; returns its version id.
+pub(crate) fn update(
     view: &dyn StateView,
     bucket: &BucketName,
     key: &ObjectKey,
     sel: &VersionSel,
-    tags: &TagSet,
     writes: &mut Vec<Write>,
+    change: impl Fn(&mut ObjectRecord),
 ) -> Result<Option<String>, MetadataError> {
     let ok = keys::object(bucket, key.as_str());
     let cur = current(view, bucket, key.as_str())?;
@@ -355,7 +356,7 @@ pub(crate) fn set_tags(
     if versions.is_empty() {
         return match cur {
             Some(mut rec) if rec.version_id.as_deref() == want => {
-                rec.tags = tags.clone();
+                change(&mut rec);
                 writes.push(put(Cf::Objects, ok, encode(&rec)));
                 Ok(None)
             }
@@ -373,7 +374,7 @@ pub(crate) fn set_tags(
     let Some(obj) = v.object.as_mut() else {
         return Err(MetadataError::DeleteMarker);
     };
-    obj.tags = tags.clone();
+    change(obj);
     if i == 0 {
         writes.push(put(Cf::Objects, ok, encode(&*obj)));
     }

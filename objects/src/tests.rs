@@ -144,6 +144,8 @@ fn record(w: WrittenBody) -> ObjectRecord {
         data: w.data,
         version_id: None,
         tags: Default::default(),
+        acl: None,
+        upload_id: None,
     }
 }
 
@@ -371,6 +373,8 @@ async fn multipart_objects_read_across_parts_and_free_every_part() {
         data: ObjectData::Parts(parts),
         version_id: None,
         tags: Default::default(),
+        acl: None,
+        upload_id: None,
     };
     let n = all.len() as u64;
     assert_eq!(read_all(&f.svc, &rec, 0..n).await, all);

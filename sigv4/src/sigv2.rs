@@ -172,7 +172,8 @@ fn signed(access_key: &str) -> Authenticated {
 /// Recomputes the signature and compares it, in constant time, with `provided`.
 ///
 /// The resource is tried as received and, failing that, decoded and re-encoded with the
-/// AWS rules; when the query contains a raw `+`, sub-resource values are tried with it
+/// AWS rules; a bare bucket path (`/bucket`) is also tried as `/bucket/`, the resource
+/// botocore signs for bucket operations; when the query contains a raw `+`, sub-resource values are tried with it
 /// meaning a space and a literal `+`. All candidates use the same secret and cover the same
 /// request, so this widens nothing.
 fn verify(
@@ -187,6 +188,11 @@ fn verify(
     let mut uris = vec![raw_uri];
     if reencoded != raw_uri {
         uris.push(reencoded.as_str());
+    }
+    let bucket_only = raw_uri.len() > 1 && !raw_uri[1..].contains('/');
+    let slashed = format!("{raw_uri}/");
+    if bucket_only {
+        uris.push(slashed.as_str());
     }
     let plus_modes: &[bool] = if req.raw_query.is_some_and(|q| q.contains('+')) {
         &[true, false]
@@ -354,6 +360,30 @@ mod tests {
         );
         assert_eq!(parse_v2_date("yesterday"), None);
         assert_eq!(parse_v2_date(""), None);
+    }
+
+    #[test]
+    fn bare_bucket_paths_verify_when_signed_with_a_slash() {
+        let mut h = HeaderMap::new();
+        h.insert("date", "Tue, 01 Dec 2026 10:28:18 GMT".parse().unwrap());
+        let date = b"Tue, 01 Dec 2026 10:28:18 GMT";
+        let parts = |path| RequestParts {
+            method: "PUT",
+            raw_path: path,
+            raw_query: None,
+            headers: &h,
+        };
+        let signed = |resource| {
+            sign(
+                "secret",
+                &string_to_sign(&parts(resource), date, false, resource, true),
+            )
+        };
+        assert!(verify(&parts("/b1"), "secret", date, false, &signed("/b1/")).is_ok());
+        assert!(verify(&parts("/b1"), "secret", date, false, &signed("/b1")).is_ok());
+        // Only a bare bucket: an object path is not also tried with a slash.
+        assert!(verify(&parts("/b1/k"), "secret", date, false, &signed("/b1/k/")).is_err());
+        assert!(verify(&parts("/b1"), "other", date, false, &signed("/b1/")).is_err());
     }
 
     #[test]

@@ -442,10 +442,14 @@ fn presigned_auth(
             "Invalid credential date. Date is not the same as X-Amz-Date.",
         ));
     }
-    let expires: u64 = expires
+    let expires: i64 = expires
         .parse()
         .map_err(|_| query_error("X-Amz-Expires should be a number"))?;
-    if expires > MAX_PRESIGNED_EXPIRES {
+    if expires < 0 {
+        // A URL that expired before it was signed (botocore writes a negative ExpiresIn as is).
+        return Err(AuthError::AccessDenied("Request has expired".into()));
+    }
+    if expires > MAX_PRESIGNED_EXPIRES as i64 {
         return Err(query_error(
             "X-Amz-Expires must be less than a week (in seconds) that is 604800",
         ));
@@ -453,11 +457,9 @@ fn presigned_auth(
     if when - now > MAX_SKEW {
         return Err(AuthError::AccessDenied("Request is not valid yet".into()));
     }
-    // `expires` <= 604800, so the conversion cannot fail; the sum can only overflow near
-    // year 9999, where `when` is far in the future and was refused above.
-    let expiry = i64::try_from(expires)
-        .ok()
-        .and_then(|secs| when.checked_add(Duration::seconds(secs)));
+    // `expires` is within 0..=604800; the sum can only overflow near year 9999, where `when`
+    // is far in the future and was refused above.
+    let expiry = when.checked_add(Duration::seconds(expires));
     if expiry.is_none_or(|expiry| now > expiry) {
         return Err(AuthError::AccessDenied("Request has expired".into()));
     }

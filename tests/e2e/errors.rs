@@ -206,15 +206,14 @@ async fn bad_names_xml_and_bodies() {
         let r = signed_raw(&server, "PUT", bucket, &[], b"", now());
         assert_s3_error(&r, 400, "InvalidBucketName");
     }
-    for key in [
-        "/bad/a/../../etc/passwd",
-        "/bad/..",
-        "/bad/x/./y",
-        "/bad/ctl%01char",
-        "/bad/nl%0Akey",
-    ] {
+    for key in ["/bad/a/../../etc/passwd", "/bad/..", "/bad/x/./y"] {
         let r = signed_raw(&server, "PUT", key, &[], b"data", now());
         assert_s3_error(&r, 400, "InvalidArgument");
+    }
+    // A control character in the key is a URI S3 cannot parse.
+    for key in ["/bad/ctl%01char", "/bad/nl%0Akey"] {
+        let r = signed_raw(&server, "PUT", key, &[], b"data", now());
+        assert_s3_error(&r, 400, "InvalidURI");
     }
     let long = format!("/bad/{}", "k".repeat(1025));
     let r = signed_raw(&server, "PUT", &long, &[], b"data", now());

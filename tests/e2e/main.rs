@@ -3,9 +3,12 @@
 
 mod common;
 
+mod acl;
+mod acl_objects;
 mod admin;
 mod basic;
 mod bucket_config;
+mod compat;
 mod conditional_put;
 mod console;
 mod copy;

@@ -167,15 +167,25 @@ impl Server {
     /// Runs `cairn admin <args>` against this server, as an operator would; returns whether
     /// it succeeded and what it printed.
     pub fn cairn_admin(&self, args: &[&str]) -> (bool, String) {
+        self.cairn_tool("admin", args)
+    }
+
+    /// Runs `cairn key <args>` against this server (create or list access keys).
+    pub fn cairn_key(&self, args: &[&str]) -> (bool, String) {
+        self.cairn_tool("key", args)
+    }
+
+    /// Runs `cairn <command> --admin <this server> --data <its data dir> <args>`.
+    fn cairn_tool(&self, command: &str, args: &[&str]) -> (bool, String) {
         let out = Command::new(cairn_bin())
-            .arg("admin")
+            .arg(command)
             .arg("--admin")
             .arg(self.admin.to_string())
             .arg("--data")
             .arg(&self.data)
             .args(args)
             .output()
-            .expect("run cairn admin");
+            .expect("run cairn");
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)

@@ -2,5 +2,6 @@
 
 pub mod admin;
 pub mod client;
+pub mod key;
 pub mod scrub;
 pub mod server;

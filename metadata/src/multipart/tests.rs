@@ -27,6 +27,7 @@ fn upload(id: &str) -> UploadRecord {
         checksum_algorithm: None,
         checksum_type: None,
         tags: BTreeMap::new(),
+        acl: None,
     }
 }
 
@@ -111,6 +112,7 @@ fn complete_cmd(k: &str, id: &str, parts: &[(u32, &PartRecord)]) -> Command {
         last_modified_ms: 42,
         version_id: "v1".into(),
         checksum: None,
+        condition: Default::default(),
     }
 }
 
@@ -195,8 +197,23 @@ async fn complete_builds_the_object_and_collects_unlisted_parts() {
         .await
         .unwrap();
     assert!(left.is_empty());
+    // Completing again with the same parts answers with the object made, writing nothing;
+    // with other parts (or another upload id) the upload is gone.
+    let gc_before = gc_shards(&s).await;
+    let again = s
+        .apply(complete_cmd("big", "u1", &[(1, &p1), (2, &p2b), (3, &p3)]))
+        .await
+        .unwrap();
+    assert_eq!(again, CommandOutput::Completed(rec.clone()));
+    assert_eq!(rec.upload_id.as_deref(), Some("u1"));
+    assert_eq!(gc_shards(&s).await, gc_before);
     assert!(matches!(
         s.apply(complete_cmd("big", "u1", &[(1, &p1)])).await,
+        Err(MetadataError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        s.apply(complete_cmd("big", "u2", &[(1, &p1), (2, &p2b), (3, &p3)]))
+            .await,
         Err(MetadataError::NoSuchUpload)
     ));
     assert!(matches!(

@@ -4,7 +4,7 @@ use cairn_types::{EcScheme, ObjectId};
 
 use super::*;
 use crate::command::{Command, CommandOutput, WriteCondition};
-use crate::records::{BucketRecord, ObjectData, ShardLoc, StripeLoc};
+use crate::records::{BucketRecord, ObjectData, ShardLoc, StripeLoc, TagSet};
 use crate::{ListQuery, MetadataStore, RocksMetadataStore, VersionEntry, VersionQuery};
 
 fn bucket() -> BucketName {
@@ -40,6 +40,8 @@ fn obj(etag: &str, id: Option<&str>) -> ObjectRecord {
         },
         version_id: id.map(str::to_string),
         tags: TagSet::new(),
+        acl: None,
+        upload_id: None,
     }
 }
 
@@ -393,6 +395,73 @@ async fn tags_belong_to_one_version() {
     assert!(matches!(
         set(VersionSel::Id(Some("m1".into())), TagSet::new()).await,
         Err(MetadataError::DeleteMarker)
+    ));
+}
+
+#[tokio::test]
+async fn acls_belong_to_one_version_and_change_nothing_else() {
+    use crate::records::{Grant, Grantee, ObjectAcl, Permission};
+    let (_d, s) = store().await;
+    set_state(&s, Some("Enabled")).await.unwrap();
+    put_obj(&s, "k", obj("e1", Some("v1"))).await;
+    put_obj(&s, "k", obj("e2", Some("v2"))).await;
+    let public = ObjectAcl {
+        owner: "AK".into(),
+        grants: vec![Grant {
+            grantee: Grantee::AllUsers,
+            permission: Permission::Read,
+        }],
+    };
+    let version = |id: &str| {
+        let s = s.clone();
+        let sel = VersionSel::Id(Some(id.to_string()));
+        async move {
+            s.get_version(&bucket(), &key("k"), &sel)
+                .await
+                .unwrap()
+                .unwrap()
+                .object
+                .unwrap()
+        }
+    };
+    let before = version("v1").await;
+    let out = s
+        .apply(Command::SetObjectAcl {
+            bucket: bucket(),
+            key: key("k"),
+            version: VersionSel::Id(Some("v1".into())),
+            acl: public.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, CommandOutput::Tagged(Some("v1".into())));
+    let after = version("v1").await;
+    assert_eq!(after.acl.as_ref(), Some(&public));
+    assert_eq!(ObjectRecord { acl: None, ..after }, before);
+    // The current version (v2) kept its own.
+    let cur = s.get_object(&bucket(), &key("k")).await.unwrap().unwrap();
+    assert_eq!(cur.etag, "e2");
+    assert_eq!(cur.acl, None);
+    s.apply(Command::SetObjectAcl {
+        bucket: bucket(),
+        key: key("k"),
+        version: VersionSel::Latest,
+        acl: public.clone(),
+    })
+    .await
+    .unwrap();
+    let cur = s.get_object(&bucket(), &key("k")).await.unwrap().unwrap();
+    assert_eq!(cur.acl.as_ref(), Some(&public));
+    assert_eq!(version("v2").await.acl.as_ref(), Some(&public));
+    assert!(matches!(
+        s.apply(Command::SetObjectAcl {
+            bucket: bucket(),
+            key: key("nope"),
+            version: VersionSel::Latest,
+            acl: public,
+        })
+        .await,
+        Err(MetadataError::NoSuchKey)
     ));
 }
 

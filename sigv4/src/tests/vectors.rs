@@ -207,6 +207,18 @@ fn presigned_example() {
         auth("GET", "/test.txt", q, &h, "20130523T000000Z"),
         Err(AuthError::AccessDenied(_))
     ));
+    // A negative X-Amz-Expires is a URL that expired at once (before its signature is
+    // even looked at); a non-number is malformed.
+    let negative = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=-7");
+    assert_eq!(
+        auth("GET", "/test.txt", Some(&negative), &h, "20130524T000000Z"),
+        Err(AuthError::AccessDenied("Request has expired".into()))
+    );
+    let junk = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=soon");
+    assert!(matches!(
+        auth("GET", "/test.txt", Some(&junk), &h, "20130524T000000Z"),
+        Err(AuthError::AuthorizationQueryParametersError(_))
+    ));
     assert_eq!(
         auth(
             "GET",
