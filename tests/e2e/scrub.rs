@@ -289,42 +289,45 @@ async fn scrub_reports_exactly_the_injected_damage_and_repairs_all_of_it() {
     std::fs::remove_dir_all(dn_dir(&server, 5)).unwrap();
     let wiped = by_node[5].len();
 
-    // Orphans: SIGKILL while eight 12 MiB PUTs are being written.
-    server.restart();
-    let s3 = client(&server);
-    let before = total_shards(&server);
-    let crash_writes = tokio::spawn({
-        let s3 = s3.clone();
-        async move {
-            stream::iter(0..8)
-                .for_each_concurrent(8, |i| {
-                    let s3 = s3.clone();
-                    async move {
-                        let _ = s3
-                            .put_object()
-                            .bucket(BUCKET)
-                            .key(format!("crash/{i}"))
-                            .body(random_bytes(12 * MIB, 500 + i).into())
-                            .send()
-                            .await;
-                    }
-                })
-                .await
+    // Orphans: SIGKILL while eight 12 MiB PUTs are being written. Where the kill lands is
+    // timing; rounds repeat (new keys) until one leaves orphans behind.
+    let survivors = live_shards - deleted.len() - wiped + 7;
+    let mut crash_orphans = 0;
+    for round in 0..5u64 {
+        server.restart();
+        let s3 = client(&server);
+        let before = total_shards(&server);
+        let crash_writes = tokio::spawn({
+            let s3 = s3.clone();
+            async move {
+                stream::iter(0..8)
+                    .for_each_concurrent(8, |i| {
+                        let s3 = s3.clone();
+                        async move {
+                            let _ = s3
+                                .put_object()
+                                .bucket(BUCKET)
+                                .key(format!("crash/{round}-{i}"))
+                                .body(random_bytes(12 * MIB, 500 + i).into())
+                                .send()
+                                .await;
+                        }
+                    })
+                    .await
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while total_shards(&server) < before + 6 {
+            assert!(
+                Instant::now() < deadline,
+                "crash writes never reached the datanodes"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while total_shards(&server) < before + 12 {
-        assert!(
-            Instant::now() < deadline,
-            "crash writes never reached the datanodes"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server.kill();
-    crash_writes.abort();
-    server.restart();
-    let s3 = client(&server);
-    let committed: usize = {
+        server.kill();
+        crash_writes.abort();
+        server.restart();
+        let s3 = client(&server);
         let l = s3
             .list_objects_v2()
             .bucket(BUCKET)
@@ -332,18 +335,22 @@ async fn scrub_reports_exactly_the_injected_damage_and_repairs_all_of_it() {
             .send()
             .await
             .unwrap();
-        l.contents()
+        let committed: usize = l
+            .contents()
             .iter()
             .map(|o| shards_of(o.size().unwrap() as usize))
-            .sum()
-    };
-    let held = total_shards(&server) as usize;
-    let survivors = live_shards - deleted.len() - wiped + 7;
-    let crash_orphans = held - survivors - committed;
-    eprintln!(
-        "crash left {crash_orphans} orphaned shards ({committed} shards of committed crash PUTs)"
-    );
-    assert!(crash_orphans > 0, "the kill left no orphans to find");
+            .sum();
+        let held = total_shards(&server) as usize;
+        crash_orphans = held - survivors - committed;
+        eprintln!(
+            "crash round {round}: {crash_orphans} orphaned shards ({committed} shards of committed crash PUTs)"
+        );
+        if crash_orphans > 0 {
+            break;
+        }
+    }
+    assert!(crash_orphans > 0, "no kill left orphans to find");
+    let s3 = client(&server);
 
     // One deep scrub with repair finds exactly that, and repairs it.
     let (ok, r) = scrub(&server, &["--deep", "--repair"]);
