@@ -341,6 +341,13 @@ impl From<MetadataError> for S3Error {
                 format!("The versioning configuration specified in the request is invalid: {msg}"),
             ),
             MetadataError::UploadExists | MetadataError::Corrupt(_) => S3Error::internal(e),
+            MetadataError::Unavailable(_) => {
+                tracing::warn!(error = %e, "metadata quorum unavailable");
+                S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "Metadata is temporarily unavailable (no quorum of metadata nodes). Please retry.",
+                )
+            }
             MetadataError::Engine(_) => {
                 tracing::error!(error = %e, "metadata engine error");
                 S3Error::new(
@@ -377,7 +384,9 @@ impl From<ObjectsError> for S3Error {
             | ObjectsError::Inconsistent(_)
             | ObjectsError::Config(_)
             | ObjectsError::Erasure(_) => S3Error::internal(e),
-            ObjectsError::WriteQuorum { .. } | ObjectsError::TooFewShards { .. } => {
+            ObjectsError::WriteQuorum { .. }
+            | ObjectsError::TooFewShards { .. }
+            | ObjectsError::NotEnoughDatanodes { .. } => {
                 tracing::error!(error = %e, "not enough datanodes");
                 S3Error::new(
                     S3ErrorCode::ServiceUnavailable,

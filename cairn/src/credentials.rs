@@ -26,13 +26,17 @@ pub enum Source {
 /// The secret datanodes and gateways share: `CAIRN_CLUSTER_SECRET`, else the one saved in
 /// the data directory, else a new one saved there (mode 0600).
 pub fn cluster_secret(data: &Path) -> anyhow::Result<String> {
+    let path = data.join("cluster-secret");
     if let Some(s) = std::env::var("CAIRN_CLUSTER_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
     {
+        // Kept, so that a restart without the variable still talks to the cluster.
+        if !path.exists() {
+            write_private(data, "cluster-secret", s.as_bytes())?;
+        }
         return Ok(s);
     }
-    let path = data.join("cluster-secret");
     if path.exists() {
         let s = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -41,6 +45,12 @@ pub fn cluster_secret(data: &Path) -> anyhow::Result<String> {
     let secret = Alphanumeric.sample_string(&mut rand::thread_rng(), 48);
     write_private(data, "cluster-secret", secret.as_bytes())?;
     Ok(secret)
+}
+
+/// Saves root credentials in the data directory (a node that joined a cluster adopts the
+/// cluster's root key).
+pub fn save(data: &Path, creds: &RootCredentials) -> anyhow::Result<()> {
+    write_private(data, FILE_NAME, &serde_json::to_vec_pretty(creds)?)
 }
 
 /// Writes `name` in `dir` atomically with mode 0600.

@@ -36,6 +36,8 @@ pub struct DatanodeStatus {
 /// Every local datanode of this process.
 pub struct LocalDatanodes {
     nodes: Vec<Datanode>,
+    /// The cluster id of each local datanode (its registry id), by directory index.
+    ids: std::sync::RwLock<Vec<u32>>,
     secret: String,
     shutdown: watch::Receiver<bool>,
     compaction: Mutex<Vec<JoinHandle<()>>>,
@@ -79,8 +81,10 @@ impl LocalDatanodes {
             *node.serving.lock().await = Some(serving);
             nodes.push(node);
         }
+        let ids = (0..nodes.len() as u32).collect();
         Ok(LocalDatanodes {
             nodes,
+            ids: std::sync::RwLock::new(ids),
             secret,
             shutdown,
             compaction: Mutex::new(compaction),
@@ -89,6 +93,32 @@ impl LocalDatanodes {
 
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Records the cluster ids the registry gave the local datanodes.
+    pub fn set_ids(&self, ids: Vec<u32>) {
+        *self
+            .ids
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ids;
+    }
+
+    fn id_of(&self, i: usize) -> u32 {
+        self.ids
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(i)
+            .copied()
+            .unwrap_or(i as u32)
+    }
+
+    /// The local index of the datanode with cluster id `id`.
+    pub fn index_of(&self, id: u32) -> Option<usize> {
+        self.ids
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .position(|x| *x == id)
     }
 
     /// The address datanode `i` serves (or will serve again) on.
@@ -100,7 +130,7 @@ impl LocalDatanodes {
         let mut out = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             out.push(DatanodeStatus {
-                id: i as u32,
+                id: self.id_of(i),
                 addr: n.addr.to_string(),
                 dir: n.dir.display().to_string(),
                 serving: n.serving.lock().await.is_some(),
@@ -109,9 +139,11 @@ impl LocalDatanodes {
         out
     }
 
-    /// Stops serving datanode `i` (in-flight requests finish, new connections are refused).
-    /// Returns `Ok(false)` if it was already stopped, `Err` if there is no such datanode.
-    pub async fn stop(&self, i: usize) -> anyhow::Result<bool> {
+    /// Stops serving the datanode with cluster id `id` (in-flight requests finish, new
+    /// connections are refused). Returns `Ok(false)` if it was already stopped, `Err` if
+    /// there is no such datanode here.
+    pub async fn stop(&self, id: usize) -> anyhow::Result<bool> {
+        let i = self.index_of(id as u32).context("no such datanode")?;
         let node = self.nodes.get(i).context("no such datanode")?;
         let Some((tx, task)) = node.serving.lock().await.take() else {
             return Ok(false);
@@ -122,8 +154,10 @@ impl LocalDatanodes {
         Ok(true)
     }
 
-    /// Serves datanode `i` again on its old address. `Ok(false)` if it was already serving.
-    pub async fn start(&self, i: usize) -> anyhow::Result<bool> {
+    /// Serves the datanode with cluster id `id` again on its old address. `Ok(false)` if it
+    /// was already serving.
+    pub async fn start(&self, id: usize) -> anyhow::Result<bool> {
+        let i = self.index_of(id as u32).context("no such datanode")?;
         let node = self.nodes.get(i).context("no such datanode")?;
         let mut serving = node.serving.lock().await;
         if serving.is_some() {

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod cli;
+mod cluster;
 mod credentials;
 mod datanodes;
 mod server;
@@ -13,6 +14,7 @@ mod server;
 #[command(
     name = "cairn",
     version,
+    args_override_self = true,
     about = "Cairn: an S3-compatible, erasure-coded, self-healing object store"
 )]
 struct Cli {
@@ -34,10 +36,12 @@ enum Command {
     Status(cli::scrub::StatusArgs),
     /// Access keys of a running server: create one, list them (through its admin API).
     Key(cli::key::KeyArgs),
+    /// The nodes of a cluster: list them, add or remove metadata members.
+    Node(cli::node::NodeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::config::expand_args(std::env::args_os().collect())?);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -56,5 +60,6 @@ fn main() -> anyhow::Result<()> {
         Command::Repair(args) => cli::scrub::run_repair(args),
         Command::Status(args) => cli::scrub::run_status(args),
         Command::Key(args) => cli::key::run(args),
+        Command::Node(args) => cli::node::run(args),
     }
 }

@@ -11,16 +11,18 @@ use std::time::Duration;
 
 use cairn_datanode::{RemoteShardStore, ShardStore, StoreOptions};
 use cairn_heal::{HealConfig, Healer};
-use cairn_metadata::{AccessKeyRecord, Command, MetadataStore, RocksMetadataStore};
-use cairn_objects::{ObjectService, ObjectsConfig};
+use cairn_metadata::{
+    AccessKeyRecord, Command, MetadataStore, RaftMetadataStore, RocksMetadataStore,
+};
+use cairn_objects::{NodeTopology, ObjectService, ObjectsConfig};
 use cairn_types::{EcScheme, NodeId};
 use prometheus_client::registry::Registry;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admin;
 use crate::cli::server::{mb_per_sec, ServerArgs};
+use crate::cluster;
 use crate::credentials::{self, Source};
 use crate::datanodes::LocalDatanodes;
 
@@ -29,21 +31,49 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", args.data.display()))?;
     let (root, source) = credentials::load_or_create(&args.data)?;
 
-    let meta = RocksMetadataStore::open(&args.data.join("meta"))
+    let local = RocksMetadataStore::open(&args.data.join("meta"))
         .context("opening metadata (is another cairn server using this data directory?)")?;
-    let meta: Arc<dyn MetadataStore> = Arc::new(meta);
-    let layout = resolve_layout(meta.as_ref(), &args).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let cluster_secret = credentials::cluster_secret(&args.data)?;
-    let dirs = (0..layout.datanodes)
-        .map(|i| args.data.join("datanodes").join(format!("dn{i}")))
+    // Metadata is a Raft group (of one, unless nodes joined): start it, or join one.
+    let membership = cluster::start(&args, &local, &cluster_secret, shutdown_rx.clone()).await?;
+    let raft = membership.node.clone();
+    let meta: Arc<dyn MetadataStore> = Arc::new(RaftMetadataStore::new(raft.clone(), local));
+    let (root, source) = cluster_root(meta.as_ref(), &args, root, source).await?;
+    let ec = resolve_ec(meta.as_ref(), &args).await?;
+
+    let registered: Vec<_> = cluster::datanodes(meta.as_ref())
+        .await?
+        .into_iter()
+        .filter(|r| r.node == args.node_id)
         .collect();
+    let dirs: Vec<std::path::PathBuf> = if !args.roles.data {
+        Vec::new()
+    } else if !args.data_dirs.is_empty() {
+        args.data_dirs.clone()
+    } else {
+        let n = args.datanodes.unwrap_or(if registered.is_empty() {
+            DEFAULT_DATANODES
+        } else {
+            registered.len() as u32
+        });
+        (0..n)
+            .map(|i| args.data.join("datanodes").join(format!("dn{i}")))
+            .collect()
+    };
+    if dirs.len() < registered.len() {
+        anyhow::bail!(
+            "this node has {} datanodes; removing datanodes (to {}) is not supported yet",
+            registered.len(),
+            dirs.len()
+        );
+    }
     let options = StoreOptions {
         segment_size: args.segment_size,
         ..StoreOptions::default()
     };
-    // Each datanode serves the internal shard protocol on its own port; the gateway reaches
-    // it over the network exactly as it will reach datanodes on other hosts.
+    // Each datanode serves the internal shard protocol on its own port; every gateway reaches
+    // it over the network, from this host or another.
     let datanodes = Arc::new(
         LocalDatanodes::open(
             dirs,
@@ -55,18 +85,57 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         )
         .await?,
     );
-    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
+    let datanode_host = if args.datanode_listen.is_unspecified() {
+        cluster::advertise_host(&args)
+    } else {
+        args.datanode_listen.to_string()
+    };
     let mut datanode_addrs = Vec::new();
     for i in 0..datanodes.len() {
         let addr = datanodes.addr(i).context("datanode address")?;
+        datanode_addrs.push(format!("{datanode_host}:{}", addr.port()));
+    }
+    let ids = cluster::register_datanodes(meta.as_ref(), args.node_id, &args.zone, &datanode_addrs)
+        .await?;
+    datanodes.set_ids(ids.clone());
+
+    let records = cluster::datanodes(meta.as_ref()).await?;
+    let alone = raft.status().members.len() == 1;
+    if alone && args.data_dirs.is_empty() && ec.total() > records.len() {
+        anyhow::bail!(
+            "erasure coding {}+{} needs at least {} datanodes, there are {}",
+            ec.data,
+            ec.parity,
+            ec.total(),
+            records.len()
+        );
+    }
+    if ec.total() > records.len() {
+        tracing::warn!(
+            "erasure coding {}+{} needs {} datanodes and {} are registered: objects over the inline size get 503 until more nodes join",
+            ec.data,
+            ec.parity,
+            ec.total(),
+            records.len()
+        );
+    }
+    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
+    let mut topology = BTreeMap::new();
+    for r in &records {
         nodes.insert(
-            NodeId(i as u32),
+            NodeId(r.id),
             Arc::new(RemoteShardStore::new(
-                &format!("http://{addr}"),
+                &format!("http://{}", r.addr),
                 cluster_secret.clone(),
             )),
         );
-        datanode_addrs.push(addr);
+        topology.insert(
+            NodeId(r.id),
+            NodeTopology {
+                host: format!("node{}", r.node),
+                zone: r.zone.clone(),
+            },
+        );
     }
 
     if meta
@@ -91,23 +160,40 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let objects = ObjectService::new(
         meta.clone(),
-        nodes,
+        nodes.clone(),
         ObjectsConfig {
             stripe_size: args.stripe_size,
             inline_threshold: args.inline_threshold,
-            ec: layout.ec(),
+            ec,
             write_quorum: args.write_quorum,
+            allow_fewer_datanodes: true,
             ..ObjectsConfig::default()
         },
     )
     .context("configuring the data path")?;
+    objects.set_nodes(nodes, topology);
     if let Some(raw) = meta.get_sys(admin::DRAINED_KEY).await? {
         let ids: Vec<u32> = serde_json::from_slice(&raw).context("reading drained datanodes")?;
         objects
             .set_drained(ids.into_iter().map(NodeId).collect())
             .context("applying the drained datanodes")?;
     }
-    let gc = tokio::spawn(objects.gc_worker().run(shutdown_rx.clone()));
+    let view = Arc::new(cluster::ClusterView::default());
+    let watcher = tokio::spawn(cluster::watch_cluster(
+        objects.clone(),
+        keys.clone(),
+        view.clone(),
+        cluster_secret.clone(),
+        Duration::from_secs_f64(args.heartbeat_secs.max(0.05)),
+        shutdown_rx.clone(),
+    ));
+    // Garbage collection and scheduled scrubs run once per cluster: on the leader.
+    let leading = raft.leadership();
+    let gc = tokio::spawn(
+        objects
+            .gc_worker()
+            .run_while(leading.clone(), shutdown_rx.clone()),
+    );
     let healer = Healer::new(
         objects.clone(),
         HealConfig {
@@ -119,7 +205,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             orphan_grace: Duration::from_secs(args.orphan_grace),
         },
     );
-    let heal_task = tokio::spawn(healer.clone().run(shutdown_rx.clone()));
+    let heal_task = tokio::spawn(healer.clone().run_while(leading, shutdown_rx.clone()));
 
     let api_metrics = ApiMetrics::default();
     let mut registry = Registry::default();
@@ -133,14 +219,37 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         metrics: api_metrics,
         domains: args.domain.clone(),
     });
-    let s3 = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding the S3 address {}", args.listen))?;
+    let s3 = if args.roles.gateway {
+        Some(
+            TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("binding the S3 address {}", args.listen))?,
+        )
+    } else {
+        None
+    };
     let admin_l = TcpListener::bind(args.admin_listen)
         .await
         .with_context(|| format!("binding the admin address {}", args.admin_listen))?;
-    let s3_addr = s3.local_addr()?;
+    let s3_addr = match &s3 {
+        Some(l) => l.local_addr()?,
+        None => args.listen,
+    };
     let admin_addr = admin_l.local_addr()?;
+
+    cluster::record_node(
+        meta.as_ref(),
+        &cluster::NodeRecord {
+            id: args.node_id,
+            roles: args.roles.to_string(),
+            cluster_addr: membership.addr.clone(),
+            admin_addr: cluster::advertised(&args, admin_addr),
+            s3_addr: s3.as_ref().map(|_| cluster::advertised(&args, s3_addr)),
+            zone: args.zone.clone(),
+            started_ms: time_ms(),
+        },
+    )
+    .await?;
 
     match source {
         Source::Environment => println!(
@@ -161,49 +270,84 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             println!("  Secret key: {}", root.secret_key);
         }
     }
-    println!("S3 API listening on http://{s3_addr}");
+    if s3.is_some() {
+        println!("S3 API listening on http://{s3_addr}");
+    }
     println!("Admin API listening on http://{admin_addr}");
+    println!(
+        "Cluster listener on {} (node {}, roles {})",
+        membership.addr, args.node_id, args.roles
+    );
     println!("Region: {}", args.region);
     println!(
-        "Datanodes: {} local, erasure coding {}+{}",
-        layout.datanodes, layout.ec_data, layout.ec_parity
+        "Datanodes: {} local, {} in the cluster, erasure coding {}+{}",
+        datanode_addrs.len(),
+        records.len(),
+        ec.data,
+        ec.parity
     );
     for (i, addr) in datanode_addrs.iter().enumerate() {
-        println!("Datanode dn{i} listening on http://{addr}");
+        println!("Datanode dn{} listening on http://{addr}", ids[i]);
+    }
+    if alone && args.join.is_none() {
+        println!(
+            "To add a node: CAIRN_CLUSTER_SECRET=$(cat {}) cairn server --node-id 2 --join {}",
+            args.data.join("cluster-secret").display(),
+            membership.addr
+        );
     }
 
     let keyring = state.keys.clone();
     let s3_app = cairn_api::s3_router(state);
-    let admin_app = admin::router(admin::AdminState::new(
-        objects.clone(),
-        datanodes.clone(),
-        registry,
-        admin::AdminCredentials {
-            cluster_secret: cluster_secret.clone(),
-            root_access_key: root.access_key.clone(),
-            root_secret: root.secret_key.clone(),
-        },
-        keyring,
-        healer,
-        admin::console::ConsoleConfig {
-            s3_endpoint: format!("http://{}", loopback(s3_addr)),
-            s3_port: s3_addr.port(),
-            public_s3_url: args.public_s3_url.clone(),
-            region: args.region.clone(),
-            root_access_key: root.access_key.clone(),
-            sessions: admin::console::Sessions::new(
-                &cluster_secret,
-                args.console_session_secs as i64,
-            ),
-        },
-    ));
-    let s3_srv = axum::serve(
-        s3.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
+    let admin_app = admin::router(
+        admin::AdminState::new(
+            objects.clone(),
+            datanodes.clone(),
+            registry,
+            admin::AdminCredentials {
+                cluster_secret: cluster_secret.clone(),
+                root_access_key: root.access_key.clone(),
+                root_secret: root.secret_key.clone(),
+            },
+            keyring,
+            healer,
+            admin::console::ConsoleConfig {
+                s3_endpoint: format!("http://{}", loopback(s3_addr)),
+                s3_port: s3_addr.port(),
+                public_s3_url: args.public_s3_url.clone(),
+                region: args.region.clone(),
+                root_access_key: root.access_key.clone(),
+                sessions: admin::console::Sessions::new(
+                    &cluster_secret,
+                    args.console_session_secs as i64,
+                ),
+            },
+        )
+        .with_cluster(admin::ClusterInfo {
+            raft: raft.clone(),
+            view,
+            roles: args.roles,
         }),
-        s3_app,
-    )
-    .with_graceful_shutdown(wait_for(shutdown_rx.clone()));
+    );
+    let s3_shutdown = shutdown_rx.clone();
+    let s3_srv = async move {
+        match s3 {
+            Some(s3) => {
+                axum::serve(
+                    s3.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    }),
+                    s3_app,
+                )
+                .with_graceful_shutdown(wait_for(s3_shutdown))
+                .await
+            }
+            None => {
+                wait_for(s3_shutdown).await;
+                Ok(())
+            }
+        }
+    };
     let admin_srv = axum::serve(
         admin_l.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -222,81 +366,89 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     b?;
     let _ = gc.await;
     let _ = heal_task.await;
+    let _ = watcher.await;
     datanodes.join().await;
+    raft.shutdown().await;
+    let _ = membership.listener.await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// How many local datanodes and which erasure coding the data directory uses; saved in
-/// metadata so that a restart without flags reuses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct DataLayout {
-    datanodes: u32,
-    ec_data: u8,
-    ec_parity: u8,
-}
-
-impl DataLayout {
-    fn ec(&self) -> EcScheme {
-        EcScheme {
-            data: self.ec_data,
-            parity: self.ec_parity,
-        }
-    }
-}
-
-const LAYOUT_KEY: &str = "data-layout";
+const EC_KEY: &str = "ec-scheme";
 const DEFAULT_DATANODES: u32 = 6;
 const DEFAULT_EC: EcScheme = EcScheme { data: 4, parity: 2 };
 
-/// Flags win over the saved layout, which wins over the defaults. Datanodes can be added
-/// (new objects use them) but not removed: their shards would become unreachable.
-async fn resolve_layout(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::Result<DataLayout> {
-    let saved: Option<DataLayout> = match meta.get_sys(LAYOUT_KEY).await? {
-        Some(v) => Some(serde_json::from_slice(&v).context("reading the saved data layout")?),
+/// The erasure coding of new writes, cluster-wide: the flag wins (and is saved for every
+/// node), then the saved scheme, then 4+2.
+async fn resolve_ec(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::Result<EcScheme> {
+    let saved: Option<(u8, u8)> = match meta.get_sys(EC_KEY).await? {
+        Some(v) => Some(serde_json::from_slice(&v).context("reading the saved erasure coding")?),
         None => None,
     };
-    let datanodes = args
-        .datanodes
-        .or(saved.map(|s| s.datanodes))
-        .unwrap_or(DEFAULT_DATANODES);
-    let ec = args.ec.or(saved.map(|s| s.ec())).unwrap_or(DEFAULT_EC);
-    if ec.data == 0 || ec.total() > datanodes as usize {
-        anyhow::bail!(
-            "erasure coding {}+{} needs at least {} datanodes, there are {datanodes}",
-            ec.data,
-            ec.parity,
-            ec.total()
-        );
+    let saved = saved.map(|(data, parity)| EcScheme { data, parity });
+    let ec = args.ec.or(saved).unwrap_or(DEFAULT_EC);
+    if ec.data == 0 {
+        anyhow::bail!("erasure coding needs at least one data shard");
     }
     if let Some(s) = saved {
-        if datanodes < s.datanodes {
-            anyhow::bail!(
-                "this data directory has {} datanodes; removing datanodes (to {datanodes}) is not supported yet",
-                s.datanodes
-            );
-        }
-        if s.ec() != ec {
+        if s != ec {
             tracing::info!(
-                from = %format!("{}+{}", s.ec_data, s.ec_parity),
+                from = %format!("{}+{}", s.data, s.parity),
                 to = %format!("{}+{}", ec.data, ec.parity),
                 "erasure coding changed: applies to new writes; existing objects keep theirs"
             );
         }
     }
-    let layout = DataLayout {
-        datanodes,
-        ec_data: ec.data,
-        ec_parity: ec.parity,
-    };
-    if saved != Some(layout) {
+    if saved != Some(ec) {
         meta.apply(Command::SetSys {
-            key: LAYOUT_KEY.into(),
-            value: serde_json::to_vec(&layout)?,
+            key: EC_KEY.into(),
+            value: serde_json::to_vec(&(ec.data, ec.parity))?,
         })
         .await?;
     }
-    Ok(layout)
+    Ok(ec)
+}
+
+/// Key in `sys` of the cluster's root access key id.
+const ROOT_KEY: &str = "root-access-key";
+
+/// One root key per cluster: the first node records its own; a node that joined with newly
+/// generated credentials adopts the cluster's (and saves them). A node started with other
+/// root credentials from the environment or its data directory keeps them, as an extra key.
+async fn cluster_root(
+    meta: &dyn MetadataStore,
+    args: &ServerArgs,
+    root: credentials::RootCredentials,
+    source: Source,
+) -> anyhow::Result<(credentials::RootCredentials, Source)> {
+    let recorded = meta
+        .get_sys(ROOT_KEY)
+        .await?
+        .map(|v| String::from_utf8_lossy(&v).into_owned());
+    match recorded {
+        None => {
+            meta.apply(Command::SetSys {
+                key: ROOT_KEY.into(),
+                value: root.access_key.clone().into_bytes(),
+            })
+            .await?;
+            Ok((root, source))
+        }
+        Some(ak) if ak != root.access_key && matches!(source, Source::Generated) => {
+            let rec = meta
+                .get_access_key(&ak)
+                .await?
+                .context("the cluster's root key is missing from metadata")?;
+            let adopted = credentials::RootCredentials {
+                access_key: rec.access_key,
+                secret_key: rec.secret_key,
+            };
+            credentials::save(&args.data, &adopted)?;
+            tracing::info!(access_key = %adopted.access_key, "adopted the cluster's root key");
+            Ok((adopted, Source::File))
+        }
+        Some(_) => Ok((root, source)),
+    }
 }
 
 /// `addr` with an unspecified IP (0.0.0.0, ::) replaced by loopback, for calling ourselves.

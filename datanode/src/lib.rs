@@ -54,6 +54,10 @@ pub struct StoreStats {
     /// fsync calls made since the store was opened (segment data and directory). With group
     /// commit this grows slower than the number of writes under concurrency.
     pub fsyncs: u64,
+    /// Size of the filesystem the store is on, and the bytes still free on it (0 when
+    /// unknown).
+    pub capacity_bytes: u64,
+    pub free_bytes: u64,
 }
 
 /// Errors of the datanode crate. `is_retryable` says whether trying again may help.

@@ -110,6 +110,10 @@ pub(crate) struct WireStats {
     pub disk_bytes: u64,
     pub segments: u64,
     pub fsyncs: u64,
+    #[serde(default)]
+    pub capacity_bytes: u64,
+    #[serde(default)]
+    pub free_bytes: u64,
 }
 
 impl From<StoreStats> for WireStats {
@@ -120,6 +124,8 @@ impl From<StoreStats> for WireStats {
             disk_bytes: s.disk_bytes,
             segments: s.segments,
             fsyncs: s.fsyncs,
+            capacity_bytes: s.capacity_bytes,
+            free_bytes: s.free_bytes,
         }
     }
 }
@@ -132,6 +138,8 @@ impl From<WireStats> for StoreStats {
             disk_bytes: s.disk_bytes,
             segments: s.segments,
             fsyncs: s.fsyncs,
+            capacity_bytes: s.capacity_bytes,
+            free_bytes: s.free_bytes,
         }
     }
 }

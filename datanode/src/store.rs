@@ -323,6 +323,9 @@ impl ShardStore for LocalShardStore {
     }
 
     async fn stats(&self) -> Result<StoreStats> {
+        let space = rustix::fs::statvfs(&self.dir)
+            .ok()
+            .map(|v| (v.f_blocks * v.f_frsize, v.f_bavail * v.f_frsize));
         let state = self.shared.read_state();
         Ok(StoreStats {
             shards: state.index.len() as u64,
@@ -330,6 +333,8 @@ impl ShardStore for LocalShardStore {
             disk_bytes: state.segments.values().map(|s| s.len).sum(),
             segments: state.segments.len() as u64,
             fsyncs: self.shared.fsyncs.load(Ordering::Relaxed),
+            capacity_bytes: space.map_or(0, |s| s.0),
+            free_bytes: space.map_or(0, |s| s.1),
         })
     }
 

@@ -359,7 +359,19 @@ impl Healer {
 
     /// Background work until `shutdown`: repairs hinted stripes as they come, and runs light
     /// and deep scrubs on their schedules.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let (_always, active) = watch::channel(true);
+        self.run_while(active, shutdown).await
+    }
+
+    /// Like [`Self::run`], but scheduled scrubs run only while `active` is true (in a
+    /// cluster: on the metadata leader, so that one node scrubs). Hinted repairs from this
+    /// node's own degraded reads always run.
+    pub async fn run_while(
+        self,
+        active: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let cfg = self.inner.config.clone();
         let tick = |d: Duration| {
             (!d.is_zero()).then(|| {
@@ -388,6 +400,9 @@ impl Healer {
                 _ = next(&mut light) => false,
                 _ = next(&mut deep) => true,
             };
+            if !*active.borrow() {
+                continue;
+            }
             let opts = ScrubOptions {
                 deep: deep_scrub,
                 repair: cfg.auto_repair,

@@ -79,11 +79,11 @@ pub(crate) struct Repairer<'a> {
 const PARALLEL_STRIPES: usize = 8;
 
 impl Repairer<'_> {
-    fn store(&self, node: NodeId) -> Option<&Arc<dyn ShardStore>> {
+    fn store(&self, node: NodeId) -> Option<Arc<dyn ShardStore>> {
         if self.unreachable.contains(&node) {
             return None;
         }
-        self.objects.nodes().get(&node)
+        self.objects.nodes().get(&node).cloned()
     }
 
     /// Repairs the non-orphan damage of `pass`, most damaged stripes first, a few stripes
@@ -330,7 +330,7 @@ impl Repairer<'_> {
         bytes: Bytes,
         crc: u32,
     ) -> Result<(), String> {
-        let store = self.store(node).ok_or("datanode unreachable")?.clone();
+        let store = self.store(node).ok_or("datanode unreachable")?;
         let len = bytes.len() as u64;
         let info = store.put(sid, bytes).await.map_err(|e| e.to_string())?;
         if info.crc32c != crc {
@@ -457,7 +457,7 @@ pub(crate) async fn remove_orphans(
             // Referenced after all (committed while the scrub ran): not damage.
             continue;
         }
-        let Some(store) = objects.nodes().get(&d.node) else {
+        let Some(store) = objects.nodes().get(&d.node).cloned() else {
             continue;
         };
         match store.delete(d.shard).await {

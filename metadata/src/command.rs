@@ -82,6 +82,9 @@ pub enum Command {
         kind: BucketConfigKind,
         value: Option<Vec<u8>>,
     },
+    /// Registers a datanode of the cluster (see [`crate::registry`]); answers
+    /// [`CommandOutput::Registered`] with its id.
+    RegisterDatanode(crate::registry::DatanodeRecord),
     /// Sets a small system value (cluster configuration and the like).
     SetSys {
         key: String,
@@ -162,7 +165,7 @@ pub enum WriteCondition {
 }
 
 /// What a command returned.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CommandOutput {
     Done,
     /// The object a put stored (with its final version id).
@@ -175,6 +178,8 @@ pub enum CommandOutput {
     Completed(Box<ObjectRecord>),
     /// Records changed by `RelocateShards`.
     Relocated(usize),
+    /// The id a registered datanode has.
+    Registered(u32),
 }
 
 /// A write produced by [`apply`]; `None` deletes the key.
@@ -431,6 +436,9 @@ pub fn apply(
         Command::SetSys { key, value } => {
             writes.push(put(Cf::Sys, key.as_bytes().to_vec(), value.clone()));
             CommandOutput::Done
+        }
+        Command::RegisterDatanode(rec) => {
+            CommandOutput::Registered(crate::registry::register(view, rec.clone(), &mut writes)?)
         }
         Command::RelocateShards { at, object, moves } => {
             CommandOutput::Relocated(data_refs::relocate(view, at, *object, moves, &mut writes)?)

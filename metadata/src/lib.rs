@@ -16,7 +16,9 @@ mod group_commit;
 pub mod keys;
 pub mod list;
 pub mod multipart;
+pub mod raft;
 pub mod records;
+pub mod registry;
 mod rocks;
 pub mod version_list;
 pub mod versions;
@@ -25,17 +27,19 @@ pub use command::{Command, CommandOutput, CompletePart, WriteCondition};
 pub use data_refs::{DataAddress, DataEntry, DataPage, DataTable, ShardMove};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
+pub use raft::{RaftMetadataStore, RaftNode, RaftOptions};
 pub use records::{
     AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, Grant, Grantee, ObjectAcl,
     ObjectData, ObjectRecord, PartData, PartRecord, Permission, ShardLoc, StoredChecksum,
     StripeLoc, TagSet, UploadRecord, VersionRecord, ANONYMOUS_OWNER,
 };
+pub use registry::DatanodeRecord;
 pub use rocks::RocksMetadataStore;
 pub use version_list::{VersionEntry, VersionPage, VersionQuery};
 pub use versions::{Deletion, VersionSel, VersioningState};
 
 /// Errors of the metadata crate.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum MetadataError {
     #[error("the bucket does not exist")]
     NoSuchBucket,
@@ -69,12 +73,19 @@ pub enum MetadataError {
     Corrupt(String),
     #[error("metadata engine error: {0}")]
     Engine(String),
+    /// No metadata quorum answered in time (leader unknown, or a majority of metadata nodes
+    /// down): nothing was committed by this call as far as the caller can know.
+    #[error("metadata unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl MetadataError {
     /// Whether trying the same operation again may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, MetadataError::Engine(_))
+        matches!(
+            self,
+            MetadataError::Engine(_) | MetadataError::Unavailable(_)
+        )
     }
 }
 
@@ -120,6 +131,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn gc_pending(&self, limit: usize) -> Result<Vec<(u64, GcEntry)>>;
     /// A small system value (cluster settings and the like).
     async fn get_sys(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Every system value whose key starts with `prefix`, in key order.
+    async fn scan_sys(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
     async fn get_upload(
         &self,
         bucket: &BucketName,

@@ -28,11 +28,11 @@ use crate::{MetadataError, MetadataStore, Result, VersionRecord};
 /// Metadata in a local RocksDB database.
 #[derive(Clone)]
 pub struct RocksMetadataStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    db: DB,
+pub(crate) struct Inner {
+    pub(crate) db: DB,
     /// Serialises commits: each batch's commands see the writes of every earlier batch.
     write_lock: Mutex<()>,
     /// Commands waiting for the next group commit, in arrival order.
@@ -43,7 +43,7 @@ struct Inner {
 
 type PendingCommand = (Command, oneshot::Sender<Result<CommandOutput>>);
 
-fn engine(e: rocksdb::Error) -> MetadataError {
+pub(crate) fn engine(e: rocksdb::Error) -> MetadataError {
     MetadataError::Engine(e.to_string())
 }
 
@@ -55,7 +55,9 @@ impl RocksMetadataStore {
         opts.create_missing_column_families(true);
         let cfs = Cf::ALL
             .iter()
-            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+            .map(|cf| cf.name())
+            .chain(crate::raft::RAFT_CFS)
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(engine)?;
         Ok(RocksMetadataStore {
             inner: Arc::new(Inner {
@@ -94,10 +96,14 @@ impl Inner {
         })
     }
 
-    fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily> {
+    pub(crate) fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily> {
+        self.cf_named(cf.name())
+    }
+
+    pub(crate) fn cf_named(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
         self.db
-            .cf_handle(cf.name())
-            .ok_or_else(|| MetadataError::Engine(format!("missing column family {}", cf.name())))
+            .cf_handle(name)
+            .ok_or_else(|| MetadataError::Engine(format!("missing column family {name}")))
     }
 
     /// Commits every pending command as one batch (see [`crate::group_commit`]); the
@@ -453,6 +459,18 @@ impl MetadataStore for RocksMetadataStore {
     async fn get_sys(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let k = key.as_bytes().to_vec();
         self.blocking(move |inner| inner.get(Cf::Sys, &k)).await
+    }
+
+    async fn scan_sys(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let p = prefix.as_bytes().to_vec();
+        self.blocking(move |inner| {
+            Ok(inner
+                .scan_prefix(Cf::Sys, &p)?
+                .into_iter()
+                .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
+                .collect())
+        })
+        .await
     }
 }
 

@@ -67,7 +67,7 @@ pub enum VersionSel {
 }
 
 /// What a delete did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deletion {
     /// The version removed or the delete marker created (`None` is `null`).
     pub version_id: Option<String>,

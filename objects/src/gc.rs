@@ -5,29 +5,23 @@
 //! and then removes the queue entries. Deleting an absent shard is fine, so replaying an
 //! entry after a crash is harmless.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cairn_datanode::{DatanodeError, ShardStore};
+use cairn_datanode::DatanodeError;
 use cairn_metadata::{Command, MetadataStore};
-use cairn_types::NodeId;
 use tokio::sync::{watch, Notify};
 
-use crate::{ObjectsError, GC_POLL};
+use crate::{Nodes, ObjectsError, GC_POLL};
 
 /// The background shard garbage collector.
 pub struct GcWorker {
     meta: Arc<dyn MetadataStore>,
-    nodes: Arc<BTreeMap<NodeId, Arc<dyn ShardStore>>>,
+    nodes: Nodes,
     wakeup: Arc<Notify>,
 }
 
 impl GcWorker {
-    pub(crate) fn new(
-        meta: Arc<dyn MetadataStore>,
-        nodes: Arc<BTreeMap<NodeId, Arc<dyn ShardStore>>>,
-        wakeup: Arc<Notify>,
-    ) -> Self {
+    pub(crate) fn new(meta: Arc<dyn MetadataStore>, nodes: Nodes, wakeup: Arc<Notify>) -> Self {
         GcWorker {
             meta,
             nodes,
@@ -47,7 +41,7 @@ impl GcWorker {
             for (seq, entry) in batch {
                 let mut ok = true;
                 for (node, shard) in entry.shards {
-                    let Some(store) = self.nodes.get(&node) else {
+                    let Some(store) = self.nodes.current().get(&node).cloned() else {
                         tracing::warn!(%node, %shard, "gc: shard on an unknown datanode");
                         continue;
                     };
@@ -71,10 +65,23 @@ impl GcWorker {
     }
 
     /// Runs until `shutdown` turns true: after every wake-up, and every few seconds.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let (_always, active) = watch::channel(true);
+        self.run_while(active, shutdown).await
+    }
+
+    /// Like [`Self::run`], but collects only while `active` is true (in a cluster: while this
+    /// node leads, so that one node collects).
+    pub async fn run_while(
+        self,
+        active: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
-            if let Err(e) = self.run_once().await {
-                tracing::warn!(error = %e, "gc pass failed");
+            if *active.borrow() {
+                if let Err(e) = self.run_once().await {
+                    tracing::warn!(error = %e, "gc pass failed");
+                }
             }
             tokio::select! {
                 _ = self.wakeup.notified() => {}

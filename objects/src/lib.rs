@@ -50,6 +50,8 @@ pub enum ObjectsError {
     Inconsistent(String),
     #[error("invalid data-path configuration: {0}")]
     Config(String),
+    #[error("{available} datanodes are registered; the erasure coding needs {needed}")]
+    NotEnoughDatanodes { available: usize, needed: usize },
     #[error("only {written} of {needed} required shards of a stripe were stored")]
     WriteQuorum { written: usize, needed: usize },
     #[error("only {available} of the {needed} shards needed to read a stripe are available")]
@@ -82,6 +84,10 @@ pub struct ObjectsConfig {
     /// Shards of a stripe that must be durable before it counts as written; `None` means
     /// k+1 (capped at k+m).
     pub write_quorum: Option<usize>,
+    /// Accept fewer datanodes than the scheme needs (a cluster whose other nodes have not
+    /// registered yet): striped writes fail with [`ObjectsError::NotEnoughDatanodes`] until
+    /// [`ObjectService::set_nodes`] brings enough.
+    pub allow_fewer_datanodes: bool,
 }
 
 impl ObjectsConfig {
@@ -100,6 +106,7 @@ impl Default for ObjectsConfig {
             max_in_flight: 2,
             ec: EcScheme { data: 4, parity: 2 },
             write_quorum: None,
+            allow_fewer_datanodes: false,
         }
     }
 }
@@ -116,14 +123,51 @@ pub struct WrittenBody {
     pub in_flight: InFlight,
 }
 
+/// Every datanode the data path can reach, by id.
+pub type NodeMap = BTreeMap<NodeId, Arc<dyn ShardStore>>;
+
+/// Where a datanode is, for spreading a stripe's shards over hosts and zones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTopology {
+    pub host: String,
+    pub zone: String,
+}
+
+/// The current datanodes; replaced as a whole when the cluster's registry changes.
+#[derive(Clone, Default)]
+pub struct Nodes(Arc<std::sync::RwLock<Arc<NodeMap>>>);
+
+impl Nodes {
+    fn new(map: NodeMap) -> Self {
+        Nodes(Arc::new(std::sync::RwLock::new(Arc::new(map))))
+    }
+
+    pub fn current(&self) -> Arc<NodeMap> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, map: NodeMap) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(map);
+    }
+}
+
 /// The object data service.
 #[derive(Clone)]
 pub struct ObjectService {
     meta: Arc<dyn MetadataStore>,
-    nodes: Arc<BTreeMap<NodeId, Arc<dyn ShardStore>>>,
+    nodes: Nodes,
+    topology: Arc<std::sync::RwLock<BTreeMap<NodeId, NodeTopology>>>,
     placement: Arc<std::sync::RwLock<Arc<dyn Placement>>>,
     /// Datanodes being drained: kept readable, given no new placements.
     drained: Arc<std::sync::RwLock<std::collections::BTreeSet<NodeId>>>,
+    /// Datanodes whose heartbeats stopped: writes do not try them.
+    down: Arc<std::sync::RwLock<std::collections::BTreeSet<NodeId>>>,
     codec: StripeCodec,
     config: ObjectsConfig,
     gc_wakeup: Arc<Notify>,
@@ -142,7 +186,7 @@ impl ObjectService {
     ) -> Result<Self, ObjectsError> {
         let codec = StripeCodec::new(config.ec).map_err(|e| ObjectsError::Config(e.to_string()))?;
         let total = codec.total_shards();
-        if total > nodes.len() {
+        if total > nodes.len() && !config.allow_fewer_datanodes {
             return Err(ObjectsError::Config(format!(
                 "erasure coding {}+{} needs {total} datanodes, there are {}",
                 config.ec.data,
@@ -157,12 +201,19 @@ impl ObjectService {
                 codec.data_shards()
             )));
         }
-        let placement = build_ring(nodes.keys(), &Default::default(), total)?;
+        let needed = if config.allow_fewer_datanodes {
+            0
+        } else {
+            total
+        };
+        let placement = build_ring(nodes.keys(), &Default::default(), &BTreeMap::new(), needed)?;
         Ok(ObjectService {
             meta,
-            nodes: Arc::new(nodes),
+            nodes: Nodes::new(nodes),
+            topology: Arc::default(),
             placement: Arc::new(std::sync::RwLock::new(placement)),
             drained: Arc::default(),
+            down: Arc::default(),
             codec,
             config,
             gc_wakeup: Arc::new(Notify::new()),
@@ -195,10 +246,12 @@ impl ObjectService {
         &self,
         drained: std::collections::BTreeSet<NodeId>,
     ) -> Result<(), ObjectsError> {
-        if let Some(n) = drained.iter().find(|n| !self.nodes.contains_key(n)) {
+        let nodes = self.nodes.current();
+        if let Some(n) = drained.iter().find(|n| !nodes.contains_key(n)) {
             return Err(ObjectsError::UnknownNode(*n));
         }
-        let ring = build_ring(self.nodes.keys(), &drained, self.codec.total_shards())?;
+        let topology = self.topology();
+        let ring = build_ring(nodes.keys(), &drained, &topology, self.codec.total_shards())?;
         *self
             .placement
             .write()
@@ -208,6 +261,58 @@ impl ObjectService {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = drained;
         Ok(())
+    }
+
+    /// Replaces the set of datanodes (the cluster's registry changed) and rebuilds the ring
+    /// over them, spreading each stripe over hosts and zones. Drained datanodes that are no
+    /// longer listed stop being drained. With fewer datanodes than the erasure coding needs,
+    /// the ring still covers those there are, and striped writes fail with
+    /// [`ObjectsError::NotEnoughDatanodes`] until more register.
+    pub fn set_nodes(&self, nodes: NodeMap, topology: BTreeMap<NodeId, NodeTopology>) {
+        let mut drained = self.drained();
+        drained.retain(|n| nodes.contains_key(n));
+        let ring = build_ring(nodes.keys(), &drained, &topology, 0)
+            .or_else(|_| build_ring(nodes.keys(), &Default::default(), &topology, 0));
+        *self
+            .topology
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = topology;
+        self.nodes.replace(nodes);
+        if let Ok(ring) = ring {
+            *self
+                .placement
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+        }
+        *self
+            .drained
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = drained;
+    }
+
+    /// Marks the datanodes that stopped answering heartbeats: new shards skip them (to the
+    /// next distinct node on the ring) instead of waiting for them to fail.
+    pub fn set_down(&self, down: std::collections::BTreeSet<NodeId>) {
+        *self
+            .down
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = down;
+    }
+
+    /// Datanodes currently marked down.
+    pub fn down(&self) -> std::collections::BTreeSet<NodeId> {
+        self.down
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Host and zone of each datanode (empty for a single-host service).
+    pub fn topology(&self) -> BTreeMap<NodeId, NodeTopology> {
+        self.topology
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether a body with this object id is being written and not yet committed or
@@ -240,8 +345,9 @@ impl ObjectService {
         &self.meta
     }
 
-    pub fn nodes(&self) -> &BTreeMap<NodeId, Arc<dyn ShardStore>> {
-        &self.nodes
+    /// The datanodes as they are now.
+    pub fn nodes(&self) -> Arc<NodeMap> {
+        self.nodes.current()
     }
 
     /// The garbage collector for this service's shards.
@@ -253,8 +359,18 @@ impl ObjectService {
         )
     }
 
-    fn node(&self, id: NodeId) -> Result<&Arc<dyn ShardStore>, ObjectsError> {
-        self.nodes.get(&id).ok_or(ObjectsError::UnknownNode(id))
+    /// Wakes the garbage collector (after deletes, or when this node becomes the one that
+    /// collects).
+    pub fn wake_gc(&self) {
+        self.gc_wakeup.notify_one();
+    }
+
+    fn node(&self, id: NodeId) -> Result<Arc<dyn ShardStore>, ObjectsError> {
+        self.nodes
+            .current()
+            .get(&id)
+            .cloned()
+            .ok_or(ObjectsError::UnknownNode(id))
     }
 
     /// Streams `body` into storage. Nothing is visible to readers until [`Self::commit`].
@@ -549,16 +665,19 @@ impl ObjectService {
 fn build_ring<'a>(
     nodes: impl Iterator<Item = &'a NodeId>,
     drained: &std::collections::BTreeSet<NodeId>,
+    topology: &BTreeMap<NodeId, NodeTopology>,
     needed: usize,
 ) -> Result<Arc<dyn Placement>, ObjectsError> {
-    // Local datanodes share one host and zone; the cluster issue brings real host/zone
-    // tags and weights from membership.
+    // Datanodes without a known place share one host and zone (a single-node server).
     let infos: Vec<NodeInfo> = nodes
-        .map(|id| NodeInfo {
-            id: *id,
-            weight: u32::from(!drained.contains(id)),
-            host: "local".into(),
-            zone: "local".into(),
+        .map(|id| {
+            let t = topology.get(id);
+            NodeInfo {
+                id: *id,
+                weight: u32::from(!drained.contains(id)),
+                host: t.map_or_else(|| "local".into(), |t| t.host.clone()),
+                zone: t.map_or_else(|| "local".into(), |t| t.zone.clone()),
+            }
         })
         .collect();
     let ring = Ring::new(0, infos, RING_VNODES_PER_WEIGHT)

@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
+use cairn_datanode::DatanodeError;
 use cairn_erasure::{shard_checksum, StripeCodec};
 use cairn_metadata::{ShardLoc, StripeLoc};
 use cairn_types::{EcScheme, ObjectId, ShardId};
@@ -24,16 +25,17 @@ impl ObjectService {
         let placement = self.placement();
         let nodes = placement.place(id, stripe, total);
         if nodes.len() < total {
-            return Err(ObjectsError::Config(format!(
-                "placement returned {} datanodes, {total} needed",
-                nodes.len()
-            )));
+            return Err(ObjectsError::NotEnoughDatanodes {
+                available: nodes.len(),
+                needed: total,
+            });
         }
         let stores = nodes
             .iter()
-            .map(|n| self.node(*n).cloned())
+            .map(|n| self.node(*n))
             .collect::<Result<Vec<_>, _>>()?;
         let shards = self.codec.encode(&data);
+        let down = self.down();
         let locs: Vec<ShardLoc> = shards
             .iter()
             .zip(&nodes)
@@ -44,15 +46,21 @@ impl ObjectService {
             })
             .collect();
         let mut locs = locs;
-        let writes =
-            shards
-                .iter()
-                .cloned()
-                .zip(stores)
-                .enumerate()
-                .map(|(i, (shard, store))| async move {
+        let writes = shards
+            .iter()
+            .cloned()
+            .zip(stores)
+            .enumerate()
+            .map(|(i, (shard, store))| {
+                // A datanode known to be down is not tried: its shard goes to a spare.
+                let skip = down.contains(&nodes[i]);
+                async move {
+                    if skip {
+                        return Err(DatanodeError::Closed);
+                    }
                     store.put(ShardId::new(id, stripe, i as u32), shard).await
-                });
+                }
+            });
         let mut failed = Vec::new();
         let mut written = 0;
         for (i, r) in join_all(writes).await.into_iter().enumerate() {
@@ -73,7 +81,10 @@ impl ObjectService {
         // Hinted handoff: a shard whose node failed goes to the next distinct node on the
         // ring; the record names where it really is (the scrubber moves it home later).
         if !failed.is_empty() {
-            let spare = placement.fallbacks(id, stripe, &nodes, failed.len());
+            let spare = placement
+                .fallbacks(id, stripe, &nodes, failed.len() + down.len())
+                .into_iter()
+                .filter(|n| !down.contains(n));
             for (&i, node) in failed.iter().zip(spare) {
                 let Ok(store) = self.node(node) else { continue };
                 let sid = ShardId::new(id, stripe, i as u32);

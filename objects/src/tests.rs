@@ -313,9 +313,33 @@ async fn schemes_that_do_not_fit_are_refused() {
         ..ObjectsConfig::default()
     };
     assert!(matches!(
-        ObjectService::new(meta, nodes, cfg),
+        ObjectService::new(meta.clone(), nodes.clone(), cfg.clone()),
         Err(ObjectsError::Config(_))
     ));
+    // A cluster node may start before the others registered theirs: accepted, but a
+    // striped write says there are not enough datanodes.
+    let svc = ObjectService::new(
+        meta,
+        nodes,
+        ObjectsConfig {
+            allow_fewer_datanodes: true,
+            ..cfg
+        },
+    )
+    .unwrap();
+    let r = svc
+        .write_stripe(ObjectId::random(), 0, Bytes::from(vec![7u8; 1000]))
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(ObjectsError::NotEnoughDatanodes {
+                available: 1,
+                needed: 6
+            })
+        ),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]

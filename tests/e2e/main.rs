@@ -8,6 +8,7 @@ mod acl_objects;
 mod admin;
 mod basic;
 mod bucket_config;
+mod cluster;
 mod compat;
 mod conditional_put;
 mod console;

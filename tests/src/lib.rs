@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 pub const ACCESS_KEY: &str = "CAIRNTESTROOTKEY0001";
 pub const SECRET_KEY: &str = "cairn-test-secret-key-0000000000000000000";
 
@@ -47,7 +49,10 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     pub s3: SocketAddr,
     pub admin: SocketAddr,
+    /// The cluster listener (Raft), as the server printed it.
+    pub cluster: Option<String>,
     extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl Server {
@@ -59,17 +64,29 @@ impl Server {
     pub fn start_with(args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("data");
-        let mut s = Self::spawn(&data, args.iter().map(|s| s.to_string()).collect());
+        let mut s = Self::spawn(
+            &data,
+            args.iter().map(|s| s.to_string()).collect(),
+            Vec::new(),
+        );
         s._tmp = Some(tmp);
         s
     }
 
-    fn spawn(data: &Path, extra_args: Vec<String>) -> Server {
-        let mut child = Command::new(cairn_bin())
+    /// Starts a server on `data` (kept by the caller) with these flags and environment.
+    pub fn spawn_in(data: &Path, args: Vec<String>, envs: Vec<(String, String)>) -> Server {
+        Self::spawn(data, args, envs)
+    }
+
+    fn spawn(data: &Path, extra_args: Vec<String>, envs: Vec<(String, String)>) -> Server {
+        let mut cmd = Command::new(cairn_bin());
+        cmd.envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut child = cmd
             .arg("server")
             .arg("--data")
             .arg(data)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--cluster-listen", "127.0.0.1:0"])
             .args(&extra_args)
             .env("CAIRN_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("CAIRN_ROOT_SECRET_KEY", SECRET_KEY)
@@ -83,8 +100,8 @@ impl Server {
             .expect("spawn cairn");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut s3, mut admin) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut s3, mut admin, mut cluster) = (None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while s3.is_none() || admin.is_none() {
             assert!(Instant::now() < deadline, "cairn did not start in time");
             let line = match lines.next() {
@@ -97,6 +114,9 @@ impl Server {
             if let Some(a) = line.strip_prefix("Admin API listening on http://") {
                 admin = Some(a.trim().parse().expect("admin addr"));
             }
+            if let Some(a) = line.strip_prefix("Cluster listener on ") {
+                cluster = a.split_whitespace().next().map(str::to_string);
+            }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
@@ -106,14 +126,16 @@ impl Server {
             _tmp: None,
             s3: s3.unwrap(),
             admin: admin.unwrap(),
+            cluster,
             extra_args,
+            envs,
         };
         server.wait_ready();
         server
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = raw_request(
                 self.admin,
@@ -225,6 +247,25 @@ impl Server {
         assert!(ok, "start-datanode {i}: {out}");
     }
 
+    /// A request on the admin port with the cluster secret as bearer token.
+    pub fn admin_call(&self, method: &str, path: &str, body: &str) -> RawResponse {
+        let secret = self
+            .envs
+            .iter()
+            .find(|(k, _)| k == "CAIRN_CLUSTER_SECRET")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| self.cluster_secret());
+        raw_request(
+            self.admin,
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("admin request")
+    }
+
     /// A GET on the admin port.
     pub fn admin_get(&self, path: &str) -> RawResponse {
         raw_request(
@@ -305,7 +346,8 @@ impl Server {
     fn restart_args(&mut self, args: Vec<String>) {
         self.kill();
         let tmp = self._tmp.take();
-        let mut s = Self::spawn(&self.data, args);
+        let envs = std::mem::take(&mut self.envs);
+        let mut s = Self::spawn(&self.data, args, envs);
         s._tmp = tmp;
         *self = s;
     }

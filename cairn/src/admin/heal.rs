@@ -128,8 +128,10 @@ struct NodeStatus {
 }
 
 #[derive(Serialize)]
-struct ClusterStatus {
+struct ClusterStatus<'a> {
     metadata: serde_json::Value,
+    /// Every node of the cluster with its roles (absent outside a cluster).
+    nodes: Option<&'a Vec<super::nodes::NodeView>>,
     erasure_coding: String,
     datanodes: Vec<NodeStatus>,
     heal: HealStatus,
@@ -140,7 +142,37 @@ struct ClusterStatus {
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
     let heal = st.healer.status();
     let history = st.healer.history().await.unwrap_or_default();
-    let views = datanode_views(&st).await;
+    let mut views = datanode_views(&st).await;
+    let cluster = super::nodes::cluster_status(&st).await;
+    // Datanodes of other nodes, as this gateway's heartbeats see them.
+    if let Some(c) = &cluster {
+        let drained = st.objects.drained();
+        for d in &c.datanodes {
+            if let Some(v) = views.iter_mut().find(|v| v.status.id == d.id) {
+                v.node = Some(d.node);
+                v.capacity_bytes = d.capacity_bytes;
+                v.free_bytes = d.free_bytes;
+                continue;
+            }
+            views.push(DatanodeView {
+                status: crate::datanodes::DatanodeStatus {
+                    id: d.id,
+                    addr: d.addr.clone(),
+                    dir: String::new(),
+                    serving: d.up,
+                },
+                node: Some(d.node),
+                reachable: d.up && d.shards.is_some(),
+                draining: drained.contains(&NodeId(d.id)),
+                shards: d.shards,
+                live_bytes: d.live_bytes,
+                disk_bytes: d.disk_bytes,
+                capacity_bytes: d.capacity_bytes,
+                free_bytes: d.free_bytes,
+            });
+        }
+        views.sort_by_key(|v| v.status.id);
+    }
     let datanodes = views
         .into_iter()
         .map(|view| {
@@ -162,6 +194,30 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
             }
         })
         .collect();
+    let metadata = match &cluster {
+        Some(c) => serde_json::json!({
+            "engine": "rocksdb",
+            "replication": format!(
+                "raft, {} voter(s), {} learner(s)",
+                c.raft.members.iter().filter(|m| m.voter).count(),
+                c.raft.members.iter().filter(|m| !m.voter).count()
+            ),
+            "leader": c.raft.leader.map_or_else(|| "none".to_string(), |l| format!("node{l}")),
+            "voters": c.raft.members.iter().filter(|m| m.voter).map(|m| format!("node{}", m.id)).collect::<Vec<_>>(),
+            "term": c.raft.term,
+            "this_node": c.raft.id,
+            "state": c.raft.state,
+            "last_applied": c.raft.last_applied_index,
+            "snapshot": c.raft.snapshot_index,
+        }),
+        None => serde_json::json!({
+            "engine": "rocksdb",
+            "replication": "none (single metadata node)",
+            "leader": "local",
+            "voters": ["local"],
+        }),
+    };
+    let nodes = cluster.as_ref().map(|c| &c.nodes);
     let ec = st.objects.scheme();
     let rebalance_pending = heal.last.as_ref().map_or(0, |r| {
         if r.repair {
@@ -173,12 +229,8 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
     json(
         StatusCode::OK,
         &ClusterStatus {
-            metadata: serde_json::json!({
-                "engine": "rocksdb",
-                "replication": "none (single metadata node)",
-                "leader": "local",
-                "voters": ["local"],
-            }),
+            metadata,
+            nodes,
             erasure_coding: format!("{}+{}", ec.data, ec.parity),
             datanodes,
             heal,

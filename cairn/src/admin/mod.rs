@@ -53,6 +53,7 @@ use crate::datanodes::LocalDatanodes;
 pub mod auth;
 pub mod console;
 mod heal;
+mod nodes;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -80,6 +81,14 @@ pub struct AdminState {
     keys: KeyRing,
     healer: cairn_heal::Healer,
     console: console::ConsoleConfig,
+    cluster: Option<ClusterInfo>,
+}
+
+/// The cluster side of the admin API: the Raft member and the gateway's view of datanodes.
+pub struct ClusterInfo {
+    pub raft: Arc<cairn_metadata::RaftNode>,
+    pub view: Arc<crate::cluster::ClusterView>,
+    pub roles: crate::cluster::Roles,
 }
 
 /// Credentials the admin API accepts.
@@ -126,7 +135,13 @@ impl AdminState {
             keys,
             healer,
             console,
+            cluster: None,
         }
+    }
+
+    pub fn with_cluster(mut self, cluster: ClusterInfo) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 }
 
@@ -140,6 +155,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/datanodes/{n}/undrain", post(undrain_datanode))
         .route("/admin/keys", get(list_keys).post(create_key))
         .merge(heal::routes())
+        .merge(nodes::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/health/live", get(|| async { "ok\n" }))
@@ -186,7 +202,11 @@ async fn ready(State(st): State<Arc<AdminState>>) -> (StatusCode, String) {
             format!("metadata not ready: {e}\n"),
         );
     }
-    for (id, node) in st.objects.nodes() {
+    for (id, node) in st.objects.nodes().iter() {
+        if st.cluster.is_some() && st.datanodes.index_of(id.0).is_none() {
+            // Another node's datanode: its health is that node's readiness.
+            continue;
+        }
         if let Err(e) = node.stats().await {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -198,7 +218,7 @@ async fn ready(State(st): State<Arc<AdminState>>) -> (StatusCode, String) {
 }
 
 async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
-    for (id, node) in st.objects.nodes() {
+    for (id, node) in st.objects.nodes().iter() {
         let label = NodeLabel {
             node: id.to_string(),
         };
@@ -238,12 +258,17 @@ async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
 struct DatanodeView {
     #[serde(flatten)]
     status: crate::datanodes::DatanodeStatus,
+    /// The cluster node that runs it.
+    node: Option<u64>,
     reachable: bool,
     /// Given no new placements; the scrubber moves its shards off.
     draining: bool,
     shards: Option<u64>,
     live_bytes: Option<u64>,
     disk_bytes: Option<u64>,
+    /// The filesystem it is on: size and free bytes.
+    capacity_bytes: Option<u64>,
+    free_bytes: Option<u64>,
 }
 
 async fn list_datanodes(State(st): State<Arc<AdminState>>) -> Response {
@@ -264,6 +289,9 @@ async fn datanode_views(st: &AdminState) -> Vec<DatanodeView> {
         let draining = drained.contains(&cairn_types::NodeId(status.id));
         out.push(DatanodeView {
             status,
+            node: None,
+            capacity_bytes: stats.map(|s| s.capacity_bytes),
+            free_bytes: stats.map(|s| s.free_bytes),
             draining,
             reachable: stats.is_some(),
             shards: stats.map(|s| s.shards),
@@ -294,7 +322,7 @@ async fn start_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<usize>)
             format!("datanode {n} was already serving\n"),
         )
             .into_response(),
-        Err(e) if n >= st.datanodes.len() => {
+        Err(e) if st.datanodes.index_of(n as u32).is_none() => {
             (StatusCode::NOT_FOUND, format!("datanode {n}: {e}\n")).into_response()
         }
         Err(e) => (

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod client;
+pub mod config;
 pub mod key;
+pub mod node;
 pub mod scrub;
 pub mod server;

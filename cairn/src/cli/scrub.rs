@@ -277,13 +277,38 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         m["leader"].as_str().unwrap_or("?"),
         m["voters"]
     );
+    if let Some(nodes) = v["nodes"].as_array() {
+        println!(
+            "{:<8} {:<20} {:<9} {:<7} {:<6} cluster address",
+            "node", "roles", "metadata", "leader", "state"
+        );
+        for n in nodes {
+            println!(
+                "{:<8} {:<20} {:<9} {:<7} {:<6} {}",
+                format!("node{}", n["id"]),
+                n["roles"].as_str().unwrap_or(""),
+                n["metadata"].as_str().unwrap_or("?"),
+                if n["leader"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    ""
+                },
+                if n["reachable"].as_bool() == Some(true) {
+                    "up"
+                } else {
+                    "down"
+                },
+                n["cluster_addr"].as_str().unwrap_or("?"),
+            );
+        }
+    }
     println!(
         "erasure coding: {}",
         v["erasure_coding"].as_str().unwrap_or("?")
     );
     println!(
-        "{:<6} {:<8} {:<22} {:>8} {:>10} {:>10}  last scrub",
-        "node", "state", "address", "shards", "live", "disk"
+        "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>10}  last scrub",
+        "dn", "node", "state", "address", "shards", "live", "disk", "free"
     );
     let now = crate::server::time_ms();
     let mut live_total = 0u64;
@@ -303,13 +328,20 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         live_total += n["live_bytes"].as_u64().unwrap_or(0);
         shards_total += n["shards"].as_u64().unwrap_or(0);
         println!(
-            "{:<6} {:<8} {:<22} {:>8} {:>10} {:>10}  {last}",
+            "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>10}  {last}",
             format!("dn{}", n["id"]),
+            n["node"]
+                .as_u64()
+                .map_or("-".into(), |x| format!("node{x}")),
             n["state"].as_str().unwrap_or("?"),
             n["addr"].as_str().unwrap_or("?"),
             n["shards"].as_u64().map_or("-".into(), |s| s.to_string()),
             n["live_bytes"].as_u64().map_or("-".into(), bytes),
             n["disk_bytes"].as_u64().map_or("-".into(), bytes),
+            match (n["free_bytes"].as_u64(), n["capacity_bytes"].as_u64()) {
+                (Some(f), Some(c)) if c > 0 => format!("{}/{}", bytes(f), bytes(c)),
+                _ => "-".into(),
+            },
         );
     }
     let h = &v["heal"];

@@ -6,7 +6,54 @@ use std::path::PathBuf;
 use cairn_types::EcScheme;
 
 #[derive(clap::Args, Debug, Clone)]
+#[command(args_override_self = true)]
 pub struct ServerArgs {
+    /// A TOML file of server settings: the same names as the flags (`node-id = 2`,
+    /// `roles = "meta,data"`, `data-dir = ["/disk1", "/disk2"]`, …). Flags given on the
+    /// command line win over the file.
+    #[arg(long, env = "CAIRN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id in the cluster (unique, stable across restarts).
+    #[arg(long, default_value_t = 1, env = "CAIRN_NODE_ID")]
+    pub node_id: u64,
+    /// What this node does: any of `meta` (a metadata voter), `data` (runs datanodes),
+    /// `gateway` (serves S3 and the console), comma-separated. A node without `meta` keeps a
+    /// non-voting replica of the metadata.
+    #[arg(long, default_value = "meta,data,gateway", env = "CAIRN_ROLES")]
+    pub roles: crate::cluster::Roles,
+    /// Address of the cluster listener (Raft and node-to-node calls).
+    #[arg(long, default_value = "127.0.0.1:9002", env = "CAIRN_CLUSTER_LISTEN")]
+    pub cluster_listen: SocketAddr,
+    /// Host name or IP other nodes reach this node at (its cluster listener and datanodes)
+    /// [default: the listen IP, or the host name when listening on all interfaces].
+    #[arg(long, env = "CAIRN_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Join the cluster that answers at this cluster address (`host:port` of any member) on
+    /// first start, instead of starting a new one. Needs the cluster's secret
+    /// (`CAIRN_CLUSTER_SECRET`).
+    #[arg(long, env = "CAIRN_JOIN")]
+    pub join: Option<String>,
+    /// A datanode directory; repeat for several (one datanode each) [default: `--datanodes`
+    /// directories under `<data>/datanodes/`].
+    #[arg(long = "data-dir", env = "CAIRN_DATA_DIRS", value_delimiter = ',')]
+    pub data_dirs: Vec<PathBuf>,
+    /// Failure domain of this node's datanodes (a rack or room); stripes spread over zones
+    /// and hosts.
+    #[arg(long, default_value = "default", env = "CAIRN_ZONE")]
+    pub zone: String,
+    /// Seconds a metadata write or read waits for a leader and a quorum before failing with
+    /// 503.
+    #[arg(long, default_value_t = 5.0, env = "CAIRN_META_TIMEOUT")]
+    pub meta_timeout: f64,
+    /// Metadata log entries between snapshots (older entries are then dropped).
+    #[arg(long, default_value_t = 10_000)]
+    pub raft_snapshot_logs: u64,
+    /// Milliseconds without a leader before a metadata node calls an election.
+    #[arg(long, default_value_t = 1000)]
+    pub raft_election_ms: u64,
+    /// Seconds between datanode heartbeats; a datanode that misses three is marked down.
+    #[arg(long, default_value_t = 1.0)]
+    pub heartbeat_secs: f64,
     /// Directory that holds metadata and datanode segments.
     #[arg(long, default_value = "./cairn-data", env = "CAIRN_DATA")]
     pub data: PathBuf,

@@ -241,9 +241,7 @@ async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
         StatusCode::OK,
         &j!({
             "datanodes": nodes,
-            "metadata": { "engine": "rocksdb", "replication": "none (single metadata node)",
-                          "leader": "local", "voters": ["local"],
-                          "roles": ["meta", "data", "gateway"] },
+            "metadata": metadata_summary(&st),
             "erasure_coding": { "data": ec.data, "parity": ec.parity,
                                 "overhead": (ec.data as f64 + ec.parity as f64) / ec.data as f64 },
             "ring": ring,
@@ -252,6 +250,42 @@ async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
             "scrub_history": recent,
         }),
     )
+}
+
+/// The metadata group as the dashboard shows it: engine, replication, leader, voters and
+/// this node's roles.
+fn metadata_summary(st: &AdminState) -> Value {
+    let Some(c) = &st.cluster else {
+        return j!({ "engine": "rocksdb", "replication": "none (single metadata node)",
+                    "leader": "local", "voters": ["local"],
+                    "roles": ["meta", "data", "gateway"] });
+    };
+    let r = c.raft.status();
+    let voters: Vec<String> = r
+        .members
+        .iter()
+        .filter(|m| m.voter)
+        .map(|m| format!("node{}", m.id))
+        .collect();
+    let roles: Vec<&str> = [
+        (c.roles.meta, "meta"),
+        (c.roles.data, "data"),
+        (c.roles.gateway, "gateway"),
+    ]
+    .into_iter()
+    .filter_map(|(on, n)| on.then_some(n))
+    .collect();
+    j!({
+        "engine": "rocksdb",
+        "replication": if voters.len() > 1 {
+            format!("raft, {} voters (this node: node{}, {})", voters.len(), r.id, r.state)
+        } else {
+            "raft, single metadata node".to_string()
+        },
+        "leader": r.leader.map_or_else(|| "none".to_string(), |l| format!("node{l}")),
+        "voters": voters,
+        "roles": roles,
+    })
 }
 
 #[derive(Deserialize, Default)]

@@ -1,0 +1,506 @@
+//! What makes `cairn server` a cluster member: roles, starting (or joining) the Raft group
+//! on the cluster listener, registering this node's datanodes, and the loop that keeps the
+//! gateway's view of the cluster current (datanode registry → ring, heartbeats → down
+//! datanodes, drained list, access keys).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cairn_api::KeyRing;
+use cairn_datanode::{RemoteShardStore, ShardStore};
+use cairn_metadata::raft::service;
+use cairn_metadata::{
+    registry, Command, CommandOutput, DatanodeRecord, MetadataStore, RaftNode, RaftOptions,
+    RocksMetadataStore,
+};
+use cairn_objects::{NodeMap, NodeTopology, ObjectService};
+use cairn_types::NodeId;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::cli::server::ServerArgs;
+
+/// The roles of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Roles {
+    pub meta: bool,
+    pub data: bool,
+    pub gateway: bool,
+}
+
+impl FromStr for Roles {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut r = Roles {
+            meta: false,
+            data: false,
+            gateway: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "meta" => r.meta = true,
+                "data" => r.data = true,
+                "gateway" => r.gateway = true,
+                "all" => {
+                    r = Roles {
+                        meta: true,
+                        data: true,
+                        gateway: true,
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown role {other:?} (roles: meta, data, gateway)"
+                    ))
+                }
+            }
+        }
+        if !(r.meta || r.data || r.gateway) {
+            return Err("at least one role is needed (meta, data, gateway)".into());
+        }
+        Ok(r)
+    }
+}
+
+impl std::fmt::Display for Roles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = [
+            (self.meta, "meta"),
+            (self.data, "data"),
+            (self.gateway, "gateway"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// The host other nodes reach this one at.
+pub fn advertise_host(args: &ServerArgs) -> String {
+    if let Some(a) = &args.advertise {
+        return a.clone();
+    }
+    let ip = args.cluster_listen.ip();
+    if !ip.is_unspecified() {
+        return ip.to_string();
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+/// This node's Raft member and the task serving its cluster listener.
+pub struct Membership {
+    pub node: Arc<RaftNode>,
+    pub listener: JoinHandle<()>,
+    pub addr: String,
+}
+
+/// Starts Raft on `local`, serves the cluster listener, and makes sure this node is in a
+/// group: bootstraps a new one, joins `--join`, or (after a restart) just rejoins its own.
+/// Returns once a leader is known.
+pub async fn start(
+    args: &ServerArgs,
+    local: &RocksMetadataStore,
+    secret: &str,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Membership> {
+    let listener = TcpListener::bind(args.cluster_listen)
+        .await
+        .with_context(|| format!("binding the cluster address {}", args.cluster_listen))?;
+    let port = listener.local_addr()?.port();
+    let addr = format!("{}:{port}", advertise_host(args));
+    let opts = RaftOptions {
+        election: Duration::from_millis(args.raft_election_ms.max(100)),
+        heartbeat: Duration::from_millis((args.raft_election_ms / 6).clamp(20, 500)),
+        snapshot_logs: args.raft_snapshot_logs,
+        keep_logs: (args.raft_snapshot_logs / 10).max(10),
+        timeout: Duration::from_secs_f64(args.meta_timeout.max(0.1)),
+    };
+    let node = RaftNode::start(local, args.node_id, addr.clone(), secret, opts).await?;
+    let app = service::router(node.clone(), secret.to_string());
+    let mut stop = shutdown.clone();
+    let serving = tokio::spawn(async move {
+        let until = async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(until)
+            .await
+        {
+            tracing::error!(error = %e, "cluster listener failed");
+        }
+    });
+    let initialized = node.is_initialized().await?;
+    match (&args.join, initialized) {
+        (_, true) => tracing::info!(id = args.node_id, %addr, "rejoining the metadata group"),
+        (Some(seed), false) => {
+            tracing::info!(id = args.node_id, %seed, voter = args.roles.meta, "joining the cluster");
+            node.join(
+                seed,
+                args.roles.meta,
+                Instant::now() + Duration::from_secs(300),
+            )
+            .await
+            .with_context(|| format!("joining the cluster at {seed}"))?;
+        }
+        (None, false) => {
+            anyhow::ensure!(
+                args.roles.meta,
+                "the first node of a cluster needs the meta role (or give --join ADDR)"
+            );
+            node.bootstrap().await?;
+            tracing::info!(id = args.node_id, %addr, "started a new cluster");
+        }
+    }
+    if initialized {
+        let status = node.status();
+        let known = status
+            .members
+            .iter()
+            .find(|m| m.id == node.id)
+            .map(|m| m.addr.clone());
+        if known.as_deref() != Some(addr.as_str()) {
+            // Restarted on another address: the leader would keep calling the old one, so
+            // tell the group (through any member; it forwards to the leader).
+            let peers: Vec<String> = status
+                .members
+                .iter()
+                .filter(|m| m.id != node.id)
+                .map(|m| m.addr.clone())
+                .chain(args.join.clone())
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(300);
+            'update: loop {
+                for peer in &peers {
+                    let attempt = Instant::now() + Duration::from_secs(1);
+                    if node.join(peer, args.roles.meta, attempt).await.is_ok() {
+                        tracing::info!(%addr, via = %peer, "told the cluster this node's new address");
+                        break 'update;
+                    }
+                }
+                if peers.is_empty() || Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    let mut waited = 0;
+    while !node.wait_for_leader(Duration::from_secs(5)).await {
+        waited += 5;
+        tracing::warn!(
+            seconds = waited,
+            "no metadata leader yet (is a majority of the metadata nodes running?)"
+        );
+    }
+    // A single-node group restarted on a new address updates itself (it leads).
+    if initialized {
+        let known = node
+            .status()
+            .members
+            .into_iter()
+            .find(|m| m.id == node.id)
+            .map(|m| m.addr);
+        if known.as_deref() != Some(addr.as_str()) {
+            node.add_node(service::JoinRequest {
+                id: node.id,
+                addr: addr.clone(),
+                voter: args.roles.meta,
+            })
+            .await
+            .context("updating this node's address in the cluster")?;
+        }
+    }
+    Ok(Membership {
+        node,
+        listener: serving,
+        addr,
+    })
+}
+
+/// Registers this node's datanodes (listening on `addrs`); returns their cluster ids, in
+/// directory order.
+pub async fn register_datanodes(
+    meta: &dyn MetadataStore,
+    node: u64,
+    zone: &str,
+    addrs: &[String],
+) -> anyhow::Result<Vec<u32>> {
+    let mut ids = Vec::with_capacity(addrs.len());
+    for (i, addr) in addrs.iter().enumerate() {
+        let out = meta
+            .apply(Command::RegisterDatanode(DatanodeRecord {
+                id: 0,
+                node,
+                index: i as u32,
+                addr: addr.clone(),
+                zone: zone.to_string(),
+                registered_ms: crate::server::time_ms(),
+            }))
+            .await
+            .with_context(|| format!("registering datanode {i} ({addr})"))?;
+        match out {
+            CommandOutput::Registered(id) => ids.push(id),
+            other => anyhow::bail!("registering a datanode answered {other:?}"),
+        }
+    }
+    Ok(ids)
+}
+
+/// The registered datanodes.
+pub async fn datanodes(meta: &dyn MetadataStore) -> anyhow::Result<Vec<DatanodeRecord>> {
+    Ok(registry::decode_all(
+        &meta.scan_sys(registry::PREFIX).await?,
+    )?)
+}
+
+/// What the heartbeat loop last saw of one datanode.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatanodeHealth {
+    pub id: u32,
+    pub node: u64,
+    pub addr: String,
+    pub zone: String,
+    pub up: bool,
+    /// Milliseconds since it last answered (None: never did).
+    pub last_seen_ms_ago: Option<u64>,
+    pub shards: Option<u64>,
+    pub live_bytes: Option<u64>,
+    pub disk_bytes: Option<u64>,
+    pub capacity_bytes: Option<u64>,
+    pub free_bytes: Option<u64>,
+}
+
+/// The gateway's live view of the cluster, kept by [`watch_cluster`].
+#[derive(Default)]
+pub struct ClusterView {
+    health: Mutex<BTreeMap<u32, DatanodeHealth>>,
+}
+
+impl ClusterView {
+    pub fn datanodes(&self) -> Vec<DatanodeHealth> {
+        self.health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Heartbeats missed before a datanode is marked down.
+const MISSED_BEATS: u32 = 3;
+
+/// Keeps `objects` and `keys` in step with the cluster until `shutdown`: every `period`, the
+/// datanode registry (new datanodes join the ring, moved ones get their new address), the
+/// drained list and the access keys are read from metadata, and every datanode is sent a
+/// heartbeat; one that misses [`MISSED_BEATS`] in a row is marked down (writes skip it) until
+/// it answers again.
+pub async fn watch_cluster(
+    objects: ObjectService,
+    keys: KeyRing,
+    view: Arc<ClusterView>,
+    secret: String,
+    period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let meta = objects.metadata().clone();
+    let mut stores: HashMap<u32, (String, Arc<dyn ShardStore>)> = HashMap::new();
+    for (id, store) in objects.nodes().iter() {
+        stores.insert(id.0, (String::new(), store.clone()));
+    }
+    let mut missed: HashMap<u32, u32> = HashMap::new();
+    let mut last_seen: HashMap<u32, Instant> = HashMap::new();
+    let mut records: Vec<DatanodeRecord> = Vec::new();
+    loop {
+        // The registry → the ring.
+        match datanodes(meta.as_ref()).await {
+            Ok(recs) => {
+                let mut changed = recs.len() != records.len();
+                for r in &recs {
+                    let same = stores.get(&r.id).is_some_and(|(a, _)| a == &r.addr);
+                    if !same {
+                        stores.insert(
+                            r.id,
+                            (
+                                r.addr.clone(),
+                                Arc::new(RemoteShardStore::new(
+                                    &format!("http://{}", r.addr),
+                                    secret.clone(),
+                                )),
+                            ),
+                        );
+                        changed = true;
+                    }
+                }
+                if changed || records != recs {
+                    let map: NodeMap = recs
+                        .iter()
+                        .filter_map(|r| stores.get(&r.id).map(|(_, s)| (NodeId(r.id), s.clone())))
+                        .collect();
+                    let topo = recs
+                        .iter()
+                        .map(|r| {
+                            (
+                                NodeId(r.id),
+                                NodeTopology {
+                                    host: format!("node{}", r.node),
+                                    zone: r.zone.clone(),
+                                },
+                            )
+                        })
+                        .collect();
+                    tracing::info!(
+                        datanodes = map.len(),
+                        "datanode registry changed; ring rebuilt"
+                    );
+                    objects.set_nodes(map, topo);
+                    records = recs;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "reading the datanode registry"),
+        }
+        // The drained list and the access keys, as another node may have changed them.
+        if let Ok(Some(raw)) = meta.get_sys(crate::admin::DRAINED_KEY).await {
+            if let Ok(ids) = serde_json::from_slice::<Vec<u32>>(&raw) {
+                let want: BTreeSet<NodeId> = ids.into_iter().map(NodeId).collect();
+                if want != objects.drained() {
+                    if let Err(e) = objects.set_drained(want) {
+                        tracing::warn!(error = %e, "applying the drained datanodes");
+                    }
+                }
+            }
+        }
+        if let Ok(all) = meta.list_access_keys().await {
+            keys.replace_all(
+                all.into_iter()
+                    .map(|k| (k.access_key, k.secret_key))
+                    .collect(),
+            );
+        }
+        // Heartbeats.
+        let beats = records.iter().filter_map(|r| {
+            let store = stores.get(&r.id)?.1.clone();
+            let r = r.clone();
+            Some(async move {
+                let stats =
+                    tokio::time::timeout(period.max(Duration::from_millis(500)), store.stats())
+                        .await
+                        .ok()
+                        .and_then(Result::ok);
+                (r, stats)
+            })
+        });
+        let results = futures::future::join_all(beats).await;
+        let mut down = BTreeSet::new();
+        let mut health = BTreeMap::new();
+        let now = Instant::now();
+        for (r, stats) in results {
+            let m = missed.entry(r.id).or_default();
+            if stats.is_some() {
+                if *m >= MISSED_BEATS {
+                    tracing::info!(datanode = r.id, addr = %r.addr, "datanode is up again");
+                }
+                *m = 0;
+                last_seen.insert(r.id, now);
+            } else {
+                *m += 1;
+                if *m == MISSED_BEATS {
+                    tracing::warn!(datanode = r.id, addr = %r.addr, "datanode missed its heartbeats; marked down");
+                }
+            }
+            let is_down = *m >= MISSED_BEATS;
+            if is_down {
+                down.insert(NodeId(r.id));
+            }
+            health.insert(
+                r.id,
+                DatanodeHealth {
+                    id: r.id,
+                    node: r.node,
+                    addr: r.addr.clone(),
+                    zone: r.zone.clone(),
+                    up: !is_down,
+                    last_seen_ms_ago: last_seen
+                        .get(&r.id)
+                        .map(|t| now.duration_since(*t).as_millis() as u64),
+                    shards: stats.as_ref().map(|s| s.shards),
+                    live_bytes: stats.as_ref().map(|s| s.live_bytes),
+                    disk_bytes: stats.as_ref().map(|s| s.disk_bytes),
+                    capacity_bytes: stats.as_ref().map(|s| s.capacity_bytes),
+                    free_bytes: stats.as_ref().map(|s| s.free_bytes),
+                },
+            );
+        }
+        if down != objects.down() {
+            objects.set_down(down);
+        }
+        *view.health.lock().unwrap_or_else(PoisonError::into_inner) = health;
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// Prefix in `sys` of the node records ([`NodeRecord`]).
+pub const NODE_PREFIX: &str = "node/";
+
+/// What a node says about itself at start (for `cairn status` and `cairn node list`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub id: u64,
+    pub roles: String,
+    /// Its cluster listener (`host:port`).
+    pub cluster_addr: String,
+    /// Its admin API and S3 API as other nodes reach them.
+    pub admin_addr: String,
+    pub s3_addr: Option<String>,
+    pub zone: String,
+    pub started_ms: i64,
+}
+
+/// Records this node in `sys` (replacing what it said at its last start).
+pub async fn record_node(meta: &dyn MetadataStore, rec: &NodeRecord) -> anyhow::Result<()> {
+    meta.apply(Command::SetSys {
+        key: format!("{NODE_PREFIX}{:020}", rec.id),
+        value: serde_json::to_vec(rec)?,
+    })
+    .await?;
+    Ok(())
+}
+
+/// Every node that recorded itself.
+pub async fn nodes(meta: &dyn MetadataStore) -> anyhow::Result<Vec<NodeRecord>> {
+    meta.scan_sys(NODE_PREFIX)
+        .await?
+        .into_iter()
+        .map(|(_, v)| Ok(serde_json::from_slice(&v)?))
+        .collect()
+}
+
+/// `addr` with an unspecified IP replaced by this node's advertised host.
+pub fn advertised(args: &ServerArgs, addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("{}:{}", advertise_host(args), addr.port())
+    } else {
+        addr.to_string()
+    }
+}

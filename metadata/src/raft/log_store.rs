@@ -1,0 +1,232 @@
+//! The Raft log and vote in RocksDB, in the metadata database itself: column family
+//! `raft_log` keeps entries under their big-endian index, `raft_meta` the vote, the committed
+//! log id and the last purged log id.
+//!
+//! Appends are written without waiting for the disk and then made durable by one WAL sync on
+//! a blocking thread, whose completion is what tells Raft the entries are on disk; entries
+//! appended while that sync runs share the next one, so concurrent writers share fsyncs.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{AnyError, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote};
+use rocksdb::{WriteBatch, WriteOptions};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Entry, NodeId, TypeConfig, LOG_CF, META_CF};
+use crate::rocks::Inner;
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const PURGED: &[u8] = b"last-purged";
+
+/// The log store handed to Raft (and cloned as its log reader).
+#[derive(Clone)]
+pub struct LogStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+fn io_err(e: impl ToString) -> AnyError {
+    AnyError::error(e.to_string())
+}
+
+fn read_err(e: impl ToString) -> StorageError<NodeId> {
+    StorageIOError::read_logs(io_err(e)).into()
+}
+
+fn write_err(e: impl ToString) -> StorageError<NodeId> {
+    StorageIOError::write_logs(io_err(e)).into()
+}
+
+pub(crate) fn get_meta<T: DeserializeOwned>(
+    inner: &Inner,
+    key: &[u8],
+) -> Result<Option<T>, StorageError<NodeId>> {
+    let cf = inner.cf_named(META_CF).map_err(read_err)?;
+    match inner.db.get_cf(cf, key).map_err(read_err)? {
+        Some(v) => postcard::from_bytes(&v).map(Some).map_err(read_err),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_meta_synced<T: Serialize>(
+    inner: &Inner,
+    key: &[u8],
+    value: &T,
+) -> Result<(), StorageError<NodeId>> {
+    let cf = inner.cf_named(META_CF).map_err(write_err)?;
+    let bytes = postcard::to_allocvec(value).map_err(write_err)?;
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    inner.db.put_cf_opt(cf, key, bytes, &wo).map_err(write_err)
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+impl LogStore {
+    fn entries(
+        &self,
+        start: u64,
+        end: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        let cf = self.inner.cf_named(LOG_CF).map_err(read_err)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek(index_key(start));
+        let mut out = Vec::new();
+        while it.valid() && out.len() < limit {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            let index = u64::from_be_bytes(k.try_into().map_err(read_err)?);
+            if end.is_some_and(|e| index >= e) {
+                break;
+            }
+            out.push(postcard::from_bytes(v).map_err(read_err)?);
+            it.next();
+        }
+        it.status().map_err(read_err)?;
+        Ok(out)
+    }
+
+    fn last_entry_id(&self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        let cf = self.inner.cf_named(LOG_CF).map_err(read_err)?;
+        let mut it = self.inner.db.raw_iterator_cf(cf);
+        it.seek_to_last();
+        match it.value() {
+            Some(v) => {
+                let e: Entry = postcard::from_bytes(v).map_err(read_err)?;
+                Ok(Some(e.log_id))
+            }
+            None => {
+                it.status().map_err(read_err)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Deletes the entries with index in `[from, to)`.
+    fn delete_range(&self, from: u64, to: u64) -> Result<(), StorageError<NodeId>> {
+        let cf = self.inner.cf_named(LOG_CF).map_err(write_err)?;
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, index_key(from), index_key(to));
+        self.inner.db.write_opt(batch, &wo).map_err(write_err)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        let start = match range.start_bound() {
+            Bound::Included(s) => *s,
+            Bound::Excluded(s) => s + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(e) => Some(e + 1),
+            Bound::Excluded(e) => Some(*e),
+            Bound::Unbounded => None,
+        };
+        self.entries(start, end, usize::MAX)
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        // Bounded so that one append-entries message stays a few MiB at most.
+        self.entries(start, Some(end), 256)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let last_purged: Option<LogId<NodeId>> = get_meta(&self.inner, PURGED)?;
+        let last = self.last_entry_id()?.or(last_purged);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        put_meta_synced(&self.inner, VOTE, vote)
+            .map_err(|e| StorageIOError::write_vote(io_err(e)).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        get_meta(&self.inner, VOTE)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        // A hint for restarts (apply up to here at once), not needed for safety: not synced.
+        let cf = self.inner.cf_named(META_CF).map_err(write_err)?;
+        let bytes = postcard::to_allocvec(&committed).map_err(write_err)?;
+        self.inner
+            .db
+            .put_cf(cf, COMMITTED, bytes)
+            .map_err(write_err)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        Ok(get_meta::<Option<LogId<NodeId>>>(&self.inner, COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let cf = self.inner.cf_named(LOG_CF).map_err(write_err)?;
+        let mut batch = WriteBatch::default();
+        for e in entries {
+            let bytes = postcard::to_allocvec(&e).map_err(write_err)?;
+            batch.put_cf(cf, index_key(e.log_id.index), bytes);
+        }
+        // Readable now; durable once the WAL sync below completes.
+        self.inner.db.write(batch).map_err(write_err)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = inner
+                .db
+                .flush_wal(true)
+                .map_err(|e| std::io::Error::other(e.to_string()));
+            callback.log_io_completed(r);
+        });
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.delete_range(log_id.index, u64::MAX)?;
+        // The key u64::MAX itself is outside the half-open range; it is never used.
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        put_meta_synced(&self.inner, PURGED, &log_id)?;
+        self.delete_range(0, log_id.index + 1)
+    }
+}

@@ -1,0 +1,567 @@
+//! Replicated metadata: the [`Command`]s of [`crate::command`] go through a Raft log
+//! (openraft) before the state machine applies them, on every metadata node alike.
+//!
+//! - [`log_store`]: log and vote in the metadata RocksDB database;
+//! - [`state_machine`]: applies committed entries; snapshots and their installation;
+//! - [`rpc`]: the HTTP client for peers and for calls to the leader;
+//! - [`service`]: the routes of the cluster listener;
+//! - [`store`]: [`RaftMetadataStore`], the [`crate::MetadataStore`] the rest of Cairn uses.
+//!
+//! Guarantees: a write returns `Ok` only once a majority of voters has it in their synced
+//! logs and it is applied; a read first obtains a read index from the leader (which confirms
+//! its leadership with a quorum) and waits until this replica has applied up to it, so every
+//! read sees every write acknowledged before it began, from any node. Without a quorum
+//! writes and reads fail with [`MetadataError::Unavailable`] after the configured timeout.
+
+pub mod log_store;
+pub mod rpc;
+pub mod service;
+pub mod state_machine;
+mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, Config, Raft, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Mutex as AsyncMutex};
+
+pub use openraft::BasicNode;
+pub use rpc::{CallError, RpcClient};
+pub use service::{ChangeReply, JoinRequest, ReadIndexReply, RemoveRequest, WriteReply};
+pub use store::RaftMetadataStore;
+
+use crate::command::{Command, CommandOutput};
+use crate::rocks::RocksMetadataStore;
+use crate::{MetadataError, Result};
+
+/// Column families Raft adds to the metadata database.
+pub const LOG_CF: &str = "raft_log";
+pub const META_CF: &str = "raft_meta";
+pub(crate) const RAFT_CFS: [&str; 2] = [LOG_CF, META_CF];
+
+pub type NodeId = u64;
+/// What applying one command gave (its error is part of the replicated outcome).
+pub type ApplyResult = std::result::Result<CommandOutput, MetadataError>;
+
+openraft::declare_raft_types!(
+    /// Cairn's Raft types: commands in, command results out.
+    pub TypeConfig:
+        D = Command,
+        R = ApplyResult,
+        NodeId = NodeId,
+        Node = BasicNode,
+);
+
+pub type Entry = openraft::Entry<TypeConfig>;
+
+/// Tuning of the Raft group.
+#[derive(Debug, Clone)]
+pub struct RaftOptions {
+    /// Leader heartbeat period.
+    pub heartbeat: Duration,
+    /// A follower that hears nothing for a random time in `[election, 2 × election]` starts an
+    /// election.
+    pub election: Duration,
+    /// A snapshot is built once this many entries were applied since the last one; the log
+    /// before it is then purged (keeping `keep_logs` entries for slow followers).
+    pub snapshot_logs: u64,
+    pub keep_logs: u64,
+    /// How long a write or read waits for a leader and a quorum before failing with
+    /// [`MetadataError::Unavailable`].
+    pub timeout: Duration,
+}
+
+impl Default for RaftOptions {
+    fn default() -> Self {
+        RaftOptions {
+            heartbeat: Duration::from_millis(150),
+            election: Duration::from_millis(1000),
+            snapshot_logs: 10_000,
+            keep_logs: 1_000,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One node's membership as [`RaftNode::status`] reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    pub addr: String,
+    pub voter: bool,
+}
+
+/// The Raft group as this node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub id: NodeId,
+    /// `leader`, `follower`, `candidate` or `learner`.
+    pub state: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub members: Vec<MemberStatus>,
+    /// Milliseconds since a quorum last acknowledged this leader (leaders only).
+    pub millis_since_quorum_ack: Option<u64>,
+}
+
+/// A running Raft member: this node's replica plus the means to reach the leader.
+pub struct RaftNode {
+    pub raft: Raft<TypeConfig>,
+    pub id: NodeId,
+    pub addr: String,
+    rpc: RpcClient,
+    timeout: Duration,
+    reads: ReadBarrier,
+}
+
+impl RaftNode {
+    /// Starts Raft over `store`'s database; `addr` is where peers reach this node's cluster
+    /// listener.
+    pub async fn start(
+        store: &RocksMetadataStore,
+        id: NodeId,
+        addr: String,
+        secret: &str,
+        opts: RaftOptions,
+    ) -> Result<Arc<RaftNode>> {
+        let hb = opts.heartbeat.as_millis().max(10) as u64;
+        let el = opts.election.as_millis().max(3 * hb as u128) as u64;
+        let config = Config {
+            cluster_name: "cairn".into(),
+            heartbeat_interval: hb,
+            election_timeout_min: el,
+            election_timeout_max: el * 2,
+            install_snapshot_timeout: 30_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_logs.max(1)),
+            max_in_snapshot_log_to_keep: opts.keep_logs,
+            max_payload_entries: 256,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| MetadataError::Engine(format!("raft config: {e}")))?;
+        let rpc = RpcClient::new(secret);
+        let log = log_store::LogStore {
+            inner: store.inner.clone(),
+        };
+        let sm = state_machine::StateMachine::new(store.inner.clone());
+        let network = rpc::Network { rpc: rpc.clone() };
+        let raft = Raft::new(id, Arc::new(config), network, log, sm)
+            .await
+            .map_err(|e| MetadataError::Engine(format!("starting raft: {e}")))?;
+        Ok(Arc::new(RaftNode {
+            raft,
+            id,
+            addr,
+            rpc,
+            timeout: opts.timeout,
+            reads: ReadBarrier::default(),
+        }))
+    }
+
+    /// Whether this node has ever been part of a Raft group (bootstrapped or joined).
+    pub async fn is_initialized(&self) -> Result<bool> {
+        self.raft
+            .is_initialized()
+            .await
+            .map_err(|e| MetadataError::Engine(e.to_string()))
+    }
+
+    /// Makes this node a cluster of one (only when it is in none).
+    pub async fn bootstrap(&self) -> Result<()> {
+        if self.is_initialized().await? {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(self.id, BasicNode::new(&self.addr))]);
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| MetadataError::Engine(format!("bootstrapping raft: {e}")))
+    }
+
+    /// Asks the cluster reachable at `seed` (any member's cluster address) to add this node,
+    /// retrying until `deadline`.
+    pub async fn join(&self, seed: &str, voter: bool, deadline: Instant) -> Result<()> {
+        let req = JoinRequest {
+            id: self.id,
+            addr: self.addr.clone(),
+            voter,
+        };
+        let mut target = seed.to_string();
+        loop {
+            let r: std::result::Result<ChangeReply, CallError> = self
+                .rpc
+                .call(&target, "/raft/join", &req, Duration::from_secs(30))
+                .await;
+            let why = match r {
+                Ok(ChangeReply::Done) => return Ok(()),
+                Ok(ChangeReply::NotLeader) => "not the leader".to_string(),
+                Ok(ChangeReply::Failed(m)) => m,
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(MetadataError::Unavailable(format!(
+                    "joining the cluster at {seed}: {why}"
+                )));
+            }
+            tracing::info!(seed = %target, %why, "join not accepted yet; retrying");
+            target = seed.to_string();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The leader as this node knows it, with its cluster address.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let m = self.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?;
+        Some((id, node.addr.clone()))
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// Waits until a leader is known (or `timeout` passes).
+    pub async fn wait_for_leader(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut rx = self.raft.metrics();
+        loop {
+            if rx.borrow().current_leader.is_some() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, rx.changed()).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Proposes `cmd` and waits until it is committed and applied, going through the leader
+    /// wherever it is. Retries only where the command certainly was not proposed.
+    pub async fn write(&self, cmd: Command) -> Result<CommandOutput> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.leader() {
+                Some((id, _)) if id == self.id => match self.write_as_leader(cmd.clone()).await {
+                    WriteReply::Applied(r) => return r,
+                    WriteReply::Unavailable(m) => return Err(MetadataError::Unavailable(m)),
+                    WriteReply::NotLeader => {}
+                },
+                Some((_, addr)) => {
+                    let r: std::result::Result<WriteReply, CallError> =
+                        self.rpc.call(&addr, "/raft/write", &cmd, left).await;
+                    match r {
+                        Ok(WriteReply::Applied(r)) => return r,
+                        Ok(WriteReply::Unavailable(m)) => {
+                            return Err(MetadataError::Unavailable(m))
+                        }
+                        Ok(WriteReply::NotLeader) | Err(CallError::Unreachable(..)) => {}
+                        Err(e @ CallError::Failed(..)) => {
+                            return Err(MetadataError::Unavailable(e.to_string()))
+                        }
+                    }
+                }
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(MetadataError::Unavailable(
+                    "no metadata leader answered in time".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The leader's half of a write: propose, wait for commit and apply.
+    pub async fn write_as_leader(&self, cmd: Command) -> WriteReply {
+        match tokio::time::timeout(self.timeout, self.raft.client_write(cmd)).await {
+            Ok(Ok(resp)) => WriteReply::Applied(resp.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                WriteReply::NotLeader
+            }
+            Ok(Err(e)) => WriteReply::Unavailable(e.to_string()),
+            Err(_) => WriteReply::Unavailable(format!(
+                "no quorum of metadata nodes acknowledged the write within {:?}",
+                self.timeout
+            )),
+        }
+    }
+
+    /// The leader's half of a linearizable read: confirm leadership with a quorum and say up
+    /// to where the reader must have applied.
+    pub async fn read_index_as_leader(&self) -> ReadIndexReply {
+        match tokio::time::timeout(self.timeout, self.raft.get_read_log_id()).await {
+            Ok(Ok((read, _applied))) => ReadIndexReply::Index(read.map(|l| l.index)),
+            Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
+                _,
+            )))) => ReadIndexReply::NotLeader,
+            Ok(Err(e)) => ReadIndexReply::Unavailable(e.to_string()),
+            Err(_) => ReadIndexReply::Unavailable(format!(
+                "no quorum of metadata nodes confirmed the leader within {:?}",
+                self.timeout
+            )),
+        }
+    }
+
+    /// Returns once this replica has applied everything committed before the call began (as
+    /// the leader confirmed with a quorum). Concurrent callers share leader round trips.
+    pub async fn linearize(&self) -> Result<()> {
+        let index = self.reads.index(self).await?;
+        if let Some(index) = index {
+            let applied = self.raft.metrics().borrow().last_applied.map(|l| l.index);
+            if applied.is_none_or(|a| a < index) {
+                self.raft
+                    .wait(Some(self.timeout))
+                    .applied_index_at_least(Some(index), "linearizable read")
+                    .await
+                    .map_err(|e| {
+                        MetadataError::Unavailable(format!("catching up with the leader: {e}"))
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One read-index round trip (to ourselves when leader), retried across leader changes.
+    async fn fetch_read_index(&self) -> Result<Option<u64>> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reply = match self.leader() {
+                Some((id, _)) if id == self.id => Some(self.read_index_as_leader().await),
+                Some((_, addr)) => self
+                    .rpc
+                    .call::<_, ReadIndexReply>(&addr, "/raft/read-index", &(), left)
+                    .await
+                    .ok(),
+                None => None,
+            };
+            match reply {
+                Some(ReadIndexReply::Index(i)) => return Ok(i),
+                Some(ReadIndexReply::Unavailable(m)) => return Err(MetadataError::Unavailable(m)),
+                Some(ReadIndexReply::NotLeader) | None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(MetadataError::Unavailable(
+                    "no metadata leader confirmed the read in time".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Adds or updates a member (the leader's side; others forward to the leader).
+    pub async fn add_node_as_leader(&self, req: JoinRequest) -> ChangeReply {
+        if !self.is_leader() {
+            return match self.leader() {
+                Some((_, addr)) => self
+                    .rpc
+                    .call(&addr, "/raft/join", &req, Duration::from_secs(60))
+                    .await
+                    .unwrap_or_else(|e| ChangeReply::Failed(e.to_string())),
+                None => ChangeReply::NotLeader,
+            };
+        }
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        let membership = m.membership();
+        let node = BasicNode::new(&req.addr);
+        let known = membership.get_node(&req.id).cloned();
+        let is_voter = membership.voter_ids().any(|v| v == req.id);
+        let res = async {
+            match known {
+                None => {
+                    self.raft.add_learner(req.id, node, true).await?;
+                }
+                Some(n) if n.addr != req.addr => {
+                    let nodes = BTreeMap::from([(req.id, node)]);
+                    self.raft
+                        .change_membership(ChangeMembers::SetNodes(nodes), false)
+                        .await?;
+                }
+                Some(_) => {}
+            }
+            if req.voter && !is_voter {
+                self.raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false)
+                    .await?;
+            }
+            Ok::<_, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(60), res).await {
+            Ok(Ok(())) => {
+                tracing::info!(id = req.id, addr = %req.addr, voter = req.voter, "node added");
+                ChangeReply::Done
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                ChangeReply::NotLeader
+            }
+            Ok(Err(e)) => ChangeReply::Failed(e.to_string()),
+            Err(_) => ChangeReply::Failed("the membership change did not commit in 60 s".into()),
+        }
+    }
+
+    /// Removes a member from the group (voter or learner).
+    pub async fn remove_node_as_leader(&self, id: NodeId) -> ChangeReply {
+        if !self.is_leader() {
+            return match self.leader() {
+                Some((_, addr)) => self
+                    .rpc
+                    .call(
+                        &addr,
+                        "/raft/remove",
+                        &RemoveRequest { id },
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap_or_else(|e| ChangeReply::Failed(e.to_string())),
+                None => ChangeReply::NotLeader,
+            };
+        }
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        let membership = m.membership();
+        if membership.get_node(&id).is_none() {
+            return ChangeReply::Failed(format!("node {id} is not a member"));
+        }
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        if voters.contains(&id) && voters.len() == 1 {
+            return ChangeReply::Failed("cannot remove the last metadata voter".into());
+        }
+        let res = async {
+            if voters.contains(&id) {
+                self.raft
+                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                    .await?;
+            }
+            self.raft
+                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                .await?;
+            Ok::<_, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(60), res).await {
+            Ok(Ok(())) => ChangeReply::Done,
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                ChangeReply::NotLeader
+            }
+            Ok(Err(e)) => ChangeReply::Failed(e.to_string()),
+            Err(_) => ChangeReply::Failed("the membership change did not commit in 60 s".into()),
+        }
+    }
+
+    /// Adds a member from any node (forwarded to the leader).
+    pub async fn add_node(&self, req: JoinRequest) -> Result<()> {
+        match self.add_node_as_leader(req).await {
+            ChangeReply::Done => Ok(()),
+            ChangeReply::NotLeader => Err(MetadataError::Unavailable("no metadata leader".into())),
+            ChangeReply::Failed(m) => Err(MetadataError::InvalidArgument(m)),
+        }
+    }
+
+    /// Removes a member from any node (forwarded to the leader).
+    pub async fn remove_node(&self, id: NodeId) -> Result<()> {
+        match self.remove_node_as_leader(id).await {
+            ChangeReply::Done => Ok(()),
+            ChangeReply::NotLeader => Err(MetadataError::Unavailable("no metadata leader".into())),
+            ChangeReply::Failed(m) => Err(MetadataError::InvalidArgument(m)),
+        }
+    }
+
+    /// This node's view of the group.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(id, n)| MemberStatus {
+                id: *id,
+                addr: n.addr.clone(),
+                voter: voters.contains(id),
+            })
+            .collect();
+        let state = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        ClusterStatus {
+            id: self.id,
+            state: state.into(),
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied_index: m.last_applied.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+            members,
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+        }
+    }
+
+    /// A watch that says whether this node is the leader, for work that must run once per
+    /// cluster (garbage collection, scheduled scrubs).
+    pub fn leadership(&self) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(self.is_leader());
+        let mut metrics = self.raft.metrics();
+        let id = self.id;
+        tokio::spawn(async move {
+            while metrics.changed().await.is_ok() {
+                let leader = metrics.borrow().current_leader == Some(id);
+                tx.send_if_modified(|v| std::mem::replace(v, leader) != leader);
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+/// Shares read-index round trips between concurrent reads. A read may only use a round that
+/// started after the read did; rounds run one at a time, and all reads waiting when one
+/// starts share it.
+#[derive(Default)]
+struct ReadBarrier {
+    started: AtomicU64,
+    round: AsyncMutex<()>,
+    last: std::sync::Mutex<Option<(u64, Result<Option<u64>>)>>,
+}
+
+impl ReadBarrier {
+    async fn index(&self, node: &RaftNode) -> Result<Option<u64>> {
+        let need = self.started.load(Ordering::SeqCst) + 1;
+        let done = |last: &std::sync::Mutex<Option<(u64, Result<Option<u64>>)>>| match &*last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some((round, r)) if *round >= need => Some(r.clone()),
+            _ => None,
+        };
+        let _turn = self.round.lock().await;
+        if let Some(r) = done(&self.last) {
+            return r;
+        }
+        let round = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let r = node.fetch_read_index().await;
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((round, r.clone()));
+        r
+    }
+}

@@ -1,0 +1,289 @@
+//! The Raft state machine: the metadata column families of the same RocksDB database,
+//! changed only by committed entries through [`crate::command::apply`].
+//!
+//! A batch of committed entries is applied one after the other over an overlay (each sees the
+//! writes of those before it) and written as one `WriteBatch` together with the last applied
+//! log id and membership, so the state and "how far it got" can never disagree after a
+//! crash; Raft re-applies anything after the recorded log id from its (synced) log.
+//!
+//! Snapshots are a consistent RocksDB snapshot of every metadata column family, serialised
+//! (see [`SnapshotDump`]); the newest one is kept in `raft_meta` so that a restarted leader
+//! can still send it. Installing one replaces every metadata column family at once.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    AnyError, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
+};
+use rocksdb::{WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use super::log_store::{get_meta, put_meta_synced};
+use super::{ApplyResult, BasicNode, Entry, NodeId, TypeConfig, META_CF};
+use crate::command::CommandOutput;
+use crate::group_commit::Overlay;
+use crate::keys::Cf;
+use crate::rocks::Inner;
+
+const APPLIED: &[u8] = b"sm-applied";
+const MEMBERSHIP: &[u8] = b"sm-membership";
+const SNAPSHOT: &[u8] = b"sm-snapshot";
+
+fn sm_err(e: impl ToString) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(AnyError::error(e.to_string())).into()
+}
+
+fn snap_err(e: impl ToString) -> StorageError<NodeId> {
+    StorageIOError::read_snapshot(None, AnyError::error(e.to_string())).into()
+}
+
+/// The whole metadata state at one log id.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SnapshotDump {
+    /// Per column family (by name): every key and value, in key order.
+    pub cfs: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+}
+
+/// A snapshot as kept in `raft_meta`: its meta and its bytes.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+/// The state machine handed to Raft.
+#[derive(Clone)]
+pub struct StateMachine {
+    pub(crate) inner: Arc<Inner>,
+    snapshots_built: Arc<AtomicU64>,
+}
+
+impl StateMachine {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        StateMachine {
+            inner,
+            snapshots_built: Arc::default(),
+        }
+    }
+}
+
+fn membership_of(
+    inner: &Inner,
+) -> Result<StoredMembership<NodeId, BasicNode>, StorageError<NodeId>> {
+    Ok(get_meta(inner, MEMBERSHIP)?.unwrap_or_default())
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let inner = self.inner.clone();
+        let n = self.snapshots_built.fetch_add(1, Ordering::Relaxed);
+        let stored = tokio::task::spawn_blocking(move || -> Result<_, StorageError<NodeId>> {
+            let snap = inner.db.snapshot();
+            let meta_cf = inner.cf_named(META_CF).map_err(snap_err)?;
+            let read = |key: &[u8]| snap.get_cf(meta_cf, key).map_err(snap_err);
+            let applied: Option<LogId<NodeId>> = match read(APPLIED)? {
+                Some(v) => postcard::from_bytes(&v).map_err(snap_err)?,
+                None => None,
+            };
+            let membership: StoredMembership<NodeId, BasicNode> = match read(MEMBERSHIP)? {
+                Some(v) => postcard::from_bytes(&v).map_err(snap_err)?,
+                None => StoredMembership::default(),
+            };
+            let mut dump = SnapshotDump { cfs: Vec::new() };
+            for cf in Cf::ALL {
+                let handle = inner.cf(cf).map_err(snap_err)?;
+                let mut it = snap.raw_iterator_cf(handle);
+                it.seek_to_first();
+                let mut kvs = Vec::new();
+                while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                    kvs.push((k.to_vec(), v.to_vec()));
+                    it.next();
+                }
+                it.status().map_err(snap_err)?;
+                dump.cfs.push((cf.name().to_string(), kvs));
+            }
+            let data = postcard::to_allocvec(&dump).map_err(snap_err)?;
+            let meta = SnapshotMeta {
+                last_log_id: applied,
+                last_membership: membership,
+                snapshot_id: format!(
+                    "{}-{}-{n}",
+                    applied.map(|l| l.leader_id.term).unwrap_or(0),
+                    applied.map(|l| l.index).unwrap_or(0)
+                ),
+            };
+            let stored = StoredSnapshot { meta, data };
+            put_meta_synced(&inner, SNAPSHOT, &stored)?;
+            Ok(stored)
+        })
+        .await
+        .map_err(snap_err)??;
+        tracing::info!(
+            id = %stored.meta.snapshot_id,
+            bytes = stored.data.len(),
+            "built a metadata snapshot"
+        );
+        Ok(Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        let applied: Option<LogId<NodeId>> =
+            get_meta::<Option<LogId<NodeId>>>(&self.inner, APPLIED)?.flatten();
+        Ok((applied, membership_of(&self.inner)?))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let inner = self.inner.clone();
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        tokio::task::spawn_blocking(move || apply_batch(&inner, entries))
+            .await
+            .map_err(sm_err)?
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let inner = self.inner.clone();
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data: snapshot.into_inner(),
+        };
+        let id = meta.snapshot_id.clone();
+        tokio::task::spawn_blocking(move || install(&inner, stored))
+            .await
+            .map_err(sm_err)??;
+        tracing::info!(%id, "installed a metadata snapshot from the leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let stored: Option<StoredSnapshot> = get_meta(&self.inner, SNAPSHOT)?;
+        Ok(stored.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Box::new(Cursor::new(s.data)),
+        }))
+    }
+}
+
+/// Applies committed entries in order and records how far it got, in one write.
+fn apply_batch(
+    inner: &Inner,
+    entries: Vec<Entry>,
+) -> Result<Vec<ApplyResult>, StorageError<NodeId>> {
+    let mut overlay = Overlay::new(inner);
+    let mut results = Vec::with_capacity(entries.len());
+    let mut last = None;
+    let mut membership = None;
+    for e in entries {
+        last = Some(e.log_id);
+        match e.payload {
+            EntryPayload::Blank => results.push(Ok(CommandOutput::Done)),
+            EntryPayload::Normal(cmd) => results.push(overlay.apply(&cmd)),
+            EntryPayload::Membership(m) => {
+                membership = Some(StoredMembership::new(Some(e.log_id), m));
+                results.push(Ok(CommandOutput::Done));
+            }
+        }
+    }
+    let writes = overlay.into_writes();
+    let mut batch = WriteBatch::default();
+    for (cf, key, value) in writes {
+        let cf = inner.cf(cf).map_err(sm_err)?;
+        match value {
+            Some(v) => batch.put_cf(cf, key, v),
+            None => batch.delete_cf(cf, key),
+        }
+    }
+    let meta_cf = inner.cf_named(META_CF).map_err(sm_err)?;
+    batch.put_cf(
+        meta_cf,
+        APPLIED,
+        postcard::to_allocvec(&last).map_err(sm_err)?,
+    );
+    if let Some(m) = membership {
+        batch.put_cf(
+            meta_cf,
+            MEMBERSHIP,
+            postcard::to_allocvec(&m).map_err(sm_err)?,
+        );
+    }
+    // Not synced: the log is, and anything lost here is applied again from it.
+    inner
+        .db
+        .write_opt(batch, &WriteOptions::default())
+        .map_err(sm_err)?;
+    Ok(results)
+}
+
+/// Replaces the whole metadata state with a snapshot's.
+fn install(inner: &Inner, stored: StoredSnapshot) -> Result<(), StorageError<NodeId>> {
+    let dump: SnapshotDump = postcard::from_bytes(&stored.data).map_err(sm_err)?;
+    let mut batch = WriteBatch::default();
+    for cf in Cf::ALL {
+        let handle = inner.cf(cf).map_err(sm_err)?;
+        let mut it = inner.db.raw_iterator_cf(handle);
+        it.seek_to_first();
+        while let Some(k) = it.key() {
+            batch.delete_cf(handle, k);
+            it.next();
+        }
+        it.status().map_err(sm_err)?;
+    }
+    for (name, kvs) in &dump.cfs {
+        let handle = inner.cf_named(name).map_err(sm_err)?;
+        for (k, v) in kvs {
+            batch.put_cf(handle, k, v);
+        }
+    }
+    let meta_cf = inner.cf_named(META_CF).map_err(sm_err)?;
+    batch.put_cf(
+        meta_cf,
+        APPLIED,
+        postcard::to_allocvec(&stored.meta.last_log_id).map_err(sm_err)?,
+    );
+    batch.put_cf(
+        meta_cf,
+        MEMBERSHIP,
+        postcard::to_allocvec(&stored.meta.last_membership).map_err(sm_err)?,
+    );
+    batch.put_cf(
+        meta_cf,
+        SNAPSHOT,
+        postcard::to_allocvec(&stored).map_err(sm_err)?,
+    );
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    inner.db.write_opt(batch, &wo).map_err(sm_err)
+}

@@ -1,0 +1,92 @@
+//! The datanode registry: every datanode of the cluster, by the id the ring places shards on
+//! (`NodeId`), with the address its shard server answers at. Kept in the `sys` column family
+//! (so it is replicated and snapshotted with the rest of the metadata):
+//!
+//! - `datanode/<id, 8 hex digits>` → [`DatanodeRecord`] (JSON);
+//! - `datanode-slot/<node id>/<dir index>` → the id given to that directory of that node;
+//! - `datanode-next-id` → the next id to give.
+//!
+//! A node registers its datanodes at every start: a directory seen before keeps its id (so the
+//! shards recorded on it stay addressable) and gets its new address; a new one gets the next
+//! id. Ids are handed out by the state machine, so every replica agrees on them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{put, Write};
+use crate::keys::Cf;
+use crate::{command::StateView, MetadataError};
+
+/// Prefix of the registry's records in `sys`.
+pub const PREFIX: &str = "datanode/";
+const NEXT_ID: &str = "datanode-next-id";
+
+/// One registered datanode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatanodeRecord {
+    /// The id shards are recorded under.
+    pub id: u32,
+    /// The cluster node that runs it.
+    pub node: u64,
+    /// Which of that node's data directories it is.
+    pub index: u32,
+    /// `host:port` of its shard server.
+    pub addr: String,
+    /// Failure domain (a rack, a room); informational for now.
+    #[serde(default)]
+    pub zone: String,
+    /// When it last registered (ms since the epoch, from the command).
+    #[serde(default)]
+    pub registered_ms: i64,
+}
+
+pub fn record_key(id: u32) -> String {
+    format!("{PREFIX}{id:08x}")
+}
+
+fn slot_key(node: u64, index: u32) -> String {
+    format!("datanode-slot/{node}/{index}")
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, MetadataError> {
+    serde_json::to_vec(v).map_err(|e| MetadataError::Corrupt(e.to_string()))
+}
+
+/// Registers (or re-registers) a datanode; returns its id.
+pub(crate) fn register(
+    view: &dyn StateView,
+    mut rec: DatanodeRecord,
+    writes: &mut Vec<Write>,
+) -> Result<u32, MetadataError> {
+    let slot = slot_key(rec.node, rec.index);
+    let parse_u32 = |v: Vec<u8>| -> Result<u32, MetadataError> {
+        serde_json::from_slice(&v).map_err(|e| MetadataError::Corrupt(e.to_string()))
+    };
+    let id = match view.get(Cf::Sys, slot.as_bytes())? {
+        Some(v) => parse_u32(v)?,
+        None => {
+            let next = match view.get(Cf::Sys, NEXT_ID.as_bytes())? {
+                Some(v) => parse_u32(v)?,
+                None => 0,
+            };
+            writes.push(put(
+                Cf::Sys,
+                NEXT_ID.as_bytes().to_vec(),
+                json(&(next + 1))?,
+            ));
+            writes.push(put(Cf::Sys, slot.into_bytes(), json(&next)?));
+            next
+        }
+    };
+    rec.id = id;
+    writes.push(put(Cf::Sys, record_key(id).into_bytes(), json(&rec)?));
+    Ok(id)
+}
+
+/// Decodes the records of a `sys` scan over [`PREFIX`].
+pub fn decode_all(entries: &[(String, Vec<u8>)]) -> Result<Vec<DatanodeRecord>, MetadataError> {
+    entries
+        .iter()
+        .filter(|(k, _)| k.starts_with(PREFIX))
+        .map(|(_, v)| serde_json::from_slice(v).map_err(|e| MetadataError::Corrupt(e.to_string())))
+        .collect()
+}
