@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a Cairn server (by default: every role in one process, data under ./cairn-data).
-    Server(cli::server::ServerArgs),
+    Server(Box<cli::server::ServerArgs>),
     /// Operator actions on a running server (datanodes), through its admin API.
     Admin(cli::admin::AdminArgs),
     /// Compare what datanodes hold with what metadata says (and repair with --repair).
@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(server::run(args))
+            rt.block_on(server::run(*args))
         }
         Command::Admin(args) => cli::admin::run(args),
         Command::Scrub(args) => cli::scrub::run_scrub(args),

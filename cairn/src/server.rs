@@ -361,7 +361,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     };
-    let (a, b, ()) = tokio::join!(async { s3_srv.await }, async { admin_srv.await }, signals);
+    let (a, b, ()) = tokio::join!(s3_srv, async { admin_srv.await }, signals);
     a?;
     b?;
     let _ = gc.await;

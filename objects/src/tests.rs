@@ -112,6 +112,7 @@ async fn fixture_inline(n: u32, ec: EcScheme, inline_threshold: usize) -> Fixtur
             max_in_flight: 2,
             ec,
             write_quorum: None,
+            allow_fewer_datanodes: false,
         },
     )
     .unwrap();

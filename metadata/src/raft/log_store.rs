@@ -6,6 +6,9 @@
 //! a blocking thread, whose completion is what tells Raft the entries are on disk; entries
 //! appended while that sync runs share the next one, so concurrent writers share fsyncs.
 
+// Raft's storage traits fix the error type (openraft's `StorageError`, large by design).
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
@@ -27,6 +30,85 @@ const PURGED: &[u8] = b"last-purged";
 #[derive(Clone)]
 pub struct LogStore {
     pub(crate) inner: Arc<Inner>,
+    syncer: Arc<WalSyncer>,
+}
+
+impl LogStore {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        let syncer = WalSyncer::start(inner.clone());
+        LogStore { inner, syncer }
+    }
+}
+
+/// One thread that makes appended entries durable: it takes every append waiting for its
+/// sync, syncs the WAL once, and tells all of them — so appends that arrive while a sync
+/// runs share the next one.
+struct WalSyncer {
+    waiting: std::sync::Mutex<Vec<LogFlushed<TypeConfig>>>,
+    wake: std::sync::Condvar,
+    /// WAL syncs made (for tests and figures).
+    syncs: std::sync::atomic::AtomicU64,
+}
+
+impl WalSyncer {
+    fn start(inner: Arc<Inner>) -> Arc<WalSyncer> {
+        let syncer = Arc::new(WalSyncer {
+            waiting: std::sync::Mutex::new(Vec::new()),
+            wake: std::sync::Condvar::new(),
+            syncs: Default::default(),
+        });
+        let weak = Arc::downgrade(&syncer);
+        std::thread::Builder::new()
+            .name("raft-wal-sync".into())
+            .spawn(move || WalSyncer::run(weak, inner))
+            .expect("spawn the WAL sync thread");
+        syncer
+    }
+
+    fn request(&self, done: LogFlushed<TypeConfig>) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(done);
+        self.wake.notify_one();
+    }
+
+    fn run(me: std::sync::Weak<WalSyncer>, inner: Arc<Inner>) {
+        loop {
+            let Some(s) = me.upgrade() else { return };
+            let batch = {
+                let mut waiting = s
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                while waiting.is_empty() {
+                    let (w, timeout) = s
+                        .wake
+                        .wait_timeout(waiting, std::time::Duration::from_millis(200))
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    waiting = w;
+                    if timeout.timed_out() && waiting.is_empty() {
+                        break;
+                    }
+                }
+                std::mem::take(&mut *waiting)
+            };
+            if batch.is_empty() {
+                // Nothing to do; check whether the store is gone before waiting again.
+                drop(s);
+                continue;
+            }
+            let r = inner.db.flush_wal(true);
+            s.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            for done in batch {
+                let r = r
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::other(e.to_string()));
+                done.log_io_completed(r);
+            }
+        }
+    }
 }
 
 fn io_err(e: impl ToString) -> AnyError {
@@ -206,16 +288,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = postcard::to_allocvec(&e).map_err(write_err)?;
             batch.put_cf(cf, index_key(e.log_id.index), bytes);
         }
-        // Readable now; durable once the WAL sync below completes.
+        // Readable now; durable once the syncer's next WAL sync completes.
         self.inner.db.write(batch).map_err(write_err)?;
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let r = inner
-                .db
-                .flush_wal(true)
-                .map_err(|e| std::io::Error::other(e.to_string()));
-            callback.log_io_completed(r);
-        });
+        self.syncer.request(callback);
         Ok(())
     }
 

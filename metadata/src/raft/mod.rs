@@ -18,6 +18,8 @@ pub mod rpc;
 pub mod service;
 pub mod state_machine;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
@@ -149,9 +151,7 @@ impl RaftNode {
         .validate()
         .map_err(|e| MetadataError::Engine(format!("raft config: {e}")))?;
         let rpc = RpcClient::new(secret);
-        let log = log_store::LogStore {
-            inner: store.inner.clone(),
-        };
+        let log = log_store::LogStore::new(store.inner.clone());
         let sm = state_machine::StateMachine::new(store.inner.clone());
         let network = rpc::Network { rpc: rpc.clone() };
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
@@ -539,13 +539,16 @@ impl RaftNode {
 struct ReadBarrier {
     started: AtomicU64,
     round: AsyncMutex<()>,
-    last: std::sync::Mutex<Option<(u64, Result<Option<u64>>)>>,
+    last: std::sync::Mutex<Option<RoundResult>>,
 }
+
+/// A finished read-index round: its number and the index it got.
+type RoundResult = (u64, Result<Option<u64>>);
 
 impl ReadBarrier {
     async fn index(&self, node: &RaftNode) -> Result<Option<u64>> {
         let need = self.started.load(Ordering::SeqCst) + 1;
-        let done = |last: &std::sync::Mutex<Option<(u64, Result<Option<u64>>)>>| match &*last
+        let done = |last: &std::sync::Mutex<Option<RoundResult>>| match &*last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
         {

@@ -85,6 +85,7 @@ fn authorized(st: &ServiceState, headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
+#[allow(clippy::result_large_err)] // the error is the reply itself, built once per request
 fn decode<T: DeserializeOwned>(
     st: &ServiceState,
     headers: &HeaderMap,

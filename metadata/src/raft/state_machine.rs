@@ -10,6 +10,9 @@
 //! (see [`SnapshotDump`]); the newest one is kept in `raft_meta` so that a restarted leader
 //! can still send it. Installing one replaces every metadata column family at once.
 
+// Raft's storage traits fix the error type (openraft's `StorageError`, large by design).
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log_store::{get_meta, put_meta_synced};
 use super::{ApplyResult, BasicNode, Entry, NodeId, TypeConfig, META_CF};
-use crate::command::CommandOutput;
+use crate::command::{CommandOutput, RawKv};
 use crate::group_commit::Overlay;
 use crate::keys::Cf;
 use crate::rocks::Inner;
@@ -45,7 +48,7 @@ fn snap_err(e: impl ToString) -> StorageError<NodeId> {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SnapshotDump {
     /// Per column family (by name): every key and value, in key order.
-    pub cfs: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    pub cfs: Vec<(String, Vec<RawKv>)>,
 }
 
 /// A snapshot as kept in `raft_meta`: its meta and its bytes.

@@ -1,0 +1,196 @@
+//! Raft groups of in-process nodes, each with its own RocksDB directory and a real cluster
+//! listener on a loopback port: joining, forwarded writes, linearizable reads on followers,
+//! snapshot installation for a node behind the purge point, and no-quorum failures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::*;
+use crate::{MetadataStore, RaftMetadataStore};
+
+const SECRET: &str = "raft-unit-test-secret";
+
+struct TestNode {
+    node: Arc<RaftNode>,
+    meta: RaftMetadataStore,
+    server: JoinHandle<()>,
+}
+
+impl TestNode {
+    async fn stop(self) {
+        self.node.shutdown().await;
+        self.server.abort();
+        let _ = self.server.await;
+    }
+}
+
+fn opts(snapshot_logs: u64) -> RaftOptions {
+    RaftOptions {
+        heartbeat: Duration::from_millis(50),
+        election: Duration::from_millis(300),
+        snapshot_logs,
+        keep_logs: 5,
+        timeout: Duration::from_secs(2),
+    }
+}
+
+async fn start(id: NodeId, dir: &std::path::Path, port: u16, snapshot_logs: u64) -> TestNode {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // A node stopped just before may still be closing the database (its WAL sync thread).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let store = loop {
+        match RocksMetadataStore::open(dir) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("reopening {}: {e}", dir.display()),
+        }
+    };
+    let node = RaftNode::start(&store, id, addr, SECRET, opts(snapshot_logs))
+        .await
+        .unwrap();
+    let app = service::router(node.clone(), SECRET.into());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    TestNode {
+        meta: RaftMetadataStore::new(node.clone(), store),
+        node,
+        server,
+    }
+}
+
+fn set(key: &str, value: &str) -> Command {
+    Command::SetSys {
+        key: key.into(),
+        value: value.as_bytes().to_vec(),
+    }
+}
+
+async fn three(dirs: &[tempfile::TempDir], snapshot_logs: u64) -> Vec<TestNode> {
+    let n1 = start(1, dirs[0].path(), 0, snapshot_logs).await;
+    n1.node.bootstrap().await.unwrap();
+    assert!(n1.node.wait_for_leader(Duration::from_secs(5)).await);
+    let mut nodes = vec![n1];
+    for id in 2..=3 {
+        let n = start(id, dirs[id as usize - 1].path(), 0, snapshot_logs).await;
+        let seed = nodes[0].node.addr.clone();
+        n.node
+            .join(&seed, true, Instant::now() + Duration::from_secs(20))
+            .await
+            .unwrap();
+        nodes.push(n);
+    }
+    nodes
+}
+
+fn tempdirs(n: usize) -> Vec<tempfile::TempDir> {
+    (0..n).map(|_| tempfile::tempdir().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_anywhere_are_read_everywhere_at_once() {
+    let dirs = tempdirs(3);
+    let nodes = three(&dirs, 10_000).await;
+    let status = nodes[2].node.status();
+    assert_eq!(
+        status.members.iter().filter(|m| m.voter).count(),
+        3,
+        "{status:?}"
+    );
+    for i in 0..30 {
+        let writer = &nodes[i % 3];
+        let reader = &nodes[(i + 1) % 3];
+        writer
+            .meta
+            .apply(set(&format!("k{i}"), &format!("v{i}")))
+            .await
+            .unwrap();
+        // A linearizable read on another node sees it at once.
+        assert_eq!(
+            reader.meta.get_sys(&format!("k{i}")).await.unwrap(),
+            Some(format!("v{i}").into_bytes()),
+            "written on node {}, read on {}",
+            i % 3 + 1,
+            (i + 1) % 3 + 1
+        );
+    }
+    // Command results (errors included) come back through forwarding.
+    let err = nodes[1]
+        .meta
+        .apply(Command::DeleteBucket {
+            name: cairn_types::BucketName::new("nope").unwrap(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err, MetadataError::NoSuchBucket);
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_the_purged_log_catches_up_from_a_snapshot() {
+    let dirs = tempdirs(3);
+    let mut nodes = three(&dirs, 20).await;
+    let lagging = nodes.pop().unwrap();
+    let port: u16 = lagging
+        .node
+        .addr
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    lagging.stop().await;
+    for i in 0..120 {
+        nodes[i % 2]
+            .meta
+            .apply(set(&format!("s{i:03}"), "x"))
+            .await
+            .unwrap();
+    }
+    let leader = nodes.iter().find(|n| n.node.is_leader()).unwrap();
+    let purged = leader.node.status().purged_index.unwrap_or(0);
+    assert!(
+        purged > 50,
+        "the leader purged its log: {:?}",
+        leader.node.status()
+    );
+    // Back on the same address: Raft can only bring it up to date with a snapshot.
+    let back = start(3, dirs[2].path(), port, 20).await;
+    assert!(back.node.wait_for_leader(Duration::from_secs(10)).await);
+    let got = back.meta.scan_sys("s").await.unwrap();
+    assert_eq!(got.len(), 120);
+    assert!(back.node.status().snapshot_index.unwrap_or(0) >= purged);
+    back.stop().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_quorum_writes_and_reads_are_unavailable() {
+    let dirs = tempdirs(3);
+    let mut nodes = three(&dirs, 10_000).await;
+    nodes[0].meta.apply(set("before", "1")).await.unwrap();
+    let a = nodes.pop().unwrap();
+    let b = nodes.pop().unwrap();
+    a.stop().await;
+    b.stop().await;
+    let t = Instant::now();
+    let err = nodes[0].meta.apply(set("after", "2")).await.unwrap_err();
+    assert!(matches!(err, MetadataError::Unavailable(_)), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let err = nodes[0].meta.get_sys("before").await.unwrap_err();
+    assert!(matches!(err, MetadataError::Unavailable(_)), "{err:?}");
+    for n in nodes {
+        n.stop().await;
+    }
+}
