@@ -156,7 +156,22 @@ async fn a_node_behind_the_purged_log_catches_up_from_a_snapshot() {
             .await
             .unwrap();
     }
-    let leader = nodes.iter().find(|n| n.node.is_leader()).unwrap();
+    // Purging waits for the replication to the stopped node to give up its in-flight logs.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut extra = 0;
+    let leader = loop {
+        let leader = nodes.iter().find(|n| n.node.is_leader()).unwrap();
+        if leader.node.status().purged_index.unwrap_or(0) > 50 || Instant::now() > deadline {
+            break leader;
+        }
+        leader
+            .meta
+            .apply(set(&format!("t{extra:03}"), "x"))
+            .await
+            .unwrap();
+        extra += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let purged = leader.node.status().purged_index.unwrap_or(0);
     assert!(
         purged > 50,
