@@ -404,7 +404,9 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
             random_bytes(300_000, 100 + i)
         );
     }
-    // Its datanode is in the ring: some of the new stripes have a shard on it.
+    // Its datanode is in the ring: some of the new stripes have a shard on it (as the next
+    // heartbeat reports).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let status: Value = {
         let (ok, out, err) = c.node(0).cairn("status", &["--json"]);
         assert!(ok, "{out}{err}");
@@ -418,5 +420,5 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
         .cloned()
         .unwrap_or_else(|| panic!("datanode 6 in {status:#}"));
     assert_eq!(dn6["node"], 4);
-    assert!(dn6["shards"].as_u64().unwrap_or(0) > 0, "{dn6:#}");
+    assert!(dn6["shards"].as_u64().unwrap_or(0) > 0, "{status:#}");
 }
