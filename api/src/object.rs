@@ -16,7 +16,6 @@ use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 
 use crate::auth::{self, Caller};
-use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
 pub(crate) use crate::headers::{
     declared_length, header_str, stored_headers, user_meta, MAX_PUT_SIZE,
@@ -36,7 +35,7 @@ pub async fn put_object(
     req: Request,
     acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    // The router loaded the bucket; the commit checks again that it still exists.
     let headers = req.headers().clone();
     let condition = write_condition(&headers)?;
     if condition != WriteCondition::Always {

@@ -137,6 +137,9 @@ pub async fn start(
                 }
             }
         };
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(until)
             .await

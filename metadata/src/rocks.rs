@@ -238,9 +238,11 @@ impl MetadataStore for RocksMetadataStore {
     }
 
     async fn get_bucket(&self, name: &BucketName) -> Result<Option<BucketRecord>> {
+        // Point lookups run in place: a memtable or block-cache hit takes microseconds, less
+        // than handing the call to a blocking thread and back.
         let k = keys::bucket(name);
-        self.blocking(move |inner| inner.get(Cf::Buckets, &k)?.map(|v| decode(&v)).transpose())
-            .await
+        let inner = &self.inner;
+        inner.get(Cf::Buckets, &k)?.map(|v| decode(&v)).transpose()
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
@@ -266,8 +268,8 @@ impl MetadataStore for RocksMetadataStore {
         key: &ObjectKey,
     ) -> Result<Option<ObjectRecord>> {
         let k = keys::object(bucket, key.as_str());
-        self.blocking(move |inner| inner.get(Cf::Objects, &k)?.map(|v| decode(&v)).transpose())
-            .await
+        let inner = &self.inner;
+        inner.get(Cf::Objects, &k)?.map(|v| decode(&v)).transpose()
     }
 
     async fn list_objects(
@@ -367,9 +369,11 @@ impl MetadataStore for RocksMetadataStore {
     }
 
     async fn get_access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>> {
-        let k = access_key.as_bytes().to_vec();
-        self.blocking(move |inner| inner.get(Cf::Keys, &k)?.map(|v| decode(&v)).transpose())
-            .await
+        let inner = &self.inner;
+        inner
+            .get(Cf::Keys, access_key.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     async fn get_bucket_config(
@@ -378,8 +382,7 @@ impl MetadataStore for RocksMetadataStore {
         kind: BucketConfigKind,
     ) -> Result<Option<Vec<u8>>> {
         let k = keys::bucket_config(bucket, kind);
-        self.blocking(move |inner| inner.get(Cf::BucketConfig, &k))
-            .await
+        self.inner.get(Cf::BucketConfig, &k)
     }
 
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
@@ -457,8 +460,7 @@ impl MetadataStore for RocksMetadataStore {
     }
 
     async fn get_sys(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let k = key.as_bytes().to_vec();
-        self.blocking(move |inner| inner.get(Cf::Sys, &k)).await
+        self.inner.get(Cf::Sys, key.as_bytes())
     }
 
     async fn scan_sys(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {

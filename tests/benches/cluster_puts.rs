@@ -66,6 +66,11 @@ fn main() {
         rate(&gateways, 4, 200, "warmup").await;
         let one = rate(&gateways, 1, 300, "one").await;
         let many = rate(&gateways, 32, 3000, "many").await;
+        if let Ok(n) = std::env::var("CAIRN_BENCH_CLIENTS") {
+            let n: usize = n.parse().unwrap();
+            let r = rate(&gateways, n, 100 * n, "extra").await;
+            println!("3-node cluster, 1 KiB PUTs, {n} clients: {r:8.1} PUT/s");
+        }
         println!("3-node cluster, 1 KiB PUTs, 1 client:   {one:8.1} PUT/s");
         println!("3-node cluster, 1 KiB PUTs, 32 clients: {many:8.1} PUT/s");
         println!("32 clients / 1 client: {:.2}x", many / one);

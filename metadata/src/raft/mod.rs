@@ -123,6 +123,11 @@ pub struct RaftNode {
     rpc: RpcClient,
     timeout: Duration,
     reads: ReadBarrier,
+    forwarding: Forwarding,
+    applied: Arc<state_machine::AppliedMark>,
+    /// How long after a quorum acknowledged it the leader may answer read indexes without
+    /// asking the quorum again (well inside the lease followers give it).
+    lease: Duration,
 }
 
 impl RaftNode {
@@ -152,7 +157,8 @@ impl RaftNode {
         .map_err(|e| MetadataError::Engine(format!("raft config: {e}")))?;
         let rpc = RpcClient::new(secret);
         let log = log_store::LogStore::new(store.inner.clone());
-        let sm = state_machine::StateMachine::new(store.inner.clone());
+        let applied = Arc::new(state_machine::AppliedMark::default());
+        let sm = state_machine::StateMachine::new(store.inner.clone(), applied.clone());
         let network = rpc::Network { rpc: rpc.clone() };
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
             .await
@@ -164,6 +170,9 @@ impl RaftNode {
             rpc,
             timeout: opts.timeout,
             reads: ReadBarrier::default(),
+            forwarding: Forwarding::default(),
+            applied,
+            lease: Duration::from_millis(el / 2),
         }))
     }
 
@@ -258,8 +267,7 @@ impl RaftNode {
                     WriteReply::NotLeader => {}
                 },
                 Some((_, addr)) => {
-                    let r: std::result::Result<WriteReply, CallError> =
-                        self.rpc.call(&addr, "/raft/write", &cmd, left).await;
+                    let r = self.forward(&addr, cmd.clone(), left).await;
                     match r {
                         Ok(WriteReply::Applied(r)) => return r,
                         Ok(WriteReply::Unavailable(m)) => {
@@ -282,6 +290,69 @@ impl RaftNode {
         }
     }
 
+    /// Sends `cmd` to the leader at `addr`, together with every other command waiting to
+    /// go there: whoever gets the turn sends all that are pending in one call, so concurrent
+    /// writers on a follower share round trips (group forwarding).
+    async fn forward(
+        &self,
+        addr: &str,
+        cmd: Command,
+        left: Duration,
+    ) -> std::result::Result<WriteReply, CallError> {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.forwarding
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((cmd, tx));
+        let _turn = self.forwarding.turn.lock().await;
+        if let Ok(r) = rx.try_recv() {
+            return r;
+        }
+        let batch = std::mem::take(
+            &mut *self
+                .forwarding
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
+        let r: std::result::Result<Vec<WriteReply>, CallError> =
+            self.rpc.call(addr, "/raft/write-batch", &cmds, left).await;
+        match r {
+            Ok(answers) if answers.len() == replies.len() => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Ok(answers) => {
+                let e = CallError::Failed(
+                    addr.to_string(),
+                    format!("{} answers for {} commands", answers.len(), replies.len()),
+                );
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+        rx.try_recv().unwrap_or_else(|_| {
+            Err(CallError::Failed(
+                addr.to_string(),
+                "forwarded write lost".into(),
+            ))
+        })
+    }
+
+    /// The leader's half of a batch of forwarded writes: all proposed at once.
+    pub async fn write_batch_as_leader(&self, cmds: Vec<Command>) -> Vec<WriteReply> {
+        futures::future::join_all(cmds.into_iter().map(|c| self.write_as_leader(c))).await
+    }
+
     /// The leader's half of a write: propose, wait for commit and apply.
     pub async fn write_as_leader(&self, cmd: Command) -> WriteReply {
         match tokio::time::timeout(self.timeout, self.raft.client_write(cmd)).await {
@@ -300,6 +371,23 @@ impl RaftNode {
     /// The leader's half of a linearizable read: confirm leadership with a quorum and say up
     /// to where the reader must have applied.
     pub async fn read_index_as_leader(&self) -> ReadIndexReply {
+        // Leader lease: followers refuse to elect anyone else for an election timeout after
+        // they last heard from this leader, so while a quorum acknowledged it less than half
+        // of that ago it still leads, and everything acknowledged so far is applied here once
+        // it applied an entry of its own term.
+        {
+            let m = self.raft.metrics().borrow().clone();
+            let fresh = m
+                .millis_since_quorum_ack
+                .is_some_and(|ms| u128::from(ms) < self.lease.as_millis());
+            if m.state == ServerState::Leader && fresh {
+                if let Some(applied) = self.applied.get() {
+                    if applied.leader_id.get_term() == m.current_term {
+                        return ReadIndexReply::Index(Some(applied.index));
+                    }
+                }
+            }
+        }
         match tokio::time::timeout(self.timeout, self.raft.get_read_log_id()).await {
             Ok(Ok((read, _applied))) => ReadIndexReply::Index(read.map(|l| l.index)),
             Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
@@ -531,6 +619,18 @@ impl RaftNode {
         let _ = self.raft.shutdown().await;
     }
 }
+
+/// Commands waiting to be forwarded to the leader, and the turn to send them.
+#[derive(Default)]
+struct Forwarding {
+    pending: std::sync::Mutex<Vec<PendingForward>>,
+    turn: AsyncMutex<()>,
+}
+
+type PendingForward = (
+    Command,
+    tokio::sync::oneshot::Sender<std::result::Result<WriteReply, CallError>>,
+);
 
 /// Shares read-index round trips between concurrent reads. A read may only use a round that
 /// started after the read did; rounds run one at a time, and all reads waiting when one

@@ -25,7 +25,7 @@ use serde::Serialize;
 use super::{BasicNode, NodeId, TypeConfig};
 
 /// Why a call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The connection could not be made: the request was certainly not handled.
     #[error("cannot reach {0}: {1}")]

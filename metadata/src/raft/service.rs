@@ -70,6 +70,7 @@ pub fn router(node: Arc<RaftNode>, secret: String) -> Router {
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/write", post(write))
+        .route("/raft/write-batch", post(write_batch))
         .route("/raft/read-index", post(read_index))
         .route("/raft/join", post(join))
         .route("/raft/remove", post(remove))
@@ -131,6 +132,13 @@ async fn snapshot(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
 async fn write(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
     match decode::<Command>(&st, &headers, &body) {
         Ok(cmd) => reply(&st.node.write_as_leader(cmd).await),
+        Err(r) => r,
+    }
+}
+
+async fn write_batch(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
+    match decode::<Vec<Command>>(&st, &headers, &body) {
+        Ok(cmds) => reply(&st.node.write_batch_as_leader(cmds).await),
         Err(r) => r,
     }
 }
