@@ -63,6 +63,114 @@ struct NodeLabel {
     node: String,
 }
 
+/// Metadata (Raft) counters, brought up to the node's [`cairn_metadata::raft::RaftStats`] at
+/// every scrape.
+#[derive(Default)]
+struct RaftMetrics {
+    writes: prometheus_client::metrics::counter::Counter,
+    write_seconds: prometheus_client::metrics::counter::Counter<f64, std::sync::atomic::AtomicU64>,
+    reads: prometheus_client::metrics::counter::Counter,
+    read_wait_seconds:
+        prometheus_client::metrics::counter::Counter<f64, std::sync::atomic::AtomicU64>,
+    read_rounds: prometheus_client::metrics::counter::Counter,
+    forward_calls: prometheus_client::metrics::counter::Counter,
+    forwarded: prometheus_client::metrics::counter::Counter,
+    wal_syncs: prometheus_client::metrics::counter::Counter,
+    applied_index: Gauge,
+    is_leader: Gauge,
+    term: Gauge,
+}
+
+impl RaftMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("cairn_meta");
+        r.register(
+            "writes",
+            "Metadata commands proposed from this node",
+            self.writes.clone(),
+        );
+        r.register(
+            "write_seconds",
+            "Total time those commands took to commit and apply",
+            self.write_seconds.clone(),
+        );
+        r.register(
+            "reads",
+            "Metadata reads made linearizable on this node",
+            self.reads.clone(),
+        );
+        r.register(
+            "read_wait_seconds",
+            "Total time those reads waited for a read index",
+            self.read_wait_seconds.clone(),
+        );
+        r.register(
+            "read_rounds",
+            "Read-index rounds made (concurrent reads share one)",
+            self.read_rounds.clone(),
+        );
+        r.register(
+            "forward_calls",
+            "Calls forwarding writes to the leader",
+            self.forward_calls.clone(),
+        );
+        r.register(
+            "forwarded_writes",
+            "Writes those calls carried",
+            self.forwarded.clone(),
+        );
+        r.register(
+            "wal_syncs",
+            "WAL syncs making Raft log appends durable (one per group of appends)",
+            self.wal_syncs.clone(),
+        );
+        r.register(
+            "applied_index",
+            "Raft log index applied here",
+            self.applied_index.clone(),
+        );
+        r.register(
+            "is_leader",
+            "1 on the metadata leader",
+            self.is_leader.clone(),
+        );
+        r.register("term", "Current Raft term", self.term.clone());
+    }
+
+    fn update(&self, node: &cairn_metadata::RaftNode) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = node.stats();
+        let up = |c: &prometheus_client::metrics::counter::Counter, v: u64| {
+            c.inc_by(v.saturating_sub(c.get()));
+        };
+        let up_f = |c: &prometheus_client::metrics::counter::Counter<
+            f64,
+            std::sync::atomic::AtomicU64,
+        >,
+                    micros: u64| {
+            let v = micros as f64 / 1e6;
+            let d = v - c.get();
+            if d > 0.0 {
+                c.inc_by(d);
+            }
+        };
+        up(&self.writes, s.writes.load(Relaxed));
+        up_f(&self.write_seconds, s.write_micros.load(Relaxed));
+        up(&self.reads, s.reads.load(Relaxed));
+        up_f(&self.read_wait_seconds, s.read_wait_micros.load(Relaxed));
+        up(&self.read_rounds, s.read_rounds.load(Relaxed));
+        up(&self.forward_calls, s.forward_calls.load(Relaxed));
+        up(&self.forwarded, s.forwarded.load(Relaxed));
+        up(&self.wal_syncs, s.wal_syncs.load(Relaxed));
+        let status = node.status();
+        self.applied_index
+            .set(status.last_applied_index.unwrap_or(0) as i64);
+        self.is_leader
+            .set(i64::from(status.leader == Some(status.id)));
+        self.term.set(status.term as i64);
+    }
+}
+
 /// Gauges refreshed from the datanodes at every scrape.
 #[derive(Default)]
 struct NodeGauges {
@@ -77,6 +185,7 @@ pub struct AdminState {
     datanodes: Arc<LocalDatanodes>,
     registry: Registry,
     gauges: NodeGauges,
+    raft_metrics: RaftMetrics,
     verifier: auth::Verifier,
     keys: KeyRing,
     healer: cairn_heal::Healer,
@@ -122,11 +231,14 @@ impl AdminState {
             "Bytes of segment files on disk",
             gauges.disk_bytes.clone(),
         );
+        let raft_metrics = RaftMetrics::default();
+        raft_metrics.register(&mut registry);
         AdminState {
             objects,
             datanodes,
             registry,
             gauges,
+            raft_metrics,
             verifier: auth::Verifier {
                 bearer: credentials.cluster_secret,
                 root_access_key: credentials.root_access_key,
@@ -218,6 +330,9 @@ async fn ready(State(st): State<Arc<AdminState>>) -> (StatusCode, String) {
 }
 
 async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
+    if let Some(c) = &st.cluster {
+        st.raft_metrics.update(&c.raft);
+    }
     for (id, node) in st.objects.nodes().iter() {
         let label = NodeLabel {
             node: id.to_string(),

@@ -34,8 +34,9 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        let syncer = WalSyncer::start(inner.clone());
+    /// `syncs` counts the WAL syncs made (one per group of appends).
+    pub(crate) fn new(inner: Arc<Inner>, syncs: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        let syncer = WalSyncer::start(inner.clone(), syncs);
         LogStore { inner, syncer }
     }
 }
@@ -46,16 +47,16 @@ impl LogStore {
 struct WalSyncer {
     waiting: std::sync::Mutex<Vec<LogFlushed<TypeConfig>>>,
     wake: std::sync::Condvar,
-    /// WAL syncs made (for tests and figures).
-    syncs: std::sync::atomic::AtomicU64,
+    /// WAL syncs made (for metrics and figures).
+    syncs: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WalSyncer {
-    fn start(inner: Arc<Inner>) -> Arc<WalSyncer> {
+    fn start(inner: Arc<Inner>, syncs: Arc<std::sync::atomic::AtomicU64>) -> Arc<WalSyncer> {
         let syncer = Arc::new(WalSyncer {
             waiting: std::sync::Mutex::new(Vec::new()),
             wake: std::sync::Condvar::new(),
-            syncs: Default::default(),
+            syncs,
         });
         let weak = Arc::downgrade(&syncer);
         std::thread::Builder::new()

@@ -90,6 +90,24 @@ impl Default for RaftOptions {
     }
 }
 
+/// Counters of this node's metadata traffic (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct RaftStats {
+    /// Commands proposed from this node, and their total time to commit and apply.
+    pub writes: AtomicU64,
+    pub write_micros: AtomicU64,
+    /// Reads made linearizable, and their total wait for the read index.
+    pub reads: AtomicU64,
+    pub read_wait_micros: AtomicU64,
+    /// Read-index rounds actually made (concurrent reads share one).
+    pub read_rounds: AtomicU64,
+    /// Calls that forwarded writes to the leader, and the writes they carried.
+    pub forward_calls: AtomicU64,
+    pub forwarded: AtomicU64,
+    /// WAL syncs that made appended log entries durable (one per group of appends).
+    pub wal_syncs: Arc<AtomicU64>,
+}
+
 /// One node's membership as [`RaftNode::status`] reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MemberStatus {
@@ -124,6 +142,7 @@ pub struct RaftNode {
     timeout: Duration,
     reads: ReadBarrier,
     forwarding: Forwarding,
+    stats: RaftStats,
     applied: Arc<state_machine::AppliedMark>,
     /// How long after a quorum acknowledged it the leader may answer read indexes without
     /// asking the quorum again (well inside the lease followers give it).
@@ -156,7 +175,8 @@ impl RaftNode {
         .validate()
         .map_err(|e| MetadataError::Engine(format!("raft config: {e}")))?;
         let rpc = RpcClient::new(secret);
-        let log = log_store::LogStore::new(store.inner.clone());
+        let stats = RaftStats::default();
+        let log = log_store::LogStore::new(store.inner.clone(), stats.wal_syncs.clone());
         let applied = Arc::new(state_machine::AppliedMark::default());
         let sm = state_machine::StateMachine::new(store.inner.clone(), applied.clone());
         let network = rpc::Network { rpc: rpc.clone() };
@@ -171,6 +191,7 @@ impl RaftNode {
             timeout: opts.timeout,
             reads: ReadBarrier::default(),
             forwarding: Forwarding::default(),
+            stats,
             applied,
             lease: Duration::from_millis(el / 2),
         }))
@@ -257,6 +278,21 @@ impl RaftNode {
     /// Proposes `cmd` and waits until it is committed and applied, going through the leader
     /// wherever it is. Retries only where the command certainly was not proposed.
     pub async fn write(&self, cmd: Command) -> Result<CommandOutput> {
+        let started = Instant::now();
+        let r = self.write_inner(cmd).await;
+        self.stats.writes.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .write_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        r
+    }
+
+    /// The applied log index and the counters of this node (for `/metrics`).
+    pub fn stats(&self) -> &RaftStats {
+        &self.stats
+    }
+
+    async fn write_inner(&self, cmd: Command) -> Result<CommandOutput> {
         let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -317,6 +353,10 @@ impl RaftNode {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
+        self.stats.forward_calls.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .forwarded
+            .fetch_add(cmds.len() as u64, Ordering::Relaxed);
         let r: std::result::Result<Vec<WriteReply>, CallError> =
             self.rpc.call(addr, "/raft/write-batch", &cmds, left).await;
         match r {
@@ -404,6 +444,16 @@ impl RaftNode {
     /// Returns once this replica has applied everything committed before the call began (as
     /// the leader confirmed with a quorum). Concurrent callers share leader round trips.
     pub async fn linearize(&self) -> Result<()> {
+        let started = Instant::now();
+        let r = self.linearize_inner().await;
+        self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .read_wait_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        r
+    }
+
+    async fn linearize_inner(&self) -> Result<()> {
         let index = self.reads.index(self).await?;
         if let Some(index) = index {
             let applied = self.raft.metrics().borrow().last_applied.map(|l| l.index);
@@ -660,6 +710,7 @@ impl ReadBarrier {
             return r;
         }
         let round = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        node.stats.read_rounds.fetch_add(1, Ordering::Relaxed);
         let r = node.fetch_read_index().await;
         *self
             .last
