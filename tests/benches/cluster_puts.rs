@@ -40,6 +40,7 @@ struct Meta {
     writes: f64,
     write_seconds: f64,
     wal_syncs_leader: f64,
+    entries_leader: f64,
     wal_syncs_all: f64,
     forward_calls: f64,
     forwarded: f64,
@@ -64,6 +65,7 @@ fn scrape(c: &Cluster) -> Meta {
         m.wal_syncs_all += get("cairn_meta_wal_syncs_total ");
         if get("cairn_meta_is_leader ") == 1.0 {
             m.wal_syncs_leader = get("cairn_meta_wal_syncs_total ");
+            m.entries_leader = get("cairn_meta_raft_entries_total ");
         }
         m.forward_calls += get("cairn_meta_forward_calls_total ");
         m.forwarded += get("cairn_meta_forwarded_writes_total ");
@@ -76,8 +78,9 @@ fn scrape(c: &Cluster) -> Meta {
 fn report(label: &str, a: Meta, b: Meta) {
     let writes = b.writes - a.writes;
     println!(
-        "  {label}: {writes:.0} metadata writes, {:.2} ms each; leader WAL syncs {:.0} ({:.1} writes per sync), all nodes {:.0}; forwarded {:.0} in {:.0} calls; {:.0} reads in {:.0} read-index rounds",
+        "  {label}: {writes:.0} metadata writes, {:.2} ms each, in {:.0} Raft entries; leader WAL syncs {:.0} ({:.1} writes per sync), all nodes {:.0}; forwarded {:.0} in {:.0} calls; {:.0} reads in {:.0} read-index rounds",
         (b.write_seconds - a.write_seconds) * 1000.0 / writes.max(1.0),
+        b.entries_leader - a.entries_leader,
         b.wal_syncs_leader - a.wal_syncs_leader,
         writes / (b.wal_syncs_leader - a.wal_syncs_leader).max(1.0),
         b.wal_syncs_all - a.wal_syncs_all,

@@ -73,6 +73,7 @@ struct RaftMetrics {
     read_wait_seconds:
         prometheus_client::metrics::counter::Counter<f64, std::sync::atomic::AtomicU64>,
     read_rounds: prometheus_client::metrics::counter::Counter,
+    entries: prometheus_client::metrics::counter::Counter,
     forward_calls: prometheus_client::metrics::counter::Counter,
     forwarded: prometheus_client::metrics::counter::Counter,
     wal_syncs: prometheus_client::metrics::counter::Counter,
@@ -108,6 +109,11 @@ impl RaftMetrics {
             "read_rounds",
             "Read-index rounds made (concurrent reads share one)",
             self.read_rounds.clone(),
+        );
+        r.register(
+            "raft_entries",
+            "Raft entries proposed here as leader (each carries the commands that were waiting)",
+            self.entries.clone(),
         );
         r.register(
             "forward_calls",
@@ -159,6 +165,7 @@ impl RaftMetrics {
         up(&self.reads, s.reads.load(Relaxed));
         up_f(&self.read_wait_seconds, s.read_wait_micros.load(Relaxed));
         up(&self.read_rounds, s.read_rounds.load(Relaxed));
+        up(&self.entries, s.entries.load(Relaxed));
         up(&self.forward_calls, s.forward_calls.load(Relaxed));
         up(&self.forwarded, s.forwarded.load(Relaxed));
         up(&self.wal_syncs, s.wal_syncs.load(Relaxed));

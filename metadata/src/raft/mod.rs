@@ -50,11 +50,16 @@ pub type NodeId = u64;
 /// What applying one command gave (its error is part of the replicated outcome).
 pub type ApplyResult = std::result::Result<CommandOutput, MetadataError>;
 
+/// One Raft entry: the commands that were waiting to be proposed together (applied in
+/// order, each over the writes of those before it, each with its own result).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandBatch(pub Vec<Command>);
+
 openraft::declare_raft_types!(
-    /// Cairn's Raft types: commands in, command results out.
+    /// Cairn's Raft types: batches of commands in, one result per command out.
     pub TypeConfig:
-        D = Command,
-        R = ApplyResult,
+        D = CommandBatch,
+        R = Vec<ApplyResult>,
         NodeId = NodeId,
         Node = BasicNode,
 );
@@ -101,6 +106,8 @@ pub struct RaftStats {
     pub read_wait_micros: AtomicU64,
     /// Read-index rounds actually made (concurrent reads share one).
     pub read_rounds: AtomicU64,
+    /// Raft entries this node proposed as leader (each carries one or more commands).
+    pub entries: AtomicU64,
     /// Calls that forwarded writes to the leader, and the writes they carried.
     pub forward_calls: AtomicU64,
     pub forwarded: AtomicU64,
@@ -142,6 +149,7 @@ pub struct RaftNode {
     timeout: Duration,
     reads: ReadBarrier,
     forwarding: Forwarding,
+    proposing: Proposing,
     stats: RaftStats,
     applied: Arc<state_machine::AppliedMark>,
     /// How long after a quorum acknowledged it the leader may answer read indexes without
@@ -191,6 +199,10 @@ impl RaftNode {
             timeout: opts.timeout,
             reads: ReadBarrier::default(),
             forwarding: Forwarding::default(),
+            proposing: Proposing {
+                pending: Default::default(),
+                slots: tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT),
+            },
             stats,
             applied,
             lease: Duration::from_millis(el / 2),
@@ -393,19 +405,67 @@ impl RaftNode {
         futures::future::join_all(cmds.into_iter().map(|c| self.write_as_leader(c))).await
     }
 
-    /// The leader's half of a write: propose, wait for commit and apply.
+    /// The leader's half of a write: queue `cmd` for the next Raft entry and wait until that
+    /// entry is committed and applied. Commands that arrive while earlier entries are being
+    /// proposed share the next entry (and so its append, replication and fsyncs); a few
+    /// entries are in flight at once.
     pub async fn write_as_leader(&self, cmd: Command) -> WriteReply {
-        match tokio::time::timeout(self.timeout, self.raft.client_write(cmd)).await {
-            Ok(Ok(resp)) => WriteReply::Applied(resp.data),
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.proposing
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((cmd, tx));
+        let Ok(_slot) = self.proposing.slots.acquire().await else {
+            return WriteReply::Unavailable("shutting down".into());
+        };
+        if let Ok(r) = rx.try_recv() {
+            return r;
+        }
+        let batch = std::mem::take(
+            &mut *self
+                .proposing
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
+        let n = cmds.len();
+        self.stats.entries.fetch_add(1, Ordering::Relaxed);
+        let answer = tokio::time::timeout(self.timeout, self.raft.client_write(CommandBatch(cmds)));
+        let outcome: std::result::Result<Vec<ApplyResult>, WriteReply> = match answer.await {
+            Ok(Ok(resp)) if resp.data.len() == n => Ok(resp.data),
+            Ok(Ok(resp)) => Err(WriteReply::Unavailable(format!(
+                "{} results for {n} commands",
+                resp.data.len()
+            ))),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                WriteReply::NotLeader
+                Err(WriteReply::NotLeader)
             }
-            Ok(Err(e)) => WriteReply::Unavailable(e.to_string()),
-            Err(_) => WriteReply::Unavailable(format!(
+            Ok(Err(e)) => Err(WriteReply::Unavailable(e.to_string())),
+            Err(_) => Err(WriteReply::Unavailable(format!(
                 "no quorum of metadata nodes acknowledged the write within {:?}",
                 self.timeout
-            )),
+            ))),
+        };
+        match outcome {
+            Ok(results) => {
+                for (reply, r) in replies.into_iter().zip(results) {
+                    let _ = reply.send(WriteReply::Applied(r));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(match &e {
+                        WriteReply::NotLeader => WriteReply::NotLeader,
+                        WriteReply::Unavailable(m) => WriteReply::Unavailable(m.clone()),
+                        WriteReply::Applied(_) => unreachable!("not an error"),
+                    });
+                }
+            }
         }
+        rx.try_recv()
+            .unwrap_or_else(|_| WriteReply::Unavailable("the proposal was lost".into()))
     }
 
     /// The leader's half of a linearizable read: confirm leadership with a quorum and say up
@@ -668,6 +728,16 @@ impl RaftNode {
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
     }
+}
+
+/// Raft entries the leader proposes at once; commands arriving meanwhile wait and share the
+/// next one.
+const PROPOSALS_IN_FLIGHT: usize = 2;
+
+/// Commands waiting to be proposed by the leader, and the proposal slots.
+struct Proposing {
+    pending: std::sync::Mutex<Vec<(Command, tokio::sync::oneshot::Sender<WriteReply>)>>,
+    slots: tokio::sync::Semaphore,
 }
 
 /// Commands waiting to be forwarded to the leader, and the turn to send them.

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log_store::{get_meta, put_meta_synced};
 use super::{ApplyResult, BasicNode, Entry, NodeId, TypeConfig, META_CF};
-use crate::command::{CommandOutput, RawKv};
+use crate::command::RawKv;
 use crate::group_commit::Overlay;
 use crate::keys::Cf;
 use crate::rocks::Inner;
@@ -177,7 +177,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((applied, membership_of(&self.inner)?))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<ApplyResult>>, StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -236,7 +236,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 fn apply_batch(
     inner: &Inner,
     entries: Vec<Entry>,
-) -> Result<Vec<ApplyResult>, StorageError<NodeId>> {
+) -> Result<Vec<Vec<ApplyResult>>, StorageError<NodeId>> {
     let mut overlay = Overlay::new(inner);
     let mut results = Vec::with_capacity(entries.len());
     let mut last = None;
@@ -244,11 +244,13 @@ fn apply_batch(
     for e in entries {
         last = Some(e.log_id);
         match e.payload {
-            EntryPayload::Blank => results.push(Ok(CommandOutput::Done)),
-            EntryPayload::Normal(cmd) => results.push(overlay.apply(&cmd)),
+            EntryPayload::Blank => results.push(Vec::new()),
+            EntryPayload::Normal(batch) => {
+                results.push(batch.0.iter().map(|cmd| overlay.apply(cmd)).collect())
+            }
             EntryPayload::Membership(m) => {
                 membership = Some(StoredMembership::new(Some(e.log_id), m));
-                results.push(Ok(CommandOutput::Done));
+                results.push(Vec::new());
             }
         }
     }
