@@ -8,12 +8,13 @@
 //! at 2⁶⁴) from the first virtual node whose position is ≥ that hash. The walk yields each
 //! node at its first virtual node, giving the *successor list* of distinct nodes.
 //!
-//! [`Ring::place`] takes `count` nodes from the successor list in three passes, each scanning
-//! it from the start and skipping nodes already taken:
+//! [`Ring::place`] takes `count` nodes from the successor list in passes, each scanning it
+//! from the start and skipping nodes already taken:
 //!
 //! 1. take a node only if both its zone and its host are not yet used;
-//! 2. take a node only if its host is not yet used;
-//! 3. take any node.
+//! 2. then in rounds r = 1, 2, …: take a node only if its host has fewer than r nodes taken
+//!    (round 1: a host not yet used), until `count` are taken — so no host gets more than
+//!    its even share while other hosts still have untaken nodes.
 //!
 //! A host is identified by the pair (zone, host name), so the same host name in two zones
 //! names two hosts. Shard `i` goes to the `i`-th node returned (pass order, not ring order).
@@ -32,7 +33,8 @@
 //!   the number of *placeable* nodes (those owning at least one virtual node: weight > 0 and
 //!   `vnodes_per_weight` > 0). An empty ring places nothing.
 //! - **Spreading**: the result covers `min(count, Z)` zones and `min(count, H)` hosts, where
-//!   `Z` and `H` count the zones and hosts of placeable nodes.
+//!   `Z` and `H` count the zones and hosts of placeable nodes; with hosts of equal size no
+//!   host gets more than `⌈count / H⌉` nodes.
 //! - **Minimal movement**: if the ring gains one node `x`, a placement that changes contains
 //!   `x` (nothing moves between old nodes because of `x`); with `count = 1` it becomes `[x]`.
 //!   Without zone or host constraints (every node alone in its zone, or all nodes on one
@@ -241,7 +243,7 @@ impl Ring {
     }
 
     /// `count` distinct nodes for stripe `stripe` of `object`, spread over zones then hosts
-    /// (the three passes of the module docs); `min(count, placeable_count())` of them.
+    /// (the passes of the module docs); `min(count, placeable_count())` of them.
     pub fn place(&self, object: ObjectId, stripe: u32, count: usize) -> Vec<NodeId> {
         let want = count.min(self.placeable);
         if want == 0 {
@@ -252,9 +254,8 @@ impl Ring {
             out: Vec::with_capacity(want),
             taken: vec![false; self.nodes.len()],
             zone_used: vec![false; self.zones],
-            host_used: vec![false; self.hosts],
+            host_count: vec![0; self.hosts],
             zones_used: 0,
-            hosts_used: 0,
         };
         // Pass 1: new zone and new host. Once every zone is used no node can qualify.
         let mut k = 0;
@@ -262,29 +263,29 @@ impl Ring {
             let Some(n) = walk.get(k) else { break };
             k += 1;
             let (z, h) = (self.zone_of[n] as usize, self.host_of[n] as usize);
-            if !pick.taken[n] && !pick.zone_used[z] && !pick.host_used[h] {
+            if !pick.taken[n] && !pick.zone_used[z] && pick.host_count[h] == 0 {
                 pick.take(n, z, h);
             }
         }
-        // Pass 2: new host.
-        let mut k = 0;
-        while pick.out.len() < want && pick.hosts_used < self.hosts {
-            let Some(n) = walk.get(k) else { break };
-            k += 1;
-            let (z, h) = (self.zone_of[n] as usize, self.host_of[n] as usize);
-            if !pick.taken[n] && !pick.host_used[h] {
-                pick.take(n, z, h);
-            }
-        }
-        // Pass 3: any node not yet taken.
-        let mut k = 0;
+        // Pass 2, in rounds r = 1, 2, …: a node whose host has fewer than r nodes taken
+        // (r = 1: a new host), so that a stripe spreads as evenly over hosts as the ring
+        // allows and losing one host loses as few shards as possible.
+        let mut r = 1;
         while pick.out.len() < want {
-            let Some(n) = walk.get(k) else { break };
-            k += 1;
-            if !pick.taken[n] {
+            let before = pick.out.len();
+            let mut k = 0;
+            while pick.out.len() < want {
+                let Some(n) = walk.get(k) else { break };
+                k += 1;
                 let (z, h) = (self.zone_of[n] as usize, self.host_of[n] as usize);
-                pick.take(n, z, h);
+                if !pick.taken[n] && pick.host_count[h] < r {
+                    pick.take(n, z, h);
+                }
             }
+            if pick.out.len() == before && r > want {
+                break;
+            }
+            r += 1;
         }
         pick.out.into_iter().map(|n| self.nodes[n].id).collect()
     }
@@ -359,9 +360,9 @@ struct Picker {
     out: Vec<usize>,
     taken: Vec<bool>,
     zone_used: Vec<bool>,
-    host_used: Vec<bool>,
+    /// Nodes taken per host.
+    host_count: Vec<usize>,
     zones_used: usize,
-    hosts_used: usize,
 }
 
 impl Picker {
@@ -372,10 +373,7 @@ impl Picker {
             self.zone_used[z] = true;
             self.zones_used += 1;
         }
-        if !self.host_used[h] {
-            self.host_used[h] = true;
-            self.hosts_used += 1;
-        }
+        self.host_count[h] += 1;
     }
 }
 

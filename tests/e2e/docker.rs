@@ -58,6 +58,24 @@ fn published_port(container: &str) -> u16 {
         .unwrap_or_else(|| panic!("no published port in {out:?}"))
 }
 
+/// Builds the image `tag` from the binary under test with `docker/build-image.sh` (its base
+/// made locally as `base`, no registry, networking off).
+fn build_image(tag: &str, base: &str) {
+    let out = Command::new("bash")
+        .arg(repo_root().join("docker/build-image.sh"))
+        .env("CAIRN_BIN", cairn_bin())
+        .env("IMAGE", tag)
+        .env("BASE_IMAGE", base)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "build-image.sh failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn wait_s3(s3: &aws_sdk_s3::Client) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while s3.list_buckets().send().await.is_err() {
@@ -73,23 +91,7 @@ async fn image_builds_offline_and_serves_s3_from_a_volume() {
         return;
     }
     let tag = format!("cairn-e2e:{}", std::process::id());
-    let root = repo_root();
-    let out = Command::new("bash")
-        .arg(root.join("docker/build-image.sh"))
-        .env("CAIRN_BIN", cairn_bin())
-        .env("IMAGE", &tag)
-        .env(
-            "BASE_IMAGE",
-            format!("cairn-e2e-base:{}", std::process::id()),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "build-image.sh failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_image(&tag, &format!("cairn-e2e-base:{}", std::process::id()));
     let name = format!("cairn-e2e-{}", std::process::id());
     let cleanup = Cleanup {
         container: name.clone(),
@@ -228,19 +230,7 @@ fn the_compose_cluster_keeps_serving_with_a_node_down_and_the_node_catches_up() 
     };
     let pid = std::process::id();
     let image = format!("cairn-compose-e2e:{pid}");
-    let out = Command::new("bash")
-        .arg(repo_root().join("docker/build-image.sh"))
-        .env("CAIRN_BIN", cairn_bin())
-        .env("IMAGE", &image)
-        .env("BASE_IMAGE", format!("cairn-compose-e2e-base:{pid}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "build-image.sh failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_image(&image, &format!("cairn-compose-e2e-base:{pid}"));
     let _ = docker(&["rmi", "-f", &format!("cairn-compose-e2e-base:{pid}")]);
     let project = format!("cairne2e{pid}");
     let _down = ComposeDown {

@@ -12,7 +12,7 @@ use cairn_heal::{HealError, HealStatus, ScrubOptions};
 use cairn_types::NodeId;
 use serde::{Deserialize, Serialize};
 
-use super::{datanode_views, json, AdminState, DatanodeView};
+use super::{json, AdminState, DatanodeView};
 
 pub(super) fn routes() -> Router<Arc<AdminState>> {
     Router::new()
@@ -142,37 +142,8 @@ struct ClusterStatus<'a> {
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
     let heal = st.healer.status();
     let history = st.healer.history().await.unwrap_or_default();
-    let mut views = datanode_views(&st).await;
     let cluster = super::nodes::cluster_status(&st).await;
-    // Datanodes of other nodes, as this gateway's heartbeats see them.
-    if let Some(c) = &cluster {
-        let drained = st.objects.drained();
-        for d in &c.datanodes {
-            if let Some(v) = views.iter_mut().find(|v| v.status.id == d.id) {
-                v.node = Some(d.node);
-                v.capacity_bytes = d.capacity_bytes;
-                v.free_bytes = d.free_bytes;
-                continue;
-            }
-            views.push(DatanodeView {
-                status: crate::datanodes::DatanodeStatus {
-                    id: d.id,
-                    addr: d.addr.clone(),
-                    dir: String::new(),
-                    serving: d.up,
-                },
-                node: Some(d.node),
-                reachable: d.up && d.shards.is_some(),
-                draining: drained.contains(&NodeId(d.id)),
-                shards: d.shards,
-                live_bytes: d.live_bytes,
-                disk_bytes: d.disk_bytes,
-                capacity_bytes: d.capacity_bytes,
-                free_bytes: d.free_bytes,
-            });
-        }
-        views.sort_by_key(|v| v.status.id);
-    }
+    let views = super::all_datanode_views(&st, cluster.as_ref()).await;
     let datanodes = views
         .into_iter()
         .map(|view| {

@@ -397,6 +397,43 @@ async fn list_datanodes(State(st): State<Arc<AdminState>>) -> Response {
     json(StatusCode::OK, &datanode_views(&st).await)
 }
 
+/// Every datanode of the cluster: this node's own (with their serving state) and, from
+/// this gateway's heartbeats, the other nodes'.
+async fn all_datanode_views(
+    st: &AdminState,
+    cluster: Option<&nodes::ClusterView>,
+) -> Vec<DatanodeView> {
+    let mut views = datanode_views(st).await;
+    let Some(c) = cluster else {
+        return views;
+    };
+    let drained = st.objects.drained();
+    for d in &c.datanodes {
+        if let Some(v) = views.iter_mut().find(|v| v.status.id == d.id) {
+            v.node = Some(d.node);
+            continue;
+        }
+        views.push(DatanodeView {
+            status: crate::datanodes::DatanodeStatus {
+                id: d.id,
+                addr: d.addr.clone(),
+                dir: String::new(),
+                serving: d.up,
+            },
+            node: Some(d.node),
+            reachable: d.up && d.shards.is_some(),
+            draining: drained.contains(&cairn_types::NodeId(d.id)),
+            shards: d.shards,
+            live_bytes: d.live_bytes,
+            disk_bytes: d.disk_bytes,
+            capacity_bytes: d.capacity_bytes,
+            free_bytes: d.free_bytes,
+        });
+    }
+    views.sort_by_key(|v| v.status.id);
+    views
+}
+
 async fn datanode_views(st: &AdminState) -> Vec<DatanodeView> {
     let mut out = Vec::new();
     let drained = st.objects.drained();

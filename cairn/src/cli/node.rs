@@ -85,13 +85,22 @@ pub fn list_text(v: &serde_json::Value) -> String {
         raft["id"],
         raft["state"].as_str().unwrap_or("?"),
     );
-    out.push_str(&format!(
-        "{:<8} {:<20} {:<9} {:<7} {:<10} {:<22} {}\n",
+    if let Some(nodes) = v["nodes"].as_array() {
+        out.push_str(&nodes_table(nodes));
+    }
+    out
+}
+
+/// One line per node: id, roles, metadata membership, leader, reachability, addresses
+/// (`cairn node list` and `cairn status`).
+pub fn nodes_table(nodes: &[serde_json::Value]) -> String {
+    let mut out = format!(
+        "{:<8} {:<20} {:<9} {:<7} {:<6} {:<22} {}\n",
         "node", "roles", "metadata", "leader", "state", "cluster address", "s3"
-    ));
-    for n in v["nodes"].as_array().into_iter().flatten() {
+    );
+    for n in nodes {
         out.push_str(&format!(
-            "{:<8} {:<20} {:<9} {:<7} {:<10} {:<22} {}\n",
+            "{:<8} {:<20} {:<9} {:<7} {:<6} {:<22} {}\n",
             format!("node{}", n["id"]),
             n["roles"].as_str().unwrap_or(""),
             n["metadata"].as_str().unwrap_or("?"),

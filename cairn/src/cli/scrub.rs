@@ -278,29 +278,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         m["voters"]
     );
     if let Some(nodes) = v["nodes"].as_array() {
-        println!(
-            "{:<8} {:<20} {:<9} {:<7} {:<6} cluster address",
-            "node", "roles", "metadata", "leader", "state"
-        );
-        for n in nodes {
-            println!(
-                "{:<8} {:<20} {:<9} {:<7} {:<6} {}",
-                format!("node{}", n["id"]),
-                n["roles"].as_str().unwrap_or(""),
-                n["metadata"].as_str().unwrap_or("?"),
-                if n["leader"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    ""
-                },
-                if n["reachable"].as_bool() == Some(true) {
-                    "up"
-                } else {
-                    "down"
-                },
-                n["cluster_addr"].as_str().unwrap_or("?"),
-            );
-        }
+        print!("{}", super::node::nodes_table(nodes));
     }
     println!(
         "erasure coding: {}",

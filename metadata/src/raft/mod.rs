@@ -416,7 +416,7 @@ impl RaftNode {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((cmd, tx));
-        let Ok(_slot) = self.proposing.slots.acquire().await else {
+        let Ok(slot) = self.proposing.slots.acquire().await else {
             return WriteReply::Unavailable("shutting down".into());
         };
         if let Ok(r) = rx.try_recv() {
@@ -429,6 +429,13 @@ impl RaftNode {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        if batch.is_empty() {
+            // Ours went with a proposal still in flight in the other slot.
+            drop(slot);
+            return rx
+                .await
+                .unwrap_or_else(|_| WriteReply::Unavailable("the proposal was lost".into()));
+        }
         let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
         let n = cmds.len();
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
@@ -464,7 +471,8 @@ impl RaftNode {
                 }
             }
         }
-        rx.try_recv()
+        drop(slot);
+        rx.await
             .unwrap_or_else(|_| WriteReply::Unavailable("the proposal was lost".into()))
     }
 

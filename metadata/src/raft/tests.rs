@@ -209,3 +209,59 @@ async fn without_a_quorum_writes_and_reads_are_unavailable() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_share_entries_and_each_gets_its_own_result() {
+    let dirs = tempdirs(3);
+    let nodes = three(&dirs, 10_000).await;
+    let entries = |nodes: &[TestNode]| -> u64 {
+        nodes
+            .iter()
+            .map(|n| n.node.stats().entries.load(Ordering::Relaxed))
+            .sum()
+    };
+    let before = entries(&nodes);
+    // 64 writers on all three nodes race to create the same bucket, and 64 more each set
+    // their own key: one creation wins, every other gets BucketExists, every set lands.
+    let mut tasks = Vec::new();
+    for i in 0..128usize {
+        let meta = nodes[i % 3].meta.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                meta.apply(Command::CreateBucket(crate::BucketRecord {
+                    name: cairn_types::BucketName::new("race").unwrap(),
+                    created_ms: i as i64,
+                    owner: format!("owner{i}"),
+                }))
+                .await
+            } else {
+                meta.apply(set(&format!("own{i:03}"), &i.to_string())).await
+            }
+        }));
+    }
+    let mut created = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match (i % 2, t.await.unwrap()) {
+            (0, Ok(_)) => created += 1,
+            (0, Err(MetadataError::BucketExists { .. })) => {}
+            (1, Ok(_)) => {}
+            (k, r) => panic!("writer {i} ({k}): {r:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    for i in (1..128usize).step_by(2) {
+        assert_eq!(
+            nodes[(i + 1) % 3]
+                .meta
+                .get_sys(&format!("own{i:03}"))
+                .await
+                .unwrap(),
+            Some(i.to_string().into_bytes())
+        );
+    }
+    let used = entries(&nodes) - before;
+    assert!(used < 128, "128 concurrent writes took {used} Raft entries");
+    for n in nodes {
+        n.stop().await;
+    }
+}

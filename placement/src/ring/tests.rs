@@ -34,12 +34,16 @@ fn naive_walk(nodes: &[NodeInfo], vpw: u32, key: u64) -> Vec<&NodeInfo> {
 fn naive_place(nodes: &[NodeInfo], vpw: u32, o: ObjectId, s: u32, count: usize) -> Vec<NodeId> {
     let walk = naive_walk(nodes, vpw, ring_key_hash(o, s));
     let same_host = |a: &NodeInfo, b: &NodeInfo| a.zone == b.zone && a.host == b.host;
-    type Pass<'a> = &'a dyn Fn(&[&NodeInfo], &NodeInfo) -> bool;
-    let passes: [Pass; 3] = [
-        &|out, n| out.iter().all(|m| m.zone != n.zone && !same_host(m, n)),
-        &|out, n| out.iter().all(|m| !same_host(m, n)),
-        &|_, _| true,
-    ];
+    type Pass<'a> = Box<dyn Fn(&[&NodeInfo], &NodeInfo) -> bool + 'a>;
+    let mut passes: Vec<Pass> = vec![Box::new(|out, n| {
+        out.iter().all(|m| m.zone != n.zone && !same_host(m, n))
+    })];
+    // Rounds: a node whose host has fewer than r nodes taken.
+    for r in 1..=count.max(1) {
+        passes.push(Box::new(move |out, n| {
+            out.iter().filter(|m| same_host(m, n)).count() < r
+        }));
+    }
     let mut out: Vec<&NodeInfo> = Vec::new();
     for ok in passes {
         for n in &walk {
@@ -498,4 +502,27 @@ fn twelve_nodes_hold_stripes_within_10_percent_of_the_mean() {
         (busiest / mean - 1.0) * 100.0
     );
     assert!(busiest <= mean * 1.10, "{per_node:?}");
+}
+
+#[test]
+fn equal_hosts_get_equal_shares_of_a_stripe() {
+    // Three hosts of three datanodes, 4+2: every stripe puts exactly two shards on each
+    // host, so losing a host loses two shards (the parity), never three.
+    let nodes: Vec<NodeInfo> = (0..9)
+        .map(|i| NodeInfo {
+            id: NodeId(i),
+            weight: 1,
+            host: format!("node{}", i / 3),
+            zone: "default".into(),
+        })
+        .collect();
+    let ring = Ring::new(0, nodes.clone(), 128).unwrap();
+    for o in 0..2000u128 {
+        let placed = ring.place(ObjectId(o.wrapping_mul(0x9E37_79B9_7F4A_7C15)), 0, 6);
+        assert_eq!(placed.len(), 6);
+        for h in 0..3 {
+            let on = placed.iter().filter(|n| n.0 / 3 == h).count();
+            assert_eq!(on, 2, "object {o}: {placed:?}");
+        }
+    }
 }

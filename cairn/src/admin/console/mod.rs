@@ -214,7 +214,8 @@ async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
     if let Err(r) = session(&st, &headers) {
         return *r;
     }
-    let nodes = super::datanode_views(&st).await;
+    let cluster = super::nodes::cluster_status(&st).await;
+    let nodes = super::all_datanode_views(&st, cluster.as_ref()).await;
     let ec = st.objects.scheme();
     // Ring balance: share of first placements per datanode over a fixed sample.
     let placement = st.objects.placement();
