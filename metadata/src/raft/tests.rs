@@ -98,12 +98,16 @@ fn tempdirs(n: usize) -> Vec<tempfile::TempDir> {
 async fn writes_anywhere_are_read_everywhere_at_once() {
     let dirs = tempdirs(3);
     let nodes = three(&dirs, 10_000).await;
-    let status = nodes[2].node.status();
-    assert_eq!(
-        status.members.iter().filter(|m| m.voter).count(),
-        3,
-        "{status:?}"
-    );
+    // The last joiner learns of its promotion when the change reaches it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = nodes[2].node.status();
+        if status.members.iter().filter(|m| m.voter).count() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for i in 0..30 {
         let writer = &nodes[i % 3];
         let reader = &nodes[(i + 1) % 3];
