@@ -421,4 +421,29 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
         .unwrap_or_else(|| panic!("datanode 6 in {status:#}"));
     assert_eq!(dn6["node"], 4);
     assert!(dn6["shards"].as_u64().unwrap_or(0) > 0, "{status:#}");
+
+    // `cairn node remove` takes it out of the metadata group, `cairn node add` puts it back.
+    let addr = c.node(n).cluster.clone().expect("cluster address");
+    let voters = |c: &Cluster| -> Vec<u64> {
+        let v = cluster_view(c, 0);
+        v["raft"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["voter"] == true)
+            .filter_map(|m| m["id"].as_u64())
+            .collect()
+    };
+    let (ok, out, err) = c.node(1).cairn("node", &["remove", "4"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(voters(&c), vec![1, 2, 3]);
+    let (ok, out, err) = c.node(0).cairn("node", &["add", "4", &addr]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("is now a voter"), "{out}");
+    assert_eq!(voters(&c), vec![1, 2, 3, 4]);
+    let (ok, out, err) = c.node(0).cairn("node", &["remove", "9"]);
+    assert!(!ok, "removing an unknown node fails: {out}{err}");
+    // Writes through it still work after all that.
+    put_bytes(&s3d, BUCKET, "after-rejoin", b"ok").await;
+    assert_eq!(get_bytes(&s3, BUCKET, "after-rejoin").await, b"ok");
 }

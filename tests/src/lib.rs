@@ -102,7 +102,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let (mut s3, mut admin, mut cluster) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while s3.is_none() || admin.is_none() {
+        while s3.is_none() || admin.is_none() || cluster.is_none() {
             assert!(Instant::now() < deadline, "cairn did not start in time");
             let line = match lines.next() {
                 Some(Ok(l)) => l,

@@ -406,9 +406,8 @@ impl RaftNode {
     }
 
     /// The leader's half of a write: queue `cmd` for the next Raft entry and wait until that
-    /// entry is committed and applied. Commands that arrive while earlier entries are being
-    /// proposed share the next entry (and so its append, replication and fsyncs); a few
-    /// entries are in flight at once.
+    /// entry is committed and applied. Commands that arrive while an entry is being proposed
+    /// share the next entry (and so its append, replication and fsyncs).
     pub async fn write_as_leader(&self, cmd: Command) -> WriteReply {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         self.proposing
@@ -430,7 +429,7 @@ impl RaftNode {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         if batch.is_empty() {
-            // Ours went with a proposal still in flight in the other slot.
+            // Ours went with a proposal still in flight in another slot.
             drop(slot);
             return rx
                 .await
@@ -739,8 +738,9 @@ impl RaftNode {
 }
 
 /// Raft entries the leader proposes at once; commands arriving meanwhile wait and share the
-/// next one.
-const PROPOSALS_IN_FLIGHT: usize = 2;
+/// next one. One gave the biggest entries and the best throughput (`cluster_puts` bench:
+/// about 7.5 commands per entry at 32 clients, against 4 with two in flight).
+const PROPOSALS_IN_FLIGHT: usize = 1;
 
 /// Commands waiting to be proposed by the leader, and the proposal slots.
 struct Proposing {
