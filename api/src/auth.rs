@@ -30,14 +30,6 @@ impl KeyRing {
             .unwrap_or_else(|e| e.into_inner())
             .insert(access_key, secret);
     }
-
-    /// Makes the ring hold exactly `keys` (after metadata changed on another node).
-    pub fn replace_all(&self, keys: HashMap<String, String>) {
-        let mut ring = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if *ring != keys {
-            *ring = keys;
-        }
-    }
 }
 
 impl SecretLookup for KeyRing {

@@ -329,6 +329,8 @@ pub async fn watch_cluster(
     let mut missed: HashMap<u32, u32> = HashMap::new();
     let mut last_seen: HashMap<u32, Instant> = HashMap::new();
     let mut records: Vec<DatanodeRecord> = Vec::new();
+    let mut last_drained: Option<Vec<u8>> =
+        meta.get_sys(crate::admin::DRAINED_KEY).await.ok().flatten();
     loop {
         // The registry → the ring.
         match datanodes(meta.as_ref()).await {
@@ -377,23 +379,30 @@ pub async fn watch_cluster(
             }
             Err(e) => tracing::debug!(error = %e, "reading the datanode registry"),
         }
-        // The drained list and the access keys, as another node may have changed them.
-        if let Ok(Some(raw)) = meta.get_sys(crate::admin::DRAINED_KEY).await {
-            if let Ok(ids) = serde_json::from_slice::<Vec<u32>>(&raw) {
-                let want: BTreeSet<NodeId> = ids.into_iter().map(NodeId).collect();
-                if want != objects.drained() {
-                    if let Err(e) = objects.set_drained(want) {
-                        tracing::warn!(error = %e, "applying the drained datanodes");
+        // The drained list and the access keys, as another node may have changed them. The
+        // drained list is applied only when its stored value changed since the last look, so
+        // that a read from just before a local change cannot undo it.
+        if let Ok(raw) = meta.get_sys(crate::admin::DRAINED_KEY).await {
+            if raw != last_drained {
+                if let Some(ids) = raw
+                    .as_deref()
+                    .and_then(|r| serde_json::from_slice::<Vec<u32>>(r).ok())
+                {
+                    let want: BTreeSet<NodeId> = ids.into_iter().map(NodeId).collect();
+                    if want != objects.drained() {
+                        if let Err(e) = objects.set_drained(want) {
+                            tracing::warn!(error = %e, "applying the drained datanodes");
+                        }
                     }
                 }
+                last_drained = raw;
             }
         }
+        // Keys are never deleted: new ones are added (a key just created here is already in).
         if let Ok(all) = meta.list_access_keys().await {
-            keys.replace_all(
-                all.into_iter()
-                    .map(|k| (k.access_key, k.secret_key))
-                    .collect(),
-            );
+            for k in all {
+                keys.insert(k.access_key, k.secret_key);
+            }
         }
         // Heartbeats.
         let beats = records.iter().filter_map(|r| {
