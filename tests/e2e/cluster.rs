@@ -447,3 +447,47 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
     put_bytes(&s3d, BUCKET, "after-rejoin", b"ok").await;
     assert_eq!(get_bytes(&s3, BUCKET, "after-rejoin").await, b"ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_without_the_meta_role_is_a_non_voting_replica_that_serves() {
+    let mut c = Cluster::start(3, 2, &ec_flags());
+    let s3 = client(c.node(0));
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    put_bytes(&s3, BUCKET, "before", &random_bytes(200_000, 1)).await;
+    let mut flags = ec_flags();
+    flags.extend(["--roles", "data,gateway"]);
+    let n = c.add_node(1, &flags);
+    c.wait_datanodes(7, Duration::from_secs(30));
+    let v = cluster_view(&c, 0);
+    let me = v["raft"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == 4)
+        .cloned()
+        .unwrap_or_else(|| panic!("node 4 is a member: {v:#}"));
+    assert_eq!(me["voter"], false, "{v:#}");
+    let node4 = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == 4)
+        .cloned()
+        .unwrap();
+    assert_eq!(node4["roles"], "data,gateway");
+    assert_eq!(node4["metadata"], "learner");
+    // It reads and writes like any gateway; its writes go through the voters.
+    let s3d = client(c.node(n));
+    assert_eq!(
+        get_bytes(&s3d, BUCKET, "before").await,
+        random_bytes(200_000, 1)
+    );
+    put_bytes(&s3d, BUCKET, "from-learner", b"hello").await;
+    assert_eq!(get_bytes(&s3, BUCKET, "from-learner").await, b"hello");
+    // Losing it costs the metadata quorum nothing: with node 4 and one voter down, writes
+    // still commit on the two voters left.
+    c.kill(n);
+    c.kill(2);
+    put_bytes(&client(c.node(1)), BUCKET, "two-voters", b"x").await;
+    assert_eq!(get_bytes(&s3, BUCKET, "two-voters").await, b"x");
+}
