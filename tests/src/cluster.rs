@@ -1,10 +1,8 @@
 //! A real cluster of `cairn server` processes on loopback: node 1 starts a new cluster, the
-//! others join it. Each node has its own data directory, datanode directories and ports
-//! (the cluster ports are fixed for the cluster's lifetime, like a host's would be, so that
-//! a restarted node is found where it was; S3, admin and datanode ports are new at every
-//! start).
+//! others join it. Each node has its own data directory, datanode directories and ports:
+//! the cluster port is chosen by the OS at a node's first start and kept for its restarts,
+//! like a host's would be (S3, admin and datanode ports are new at every start).
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,7 +15,10 @@ pub const CLUSTER_SECRET: &str = "cairn-test-cluster-secret-0123456789abcdef";
 struct NodeSpec {
     id: u64,
     data: PathBuf,
+    /// Flags other than `--cluster-listen`.
     args: Vec<String>,
+    /// The cluster port it got at its first start, kept for restarts.
+    port: Option<u16>,
 }
 
 pub struct Cluster {
@@ -27,94 +28,79 @@ pub struct Cluster {
     pub nodes: Vec<Option<Server>>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 impl Cluster {
     /// Starts `n` nodes, each with every role and `dirs` datanode directories; `extra` flags
     /// go to every node.
     pub fn start(n: usize, dirs: usize, extra: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let mut specs = Vec::new();
-        for (i, port) in ports.iter().enumerate() {
-            let id = i as u64 + 1;
-            let data = tmp.path().join(format!("node{id}"));
-            let mut args = vec![
-                "--node-id".to_string(),
-                id.to_string(),
-                "--cluster-listen".into(),
-                format!("127.0.0.1:{port}"),
-            ];
-            for d in 0..dirs {
-                args.push("--data-dir".into());
-                args.push(data.join(format!("disk{d}")).display().to_string());
-            }
-            if i > 0 {
-                args.push("--join".into());
-                args.push(format!("127.0.0.1:{}", ports[0]));
-            }
-            args.extend(extra.iter().map(|s| s.to_string()));
-            specs.push(NodeSpec { id, data, args });
-        }
         let mut c = Cluster {
             _tmp: tmp,
-            nodes: (0..n).map(|_| None).collect(),
-            specs,
+            nodes: Vec::new(),
+            specs: Vec::new(),
         };
-        for i in 0..n {
-            c.start_node(i);
+        for _ in 0..n {
+            c.add_node(dirs, extra);
         }
         c.wait_datanodes(n * dirs, Duration::from_secs(60));
         c
     }
 
-    /// Adds a node with every role and `dirs` datanode directories that joins the running
-    /// cluster through node 1; returns its index.
+    /// Adds a node with `dirs` datanode directories (and every role unless `extra` says
+    /// otherwise); the first one starts the cluster, the others join it through node 1.
+    /// Returns its index.
     pub fn add_node(&mut self, dirs: usize, extra: &[&str]) -> usize {
         let i = self.specs.len();
         let id = i as u64 + 1;
         let data = self._tmp.path().join(format!("node{id}"));
-        let seed = self.specs[0]
-            .args
-            .iter()
-            .skip_while(|a| *a != "--cluster-listen")
-            .nth(1)
-            .cloned()
-            .expect("node 1's cluster address");
-        let mut args = vec![
-            "--node-id".to_string(),
-            id.to_string(),
-            "--cluster-listen".into(),
-            format!("127.0.0.1:{}", free_port()),
-            "--join".into(),
-            seed,
-        ];
+        let mut args = vec!["--node-id".to_string(), id.to_string()];
         for d in 0..dirs {
             args.push("--data-dir".into());
             args.push(data.join(format!("disk{d}")).display().to_string());
         }
+        if i > 0 {
+            let seed = self.specs[0].port.expect("node 1's cluster port");
+            args.push("--join".into());
+            args.push(format!("127.0.0.1:{seed}"));
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
-        self.specs.push(NodeSpec { id, data, args });
+        self.specs.push(NodeSpec {
+            id,
+            data,
+            args,
+            port: None,
+        });
         self.nodes.push(None);
         self.start_node(i);
         i
     }
 
-    /// Starts node `i` (again) on its data directory and cluster port.
+    /// Starts node `i` (again) on its data directory, on the cluster port it had (a new one
+    /// the first time, or when another process took the old one meanwhile: the node then
+    /// tells the cluster its new address). A node that starts again ignores `--join`.
     pub fn start_node(&mut self, i: usize) {
-        let spec = &self.specs[i];
         let envs = vec![(
             "CAIRN_CLUSTER_SECRET".to_string(),
             CLUSTER_SECRET.to_string(),
         )];
-        // A node that starts again ignores --join (it is already a member).
-        let server = Server::spawn_in(&spec.data, spec.args.clone(), envs);
+        let spec = &self.specs[i];
+        let spawn = |port: u16| {
+            let mut args = spec.args.clone();
+            args.push("--cluster-listen".into());
+            args.push(format!("127.0.0.1:{port}"));
+            let (data, envs) = (spec.data.clone(), envs.clone());
+            std::panic::catch_unwind(move || Server::spawn_in(&data, args, envs))
+        };
+        let server = match spec.port.map(spawn) {
+            Some(Ok(s)) => s,
+            _ => spawn(0).unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        };
+        let port = server
+            .cluster
+            .as_deref()
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .expect("the node printed its cluster address");
+        self.specs[i].port = Some(port);
         self.nodes[i] = Some(server);
     }
 
