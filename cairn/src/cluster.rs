@@ -264,6 +264,29 @@ pub async fn register_datanodes(
     Ok(ids)
 }
 
+/// A client for the shard server of a registered datanode.
+pub fn shard_store(rec: &DatanodeRecord, secret: &str) -> Arc<dyn ShardStore> {
+    Arc::new(RemoteShardStore::new(
+        &format!("http://{}", rec.addr),
+        secret.to_string(),
+    ))
+}
+
+/// Where each registered datanode is, for the ring: its host is its node.
+pub fn topology(recs: &[DatanodeRecord]) -> BTreeMap<NodeId, NodeTopology> {
+    recs.iter()
+        .map(|r| {
+            (
+                NodeId(r.id),
+                NodeTopology {
+                    host: format!("node{}", r.node),
+                    zone: r.zone.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
 /// The registered datanodes.
 pub async fn datanodes(meta: &dyn MetadataStore) -> anyhow::Result<Vec<DatanodeRecord>> {
     Ok(registry::decode_all(
@@ -315,6 +338,7 @@ const MISSED_BEATS: u32 = 3;
 /// it answers again.
 pub async fn watch_cluster(
     objects: ObjectService,
+    initial: Vec<DatanodeRecord>,
     keys: KeyRing,
     view: Arc<ClusterView>,
     secret: String,
@@ -322,13 +346,18 @@ pub async fn watch_cluster(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let meta = objects.metadata().clone();
-    let mut stores: HashMap<u32, (String, Arc<dyn ShardStore>)> = HashMap::new();
-    for (id, store) in objects.nodes().iter() {
-        stores.insert(id.0, (String::new(), store.clone()));
-    }
+    // Start from what the service was built with, so the first look changes nothing.
+    let current = objects.nodes();
+    let mut stores: HashMap<u32, (String, Arc<dyn ShardStore>)> = initial
+        .iter()
+        .filter_map(|r| {
+            let store = current.get(&NodeId(r.id))?.clone();
+            Some((r.id, (r.addr.clone(), store)))
+        })
+        .collect();
     let mut missed: HashMap<u32, u32> = HashMap::new();
     let mut last_seen: HashMap<u32, Instant> = HashMap::new();
-    let mut records: Vec<DatanodeRecord> = Vec::new();
+    let mut records: Vec<DatanodeRecord> = initial;
     let mut last_drained: Option<Vec<u8>> =
         meta.get_sys(crate::admin::DRAINED_KEY).await.ok().flatten();
     loop {
@@ -339,16 +368,7 @@ pub async fn watch_cluster(
                 for r in &recs {
                     let same = stores.get(&r.id).is_some_and(|(a, _)| a == &r.addr);
                     if !same {
-                        stores.insert(
-                            r.id,
-                            (
-                                r.addr.clone(),
-                                Arc::new(RemoteShardStore::new(
-                                    &format!("http://{}", r.addr),
-                                    secret.clone(),
-                                )),
-                            ),
-                        );
+                        stores.insert(r.id, (r.addr.clone(), shard_store(r, &secret)));
                         changed = true;
                     }
                 }
@@ -357,18 +377,7 @@ pub async fn watch_cluster(
                         .iter()
                         .filter_map(|r| stores.get(&r.id).map(|(_, s)| (NodeId(r.id), s.clone())))
                         .collect();
-                    let topo = recs
-                        .iter()
-                        .map(|r| {
-                            (
-                                NodeId(r.id),
-                                NodeTopology {
-                                    host: format!("node{}", r.node),
-                                    zone: r.zone.clone(),
-                                },
-                            )
-                        })
-                        .collect();
+                    let topo = topology(&recs);
                     tracing::info!(
                         datanodes = map.len(),
                         "datanode registry changed; ring rebuilt"

@@ -9,12 +9,12 @@ use axum::serve::ListenerExt;
 use cairn_api::{ApiMetrics, ApiState, KeyRing};
 use std::time::Duration;
 
-use cairn_datanode::{RemoteShardStore, ShardStore, StoreOptions};
+use cairn_datanode::{ShardStore, StoreOptions};
 use cairn_heal::{HealConfig, Healer};
 use cairn_metadata::{
     AccessKeyRecord, Command, MetadataStore, RaftMetadataStore, RocksMetadataStore,
 };
-use cairn_objects::{NodeTopology, ObjectService, ObjectsConfig};
+use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::{EcScheme, NodeId};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -119,24 +119,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             records.len()
         );
     }
-    let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
-    let mut topology = BTreeMap::new();
-    for r in &records {
-        nodes.insert(
-            NodeId(r.id),
-            Arc::new(RemoteShardStore::new(
-                &format!("http://{}", r.addr),
-                cluster_secret.clone(),
-            )),
-        );
-        topology.insert(
-            NodeId(r.id),
-            NodeTopology {
-                host: format!("node{}", r.node),
-                zone: r.zone.clone(),
-            },
-        );
-    }
+    let nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = records
+        .iter()
+        .map(|r| (NodeId(r.id), cluster::shard_store(r, &cluster_secret)))
+        .collect();
+    let topology = cluster::topology(&records);
 
     if meta
         .get_access_key(&root.access_key)
@@ -181,6 +168,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let view = Arc::new(cluster::ClusterView::default());
     let watcher = tokio::spawn(cluster::watch_cluster(
         objects.clone(),
+        records.clone(),
         keys.clone(),
         view.clone(),
         cluster_secret.clone(),

@@ -262,7 +262,9 @@ impl RaftNode {
 
     /// The leader as this node knows it, with its cluster address.
     pub fn leader(&self) -> Option<(NodeId, String)> {
-        let m = self.raft.metrics().borrow().clone();
+        // Borrowed, not cloned: this runs for every write.
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
         let id = m.current_leader?;
         let node = m.membership_config.membership().get_node(&id)?;
         Some((id, node.addr.clone()))
@@ -483,7 +485,8 @@ impl RaftNode {
         // of that ago it still leads, and everything acknowledged so far is applied here once
         // it applied an entry of its own term.
         {
-            let m = self.raft.metrics().borrow().clone();
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
             let fresh = m
                 .millis_since_quorum_ack
                 .is_some_and(|ms| u128::from(ms) < self.lease.as_millis());

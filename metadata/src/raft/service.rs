@@ -69,7 +69,6 @@ pub fn router(node: Arc<RaftNode>, secret: String) -> Router {
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
-        .route("/raft/write", post(write))
         .route("/raft/write-batch", post(write_batch))
         .route("/raft/read-index", post(read_index))
         .route("/raft/join", post(join))
@@ -125,13 +124,6 @@ async fn vote(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
 async fn snapshot(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
     match decode(&st, &headers, &body) {
         Ok(req) => reply(&st.node.raft.install_snapshot(req).await),
-        Err(r) => r,
-    }
-}
-
-async fn write(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
-    match decode::<Command>(&st, &headers, &body) {
-        Ok(cmd) => reply(&st.node.write_as_leader(cmd).await),
         Err(r) => r,
     }
 }
