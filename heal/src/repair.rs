@@ -221,6 +221,7 @@ impl Repairer<'_> {
         }
         let ring = self.objects.placement().place(id, s, total);
         let spare = self.objects.placement().fallbacks(id, s, &ring, total);
+        let drained = self.objects.drained();
         let mut used: HashSet<NodeId> = st.shards.iter().map(|l| l.node).collect();
         let mut moves = Vec::new();
         let mut old_copies = Vec::new();
@@ -234,9 +235,12 @@ impl Repairer<'_> {
             let Some(loc) = st.shards.get(i) else {
                 continue;
             };
-            // In place when the node is fine and inside the placement; else a placement
-            // node the stripe does not use (for a lost shard, any free node on the ring).
+            // In place when the node is fine, not being drained, and inside the placement;
+            // else a placement node the stripe does not use (for a lost shard, any free node
+            // on the ring). Never back onto a drained node: a hint from a read that raced
+            // with the drain would otherwise refill it.
             let in_place = d.kind != DamageKind::Misplaced
+                && !drained.contains(&d.node)
                 && self.store(d.node).is_some()
                 && (ring.contains(&d.node) || !self.free_node(&ring, &used));
             let target = if in_place {
