@@ -22,15 +22,17 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use cairn_metadata::{
     BucketConfigKind, BucketRecord, Command, Grant, Grantee, ObjectAcl, ObjectRecord, Permission,
-    ANONYMOUS_OWNER,
+    VersionSel, ANONYMOUS_OWNER,
 };
-use cairn_types::BucketName;
+use cairn_types::{BucketName, ObjectKey};
 
-use crate::acl;
 use crate::auth::Caller;
+use crate::copy::{self, Source};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::identity::Directory;
-use crate::ApiState;
+use crate::identity::{canonical_id, Directory};
+use crate::op::{Access, Op, Query};
+use crate::versioning::{resolve, resolve_version};
+use crate::{acl, ApiState};
 
 /// Whether `grants` give `who` (`None`: anonymous) the permission `perm`.
 pub fn grants_allow(grants: &[Grant], who: Option<&str>, perm: Permission) -> bool {
@@ -91,7 +93,7 @@ pub fn is_bucket_owner(caller: &Caller, bucket: &BucketRecord) -> bool {
 }
 
 /// Whether the caller has `perm` on the bucket.
-pub async fn bucket_allows(
+async fn bucket_allows(
     st: &Arc<ApiState>,
     caller: &Caller,
     bucket: &BucketRecord,
@@ -108,34 +110,172 @@ fn denied(bucket: &BucketRecord) -> S3Error {
     S3Error::access_denied().with("BucketName", bucket.name.as_str())
 }
 
-/// What an operation needs before its handler runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// The bucket owner only.
-    Owner,
-    /// This permission on the bucket.
-    Bucket(Permission),
-    /// A permission on an object, checked by the handler once it has the object.
-    Object,
+/// An object version an operation addresses, resolved (from `versionId`) once, when its
+/// permission was checked.
+#[derive(Debug)]
+pub struct Resolved {
+    pub rec: ObjectRecord,
+    /// The version id to answer with (`x-amz-version-id`).
+    pub version_id: Option<String>,
 }
 
-/// AccessDenied unless the caller has what `need` asks for on the bucket.
+/// A request whose operation's check has passed. Only [`authorize`] makes one, and every
+/// handler takes one: no handler runs without its operation's check, and none decides
+/// permissions itself. It carries what the check loaded (the bucket, the object version,
+/// the copy source), so handlers act on exactly what was checked.
+pub struct Authorized {
+    op: Op,
+    caller: Caller,
+    bucket: Option<BucketRecord>,
+    object: Option<Resolved>,
+    source: Option<Source>,
+}
+
+impl Authorized {
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The bucket's record (every operation but ListBuckets, CreateBucket and a preflight
+    /// has one).
+    pub fn bucket(&self) -> Result<&BucketRecord, S3Error> {
+        self.bucket
+            .as_ref()
+            .ok_or_else(|| missing(self.op, "a bucket"))
+    }
+
+    /// The bucket's record, if the operation has one.
+    pub fn bucket_record(&self) -> Option<&BucketRecord> {
+        self.bucket.as_ref()
+    }
+
+    /// The object version checked for an object-permission operation.
+    pub fn object(&self) -> Result<&Resolved, S3Error> {
+        self.object
+            .as_ref()
+            .ok_or_else(|| missing(self.op, "an object"))
+    }
+
+    /// The copy source checked for CopyObject and UploadPartCopy.
+    pub fn source(&self) -> Result<&Source, S3Error> {
+        self.source
+            .as_ref()
+            .ok_or_else(|| missing(self.op, "a copy source"))
+    }
+}
+
+fn missing(op: Op, what: &str) -> S3Error {
+    S3Error::internal(format!("{} was authorized without {what}", op.name()))
+}
+
+/// Decides whether `caller` may run `op` on `bucket`/`key`, from the operation table
+/// ([`Op::access`], [`Op::reads_source`]), and loads what the decision was made on. A
+/// missing bucket is NoSuchBucket; a missing object is NoSuchKey/NoSuchVersion only for
+/// callers that may list the bucket (AccessDenied for the others).
 pub async fn authorize(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketRecord,
-    need: Need,
-) -> Result<(), S3Error> {
-    let ok = match need {
-        Need::Owner => is_bucket_owner(caller, bucket),
-        Need::Bucket(p) => bucket_allows(st, caller, bucket, p).await?,
-        Need::Object => true,
+    caller: Caller,
+    op: Op,
+    bucket: Option<&BucketName>,
+    key: Option<&ObjectKey>,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Authorized, S3Error> {
+    let record = match (op.needs_bucket(), bucket) {
+        (true, Some(name)) => Some(load_bucket(st, name).await?),
+        (true, None) => return Err(missing(op, "a bucket name")),
+        (false, _) => None,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(denied(bucket))
+    if let (Some(record), Some(expected)) = (&record, headers.get("x-amz-expected-bucket-owner")) {
+        // The request is only meant for a bucket of that account (canonical user id).
+        if expected.as_bytes() != canonical_id(&record.owner).as_bytes() {
+            return Err(denied(record));
+        }
     }
+    let bucket_rec = || record.as_ref().ok_or_else(|| missing(op, "a bucket"));
+    let mut object = None;
+    match op.access() {
+        Access::Public => {}
+        Access::AnyKey => {
+            caller.require_key()?;
+        }
+        Access::BucketOwner => {
+            let b = bucket_rec()?;
+            if !is_bucket_owner(&caller, b) {
+                return Err(denied(b));
+            }
+        }
+        Access::Bucket(perm) => {
+            let b = bucket_rec()?;
+            if !bucket_allows(st, &caller, b, perm).await? {
+                return Err(denied(b));
+            }
+        }
+        Access::Object(perm) => {
+            let b = bucket_rec()?;
+            let key = key.ok_or_else(|| missing(op, "a key"))?;
+            let (rec, version_id) = match resolve_version(st, &b.name, key, q).await {
+                Ok(found) => found,
+                Err(e) => return Err(hide_absence(st, &caller, b, e).await),
+            };
+            require_object_perm(&caller, b, &rec, perm)?;
+            object = Some(Resolved { rec, version_id });
+        }
+    }
+    let source = if op.reads_source() {
+        Some(load_source(st, &caller, headers).await?)
+    } else {
+        None
+    };
+    Ok(Authorized {
+        op,
+        caller,
+        bucket: record,
+        object,
+        source,
+    })
+}
+
+/// Resolves the copy source of a request: the bucket and object (version) must exist, the
+/// caller must be allowed to read it, and the conditions must hold.
+async fn load_source(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    h: &HeaderMap,
+) -> Result<Source, S3Error> {
+    let (bucket, key, sel) = copy::parse_copy_source(h)?;
+    let bucket_rec = load_bucket(st, &bucket).await?;
+    let resolved = match resolve(st, &bucket, &key, &sel).await {
+        Err(e) => Err(hide_absence(st, caller, &bucket_rec, e).await),
+        ok => ok,
+    };
+    let (rec, version_id) = match resolved {
+        Err(e) if e.code == S3ErrorCode::MethodNotAllowed => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "The source of a copy request may not specifically refer to a delete marker by version id.",
+            ))
+        }
+        // A copy's answer must not claim the destination is a delete marker.
+        Err(mut e) => {
+            e.headers.clear();
+            return Err(e);
+        }
+        Ok(found) => found,
+    };
+    require_object_perm(caller, &bucket_rec, &rec, Permission::Read)?;
+    copy::check_copy_conditions(h, &rec)?;
+    Ok(Source {
+        bucket,
+        key,
+        rec,
+        version_id,
+        by_version: sel != VersionSel::Latest,
+    })
 }
 
 /// The object's owner (an access key, or [`ANONYMOUS_OWNER`]).
@@ -154,7 +294,7 @@ pub fn object_grants<'a>(bucket: &BucketRecord, obj: &'a ObjectRecord) -> Cow<'a
 }
 
 /// AccessDenied unless the caller owns the object or its ACL gives it `perm`.
-pub fn require_object_perm(
+fn require_object_perm(
     caller: &Caller,
     bucket: &BucketRecord,
     obj: &ObjectRecord,
@@ -172,7 +312,7 @@ pub fn require_object_perm(
 
 /// Turns a "no such key/version" answer into AccessDenied for a caller that may not list
 /// the bucket, so that it learns nothing about what the bucket holds (as S3 does).
-pub async fn hide_absence(
+async fn hide_absence(
     st: &Arc<ApiState>,
     caller: &Caller,
     bucket: &BucketRecord,
@@ -197,11 +337,12 @@ pub async fn hide_absence(
 /// it; the request's ACL headers say who else gets what (default: nobody).
 pub async fn new_object_acl(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketRecord,
+    a: &Authorized,
     headers: &HeaderMap,
 ) -> Result<ObjectAcl, S3Error> {
-    let owner = caller
+    let bucket = a.bucket()?;
+    let owner = a
+        .caller
         .access_key
         .clone()
         .unwrap_or_else(|| ANONYMOUS_OWNER.to_string());

@@ -1,31 +1,29 @@
-//! The `acl` sub-resource: Get/PutBucketAcl and Get/PutObjectAcl (with `versionId`). The
-//! router has checked READ_ACP / WRITE_ACP on the bucket for the bucket forms; the object
-//! forms check the object's own ACL here, once the version is resolved.
+//! The `acl` sub-resource: Get/PutBucketAcl and Get/PutObjectAcl (with `versionId`), run
+//! once [`crate::access::authorize`] has checked READ_ACP / WRITE_ACP on the bucket or on
+//! the object version it resolved.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{BucketRecord, Command, CommandOutput, Grant, ObjectAcl, Permission};
+use cairn_metadata::{Command, CommandOutput, Grant, ObjectAcl, VersionSel};
 use cairn_types::ObjectKey;
 
-use crate::access::{self, hide_absence, object_grants, object_owner, require_object_perm};
-use crate::auth::{read_small_body, Caller};
+use crate::access::{self, object_grants, object_owner, Authorized, Resolved};
+use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
 use crate::object::set;
 use crate::router::Query;
-use crate::versioning::{resolve_version, version_param};
+use crate::versioning::version_param;
 use crate::{acl, xml_response, ApiState};
 
 /// Largest AccessControlPolicy document accepted.
 const MAX_ACL_BODY: usize = 64 << 10;
 
-pub async fn get_bucket_acl(
-    st: &Arc<ApiState>,
-    bucket: &BucketRecord,
-) -> Result<Response, S3Error> {
+pub async fn get_bucket_acl(st: &Arc<ApiState>, a: &Authorized) -> Result<Response, S3Error> {
+    let bucket = a.bucket()?;
     let grants = access::bucket_grants(st, bucket).await?;
     let mut dir = Directory::new(st);
     Ok(xml_response(
@@ -35,10 +33,11 @@ pub async fn get_bucket_acl(
 
 pub async fn put_bucket_acl(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketRecord,
+    a: &Authorized,
     req: Request,
 ) -> Result<Response, S3Error> {
+    let caller = a.caller();
+    let bucket = a.bucket()?;
     let headers = req.headers().clone();
     let body = read_small_body(caller, req, MAX_ACL_BODY).await?;
     let grants = requested_grants(st, &headers, &body, &bucket.owner, &bucket.owner).await?;
@@ -71,23 +70,14 @@ async fn requested_grants(
     }
 }
 
-pub async fn get_object_acl(
-    st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketRecord,
-    key: &ObjectKey,
-    q: &Query,
-) -> Result<Response, S3Error> {
-    let (rec, version_id) = match resolve_version(st, &bucket.name, key, q).await {
-        Ok(r) => r,
-        Err(e) => return Err(hide_absence(st, caller, bucket, e).await),
-    };
-    require_object_perm(caller, bucket, &rec, Permission::ReadAcp)?;
+pub async fn get_object_acl(st: &Arc<ApiState>, a: &Authorized) -> Result<Response, S3Error> {
+    let bucket = a.bucket()?;
+    let Resolved { rec, version_id } = a.object()?;
     let mut dir = Directory::new(st);
     let doc = acl::policy_xml(
         &mut dir,
-        object_owner(bucket, &rec),
-        &object_grants(bucket, &rec),
+        object_owner(bucket, rec),
+        &object_grants(bucket, rec),
     )
     .await?;
     let mut resp = xml_response(doc);
@@ -99,23 +89,26 @@ pub async fn get_object_acl(
 
 pub async fn put_object_acl(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketRecord,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
     req: Request,
 ) -> Result<Response, S3Error> {
-    let (rec, _) = match resolve_version(st, &bucket.name, key, q).await {
-        Ok(r) => r,
-        Err(e) => return Err(hide_absence(st, caller, bucket, e).await),
-    };
-    require_object_perm(caller, bucket, &rec, Permission::WriteAcp)?;
+    let caller = a.caller();
+    let bucket = a.bucket()?;
+    let rec = &a.object()?.rec;
     let headers = req.headers().clone();
     let body = read_small_body(caller, req, MAX_ACL_BODY).await?;
     // The owner never changes; only who else gets what.
-    let owner = object_owner(bucket, &rec).to_string();
+    let owner = object_owner(bucket, rec).to_string();
     let grants = requested_grants(st, &headers, &body, &owner, &bucket.owner).await?;
-    let sel = version_param(q)?;
+    // Change the version that was checked, not whatever is newest by now (a writer may
+    // have replaced it while the body arrived). The null version of an unversioned bucket
+    // is named the same before and after an overwrite: see docs/security.md.
+    let sel = match version_param(q)? {
+        VersionSel::Latest => VersionSel::Id(rec.version_id.clone()),
+        named => named,
+    };
     let out = st
         .meta()
         .apply(Command::SetObjectAcl {
@@ -129,7 +122,7 @@ pub async fn put_object_acl(
         return Err(S3Error::internal("SetObjectAcl answered something else"));
     };
     let mut resp = StatusCode::OK.into_response();
-    if let Some(v) = id.or(rec.version_id) {
+    if let Some(v) = id.or_else(|| rec.version_id.clone()) {
         set(resp.headers_mut(), "x-amz-version-id", &v);
     }
     Ok(resp)

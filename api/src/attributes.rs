@@ -4,22 +4,16 @@
 //! multipart objects only, paged with `x-amz-max-parts` and `x-amz-part-number-marker`;
 //! parts are numbered by position, as `partNumber` on GET counts them.
 
-use std::sync::Arc;
-
 use axum::http::HeaderMap;
 use axum::response::Response;
-use cairn_metadata::{BucketRecord, ObjectData, Permission};
-use cairn_types::ObjectKey;
+use cairn_metadata::ObjectData;
 
-use crate::access;
-use crate::auth::Caller;
+use crate::access::{Authorized, Resolved};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::object::{header_str, set};
-use crate::router::Query;
 use crate::util::http_date;
-use crate::versioning::resolve_version;
 use crate::xml::XmlWriter;
-use crate::{xml_response, ApiState};
+use crate::xml_response;
 
 const ATTRIBUTES: [&str; 5] = [
     "ETag",
@@ -78,22 +72,11 @@ fn number_header(h: &HeaderMap, name: &'static str, default: u32) -> Result<u32,
     }
 }
 
-pub async fn get_object_attributes(
-    st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketRecord,
-    key: &ObjectKey,
-    q: &Query,
-    h: &HeaderMap,
-) -> Result<Response, S3Error> {
+pub async fn get_object_attributes(a: &Authorized, h: &HeaderMap) -> Result<Response, S3Error> {
     let wanted = requested(h)?;
     let max_parts = number_header(h, "x-amz-max-parts", 1000)?.min(1000);
     let marker = number_header(h, "x-amz-part-number-marker", 0)?;
-    let (rec, version_id) = match resolve_version(st, &bucket.name, key, q).await {
-        Ok(found) => found,
-        Err(e) => return Err(access::hide_absence(st, caller, bucket, e).await),
-    };
-    access::require_object_perm(caller, bucket, &rec, Permission::Read)?;
+    let Resolved { rec, version_id } = a.object()?;
 
     let mut w = XmlWriter::new();
     w.open_root("GetObjectAttributesResponse");

@@ -52,6 +52,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller of a CORS preflight: anonymous, without a body.
+    pub fn preflight() -> Caller {
+        Caller {
+            access_key: None,
+            payload: PayloadMode::Unsigned,
+            chunk_ctx: None,
+        }
+    }
+
     pub fn is_anonymous(&self) -> bool {
         self.access_key.is_none()
     }

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use cairn_metadata::{BucketRecord, Command, MetadataError};
 use cairn_types::BucketName;
 
-use crate::auth::{read_small_body, Caller};
+use crate::access::Authorized;
+use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
 use crate::router::Query;
@@ -21,10 +22,10 @@ use crate::{xml_response, ApiState};
 /// `max-buckets` (1..=10000) and `continuation-token` (the last name of the previous page).
 pub async fn list_buckets(
     st: &Arc<ApiState>,
-    caller: &Caller,
+    a: &Authorized,
     q: &Query,
 ) -> Result<Response, S3Error> {
-    let me = caller.require_key()?;
+    let me = a.caller().require_key()?;
     let max = match q.get("max-buckets") {
         None => usize::MAX,
         Some(v) => v
@@ -85,12 +86,13 @@ pub async fn list_buckets(
 /// `BucketAlreadyOwnedByYou`.
 pub async fn create_bucket(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    name: &str,
+    a: &Authorized,
+    name: &BucketName,
     req: Request,
 ) -> Result<Response, S3Error> {
+    let caller = a.caller();
     let me = caller.require_key()?.to_string();
-    let name = BucketName::new(name)?;
+    let name = name.clone();
     let requested = acl::from_headers(&Directory::new(st), req.headers(), &me, &me).await?;
     let body = read_small_body(caller, req, 64 << 10).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
@@ -141,8 +143,8 @@ pub async fn create_bucket(
     Ok(resp)
 }
 
-pub async fn head_bucket(st: &Arc<ApiState>, name: &BucketName) -> Result<Response, S3Error> {
-    require_bucket(st, name).await?;
+pub async fn head_bucket(st: &Arc<ApiState>, a: &Authorized) -> Result<Response, S3Error> {
+    a.bucket()?;
     let mut resp = StatusCode::OK.into_response();
     if let Ok(v) = HeaderValue::from_str(&st.region) {
         resp.headers_mut().insert("x-amz-bucket-region", v);
@@ -150,7 +152,8 @@ pub async fn head_bucket(st: &Arc<ApiState>, name: &BucketName) -> Result<Respon
     Ok(resp)
 }
 
-pub async fn delete_bucket(st: &Arc<ApiState>, name: &BucketName) -> Result<Response, S3Error> {
+pub async fn delete_bucket(st: &Arc<ApiState>, a: &Authorized) -> Result<Response, S3Error> {
+    let name = &a.bucket()?.name;
     st.meta()
         .apply(Command::DeleteBucket { name: name.clone() })
         .await
@@ -158,8 +161,8 @@ pub async fn delete_bucket(st: &Arc<ApiState>, name: &BucketName) -> Result<Resp
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn get_location(st: &Arc<ApiState>, name: &BucketName) -> Result<Response, S3Error> {
-    require_bucket(st, name).await?;
+pub async fn get_location(st: &Arc<ApiState>, a: &Authorized) -> Result<Response, S3Error> {
+    a.bucket()?;
     let mut w = XmlWriter::new();
     w.open_root("LocationConstraint");
     // us-east-1 is spelled as an empty constraint.

@@ -1,5 +1,5 @@
-//! Bucket sub-resources: CORS and tagging (stored per bucket; the ACL is in `acl_ops`), and
-//! graceful answers for the configuration calls clients make by default
+//! Bucket configuration operations: CORS and tagging (stored per bucket; the ACL is in
+//! `acl_ops`), and graceful answers for the configuration calls clients make by default
 //! (notification, lifecycle, encryption, object lock, ownership controls, policy, public
 //! access block, website, logging, accelerate, request payment, replication): a GET says
 //! "none configured" the way S3 does, a DELETE of nothing succeeds, and a PUT that Cairn
@@ -8,90 +8,64 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{BucketConfigKind, BucketRecord, Command};
+use cairn_metadata::{BucketConfigKind, Command};
 use cairn_types::BucketName;
 
-use crate::auth::{read_small_body, Caller};
+use crate::access::Authorized;
+use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::router::Query;
+use crate::op::Op;
 use crate::tagging;
 use crate::xml::XmlWriter;
 use crate::{cors, xml_response, ApiState};
 use cairn_metadata::TagSet;
-
-/// The bucket sub-resources this module answers.
-pub const SUBRESOURCES: &[&str] = &[
-    "accelerate",
-    "acl",
-    "cors",
-    "encryption",
-    "lifecycle",
-    "logging",
-    "notification",
-    "object-lock",
-    "ownershipControls",
-    "policy",
-    "policyStatus",
-    "publicAccessBlock",
-    "replication",
-    "requestPayment",
-    "tagging",
-    "website",
-];
-
-/// The sub-resource of a bucket request, if it names one this module answers.
-pub fn subresource(q: &Query) -> Option<&'static str> {
-    SUBRESOURCES.iter().copied().find(|s| q.has(s))
-}
 
 /// Largest configuration document accepted.
 const MAX_CONFIG_BODY: usize = 64 << 10;
 
 pub async fn dispatch(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketRecord,
-    sub: &'static str,
+    a: &Authorized,
     req: Request,
 ) -> Result<Response, S3Error> {
-    let name = &bucket.name;
-    let method = req.method().clone();
+    let caller = a.caller();
+    let name = &a.bucket()?.name;
     let none = |code: S3ErrorCode, what: &str| {
         Err(S3Error::new(code, format!("The {what} does not exist"))
             .with("BucketName", name.as_str()))
     };
-    match (sub, method) {
-        ("cors", Method::GET) => match cors::load_rules(st, name).await? {
+    match a.op() {
+        Op::GetBucketCors => match cors::load_rules(st, name).await? {
             Some(rules) => Ok(xml_response(cors::config_xml(&rules))),
             None => none(S3ErrorCode::NoSuchCORSConfiguration, "CORS configuration"),
         },
-        ("cors", Method::PUT) => {
+        Op::PutBucketCors => {
             let body = read_small_body(caller, req, MAX_CONFIG_BODY).await?;
             let rules = cors::parse_config(&body)?;
             set(st, name, BucketConfigKind::Cors, Some(json(&rules)?)).await?;
             Ok(StatusCode::OK.into_response())
         }
-        ("cors", Method::DELETE) => {
+        Op::DeleteBucketCors => {
             set(st, name, BucketConfigKind::Cors, None).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        ("tagging", Method::GET) => match load_tags(st, name).await? {
+        Op::GetBucketTagging => match load_tags(st, name).await? {
             Some(tags) => Ok(xml_response(tagging::tagging_xml(&tags))),
             None => none(S3ErrorCode::NoSuchTagSet, "TagSet"),
         },
-        ("tagging", Method::PUT) => {
+        Op::PutBucketTagging => {
             let body = read_small_body(caller, req, MAX_CONFIG_BODY).await?;
             let tags = tagging::from_xml_at_most(&body, tagging::MAX_BUCKET_TAGS)?;
             set(st, name, BucketConfigKind::Tagging, Some(json(&tags)?)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        ("tagging", Method::DELETE) => {
+        Op::DeleteBucketTagging => {
             set(st, name, BucketConfigKind::Tagging, None).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        ("policyStatus", Method::GET) => {
+        Op::GetBucketPolicyStatus => {
             // Cairn has no bucket policies (ACLs are not policies).
             let mut w = XmlWriter::new();
             w.open_root("PolicyStatus");
@@ -99,58 +73,57 @@ pub async fn dispatch(
             w.close("PolicyStatus");
             Ok(xml_response(w.finish()))
         }
-        ("notification", Method::GET) => Ok(empty_doc("NotificationConfiguration")),
-        ("logging", Method::GET) => Ok(empty_doc("BucketLoggingStatus")),
-        ("accelerate", Method::GET) => Ok(empty_doc("AccelerateConfiguration")),
-        ("requestPayment", Method::GET) => {
+        Op::GetBucketNotificationConfiguration => Ok(empty_doc("NotificationConfiguration")),
+        Op::GetBucketLogging => Ok(empty_doc("BucketLoggingStatus")),
+        Op::GetBucketAccelerateConfiguration => Ok(empty_doc("AccelerateConfiguration")),
+        Op::GetBucketRequestPayment => {
             let mut w = XmlWriter::new();
             w.open_root("RequestPaymentConfiguration");
             w.elem("Payer", "BucketOwner");
             w.close("RequestPaymentConfiguration");
             Ok(xml_response(w.finish()))
         }
-        ("lifecycle", Method::GET) => none(
+        Op::GetBucketLifecycleConfiguration => none(
             S3ErrorCode::NoSuchLifecycleConfiguration,
             "lifecycle configuration",
         ),
-        ("encryption", Method::GET) => none(
+        Op::GetBucketEncryption => none(
             S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
             "server side encryption configuration",
         ),
-        ("object-lock", Method::GET) => none(
+        Op::GetObjectLockConfiguration => none(
             S3ErrorCode::ObjectLockConfigurationNotFoundError,
             "object lock configuration",
         ),
-        ("ownershipControls", Method::GET) => none(
+        Op::GetBucketOwnershipControls => none(
             S3ErrorCode::OwnershipControlsNotFoundError,
             "bucket ownership controls",
         ),
-        ("policy", Method::GET) => none(S3ErrorCode::NoSuchBucketPolicy, "bucket policy"),
-        ("publicAccessBlock", Method::GET) => none(
+        Op::GetBucketPolicy => none(S3ErrorCode::NoSuchBucketPolicy, "bucket policy"),
+        Op::GetPublicAccessBlock => none(
             S3ErrorCode::NoSuchPublicAccessBlockConfiguration,
             "public access block configuration",
         ),
-        ("website", Method::GET) => none(
+        Op::GetBucketWebsite => none(
             S3ErrorCode::NoSuchWebsiteConfiguration,
             "website configuration",
         ),
-        ("replication", Method::GET) => none(
+        Op::GetBucketReplication => none(
             S3ErrorCode::ReplicationConfigurationNotFoundError,
             "replication configuration",
         ),
         // Removing a configuration that cannot exist succeeds, as it does on S3.
-        (
-            "lifecycle" | "encryption" | "ownershipControls" | "policy" | "publicAccessBlock"
-            | "website" | "replication",
-            Method::DELETE,
-        ) => Ok(StatusCode::NO_CONTENT.into_response()),
-        (sub, Method::PUT | Method::POST) => Err(S3Error::not_implemented(&format!(
-            "setting the bucket `{sub}` configuration"
+        Op::DeleteBucketLifecycle
+        | Op::DeleteBucketEncryption
+        | Op::DeleteBucketOwnershipControls
+        | Op::DeleteBucketPolicy
+        | Op::DeletePublicAccessBlock
+        | Op::DeleteBucketWebsite
+        | Op::DeleteBucketReplication => Ok(StatusCode::NO_CONTENT.into_response()),
+        other => Err(S3Error::internal(format!(
+            "{} is not a bucket configuration operation",
+            other.name()
         ))),
-        _ => Err(S3Error::new(
-            S3ErrorCode::MethodNotAllowed,
-            "The specified method is not allowed against this resource.",
-        )),
     }
 }
 

@@ -10,15 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use cairn_metadata::{ObjectAcl, ObjectRecord, Permission, StoredChecksum, VersionSel};
+use cairn_metadata::{ObjectAcl, ObjectRecord, StoredChecksum, VersionSel};
 use cairn_objects::WrittenBody;
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 use percent_encoding::percent_decode_str;
 
-use crate::access;
-use crate::auth::Caller;
+use crate::access::Authorized;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::object::set;
 use crate::object::{
@@ -26,7 +25,7 @@ use crate::object::{
 };
 use crate::router::Query;
 use crate::util::{iso8601, now_ms};
-use crate::versioning::{new_version_id, resolve, version_param};
+use crate::versioning::{new_version_id, version_param};
 use crate::xml::XmlWriter;
 use crate::{tagging, xml_response, ApiState};
 
@@ -103,44 +102,6 @@ pub(crate) struct Source {
     pub version_id: Option<String>,
     /// The request named a version.
     pub by_version: bool,
-}
-
-/// Resolves the copy source of a request: the bucket and object (version) must exist, the
-/// caller must be allowed to read it, and the conditions must hold.
-pub(crate) async fn load_source(
-    st: &Arc<ApiState>,
-    caller: &Caller,
-    h: &HeaderMap,
-) -> Result<Source, S3Error> {
-    let (bucket, key, sel) = parse_copy_source(h)?;
-    let bucket_rec = access::load_bucket(st, &bucket).await?;
-    let resolved = match resolve(st, &bucket, &key, &sel).await {
-        Err(e) => Err(access::hide_absence(st, caller, &bucket_rec, e).await),
-        ok => ok,
-    };
-    let (rec, version_id) = match resolved {
-        Err(e) if e.code == S3ErrorCode::MethodNotAllowed => {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidRequest,
-                "The source of a copy request may not specifically refer to a delete marker by version id.",
-            ))
-        }
-        // A copy's answer must not claim the destination is a delete marker.
-        Err(mut e) => {
-            e.headers.clear();
-            return Err(e);
-        }
-        Ok(found) => found,
-    };
-    access::require_object_perm(caller, &bucket_rec, &rec, Permission::Read)?;
-    check_copy_conditions(h, &rec)?;
-    Ok(Source {
-        bucket,
-        key,
-        rec,
-        version_id,
-        by_version: sel != VersionSel::Latest,
-    })
 }
 
 /// Sets `x-amz-copy-source-version-id` when the source has a version id.
@@ -230,12 +191,12 @@ pub(crate) fn requested_algorithm(h: &HeaderMap) -> Result<Option<ChecksumAlgori
 /// headers), never the source's.
 pub async fn copy_object(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     h: &HeaderMap,
     acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
+    let bucket = &a.bucket()?.name;
     let replace = match header_str(h, "x-amz-metadata-directive")
         .as_deref()
         .map(str::trim)
@@ -264,7 +225,7 @@ pub async fn copy_object(
             )
         }
     };
-    let source = load_source(st, caller, h).await?;
+    let source = a.source()?;
     let src = &source.rec;
     if source.bucket == *bucket && source.key == *key && !replace && !source.by_version {
         return Err(S3Error::new(
@@ -330,7 +291,7 @@ pub async fn copy_object(
     }
     w.close("CopyObjectResult");
     let mut resp = xml_response(w.finish());
-    source_version_header(resp.headers_mut(), &source);
+    source_version_header(resp.headers_mut(), source);
     if let Some(v) = &stored.version_id {
         set(resp.headers_mut(), "x-amz-version-id", v);
     }
@@ -386,6 +347,20 @@ mod tests {
             assert_eq!(r(bad, 100).unwrap_err().code, S3ErrorCode::InvalidArgument);
         }
         assert_eq!(parse_copy_range(&HeaderMap::new(), 7).unwrap(), 0..7);
+        // No overflow at the limits of u64: a last byte past the source is InvalidRange.
+        let max = u64::MAX;
+        assert_eq!(
+            r(&format!("bytes=0-{max}"), 6).unwrap_err().code,
+            S3ErrorCode::InvalidRange
+        );
+        assert_eq!(
+            r(&format!("bytes={max}-{max}"), max).unwrap_err().code,
+            S3ErrorCode::InvalidRange
+        );
+        assert_eq!(
+            r(&format!("bytes={}-{}", max - 2, max - 1), max).unwrap(),
+            max - 2..max
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use cairn_metadata::BucketConfigKind;
 use cairn_types::BucketName;
 use serde::{Deserialize, Serialize};
 
+use crate::access::Authorized;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::xml::XmlWriter;
 use crate::ApiState;
@@ -222,6 +223,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// it without credentials).
 pub async fn preflight(
     st: &Arc<ApiState>,
+    _: &Authorized,
     bucket: &BucketName,
     headers: &HeaderMap,
 ) -> Result<Response, S3Error> {

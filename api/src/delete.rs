@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use cairn_metadata::{Deletion, VersionSel};
 use cairn_types::{BucketName, ObjectKey};
 
-use crate::auth::{read_small_body, Caller};
-use crate::bucket::require_bucket;
+use crate::access::Authorized;
+use crate::auth::read_small_body;
 use crate::error::S3Error;
 use crate::object::set;
 use crate::router::Query;
@@ -50,11 +50,11 @@ async fn delete_one(
 
 pub async fn delete_object(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
     let sel = version_param(q)?;
     let (d, id) = delete_one(st, bucket, key, sel).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -69,11 +69,11 @@ pub async fn delete_object(
 
 pub async fn delete_objects(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     req: Request,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let caller = a.caller();
+    let bucket = &a.bucket()?.name;
     let body = read_small_body(caller, req, 2 << 20).await?;
     let parsed = xml::parse_delete(&body).ok_or_else(S3Error::malformed_xml)?;
     if parsed.objects.is_empty() || parsed.objects.len() > 1000 {

@@ -348,6 +348,13 @@ impl From<MetadataError> for S3Error {
                     "Metadata is temporarily unavailable (no quorum of metadata nodes). Please retry.",
                 )
             }
+            MetadataError::Indeterminate(_) => {
+                tracing::warn!(error = %e, "metadata write outcome unknown");
+                S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "The outcome of this write is unknown: metadata did not confirm it in time, and it may or may not have taken effect. Please retry.",
+                )
+            }
             MetadataError::Engine(_) => {
                 tracing::error!(error = %e, "metadata engine error");
                 S3Error::new(

@@ -1,5 +1,6 @@
-//! The S3 REST front end: turns HTTP requests into typed S3 operations, authenticates them
-//! (SigV4), runs them against metadata and the object data path, and renders S3 responses
+//! The S3 REST front end: turns HTTP requests into typed S3 operations ([`op`], the one
+//! operation table), authenticates them (SigV4), authorizes them from that table
+//! (`access`), runs them against metadata and the object data path, and renders S3 responses
 //! and errors. Storage crates never see HTTP; this crate never sees a storage engine.
 //!
 //! Every response carries `x-amz-request-id`; every error is rendered by [`error`], the one
@@ -35,6 +36,7 @@ mod multipart;
 mod multipart_complete;
 mod multipart_list;
 mod object;
+pub mod op;
 mod router;
 mod tagging;
 mod util;
@@ -71,10 +73,16 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
     let resource = req.uri().path().to_string();
     let is_head = req.method() == Method::HEAD;
     let started = std::time::Instant::now();
-    let op = metrics::operation(req.method(), &resource, req.uri().query(), req.headers());
+    let parsed = router::parse(&st, &req);
+    // The operation's AWS name labels the metrics and the span (`Invalid`: not an S3 request
+    // Cairn knows).
+    let op = parsed.as_ref().map_or("Invalid", |p| p.op.name());
     let req_bytes = metrics::declared_len(req.headers());
-    let span = tracing::info_span!("s3", request_id = %request_id, method = %req.method(), path = %resource);
-    let result = router::dispatch(&st, req).instrument(span.clone()).await;
+    let span = tracing::info_span!("s3", request_id = %request_id, op, method = %req.method(), path = %resource);
+    let result = match parsed {
+        Ok(p) => router::dispatch(&st, p, req).instrument(span.clone()).await,
+        Err(e) => Err(e),
+    };
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {

@@ -6,10 +6,9 @@ use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use cairn_metadata::{ListEntry, ListQuery};
-use cairn_types::BucketName;
 
 use crate::access;
-use crate::bucket::require_bucket;
+use crate::access::Authorized;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
 use crate::router::Query;
@@ -64,11 +63,12 @@ fn invalid(msg: &str) -> S3Error {
 
 pub async fn list_objects(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     q: &Query,
     v2: bool,
 ) -> Result<Response, S3Error> {
-    let bucket_rec = require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
+    let bucket_rec = a.bucket()?;
     let ListParams {
         max_keys,
         url,
@@ -163,7 +163,7 @@ pub async fn list_objects(
                 w.elem("Size", &rec.size.to_string());
                 w.elem("StorageClass", "STANDARD");
                 if fetch_owner {
-                    let owner = access::object_owner(&bucket_rec, rec);
+                    let owner = access::object_owner(bucket_rec, rec);
                     dir.write_owner(&mut w, "Owner", owner).await?;
                 }
                 w.close("Contents");

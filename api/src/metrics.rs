@@ -1,8 +1,8 @@
 //! Request metrics of the S3 front end: a counter and a latency histogram per operation and
-//! status class, and the bytes received and sent. The operation label is derived from the
-//! method, the path shape and the sub-resource — a small fixed set, never a bucket or key.
+//! status class, and the bytes received and sent. The operation label is the name of the
+//! request's [`crate::op::Op`] — a small fixed set, never a bucket or key.
 
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -109,93 +109,9 @@ pub fn declared_len(h: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The S3 operation a request asks for, by AWS's names; `Unknown` for anything else.
-pub fn operation(method: &Method, path: &str, query: Option<&str>, h: &HeaderMap) -> &'static str {
-    let rest = path.strip_prefix('/').unwrap_or(path);
-    let (has_bucket, has_key) = match rest.split_once('/') {
-        _ if rest.is_empty() => (false, false),
-        Some((_, k)) => (true, !k.is_empty()),
-        None => (true, false),
-    };
-    let params: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
-        .collect();
-    let has = |p: &str| params.contains(&p);
-    let copy = h.contains_key("x-amz-copy-source");
-    if !has_bucket {
-        return if method == Method::GET {
-            "ListBuckets"
-        } else {
-            "Unknown"
-        };
-    }
-    if !has_key {
-        return match *method {
-            Method::GET if has("uploads") => "ListMultipartUploads",
-            Method::GET if has("versions") => "ListObjectVersions",
-            Method::GET if has("location") => "GetBucketLocation",
-            Method::GET if has("versioning") => "GetBucketVersioning",
-            Method::GET if has("list-type") => "ListObjectsV2",
-            Method::GET => "ListObjects",
-            Method::PUT if has("versioning") => "PutBucketVersioning",
-            Method::PUT => "CreateBucket",
-            Method::HEAD => "HeadBucket",
-            Method::DELETE => "DeleteBucket",
-            Method::POST if has("delete") => "DeleteObjects",
-            _ => "Unknown",
-        };
-    }
-    match *method {
-        Method::GET if has("uploadId") => "ListParts",
-        Method::GET if has("tagging") => "GetObjectTagging",
-        Method::GET => "GetObject",
-        Method::HEAD => "HeadObject",
-        Method::PUT if has("uploadId") && copy => "UploadPartCopy",
-        Method::PUT if has("uploadId") => "UploadPart",
-        Method::PUT if has("tagging") => "PutObjectTagging",
-        Method::PUT if copy => "CopyObject",
-        Method::PUT => "PutObject",
-        Method::POST if has("uploads") => "CreateMultipartUpload",
-        Method::POST if has("uploadId") => "CompleteMultipartUpload",
-        Method::DELETE if has("uploadId") => "AbortMultipartUpload",
-        Method::DELETE => "DeleteObject",
-        _ => "Unknown",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_operations() {
-        let h = HeaderMap::new();
-        let op = |m: Method, p: &str, q: Option<&str>| operation(&m, p, q, &h);
-        assert_eq!(op(Method::GET, "/", None), "ListBuckets");
-        assert_eq!(
-            op(Method::GET, "/b", Some("list-type=2&prefix=a")),
-            "ListObjectsV2"
-        );
-        assert_eq!(op(Method::GET, "/b/", None), "ListObjects");
-        assert_eq!(op(Method::PUT, "/b", None), "CreateBucket");
-        assert_eq!(op(Method::POST, "/b", Some("delete")), "DeleteObjects");
-        assert_eq!(op(Method::GET, "/b/k/x", None), "GetObject");
-        assert_eq!(
-            op(Method::PUT, "/b/k", Some("partNumber=1&uploadId=x")),
-            "UploadPart"
-        );
-        assert_eq!(
-            op(Method::POST, "/b/k", Some("uploads")),
-            "CreateMultipartUpload"
-        );
-        assert_eq!(op(Method::DELETE, "/b/k", None), "DeleteObject");
-        let mut copy = HeaderMap::new();
-        copy.insert("x-amz-copy-source", "a/b".parse().unwrap());
-        assert_eq!(operation(&Method::PUT, "/b/k", None, &copy), "CopyObject");
-    }
 
     #[test]
     fn observed_requests_are_encoded() {

@@ -18,11 +18,10 @@ use cairn_objects::WrittenBody;
 use cairn_sigv4::ChecksumAlgorithm;
 use cairn_types::{BucketName, ObjectKey};
 
-use crate::auth::{self, Caller};
+use crate::access::Authorized;
+use crate::auth::{self};
 use crate::bucket::require_bucket;
-use crate::copy::{
-    copy_body, load_source, parse_copy_range, requested_algorithm, source_version_header,
-};
+use crate::copy::{copy_body, parse_copy_range, requested_algorithm, source_version_header};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::object::{
     declared_length, header_str, parse_part_number, set, stored_headers, user_meta,
@@ -75,12 +74,12 @@ fn checksum_header(h: &mut HeaderMap, c: &StoredChecksum) {
 /// completed object.
 pub async fn create_upload(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     h: &HeaderMap,
     acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
     let algorithm = requested_algorithm(h)?;
     let checksum_type = checksum_type(algorithm, header_str(h, "x-amz-checksum-type"))?;
     let now = now_ms();
@@ -178,7 +177,7 @@ pub(crate) fn crc_of(alg: ChecksumAlgorithm) -> Option<crc_fast::CrcAlgorithm> {
     }
 }
 
-/// Records `written` as part `part_number`; on failure the body is discarded.
+/// Records `written` as part `part_number`; on a definite failure the body is discarded.
 async fn record_part(
     st: &Arc<ApiState>,
     bucket: &BucketName,
@@ -203,7 +202,11 @@ async fn record_part(
         part: part.clone(),
     };
     if let Err(e) = st.objects.apply_upload_command(cmd).await {
-        st.objects.discard(written).await;
+        // Kept when the outcome is unknown: the part may have been recorded (the orphan
+        // scrub removes the shards if it was not).
+        if true || !e.outcome_unknown() {
+            st.objects.discard(written).await;
+        }
         return Err(e.into());
     }
     Ok(part)
@@ -211,12 +214,13 @@ async fn record_part(
 
 pub async fn upload_part(
     st: &Arc<ApiState>,
-    caller: Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
     req: Request,
 ) -> Result<Response, S3Error> {
+    let caller = a.caller().clone();
+    let bucket = &a.bucket()?.name;
     let part_number = parse_part_number(q.get("partNumber").unwrap_or(""))?;
     let upload_id = upload_id_param(q)?;
     let upload = require_upload(st, bucket, key, upload_id).await?;
@@ -264,16 +268,17 @@ pub async fn upload_part(
 
 pub async fn upload_part_copy(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
     h: &HeaderMap,
 ) -> Result<Response, S3Error> {
+    let _caller = a.caller();
+    let bucket = &a.bucket()?.name;
     let part_number = parse_part_number(q.get("partNumber").unwrap_or(""))?;
     let upload_id = upload_id_param(q)?;
     let upload = require_upload(st, bucket, key, upload_id).await?;
-    let source = load_source(st, caller, h).await?;
+    let source = a.source()?;
     let src = &source.rec;
     let range = parse_copy_range(h, src.size)?;
     if range.end - range.start > MAX_PART_SIZE {
@@ -297,18 +302,18 @@ pub async fn upload_part_copy(
     }
     w.close("CopyPartResult");
     let mut resp = xml_response(w.finish());
-    source_version_header(resp.headers_mut(), &source);
+    source_version_header(resp.headers_mut(), source);
     Ok(resp)
 }
 
 pub async fn abort_upload(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
 ) -> Result<Response, S3Error> {
+    let bucket = &a.bucket()?.name;
     let upload_id = upload_id_param(q)?;
-    require_bucket(st, bucket).await?;
     st.objects
         .apply_upload_command(Command::AbortUpload {
             bucket: bucket.clone(),

@@ -17,8 +17,8 @@ use cairn_metadata::{
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
 use cairn_types::{BucketName, ObjectKey};
 
+use crate::access::Authorized;
 use crate::auth::{read_small_body, Caller};
-use crate::bucket::require_bucket;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::multipart::{crc_of, upload_id_param, COMPOSITE, FULL_OBJECT};
 use crate::object::{header_str, set, write_condition};
@@ -72,14 +72,14 @@ fn object_checksum(
 
 pub async fn complete_upload(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
     mut req: Request,
 ) -> Result<Response, S3Error> {
+    let caller = a.caller();
+    let bucket = &a.bucket()?.name;
     let upload_id = upload_id_param(q)?.to_string();
-    require_bucket(st, bucket).await?;
     let Some(upload) = st.meta().get_upload(bucket, key, &upload_id).await? else {
         return complete_again(st, caller, bucket, key, upload_id, req).await;
     };

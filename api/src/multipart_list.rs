@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use axum::response::Response;
 use cairn_metadata::{UploadEntry, UploadQuery};
-use cairn_types::{BucketName, ObjectKey};
+use cairn_types::ObjectKey;
 
-use crate::bucket::require_bucket;
+use crate::access::Authorized;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
 use crate::multipart::{require_upload, upload_id_param};
@@ -42,10 +42,11 @@ fn page_size(q: &Query, name: &str) -> Result<usize, S3Error> {
 
 pub async fn list_parts(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
 ) -> Result<Response, S3Error> {
+    let bucket = &a.bucket()?.name;
     let upload_id = upload_id_param(q)?;
     let upload = require_upload(st, bucket, key, upload_id).await?;
     let max = page_size(q, "max-parts")?;
@@ -99,10 +100,10 @@ pub async fn list_parts(
 
 pub async fn list_uploads(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     q: &Query,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
     let max = page_size(q, "max-uploads")?;
     let url = match q.get("encoding-type") {
         None => false,

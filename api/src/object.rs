@@ -9,13 +9,13 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cairn_metadata::{
-    BucketRecord, ObjectAcl, ObjectData, ObjectRecord, Permission, StoredChecksum, WriteCondition,
-    MAX_PART_NUMBER,
+    ObjectAcl, ObjectData, ObjectRecord, StoredChecksum, WriteCondition, MAX_PART_NUMBER,
 };
-use cairn_types::{BucketName, ObjectKey};
+use cairn_types::ObjectKey;
 use futures::TryStreamExt;
 
-use crate::auth::{self, Caller};
+use crate::access::{Authorized, Resolved};
+use crate::auth::{self};
 use crate::error::{S3Error, S3ErrorCode};
 pub(crate) use crate::headers::{
     declared_length, header_str, stored_headers, user_meta, MAX_PUT_SIZE,
@@ -23,18 +23,19 @@ pub(crate) use crate::headers::{
 use crate::headers::{declared_or_chunked, limit_body, meta_header};
 use crate::router::Query;
 use crate::util::{http_date, now_ms};
-use crate::versioning::{new_version_id, resolve_version};
-use crate::{access, tagging, ApiState};
+use crate::versioning::new_version_id;
+use crate::{tagging, ApiState};
 
 /// PutObject; the new object gets `acl` (its writer's, from the request's ACL headers).
 pub async fn put_object(
     st: &Arc<ApiState>,
-    caller: Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     req: Request,
     acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
+    let caller = a.caller().clone();
+    let bucket = &a.bucket()?.name;
     // The router loaded the bucket; the commit checks again that it still exists.
     let headers = req.headers().clone();
     let condition = write_condition(&headers)?;
@@ -98,7 +99,11 @@ pub async fn put_object(
         Ok(s) => s,
         Err(e) => {
             // Lost a conditional race (or failed otherwise): nothing refers to these shards.
-            st.objects.discard_data(&data).await;
+            // Unless the outcome is unknown: the commit may have taken effect, so they stay
+            // (the orphan scrub removes them if nothing refers to them in the end).
+            if !e.outcome_unknown() {
+                st.objects.discard_data(&data).await;
+            }
             return Err(e.into());
         }
     };
@@ -197,22 +202,24 @@ fn parse_range(header: Option<&str>, size: u64) -> Result<RangeSpec, S3Error> {
     };
     let (a, b) = (a.trim(), b.trim());
     if a.is_empty() {
-        let Ok(n) = b.parse::<u64>() else {
+        let Some(n) = range_pos(b) else {
             return Ok(RangeSpec::Whole);
         };
         if n == 0 || size == 0 {
             return Err(unsatisfiable());
         }
-        return Ok(RangeSpec::Part(size - n.min(size), size));
+        return Ok(RangeSpec::Part(size.saturating_sub(n), size));
     }
-    let Ok(start) = a.parse::<u64>() else {
+    let Some(start) = range_pos(a) else {
         return Ok(RangeSpec::Whole);
     };
+    // The last byte may lie past the object (even at u64::MAX): it is clamped to the last
+    // byte there is, as S3 does, without overflowing on the way to an exclusive end.
     let end = if b.is_empty() {
         size
     } else {
-        match b.parse::<u64>() {
-            Ok(e) if e >= start => (e + 1).min(size),
+        match range_pos(b) {
+            Some(e) if e >= start => e.saturating_add(1).min(size),
             _ => return Ok(RangeSpec::Whole),
         }
     };
@@ -220,6 +227,16 @@ fn parse_range(header: Option<&str>, size: u64) -> Result<RangeSpec, S3Error> {
         return Err(unsatisfiable());
     }
     Ok(RangeSpec::Part(start, end))
+}
+
+/// A byte position or suffix length in a `Range` header. A number too large for a `u64` is
+/// still a well-formed position (past the end of any object), so it saturates to `u64::MAX`.
+fn range_pos(v: &str) -> Option<u64> {
+    match v.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(u64::MAX),
+        Err(_) => None,
+    }
 }
 
 pub(crate) fn parse_http_date(v: &str) -> Option<i64> {
@@ -276,23 +293,16 @@ fn check_conditions(h: &HeaderMap, rec: &ObjectRecord) -> Result<Option<Response
     Ok(None)
 }
 
-/// GetObject / HeadObject: the caller needs READ on the object (version) itself.
+/// GetObject / HeadObject of the version the request was authorized on.
 pub async fn get_object(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket_rec: &BucketRecord,
-    key: &ObjectKey,
+    a: &Authorized,
     q: &Query,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response, S3Error> {
-    let bucket = &bucket_rec.name;
-    let (rec, version_id) = match resolve_version(st, bucket, key, q).await {
-        Ok(found) => found,
-        Err(e) => return Err(access::hide_absence(st, caller, bucket_rec, e).await),
-    };
-    access::require_object_perm(caller, bucket_rec, &rec, Permission::Read)?;
-    if let Some(resp) = check_conditions(headers, &rec)? {
+    let Resolved { rec, version_id } = a.object()?;
+    if let Some(resp) = check_conditions(headers, rec)? {
         return Ok(resp);
     }
     let part = match q.get("partNumber") {
@@ -303,7 +313,7 @@ pub async fn get_object(
                     "Cannot specify both Range header and partNumber query parameter",
                 ));
             }
-            Some(part_range(&rec, parse_part_number(n)?)?)
+            Some(part_range(rec, parse_part_number(n)?)?)
         }
         None => None,
     };
@@ -324,7 +334,7 @@ pub async fn get_object(
     let body = if head {
         Body::empty()
     } else {
-        let stream = st.objects.read(&rec, start..end).map_err(|e| {
+        let stream = st.objects.read(rec, start..end).map_err(|e| {
             tracing::error!(error = %e, "object read failed mid-stream");
             std::io::Error::other(e.to_string())
         });
@@ -448,10 +458,12 @@ fn part_range(rec: &ObjectRecord, n: u32) -> Result<(u64, u64, Option<usize>), S
     };
     match &rec.data {
         ObjectData::Parts(parts) => {
-            let i = n as usize - 1;
+            let i = (n as usize).checked_sub(1).ok_or_else(not_satisfiable)?;
             let p = parts.get(i).ok_or_else(not_satisfiable)?;
-            let start: u64 = parts[..i].iter().map(|p| p.size).sum();
-            Ok((start, start + p.size, Some(parts.len())))
+            let start = parts[..i]
+                .iter()
+                .fold(0u64, |at, p| at.saturating_add(p.size));
+            Ok((start, start.saturating_add(p.size), Some(parts.len())))
         }
         ObjectData::Inline(_) | ObjectData::Striped { .. } if n == 1 => Ok((0, rec.size, None)),
         ObjectData::Inline(_) | ObjectData::Striped { .. } => Err(not_satisfiable()),
@@ -479,6 +491,36 @@ mod tests {
         assert!(r("bytes=-0", 100).is_err());
         assert!(r("bytes=0-", 0).is_err());
         assert_eq!(parse_range(None, 5).unwrap(), Whole);
+    }
+
+    #[test]
+    fn ranges_at_the_limits_of_u64() {
+        use RangeSpec::*;
+        let r = |h: &str, size| parse_range(Some(h), size);
+        let max = u64::MAX;
+        // A last byte of u64::MAX is clamped to the object's last byte, not wrapped to 0.
+        assert_eq!(r(&format!("bytes=0-{max}"), 6).unwrap(), Part(0, 6));
+        assert_eq!(r(&format!("bytes=3-{max}"), 6).unwrap(), Part(3, 6));
+        assert_eq!(
+            r(&format!("bytes={}-{max}", max - 1), max).unwrap(),
+            Part(max - 1, max)
+        );
+        assert_eq!(
+            r(&format!("bytes=0-{}", max - 1), max).unwrap(),
+            Part(0, max)
+        );
+        assert!(r(&format!("bytes={max}-{max}"), max).is_err());
+        assert!(r(&format!("bytes={max}-{max}"), 6).is_err());
+        assert!(r(&format!("bytes={max}-"), 6).is_err());
+        assert_eq!(r(&format!("bytes=-{max}"), 6).unwrap(), Part(0, 6));
+        assert_eq!(r(&format!("bytes=-{max}"), max).unwrap(), Part(0, max));
+        // Positions too large for a u64 are still positions past the end of any object.
+        let huge = "99999999999999999999999";
+        assert_eq!(r(&format!("bytes=0-{huge}"), 6).unwrap(), Part(0, 6));
+        assert_eq!(r(&format!("bytes=2-{huge}"), 6).unwrap(), Part(2, 6));
+        assert_eq!(r(&format!("bytes=-{huge}"), 6).unwrap(), Part(0, 6));
+        assert!(r(&format!("bytes={huge}-"), 6).is_err());
+        assert!(r(&format!("bytes={huge}-{huge}"), 6).is_err());
     }
 
     #[test]

@@ -14,8 +14,8 @@ use cairn_types::{BucketName, ObjectKey};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
-use crate::auth::{read_small_body, Caller};
-use crate::bucket::require_bucket;
+use crate::access::Authorized;
+use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::object::{header_str, set};
 use crate::router::Query;
@@ -182,13 +182,13 @@ async fn set_tags(
 
 pub async fn put_object_tagging(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
     req: Request,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let caller = a.caller();
+    let bucket = &a.bucket()?.name;
     let body = read_small_body(caller, req, 64 << 10).await?;
     let tags = from_xml(&body)?;
     let id = set_tags(st, bucket, key, q, tags).await?;
@@ -199,11 +199,11 @@ pub async fn put_object_tagging(
 
 pub async fn delete_object_tagging(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
     let id = set_tags(st, bucket, key, q, TagSet::new()).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     version_header(&mut resp, id.as_deref());
@@ -212,11 +212,11 @@ pub async fn delete_object_tagging(
 
 pub async fn get_object_tagging(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     key: &ObjectKey,
     q: &Query,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
     let (rec, id) = resolve_version(st, bucket, key, q).await?;
     let mut resp = xml_response(tagging_xml(&rec.tags));
     version_header(&mut resp, id.as_deref());

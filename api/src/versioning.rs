@@ -17,8 +17,8 @@ use cairn_types::{BucketName, ObjectKey};
 use serde::Deserialize;
 
 use crate::access;
-use crate::auth::{read_small_body, Caller};
-use crate::bucket::require_bucket;
+use crate::access::Authorized;
+use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
 use crate::listing::ListParams;
@@ -113,11 +113,11 @@ struct VersioningConfiguration {
 
 pub async fn put_bucket_versioning(
     st: &Arc<ApiState>,
-    caller: &Caller,
-    bucket: &BucketName,
+    a: &Authorized,
     req: Request,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let caller = a.caller();
+    let bucket = &a.bucket()?.name;
     let body = read_small_body(caller, req, 64 << 10).await?;
     let conf: VersioningConfiguration = xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;
     match conf.mfa_delete.as_deref().map(str::trim) {
@@ -156,9 +156,9 @@ pub async fn state(st: &Arc<ApiState>, bucket: &BucketName) -> Result<Versioning
 
 pub async fn get_bucket_versioning(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
 ) -> Result<Response, S3Error> {
-    require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
     let mut w = XmlWriter::new();
     w.open_root("VersioningConfiguration");
     match state(st, bucket).await? {
@@ -227,10 +227,11 @@ async fn unversioned_page(
 
 pub async fn list_object_versions(
     st: &Arc<ApiState>,
-    bucket: &BucketName,
+    a: &Authorized,
     q: &Query,
 ) -> Result<Response, S3Error> {
-    let bucket_rec = require_bucket(st, bucket).await?;
+    let bucket = &a.bucket()?.name;
+    let bucket_rec = a.bucket()?;
     let ListParams {
         max_keys,
         url,
@@ -303,7 +304,7 @@ pub async fn list_object_versions(
                         w.elem("ETag", &format!("\"{}\"", o.etag));
                         w.elem("Size", &o.size.to_string());
                         w.elem("StorageClass", "STANDARD");
-                        let owner = access::object_owner(&bucket_rec, o);
+                        let owner = access::object_owner(bucket_rec, o);
                         dir.write_owner(&mut w, "Owner", owner).await?;
                         w.close("Version");
                     }

@@ -57,7 +57,7 @@ impl LocalDatanodes {
         let mut nodes = Vec::new();
         let mut compaction = Vec::new();
         for (i, dir) in dirs.into_iter().enumerate() {
-            std::fs::create_dir_all(&dir)?;
+            crate::credentials::private_dir(&dir)?;
             let store = Arc::new(
                 LocalShardStore::open(&dir, options.clone())
                     .with_context(|| format!("opening datanode {}", dir.display()))?,

@@ -27,14 +27,18 @@ use crate::credentials::{self, Source};
 use crate::datanodes::LocalDatanodes;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data)
+    // Mode 0700: the data directory holds the secrets, the metadata and the segment files.
+    credentials::private_dir(&args.data)
         .with_context(|| format!("creating data directory {}", args.data.display()))?;
     let (root, source) = credentials::load_or_create(&args.data)?;
+    let cluster_secret = credentials::cluster_secret(&args.data)?;
 
-    let local = RocksMetadataStore::open(&args.data.join("meta"))
+    // RocksDB makes its files with the process umask; the 0700 directories protect them.
+    let meta_dir = args.data.join("meta");
+    credentials::private_dir(&meta_dir)?;
+    let local = RocksMetadataStore::open(&meta_dir)
         .context("opening metadata (is another cairn server using this data directory?)")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let cluster_secret = credentials::cluster_secret(&args.data)?;
     // Metadata is a Raft group (of one, unless nodes joined): start it, or join one.
     let membership = cluster::start(&args, &local, &cluster_secret, shutdown_rx.clone()).await?;
     let raft = membership.node.clone();

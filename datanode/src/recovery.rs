@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -51,7 +51,11 @@ pub(crate) struct Recovered {
 }
 
 pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
-    std::fs::create_dir_all(dir)?;
+    // Mode 0700 for a new directory: it holds object data.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let numbers = list_segments(dir)?;
     let mut index = Index::default();
     let mut segments = BTreeMap::new();

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::record::{
@@ -50,12 +50,16 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Counts the fsyncs it makes in `fsyncs`.
 pub(crate) fn create_segment(dir: &Path, n: u64, fsyncs: &mut u64) -> io::Result<File> {
     let path = dir.join(segment_file_name(n));
+    // Mode 0600: segments hold object data (a leftover file opened again keeps its old
+    // mode, hence the explicit set).
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o600)
         .open(&path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
     file.write_all_at(&SegmentHeader { segment: n }.encode(), 0)?;
     file.sync_all()?;
     sync_dir(dir)?;

@@ -8,6 +8,8 @@
 //! - Misplaced shard (outside its stripe's ring placement): copy it to a placement node the
 //!   stripe does not use, record the move in metadata, and only then delete the old copy. A
 //!   second copy on a node metadata does not name is deleted when the named copy is healthy.
+//!   A move metadata certainly did not record has its new copy deleted; one whose outcome is
+//!   unknown (`MetadataError::Indeterminate`) keeps both copies, for a later scrub to settle.
 //! - Orphaned shard: deleted once it has been seen orphaned for the grace period, is not part
 //!   of a body this process is writing, and a fresh read of metadata still finds nothing that
 //!   references it (so a write committed since the scrub began is never touched).
@@ -44,6 +46,8 @@ pub(crate) struct Tally {
     pub fixed: HashSet<Damage>,
     /// Shards whose repair failed.
     pub failed_shards: HashSet<ShardId>,
+    /// Shards this repair relocated, and the datanode metadata names for each now.
+    pub moved_to: HashMap<ShardId, NodeId>,
 }
 
 impl Tally {
@@ -60,6 +64,7 @@ impl Tally {
         self.bytes_written += o.bytes_written;
         self.fixed.extend(o.fixed);
         self.failed_shards.extend(o.failed_shards);
+        self.moved_to.extend(o.moved_to);
     }
 
     fn fail(&mut self, d: Damage, why: &str) {
@@ -146,6 +151,12 @@ impl Repairer<'_> {
 
     /// Deletes a second copy of a live shard when the copy metadata names is healthy.
     async fn remove_stray(&self, d: Damage, expected: &Expected, tally: &mut Tally) {
+        if tally.moved_to.get(&d.shard) == Some(&d.node) {
+            // This pass relocated the shard onto this very copy (left there by a relocation
+            // whose outcome was unknown): it is the copy metadata names now.
+            tally.ok(d);
+            return;
+        }
         let holder = expected.holder.get(&d.shard).copied();
         // Repaired by now if it was damaged; otherwise healthy, unless its repair failed.
         let holder_ok = holder.is_some_and(|h| {
@@ -281,6 +292,20 @@ impl Repairer<'_> {
             };
             match self.objects.metadata().apply(cmd).await {
                 Ok(CommandOutput::Relocated(n)) if n > 0 => {}
+                Err(e) if e.outcome_unknown() => {
+                    // The move may be recorded (or be yet): metadata may name either copy,
+                    // so both stay. A later scrub finds the one it does not name as a stray
+                    // or an orphan and removes it then, against metadata of that moment.
+                    tracing::warn!(error = %e, %id, "relocation outcome unknown; keeping both copies");
+                    for (d, target) in written {
+                        if target == d.node {
+                            out.ok(d);
+                        } else {
+                            out.fail(d, "relocation outcome unknown; a later scrub settles it");
+                        }
+                    }
+                    return out;
+                }
                 other => {
                     tracing::warn!(?other, %id, "relocation not recorded; removing the new copies");
                     for m in &moves {
@@ -298,6 +323,8 @@ impl Repairer<'_> {
                     return out;
                 }
             }
+            out.moved_to
+                .extend(moves.iter().map(|m| (ShardId::new(id, s, m.shard), m.to)));
             for (node, shard) in old_copies {
                 if let Some(store) = self.store(node) {
                     if let Err(e) = store.delete(shard).await {

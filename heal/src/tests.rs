@@ -95,8 +95,19 @@ struct Fixture {
 const STRIPE: usize = 4096;
 
 async fn fixture(nodes: usize, sizes: &[usize]) -> Fixture {
+    fixture_with(nodes, sizes, |m| m).await
+}
+
+/// [`fixture`] over the metadata `wrap` makes of the RocksDB store.
+async fn fixture_with(
+    nodes: usize,
+    sizes: &[usize],
+    wrap: impl FnOnce(Arc<dyn MetadataStore>) -> Arc<dyn MetadataStore>,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let meta = Arc::new(RocksMetadataStore::open(&dir.path().join("meta")).unwrap());
+    let meta = wrap(Arc::new(
+        RocksMetadataStore::open(&dir.path().join("meta")).unwrap(),
+    ));
     let mut stores = Vec::new();
     let mut switches = Vec::new();
     let mut map: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
@@ -439,4 +450,195 @@ async fn degraded_reads_queue_their_stripe_for_repair() {
     assert_eq!(f.healer.drain_hints().await, 1);
     assert!(f.store(node).get(sid).await.is_ok());
     assert_eq!(f.scrub(false, false).await.found, Counts::default());
+}
+
+/// Metadata whose answers to relocations are lost while armed: the relocation is applied
+/// (`commit`) or not, and either way the caller hears that the outcome is unknown.
+struct LostRelocations {
+    inner: Arc<dyn MetadataStore>,
+    commit: bool,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl MetadataStore for LostRelocations {
+    async fn apply(&self, cmd: Command) -> cairn_metadata::Result<cairn_metadata::CommandOutput> {
+        let lost = matches!(cmd, Command::RelocateShards { .. })
+            && self.armed.load(std::sync::atomic::Ordering::SeqCst);
+        if !lost {
+            return self.inner.apply(cmd).await;
+        }
+        if self.commit {
+            self.inner.apply(cmd).await?;
+        }
+        Err(cairn_metadata::MetadataError::Indeterminate(
+            "the answer was lost".into(),
+        ))
+    }
+    async fn get_bucket(&self, name: &BucketName) -> cairn_metadata::Result<Option<BucketRecord>> {
+        self.inner.get_bucket(name).await
+    }
+    async fn list_buckets(&self) -> cairn_metadata::Result<Vec<BucketRecord>> {
+        self.inner.list_buckets().await
+    }
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> cairn_metadata::Result<Option<ObjectRecord>> {
+        self.inner.get_object(bucket, key).await
+    }
+    async fn list_objects(
+        &self,
+        bucket: &BucketName,
+        query: &cairn_metadata::ListQuery,
+    ) -> cairn_metadata::Result<cairn_metadata::ListPage<ObjectRecord>> {
+        self.inner.list_objects(bucket, query).await
+    }
+    async fn get_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        sel: &cairn_metadata::VersionSel,
+    ) -> cairn_metadata::Result<Option<cairn_metadata::VersionRecord>> {
+        self.inner.get_version(bucket, key, sel).await
+    }
+    async fn list_versions(
+        &self,
+        bucket: &BucketName,
+        query: &cairn_metadata::VersionQuery,
+    ) -> cairn_metadata::Result<cairn_metadata::VersionPage> {
+        self.inner.list_versions(bucket, query).await
+    }
+    async fn get_access_key(
+        &self,
+        access_key: &str,
+    ) -> cairn_metadata::Result<Option<cairn_metadata::AccessKeyRecord>> {
+        self.inner.get_access_key(access_key).await
+    }
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: cairn_metadata::BucketConfigKind,
+    ) -> cairn_metadata::Result<Option<Vec<u8>>> {
+        self.inner.get_bucket_config(bucket, kind).await
+    }
+    async fn list_access_keys(
+        &self,
+    ) -> cairn_metadata::Result<Vec<cairn_metadata::AccessKeyRecord>> {
+        self.inner.list_access_keys().await
+    }
+    async fn gc_pending(
+        &self,
+        limit: usize,
+    ) -> cairn_metadata::Result<Vec<(u64, cairn_metadata::GcEntry)>> {
+        self.inner.gc_pending(limit).await
+    }
+    async fn get_sys(&self, key: &str) -> cairn_metadata::Result<Option<Vec<u8>>> {
+        self.inner.get_sys(key).await
+    }
+    async fn scan_sys(&self, prefix: &str) -> cairn_metadata::Result<Vec<(String, Vec<u8>)>> {
+        self.inner.scan_sys(prefix).await
+    }
+    async fn get_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> cairn_metadata::Result<Option<cairn_metadata::UploadRecord>> {
+        self.inner.get_upload(bucket, key, upload_id).await
+    }
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> cairn_metadata::Result<(Vec<cairn_metadata::PartRecord>, bool)> {
+        self.inner
+            .list_parts(bucket, key, upload_id, after, max)
+            .await
+    }
+    async fn list_uploads(
+        &self,
+        bucket: &BucketName,
+        query: &cairn_metadata::UploadQuery,
+    ) -> cairn_metadata::Result<cairn_metadata::UploadPage> {
+        self.inner.list_uploads(bucket, query).await
+    }
+    async fn scan_data(
+        &self,
+        after: Option<cairn_metadata::DataAddress>,
+        limit: usize,
+    ) -> cairn_metadata::Result<cairn_metadata::DataPage> {
+        self.inner.scan_data(after, limit).await
+    }
+}
+
+async fn shard_counts(f: &Fixture) -> Vec<u64> {
+    futures::future::join_all(f.stores.iter().map(|s| s.stats()))
+        .await
+        .into_iter()
+        .map(|s| s.unwrap().shards)
+        .collect()
+}
+
+/// Draining moves shards with `RelocateShards`; when its answer is lost the move may or may
+/// not be recorded, so neither copy may go. Whichever it was, every shard metadata names is
+/// still there, reads work, and once relocations answer again scrubs settle the rest.
+#[tokio::test]
+async fn a_relocation_whose_outcome_is_unknown_deletes_neither_copy() {
+    for commit in [true, false] {
+        let lost = Arc::new(std::sync::OnceLock::<Arc<LostRelocations>>::new());
+        let slot = lost.clone();
+        let f = fixture_with(7, &[20_000, 40_000, 9000], move |inner| {
+            let m = Arc::new(LostRelocations {
+                inner,
+                commit,
+                armed: true.into(),
+            });
+            let _ = slot.set(m.clone());
+            m
+        })
+        .await;
+        let before = shard_counts(&f).await;
+        let moving = before[3];
+        assert!(moving > 0);
+        f.svc
+            .set_drained([NodeId(3)].into_iter().collect())
+            .unwrap();
+        let r = f.scrub(false, true).await;
+        assert_eq!(r.found, counts(0, 0, moving, 0), "commit {commit}: {r:#?}");
+        assert_eq!(r.failed.misplaced, moving, "commit {commit}: {r:#?}");
+        let after = shard_counts(&f).await;
+        assert_eq!(after[3], moving, "commit {commit}: the old copies stay");
+        assert_eq!(
+            after.iter().sum::<u64>(),
+            before.iter().sum::<u64>() + moving,
+            "commit {commit}: the new copies stay"
+        );
+        let r = f.scrub(false, false).await;
+        assert_eq!(r.found.missing, 0, "commit {commit}: {r:#?}");
+        f.read_all_back().await;
+
+        // Answers come back: the drain completes and nothing is lost on the way.
+        lost.get()
+            .unwrap()
+            .armed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..3 {
+            let r = f.scrub(false, true).await;
+            assert_eq!(r.found.missing, 0, "commit {commit}: {r:#?}");
+            assert_eq!(r.failed, Counts::default(), "commit {commit}: {r:#?}");
+            if r.found == Counts::default() {
+                break;
+            }
+        }
+        assert_eq!(f.scrub(false, false).await.found, Counts::default());
+        let after = shard_counts(&f).await;
+        assert_eq!(after[3], 0, "commit {commit}: the drained node is empty");
+        assert_eq!(after.iter().sum::<u64>(), before.iter().sum::<u64>());
+        f.read_all_back().await;
+    }
 }

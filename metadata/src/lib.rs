@@ -74,9 +74,16 @@ pub enum MetadataError {
     #[error("metadata engine error: {0}")]
     Engine(String),
     /// No metadata quorum answered in time (leader unknown, or a majority of metadata nodes
-    /// down): nothing was committed by this call as far as the caller can know.
+    /// down), and the command certainly was not proposed: it never takes effect.
     #[error("metadata unavailable: {0}")]
     Unavailable(String),
+    /// The command may have been proposed but no answer came (a timeout after proposing, a
+    /// forwarded call whose answer was lost, leadership lost after the entry was appended):
+    /// it may or may not take effect, possibly after this error was returned. Whatever the
+    /// command refers to (written shards) must be kept; the orphan scrub removes it later if
+    /// nothing ends up referring to it.
+    #[error("metadata write outcome unknown: {0}")]
+    Indeterminate(String),
 }
 
 impl MetadataError {
@@ -84,8 +91,17 @@ impl MetadataError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            MetadataError::Engine(_) | MetadataError::Unavailable(_)
+            MetadataError::Engine(_)
+                | MetadataError::Unavailable(_)
+                | MetadataError::Indeterminate(_)
         )
+    }
+
+    /// Whether the command that failed with this error may still have taken effect (or may
+    /// yet): only then must the caller keep what it wrote for the command. Every other
+    /// error is definite: the command did not and will not take effect.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, MetadataError::Indeterminate(_))
     }
 }
 

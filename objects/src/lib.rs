@@ -60,6 +60,15 @@ pub enum ObjectsError {
     Erasure(#[from] cairn_erasure::ErasureError),
 }
 
+impl ObjectsError {
+    /// Whether the metadata command that failed with this error may still have taken
+    /// effect (see [`MetadataError::outcome_unknown`]). Data written for such a command must
+    /// be kept, never discarded: the orphan scrub removes it later if nothing refers to it.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ObjectsError::Metadata(e) if e.outcome_unknown())
+    }
+}
+
 /// A failure while writing a body: either the body stream itself failed (a client error,
 /// a bad checksum…) or storing it did.
 #[derive(Debug, thiserror::Error)]
@@ -480,6 +489,8 @@ impl ObjectService {
     }
 
     /// Removes the shards of data that nothing references (a body whose commit failed).
+    /// Never after a commit whose outcome is unknown ([`ObjectsError::outcome_unknown`]):
+    /// the commit may have taken effect, and the data would be lost.
     pub async fn discard_data(&self, data: &ObjectData) {
         if let ObjectData::Striped { id, stripes, .. } = data {
             self.remove_shards(*id, stripes.len() as u32).await;

@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::canonical::{is_hex64, sha256_hex, sign_hex, signatures_equal, EMPTY_SHA256_HEX};
 use crate::{AuthError, ChunkSigningContext, PayloadMode};
 
-/// Default largest chunk accepted in the signed modes (each chunk is buffered once).
+/// Default largest chunk accepted in the signed modes (each chunk is buffered once, the
+/// buffer growing as the chunk's data arrives).
 pub const DEFAULT_MAX_CHUNK_SIZE: usize = 16 << 20;
 const MAX_LINE: usize = 4096;
 const MAX_TRAILER_BYTES: usize = 16 << 10;
@@ -189,6 +190,12 @@ impl<S> AwsChunkedDecoder<S> {
         self
     }
 
+    /// The capacity of the input buffer (tests check it does not follow declared sizes).
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The slot that receives the trailers when the body has been decoded.
     pub fn trailer_slot(&self) -> TrailerSlot {
         self.slot.clone()
@@ -332,7 +339,10 @@ impl<S> AwsChunkedDecoder<S> {
         // The size fits in usize: signed sizes are capped, unsigned ones stream.
         let remaining = usize::try_from(size).map_err(|_| invalid("chunk too large"))?;
         if signature.is_some() {
-            self.buf.reserve(remaining.saturating_sub(self.buf.len()));
+            // Only a little up front: the declared size is the client's word, and the
+            // buffer grows with the data that actually arrives.
+            self.buf
+                .reserve(upfront_reservation(remaining, self.buf.len()));
         }
         self.state = State::Data {
             remaining,
@@ -440,6 +450,19 @@ impl<S> AwsChunkedDecoder<S> {
         }
         Ok(())
     }
+}
+
+/// The most buffer space reserved for a signed chunk before its data arrives.
+pub(crate) const MAX_UPFRONT_RESERVATION: usize = 64 << 10;
+
+/// How much buffer space to reserve when a signed chunk of `declared` bytes starts with
+/// `buffered` bytes already at hand: what is still missing, but at most
+/// [`MAX_UPFRONT_RESERVATION`], so that a header announcing a large chunk costs memory only
+/// as its data is received.
+pub(crate) fn upfront_reservation(declared: usize, buffered: usize) -> usize {
+    declared
+        .saturating_sub(buffered)
+        .min(MAX_UPFRONT_RESERVATION)
 }
 
 fn invalid(msg: &str) -> AuthError {

@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 
 use crate::canonical::{canonical_uri, percent_decode, reencoded_uri, signatures_equal};
-use crate::verify::{parse_amz_date, parse_http_date, MAX_SKEW};
+use crate::verify::{parse_amz_date, parse_http_date, MAX_PRESIGNED_EXPIRES, MAX_SKEW};
 use crate::{AuthError, Authenticated, PayloadMode, RequestParts, SecretLookup};
 
 /// The query parameters S3 treats as sub-resources: they are part of the
@@ -56,6 +56,9 @@ const SUB_RESOURCES: &[&str] = &[
     "versions",
     "website",
 ];
+
+/// [`MAX_PRESIGNED_EXPIRES`] as the signed type of unix timestamps.
+const MAX_QUERY_EXPIRES: i64 = MAX_PRESIGNED_EXPIRES as i64;
 
 const QUERY_PARAMS_REQUIRED: &str =
     "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters";
@@ -124,7 +127,10 @@ pub(crate) fn header_auth(
 /// Verifies query-string authentication (`AWSAccessKeyId`, `Signature`, `Expires`).
 ///
 /// `Expires` (unix seconds) is the date line of the StringToSign; the request is refused
-/// once `now` is past it. `x-amz-*` query parameters are signed like `x-amz-*` headers.
+/// once `now` is past it, and also when `Expires` is more than [`MAX_PRESIGNED_EXPIRES`]
+/// seconds after `now` (the one-week limit of SigV4 presigned URLs: a SigV2 URL carries no
+/// signing time, so its lifetime is bounded from `now`). `x-amz-*` query parameters are
+/// signed like `x-amz-*` headers.
 pub(crate) fn query_auth(
     req: &RequestParts<'_>,
     params: &[(Vec<u8>, Vec<u8>)],
@@ -147,8 +153,16 @@ pub(crate) fn query_auth(
         .ok_or_else(|| {
             AuthError::AccessDenied("Invalid Expires (should be seconds since epoch)".into())
         })?;
-    if now.unix_timestamp() > expires_at {
+    let now_secs = now.unix_timestamp();
+    if now_secs > expires_at {
         return Err(AuthError::AccessDenied("Request has expired".into()));
+    }
+    // `expires_at >= now_secs` here, so the difference cannot be negative; saturate rather
+    // than overflow for an `Expires` near `i64::MAX` with a `now` before 1970.
+    if expires_at.saturating_sub(now_secs) > MAX_QUERY_EXPIRES {
+        return Err(AuthError::AccessDenied(
+            "Expires must be less than a week (in seconds) that is 604800 from now".into(),
+        ));
     }
     let secret = secrets
         .secret_key(access_key)

@@ -20,7 +20,8 @@ const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAIL
 const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 /// Largest clock difference accepted for header-signed requests.
 pub const MAX_SKEW: Duration = Duration::minutes(15);
-/// Largest `X-Amz-Expires` accepted for presigned URLs (one week).
+/// Largest `X-Amz-Expires` accepted for presigned URLs (one week); also how far after
+/// `now` a SigV2 query `Expires` may be.
 pub const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
 
 const UNSUPPORTED_MECHANISM: &str =
@@ -195,7 +196,13 @@ struct Credential<'a> {
 ///
 /// The canonical URI is `raw_path` as received; if that fails, the path decoded and
 /// re-encoded with the AWS rules is tried too (same key, so this widens nothing).
-/// Not enforced (unlike AWS): that `host` and all `x-amz-*` headers are signed.
+///
+/// As AWS does, SigV4 requests (header-signed and presigned) must sign `host` and every
+/// `x-amz-*` header they carry, `x-amz-content-sha256` excepted (its value is the payload
+/// line of the canonical request, so it is covered anyway); otherwise the answer is
+/// `AccessDenied`. Without this, headers added to a presigned URL after signing (e.g.
+/// `x-amz-copy-source`, `x-amz-acl`) would change what the request does. SigV2 signs all
+/// `x-amz-*` headers by construction.
 pub fn authenticate(
     req: &RequestParts<'_>,
     secrets: &dyn SecretLookup,
@@ -504,6 +511,30 @@ struct Check<'a> {
     key: &'a [u8; 32],
 }
 
+/// The message AWS answers with when a header the request carries is not signed.
+const UNSIGNED_HEADERS: &str = "There were headers present in the request which were not signed";
+
+/// A header of the request that need not be listed in `SignedHeaders` although it starts
+/// with `x-amz-`: its value is the payload line of the canonical request.
+const UNSIGNED_ALLOWED: &str = "x-amz-content-sha256";
+
+/// Refuses a request whose signed header `names` (lowercase) leave out `host` or an
+/// `x-amz-*` header present in `headers` (except [`UNSIGNED_ALLOWED`]).
+fn check_signed_headers(headers: &HeaderMap, names: &[&str]) -> Result<(), AuthError> {
+    if !names.contains(&"host") {
+        return Err(AuthError::AccessDenied("host must be signed".into()));
+    }
+    // `HeaderMap` names are lowercase; each distinct name is looked at once.
+    let unsigned = headers.keys().any(|name| {
+        let name = name.as_str();
+        name.starts_with("x-amz-") && name != UNSIGNED_ALLOWED && !names.contains(&name)
+    });
+    if unsigned {
+        return Err(AuthError::AccessDenied(UNSIGNED_HEADERS.into()));
+    }
+    Ok(())
+}
+
 impl Check<'_> {
     fn verify(&self, provided: &str) -> Result<(), AuthError> {
         let names: Vec<String> = self
@@ -511,10 +542,11 @@ impl Check<'_> {
             .split(';')
             .map(|n| n.trim().to_ascii_lowercase())
             .collect();
-        if names.iter().any(String::is_empty) {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        check_signed_headers(self.req.headers, &names)?;
+        if names.iter().any(|n| n.is_empty()) {
             return Err(AuthError::SignatureDoesNotMatch);
         }
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let query = canonical_query(self.params, self.skip_param);
         let raw_uri = canonical_uri(self.req.raw_path);
         if signatures_equal(&self.signature(raw_uri, &query, &names), provided) {

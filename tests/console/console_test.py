@@ -4,12 +4,14 @@ server and passes it in the environment:
 
   CAIRN_CONSOLE_URL   the admin port's URL (the console is served at /)
   CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY   the root key
+  CAIRN_USER_ACCESS_KEY / CAIRN_USER_SECRET_KEY   another key (the `nonroot` journey)
   CAIRN_CLUSTER_SECRET   to stop and start a datanode through the admin API
   CAIRN_SCREENSHOTS   directory for the screenshots
   CHROMIUM            the browser executable (default /usr/bin/chromium)
 
 `python console_test.py main` walks the whole user journey; `python console_test.py expiry`
-checks what an expired session shows (the server runs with a 2-second session lifetime).
+checks what an expired session shows (the server runs with a 2-second session lifetime);
+`python console_test.py nonroot` checks that another key sees no cluster view.
 Exits non-zero with a message on the first failed check.
 """
 
@@ -45,10 +47,10 @@ def admin(method, path):
         return r.read()
 
 
-def login(page, secret=SK):
+def login(page, secret=SK, access_key=AK):
     page.goto(URL + "/")
     expect(page.locator("#login-form")).to_be_visible()
-    page.fill("#login-ak", AK)
+    page.fill("#login-ak", access_key)
     page.fill("#login-sk", secret)
     page.click("#login-submit")
 
@@ -199,6 +201,25 @@ def expiry_journey(page, tmp):
     shot(page, "09-session-expired")
 
 
+def nonroot_journey(page, tmp):
+    # The cluster view names every key's buckets and objects: another key gets no tab for it,
+    # its address falls back to the buckets, and the API answers 403.
+    user = os.environ["CAIRN_USER_ACCESS_KEY"]
+    login(page, secret=os.environ["CAIRN_USER_SECRET_KEY"], access_key=user)
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#who")).to_have_text(user)
+    expect(page.locator("#bucket-list")).to_be_visible()
+    expect(page.locator("#nav-dashboard")).to_be_hidden()
+    expect(page.locator("#nav-buckets")).to_be_visible()
+    page.goto(URL + "/#/dashboard")
+    expect(page.locator("#banner")).to_contain_text("only for the root key")
+    expect(page.locator("#bucket-list")).to_be_visible()
+    expect(page.locator("#dashboard")).to_have_count(0)
+    r = page.request.get(URL + "/console/api/cluster")
+    assert r.status == 403, f"the cluster view answered {r.status} to another key"
+    shot(page, "10-non-root-no-cluster")
+
+
 def run(journey):
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
@@ -220,5 +241,5 @@ def run(journey):
 
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "main"
-    run({"main": main_journey, "expiry": expiry_journey}[which])
+    run({"main": main_journey, "expiry": expiry_journey, "nonroot": nonroot_journey}[which])
     print(f"console {which} journey: ok")

@@ -328,3 +328,38 @@ async fn bad_names_xml_and_bodies() {
         .await
         .unwrap();
 }
+
+/// Range positions at (and past) the limits of a u64 are clamped to the object, never wrapped:
+/// `bytes=0-18446744073709551615` is the whole object as a 206, as S3 answers it.
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_at_the_limits_of_u64() {
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket().bucket("huge").send().await.unwrap();
+    put_bytes(&s3, "huge", "six", b"abcdef").await;
+    let now = SystemTime::now;
+    let get =
+        |range: &str| signed_raw(&server, "GET", "/huge/six", &[("range", range)], b"", now());
+    for (range, content_range, body) in [
+        (
+            "bytes=0-18446744073709551615",
+            "bytes 0-5/6",
+            &b"abcdef"[..],
+        ),
+        ("bytes=4-18446744073709551615", "bytes 4-5/6", b"ef"),
+        ("bytes=0-99999999999999999999999", "bytes 0-5/6", b"abcdef"),
+        ("bytes=-18446744073709551615", "bytes 0-5/6", b"abcdef"),
+    ] {
+        let r = get(range);
+        assert_eq!(r.status, 206, "{range}: {}", r.body_str());
+        assert_eq!(r.header("content-range"), Some(content_range), "{range}");
+        assert_eq!(r.body, body, "{range}");
+    }
+    for range in [
+        "bytes=18446744073709551615-18446744073709551615",
+        "bytes=18446744073709551615-",
+        "bytes=99999999999999999999999-",
+    ] {
+        assert_s3_error(&get(range), 416, "InvalidRange");
+    }
+}

@@ -5,6 +5,8 @@ mod common;
 
 mod acl;
 mod acl_objects;
+mod authz_fuzz;
+mod authz_matrix;
 mod admin;
 mod basic;
 mod bucket_config;
@@ -18,6 +20,7 @@ mod degraded;
 mod docker;
 mod ec;
 mod errors;
+mod indeterminate;
 mod listing;
 mod memory;
 mod multipart;

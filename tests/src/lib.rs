@@ -80,7 +80,6 @@ impl Server {
 
     fn spawn(data: &Path, extra_args: Vec<String>, envs: Vec<(String, String)>) -> Server {
         let mut cmd = Command::new(cairn_bin());
-        cmd.envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut child = cmd
             .arg("server")
             .arg("--data")
@@ -94,6 +93,8 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            // The caller's environment wins over the defaults above.
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

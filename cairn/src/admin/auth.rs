@@ -89,6 +89,10 @@ impl Verifier {
     ) -> Result<(), Refusal> {
         let value = authorization.ok_or(Refusal::Missing)?;
         if let Some(token) = value.strip_prefix("Bearer ") {
+            // An empty token (or an empty configured secret) never matches.
+            if token.is_empty() || self.bearer.is_empty() {
+                return Err(Refusal::BadToken);
+            }
             return if bool::from(token.as_bytes().ct_eq(self.bearer.as_bytes())) {
                 Ok(())
             } else {
@@ -108,7 +112,8 @@ impl Verifier {
         if !bool::from(ak.as_bytes().ct_eq(self.root_access_key.as_bytes())) {
             return Err(Refusal::WrongKey);
         }
-        if (now - ts).abs() > MAX_SKEW_SECS {
+        // abs_diff: no timestamp (i64::MIN, i64::MAX) can overflow the comparison.
+        if now.abs_diff(ts) > MAX_SKEW_SECS.unsigned_abs() {
             return Err(Refusal::Skew);
         }
         let want = mac(
@@ -177,6 +182,13 @@ mod tests {
             v.verify(Some(&old), "GET", "/a", b"", now),
             Err(Refusal::Skew)
         );
+        let early = sign("ROOTKEY", "root-secret", "GET", "/a", now + 301, b"");
+        assert_eq!(
+            v.verify(Some(&early), "GET", "/a", b"", now),
+            Err(Refusal::Skew)
+        );
+        let edge = sign("ROOTKEY", "root-secret", "GET", "/a", now - 300, b"");
+        assert!(v.verify(Some(&edge), "GET", "/a", b"", now).is_ok());
         for bad in [
             "Cairn-Root x",
             "Cairn-Root a:b:c",
@@ -189,5 +201,44 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_without_overflow() {
+        let v = verifier();
+        for now in [i64::MIN, -1, 0, 1_000_000, i64::MAX] {
+            for ts in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+                let h = sign("ROOTKEY", "root-secret", "GET", "/a", ts, b"");
+                let got = v.verify(Some(&h), "GET", "/a", b"", now);
+                if now.abs_diff(ts) <= 300 {
+                    assert!(got.is_ok(), "now {now} ts {ts}: {got:?}");
+                } else {
+                    assert_eq!(got, Err(Refusal::Skew), "now {now} ts {ts}");
+                }
+            }
+        }
+        // Past i64: malformed, not a panic.
+        let h = "Cairn-Root ROOTKEY:-9223372036854775809:00";
+        assert_eq!(
+            v.verify(Some(h), "GET", "/a", b"", 0),
+            Err(Refusal::Malformed)
+        );
+    }
+
+    #[test]
+    fn empty_bearer_tokens_are_refused() {
+        let v = verifier();
+        for h in ["Bearer ", "Bearer", "Bearer  "] {
+            assert!(v.verify(Some(h), "GET", "/a", b"", 0).is_err(), "{h:?}");
+        }
+        // Even when the configured secret is empty (a misconfiguration), nothing matches it.
+        let empty = Verifier {
+            bearer: String::new(),
+            ..verifier()
+        };
+        assert_eq!(
+            empty.verify(Some("Bearer "), "GET", "/a", b"", 0),
+            Err(Refusal::BadToken)
+        );
     }
 }

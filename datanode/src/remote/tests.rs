@@ -146,6 +146,40 @@ async fn wrong_secret_is_refused_and_not_not_found() {
 }
 
 #[tokio::test]
+async fn an_empty_secret_lets_nothing_in() {
+    // A datanode misconfigured with an empty secret must not accept an empty bearer token
+    // (`Authorization: Bearer `), nor a missing one.
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(LocalShardStore::open(dir.path(), StoreOptions::default()).unwrap());
+    let (base, stop, task) = spawn_router(router(local, String::new())).await;
+    for secret in ["", " "] {
+        let bad = RemoteShardStore::new(&base, secret.to_string());
+        match bad.stats().await.unwrap_err() {
+            DatanodeError::Io(e) => assert_eq!(e.kind(), io::ErrorKind::PermissionDenied),
+            other => panic!("expected PermissionDenied, got {other:?}"),
+        }
+    }
+    // No Authorization header, and a bare `Bearer` (which HTTP trims to no token).
+    for auth in [
+        "",
+        "Authorization: Bearer\r\n",
+        "Authorization: Bearer \r\n",
+    ] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let req = format!("GET /stats HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        tcp.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 401"), "{auth:?}: {reply}");
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn corrupted_download_is_detected() {
     // A fake datanode whose reply bytes do not match the checksum header.
     let id = sid(7);

@@ -95,6 +95,30 @@ async fn large_shard_round_trip() {
     assert_eq!(store.get(id(7)).await.expect("get"), big);
 }
 
+/// Segment files used to be created with the umask's mode (0644: readable by every user of
+/// the host) in a directory made the same way; now the directory is 0700 and segments 0600.
+#[tokio::test]
+async fn directory_and_segments_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("dn0");
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let options = StoreOptions {
+        segment_size: 300,
+        ..StoreOptions::default()
+    };
+    let store = LocalShardStore::open(&dir, options).expect("open store");
+    for n in 0..8 {
+        store.put(id(n), data(n, 100)).await.expect("put");
+    }
+    assert_eq!(mode(&dir), 0o700);
+    let segments = crate::segment::list_segments(&dir).expect("list");
+    assert!(segments.len() > 1, "{segments:?}");
+    for n in segments {
+        assert_eq!(mode(&seg_path(&dir, n)), 0o600, "segment {n}");
+    }
+}
+
 #[tokio::test]
 async fn overwrite_replaces_and_survives_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -11,7 +11,10 @@
 //! logs and it is applied; a read first obtains a read index from the leader (which confirms
 //! its leadership with a quorum) and waits until this replica has applied up to it, so every
 //! read sees every write acknowledged before it began, from any node. Without a quorum
-//! writes and reads fail with [`MetadataError::Unavailable`] after the configured timeout.
+//! reads, and writes that were never proposed (no leader known), fail with
+//! [`MetadataError::Unavailable`] after the configured timeout; a write that was proposed
+//! but not answered in time (or whose answer was lost on the way back) fails with
+//! [`MetadataError::Indeterminate`], since its entry may still commit.
 
 pub mod log_store;
 pub mod rpc;
@@ -79,7 +82,8 @@ pub struct RaftOptions {
     pub snapshot_logs: u64,
     pub keep_logs: u64,
     /// How long a write or read waits for a leader and a quorum before failing with
-    /// [`MetadataError::Unavailable`].
+    /// [`MetadataError::Unavailable`] (or [`MetadataError::Indeterminate`] for a write that
+    /// was proposed).
     pub timeout: Duration,
 }
 
@@ -152,6 +156,7 @@ pub struct RaftNode {
     proposing: Proposing,
     stats: RaftStats,
     applied: Arc<state_machine::AppliedMark>,
+    failpoints: Failpoints,
     /// How long after a quorum acknowledged it the leader may answer read indexes without
     /// asking the quorum again (well inside the lease followers give it).
     lease: Duration,
@@ -166,6 +171,17 @@ impl RaftNode {
         addr: String,
         secret: &str,
         opts: RaftOptions,
+    ) -> Result<Arc<RaftNode>> {
+        Self::start_with(store, id, addr, secret, opts, Failpoints::from_env()).await
+    }
+
+    pub(crate) async fn start_with(
+        store: &RocksMetadataStore,
+        id: NodeId,
+        addr: String,
+        secret: &str,
+        opts: RaftOptions,
+        failpoints: Failpoints,
     ) -> Result<Arc<RaftNode>> {
         let hb = opts.heartbeat.as_millis().max(10) as u64;
         let el = opts.election.as_millis().max(3 * hb as u128) as u64;
@@ -205,6 +221,7 @@ impl RaftNode {
             },
             stats,
             applied,
+            failpoints,
             lease: Duration::from_millis(el / 2),
         }))
     }
@@ -306,29 +323,44 @@ impl RaftNode {
         &self.stats
     }
 
+    /// Loops only while every attempt so far certainly did not propose `cmd` (no leader
+    /// known, the leader refused it before proposing, the leader was unreachable), so a
+    /// retry never doubles a command and an [`MetadataError::Unavailable`] is definite. Any
+    /// answer that leaves the outcome open ends the loop with
+    /// [`MetadataError::Indeterminate`].
     async fn write_inner(&self, cmd: Command) -> Result<CommandOutput> {
         let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(MetadataError::Unavailable(
+                    "no metadata leader answered in time".into(),
+                ));
+            }
             match self.leader() {
                 Some((id, _)) if id == self.id => match self.write_as_leader(cmd.clone()).await {
                     WriteReply::Applied(r) => return r,
                     WriteReply::Unavailable(m) => return Err(MetadataError::Unavailable(m)),
+                    WriteReply::Indeterminate(m) => return Err(MetadataError::Indeterminate(m)),
                     WriteReply::NotLeader => {}
                 },
-                Some((_, addr)) => {
-                    let r = self.forward(&addr, cmd.clone(), left).await;
-                    match r {
-                        Ok(WriteReply::Applied(r)) => return r,
-                        Ok(WriteReply::Unavailable(m)) => {
-                            return Err(MetadataError::Unavailable(m))
-                        }
-                        Ok(WriteReply::NotLeader) | Err(CallError::Unreachable(..)) => {}
-                        Err(e @ CallError::Failed(..)) => {
-                            return Err(MetadataError::Unavailable(e.to_string()))
-                        }
+                Some((_, addr)) => match self.forward(&addr, cmd.clone(), left).await {
+                    Ok(WriteReply::Applied(r)) => return r,
+                    Ok(WriteReply::Unavailable(m)) => return Err(MetadataError::Unavailable(m)),
+                    Ok(WriteReply::Indeterminate(m)) => {
+                        return Err(MetadataError::Indeterminate(m))
                     }
-                }
+                    Ok(WriteReply::NotLeader) | Err(CallError::Unreachable(..)) => {}
+                    Err(e @ CallError::Refused(..)) => {
+                        return Err(MetadataError::Unavailable(e.to_string()))
+                    }
+                    // Sent, but the answer was lost: the leader may have committed it.
+                    Err(e @ CallError::Failed(..)) => {
+                        return Err(MetadataError::Indeterminate(format!(
+                            "forwarding the write to the metadata leader: {e}"
+                        )))
+                    }
+                },
                 None => {}
             }
             if Instant::now() >= deadline {
@@ -394,6 +426,8 @@ impl RaftNode {
                 }
             }
         }
+        // Our command went with another writer's call, whose answer never reached us (that
+        // writer was cancelled mid-call): it may have been handled.
         rx.try_recv().unwrap_or_else(|_| {
             Err(CallError::Failed(
                 addr.to_string(),
@@ -410,6 +444,9 @@ impl RaftNode {
     /// The leader's half of a write: queue `cmd` for the next Raft entry and wait until that
     /// entry is committed and applied. Commands that arrive while an entry is being proposed
     /// share the next entry (and so its append, replication and fsyncs).
+    ///
+    /// [`WriteReply::NotLeader`] and [`WriteReply::Unavailable`] only when `cmd` certainly
+    /// was not appended to the log; [`WriteReply::Indeterminate`] whenever it may have been.
     pub async fn write_as_leader(&self, cmd: Command) -> WriteReply {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         self.proposing
@@ -418,7 +455,9 @@ impl RaftNode {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((cmd, tx));
         let Ok(slot) = self.proposing.slots.acquire().await else {
-            return WriteReply::Unavailable("shutting down".into());
+            // The slots are never closed; were they, `cmd` might still be taken by a writer
+            // holding one.
+            return WriteReply::Indeterminate("shutting down".into());
         };
         if let Ok(r) = rx.try_recv() {
             return r;
@@ -433,26 +472,17 @@ impl RaftNode {
         if batch.is_empty() {
             // Ours went with a proposal still in flight in another slot.
             drop(slot);
-            return rx
-                .await
-                .unwrap_or_else(|_| WriteReply::Unavailable("the proposal was lost".into()));
+            return rx.await.unwrap_or_else(|_| proposal_lost());
         }
         let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
-        let n = cmds.len();
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
-        let answer = tokio::time::timeout(self.timeout, self.raft.client_write(CommandBatch(cmds)));
-        let outcome: std::result::Result<Vec<ApplyResult>, WriteReply> = match answer.await {
-            Ok(Ok(resp)) if resp.data.len() == n => Ok(resp.data),
-            Ok(Ok(resp)) => Err(WriteReply::Unavailable(format!(
-                "{} results for {n} commands",
-                resp.data.len()
-            ))),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Err(WriteReply::NotLeader)
-            }
-            Ok(Err(e)) => Err(WriteReply::Unavailable(e.to_string())),
-            Err(_) => Err(WriteReply::Unavailable(format!(
-                "no quorum of metadata nodes acknowledged the write within {:?}",
+        let delay = self.failpoints.commit_delay_for(&cmds);
+        let proposal = self.propose(CommandBatch(cmds), delay);
+        let outcome = match tokio::time::timeout(self.timeout, proposal).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(WriteReply::Indeterminate(format!(
+                "no quorum of metadata nodes acknowledged the write within {:?}; it may still \
+                 commit",
                 self.timeout
             ))),
         };
@@ -464,17 +494,65 @@ impl RaftNode {
             }
             Err(e) => {
                 for reply in replies {
-                    let _ = reply.send(match &e {
-                        WriteReply::NotLeader => WriteReply::NotLeader,
-                        WriteReply::Unavailable(m) => WriteReply::Unavailable(m.clone()),
-                        WriteReply::Applied(_) => unreachable!("not an error"),
-                    });
+                    let _ = reply.send(e.clone());
                 }
             }
         }
         drop(slot);
-        rx.await
-            .unwrap_or_else(|_| WriteReply::Unavailable("the proposal was lost".into()))
+        rx.await.unwrap_or_else(|_| proposal_lost())
+    }
+
+    /// Proposes one entry and waits until it is applied; the error says whether the entry
+    /// may still commit ([`WriteReply::Indeterminate`]) or certainly will not.
+    async fn propose(
+        &self,
+        batch: CommandBatch,
+        delay: Option<Duration>,
+    ) -> std::result::Result<Vec<ApplyResult>, WriteReply> {
+        let n = batch.0.len();
+        let mut rx = match self.raft.client_write_ff(batch).await {
+            Ok(rx) => rx,
+            // Raft had stopped: the entry never reached it.
+            Err(e) => return Err(WriteReply::Unavailable(e.to_string())),
+        };
+        // Raft refuses an entry it does not lead for (ForwardToLeader) as it takes the
+        // request, and takes requests in order: once a request sent after ours was handled,
+        // a refusal is already waiting. A ForwardToLeader that comes later means the entry
+        // was appended, then truncated by a newer leader, yet another node may hold it and
+        // still commit it.
+        let early = match self.raft.with_raft_state(|_| ()).await {
+            Ok(()) => match rx.try_recv() {
+                Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
+                    return Err(WriteReply::NotLeader)
+                }
+                Ok(answer) => Some(answer),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(proposal_lost())
+                }
+            },
+            Err(e) => return Err(WriteReply::Indeterminate(e.to_string())),
+        };
+        let answer = match early {
+            Some(answer) => answer,
+            None => rx.await.map_err(|_| proposal_lost())?,
+        };
+        if let Some(delay) = delay {
+            // Fail point (tests only): the entry is applied, the answer comes late.
+            tokio::time::sleep(delay).await;
+        }
+        match answer {
+            Ok(resp) if resp.data.len() == n => Ok(resp.data),
+            Ok(resp) => Err(WriteReply::Indeterminate(format!(
+                "{} results for {n} commands",
+                resp.data.len()
+            ))),
+            Err(ClientWriteError::ForwardToLeader(_)) => Err(WriteReply::Indeterminate(
+                "metadata leadership changed after the write was proposed; it may still commit"
+                    .into(),
+            )),
+            Err(e) => Err(WriteReply::Indeterminate(e.to_string())),
+        }
     }
 
     /// The leader's half of a linearizable read: confirm leadership with a quorum and say up
@@ -744,6 +822,46 @@ impl RaftNode {
 /// next one. One gave the biggest entries and the best throughput (`cluster_puts` bench:
 /// about 7.5 commands per entry at 32 clients, against 4 with two in flight).
 const PROPOSALS_IN_FLIGHT: usize = 1;
+
+/// The answer to a write whose proposal was dropped before it answered (the writer that
+/// proposed it was cancelled, or Raft stopped): it may have been appended.
+fn proposal_lost() -> WriteReply {
+    WriteReply::Indeterminate("the proposal was lost; it may still commit".into())
+}
+
+/// Fault injection for tests, read once when a node starts. Honoured only when the
+/// environment also has `CAIRN_FAILPOINTS=1`; never set these in production.
+///
+/// - `CAIRN_FAILPOINT_COMMIT_DELAY_MS`: the leader answers every Raft entry that carries an
+///   object or part write (`PutObject`, `PutPart`) this many milliseconds after the entry
+///   was committed and applied. With a delay longer than `--meta-timeout` the writer gets
+///   [`MetadataError::Indeterminate`] for a write that did commit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Failpoints {
+    pub commit_delay: Option<Duration>,
+}
+
+impl Failpoints {
+    fn from_env() -> Self {
+        if std::env::var("CAIRN_FAILPOINTS").as_deref() != Ok("1") {
+            return Failpoints::default();
+        }
+        let commit_delay = std::env::var("CAIRN_FAILPOINT_COMMIT_DELAY_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis);
+        if let Some(d) = commit_delay {
+            tracing::warn!(delay = ?d, "fail point: object and part writes answer late");
+        }
+        Failpoints { commit_delay }
+    }
+
+    fn commit_delay_for(&self, cmds: &[Command]) -> Option<Duration> {
+        let writes_data = |c: &Command| matches!(c, Command::PutObject { .. } | Command::PutPart { .. });
+        self.commit_delay.filter(|_| cmds.iter().any(writes_data))
+    }
+}
 
 /// Commands waiting to be proposed by the leader, and the proposal slots.
 struct Proposing {

@@ -33,6 +33,10 @@ pub enum CallError {
     /// The request may or may not have been handled (timeout, broken connection, bad reply).
     #[error("call to {0} failed: {1}")]
     Failed(String, String),
+    /// The request was never sent (it could not be encoded), or the peer refused it before
+    /// handling it (a 4xx answer: bad secret, bad body, unknown route): certainly not handled.
+    #[error("call to {0} refused: {1}")]
+    Refused(String, String),
 }
 
 /// An HTTP client for the cluster listeners of other nodes.
@@ -66,12 +70,13 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<Resp, CallError> {
         let failed = |m: String| CallError::Failed(addr.to_string(), m);
-        let body = postcard::to_allocvec(req).map_err(|e| failed(e.to_string()))?;
+        let refused = |m: String| CallError::Refused(addr.to_string(), m);
+        let body = postcard::to_allocvec(req).map_err(|e| refused(e.to_string()))?;
         let request = Request::post(format!("http://{addr}{path}"))
             .header(header::AUTHORIZATION, self.auth.clone())
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| refused(e.to_string()))?;
         let reply = tokio::time::timeout(timeout, async {
             let resp = self.client.request(request).await.map_err(|e| {
                 if e.is_connect() {
@@ -93,10 +98,13 @@ impl RpcClient {
         .map_err(|_| failed(format!("no answer within {timeout:?}")))??;
         let (status, bytes) = reply;
         if status != StatusCode::OK {
-            return Err(failed(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            )));
+            let m = format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+            // The cluster listener answers 4xx only before handling a request.
+            return Err(if status.is_client_error() {
+                refused(m)
+            } else {
+                failed(m)
+            });
         }
         postcard::from_bytes(&bytes).map_err(|e| failed(format!("bad reply: {e}")))
     }
@@ -145,7 +153,9 @@ impl Peer {
             .await
             .map_err(|e| match e {
                 CallError::Unreachable(..) => RPCError::Unreachable(Unreachable::new(&e)),
-                CallError::Failed(..) => RPCError::Network(NetworkError::new(&e)),
+                CallError::Failed(..) | CallError::Refused(..) => {
+                    RPCError::Network(NetworkError::new(&e))
+                }
             })?;
         reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }

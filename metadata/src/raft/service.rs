@@ -18,12 +18,18 @@ use super::{ApplyResult, NodeId, RaftNode};
 use crate::command::Command;
 
 /// A forwarded write's answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WriteReply {
     Applied(ApplyResult),
-    /// This node is not the leader (it may name the one it knows).
+    /// This node is not the leader (it may name the one it knows); the command was not
+    /// proposed.
     NotLeader,
+    /// The command was not proposed and never takes effect.
     Unavailable(String),
+    /// The command may have been proposed and may still commit (see
+    /// [`crate::MetadataError::Indeterminate`]). Last, so that the encoding of the others
+    /// is unchanged.
+    Indeterminate(String),
 }
 
 /// A read index request's answer.
@@ -77,12 +83,18 @@ pub fn router(node: Arc<RaftNode>, secret: String) -> Router {
         .with_state(state)
 }
 
+/// Whether the request presents the cluster secret as its bearer token: compared in constant
+/// time, and never an empty token (nor anything, if the secret is empty).
 fn authorized(st: &ServiceState, headers: &HeaderMap) -> bool {
-    let want = format!("Bearer {}", st.secret);
-    headers
+    bearer_matches(headers, &st.secret)
+}
+
+fn bearer_matches(headers: &HeaderMap, secret: &str) -> bool {
+    let token = headers
         .get(axum::http::header::AUTHORIZATION)
-        .map(|v| bool::from(v.as_bytes().ct_eq(want.as_bytes())))
-        .unwrap_or(false)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or(b"");
+    !token.is_empty() && !secret.is_empty() && bool::from(token.ct_eq(secret.as_bytes()))
 }
 
 #[allow(clippy::result_large_err)] // the error is the reply itself, built once per request
@@ -153,5 +165,43 @@ async fn remove(State(st): St, headers: HeaderMap, body: Bytes) -> Response {
     match decode::<RemoveRequest>(&st, &headers, &body) {
         Ok(req) => reply(&st.node.remove_node_as_leader(req.id).await),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_matches;
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    fn with(auth: Option<&'static str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = auth {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(a));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_secret_as_a_non_empty_bearer_token_is_let_in() {
+        let secret = "raft-unit-test-secret-0123456789abcdef";
+        assert!(bearer_matches(
+            &with(Some("Bearer raft-unit-test-secret-0123456789abcdef")),
+            secret
+        ));
+        for bad in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer "),
+            Some("Bearer raft-unit-test-secret"),
+            Some("raft-unit-test-secret-0123456789abcdef"),
+            Some("Basic raft-unit-test-secret-0123456789abcdef"),
+        ] {
+            assert!(!bearer_matches(&with(bad), secret), "{bad:?}");
+        }
+        // A misconfigured empty secret matches nothing, an empty token least of all.
+        for auth in [None, Some("Bearer "), Some("Bearer x")] {
+            assert!(!bearer_matches(&with(auth), ""), "{auth:?}");
+        }
     }
 }

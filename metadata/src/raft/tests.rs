@@ -204,8 +204,9 @@ async fn without_a_quorum_writes_and_reads_are_unavailable() {
     a.stop().await;
     b.stop().await;
     let t = Instant::now();
+    // The leader proposed it: without a quorum its outcome is unknown, not a failure.
     let err = nodes[0].meta.apply(set("after", "2")).await.unwrap_err();
-    assert!(matches!(err, MetadataError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, MetadataError::Indeterminate(_)), "{err:?}");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let err = nodes[0].meta.get_sys("before").await.unwrap_err();
     assert!(matches!(err, MetadataError::Unavailable(_)), "{err:?}");
@@ -268,4 +269,123 @@ async fn concurrent_writes_share_entries_and_each_gets_its_own_result() {
     for n in nodes {
         n.stop().await;
     }
+}
+
+fn port_of(n: &TestNode) -> u16 {
+    n.node.addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_timed_out_without_a_quorum_commits_once_the_quorum_is_back() {
+    let dirs = tempdirs(3);
+    let mut nodes = three(&dirs, 10_000).await;
+    let c = nodes.pop().unwrap();
+    let port = port_of(&c);
+    c.stop().await;
+    nodes.pop().unwrap().stop().await;
+    let err = nodes[0].meta.apply(set("maybe", "1")).await.unwrap_err();
+    assert!(err.outcome_unknown(), "{err:?}");
+    // The entry is in the leader's log: a follower back is all it needs to commit. So a
+    // caller that took the error for "not written" (and, say, deleted the data the command
+    // refers to) would be wrong.
+    let back = start(3, dirs[2].path(), port, 10_000).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(v)) = nodes[0].meta.get_sys("maybe").await {
+            assert_eq!(v, b"1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the write never committed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    back.stop().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_with_no_leader_known_is_definitely_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RocksMetadataStore::open(dir.path()).unwrap();
+    // Never bootstrapped: no leader, so nothing is ever proposed.
+    let node = RaftNode::start(&store, 1, "127.0.0.1:9".into(), SECRET, opts(10_000))
+        .await
+        .unwrap();
+    let meta = RaftMetadataStore::new(node.clone(), store);
+    let err = meta.apply(set("k", "v")).await.unwrap_err();
+    assert!(matches!(err, MetadataError::Unavailable(_)), "{err:?}");
+    assert!(!err.outcome_unknown());
+    node.shutdown().await;
+}
+
+fn object_record() -> crate::ObjectRecord {
+    crate::ObjectRecord {
+        size: 3,
+        etag: "e".into(),
+        last_modified_ms: 1,
+        content_type: None,
+        headers: Default::default(),
+        user_meta: Default::default(),
+        checksum: None,
+        version_id: None,
+        tags: Default::default(),
+        acl: None,
+        upload_id: None,
+        data: crate::ObjectData::Inline(vec![1, 2, 3]),
+    }
+}
+
+/// The fail point of the e2e tests, on a group of one: the object write commits, its answer
+/// comes after the timeout, and the writer is told the outcome is unknown (not that it
+/// failed); commands that carry no object write are not delayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_answered_after_the_timeout_is_indeterminate_yet_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RocksMetadataStore::open(dir.path()).unwrap();
+    let failpoints = Failpoints {
+        commit_delay: Some(Duration::from_secs(4)),
+    };
+    let mut o = opts(10_000);
+    o.timeout = Duration::from_secs(1);
+    let node = RaftNode::start_with(&store, 1, "127.0.0.1:9".into(), SECRET, o, failpoints)
+        .await
+        .unwrap();
+    node.bootstrap().await.unwrap();
+    assert!(node.wait_for_leader(Duration::from_secs(5)).await);
+    let meta = RaftMetadataStore::new(node.clone(), store);
+    let bucket = cairn_types::BucketName::new("failpoint").unwrap();
+    let key = cairn_types::ObjectKey::new("k".to_string()).unwrap();
+    meta.apply(Command::CreateBucket(crate::BucketRecord {
+        name: bucket.clone(),
+        created_ms: 0,
+        owner: "o".into(),
+    }))
+    .await
+    .unwrap();
+    let t = Instant::now();
+    let err = meta
+        .apply(Command::PutObject {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            record: object_record(),
+            condition: crate::WriteCondition::Always,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MetadataError::Indeterminate(_)), "{err:?}");
+    assert!(err.outcome_unknown());
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let got = meta.get_object(&bucket, &key).await.unwrap();
+    assert_eq!(got.map(|r| r.etag), Some("e".to_string()), "it did commit");
+    // A command's own rejection is definite.
+    let err = meta
+        .apply(Command::DeleteBucket {
+            name: cairn_types::BucketName::new("nope").unwrap(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err, MetadataError::NoSuchBucket);
+    assert!(!err.outcome_unknown());
+    node.shutdown().await;
 }

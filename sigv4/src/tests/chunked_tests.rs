@@ -9,7 +9,7 @@ use super::vectors::{chunked_example_body, SEED};
 use super::*;
 use crate::{
     decode_aws_chunked, verify_body, AuthError, BodyExpectations, ChecksumAlgorithm, Checksummer,
-    ChunkMode, ChunkSigningContext, ExpectedChecksum,
+    ChunkMode, ChunkSigningContext, ExpectedChecksum, DEFAULT_MAX_CHUNK_SIZE,
 };
 
 const NOW: &str = "20261122T101500Z";
@@ -246,6 +246,90 @@ fn every_truncation_is_incomplete() {
         let (_, err) = drain(dec);
         assert_eq!(err, Some(AuthError::IncompleteBody), "cut at {cut}");
     }
+}
+
+#[test]
+fn upfront_reservation_is_capped() {
+    use crate::chunked::{upfront_reservation, MAX_UPFRONT_RESERVATION};
+    assert_eq!(MAX_UPFRONT_RESERVATION, 64 << 10);
+    assert_eq!(upfront_reservation(100, 0), 100);
+    assert_eq!(upfront_reservation(100, 40), 60);
+    assert_eq!(upfront_reservation(100, 500), 0);
+    assert_eq!(
+        upfront_reservation(DEFAULT_MAX_CHUNK_SIZE, 0),
+        MAX_UPFRONT_RESERVATION
+    );
+    assert_eq!(
+        upfront_reservation(DEFAULT_MAX_CHUNK_SIZE, 1 << 20),
+        MAX_UPFRONT_RESERVATION
+    );
+    assert_eq!(upfront_reservation(usize::MAX, 0), MAX_UPFRONT_RESERVATION);
+}
+
+#[test]
+fn declared_chunk_size_is_not_reserved_up_front() {
+    use futures::FutureExt as _;
+    // A header announcing a 16 MiB signed chunk, then only a few bytes.
+    let head = format!(
+        "{:x};chunk-signature={}\r\nabc",
+        DEFAULT_MAX_CHUNK_SIZE,
+        "0".repeat(64)
+    );
+    let small = |cap: usize| cap < 1 << 20;
+
+    // While the client holds the connection open without sending more.
+    let input = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(head.clone()))])
+        .chain(futures::stream::pending());
+    let mut dec = decode_aws_chunked(input, ChunkMode::Signed, Some(ctx()), vec![]);
+    assert!(dec.next().now_or_never().is_none(), "waits for the data");
+    assert!(small(dec.buffer_capacity()), "{}", dec.buffer_capacity());
+
+    // And when the input ends there: a clean IncompleteBody, nothing yielded.
+    let input = split_stream(head.as_bytes(), &[]);
+    let mut dec = decode_aws_chunked(input, ChunkMode::Signed, Some(ctx()), vec![]);
+    let first = futures::executor::block_on(dec.next());
+    assert_eq!(first, Some(Err(AuthError::IncompleteBody)));
+    assert!(small(dec.buffer_capacity()), "{}", dec.buffer_capacity());
+    assert_eq!(futures::executor::block_on(dec.next()), None);
+}
+
+#[test]
+fn large_signed_chunks_still_decode_as_they_arrive() {
+    // One chunk of the maximum size (and one over the reservation cap), delivered in 8 KiB
+    // pieces: the buffer grows with the data and the chunk verifies whole.
+    for size in [DEFAULT_MAX_CHUNK_SIZE, (64 << 10) + 1] {
+        let data = payload(size);
+        let body = encode_signed(&data, size, None);
+        let cuts: Vec<usize> = (1..body.len() / 8192).map(|i| i * 8192).collect();
+        let dec = decode_aws_chunked(
+            split_stream(&body, &cuts),
+            ChunkMode::Signed,
+            Some(ctx()),
+            vec![],
+        );
+        let (got, err) = drain(dec);
+        assert_eq!(err, None, "{size}");
+        assert!(got == data, "{size}: decoded bytes differ");
+    }
+    // A chunk over the limit is still refused, before any of its data is read.
+    let dec = decode_aws_chunked(
+        split_stream(
+            format!(
+                "{:x};chunk-signature={}\r\n",
+                DEFAULT_MAX_CHUNK_SIZE + 1,
+                "0".repeat(64)
+            )
+            .as_bytes(),
+            &[],
+        ),
+        ChunkMode::Signed,
+        Some(ctx()),
+        vec![],
+    );
+    assert_eq!(
+        drain(dec).1,
+        Some(AuthError::InvalidChunk("chunk too large".into()))
+    );
 }
 
 #[test]

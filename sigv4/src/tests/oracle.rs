@@ -468,3 +468,209 @@ proptest::proptest! {
         let _ = authenticate(&parts, &secrets(), ts(NOW));
     }
 }
+
+const UNSIGNED: &str = "There were headers present in the request which were not signed";
+
+fn unsigned_headers_denied(r: Result<Authenticated, AuthError>) {
+    assert_eq!(r, Err(AuthError::AccessDenied(UNSIGNED.into())));
+}
+
+fn presigned_put(extra: &[(&str, &str)]) -> Req {
+    aws_sign(
+        "PUT",
+        "/public/upload.txt",
+        None,
+        extra,
+        SignableBody::UnsignedPayload,
+        Some(3600),
+        "us-east-1",
+    )
+}
+
+#[test]
+fn presigned_url_with_unsigned_amz_headers_is_refused() {
+    // A presigned PUT (only `host` signed) replayed with headers that would turn it into a
+    // CopyObject of another bucket's private object, made public.
+    let mut r = presigned_put(&[]);
+    assert!(r
+        .query
+        .as_deref()
+        .unwrap()
+        .contains("X-Amz-SignedHeaders=host&"));
+    assert_signed(r.auth());
+    r.headers.insert(
+        "x-amz-copy-source",
+        HeaderValue::from_static("secret/private.txt"),
+    );
+    unsigned_headers_denied(r.auth());
+    r.headers
+        .insert("x-amz-acl", HeaderValue::from_static("public-read"));
+    unsigned_headers_denied(r.auth());
+    r.headers.remove("x-amz-copy-source");
+    unsigned_headers_denied(r.auth());
+
+    // The same headers signed into the URL are fine.
+    let r = presigned_put(&[
+        ("x-amz-copy-source", "secret/private.txt"),
+        ("x-amz-acl", "public-read"),
+    ]);
+    assert!(r
+        .query
+        .as_deref()
+        .unwrap()
+        .contains("X-Amz-SignedHeaders=host%3Bx-amz-acl%3Bx-amz-copy-source&"));
+    assert_signed(r.auth());
+    // ... but only with the signed values.
+    let mut changed = presigned_put(&[("x-amz-acl", "private")]);
+    changed
+        .headers
+        .insert("x-amz-acl", HeaderValue::from_static("public-read"));
+    assert_eq!(changed.auth(), Err(AuthError::SignatureDoesNotMatch));
+
+    // x-amz-content-sha256 needs no signature (it is the canonical request's payload line).
+    let mut r = presigned_put(&[]);
+    r.headers.insert(
+        "x-amz-content-sha256",
+        HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+    );
+    assert_signed(r.auth());
+}
+
+#[test]
+fn header_signed_request_with_unsigned_amz_headers_is_refused() {
+    let signed = header_signed("/b/k", None, &[("x-amz-acl", "public-read")]);
+    assert_signed(signed.auth());
+
+    let mut r = header_signed("/b/k", None, &[]);
+    r.headers
+        .insert("x-amz-acl", HeaderValue::from_static("public-read"));
+    unsigned_headers_denied(r.auth());
+    // Any x-amz-* name counts, whatever its case on the wire.
+    let mut r = header_signed("/b/k", None, &[]);
+    r.headers.insert(
+        HeaderName::from_bytes(b"X-Amz-Meta-Extra").unwrap(),
+        HeaderValue::from_static("1"),
+    );
+    unsigned_headers_denied(r.auth());
+    // Other headers may be left unsigned, as with AWS.
+    let mut r = header_signed("/b/k", None, &[]);
+    r.headers
+        .insert("user-agent", HeaderValue::from_static("curl/8"));
+    r.headers
+        .insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+    assert_signed(r.auth());
+}
+
+/// A header-signed GET of `/b/k` whose signature is computed by hand over exactly the
+/// headers `signed` (names sorted, lowercase).
+fn hand_signed(signed: &[&str]) -> Req {
+    let h = headers(&[
+        ("host", HOST),
+        ("x-amz-date", NOW),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+    ]);
+    let mut creq = String::from("GET\n/b/k\n\n");
+    for name in signed {
+        creq.push_str(&format!("{name}:{}\n", h[*name].to_str().unwrap()));
+    }
+    let list = signed.join(";");
+    creq.push_str(&format!("\n{list}\nUNSIGNED-PAYLOAD"));
+    let scope = "20261122/us-east-1/s3/aws4_request";
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{NOW}\n{scope}\n{}",
+        crate::canonical::sha256_hex(creq.as_bytes())
+    );
+    let key = crate::canonical::signing_key(SK, "20261122", "us-east-1", "s3");
+    let sig = crate::canonical::sign_hex(&key, sts.as_bytes());
+    let mut headers = h;
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!(
+            "AWS4-HMAC-SHA256 Credential={AK}/{scope}, SignedHeaders={list}, Signature={sig}"
+        ))
+        .unwrap(),
+    );
+    Req {
+        method: "GET",
+        path: "/b/k".into(),
+        query: None,
+        headers,
+    }
+}
+
+#[test]
+fn host_must_be_signed() {
+    let host_denied = Err(AuthError::AccessDenied("host must be signed".into()));
+    // The hand-made signature is right: with host it verifies.
+    assert_signed(hand_signed(&["host", "x-amz-content-sha256", "x-amz-date"]).auth());
+    assert_eq!(
+        hand_signed(&["x-amz-content-sha256", "x-amz-date"]).auth(),
+        host_denied
+    );
+
+    // Presigned: a URL signed over no headers at all.
+    let mut r = presigned("/b/k", None, 60);
+    let q = r.query.take().unwrap();
+    assert!(q.contains("X-Amz-SignedHeaders=host&"));
+    r.query = Some(q.replace("X-Amz-SignedHeaders=host&", "X-Amz-SignedHeaders=&"));
+    assert_eq!(r.auth(), host_denied);
+    r.query = Some(q.replace(
+        "X-Amz-SignedHeaders=host&",
+        "X-Amz-SignedHeaders=x-amz-date&",
+    ));
+    assert_eq!(r.auth(), host_denied);
+}
+
+#[test]
+fn extreme_presigned_expires_and_dates_do_not_panic() {
+    let h = headers(&[("host", HOST)]);
+    let max = i64::MAX.to_string();
+    let min = i64::MIN.to_string();
+    let huge = "9".repeat(40);
+    let earliest = OffsetDateTime::from_unix_timestamp(-377_705_116_800).unwrap();
+    let latest = OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap();
+    for date in ["20261122T101500Z", "99991231T235959Z", "00000101T000000Z"] {
+        for expires in [max.as_str(), min.as_str(), huge.as_str(), "0", "604800"] {
+            let q = format!(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                 &X-Amz-Credential={AK}%2F{}%2Fus-east-1%2Fs3%2Faws4_request\
+                 &X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host\
+                 &X-Amz-Signature=00",
+                &date[..8]
+            );
+            for now in [ts(NOW), earliest, latest] {
+                let parts = RequestParts {
+                    method: "GET",
+                    raw_path: "/b/k",
+                    raw_query: Some(&q),
+                    headers: &h,
+                };
+                let r = authenticate(&parts, &secrets(), now);
+                assert!(r.is_err(), "{date} {expires} at {now}: {r:?}");
+            }
+        }
+        // Header-signed with the same dates.
+        let h = headers(&[
+            ("host", HOST),
+            ("x-amz-date", date),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            (
+                "authorization",
+                &format!(
+                    "AWS4-HMAC-SHA256 Credential={AK}/{}/us-east-1/s3/aws4_request, \
+                     SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=00",
+                    &date[..8]
+                ),
+            ),
+        ]);
+        for now in [ts(NOW), earliest, latest] {
+            let parts = RequestParts {
+                method: "GET",
+                raw_path: "/b/k",
+                raw_query: None,
+                headers: &h,
+            };
+            assert!(authenticate(&parts, &secrets(), now).is_err());
+        }
+    }
+}

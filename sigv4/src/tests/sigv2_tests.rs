@@ -343,7 +343,8 @@ fn errors() {
             "{query}: {r:?}"
         );
     }
-    // Far-future expiry parses (no overflow) and only the signature decides.
+    // A far-future expiry parses (no overflow) and is refused as too long (see
+    // `query_expires_is_capped_at_a_week`).
     let r = run(
         "GET",
         "/b/k",
@@ -353,7 +354,7 @@ fn errors() {
         &h,
         now(),
     );
-    assert_eq!(r, Err(AuthError::SignatureDoesNotMatch));
+    assert!(matches!(r, Err(AuthError::AccessDenied(_))), "{r:?}");
 
     for value in ["AWS ", "AWS AKID", "AWS :sig", "AWS AKID:", "AWS  :  "] {
         let h = headers(&[("date", NOW_HTTP), ("authorization", value)]);
@@ -394,4 +395,98 @@ fn errors() {
         run("GET", "/b/k", Some(&both), &good, now()),
         Err(AuthError::InvalidArgument(_))
     ));
+}
+
+/// A query-authenticated GET of `/b/k` expiring at `expires`, correctly signed.
+fn query_expiring(expires: &str) -> String {
+    let sig = hmac_sha1_b64(SK, &format!("GET\n\n\n{expires}\n/b/k"));
+    format!(
+        "AWSAccessKeyId={AK}&Signature={}&Expires={expires}",
+        q(&sig)
+    )
+}
+
+fn is_too_long(r: &Result<Authenticated, AuthError>) -> bool {
+    matches!(r, Err(AuthError::AccessDenied(m)) if m.contains("604800"))
+}
+
+#[test]
+fn query_expires_is_capped_at_a_week() {
+    let h = headers(&[("host", "localhost")]);
+    let week = 604_800;
+    // Exactly a week from now is accepted; one second more is not, even correctly signed.
+    let at_limit = query_expiring(&(NOW_UNIX + week).to_string());
+    assert_eq!(run("GET", "/b/k", Some(&at_limit), &h, now()), v2_ok());
+    let beyond = query_expiring(&(NOW_UNIX + week + 1).to_string());
+    let r = run("GET", "/b/k", Some(&beyond), &h, now());
+    assert!(is_too_long(&r), "{r:?}");
+    // The limit counts from now: the same URL is fine one second later.
+    let later = now() + time::Duration::seconds(1);
+    assert_eq!(run("GET", "/b/k", Some(&beyond), &h, later), v2_ok());
+    // Years ahead, as legacy clients sometimes asked for.
+    let years = query_expiring(&(NOW_UNIX + 10 * 365 * 86_400).to_string());
+    let r = run("GET", "/b/k", Some(&years), &h, now());
+    assert!(is_too_long(&r), "{r:?}");
+}
+
+#[test]
+fn query_expires_extremes_do_not_overflow() {
+    let h = headers(&[("host", "localhost")]);
+    let max = i64::MAX.to_string();
+    let min = i64::MIN.to_string();
+    let too_big = "9".repeat(40);
+    let earliest = OffsetDateTime::from_unix_timestamp(-377_705_116_800).unwrap(); // -9999-01-01
+    let latest = OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap(); // 9999-12-31
+    for at in [now(), earliest, latest, OffsetDateTime::UNIX_EPOCH] {
+        // i64::MAX parses; it is too far ahead of any representable `now`.
+        let r = run("GET", "/b/k", Some(&query_expiring(&max)), &h, at);
+        assert!(is_too_long(&r), "{at}: {r:?}");
+        // Negative and out-of-range values are not seconds since the epoch.
+        for bad in [&min, &too_big, &"-1".to_owned()] {
+            let r = run("GET", "/b/k", Some(&query_expiring(bad)), &h, at);
+            assert_eq!(
+                r,
+                Err(AuthError::AccessDenied(
+                    "Invalid Expires (should be seconds since epoch)".into()
+                )),
+                "{bad} at {at}"
+            );
+        }
+        // Zero is long past, except at the epoch itself.
+        let r = run("GET", "/b/k", Some(&query_expiring("0")), &h, at);
+        if at == OffsetDateTime::UNIX_EPOCH {
+            assert_eq!(r, v2_ok());
+        } else if at < OffsetDateTime::UNIX_EPOCH {
+            assert!(is_too_long(&r), "{at}: {r:?}");
+        } else {
+            assert_eq!(
+                r,
+                Err(AuthError::AccessDenied("Request has expired".into()))
+            );
+        }
+    }
+}
+
+#[test]
+fn header_dates_at_the_extremes_do_not_panic() {
+    let dates = [
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Fri, 31 Dec 9999 23:59:59 -2359",
+        "Mon, 01 Jan 1900 00:00:00 +2359",
+        "Sat, 01 Jan 0000 00:00:00 GMT",
+        "99991231T235959Z",
+        "00000101T000000Z",
+    ];
+    let earliest = OffsetDateTime::from_unix_timestamp(-377_705_116_800).unwrap();
+    let latest = OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap();
+    for date in dates {
+        let sig = hmac_sha1_b64(SK, &format!("GET\n\n\n{date}\n/b/k"));
+        for name in ["date", "x-amz-date"] {
+            let h = headers(&[(name, date), ("authorization", &authz(&sig))]);
+            for at in [now(), earliest, latest] {
+                let r = run("GET", "/b/k", None, &h, at);
+                assert!(r.is_err() || r == v2_ok(), "{date} at {at}: {r:?}");
+            }
+        }
+    }
 }

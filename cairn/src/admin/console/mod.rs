@@ -4,8 +4,8 @@
 //! Every data call runs as the logged-in key: the API signs an ordinary S3 request with that
 //! key (aws-sdk-s3 against this server's own S3 listener), so the console can do exactly
 //! what the key can do through S3, no more. Sessions are signed cookies ([`session`]).
-//! Cluster views (datanodes, ring, scrubs) are read from the process directly; starting a
-//! scrub needs the root key's session.
+//! Cluster views (datanodes, ring, scrubs) are read from the process directly and, like
+//! starting a scrub, need the root key's session (403 for any other key).
 
 use std::sync::Arc;
 
@@ -210,8 +210,22 @@ fn request_totals(st: &AdminState) -> Value {
     })
 }
 
+/// Passes a root key's session; else the 401 (no session) or 403 (another key) to answer.
+fn require_root(st: &AdminState, headers: &HeaderMap, what: &str) -> Result<(), Box<Response>> {
+    if session(st, headers)?.access_key != st.console.root_access_key {
+        return Err(Box::new(fail(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            &format!("Only the root key can {what}."),
+        )));
+    }
+    Ok(())
+}
+
+/// The cluster dashboard. Root only: it names every datanode and, in scrub findings, other
+/// keys' buckets and objects.
 async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = session(&st, &headers) {
+    if let Err(r) = require_root(&st, &headers, "see the cluster view") {
         return *r;
     }
     let cluster = super::nodes::cluster_status(&st).await;
@@ -297,16 +311,8 @@ struct ScrubStart {
 }
 
 async fn scrub(State(st): State<Arc<AdminState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let s = match session(&st, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if s.access_key != st.console.root_access_key {
-        return fail(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            "Only the root key can start a scrub.",
-        );
+    if let Err(r) = require_root(&st, &headers, "start a scrub") {
+        return *r;
     }
     let req: ScrubStart = serde_json::from_slice(&body).unwrap_or_default();
     let opts = cairn_heal::ScrubOptions {

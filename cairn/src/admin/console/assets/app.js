@@ -92,6 +92,8 @@ function showApp() {
   $("#login").classList.add("hidden");
   $("#app").classList.remove("hidden");
   $("#who").textContent = me.access_key + (me.root ? " (root)" : "");
+  // The cluster view is the root key's only (the API answers 403 to other keys).
+  $("#nav-dashboard").classList.toggle("hidden", !me.root);
   route();
 }
 
@@ -136,7 +138,11 @@ function route() {
   banner(null);
   const hash = location.hash || "#/buckets";
   for (const a of document.querySelectorAll(".topbar nav a")) a.classList.remove("active");
-  if (hash.startsWith("#/dashboard")) { $("#nav-dashboard").classList.add("active"); return dashboard(); }
+  if (hash.startsWith("#/dashboard")) {
+    if (me.root) { $("#nav-dashboard").classList.add("active"); return dashboard(); }
+    history.replaceState(null, "", "#/buckets");
+    banner("The cluster view is only for the root key.", "info");
+  }
   $("#nav-buckets").classList.add("active");
   const m = hash.match(/^#\/b\/([^/]+)\/?(.*)$/);
   if (m) return browse(decodeURIComponent(m[1]), decodeURIComponent(m[2] || ""));
@@ -451,14 +457,25 @@ async function dashboard() {
   const root = h("div", { id: "dashboard", style: "display:grid;gap:1rem" }, h("div", { class: "loading" }, "Loading cluster…"));
   setView(h("div", { class: "toolbar" }, h("h1", { class: "grow" }, "Cluster")), root);
   lastRequests = null;
+  // Whether to keep polling: not once logged out, nor when the key may not see the cluster.
   const draw = async () => {
     let c;
     try { c = await api("GET", "/console/api/cluster"); }
-    catch (e) { if (e.status !== 401) root.replaceChildren(h("div", { class: "error" }, e.message)); return; }
+    catch (e) {
+      if (e.status === 401) return false;
+      if (e.status === 403) {
+        stopRefresh();
+        if (me) { me.root = false; $("#nav-dashboard").classList.add("hidden"); }
+        root.replaceChildren(h("div", { class: "error", id: "cluster-forbidden" }, e.message));
+        return false;
+      }
+      root.replaceChildren(h("div", { class: "error" }, e.message));
+      return true;
+    }
     root.replaceChildren(...renderCluster(c));
+    return true;
   };
-  await draw();
-  refreshTimer = setInterval(draw, 3000);
+  if (await draw() && location.hash.startsWith("#/dashboard")) refreshTimer = setInterval(draw, 3000);
 }
 
 function renderCluster(c) {
