@@ -32,12 +32,36 @@ use crate::common::*;
 
 /// The keys of the matrix: `(name, access key, secret)`. The root key owns every bucket.
 const USERS: &[(&str, &str, &str)] = &[
-    ("other", "MATRIXOTHER000000001", "matrix-other-secret-00000000000000001"),
-    ("reader", "MATRIXREAD0000000001", "matrix-read-secret-000000000000000001"),
-    ("writer", "MATRIXWRITE000000001", "matrix-write-secret-00000000000000001"),
-    ("acpreader", "MATRIXRACP0000000001", "matrix-racp-secret-000000000000000001"),
-    ("acpwriter", "MATRIXWACP0000000001", "matrix-wacp-secret-000000000000000001"),
-    ("full", "MATRIXFULL0000000001", "matrix-full-secret-000000000000000001"),
+    (
+        "other",
+        "MATRIXOTHER000000001",
+        "matrix-other-secret-00000000000000001",
+    ),
+    (
+        "reader",
+        "MATRIXREAD0000000001",
+        "matrix-read-secret-000000000000000001",
+    ),
+    (
+        "writer",
+        "MATRIXWRITE000000001",
+        "matrix-write-secret-00000000000000001",
+    ),
+    (
+        "acpreader",
+        "MATRIXRACP0000000001",
+        "matrix-racp-secret-000000000000000001",
+    ),
+    (
+        "acpwriter",
+        "MATRIXWACP0000000001",
+        "matrix-wacp-secret-000000000000000001",
+    ),
+    (
+        "full",
+        "MATRIXFULL0000000001",
+        "matrix-full-secret-000000000000000001",
+    ),
 ];
 
 /// ACL permissions, as the model knows them.
@@ -168,7 +192,10 @@ fn shape(op: Op, f: &Fixture) -> Shape {
         ok,
         ok_missing_key: &[],
     };
-    let copy_source = vec![("x-amz-copy-source".to_string(), format!("/{}/obj", f.bucket))];
+    let copy_source = vec![(
+        "x-amz-copy-source".to_string(),
+        format!("/{}/obj", f.bucket),
+    )];
     let complete = format!(
         "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{}</ETag></Part></CompleteMultipartUpload>",
         f.part_etag
@@ -230,9 +257,13 @@ fn shape(op: Op, f: &Fixture) -> Shape {
         Op::GetObjectLockConfiguration => {
             s(Method::GET, false, "object-lock", BucketOwner, NOT_FOUND)
         }
-        Op::GetBucketOwnershipControls => {
-            s(Method::GET, false, "ownershipControls", BucketOwner, NOT_FOUND)
-        }
+        Op::GetBucketOwnershipControls => s(
+            Method::GET,
+            false,
+            "ownershipControls",
+            BucketOwner,
+            NOT_FOUND,
+        ),
         Op::DeleteBucketOwnershipControls => s(
             Method::DELETE,
             false,
@@ -242,9 +273,13 @@ fn shape(op: Op, f: &Fixture) -> Shape {
         ),
         Op::GetBucketPolicy => s(Method::GET, false, "policy", BucketOwner, NOT_FOUND),
         Op::DeleteBucketPolicy => s(Method::DELETE, false, "policy", BucketOwner, NO_CONTENT),
-        Op::GetPublicAccessBlock => {
-            s(Method::GET, false, "publicAccessBlock", BucketOwner, NOT_FOUND)
-        }
+        Op::GetPublicAccessBlock => s(
+            Method::GET,
+            false,
+            "publicAccessBlock",
+            BucketOwner,
+            NOT_FOUND,
+        ),
         Op::DeletePublicAccessBlock => s(
             Method::DELETE,
             false,
@@ -255,9 +290,13 @@ fn shape(op: Op, f: &Fixture) -> Shape {
         Op::GetBucketWebsite => s(Method::GET, false, "website", BucketOwner, NOT_FOUND),
         Op::DeleteBucketWebsite => s(Method::DELETE, false, "website", BucketOwner, NO_CONTENT),
         Op::GetBucketReplication => s(Method::GET, false, "replication", BucketOwner, NOT_FOUND),
-        Op::DeleteBucketReplication => {
-            s(Method::DELETE, false, "replication", BucketOwner, NO_CONTENT)
-        }
+        Op::DeleteBucketReplication => s(
+            Method::DELETE,
+            false,
+            "replication",
+            BucketOwner,
+            NO_CONTENT,
+        ),
         Op::DeleteObjects => {
             let body = b"<Delete><Object><Key>obj</Key></Object></Delete>".to_vec();
             Shape {
@@ -513,7 +552,12 @@ async fn snapshot(s3: &Client, bucket: &str, upload_id: &str) -> BTreeMap<&'stat
     out.insert("obj", body);
     let r = s3.get_object_acl().bucket(bucket).key("obj").send().await;
     out.insert("obj acl", show(r.map(|a| a.grants().to_vec())));
-    let r = s3.get_object_tagging().bucket(bucket).key("obj").send().await;
+    let r = s3
+        .get_object_tagging()
+        .bucket(bucket)
+        .key("obj")
+        .send()
+        .await;
     out.insert("obj tags", show(r.map(|t| t.tag_set().to_vec())));
     let r = s3.get_bucket_acl().bucket(bucket).send().await;
     out.insert("bucket acl", show(r.map(|a| a.grants().to_vec())));
@@ -547,7 +591,12 @@ async fn snapshot(s3: &Client, bucket: &str, upload_id: &str) -> BTreeMap<&'stat
         show(r.map(|u| {
             u.uploads()
                 .iter()
-                .map(|u| (u.key().map(str::to_string), u.upload_id().map(str::to_string)))
+                .map(|u| {
+                    (
+                        u.key().map(str::to_string),
+                        u.upload_id().map(str::to_string),
+                    )
+                })
                 .collect::<Vec<_>>()
         })),
     );
@@ -575,7 +624,9 @@ async fn fixture(s3: &Client, ids: &BTreeMap<&str, String>, bucket: &str, who: W
         .put_object()
         .bucket(bucket)
         .key("obj")
-        .body(ByteStream::from(format!("matrix data of {bucket}").into_bytes()))
+        .body(ByteStream::from(
+            format!("matrix data of {bucket}").into_bytes(),
+        ))
         .tagging("t=1");
     match who {
         Who::Grantee(p) => {
@@ -609,8 +660,13 @@ async fn fixture(s3: &Client, ids: &BTreeMap<&str, String>, bucket: &str, who: W
         }
         _ => {}
     }
-    create.send().await.unwrap_or_else(|e| panic!("{bucket}: {e:?}"));
-    put.send().await.unwrap_or_else(|e| panic!("{bucket}: {e:?}"));
+    create
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{bucket}: {e:?}"));
+    put.send()
+        .await
+        .unwrap_or_else(|e| panic!("{bucket}: {e:?}"));
     s3.put_bucket_tagging()
         .bucket(bucket)
         .tagging(
@@ -735,7 +791,11 @@ fn send(
             headers.push((k.to_string(), v.to_string()));
         }
         for (k, v) in instructions.params() {
-            path_and_query.push(if path_and_query.contains('?') { '&' } else { '?' });
+            path_and_query.push(if path_and_query.contains('?') {
+                '&'
+            } else {
+                '?'
+            });
             path_and_query.push_str(&format!("{}={}", query_encode(k), query_encode(v)));
         }
     }
@@ -873,7 +933,13 @@ async fn run_cell(
     }
     let q = (!sh.query.is_empty()).then_some(sh.query.as_str());
     let classified = classify_path(&sh.method, &path, q, &h).map_err(|e| e.code);
-    assert_eq!(classified, Ok(op), "{op:?}: {} {path}?{}", sh.method, sh.query);
+    assert_eq!(
+        classified,
+        Ok(op),
+        "{op:?}: {} {path}?{}",
+        sh.method,
+        sh.query
+    );
 
     let before = match res {
         Resource::MissingBucket => None,
@@ -894,7 +960,16 @@ async fn run_cell(
             Some((*ak, *sk))
         };
         match who {
-            Who::Owner => send(&srv, Some((ACCESS_KEY, SECRET_KEY)), false, &m, &path2, &qy, &hd, &b),
+            Who::Owner => send(
+                &srv,
+                Some((ACCESS_KEY, SECRET_KEY)),
+                false,
+                &m,
+                &path2,
+                &qy,
+                &hd,
+                &b,
+            ),
             Who::Other | Who::OtherOnAuthenticatedRead => {
                 send(&srv, user("other"), false, &m, &path2, &qy, &hd, &b)
             }
@@ -928,9 +1003,7 @@ async fn run_cell(
     .await
     .unwrap();
     let unchanged = match (&expected, before) {
-        (Err(()), Some(before)) => {
-            Some(snapshot(&s3, &fx.bucket, &fx.upload_id).await == before)
-        }
+        (Err(()), Some(before)) => Some(snapshot(&s3, &fx.bucket, &fx.upload_id).await == before),
         (Err(()), None) => Some(true),
         _ => None,
     };
@@ -1072,7 +1145,16 @@ async fn the_review_attacks_are_refused_and_change_nothing() {
         (Method::POST, format!("acl&uploadId={upload}")),
         (Method::PUT, "acl".to_string()),
     ] {
-        let r = send(&server, None, false, &method, "/secret/private.txt", &query, &[], b"");
+        let r = send(
+            &server,
+            None,
+            false,
+            &method,
+            "/secret/private.txt",
+            &query,
+            &[],
+            b"",
+        );
         assert!(
             matches!(r.status, 400 | 403 | 405),
             "{method} ?{query}: {} {}",
@@ -1080,12 +1162,29 @@ async fn the_review_attacks_are_refused_and_change_nothing() {
             r.body_str()
         );
     }
-    assert_eq!(get_bytes(&s3, "secret", "private.txt").await, b"the private data");
-    let versions = s3.list_object_versions().bucket("secret").send().await.unwrap();
+    assert_eq!(
+        get_bytes(&s3, "secret", "private.txt").await,
+        b"the private data"
+    );
+    let versions = s3
+        .list_object_versions()
+        .bucket("secret")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(versions.versions().len(), 1);
     assert!(versions.delete_markers().is_empty());
-    let uploads = s3.list_multipart_uploads().bucket("secret").send().await.unwrap();
-    assert_eq!(uploads.uploads().len(), 1, "the upload was neither aborted nor completed");
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket("secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        uploads.uploads().len(),
+        1,
+        "the upload was neither aborted nor completed"
+    );
 
     // 2. A presigned PUT (signed headers: host) widened with unsigned headers into a copy of
     //    another bucket's object, made public.
@@ -1103,13 +1202,36 @@ async fn the_review_attacks_are_refused_and_change_nothing() {
     let r = raw_send(&server, &Method::PUT, &pq, &widened, b"");
     assert_eq!(r.status, 403, "{}", r.body_str());
     assert_eq!(r.error_code().as_deref(), Some("AccessDenied"));
-    let r = send(&server, None, false, &Method::GET, "/dropbox/upload.txt", "", &[], b"");
-    assert_ne!(r.status, 200, "anonymous read of the copy: {}", r.body_str());
+    let r = send(
+        &server,
+        None,
+        false,
+        &Method::GET,
+        "/dropbox/upload.txt",
+        "",
+        &[],
+        b"",
+    );
+    assert_ne!(
+        r.status,
+        200,
+        "anonymous read of the copy: {}",
+        r.body_str()
+    );
     assert!(!r.body_str().contains("the private data"));
     // The URL still does what it was signed for.
     let r = raw_send(&server, &Method::PUT, &pq, &host, b"an upload");
     assert_eq!(r.status, 200, "{}", r.body_str());
     assert_eq!(get_bytes(&s3, "dropbox", "upload.txt").await, b"an upload");
-    let r = send(&server, None, false, &Method::GET, "/dropbox/upload.txt", "", &[], b"");
+    let r = send(
+        &server,
+        None,
+        false,
+        &Method::GET,
+        "/dropbox/upload.txt",
+        "",
+        &[],
+        b"",
+    );
     assert_eq!(r.status, 403, "the upload stays private");
 }
