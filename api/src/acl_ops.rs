@@ -102,20 +102,21 @@ pub async fn put_object_acl(
     // The owner never changes; only who else gets what.
     let owner = object_owner(bucket, rec).to_string();
     let grants = requested_grants(st, &headers, &body, &owner, &bucket.owner).await?;
-    // Change the version that was checked, not whatever is newest by now (a writer may
-    // have replaced it while the body arrived). The null version of an unversioned bucket
-    // is named the same before and after an overwrite: see docs/security.md.
+    // Change the version that was checked, not whatever is newest by now: a writer may have
+    // replaced it while the body arrived (then the command refuses, OperationAborted).
     let sel = match version_param(q)? {
         VersionSel::Latest => VersionSel::Id(rec.version_id.clone()),
         named => named,
     };
     let out = st
         .meta()
-        .apply(Command::SetObjectAcl {
+        .apply(Command::SetObjectAclIfUnchanged {
             bucket: bucket.name.clone(),
             key: key.clone(),
             version: sel,
             acl: ObjectAcl { owner, grants },
+            etag: rec.etag.clone(),
+            last_modified_ms: rec.last_modified_ms,
         })
         .await?;
     let CommandOutput::Tagged(id) = out else {

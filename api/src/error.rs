@@ -46,6 +46,7 @@ pub enum S3ErrorCode {
     NoSuchVersion,
     NotImplemented,
     PreconditionFailed,
+    OperationAborted,
     RequestTimeTooSkewed,
     ServiceUnavailable,
     SignatureDoesNotMatch,
@@ -104,6 +105,7 @@ impl S3ErrorCode {
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             PreconditionFailed => "PreconditionFailed",
+            OperationAborted => "OperationAborted",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
@@ -161,7 +163,9 @@ impl S3ErrorCode {
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            BucketAlreadyOwnedByYou | BucketAlreadyExists | BucketNotEmpty => StatusCode::CONFLICT,
+            BucketAlreadyOwnedByYou | BucketAlreadyExists | BucketNotEmpty | OperationAborted => {
+                StatusCode::CONFLICT
+            }
             NoSuchBucket
             | NoSuchKey
             | NoSuchUpload
@@ -334,6 +338,10 @@ impl From<MetadataError> for S3Error {
             )
             .with("Condition", "If-Match / If-None-Match"),
             MetadataError::NoSuchVersion => S3Error::no_such_version(),
+            MetadataError::Conflict(m) => S3Error::new(
+                S3ErrorCode::OperationAborted,
+                format!("A conflicting operation changed this resource; try again ({m})"),
+            ),
             MetadataError::DeleteMarker => S3Error::method_not_allowed()
                 .with_header("x-amz-delete-marker", "true"),
             MetadataError::IllegalVersioning(msg) => S3Error::new(

@@ -9,6 +9,7 @@
 use cairn_types::{BucketName, ObjectId, ObjectKey};
 use serde::{Deserialize, Serialize};
 
+use crate::access_keys;
 use crate::data_refs::{self, DataAddress, ShardMove};
 use crate::keys::{self, Cf};
 use crate::multipart;
@@ -135,6 +136,38 @@ pub enum Command {
         at: Vec<DataAddress>,
         object: ObjectId,
         moves: Vec<ShardMove>,
+    },
+    /// [`Command::SetObjectAcl`] on the version a caller checked permission on, applied
+    /// only if that version still has this ETag and modification time; otherwise
+    /// [`MetadataError::Conflict`]. (The id alone does not pin a version: an overwrite of
+    /// an unversioned key keeps the `null` id.)
+    SetObjectAclIfUnchanged {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: VersionSel,
+        acl: ObjectAcl,
+        etag: String,
+        last_modified_ms: i64,
+    },
+    // The access-key lifecycle ([`crate::access_keys`]). New variants go at the end: postcard
+    // encodes the variant index, and Raft logs and snapshots keep old entries.
+    /// Deletes an access key: its record goes, a tombstone stays (the id is never used
+    /// again). The root key is refused.
+    DeleteAccessKey {
+        access_key: String,
+        at_ms: i64,
+    },
+    /// Disables (`enabled: false`) or enables an access key; a disabled key signs nothing.
+    /// The root key cannot be disabled.
+    SetAccessKeyEnabled {
+        access_key: String,
+        enabled: bool,
+        at_ms: i64,
+    },
+    /// Stores a new access key and makes it the root key; the previous root key stays, as an
+    /// ordinary key.
+    RotateRootKey {
+        record: AccessKeyRecord,
     },
 }
 
@@ -317,6 +350,29 @@ pub fn apply(
             })?;
             CommandOutput::Tagged(id)
         }
+        Command::SetObjectAclIfUnchanged {
+            bucket,
+            key,
+            version,
+            acl,
+            etag,
+            last_modified_ms,
+        } => {
+            require_bucket(view, bucket)?;
+            let changed = std::cell::Cell::new(false);
+            let id = versions::update(view, bucket, key, version, &mut writes, |o| {
+                if o.etag != *etag || o.last_modified_ms != *last_modified_ms {
+                    changed.set(true);
+                }
+                o.acl = Some(acl.clone())
+            })?;
+            if changed.get() {
+                return Err(MetadataError::Conflict(
+                    "the object changed while its ACL was being set".into(),
+                ));
+            }
+            CommandOutput::Tagged(id)
+        }
         Command::CreateUpload {
             bucket,
             key,
@@ -397,11 +453,23 @@ pub fn apply(
             CommandOutput::Done
         }
         Command::PutAccessKey(rec) => {
-            writes.push(put(
-                Cf::Keys,
-                rec.access_key.as_bytes().to_vec(),
-                encode(rec),
-            ));
+            access_keys::put_key(view, rec, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::DeleteAccessKey { access_key, at_ms } => {
+            access_keys::delete(view, access_key, *at_ms, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::SetAccessKeyEnabled {
+            access_key,
+            enabled,
+            at_ms,
+        } => {
+            access_keys::set_enabled(view, access_key, *enabled, *at_ms, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::RotateRootKey { record } => {
+            access_keys::rotate_root(view, record, &mut writes)?;
             CommandOutput::Done
         }
         Command::SetBucketConfig {

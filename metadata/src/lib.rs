@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use cairn_types::{BucketName, ObjectKey};
 
+pub mod access_keys;
 pub mod command;
 pub mod data_refs;
 mod group_commit;
@@ -65,6 +66,10 @@ pub enum MetadataError {
     NoSuchVersion,
     #[error("the version is a delete marker")]
     DeleteMarker,
+    /// The record changed between the caller's check and its command (a concurrent
+    /// writer won): nothing was done, the caller may check again and retry.
+    #[error("conflicting concurrent change: {0}")]
+    Conflict(String),
     #[error("illegal versioning configuration: {0}")]
     IllegalVersioning(String),
     #[error("invalid argument: {0}")]

@@ -465,6 +465,50 @@ async fn acls_belong_to_one_version_and_change_nothing_else() {
     ));
 }
 
+/// An ACL change checked against one write must not land on the next one, even when both
+/// are the `null` version of an unversioned key.
+#[tokio::test]
+async fn a_checked_acl_change_refuses_a_record_overwritten_meanwhile() {
+    use crate::records::{Grant, Grantee, ObjectAcl, Permission};
+    let (_d, s) = store().await;
+    let checked = put_obj(&s, "k", obj("e1", None)).await;
+    let public = ObjectAcl {
+        owner: "AK".into(),
+        grants: vec![Grant {
+            grantee: Grantee::AllUsers,
+            permission: Permission::Read,
+        }],
+    };
+    let set = |rec: &ObjectRecord| Command::SetObjectAclIfUnchanged {
+        bucket: bucket(),
+        key: key("k"),
+        version: VersionSel::Id(rec.version_id.clone()),
+        acl: public.clone(),
+        etag: rec.etag.clone(),
+        last_modified_ms: rec.last_modified_ms,
+    };
+    // Another writer replaces the object between the check and the command.
+    put_obj(
+        &s,
+        "k",
+        ObjectRecord {
+            last_modified_ms: 2,
+            ..obj("e2", None)
+        },
+    )
+    .await;
+    assert!(matches!(
+        s.apply(set(&checked)).await,
+        Err(MetadataError::Conflict(_))
+    ));
+    let cur = s.get_object(&bucket(), &key("k")).await.unwrap().unwrap();
+    assert_eq!((cur.etag.as_str(), cur.acl.as_ref()), ("e2", None));
+    // Checked against the record that is there, it applies.
+    s.apply(set(&cur)).await.unwrap();
+    let cur = s.get_object(&bucket(), &key("k")).await.unwrap().unwrap();
+    assert_eq!(cur.acl.as_ref(), Some(&public));
+}
+
 #[tokio::test]
 async fn version_listing_spans_keys_in_s3_order() {
     let (_d, s) = store().await;
