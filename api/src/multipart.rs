@@ -204,7 +204,7 @@ async fn record_part(
     if let Err(e) = st.objects.apply_upload_command(cmd).await {
         // Kept when the outcome is unknown: the part may have been recorded (the orphan
         // scrub removes the shards if it was not).
-        if true || !e.outcome_unknown() {
+        if !e.outcome_unknown() {
             st.objects.discard(written).await;
         }
         return Err(e.into());

@@ -23,9 +23,16 @@ const DELAY_MS: u64 = 2000;
 
 fn args() -> Vec<String> {
     // A one-second timeout; no background scrub to race with the one the test runs.
-    ["--meta-timeout", "1", "--scrub-interval", "0", "--deep-scrub-interval", "0"]
-        .map(String::from)
-        .to_vec()
+    [
+        "--meta-timeout",
+        "1",
+        "--scrub-interval",
+        "0",
+        "--deep-scrub-interval",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// A client that does not retry, so that the test sees the 503 itself.
@@ -94,7 +101,11 @@ async fn a_write_answered_503_after_it_committed_keeps_its_data() {
         .send()
         .await
         .expect_err("the overwrite's answer comes after --meta-timeout");
-    assert_eq!(code_of(&err).as_deref(), Some("ServiceUnavailable"), "{err:?}");
+    assert_eq!(
+        code_of(&err).as_deref(),
+        Some("ServiceUnavailable"),
+        "{err:?}"
+    );
     let err = s3
         .upload_part()
         .bucket(BUCKET)
@@ -105,7 +116,11 @@ async fn a_write_answered_503_after_it_committed_keeps_its_data() {
         .send()
         .await
         .expect_err("the part's answer comes after --meta-timeout");
-    assert_eq!(code_of(&err).as_deref(), Some("ServiceUnavailable"), "{err:?}");
+    assert_eq!(
+        code_of(&err).as_deref(),
+        Some("ServiceUnavailable"),
+        "{err:?}"
+    );
     tokio::time::sleep(Duration::from_millis(DELAY_MS + 500)).await;
 
     // The object is one whole version, old or new.

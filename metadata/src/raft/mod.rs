@@ -522,9 +522,7 @@ impl RaftNode {
         // still commit it.
         let early = match self.raft.with_raft_state(|_| ()).await {
             Ok(()) => match rx.try_recv() {
-                Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
-                    return Err(WriteReply::NotLeader)
-                }
+                Ok(Err(ClientWriteError::ForwardToLeader(_))) => return Err(WriteReply::NotLeader),
                 Ok(answer) => Some(answer),
                 Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
                 Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
@@ -858,7 +856,8 @@ impl Failpoints {
     }
 
     fn commit_delay_for(&self, cmds: &[Command]) -> Option<Duration> {
-        let writes_data = |c: &Command| matches!(c, Command::PutObject { .. } | Command::PutPart { .. });
+        let writes_data =
+            |c: &Command| matches!(c, Command::PutObject { .. } | Command::PutPart { .. });
         self.commit_delay.filter(|_| cmds.iter().any(writes_data))
     }
 }
