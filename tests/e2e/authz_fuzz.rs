@@ -2,9 +2,12 @@
 //! a method, a few sub-resource query parameters, headers that change what a request does,
 //! a target and a body — sent anonymously and signed by a key that owns nothing and has no
 //! grants, must never get a 2xx answer the access model forbids (the only one it allows is
-//! that key listing its own, empty, set of buckets), never a server error, and must leave
-//! the bucket exactly as its owner made it (checked against a snapshot every
-//! [`CHECKPOINT`] shapes).
+//! that key listing its own, empty, set of buckets), never a server error or a dropped
+//! connection, never a 404 that tells what the private bucket holds, and must leave the
+//! bucket exactly as its owner made it (checked against a snapshot every [`CHECKPOINT`]
+//! shapes). A presigned URL sent with `x-amz-*` headers its signature does not cover must be
+//! refused with 403, and X's correctly signed requests must pass authentication (or the
+//! fuzz would test nothing). See [`judge`].
 //!
 //! Every shape is derived from the seed and its index alone, whatever thread sends it, so a
 //! failure replays with `CAIRN_FUZZ_SEED=<seed> CAIRN_FUZZ_ONLY=<index>`, which sends that
@@ -33,7 +36,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::acl::{new_user, root_id};
+use crate::acl::new_user;
 use crate::common::*;
 
 /// The key that owns nothing and is granted nothing.
@@ -47,7 +50,7 @@ const CHECKPOINT: u64 = 10_000;
 /// Threads sending shapes, each over its own keep-alive connection.
 const THREADS: u64 = 4;
 /// Draws at most this many shapes when aiming at an operation.
-const AIM_TRIES: usize = 5_000;
+const AIM_TRIES: usize = 20;
 /// Violations printed in full when the test fails.
 const SHOWN: usize = 20;
 
@@ -80,6 +83,8 @@ struct Fixture {
     part_etag: String,
     x_id: String,
     owner_id: String,
+    /// Each operation and the skeletons of the requests Cairn classifies as it.
+    aims: Vec<(Op, Vec<Skeleton>)>,
 }
 
 /// One random request.
@@ -171,41 +176,136 @@ fn shape_rng(seed: u64, index: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// Shape `index` of the run with `seed`. Half the shapes are drawn as they come (most of
-/// them are no operation Cairn knows: refused by classification). The other half aim at an
-/// operation of the table picked at random: shapes are drawn again, from the same RNG, until
-/// Cairn classifies one as that operation (or [`AIM_TRIES`] have not), so that every
-/// operation gets its share of the shapes.
-fn shape(fx: &Fixture, docs: &[String], seed: u64, index: u64) -> Shape {
-    let mut rng = shape_rng(seed, index);
-    let aim = rng
-        .gen_bool(0.5)
-        .then(|| *Op::ALL.choose(&mut rng).unwrap());
-    let mut s = draw(fx, docs, &mut rng);
-    if let Some(op) = aim {
-        for _ in 0..AIM_TRIES {
-            let mut headers = s.headers.clone();
-            headers.extend(s.unsigned.iter().cloned());
-            if classify_parts(s.method, &s.path, &s.query.join("&"), &headers) == Ok(op) {
-                break;
-            }
-            s = draw(fx, docs, &mut rng);
-        }
-    }
-    s
+/// What decides which operation a request is: its method, whether it addresses the service,
+/// a bucket or an object, the sub-resource it names, and whether it has `x-amz-copy-source`.
+#[derive(Debug, Clone, Copy)]
+struct Skeleton {
+    method: &'static str,
+    target: Target,
+    sub: Option<&'static str>,
+    copy: bool,
 }
 
-/// One random shape.
-fn draw(fx: &Fixture, docs: &[String], rng: &mut StdRng) -> Shape {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Service,
+    Bucket,
+    Object,
+}
+
+/// Query parameters that are no sub-resource: they modify an operation.
+const MODIFIERS: &[&str] = &["versionId", "partNumber", "list-type", "prefix", "x-id"];
+
+/// For each operation, the skeletons Cairn classifies as it (found by asking the table about
+/// every skeleton the shapes can have).
+fn aims() -> Vec<(Op, Vec<Skeleton>)> {
+    let mut found: Vec<(Op, Vec<Skeleton>)> = Op::ALL.iter().map(|o| (*o, Vec::new())).collect();
+    for method in METHODS {
+        for (target, path) in [
+            (Target::Service, "/"),
+            (Target::Bucket, "/secret"),
+            (Target::Object, "/secret/small"),
+        ] {
+            // `list-type` is no sub-resource, but makes ListObjectsV2 of ListObjects.
+            let subs = PARAMS
+                .iter()
+                .filter(|p| !MODIFIERS.contains(p) || **p == "list-type");
+            for sub in std::iter::once(None).chain(subs.map(|p| Some(*p))) {
+                for copy in [false, true] {
+                    let headers = if copy {
+                        vec![("x-amz-copy-source".to_string(), "secret/small".to_string())]
+                    } else {
+                        Vec::new()
+                    };
+                    let query = match sub {
+                        Some("list-type") => "list-type=2",
+                        sub => sub.unwrap_or(""),
+                    };
+                    if let Ok(op) = classify_parts(method, path, query, &headers) {
+                        let sk = Skeleton {
+                            method,
+                            target,
+                            sub,
+                            copy,
+                        };
+                        found.iter_mut().find(|(o, _)| *o == op).unwrap().1.push(sk);
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Shape `index` of the run with `seed`. Half the shapes are drawn as they come (most of
+/// them are no operation Cairn knows: refused by classification). The other half aim at an
+/// operation of the table picked at random: their method, target kind, sub-resource and
+/// copy header are one of that operation's skeletons, the rest is drawn as for any shape;
+/// a shape that then turns out to be another operation (a modifier such as `list-type=2`,
+/// an unsigned copy header) is drawn again, up to [`AIM_TRIES`] times.
+fn shape(fx: &Fixture, docs: &[String], seed: u64, index: u64) -> Shape {
+    let mut rng = shape_rng(seed, index);
+    if rng.gen_bool(0.5) {
+        let (op, skeletons) = fx.aims.choose(&mut rng).unwrap();
+        for _ in 0..AIM_TRIES {
+            let Some(sk) = skeletons.choose(&mut rng) else {
+                break;
+            };
+            let s = draw(fx, docs, &mut rng, Some(sk));
+            let mut headers = s.headers.clone();
+            headers.extend(s.unsigned.iter().cloned());
+            if classify_parts(s.method, &s.path, &s.query.join("&"), &headers) == Ok(*op) {
+                return s;
+            }
+        }
+    }
+    draw(fx, docs, &mut rng, None)
+}
+
+/// A query parameter, with a value that makes sense for it.
+fn param(fx: &Fixture, rng: &mut StdRng, p: &str) -> String {
+    match p {
+        "uploadId" if rng.gen_bool(0.7) => format!("uploadId={}", fx.upload_id),
+        "uploadId" => "uploadId=junk".to_string(),
+        "versionId" => format!("versionId={}", version(fx, rng)),
+        "partNumber" => "partNumber=1".to_string(),
+        "list-type" => "list-type=2".to_string(),
+        "prefix" => "prefix=".to_string(),
+        "x-id" => "x-id=DeleteObject".to_string(),
+        p if rng.gen_bool(0.2) => format!("{p}="),
+        p => p.to_string(),
+    }
+}
+
+/// A real version id (or the delete marker's), `null`, or junk.
+fn version(fx: &Fixture, rng: &mut StdRng) -> String {
+    match rng.gen_range(0..4) {
+        0 | 1 => fx.version_ids.choose(rng).unwrap().clone(),
+        2 => "null".to_string(),
+        _ => "junk".to_string(),
+    }
+}
+
+/// One random shape; with a skeleton, one of that skeleton.
+fn draw(fx: &Fixture, docs: &[String], rng: &mut StdRng, aim: Option<&Skeleton>) -> Shape {
     let caller = match rng.gen_range(0..20) {
         0..=8 => Caller::Anonymous,
         9..=16 => Caller::XSigned,
         17 | 18 => Caller::XPresigned,
         _ => Caller::XPresignedUnsigned,
     };
-    let method = *METHODS.choose(rng).unwrap();
+    let method = match aim {
+        Some(sk) => sk.method,
+        None => *METHODS.choose(rng).unwrap(),
+    };
     let key = fx.keys.choose(rng).unwrap().clone();
-    let path = match rng.gen_range(0..8) {
+    let pick = match aim.map(|sk| sk.target) {
+        None => rng.gen_range(0..8),
+        Some(Target::Service) => 0,
+        Some(Target::Bucket) => rng.gen_range(1..3),
+        Some(Target::Object) => rng.gen_range(3..8),
+    };
+    let path = match pick {
         0 => "/".to_string(),
         1 => "/secret".to_string(),
         2 => "/secret/".to_string(),
@@ -215,35 +315,26 @@ fn draw(fx: &Fixture, docs: &[String], rng: &mut StdRng) -> Shape {
         6 => DOT_DOT.to_string(),
         _ => "/otherbucket/x".to_string(),
     };
-    let version = |rng: &mut StdRng| match rng.gen_range(0..4) {
-        0 | 1 => fx.version_ids.choose(rng).unwrap().clone(),
-        2 => "null".to_string(),
-        _ => "junk".to_string(),
-    };
 
-    let n = match rng.gen_range(0..20) {
-        0..=3 => 0,
-        4..=12 => 1,
-        13..=17 => 2,
-        _ => 3,
+    let mut names: Vec<&str> = match aim {
+        Some(sk) => {
+            let n = rng.gen_range(0..=2);
+            let mut v: Vec<&str> = MODIFIERS.choose_multiple(rng, n).copied().collect();
+            v.extend(sk.sub.filter(|sub| !v.contains(sub)));
+            v.shuffle(rng);
+            v
+        }
+        None => {
+            let n = match rng.gen_range(0..20) {
+                0..=3 => 0,
+                4..=12 => 1,
+                13..=17 => 2,
+                _ => 3,
+            };
+            PARAMS.choose_multiple(rng, n).copied().collect()
+        }
     };
-    let query = PARAMS
-        .choose_multiple(rng, n)
-        .copied()
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|p| match p {
-            "uploadId" if rng.gen_bool(0.7) => format!("uploadId={}", fx.upload_id),
-            "uploadId" => "uploadId=junk".to_string(),
-            "versionId" => format!("versionId={}", version(rng)),
-            "partNumber" => "partNumber=1".to_string(),
-            "list-type" => "list-type=2".to_string(),
-            "prefix" => "prefix=".to_string(),
-            "x-id" => "x-id=DeleteObject".to_string(),
-            p if rng.gen_bool(0.2) => format!("{p}="),
-            p => p.to_string(),
-        })
-        .collect();
+    let query = names.drain(..).map(|p| param(fx, rng, p)).collect();
 
     let body: Vec<u8> = match rng.gen_range(0..10) {
         0..=3 => Vec::new(),
@@ -262,7 +353,12 @@ fn draw(fx: &Fixture, docs: &[String], rng: &mut StdRng) -> Shape {
         add(&mut headers, "access-control-request-method", m.into());
     }
     for family in 0..13 {
-        if !rng.gen_bool(0.12) {
+        let include = rng.gen_bool(0.12);
+        let include = match (family, aim) {
+            (0, Some(sk)) => sk.copy,
+            _ => include,
+        };
+        if !include {
             continue;
         }
         match family {
@@ -270,7 +366,7 @@ fn draw(fx: &Fixture, docs: &[String], rng: &mut StdRng) -> Shape {
                 let src = fx.keys.choose(rng).unwrap();
                 let lead = if rng.gen_bool(0.5) { "/" } else { "" };
                 let v = if rng.gen_bool(0.4) {
-                    format!("{lead}{BUCKET}/{src}?versionId={}", version(rng))
+                    format!("{lead}{BUCKET}/{src}?versionId={}", version(fx, rng))
                 } else {
                     format!("{lead}{BUCKET}/{src}")
                 };
@@ -787,9 +883,10 @@ fn model_allows_2xx(caller: Caller, op: &Result<Op, String>) -> bool {
 fn judge(
     caller: Caller,
     op: &Result<Op, String>,
-    dot_dot: bool,
+    path: &str,
     r: &Result<Resp, String>,
 ) -> Option<String> {
+    let dot_dot = path == DOT_DOT;
     let r = match r {
         Ok(r) => r,
         Err(e) => return Some(format!("no response: {e}")),
@@ -814,6 +911,11 @@ fn judge(
         return Some(
             "an x-amz-* header outside a presigned URL's signature, not refused with 403".into(),
         );
+    }
+    // A missing key, version or upload is AccessDenied for callers that may not list the
+    // bucket (access.rs): a 404 would tell a stranger what the private bucket holds.
+    if r.status == 404 && path.starts_with("/secret") {
+        return Some("a 404 that tells a stranger what the private bucket holds".into());
     }
     if matches!(caller, Caller::XSigned | Caller::XPresigned)
         && code.as_deref().is_some_and(|c| AUTH_CODES.contains(&c))
@@ -894,7 +996,16 @@ fn run_one(
     let op = classify(&w);
     let bytes = w.bytes();
     if verbose {
-        println!("shape {index}: {s:#?}");
+        println!(
+            "shape {index}: {:?} {} {} query {:?} headers {:?} unsigned {:?} body {} bytes",
+            s.caller,
+            s.method,
+            s.path,
+            s.query,
+            s.headers,
+            s.unsigned,
+            s.body.len()
+        );
         println!(
             "request:\n{}",
             String::from_utf8_lossy(&bytes[..bytes.len().min(4000)])
@@ -934,7 +1045,7 @@ fn run_one(
     if (200..300).contains(&status) && op == Ok(Op::ListBuckets) {
         st.x_list_buckets_ok += 1;
     }
-    if let Some(why) = judge(s.caller, &op, s.path == DOT_DOT, &r) {
+    if let Some(why) = judge(s.caller, &op, &s.path, &r) {
         let body = r.as_ref().map(|r| excerpt(&r.body)).unwrap_or_default();
         let headers: Vec<String> = w
             .headers
@@ -979,136 +1090,160 @@ fn run_range(fx: &Fixture, docs: &[String], seed: u64, range: Range<u64>, total:
     });
 }
 
-fn expect<T, E: std::fmt::Debug>(what: &str, r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{what}: {e:?}"))
+/// An answer as comparable text: `show` of the output, or the error's code.
+fn text<T, E, R>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E, R>>,
+    show: impl FnOnce(T) -> String,
+) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match r {
+        Ok(out) => show(out),
+        Err(e) => match code_of(&e) {
+            Some(code) => format!("error {code}"),
+            None => format!("error {e:?}"),
+        },
+    }
 }
 
 /// What the owner sees of the bucket (and both keys of their buckets), as comparable text:
 /// every version (content MD5, metadata, ACL, tags), the delete marker, the bucket's ACL,
-/// tags, versioning and CORS, the pending upload and its part, and the bucket lists.
+/// tags, versioning and CORS, the pending upload and its part, and the bucket lists. An
+/// answer that is an error is recorded as its code (a change too, if it was not one).
 async fn snapshot(owner: &Client, x: &Client, upload_id: &str) -> BTreeMap<String, String> {
     let mut s = BTreeMap::new();
-    let v = expect(
-        "ListObjectVersions",
-        owner.list_object_versions().bucket(BUCKET).send().await,
-    );
+    let listed = owner.list_object_versions().bucket(BUCKET).send().await;
+    let v = match listed {
+        Ok(v) => v,
+        Err(e) => {
+            s.insert("versions".into(), text(Err::<(), _>(e), |_| String::new()));
+            return s;
+        }
+    };
     assert_ne!(
         v.is_truncated(),
         Some(true),
         "the bucket's versions fit a page"
     );
     for o in v.versions() {
-        let (k, vid) = (o.key().unwrap(), o.version_id().unwrap());
+        let (k, vid) = (
+            o.key().unwrap_or_default(),
+            o.version_id().unwrap_or_default(),
+        );
         s.insert(format!("version {k} {vid}"), format!("{o:?}"));
-        let got = expect(
-            "GetObject",
-            owner
-                .get_object()
-                .bucket(BUCKET)
-                .key(k)
-                .version_id(vid)
-                .send()
-                .await,
-        );
-        let meta = format!(
-            "type={:?} length={:?} etag={:?} metadata={:?} tags={:?} modified={:?}",
-            got.content_type(),
-            got.content_length(),
-            got.e_tag(),
-            got.metadata(),
-            got.tag_count(),
-            got.last_modified(),
-        );
-        let data = got.body.collect().await.unwrap().into_bytes();
-        s.insert(
-            format!("object {k} {vid}"),
-            format!("{meta} md5={}", md5_hex(&data)),
-        );
-        let acl = expect(
-            "GetObjectAcl",
-            owner
-                .get_object_acl()
-                .bucket(BUCKET)
-                .key(k)
-                .version_id(vid)
-                .send()
-                .await,
-        );
+        let got = owner
+            .get_object()
+            .bucket(BUCKET)
+            .key(k)
+            .version_id(vid)
+            .send()
+            .await;
+        let object = match got {
+            Ok(got) => {
+                let meta = format!(
+                    "type={:?} length={:?} etag={:?} metadata={:?} tags={:?} modified={:?}",
+                    got.content_type(),
+                    got.content_length(),
+                    got.e_tag(),
+                    got.metadata(),
+                    got.tag_count(),
+                    got.last_modified(),
+                );
+                match got.body.collect().await {
+                    Ok(data) => format!("{meta} md5={}", md5_hex(&data.into_bytes())),
+                    Err(e) => format!("{meta} body error {e}"),
+                }
+            }
+            Err(e) => text(Err::<(), _>(e), |_| String::new()),
+        };
+        s.insert(format!("object {k} {vid}"), object);
+        let acl = owner
+            .get_object_acl()
+            .bucket(BUCKET)
+            .key(k)
+            .version_id(vid)
+            .send()
+            .await;
         s.insert(
             format!("acl {k} {vid}"),
-            format!("{:?} {:?}", acl.owner(), acl.grants()),
+            text(acl, |a| format!("{:?} {:?}", a.owner(), a.grants())),
         );
-        let tags = expect(
-            "GetObjectTagging",
-            owner
-                .get_object_tagging()
-                .bucket(BUCKET)
-                .key(k)
-                .version_id(vid)
-                .send()
-                .await,
+        let tags = owner
+            .get_object_tagging()
+            .bucket(BUCKET)
+            .key(k)
+            .version_id(vid)
+            .send()
+            .await;
+        s.insert(
+            format!("tags {k} {vid}"),
+            text(tags, |t| format!("{:?}", t.tag_set())),
         );
-        s.insert(format!("tags {k} {vid}"), format!("{:?}", tags.tag_set()));
     }
     for m in v.delete_markers() {
-        let (k, vid) = (m.key().unwrap(), m.version_id().unwrap());
+        let (k, vid) = (
+            m.key().unwrap_or_default(),
+            m.version_id().unwrap_or_default(),
+        );
         s.insert(format!("marker {k} {vid}"), format!("{m:?}"));
     }
-    let acl = expect(
-        "GetBucketAcl",
-        owner.get_bucket_acl().bucket(BUCKET).send().await,
-    );
+    let acl = owner.get_bucket_acl().bucket(BUCKET).send().await;
     s.insert(
         "bucket acl".into(),
-        format!("{:?} {:?}", acl.owner(), acl.grants()),
+        text(acl, |a| format!("{:?} {:?}", a.owner(), a.grants())),
     );
-    let tags = expect(
-        "GetBucketTagging",
-        owner.get_bucket_tagging().bucket(BUCKET).send().await,
+    let tags = owner.get_bucket_tagging().bucket(BUCKET).send().await;
+    s.insert(
+        "bucket tags".into(),
+        text(tags, |t| format!("{:?}", t.tag_set())),
     );
-    s.insert("bucket tags".into(), format!("{:?}", tags.tag_set()));
-    let ver = expect(
-        "GetBucketVersioning",
-        owner.get_bucket_versioning().bucket(BUCKET).send().await,
-    );
+    let ver = owner.get_bucket_versioning().bucket(BUCKET).send().await;
     s.insert(
         "bucket versioning".into(),
-        format!("{:?} {:?}", ver.status(), ver.mfa_delete()),
+        text(ver, |v| format!("{:?} {:?}", v.status(), v.mfa_delete())),
     );
-    let cors = match owner.get_bucket_cors().bucket(BUCKET).send().await {
-        Ok(c) => format!("rules {:?}", c.cors_rules()),
-        Err(e) => format!("error {:?}", code_of(&e)),
-    };
-    s.insert("bucket cors".into(), cors);
-    let ups = expect(
-        "ListMultipartUploads",
-        owner.list_multipart_uploads().bucket(BUCKET).send().await,
+    let cors = owner.get_bucket_cors().bucket(BUCKET).send().await;
+    s.insert(
+        "bucket cors".into(),
+        text(cors, |c| format!("rules {:?}", c.cors_rules())),
     );
-    let uploads: Vec<String> = ups.uploads().iter().map(|u| format!("{u:?}")).collect();
-    s.insert("uploads".into(), format!("{uploads:?}"));
-    let parts = expect(
-        "ListParts",
-        owner
-            .list_parts()
-            .bucket(BUCKET)
-            .key(UPLOAD_KEY)
-            .upload_id(upload_id)
-            .send()
-            .await,
+    let ups = owner.list_multipart_uploads().bucket(BUCKET).send().await;
+    s.insert(
+        "uploads".into(),
+        text(ups, |u| {
+            let v: Vec<String> = u.uploads().iter().map(|u| format!("{u:?}")).collect();
+            format!("{v:?}")
+        }),
     );
-    let parts: Vec<String> = parts.parts().iter().map(|p| format!("{p:?}")).collect();
-    s.insert("parts".into(), format!("{parts:?}"));
+    let parts = owner
+        .list_parts()
+        .bucket(BUCKET)
+        .key(UPLOAD_KEY)
+        .upload_id(upload_id)
+        .send()
+        .await;
+    s.insert(
+        "parts".into(),
+        text(parts, |p| {
+            let v: Vec<String> = p.parts().iter().map(|p| format!("{p:?}")).collect();
+            format!("{v:?}")
+        }),
+    );
     for (who, c) in [("owner", owner), ("X", x)] {
-        let b = expect("ListBuckets", c.list_buckets().send().await);
-        let names: Vec<&str> = b.buckets().iter().filter_map(|b| b.name()).collect();
-        s.insert(format!("buckets of {who}"), format!("{names:?}"));
+        let b = c.list_buckets().send().await;
+        s.insert(
+            format!("buckets of {who}"),
+            text(b, |b| {
+                let names: Vec<&str> = b.buckets().iter().filter_map(|b| b.name()).collect();
+                format!("{names:?}")
+            }),
+        );
     }
     // A bucket X made would not be in the owner's list: asking for its ACL tells.
-    let other = match owner.get_bucket_acl().bucket("otherbucket").send().await {
-        Ok(_) => "exists".to_string(),
-        Err(e) => format!("error {:?}", code_of(&e)),
-    };
-    s.insert("otherbucket".into(), other);
+    let other = owner.get_bucket_acl().bucket("otherbucket").send().await;
+    s.insert("otherbucket".into(), text(other, |_| "exists".into()));
     s
 }
 
@@ -1255,42 +1390,58 @@ fn self_check(fx: &Fixture) {
     use Caller::*;
     let get = Ok(Op::GetObject);
     let list = Ok(Op::ListBuckets);
-    assert!(judge(Anonymous, &get, false, &ok(200, "data")).is_some());
-    assert!(judge(XSigned, &get, false, &ok(206, "da")).is_some());
-    assert!(judge(XSigned, &Ok(Op::DeleteObject), false, &ok(204, "")).is_some());
-    assert!(judge(Anonymous, &list, false, &ok(200, empty_list)).is_some());
-    assert!(judge(XPresignedUnsigned, &list, false, &ok(200, empty_list)).is_some());
-    assert!(judge(XSigned, &list, false, &ok(200, secret_list)).is_some());
-    assert!(judge(XSigned, &list, false, &ok(200, empty_list)).is_none());
-    assert!(judge(XPresigned, &list, false, &ok(200, empty_list)).is_none());
-    assert!(judge(XSigned, &get, false, &ok(403, "<Code>AccessDenied</Code>")).is_none());
-    assert!(judge(XSigned, &get, false, &ok(500, "<Code>InternalError</Code>")).is_some());
+    assert!(judge(Anonymous, &get, "/secret/k", &ok(200, "data")).is_some());
+    assert!(judge(XSigned, &get, "/secret/k", &ok(206, "da")).is_some());
+    assert!(judge(XSigned, &Ok(Op::DeleteObject), "/secret/k", &ok(204, "")).is_some());
+    assert!(judge(Anonymous, &list, "/secret/k", &ok(200, empty_list)).is_some());
+    assert!(judge(XPresignedUnsigned, &list, "/secret/k", &ok(200, empty_list)).is_some());
+    assert!(judge(XSigned, &list, "/secret/k", &ok(200, secret_list)).is_some());
+    assert!(judge(XSigned, &list, "/secret/k", &ok(200, empty_list)).is_none());
+    assert!(judge(XPresigned, &list, "/secret/k", &ok(200, empty_list)).is_none());
     assert!(judge(
         XSigned,
         &get,
-        false,
+        "/secret/k",
+        &ok(403, "<Code>AccessDenied</Code>")
+    )
+    .is_none());
+    assert!(judge(
+        XSigned,
+        &get,
+        "/secret/k",
+        &ok(500, "<Code>InternalError</Code>")
+    )
+    .is_some());
+    assert!(judge(
+        XSigned,
+        &get,
+        "/secret/k",
         &ok(501, "<Code>NotImplemented</Code>")
     )
     .is_none());
     assert!(judge(
         XSigned,
         &get,
-        false,
+        "/secret/k",
         &ok(403, "<Code>SignatureDoesNotMatch</Code>")
     )
     .is_some());
     assert!(judge(
         XPresignedUnsigned,
         &get,
-        false,
+        "/secret/k",
         &ok(404, "<Code>NoSuchKey</Code>")
     )
     .is_some());
     let preflight = Ok(Op::PreflightRequest);
     let bad = ok(400, "<Code>BadRequest</Code>");
-    assert!(judge(XPresignedUnsigned, &preflight, false, &bad).is_none());
-    assert!(judge(XPresignedUnsigned, &preflight, false, &ok(200, "")).is_some());
-    assert!(judge(Anonymous, &get, false, &Err("reset".into())).is_some());
+    assert!(judge(XPresignedUnsigned, &preflight, "/secret/k", &bad).is_none());
+    assert!(judge(XPresignedUnsigned, &preflight, "/secret/k", &ok(200, "")).is_some());
+    assert!(judge(Anonymous, &get, "/secret/k", &Err("reset".into())).is_some());
+    let no_such_key = ok(404, "<Code>NoSuchKey</Code>");
+    assert!(judge(Anonymous, &get, "/secret/k", &no_such_key).is_some());
+    let no_such_bucket = ok(404, "<Code>NoSuchBucket</Code>");
+    assert!(judge(Anonymous, &get, "/otherbucket/x", &no_such_bucket).is_none());
 
     let mut conn = Conn::new(fx.addr);
     let mut send = |caller: Caller,
@@ -1327,8 +1478,8 @@ fn self_check(fx: &Fixture) {
     assert_eq!(op, Ok(Op::GetObject));
     // The same answer to anyone else is a violation.
     let r = Ok(r);
-    assert!(judge(Anonymous, &op, false, &r).is_some());
-    assert!(judge(XSigned, &op, false, &r).is_some());
+    assert!(judge(Anonymous, &op, "/secret/k", &r).is_some());
+    assert!(judge(XSigned, &op, "/secret/k", &r).is_some());
 
     let (op, r) = send(XSigned, owner, "GET", "/secret", &["versions"], &[]);
     assert_eq!((op, r.status), (Ok(Op::ListObjectVersions), 200));
@@ -1347,12 +1498,12 @@ fn self_check(fx: &Fixture) {
     );
     assert_eq!((op, r.status), (Ok(Op::GetObject), 200));
     assert_eq!(md5_hex(&r.body), md5_hex(&random_bytes(1_536_017, 13)));
-    assert!(judge(XPresigned, &Ok(Op::GetObject), false, &Ok(r)).is_some());
+    assert!(judge(XPresigned, &Ok(Op::GetObject), "/secret/k", &Ok(r)).is_some());
 
     // X: its signatures are good (it is refused by authorization, not authentication).
     let (op, r) = send(XSigned, x, "GET", "/", &[], &[]);
     assert_eq!((op.clone(), r.status), (Ok(Op::ListBuckets), 200));
-    assert!(judge(XSigned, &op, false, &Ok(r)).is_none());
+    assert!(judge(XSigned, &op, "/secret/k", &Ok(r)).is_none());
     let (op, r) = send(XPresigned, x, "GET", "/", &[], &[]);
     assert_eq!((op, r.status), (Ok(Op::ListBuckets), 200));
     for (caller, query) in [(XSigned, &["versions"][..]), (XPresigned, &["acl"][..])] {
@@ -1441,10 +1592,14 @@ fn random_requests_by_strangers_get_nothing_and_change_nothing() {
         .build()
         .unwrap();
     let owner = client(&server);
-    let owner_id = root_id(&server);
     let x = new_user(&server, "fuzz-x", X_KEY, X_SECRET);
     println!("key X canonical user id: {}", x.id);
     let (keys, version_ids, upload_id, part_etag) = rt.block_on(populate(&owner));
+    let acl = rt
+        .block_on(owner.get_bucket_acl().bucket(BUCKET).send())
+        .unwrap();
+    let owner_id = acl.owner().and_then(|o| o.id()).unwrap().to_string();
+    assert_ne!(owner_id, x.id);
     let fx = Fixture {
         addr: server.s3,
         host: server.s3.to_string(),
@@ -1454,7 +1609,15 @@ fn random_requests_by_strangers_get_nothing_and_change_nothing() {
         part_etag,
         x_id: x.id.clone(),
         owner_id,
+        aims: aims(),
     };
+    let aimless: Vec<&str> = fx
+        .aims
+        .iter()
+        .filter(|(_, sk)| sk.is_empty())
+        .map(|(op, _)| op.name())
+        .collect();
+    assert!(aimless.is_empty(), "no skeleton for {aimless:?}");
     let docs = documents(&fx);
     self_check(&fx);
 
@@ -1473,6 +1636,23 @@ fn random_requests_by_strangers_get_nothing_and_change_nothing() {
     );
 
     let before = rt.block_on(snapshot(&owner, &x.s3, &fx.upload_id));
+    // The baseline is what populate() made: every answer but two is a success.
+    assert_eq!(before["bucket cors"], "error NoSuchCORSConfiguration");
+    assert_eq!(before["otherbucket"], "error NoSuchBucket");
+    let errors: Vec<_> = before
+        .iter()
+        .filter(|(k, v)| {
+            v.starts_with("error") && !["bucket cors", "otherbucket"].contains(&k.as_str())
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let count = |prefix: &str| before.keys().filter(|k| k.starts_with(prefix)).count();
+    assert_eq!((count("object "), count("marker ")), (8, 1), "{before:#?}");
+    assert!(before["uploads"].contains(&fx.upload_id), "{before:#?}");
+    assert!(
+        before["parts"].contains("part_number: Some(1)"),
+        "{before:#?}"
+    );
     let total = Mutex::new(Stats::default());
     let mut changes = Vec::new();
     let started = Instant::now();
@@ -1480,6 +1660,7 @@ fn random_requests_by_strangers_get_nothing_and_change_nothing() {
         let mut conn = Conn::new(fx.addr);
         let mut st = Stats::default();
         run_one(&fx, &docs, seed, i, &mut conn, &mut st, true);
+        st.connections = conn.opened;
         total.lock().unwrap().merge(st);
         let now = rt.block_on(snapshot(&owner, &x.s3, &fx.upload_id));
         changes = diff(&before, &now);
