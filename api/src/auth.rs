@@ -1,7 +1,7 @@
 //! Authentication glue: the key ring, SigV4 verification of each request, and the body
 //! pipeline (aws-chunked decoding and integrity checks) that every body passes through.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::Request;
@@ -18,27 +18,219 @@ use time::OffsetDateTime;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::ApiState;
 
-/// The access keys the gateway accepts (access key → secret), kept in memory and loaded
-/// from metadata at start.
+/// The access keys the gateway accepts (access key → secret) and which one is the root key,
+/// kept in memory: loaded from metadata at start, changed at once by this node's admin API
+/// (create, delete, disable, enable, root rotation), and brought in line with metadata by
+/// the cluster watcher every heartbeat ([`KeyRing::sync`]), so that a change made through
+/// any node reaches every gateway.
+///
+/// A request signed with a deleted or disabled key finds no secret here and is refused with
+/// `InvalidAccessKeyId`.
 #[derive(Clone, Default)]
-pub struct KeyRing(Arc<RwLock<HashMap<String, String>>>);
+pub struct KeyRing(Arc<RwLock<Ring>>);
+
+#[derive(Default)]
+struct Ring {
+    keys: HashMap<String, Entry>,
+    root: Option<String>,
+    /// The [`Ring::clock`] value of the last local root change.
+    root_stamp: u64,
+    /// Counts local changes; see [`KeyRing::generation`].
+    clock: u64,
+}
+
+struct Entry {
+    status: Status,
+    /// The [`Ring::clock`] value of the last local change of this key (0: set from
+    /// metadata).
+    stamp: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Enabled(String),
+    Disabled,
+    /// Deleted here; forgotten at the first sync that saw metadata after the deletion.
+    Deleted,
+}
+
+/// What metadata says about the access keys, as the cluster watcher read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySnapshot {
+    /// Every key that exists (deleted ones do not), access key → secret.
+    pub keys: HashMap<String, String>,
+    /// The existing keys that are disabled.
+    pub disabled: HashSet<String>,
+    /// The root access key.
+    pub root: Option<String>,
+}
+
+/// What [`KeyRing::sync`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Keys now accepted (new, re-enabled or with a new secret).
+    pub enabled: Vec<String>,
+    /// Keys no longer accepted: disabled or deleted.
+    pub disabled: Vec<String>,
+    pub deleted: Vec<String>,
+    /// The new root key, when it changed.
+    pub root: Option<String>,
+}
+
+impl SyncReport {
+    pub fn is_empty(&self) -> bool {
+        *self == SyncReport::default()
+    }
+}
 
 impl KeyRing {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Ring> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Ring> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, access_key: String, status: Status) {
+        let mut ring = self.write();
+        ring.clock += 1;
+        let stamp = ring.clock;
+        ring.keys.insert(access_key, Entry { status, stamp });
+    }
+
+    /// Accepts `access_key` with `secret` (a key created or enabled on this node).
     pub fn insert(&self, access_key: String, secret: String) {
-        self.0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(access_key, secret);
+        self.set(access_key, Status::Enabled(secret));
+    }
+
+    /// Stops accepting `access_key`, which still exists (disabled on this node).
+    pub fn disable(&self, access_key: &str) {
+        self.set(access_key.to_string(), Status::Disabled);
+    }
+
+    /// Stops accepting `access_key`, which no longer exists (deleted on this node).
+    pub fn remove(&self, access_key: &str) {
+        self.set(access_key.to_string(), Status::Deleted);
+    }
+
+    /// Makes `access_key` the root key (a rotation on this node).
+    pub fn set_root(&self, access_key: &str) {
+        let mut ring = self.write();
+        ring.clock += 1;
+        ring.root_stamp = ring.clock;
+        ring.root = Some(access_key.to_string());
+    }
+
+    /// The root access key.
+    pub fn root(&self) -> Option<String> {
+        self.read().root.clone()
+    }
+
+    /// Whether `access_key` is the root key.
+    pub fn is_root(&self, access_key: &str) -> bool {
+        self.read().root.as_deref() == Some(access_key)
+    }
+
+    /// The root key and its secret.
+    pub fn root_credentials(&self) -> Option<(String, String)> {
+        let ring = self.read();
+        let root = ring.root.clone()?;
+        match &ring.keys.get(&root)?.status {
+            Status::Enabled(secret) => Some((root, secret.clone())),
+            _ => None,
+        }
+    }
+
+    /// Whether `access_key` exists, enabled or disabled (as far as this gateway knows: a key
+    /// created through another node in the last heartbeat is not known yet).
+    pub fn knows(&self, access_key: &str) -> bool {
+        self.read()
+            .keys
+            .get(access_key)
+            .is_some_and(|e| e.status != Status::Deleted)
+    }
+
+    /// Where the local changes are: take it *before* reading metadata for [`KeyRing::sync`].
+    pub fn generation(&self) -> u64 {
+        self.read().clock
+    }
+
+    /// Brings the ring in line with `snapshot`, read from metadata after
+    /// [`KeyRing::generation`] answered `read_started`: keys that metadata no longer has
+    /// (deleted) or has disabled stop being accepted, new and re-enabled ones are accepted,
+    /// and the root key follows rotations.
+    ///
+    /// The race this guards against: the metadata read may have been served before a change
+    /// this node made and applied to the ring meanwhile (a key created here would be absent
+    /// from the read, a key disabled here still enabled in it). Such a read must not undo the
+    /// change, so every key (and the root) changed locally after `read_started` is left
+    /// alone this time; the next sync, whose read starts after the change was committed,
+    /// decides it. A change whose stamp is not newer than `read_started` was committed (the
+    /// admin API changes the ring only after metadata applied the command) before the read
+    /// began, and metadata reads are linearizable, so the read reflects it and is trusted —
+    /// including its absences: a key missing from metadata is a deleted key.
+    pub fn sync(&self, snapshot: &KeySnapshot, read_started: u64) -> SyncReport {
+        let mut report = SyncReport::default();
+        let mut ring = self.write();
+        let mut gone = Vec::new();
+        for (ak, entry) in ring.keys.iter_mut() {
+            if entry.stamp > read_started {
+                continue;
+            }
+            let want = match snapshot.keys.get(ak) {
+                None => {
+                    if entry.status != Status::Deleted {
+                        report.deleted.push(ak.clone());
+                    }
+                    gone.push(ak.clone());
+                    continue;
+                }
+                Some(_) if snapshot.disabled.contains(ak) => Status::Disabled,
+                Some(secret) => Status::Enabled(secret.clone()),
+            };
+            if entry.status != want {
+                match &want {
+                    Status::Enabled(_) => report.enabled.push(ak.clone()),
+                    _ => report.disabled.push(ak.clone()),
+                }
+                entry.status = want;
+            }
+            entry.stamp = 0;
+        }
+        for ak in gone {
+            ring.keys.remove(&ak);
+        }
+        for (ak, secret) in &snapshot.keys {
+            if ring.keys.contains_key(ak) {
+                continue;
+            }
+            let status = if snapshot.disabled.contains(ak) {
+                Status::Disabled
+            } else {
+                report.enabled.push(ak.clone());
+                Status::Enabled(secret.clone())
+            };
+            ring.keys.insert(ak.clone(), Entry { status, stamp: 0 });
+        }
+        if ring.root_stamp <= read_started && snapshot.root.is_some() && ring.root != snapshot.root
+        {
+            ring.root = snapshot.root.clone();
+            report.root = snapshot.root.clone();
+        }
+        report.enabled.sort();
+        report.disabled.sort();
+        report.deleted.sort();
+        report
     }
 }
 
 impl SecretLookup for KeyRing {
     fn secret_key(&self, access_key: &str) -> Option<String> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(access_key)
-            .cloned()
+        match &self.read().keys.get(access_key)?.status {
+            Status::Enabled(secret) => Some(secret.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -203,4 +395,138 @@ pub async fn read_small_body(
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(keys: &[(&str, &str)], disabled: &[&str], root: &str) -> KeySnapshot {
+        KeySnapshot {
+            keys: keys
+                .iter()
+                .map(|(a, s)| (a.to_string(), s.to_string()))
+                .collect(),
+            disabled: disabled.iter().map(|a| a.to_string()).collect(),
+            root: Some(root.to_string()),
+        }
+    }
+
+    fn secret(ring: &KeyRing, ak: &str) -> Option<String> {
+        ring.secret_key(ak)
+    }
+
+    #[test]
+    fn sync_follows_metadata_deletions_disables_and_rotations() {
+        let ring = KeyRing::default();
+        let meta = snapshot(&[("ROOT", "r"), ("ALICE", "a"), ("BOB", "b")], &[], "ROOT");
+        let r = ring.sync(&meta, ring.generation());
+        assert_eq!(r.enabled, ["ALICE", "BOB", "ROOT"]);
+        assert_eq!(r.root.as_deref(), Some("ROOT"));
+        assert_eq!(ring.root_credentials(), Some(("ROOT".into(), "r".into())));
+        assert!(ring.sync(&meta, ring.generation()).is_empty());
+
+        // Another node disabled ALICE, deleted BOB and rotated the root key.
+        let meta = snapshot(
+            &[("ROOT", "r"), ("ALICE", "a"), ("NEWROOT", "n")],
+            &["ALICE"],
+            "NEWROOT",
+        );
+        let r = ring.sync(&meta, ring.generation());
+        assert_eq!(r.disabled, ["ALICE"]);
+        assert_eq!(r.deleted, ["BOB"]);
+        assert_eq!(r.enabled, ["NEWROOT"]);
+        assert_eq!(r.root.as_deref(), Some("NEWROOT"));
+        assert_eq!(secret(&ring, "ALICE"), None);
+        assert_eq!(secret(&ring, "BOB"), None);
+        assert!(ring.knows("ALICE") && !ring.knows("BOB"));
+        assert!(ring.is_root("NEWROOT") && !ring.is_root("ROOT"));
+        // The old root key is an ordinary key that still works.
+        assert_eq!(secret(&ring, "ROOT").as_deref(), Some("r"));
+
+        // Enabled again, and with a new secret.
+        let meta = snapshot(
+            &[("ROOT", "r2"), ("ALICE", "a"), ("NEWROOT", "n")],
+            &[],
+            "NEWROOT",
+        );
+        let r = ring.sync(&meta, ring.generation());
+        assert_eq!(r.enabled, ["ALICE", "ROOT"]);
+        assert_eq!(secret(&ring, "ALICE").as_deref(), Some("a"));
+        assert_eq!(secret(&ring, "ROOT").as_deref(), Some("r2"));
+    }
+
+    /// The watcher's race: its metadata read started before this node changed a key (or the
+    /// root) and answered with the state from before the change. Applying that read must not
+    /// undo the change; the next read (started after it) decides.
+    #[test]
+    fn a_stale_read_does_not_undo_a_local_change() {
+        let ring = KeyRing::default();
+        let before = snapshot(&[("ROOT", "r"), ("ALICE", "a"), ("BOB", "b")], &[], "ROOT");
+        ring.sync(&before, ring.generation());
+
+        let read_started = ring.generation();
+        // Meanwhile, through this node's admin API: CAROL created, ALICE disabled, BOB
+        // deleted, the root rotated.
+        ring.insert("CAROL".into(), "c".into());
+        ring.disable("ALICE");
+        ring.remove("BOB");
+        ring.insert("NEWROOT".into(), "n".into());
+        ring.set_root("NEWROOT");
+        // The read answers the state from before all that.
+        let r = ring.sync(&before, read_started);
+        assert!(r.is_empty(), "{r:?}");
+        assert_eq!(secret(&ring, "CAROL").as_deref(), Some("c"));
+        assert_eq!(secret(&ring, "ALICE"), None);
+        assert_eq!(secret(&ring, "BOB"), None);
+        assert!(ring.is_root("NEWROOT"));
+
+        // A read started after the changes sees them committed: nothing changes either, and
+        // the deleted key is forgotten.
+        let after = snapshot(
+            &[
+                ("ROOT", "r"),
+                ("ALICE", "a"),
+                ("CAROL", "c"),
+                ("NEWROOT", "n"),
+            ],
+            &["ALICE"],
+            "NEWROOT",
+        );
+        let r = ring.sync(&after, ring.generation());
+        assert!(r.is_empty(), "{r:?}");
+        assert!(!ring.0.read().unwrap().keys.contains_key("BOB"));
+
+        // Keys changed locally are trusted to a later read: another node deleting CAROL is
+        // seen by the next read.
+        let later = snapshot(
+            &[("ROOT", "r"), ("ALICE", "a"), ("NEWROOT", "n")],
+            &["ALICE"],
+            "NEWROOT",
+        );
+        let r = ring.sync(&later, ring.generation());
+        assert_eq!(r.deleted, ["CAROL"]);
+        assert_eq!(secret(&ring, "CAROL"), None);
+    }
+
+    #[test]
+    fn keys_changed_here_are_applied_at_once() {
+        let ring = KeyRing::default();
+        ring.insert("ALICE".into(), "a".into());
+        assert_eq!(secret(&ring, "ALICE").as_deref(), Some("a"));
+        ring.disable("ALICE");
+        assert_eq!(secret(&ring, "ALICE"), None);
+        assert!(ring.knows("ALICE"));
+        ring.insert("ALICE".into(), "a".into());
+        assert_eq!(secret(&ring, "ALICE").as_deref(), Some("a"));
+        ring.remove("ALICE");
+        assert_eq!(secret(&ring, "ALICE"), None);
+        assert!(!ring.knows("ALICE"));
+        // No root until one is set; a root without an enabled key has no credentials.
+        assert_eq!(ring.root(), None);
+        ring.set_root("ROOT");
+        assert_eq!(ring.root_credentials(), None);
+        ring.insert("ROOT".into(), "r".into());
+        assert_eq!(ring.root_credentials(), Some(("ROOT".into(), "r".into())));
+    }
 }

@@ -43,7 +43,7 @@ mod util;
 mod versioning;
 pub mod xml;
 
-pub use auth::KeyRing;
+pub use auth::{KeyRing, KeySnapshot, SyncReport};
 pub use error::{S3Error, S3ErrorCode};
 pub use metrics::ApiMetrics;
 
@@ -87,7 +87,8 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => {
             let _g = span.enter();
-            if e.code.status().is_server_error() {
+            // NotImplemented (a feature Cairn lacks) is the client's request, not a failure.
+            if e.code.status().is_server_error() && e.code != S3ErrorCode::NotImplemented {
                 tracing::warn!(code = e.code.as_str(), message = %e.message, "request failed");
             } else {
                 tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused");

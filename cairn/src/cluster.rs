@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cairn_api::KeyRing;
+use cairn_api::{KeyRing, KeySnapshot};
 use cairn_datanode::{RemoteShardStore, ShardStore};
 use cairn_metadata::raft::service;
 use cairn_metadata::{
-    registry, Command, CommandOutput, DatanodeRecord, MetadataStore, RaftNode, RaftOptions,
-    RocksMetadataStore,
+    access_keys, registry, Command, CommandOutput, DatanodeRecord, MetadataStore, RaftNode,
+    RaftOptions, RocksMetadataStore,
 };
 use cairn_objects::{NodeMap, NodeTopology, ObjectService};
 use cairn_types::NodeId;
@@ -103,6 +103,9 @@ pub struct Membership {
     pub node: Arc<RaftNode>,
     pub listener: JoinHandle<()>,
     pub addr: String,
+    /// Set to the data path once it exists: the cluster listener then tells other nodes'
+    /// orphan cleaners which bodies this node is writing ([`crate::in_flight`]).
+    pub in_flight: crate::in_flight::Slot,
 }
 
 /// Starts Raft on `local`, serves the cluster listener, and makes sure this node is in a
@@ -127,7 +130,11 @@ pub async fn start(
         timeout: Duration::from_secs_f64(args.meta_timeout.max(0.1)),
     };
     let node = RaftNode::start(local, args.node_id, addr.clone(), secret, opts).await?;
-    let app = service::router(node.clone(), secret.to_string());
+    let in_flight = crate::in_flight::Slot::default();
+    let app = service::router(node.clone(), secret.to_string()).merge(crate::in_flight::router(
+        in_flight.clone(),
+        secret.to_string(),
+    ));
     let mut stop = shutdown.clone();
     let serving = tokio::spawn(async move {
         let until = async move {
@@ -232,6 +239,7 @@ pub async fn start(
         node,
         listener: serving,
         addr,
+        in_flight,
     })
 }
 
@@ -294,6 +302,42 @@ pub async fn datanodes(meta: &dyn MetadataStore) -> anyhow::Result<Vec<DatanodeR
     )?)
 }
 
+/// What metadata says about the access keys: every key, the disabled ones, the root key.
+/// Each read is linearizable, so all three reflect every change committed before this call.
+pub async fn read_keys(meta: &dyn MetadataStore) -> anyhow::Result<KeySnapshot> {
+    let keys = meta
+        .list_access_keys()
+        .await?
+        .into_iter()
+        .map(|k| (k.access_key, k.secret_key))
+        .collect();
+    let disabled = access_keys::marked(
+        &meta.scan_sys(access_keys::DISABLED_PREFIX).await?,
+        access_keys::DISABLED_PREFIX,
+    )
+    .into_iter()
+    .collect();
+    let root = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
+    Ok(KeySnapshot {
+        keys,
+        disabled,
+        root,
+    })
+}
+
+fn log_key_changes(r: &cairn_api::SyncReport) {
+    if r.is_empty() {
+        return;
+    }
+    tracing::info!(
+        enabled = ?r.enabled,
+        disabled = ?r.disabled,
+        deleted = ?r.deleted,
+        root = ?r.root,
+        "access keys changed in metadata; applied"
+    );
+}
+
 /// What the heartbeat loop last saw of one datanode.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatanodeHealth {
@@ -333,8 +377,8 @@ const MISSED_BEATS: u32 = 3;
 
 /// Keeps `objects` and `keys` in step with the cluster until `shutdown`: every `period`, the
 /// datanode registry (new datanodes join the ring, moved ones get their new address), the
-/// drained list and the access keys are read from metadata, and every datanode is sent a
-/// heartbeat; one that misses [`MISSED_BEATS`] in a row is marked down (writes skip it) until
+/// drained list and the access keys (new, deleted, disabled and enabled keys, the root key)
+/// are read from metadata, and every datanode is sent a heartbeat; one that misses [`MISSED_BEATS`] in a row is marked down (writes skip it) until
 /// it answers again.
 pub async fn watch_cluster(
     objects: ObjectService,
@@ -407,11 +451,15 @@ pub async fn watch_cluster(
                 last_drained = raw;
             }
         }
-        // Keys are never deleted: new ones are added (a key just created here is already in).
-        if let Ok(all) = meta.list_access_keys().await {
-            for k in all {
-                keys.insert(k.access_key, k.secret_key);
-            }
+        // The access keys: created, deleted, disabled and enabled keys and root rotations,
+        // done through any node. `generation` is taken before the read so that `sync` can
+        // tell which local changes the read may predate (see `KeyRing::sync`): a key created,
+        // disabled or deleted through this node's admin API after the read started is left
+        // as this node set it, never undone by a stale answer; the next round decides it.
+        let read_started = keys.generation();
+        match read_keys(meta.as_ref()).await {
+            Ok(snapshot) => log_key_changes(&keys.sync(&snapshot, read_started)),
+            Err(e) => tracing::debug!(error = %e, "reading the access keys"),
         }
         // Heartbeats.
         let beats = records.iter().filter_map(|r| {
@@ -523,5 +571,127 @@ pub fn advertised(args: &ServerArgs, addr: std::net::SocketAddr) -> String {
         format!("{}:{}", advertise_host(args), addr.port())
     } else {
         addr.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_metadata::AccessKeyRecord;
+    use cairn_sigv4::SecretLookup;
+
+    fn key(ak: &str) -> AccessKeyRecord {
+        AccessKeyRecord {
+            access_key: ak.into(),
+            secret_key: format!("secret-of-{ak}"),
+            name: ak.to_lowercase(),
+            created_ms: 1,
+        }
+    }
+
+    async fn apply(meta: &RocksMetadataStore, cmd: Command) {
+        meta.apply(cmd).await.unwrap();
+    }
+
+    /// One watcher round: generation, then the metadata read, then the sync.
+    async fn round(meta: &RocksMetadataStore, ring: &KeyRing) -> cairn_api::SyncReport {
+        let started = ring.generation();
+        ring.sync(&read_keys(meta).await.unwrap(), started)
+    }
+
+    /// What the watcher reads from metadata and how it applies it: deletions, disables and
+    /// rotations made through another node reach this ring; changes made here after a read
+    /// started survive that (stale) read.
+    #[tokio::test]
+    async fn the_watcher_syncs_deletions_disables_and_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = RocksMetadataStore::open(dir.path()).unwrap();
+        apply(
+            &meta,
+            Command::SetSys {
+                key: access_keys::ROOT_KEY.into(),
+                value: b"ROOT".to_vec(),
+            },
+        )
+        .await;
+        for ak in ["ROOT", "ALICE", "BOB"] {
+            apply(&meta, Command::PutAccessKey(key(ak))).await;
+        }
+        let ring = KeyRing::default();
+        round(&meta, &ring).await;
+        assert!(ring.is_root("ROOT"));
+        assert!(ring.secret_key("BOB").is_some());
+
+        // "Another node": metadata changes, this ring only learns them from the watcher.
+        apply(
+            &meta,
+            Command::DeleteAccessKey {
+                access_key: "BOB".into(),
+                at_ms: 1,
+            },
+        )
+        .await;
+        apply(
+            &meta,
+            Command::SetAccessKeyEnabled {
+                access_key: "ALICE".into(),
+                enabled: false,
+                at_ms: 1,
+            },
+        )
+        .await;
+        apply(
+            &meta,
+            Command::RotateRootKey {
+                record: key("NEWROOT"),
+            },
+        )
+        .await;
+        let r = round(&meta, &ring).await;
+        assert_eq!(r.deleted, ["BOB"]);
+        assert_eq!(r.disabled, ["ALICE"]);
+        assert_eq!(r.enabled, ["NEWROOT"]);
+        assert_eq!(r.root.as_deref(), Some("NEWROOT"));
+        assert_eq!(ring.secret_key("BOB"), None);
+        assert_eq!(ring.secret_key("ALICE"), None);
+        assert_eq!(ring.secret_key("ROOT").as_deref(), Some("secret-of-ROOT"));
+        assert!(ring.is_root("NEWROOT"));
+
+        // The race: a read served before this node's own change lands after it.
+        let started = ring.generation();
+        let stale = read_keys(&meta).await.unwrap();
+        // This node: CAROL created, ALICE enabled, ROOT (an ordinary key now) deleted —
+        // metadata first, then the ring, as the admin API does.
+        apply(&meta, Command::PutAccessKey(key("CAROL"))).await;
+        ring.insert("CAROL".into(), "secret-of-CAROL".into());
+        apply(
+            &meta,
+            Command::SetAccessKeyEnabled {
+                access_key: "ALICE".into(),
+                enabled: true,
+                at_ms: 2,
+            },
+        )
+        .await;
+        ring.insert("ALICE".into(), "secret-of-ALICE".into());
+        apply(
+            &meta,
+            Command::DeleteAccessKey {
+                access_key: "ROOT".into(),
+                at_ms: 2,
+            },
+        )
+        .await;
+        ring.remove("ROOT");
+        let r = ring.sync(&stale, started);
+        assert!(r.is_empty(), "a stale read changed the ring: {r:?}");
+        assert!(ring.secret_key("CAROL").is_some());
+        assert!(ring.secret_key("ALICE").is_some());
+        assert_eq!(ring.secret_key("ROOT"), None);
+        // The next round agrees with what this node did.
+        let r = round(&meta, &ring).await;
+        assert!(r.is_empty(), "{r:?}");
+        assert!(ring.secret_key("CAROL").is_some() && ring.secret_key("ALICE").is_some());
+        assert_eq!(ring.secret_key("ROOT"), None);
     }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod credentials;
 mod datanodes;
+mod in_flight;
 mod server;
 
 #[derive(Parser)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use cairn_datanode::{ShardStore, StoreOptions};
 use cairn_heal::{HealConfig, Healer};
 use cairn_metadata::{
-    AccessKeyRecord, Command, MetadataStore, RaftMetadataStore, RocksMetadataStore,
+    access_keys, AccessKeyRecord, Command, MetadataStore, RaftMetadataStore, RocksMetadataStore,
 };
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::{EcScheme, NodeId};
@@ -25,6 +25,7 @@ use crate::cli::server::{mb_per_sec, ServerArgs};
 use crate::cluster;
 use crate::credentials::{self, Source};
 use crate::datanodes::LocalDatanodes;
+use crate::in_flight;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Mode 0700: the data directory holds the secrets, the metadata and the segment files.
@@ -43,6 +44,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let membership = cluster::start(&args, &local, &cluster_secret, shutdown_rx.clone()).await?;
     let raft = membership.node.clone();
     let meta: Arc<dyn MetadataStore> = Arc::new(RaftMetadataStore::new(raft.clone(), local));
+    let configured_root = root.access_key.clone();
     let (root, source) = cluster_root(meta.as_ref(), &args, root, source).await?;
     let ec = resolve_ec(meta.as_ref(), &args).await?;
 
@@ -129,25 +131,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .collect();
     let topology = cluster::topology(&records);
 
-    if meta
-        .get_access_key(&root.access_key)
-        .await?
-        .map(|k| k.secret_key)
-        != Some(root.secret_key.clone())
-    {
-        meta.apply(Command::PutAccessKey(AccessKeyRecord {
-            access_key: root.access_key.clone(),
-            secret_key: root.secret_key.clone(),
-            name: "root".into(),
-            created_ms: time_ms(),
-        }))
-        .await?;
-    }
+    // Every key, the disabled ones and the root key come from metadata (the root key was
+    // stored there by `cluster_root`); the cluster watcher keeps the ring current.
     let keys = KeyRing::default();
-    for k in meta.list_access_keys().await? {
-        keys.insert(k.access_key, k.secret_key);
-    }
-    keys.insert(root.access_key.clone(), root.secret_key.clone());
+    let started = keys.generation();
+    keys.sync(&cluster::read_keys(meta.as_ref()).await?, started);
 
     let objects = ObjectService::new(
         meta.clone(),
@@ -163,6 +151,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     )
     .context("configuring the data path")?;
     objects.set_nodes(nodes, topology);
+    let _ = membership.in_flight.set(objects.clone());
     if let Some(raw) = meta.get_sys(admin::DRAINED_KEY).await? {
         let ids: Vec<u32> = serde_json::from_slice(&raw).context("reading drained datanodes")?;
         objects
@@ -197,6 +186,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             orphan_grace: Duration::from_secs(args.orphan_grace),
         },
     );
+    healer.set_peer_in_flight(Arc::new(in_flight::ClusterInFlight::new(
+        raft.clone(),
+        meta.clone(),
+        &cluster_secret,
+    )));
     let heal_task = tokio::spawn(healer.clone().run_while(leading, shutdown_rx.clone()));
 
     let api_metrics = ApiMetrics::default();
@@ -244,8 +238,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .await?;
 
     match source {
-        Source::Environment => println!(
+        Source::Environment if configured_root == root.access_key => println!(
             "Root access key: {} (from the environment)",
+            root.access_key
+        ),
+        Source::Environment => println!(
+            "Root access key: {} (the cluster's; CAIRN_ROOT_ACCESS_KEY names {configured_root}, which is not the root key)",
             root.access_key
         ),
         Source::File => println!(
@@ -298,8 +296,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             registry,
             admin::AdminCredentials {
                 cluster_secret: cluster_secret.clone(),
-                root_access_key: root.access_key.clone(),
-                root_secret: root.secret_key.clone(),
             },
             keyring,
             healer,
@@ -308,10 +304,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 s3_port: s3_addr.port(),
                 public_s3_url: args.public_s3_url.clone(),
                 region: args.region.clone(),
-                root_access_key: root.access_key.clone(),
                 sessions: admin::console::Sessions::new(
                     &cluster_secret,
-                    args.console_session_secs as i64,
+                    i64::try_from(args.console_session_secs).unwrap_or(i64::MAX),
                 ),
             },
         )
@@ -401,46 +396,120 @@ async fn resolve_ec(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::Resu
     Ok(ec)
 }
 
-/// Key in `sys` of the cluster's root access key id.
-const ROOT_KEY: &str = "root-access-key";
-
-/// One root key per cluster: the first node records its own; a node that joined with newly
-/// generated credentials adopts the cluster's (and saves them). A node started with other
-/// root credentials from the environment or its data directory keeps them, as an extra key.
+/// One root key per cluster, recorded in metadata (`sys/root-access-key`, see
+/// [`access_keys`]): the first node records its configured key; after that metadata is what
+/// says which key is the root, and `cairn key rotate-root` is what changes it. The configured
+/// credentials (`CAIRN_ROOT_*`, else `root-credentials.json`, else generated) only matter
+/// when they name the cluster's root key (their secret then replaces the stored one: the
+/// operator changed it). Otherwise:
+///
+/// - generated ones (a node joining) are replaced by the cluster's root key, saved in the
+///   data directory;
+/// - a key the cluster deleted is never brought back (its id is dead for good): a node
+///   restarted with the old root key in `CAIRN_ROOT_*` after a rotation and deletion says so
+///   and runs with the cluster's root key; so does a key the cluster still has but that is
+///   not the root any more (the old root key after a rotation) — it is left as it is, an
+///   ordinary key. `root-credentials.json` is rewritten with the cluster's root key then (it
+///   is Cairn's own copy);
+/// - a key the cluster has never seen is added as an ordinary, extra key (as before
+///   rotations existed), not as the root key.
 async fn cluster_root(
     meta: &dyn MetadataStore,
     args: &ServerArgs,
     root: credentials::RootCredentials,
     source: Source,
 ) -> anyhow::Result<(credentials::RootCredentials, Source)> {
-    let recorded = meta
-        .get_sys(ROOT_KEY)
-        .await?
-        .map(|v| String::from_utf8_lossy(&v).into_owned());
-    match recorded {
-        None => {
-            meta.apply(Command::SetSys {
-                key: ROOT_KEY.into(),
-                value: root.access_key.clone().into_bytes(),
-            })
-            .await?;
-            Ok((root, source))
-        }
-        Some(ak) if ak != root.access_key && matches!(source, Source::Generated) => {
-            let rec = meta
-                .get_access_key(&ak)
-                .await?
-                .context("the cluster's root key is missing from metadata")?;
-            let adopted = credentials::RootCredentials {
-                access_key: rec.access_key,
-                secret_key: rec.secret_key,
-            };
-            credentials::save(&args.data, &adopted)?;
-            tracing::info!(access_key = %adopted.access_key, "adopted the cluster's root key");
-            Ok((adopted, Source::File))
-        }
-        Some(_) => Ok((root, source)),
+    let recorded = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
+    let Some(ak) = recorded else {
+        // A new cluster: this node's key is its root key.
+        store_key(meta, &root, "root").await?;
+        meta.apply(Command::SetSys {
+            key: access_keys::ROOT_KEY.into(),
+            value: root.access_key.clone().into_bytes(),
+        })
+        .await?;
+        return Ok((root, source));
+    };
+    if ak == root.access_key {
+        store_key(meta, &root, "root").await?;
+        return Ok((root, source));
     }
+    let rec = meta
+        .get_access_key(&ak)
+        .await?
+        .context("the cluster's root key is missing from metadata")?;
+    let cluster = credentials::RootCredentials {
+        access_key: rec.access_key,
+        secret_key: rec.secret_key,
+    };
+    let configured = root.access_key.as_str();
+    let deleted = meta
+        .get_sys(&access_keys::deleted_key(configured))
+        .await?
+        .is_some();
+    let known = meta.get_access_key(configured).await?.is_some();
+    let adopt = match source {
+        Source::Generated => true,
+        Source::File => deleted || known,
+        Source::Environment => false,
+    };
+    if adopt {
+        credentials::save(&args.data, &cluster)?;
+        if !matches!(source, Source::Generated) {
+            tracing::warn!(
+                configured,
+                root = %cluster.access_key,
+                "the key in root-credentials.json is no longer the cluster's root key (it was \
+                 rotated); the file now holds the cluster's root key"
+            );
+        }
+        tracing::info!(access_key = %cluster.access_key, "adopted the cluster's root key");
+        return Ok((cluster, Source::File));
+    }
+    if deleted {
+        tracing::warn!(
+            configured,
+            root = %cluster.access_key,
+            "CAIRN_ROOT_ACCESS_KEY names a key that was deleted from the cluster: it is not \
+             brought back; update CAIRN_ROOT_ACCESS_KEY/CAIRN_ROOT_SECRET_KEY to the root key"
+        );
+    } else if known {
+        tracing::warn!(
+            configured,
+            root = %cluster.access_key,
+            "CAIRN_ROOT_ACCESS_KEY names a key that is not the cluster's root key any more \
+             (rotated): it stays an ordinary key; update CAIRN_ROOT_ACCESS_KEY/CAIRN_ROOT_SECRET_KEY"
+        );
+    } else {
+        store_key(meta, &root, "root").await?;
+        tracing::warn!(
+            configured,
+            root = %cluster.access_key,
+            "the configured root key is not the cluster's root key: added as an ordinary key"
+        );
+    }
+    Ok((cluster, source))
+}
+
+/// Stores `creds` as an access key named `name` unless metadata has it with this secret.
+async fn store_key(
+    meta: &dyn MetadataStore,
+    creds: &credentials::RootCredentials,
+    name: &str,
+) -> anyhow::Result<()> {
+    let stored = meta.get_access_key(&creds.access_key).await?;
+    if stored.map(|k| k.secret_key).as_deref() == Some(creds.secret_key.as_str()) {
+        return Ok(());
+    }
+    meta.apply(Command::PutAccessKey(AccessKeyRecord {
+        access_key: creds.access_key.clone(),
+        secret_key: creds.secret_key.clone(),
+        name: name.into(),
+        created_ms: time_ms(),
+    }))
+    .await
+    .with_context(|| format!("storing access key {}", creds.access_key))?;
+    Ok(())
 }
 
 /// `addr` with an unspecified IP (0.0.0.0, ::) replaced by loopback, for calling ourselves.

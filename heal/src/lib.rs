@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use cairn_metadata::{Command, MetadataError};
 use cairn_objects::ObjectService;
-use cairn_types::{NodeId, ShardId};
+use cairn_types::{NodeId, ObjectId, ShardId};
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 mod expected;
@@ -91,6 +92,15 @@ impl Default for HealConfig {
     }
 }
 
+/// The other gateway nodes of the cluster, as the orphan cleaner sees them: before deleting
+/// orphans it asks every one for the bodies it is writing (its [`ObjectService::in_flight_ids`])
+/// and keeps their shards.
+pub trait PeerInFlight: Send + Sync {
+    /// The union of the object ids every other gateway node has in flight, or (when one of
+    /// them did not answer) why not — then no orphan is deleted this run.
+    fn in_flight(&self) -> BoxFuture<'_, Result<HashSet<ObjectId>, String>>;
+}
+
 /// Reports kept in the history.
 pub const HISTORY_LEN: usize = 50;
 const HISTORY_KEY: &str = "scrub-history";
@@ -109,6 +119,7 @@ struct Inner {
     progress: Mutex<Option<Progress>>,
     last: Mutex<Option<ScrubReport>>,
     orphans_seen: tokio::sync::Mutex<HashMap<(NodeId, ShardId), Instant>>,
+    peers: Mutex<Option<Arc<dyn PeerInFlight>>>,
     next_id: AtomicU64,
     metrics: HealMetrics,
 }
@@ -138,10 +149,17 @@ impl Healer {
                 progress: Mutex::new(None),
                 last: Mutex::new(None),
                 orphans_seen: tokio::sync::Mutex::new(HashMap::new()),
+                peers: Mutex::new(None),
                 next_id: AtomicU64::new(1),
                 metrics: HealMetrics::default(),
             }),
         }
+    }
+
+    /// Makes the orphan cleaner ask the cluster's other gateway nodes for their bodies in
+    /// flight (without it, only this process's own are known).
+    pub fn set_peer_in_flight(&self, peers: Arc<dyn PeerInFlight>) {
+        *lock(&self.inner.peers) = Some(peers);
     }
 
     pub fn metrics(&self) -> &HealMetrics {
@@ -273,8 +291,10 @@ impl Healer {
             };
             let mut tally = r.repair_pass(&pass, &tracker, &mut pacer).await;
             let mut seen = self.inner.orphans_seen.lock().await;
+            let peers = lock(&self.inner.peers).clone();
             repair::remove_orphans(
                 objects,
+                peers.as_deref(),
                 &pass,
                 &mut seen,
                 self.inner.config.orphan_grace,
@@ -284,6 +304,7 @@ impl Healer {
             report.repaired = tally.repaired;
             report.failed = tally.failed;
             report.deferred_orphans = tally.deferred_orphans;
+            report.orphans_skipped = tally.orphans_skipped.take();
             report.bytes_read += tally.bytes_read;
             report.bytes_written = tally.bytes_written;
             fixed = tally.fixed;

@@ -11,8 +11,10 @@
 //!   A move metadata certainly did not record has its new copy deleted; one whose outcome is
 //!   unknown (`MetadataError::Indeterminate`) keeps both copies, for a later scrub to settle.
 //! - Orphaned shard: deleted once it has been seen orphaned for the grace period, is not part
-//!   of a body this process is writing, and a fresh read of metadata still finds nothing that
-//!   references it (so a write committed since the scrub began is never touched).
+//!   of a body this process or any other gateway node of the cluster is writing (when a node
+//!   cannot be asked, no orphan is deleted), and a fresh read of metadata, taken after a
+//!   metadata write barrier, still finds nothing that references it (so a write committed
+//!   since the scrub began is never touched).
 //!
 //! Stripes are repaired in order of how many shards they lost, most first. Every write goes
 //! through the [`Pacer`], whose rate can change while a repair runs.
@@ -32,7 +34,7 @@ use futures::{stream, StreamExt};
 use crate::expected::{Body, Expected};
 use crate::report::{Counts, DamageKind};
 use crate::scrub::{Damage, ScrubPass};
-use crate::{HealError, Pacer, Tracker};
+use crate::{HealError, Pacer, PeerInFlight, Tracker};
 
 /// What a repair did.
 #[derive(Debug, Default)]
@@ -40,6 +42,8 @@ pub(crate) struct Tally {
     pub repaired: Counts,
     pub failed: Counts,
     pub deferred_orphans: u64,
+    /// Why old-enough orphans were all kept (see [`remove_orphans`]).
+    pub orphans_skipped: Option<String>,
     pub bytes_read: u64,
     pub bytes_written: u64,
     /// The damage this repair fixed.
@@ -453,8 +457,22 @@ fn rebuild(body: &Body, st: &StripeLoc, shards: &mut [Option<Bytes>]) -> Result<
 }
 
 /// Deletes the orphans of `pass` that are old enough and still unreferenced.
+///
+/// The order of the checks is what makes this safe across gateways. A shard is only a
+/// candidate once it was seen orphaned `grace` ago, so its body's writer started before
+/// that. Then (1) every gateway node is asked for the bodies it is writing (`peers`; this
+/// process's own through `objects`): a body absent there has had its commit answered (or was
+/// discarded) before the question; (2) a metadata write barrier; (3) a fresh, linearizable
+/// scan. A commit that was answered before (1) succeeded — the scan sees it, since reads are
+/// linearizable (read index) — or failed for good, or its outcome is unknown: its entry may
+/// still sit uncommitted in the leader's log, and a read index does not wait for those, but
+/// the barrier is a write: once it is applied every entry before it in the log is committed
+/// and applied, so the scan sees such a commit too. (A forwarded commit still travelling to
+/// the leader after its gateway gave up on it is not covered; it would have to be late by
+/// more than the grace period.)
 pub(crate) async fn remove_orphans(
     objects: &ObjectService,
+    peers: Option<&dyn PeerInFlight>,
     pass: &ScrubPass,
     seen: &mut HashMap<(NodeId, ShardId), std::time::Instant>,
     grace: std::time::Duration,
@@ -481,7 +499,25 @@ pub(crate) async fn remove_orphans(
     if ready.is_empty() {
         return Ok(());
     }
-    // Bodies not in flight now were committed before this read, or never will be.
+    if let Some(peers) = peers {
+        match peers.in_flight().await {
+            Ok(busy) => {
+                let before = ready.len();
+                ready.retain(|d| !busy.contains(&d.shard.object));
+                tally.deferred_orphans += (before - ready.len()) as u64;
+            }
+            Err(why) => {
+                tracing::warn!(why, "orphan deletion skipped");
+                tally.deferred_orphans += ready.len() as u64;
+                tally.orphans_skipped = Some(format!("orphan deletion skipped: {why}"));
+                return Ok(());
+            }
+        }
+        if ready.is_empty() {
+            return Ok(());
+        }
+    }
+    barrier(objects).await?;
     let fresh = Expected::load(objects.metadata().as_ref(), None).await?;
     for d in ready {
         if fresh.holder.contains_key(&d.shard) {
@@ -499,5 +535,21 @@ pub(crate) async fn remove_orphans(
             Err(e) => tally.fail(d, &e.to_string()),
         }
     }
+    Ok(())
+}
+
+/// Key in `sys` the orphan cleaner's write barrier writes.
+const BARRIER_KEY: &str = "orphan-barrier";
+
+/// A metadata write, answered once applied: every entry before it in the Raft log is then
+/// committed and applied too (see [`remove_orphans`]).
+async fn barrier(objects: &ObjectService) -> Result<(), HealError> {
+    objects
+        .metadata()
+        .apply(Command::SetSys {
+            key: BARRIER_KEY.into(),
+            value: crate::now_ms().to_be_bytes().to_vec(),
+        })
+        .await?;
     Ok(())
 }

@@ -152,6 +152,10 @@ pub struct ScrubReport {
     pub failed: Counts,
     /// Orphans left alone because they are younger than the grace period (or in flight).
     pub deferred_orphans: u64,
+    /// Why no orphan was deleted this run although some were old enough (a gateway node
+    /// could not say which bodies it is writing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphans_skipped: Option<String>,
     pub unrecoverable: Vec<Unrecoverable>,
     /// Payload bytes read (deep verification and repair reads).
     pub bytes_read: u64,

@@ -439,6 +439,92 @@ async fn in_flight_bodies_are_never_taken_for_orphans() {
     assert_eq!(f.scrub(false, true).await.found, Counts::default());
 }
 
+/// The cluster's other gateways as the orphan cleaner asks them: one more service over the
+/// same metadata and datanodes, which can stop answering.
+struct OtherGateway {
+    svc: ObjectService,
+    reachable: std::sync::atomic::AtomicBool,
+}
+
+impl PeerInFlight for OtherGateway {
+    fn in_flight(&self) -> BoxFuture<'_, Result<HashSet<ObjectId>, String>> {
+        Box::pin(async move {
+            if !self.reachable.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("node 2 unreachable".into());
+            }
+            Ok(self.svc.in_flight_ids().into_iter().collect())
+        })
+    }
+}
+
+#[tokio::test]
+async fn bodies_in_flight_on_other_gateways_are_never_taken_for_orphans() {
+    let f = fixture(6, &[]).await;
+    let other = Arc::new(OtherGateway {
+        svc: ObjectService::new(
+            f.svc.metadata().clone(),
+            (*f.svc.nodes()).clone(),
+            ObjectsConfig {
+                stripe_size: STRIPE,
+                inline_threshold: 100,
+                ec: EcScheme { data: 4, parity: 2 },
+                ..ObjectsConfig::default()
+            },
+        )
+        .unwrap(),
+        reachable: true.into(),
+    });
+    f.healer.set_peer_in_flight(other.clone());
+    // A real orphan, and a body the other gateway is writing (not committed yet).
+    let stray = ShardId::new(ObjectId(42), 0, 0);
+    f.store(NodeId(0))
+        .put(stray, Bytes::from_static(b"left behind"))
+        .await
+        .unwrap();
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(vec![7u8; 9000]))];
+    let w = other.svc.write_body(stream::iter(chunks)).await.unwrap();
+    let ObjectData::Striped { id, .. } = &w.data else {
+        panic!("striped")
+    };
+    assert!(!f.svc.is_in_flight(*id));
+
+    // The other gateway does not answer: no orphan at all is deleted.
+    other
+        .reachable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let r = f.scrub(false, true).await;
+    assert_eq!(r.found.orphaned, 19);
+    assert_eq!(r.repaired.orphaned, 0);
+    assert_eq!(r.deferred_orphans, 19);
+    let why = r.orphans_skipped.expect("skipped");
+    assert!(why.contains("node 2 unreachable"), "{why}");
+    assert!(f.store(NodeId(0)).get(stray).await.is_ok());
+
+    // It answers: the real orphan goes, the body in flight there stays.
+    other
+        .reachable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = f.scrub(false, true).await;
+    assert_eq!(r.found.orphaned, 19);
+    assert_eq!(r.repaired.orphaned, 1);
+    assert_eq!(r.deferred_orphans, 18);
+    assert_eq!(r.orphans_skipped, None);
+    assert!(f.store(NodeId(0)).get(stray).await.is_err());
+
+    // Committed through the other gateway: whole, and nothing left to find.
+    let key = ObjectKey::new("slow").unwrap();
+    other
+        .svc
+        .commit(&f.bucket, &key, record_of(&w))
+        .await
+        .unwrap();
+    drop(w);
+    assert_eq!(f.scrub(false, true).await.found, Counts::default());
+    let rec = f.record(&key).await;
+    let got: Vec<Bytes> = f.svc.read(&rec, 0..rec.size).try_collect().await.unwrap();
+    assert_eq!(got.concat(), vec![7u8; 9000]);
+}
+
 #[tokio::test]
 async fn degraded_reads_queue_their_stripe_for_repair() {
     let f = fixture(6, &[20_000]).await;

@@ -66,10 +66,6 @@ pub enum MetadataError {
     NoSuchVersion,
     #[error("the version is a delete marker")]
     DeleteMarker,
-    /// The record changed between the caller's check and its command (a concurrent
-    /// writer won): nothing was done, the caller may check again and retry.
-    #[error("conflicting concurrent change: {0}")]
-    Conflict(String),
     #[error("illegal versioning configuration: {0}")]
     IllegalVersioning(String),
     #[error("invalid argument: {0}")]
@@ -89,6 +85,11 @@ pub enum MetadataError {
     /// nothing ends up referring to it.
     #[error("metadata write outcome unknown: {0}")]
     Indeterminate(String),
+    /// The record changed between the caller's check and its command (a concurrent
+    /// writer won): nothing was done, the caller may check again and retry. (Variants are
+    /// appended: forwarded-write replies carry this enum.)
+    #[error("conflicting concurrent change: {0}")]
+    Conflict(String),
 }
 
 impl MetadataError {

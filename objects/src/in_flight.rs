@@ -36,6 +36,16 @@ impl InFlightSet {
             .unwrap_or_else(PoisonError::into_inner)
             .contains_key(&id)
     }
+
+    /// Every id in flight now.
+    pub(crate) fn ids(&self) -> Vec<ObjectId> {
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
 }
 
 /// Marks one body's object id as in flight until dropped.
@@ -138,10 +148,12 @@ mod tests {
         let a = set.enter(id);
         let b = set.enter(id);
         assert!(set.contains(id));
+        assert_eq!(set.ids(), vec![id]);
         drop(a);
         assert!(set.contains(id));
         drop(b);
         assert!(!set.contains(id));
+        assert!(set.ids().is_empty());
     }
 
     #[test]

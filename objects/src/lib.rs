@@ -330,6 +330,12 @@ impl ObjectService {
         self.in_flight.contains(id)
     }
 
+    /// The object ids of every body this process is writing and has not committed or
+    /// discarded yet (what other nodes' orphan cleaners ask for before deleting).
+    pub fn in_flight_ids(&self) -> Vec<ObjectId> {
+        self.in_flight.ids()
+    }
+
     /// Stripes that degraded reads found damaged, for the repairer.
     pub fn repair_hints(&self) -> &RepairHints {
         &self.hints

@@ -74,8 +74,9 @@ impl Refusal {
 /// What the server checks calls against.
 pub struct Verifier {
     pub bearer: String,
-    pub root_access_key: String,
-    pub root_secret: String,
+    /// The key ring: its root key (and that key's secret) is the one `Cairn-Root`
+    /// signatures must be made with. It follows rotations (`cairn key rotate-root`).
+    pub keys: cairn_api::KeyRing,
 }
 
 impl Verifier {
@@ -109,7 +110,10 @@ impl Verifier {
         };
         let ts: i64 = ts.parse().map_err(|_| Refusal::Malformed)?;
         let sig = hex::decode(sig).map_err(|_| Refusal::Malformed)?;
-        if !bool::from(ak.as_bytes().ct_eq(self.root_access_key.as_bytes())) {
+        let Some((root_access_key, root_secret)) = self.keys.root_credentials() else {
+            return Err(Refusal::WrongKey);
+        };
+        if !bool::from(ak.as_bytes().ct_eq(root_access_key.as_bytes())) {
             return Err(Refusal::WrongKey);
         }
         // abs_diff: no timestamp (i64::MIN, i64::MAX) can overflow the comparison.
@@ -117,7 +121,7 @@ impl Verifier {
             return Err(Refusal::Skew);
         }
         let want = mac(
-            &self.root_secret,
+            &root_secret,
             &string_to_sign(method, path_and_query, ts, body),
         );
         if bool::from(want.ct_eq(&sig)) {
@@ -133,11 +137,30 @@ mod tests {
     use super::*;
 
     fn verifier() -> Verifier {
+        let keys = cairn_api::KeyRing::default();
+        keys.insert("ROOTKEY".into(), "root-secret".into());
+        keys.set_root("ROOTKEY");
         Verifier {
             bearer: "cluster-secret".into(),
-            root_access_key: "ROOTKEY".into(),
-            root_secret: "root-secret".into(),
+            keys,
         }
+    }
+
+    #[test]
+    fn signatures_follow_the_root_key() {
+        let v = verifier();
+        let now = 1_000_000;
+        let old = sign("ROOTKEY", "root-secret", "GET", "/a", now, b"");
+        assert!(v.verify(Some(&old), "GET", "/a", b"", now).is_ok());
+        // Rotated: the new root signs; the old key, still an ordinary key, no longer does.
+        v.keys.insert("NEWROOT".into(), "new-secret".into());
+        v.keys.set_root("NEWROOT");
+        let new = sign("NEWROOT", "new-secret", "GET", "/a", now, b"");
+        assert!(v.verify(Some(&new), "GET", "/a", b"", now).is_ok());
+        assert_eq!(
+            v.verify(Some(&old), "GET", "/a", b"", now),
+            Err(Refusal::WrongKey)
+        );
     }
 
     #[test]

@@ -11,10 +11,18 @@
 //! | `POST /admin/datanodes/{n}/start`    | bearer | serve datanode n again                    |
 //! | `GET /admin/keys`                    | bearer | JSON: access keys and names (no secrets)  |
 //! | `POST /admin/keys`                   | bearer | create an access key (JSON body below)    |
+//! | `DELETE /admin/keys/{ak}`            | bearer | delete an access key for good             |
+//! | `POST /admin/keys/{ak}/disable`      | bearer | stop accepting a key (it stays)           |
+//! | `POST /admin/keys/{ak}/enable`       | bearer | accept a disabled key again               |
+//! | `POST /admin/keys/rotate-root`       | bearer | make a new key the root key (JSON below)  |
 //!
 //! `POST /admin/keys` takes `{"name": "...", "access_key": "...", "secret_key": "..."}`; the
 //! two keys are optional and generated when absent. It answers the whole record, secret
-//! included — the only time the secret is shown.
+//! included — the only time the secret is shown. `POST /admin/keys/rotate-root` takes the
+//! same (all optional) and answers the new root key the same way, with `previous_root`: the
+//! old root key stays an ordinary key, still working, until it is deleted. The root key
+//! cannot be deleted or disabled (409). Every gateway applies these changes within a
+//! heartbeat (see [`crate::cluster::watch_cluster`]); this node at once.
 //!
 //! Scrubbing and repair (see [`heal`]):
 //!
@@ -37,10 +45,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use cairn_api::KeyRing;
-use cairn_metadata::{AccessKeyRecord, Command};
+use cairn_metadata::access_keys;
+use cairn_metadata::{AccessKeyRecord, Command, MetadataError};
 use cairn_objects::ObjectService;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -207,11 +216,10 @@ pub struct ClusterInfo {
     pub roles: crate::cluster::Roles,
 }
 
-/// Credentials the admin API accepts.
+/// Credentials the admin API accepts: the cluster secret, and signatures of the root key
+/// (which the key ring knows and keeps current).
 pub struct AdminCredentials {
     pub cluster_secret: String,
-    pub root_access_key: String,
-    pub root_secret: String,
 }
 
 impl AdminState {
@@ -248,8 +256,7 @@ impl AdminState {
             raft_metrics,
             verifier: auth::Verifier {
                 bearer: credentials.cluster_secret,
-                root_access_key: credentials.root_access_key,
-                root_secret: credentials.root_secret,
+                keys: keys.clone(),
             },
             keys,
             healer,
@@ -273,6 +280,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/datanodes/{n}/drain", post(drain_datanode))
         .route("/admin/datanodes/{n}/undrain", post(undrain_datanode))
         .route("/admin/keys", get(list_keys).post(create_key))
+        .route("/admin/keys/rotate-root", post(rotate_root))
+        .route("/admin/keys/{ak}", delete(delete_key))
+        .route("/admin/keys/{ak}/disable", post(disable_key))
+        .route("/admin/keys/{ak}/enable", post(enable_key))
         .merge(heal::routes())
         .merge(nodes::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
@@ -547,14 +558,30 @@ struct KeyView {
     access_key: String,
     name: String,
     created_ms: i64,
+    /// The cluster's root key.
+    root: bool,
+    /// False for a disabled key.
+    enabled: bool,
 }
 
 async fn list_keys(State(st): State<Arc<AdminState>>) -> Response {
-    match st.objects.metadata().list_access_keys().await {
-        Ok(keys) => {
+    let meta = st.objects.metadata();
+    let read = async {
+        let keys = meta.list_access_keys().await?;
+        let disabled = access_keys::marked(
+            &meta.scan_sys(access_keys::DISABLED_PREFIX).await?,
+            access_keys::DISABLED_PREFIX,
+        );
+        let root = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
+        Ok::<_, MetadataError>((keys, disabled, root))
+    };
+    match read.await {
+        Ok((keys, disabled, root)) => {
             let view: Vec<KeyView> = keys
                 .into_iter()
                 .map(|k| KeyView {
+                    root: root.as_deref() == Some(k.access_key.as_str()),
+                    enabled: !disabled.contains(&k.access_key),
                     access_key: k.access_key,
                     name: k.name,
                     created_ms: k.created_ms,
@@ -579,6 +606,9 @@ struct CreatedKey {
     access_key: String,
     secret_key: String,
     name: String,
+    /// For a root key rotation: the access key that was the root key until now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_root: Option<String>,
 }
 
 /// Access keys: 16–128 ASCII letters and digits; secrets: 16–128 printable ASCII characters
@@ -620,7 +650,26 @@ async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response 
             )
                 .into_response()
         }
-        Ok(_) => {}
+        Ok(Some(_)) => {
+            // The same key again (a retried call): fine, unless it is disabled — creating it
+            // does not enable it.
+            match meta.get_sys(&access_keys::disabled_key(&access_key)).await {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    return (
+                        StatusCode::CONFLICT,
+                        format!(
+                            "access key {access_key} exists and is disabled (`cairn key enable`)\n"
+                        ),
+                    )
+                        .into_response()
+                }
+                Err(e) => {
+                    return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+                }
+            }
+        }
+        Ok(None) => {}
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
     let record = AccessKeyRecord {
@@ -630,7 +679,7 @@ async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response 
         created_ms: crate::server::time_ms(),
     };
     if let Err(e) = meta.apply(Command::PutAccessKey(record)).await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
+        return key_change_failed(e);
     }
     st.keys.insert(access_key.clone(), secret_key.clone());
     tracing::info!(access_key = %access_key, name = %name, "access key created");
@@ -640,6 +689,161 @@ async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response 
             access_key,
             secret_key,
             name,
+            previous_root: None,
+        },
+    )
+}
+
+/// The answer to a key command metadata refused (the root key, an unknown or deleted key:
+/// 409 with the reason) or could not apply (503).
+fn key_change_failed(e: MetadataError) -> Response {
+    match e {
+        MetadataError::InvalidArgument(m) => {
+            (StatusCode::CONFLICT, format!("{m}\n")).into_response()
+        }
+        e => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+/// The record of `access_key`, or the answer to give: 404 for a key that does not exist
+/// (or was deleted), 503 when metadata does not answer.
+async fn existing_key(st: &AdminState, access_key: &str) -> Result<AccessKeyRecord, Response> {
+    match st.objects.metadata().get_access_key(access_key).await {
+        Ok(Some(rec)) => Ok(rec),
+        Ok(None) => Err((
+            StatusCode::NOT_FOUND,
+            format!("access key {access_key} does not exist\n"),
+        )
+            .into_response()),
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()),
+    }
+}
+
+#[derive(Serialize)]
+struct KeyChanged {
+    access_key: String,
+    name: String,
+    /// `deleted`, `disabled` or `enabled`.
+    state: &'static str,
+}
+
+/// `DELETE /admin/keys/{ak}`: the key stops signing anything, on this node at once and on
+/// every gateway within a heartbeat; its console sessions end. Its buckets and objects stay,
+/// still naming it as their owner; the id is never used again.
+async fn delete_key(State(st): State<Arc<AdminState>>, Path(ak): Path<String>) -> Response {
+    let rec = match existing_key(&st, &ak).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let cmd = Command::DeleteAccessKey {
+        access_key: ak.clone(),
+        at_ms: crate::server::time_ms(),
+    };
+    if let Err(e) = st.objects.metadata().apply(cmd).await {
+        return key_change_failed(e);
+    }
+    st.keys.remove(&ak);
+    tracing::info!(access_key = %ak, name = %rec.name, "access key deleted");
+    json(
+        StatusCode::OK,
+        &KeyChanged {
+            access_key: ak,
+            name: rec.name,
+            state: "deleted",
+        },
+    )
+}
+
+async fn disable_key(State(st): State<Arc<AdminState>>, Path(ak): Path<String>) -> Response {
+    set_key_enabled(&st, ak, false).await
+}
+
+async fn enable_key(State(st): State<Arc<AdminState>>, Path(ak): Path<String>) -> Response {
+    set_key_enabled(&st, ak, true).await
+}
+
+/// `POST /admin/keys/{ak}/disable|enable`: a disabled key keeps its record (and its
+/// buckets) but signs nothing, and its console sessions end, until it is enabled again.
+async fn set_key_enabled(st: &AdminState, ak: String, enabled: bool) -> Response {
+    let rec = match existing_key(st, &ak).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let cmd = Command::SetAccessKeyEnabled {
+        access_key: ak.clone(),
+        enabled,
+        at_ms: crate::server::time_ms(),
+    };
+    if let Err(e) = st.objects.metadata().apply(cmd).await {
+        return key_change_failed(e);
+    }
+    if enabled {
+        st.keys.insert(ak.clone(), rec.secret_key);
+    } else {
+        st.keys.disable(&ak);
+    }
+    let state = if enabled { "enabled" } else { "disabled" };
+    tracing::info!(access_key = %ak, name = %rec.name, state, "access key changed");
+    json(
+        StatusCode::OK,
+        &KeyChanged {
+            access_key: ak,
+            name: rec.name,
+            state,
+        },
+    )
+}
+
+/// `POST /admin/keys/rotate-root`: a new key (generated, or the one given) becomes the root
+/// key on every gateway within a heartbeat (here at once). The previous root key stays an
+/// ordinary key — it keeps working for S3 and keeps its buckets, but no longer signs admin
+/// calls or sees the cluster dashboard — until the operator deletes it.
+async fn rotate_root(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
+    let req: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
+        NewKey::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}\n")).into_response()
+            }
+        }
+    };
+    let (generated_ak, generated_sk) = crate::credentials::generate_key_pair();
+    let access_key = req.access_key.unwrap_or(generated_ak);
+    let secret_key = req.secret_key.unwrap_or(generated_sk);
+    if let Err(e) = check_key(&access_key, &secret_key) {
+        return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+    }
+    let name = req.name.unwrap_or_else(|| "root".into());
+    let meta = st.objects.metadata();
+    let previous_root = match meta.get_sys(access_keys::ROOT_KEY).await {
+        Ok(v) => access_keys::decode_root(v.as_deref()),
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    let record = AccessKeyRecord {
+        access_key: access_key.clone(),
+        secret_key: secret_key.clone(),
+        name: name.clone(),
+        created_ms: crate::server::time_ms(),
+    };
+    if let Err(e) = meta.apply(Command::RotateRootKey { record }).await {
+        return key_change_failed(e);
+    }
+    st.keys.insert(access_key.clone(), secret_key.clone());
+    st.keys.set_root(&access_key);
+    tracing::warn!(
+        access_key = %access_key,
+        previous = previous_root.as_deref().unwrap_or(""),
+        "root key rotated; the previous root key is an ordinary key until it is deleted"
+    );
+    json(
+        StatusCode::CREATED,
+        &CreatedKey {
+            access_key,
+            secret_key,
+            name,
+            previous_root,
         },
     )
 }

@@ -1,7 +1,7 @@
-//! `cairn key`: create and list the access keys of a running server, through its admin API
-//! (`POST /admin/keys`, `GET /admin/keys`). Each key is also an S3 user: besides the key
-//! pair it has the canonical user id that ACLs and Owner elements name, and a display name
-//! (its name).
+//! `cairn key`: create, list, disable, enable and delete the access keys of a running
+//! server, and rotate the root key, through its admin API (`/admin/keys`). Each key is also
+//! an S3 user: besides the key pair it has the canonical user id that ACLs and Owner
+//! elements name, and a display name (its name).
 
 use anyhow::{bail, Context};
 use cairn_api::identity::{canonical_id, display_name};
@@ -31,8 +31,29 @@ pub enum KeyAction {
         #[arg(long)]
         secret_key: Option<String>,
     },
-    /// List the access keys (no secrets) with their canonical user ids and display names.
+    /// List the access keys (no secrets) with their canonical user ids, display names and
+    /// states (root, enabled, disabled).
     List,
+    /// Delete ACCESS_KEY for good: requests signed with it are refused (InvalidAccessKeyId)
+    /// on every gateway within a heartbeat, and its console sessions end. Its buckets and
+    /// objects stay, still owned by it; the id is never used again. Not the root key.
+    Delete { access_key: String },
+    /// Disable ACCESS_KEY: refused like a deleted key (and its console sessions end) until
+    /// it is enabled again. Not the root key.
+    Disable { access_key: String },
+    /// Enable a disabled ACCESS_KEY again.
+    Enable { access_key: String },
+    /// Make a new key the root key (generated, or the one given); prints it once. The old
+    /// root key keeps working as an ordinary key until you delete it (`cairn key delete`),
+    /// once clients and CAIRN_ROOT_ACCESS_KEY/CAIRN_ROOT_SECRET_KEY use the new one.
+    RotateRoot {
+        /// Use this access key instead of a generated one (it must be new).
+        #[arg(long)]
+        access_key: Option<String>,
+        /// Use this secret instead of a generated one.
+        #[arg(long)]
+        secret_key: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -40,12 +61,28 @@ struct Created {
     access_key: String,
     secret_key: String,
     name: String,
+    #[serde(default)]
+    previous_root: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Listed {
     access_key: String,
     name: String,
+    #[serde(default)]
+    root: bool,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct Changed {
+    access_key: String,
+    state: String,
 }
 
 pub fn run(args: KeyArgs) -> anyhow::Result<()> {
@@ -61,23 +98,76 @@ pub fn run(args: KeyArgs) -> anyhow::Result<()> {
                 "secret_key": secret_key,
             })
             .to_string();
-            let text = call(&args.conn, "POST", &body)?;
+            let text = call(&args.conn, "POST", "/admin/keys", &body)?;
             let k: Created = serde_json::from_str(&text)
                 .with_context(|| format!("unexpected answer from the admin API: {text}"))?;
             print!("{}", created_text(&k));
         }
         KeyAction::List => {
-            let text = call(&args.conn, "GET", "")?;
+            let text = call(&args.conn, "GET", "/admin/keys", "")?;
             let keys: Vec<Listed> = serde_json::from_str(&text)
                 .with_context(|| format!("unexpected answer from the admin API: {text}"))?;
             print!("{}", list_text(&keys));
+        }
+        KeyAction::Delete { access_key } => {
+            change(
+                &args.conn,
+                "DELETE",
+                &format!("/admin/keys/{}", path_segment(&access_key)),
+            )?;
+        }
+        KeyAction::Disable { access_key } => {
+            let path = format!("/admin/keys/{}/disable", path_segment(&access_key));
+            change(&args.conn, "POST", &path)?;
+        }
+        KeyAction::Enable { access_key } => {
+            let path = format!("/admin/keys/{}/enable", path_segment(&access_key));
+            change(&args.conn, "POST", &path)?;
+        }
+        KeyAction::RotateRoot {
+            access_key,
+            secret_key,
+        } => {
+            let body = serde_json::json!({
+                "access_key": access_key,
+                "secret_key": secret_key,
+            })
+            .to_string();
+            let text = call(&args.conn, "POST", "/admin/keys/rotate-root", &body)?;
+            let k: Created = serde_json::from_str(&text)
+                .with_context(|| format!("unexpected answer from the admin API: {text}"))?;
+            print!("{}", rotated_text(&k));
         }
     }
     Ok(())
 }
 
-fn call(conn: &Connection, method: &str, body: &str) -> anyhow::Result<String> {
-    let reply = conn.call(method, "/admin/keys", body)?;
+/// A delete, disable or enable; prints what happened.
+fn change(conn: &Connection, method: &str, path: &str) -> anyhow::Result<()> {
+    let text = call(conn, method, path, "")?;
+    let c: Changed = serde_json::from_str(&text)
+        .with_context(|| format!("unexpected answer from the admin API: {text}"))?;
+    println!("access key {} {}", c.access_key, c.state);
+    Ok(())
+}
+
+/// `s` as one path segment: letters, digits and `-._~` as they are, other bytes
+/// percent-encoded (access keys are letters and digits; a root key from the environment
+/// might not be).
+fn path_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn call(conn: &Connection, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    let reply = conn.call(method, path, body)?;
     if !reply.ok() {
         bail!(
             "the server answered {}: {}",
@@ -98,11 +188,31 @@ fn created_text(k: &Created) -> String {
     )
 }
 
-fn list_text(keys: &[Listed]) -> String {
-    let mut out = String::from("ACCESS KEY\tCANONICAL USER ID\tDISPLAY NAME\n");
-    for k in keys {
+fn rotated_text(k: &Created) -> String {
+    let mut out = format!(
+        "New root key (the secret is shown only this once):\n{}",
+        created_text(k)
+    );
+    if let Some(old) = &k.previous_root {
         out.push_str(&format!(
-            "{}\t{}\t{}\n",
+            "\nThe previous root key {old} keeps working as an ordinary key (its buckets stay \
+             its own). Set CAIRN_ROOT_ACCESS_KEY/CAIRN_ROOT_SECRET_KEY to the new key wherever \
+             they are used, move clients over, then run `cairn key delete {old}`.\n"
+        ));
+    }
+    out
+}
+
+fn list_text(keys: &[Listed]) -> String {
+    let mut out = String::from("ACCESS KEY\tCANONICAL USER ID\tDISPLAY NAME\tSTATE\n");
+    for k in keys {
+        let state = match (k.root, k.enabled) {
+            (true, _) => "root",
+            (false, true) => "enabled",
+            (false, false) => "disabled",
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{state}\n",
             k.access_key,
             canonical_id(&k.access_key),
             display_name(&k.access_key, &k.name)
@@ -121,6 +231,7 @@ mod tests {
             access_key: "AKEXAMPLE0000001".into(),
             secret_key: "s3cr3t-s3cr3t-s3cr3t".into(),
             name: "alice".into(),
+            previous_root: None,
         };
         let text = created_text(&k);
         assert!(text.contains("access key:        AKEXAMPLE0000001\n"));
@@ -130,10 +241,43 @@ mod tests {
             canonical_id("AKEXAMPLE0000001")
         )));
         assert!(text.contains("display name:      alice\n"));
-        let list = list_text(&[Listed {
-            access_key: "AKEXAMPLE0000001".into(),
-            name: String::new(),
-        }]);
-        assert!(list.ends_with("\tAKEXAMPLE0000001\n"), "{list}");
+        let list = list_text(&[
+            Listed {
+                access_key: "AKEXAMPLE0000001".into(),
+                name: String::new(),
+                root: false,
+                enabled: true,
+            },
+            Listed {
+                access_key: "AKEXAMPLE0000002".into(),
+                name: "bob".into(),
+                root: false,
+                enabled: false,
+            },
+        ]);
+        assert!(list.ends_with("\tbob\tdisabled\n"), "{list}");
+        assert!(list.contains("\tAKEXAMPLE0000001\tenabled\n"), "{list}");
+    }
+
+    #[test]
+    fn rotation_says_what_to_do_with_the_old_root_key() {
+        let k = Created {
+            access_key: "NEWROOT000000001".into(),
+            secret_key: "new-secret-new-secret".into(),
+            name: "root".into(),
+            previous_root: Some("OLDROOT000000001".into()),
+        };
+        let text = rotated_text(&k);
+        assert!(
+            text.contains("secret key:        new-secret-new-secret\n"),
+            "{text}"
+        );
+        assert!(text.contains("cairn key delete OLDROOT000000001"), "{text}");
+    }
+
+    #[test]
+    fn access_keys_are_one_path_segment() {
+        assert_eq!(path_segment("AKIA0123abc"), "AKIA0123abc");
+        assert_eq!(path_segment("a/b c%"), "a%2Fb%20c%25");
     }
 }

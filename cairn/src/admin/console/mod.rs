@@ -35,7 +35,6 @@ pub struct ConsoleConfig {
     /// `--public-s3-url`: the S3 URL browsers use, when it is not the console's host.
     pub public_s3_url: Option<String>,
     pub region: String,
-    pub root_access_key: String,
     pub sessions: Sessions,
 }
 
@@ -88,6 +87,10 @@ pub(crate) struct Session {
     pub secret: String,
 }
 
+/// Every console call but login goes through here: a session is valid while its cookie is
+/// (signed by this cluster, not expired) *and* its key is accepted by the key ring, which
+/// has no secret for a deleted or disabled key — so deleting or disabling a key ends its
+/// sessions, on this node at once and on the others within a heartbeat.
 pub(crate) fn session(st: &AdminState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
     let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
     let now = crate::server::time_ms() / 1000;
@@ -97,7 +100,7 @@ pub(crate) fn session(st: &AdminState, headers: &HeaderMap) -> Result<Session, B
             None => Err(Box::new(fail(
                 StatusCode::UNAUTHORIZED,
                 "SessionInvalid",
-                "Your access key no longer exists. Log in with another one.",
+                "Your access key was deleted or disabled. Log in with another one.",
             ))),
         },
         Err(session::SessionError::Expired) => Err(Box::new(fail(
@@ -162,7 +165,7 @@ async fn logout() -> Response {
 fn me_view(st: &AdminState, access_key: &str) -> Value {
     j!({
         "access_key": access_key,
-        "root": access_key == st.console.root_access_key,
+        "root": st.keys.is_root(access_key),
         "s3_endpoint": st.console.s3_endpoint,
         "region": st.console.region,
     })
@@ -212,7 +215,7 @@ fn request_totals(st: &AdminState) -> Value {
 
 /// Passes a root key's session; else the 401 (no session) or 403 (another key) to answer.
 fn require_root(st: &AdminState, headers: &HeaderMap, what: &str) -> Result<(), Box<Response>> {
-    if session(st, headers)?.access_key != st.console.root_access_key {
+    if !st.keys.is_root(&session(st, headers)?.access_key) {
         return Err(Box::new(fail(
             StatusCode::FORBIDDEN,
             "AccessDenied",

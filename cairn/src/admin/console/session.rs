@@ -4,7 +4,8 @@
 //! session key derived from the cluster secret, so only this cluster can mint one and a
 //! restart keeps sessions valid. The cookie is `HttpOnly; SameSite=Strict; Path=/`; the
 //! secret never reaches the browser. A session ends at its expiry, on logout (the browser
-//! drops the cookie), or when its key no longer exists.
+//! drops the cookie), or when its key is deleted or disabled (the cookie stays valid, but
+//! `console::session` refuses a key the key ring does not accept).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -44,7 +45,8 @@ impl Sessions {
 
     /// The `Set-Cookie` value of a new session for `access_key`.
     pub fn issue(&self, access_key: &str, now: i64) -> String {
-        let expiry = now + self.lifetime_secs;
+        // Saturating: a huge `--console-session-secs` means "never", not an overflow.
+        let expiry = now.saturating_add(self.lifetime_secs);
         let sig = hex::encode(self.mac(access_key, expiry));
         // No Max-Age: the browser keeps the cookie for the browsing session and the server
         // enforces the expiry, so an expired login is told apart from no login.
@@ -111,5 +113,13 @@ mod tests {
             Err(SessionError::Invalid)
         );
         assert!(Sessions::clear().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn huge_lifetimes_do_not_overflow() {
+        let s = Sessions::new("secret", i64::MAX);
+        let c = value(&s.issue("AKIA1", 1000));
+        assert!(c.contains(&format!(".{}.", i64::MAX)), "{c}");
+        assert_eq!(s.check(Some(&c), 1001), Ok("AKIA1".into()));
     }
 }
