@@ -87,9 +87,24 @@ pub async fn save_bucket_grants(
     Ok(())
 }
 
-/// Whether the caller owns the bucket.
-pub fn is_bucket_owner(caller: &Caller, bucket: &BucketRecord) -> bool {
-    caller.access_key.as_deref() == Some(bucket.owner.as_str())
+/// Whether the caller owns the bucket: it is the key that created it, or the root key and
+/// that key was deleted (a deleted key's buckets stay, and the operator manages them).
+pub async fn is_bucket_owner(
+    st: &Arc<ApiState>,
+    caller: &Caller,
+    bucket: &BucketRecord,
+) -> Result<bool, S3Error> {
+    let Some(ak) = caller.access_key.as_deref() else {
+        return Ok(false);
+    };
+    if ak == bucket.owner {
+        return Ok(true);
+    }
+    if !st.keys.is_root(ak) {
+        return Ok(false);
+    }
+    let tombstone = cairn_metadata::access_keys::deleted_key(&bucket.owner);
+    Ok(st.meta().get_sys(&tombstone).await?.is_some())
 }
 
 /// Whether the caller has `perm` on the bucket.
@@ -99,7 +114,7 @@ async fn bucket_allows(
     bucket: &BucketRecord,
     perm: Permission,
 ) -> Result<bool, S3Error> {
-    if is_bucket_owner(caller, bucket) {
+    if is_bucket_owner(st, caller, bucket).await? {
         return Ok(true);
     }
     let grants = bucket_grants(st, bucket).await?;
@@ -205,7 +220,7 @@ pub async fn authorize(
         }
         Access::BucketOwner => {
             let b = bucket_rec()?;
-            if !is_bucket_owner(&caller, b) {
+            if !is_bucket_owner(st, &caller, b).await? {
                 return Err(denied(b));
             }
         }

@@ -194,15 +194,9 @@ async fn keys_are_disabled_enabled_and_deleted() {
     assert!(!ok && out.contains("404"), "{out}");
     let (ok, out) = server.cairn_key(&["delete", ak]);
     assert!(!ok && out.contains("404"), "{out}");
-    // Its bucket stays (it exists: the root key is denied, not told it is missing).
+    // Its bucket stays, and the root key now manages it as its owner.
     let root = client(&server);
-    let err = root
-        .head_bucket()
-        .bucket("alices")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    root.head_bucket().bucket("alices").send().await.unwrap();
 
     // The root key is neither deleted nor disabled.
     for action in ["delete", "disable"] {
@@ -384,4 +378,66 @@ async fn key_changes_reach_every_gateway() {
     for i in 0..3 {
         assert_eq!(list_code(&client(c.node(i))).await, None);
     }
+}
+
+/// A deleted key's buckets stay; the root key manages them as their owner, nobody else does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_root_key_manages_the_buckets_of_a_deleted_key() {
+    let server = Server::start();
+    let root = client(&server);
+    let gone = crate::acl::new_user(
+        &server,
+        "gone",
+        "GONEKEY0000000000001",
+        "gone-secret-0000000000000000000000001",
+    );
+    let other = crate::acl::new_user(
+        &server,
+        "other",
+        "OTHERKEY000000000001",
+        "other-secret-000000000000000000000001",
+    );
+    gone.s3
+        .create_bucket()
+        .bucket("left-behind")
+        .send()
+        .await
+        .unwrap();
+    put_bytes(&gone.s3, "left-behind", "k", b"data").await;
+    // Before the deletion the bucket is its owner's alone.
+    let e = root
+        .list_objects_v2()
+        .bucket("left-behind")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e).as_deref(), Some("AccessDenied"));
+    let (ok, out) = server.cairn_key(&["delete", "GONEKEY0000000000001"]);
+    assert!(ok, "{out}");
+    let listed = root
+        .list_objects_v2()
+        .bucket("left-behind")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 1);
+    let e = other
+        .s3
+        .list_objects_v2()
+        .bucket("left-behind")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e).as_deref(), Some("AccessDenied"));
+    root.delete_object()
+        .bucket("left-behind")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    root.delete_bucket()
+        .bucket("left-behind")
+        .send()
+        .await
+        .unwrap();
 }
