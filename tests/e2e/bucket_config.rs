@@ -529,4 +529,18 @@ async fn virtual_hosted_style_requests() {
     );
     assert_eq!(r.status, 404);
     assert_eq!(r.error_code().as_deref(), Some("NoSuchBucket"));
+    // The metrics name the operations the requests were, whatever the addressing style: one
+    // virtual-hosted GetObject, one path-style GetObject on the bare domain, one ListObjectsV2
+    // (the SDK's own calls were path style and are counted too).
+    let count = |op: &str| {
+        server
+            .metric(&format!(
+                r#"cairn_s3_requests_total{{op="{op}",status="2xx"}}"#
+            ))
+            .unwrap_or(0.0)
+    };
+    assert_eq!(count("GetObject"), 3.0, "{}", server.metrics());
+    assert_eq!(count("ListObjectsV2"), 1.0);
+    assert_eq!(count("ListObjects"), 0.0);
+    assert_eq!(count("PutObject"), 2.0);
 }
