@@ -144,6 +144,10 @@ ops! {
     DeleteBucketReplication => BucketOwner,
     /// The objects its body names are in the bucket: WRITE on the bucket covers them all.
     DeleteObjects => Bucket(Write),
+    /// A browser's form upload (`POST /bucket`), authorized by the signed policy in its
+    /// form, which Cairn does not check yet: it answers NotImplemented, and only to the
+    /// bucket's owner (anyone else is refused, as a form without a valid policy would be).
+    PostObject => BucketOwner,
     GetObject => Object(Read),
     HeadObject => Object(Read),
     GetObjectAttributes => Object(Read),
@@ -263,6 +267,7 @@ impl Op {
                 (Some("versioning"), M::GET) => Op::GetBucketVersioning,
                 (Some("versioning"), M::PUT) => Op::PutBucketVersioning,
                 (Some("delete"), M::POST) => Op::DeleteObjects,
+                (None, M::POST) => Op::PostObject,
                 (Some("acl"), M::GET) => Op::GetBucketAcl,
                 (Some("acl"), M::PUT) => Op::PutBucketAcl,
                 (Some("cors"), M::GET) => Op::GetBucketCors,

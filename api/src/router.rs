@@ -157,6 +157,9 @@ async fn route(
         | Op::GetBucketReplication
         | Op::DeleteBucketReplication => bucket_config::dispatch(st, a, req).await,
         Op::DeleteObjects => delete::delete_objects(st, a, req).await,
+        Op::PostObject => Err(S3Error::not_implemented(
+            "browser form uploads (POST Object)",
+        )),
         Op::GetObject => object::get_object(st, a, q, h, false).await,
         Op::HeadObject => object::get_object(st, a, q, h, true).await,
         Op::GetObjectAttributes => attributes::get_object_attributes(a, h).await,

@@ -305,6 +305,15 @@ fn shape(op: Op, f: &Fixture) -> Shape {
                 ..s(Method::POST, false, "delete", Bucket(Write), OK)
             }
         }
+        Op::PostObject => Shape {
+            headers: vec![(
+                "content-type".into(),
+                "multipart/form-data; boundary=x".into(),
+            )],
+            body: b"--x\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nobj\r\n--x--\r\n"
+                .to_vec(),
+            ..s(Method::POST, false, "", BucketOwner, &[501])
+        },
         Op::GetObject => Shape {
             ok_missing_key: NOT_FOUND,
             ..s(Method::GET, true, "", Object(Read), OK)
