@@ -22,15 +22,9 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, Tag, Tagging, VersioningConfiguration};
 use aws_sdk_s3::Client;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SignatureLocation, SigningSettings, UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
 use cairn_api::op::{classify_path, Op};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -483,83 +477,6 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-/// Percent-encodes all but the unreserved characters, as a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Signs a request with aws-sigv4 (independent of Cairn's code): the headers to add for
-/// header signing, or the query parameters to add for a presigned URL. `headers` must hold
-/// every header the signature is to cover, `host` included.
-#[allow(clippy::too_many_arguments)]
-fn sigv4(
-    access: &str,
-    secret: &str,
-    method: &str,
-    host: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    presign: bool,
-) -> Vec<(String, String)> {
-    let url = if query.is_empty() {
-        format!("http://{host}{path}")
-    } else {
-        format!("http://{host}{path}?{query}")
-    };
-    let identity = Credentials::new(access, secret, None, None, "fuzz").into();
-    let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    if presign {
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(Duration::from_secs(900));
-    }
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let body = if presign {
-        SignableBody::UnsignedPayload
-    } else {
-        SignableBody::Bytes(body)
-    };
-    let signable = SignableRequest::new(
-        method,
-        url.as_str(),
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        body,
-    )
-    .unwrap_or_else(|e| panic!("signable {method} {url}: {e}"));
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    if presign {
-        instructions
-            .params()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    } else {
-        instructions
-            .headers()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-}
-
 /// A request ready for the wire.
 struct Wire {
     method: &'static str,
@@ -614,7 +531,7 @@ fn wire(fx: &Fixture, s: &Shape, signer: (&str, &str)) -> Wire {
                 if !query.is_empty() {
                     query.push('&');
                 }
-                query.push_str(&format!("{k}={}", encode(&v)));
+                query.push_str(&format!("{k}={}", query_encode(&v)));
             }
             headers.extend(s.unsigned.iter().cloned());
         }

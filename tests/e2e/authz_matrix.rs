@@ -11,19 +11,12 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketCannedAcl, CorsConfiguration, CorsRule, ObjectCannedAcl, Tag, Tagging,
 };
 use aws_sdk_s3::Client;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SignatureLocation, SigningSettings, UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
 use cairn_api::op::{classify_path, Op};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -729,19 +722,6 @@ async fn fixture(s3: &Client, ids: &BTreeMap<&str, String>, bucket: &str, who: W
     }
 }
 
-fn query_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// Sends a request as `key` (`None`: unsigned), header-signed or presigned, with the
 /// independent aws-sigv4 signer; returns the response.
 #[allow(clippy::too_many_arguments)]
@@ -764,48 +744,28 @@ fn send(
     let mut headers: Vec<(String, String)> = vec![("host".into(), host.clone())];
     headers.extend(extra.iter().cloned());
     if let Some((ak, sk)) = key {
-        let identity = Credentials::new(ak, sk, None, None, "matrix").into();
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        if presign {
-            settings.signature_location = SignatureLocation::QueryParams;
-            settings.expires_in = Some(Duration::from_secs(600));
-        } else {
-            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        }
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .unwrap()
-            .into();
-        let url = format!("http://{host}{path_and_query}");
-        let signable = SignableRequest::new(
+        let added = sigv4(
+            ak,
+            sk,
             method.as_str(),
-            url.as_str(),
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            if presign {
-                SignableBody::UnsignedPayload
-            } else {
-                SignableBody::Bytes(body)
-            },
-        )
-        .unwrap();
-        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        for (k, v) in instructions.headers() {
-            headers.push((k.to_string(), v.to_string()));
-        }
-        for (k, v) in instructions.params() {
-            path_and_query.push(if path_and_query.contains('?') {
-                '&'
-            } else {
-                '?'
-            });
-            path_and_query.push_str(&format!("{}={}", query_encode(k), query_encode(v)));
+            &host,
+            path,
+            query,
+            &headers,
+            body,
+            presign,
+        );
+        if presign {
+            for (k, v) in added {
+                path_and_query.push(if path_and_query.contains('?') {
+                    '&'
+                } else {
+                    '?'
+                });
+                path_and_query.push_str(&format!("{}={}", query_encode(&k), query_encode(&v)));
+            }
+        } else {
+            headers.extend(added);
         }
     }
     raw_send(server, method, &path_and_query, &headers, body)
@@ -839,37 +799,14 @@ fn presigned_query(server: &Server, bucket: &str) -> String {
 /// The query of the owner's presigned URL for `method path` (signed headers: `host`).
 fn presign(server: &Server, method: &str, path: &str) -> String {
     let host = server.s3.to_string();
-    let identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "matrix").into();
-    let mut settings = SigningSettings::default();
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(600));
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let url = format!("http://{host}{path}");
-    let headers = [("host", host.as_str())];
-    let signable = SignableRequest::new(
-        method,
-        url.as_str(),
-        headers.iter().copied(),
-        SignableBody::UnsignedPayload,
+    let headers = [("host".to_string(), host.clone())];
+    sigv4(
+        ACCESS_KEY, SECRET_KEY, method, &host, path, "", &headers, b"", true,
     )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions
-        .params()
-        .iter()
-        .map(|(k, v)| format!("{}={}", query_encode(k), query_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    .iter()
+    .map(|(k, v)| format!("{}={}", query_encode(k), query_encode(v)))
+    .collect::<Vec<_>>()
+    .join("&")
 }
 
 /// One cell of the matrix, as run.
