@@ -226,6 +226,9 @@ pub fn summary(r: &ScrubReport, dry_run: bool) -> String {
             r.deferred_orphans
         );
     }
+    if let Some(why) = &r.orphans_skipped {
+        let _ = writeln!(o, "{why}");
+    }
     for u in &r.unrecoverable {
         let _ = writeln!(
             o,
