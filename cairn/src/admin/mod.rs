@@ -623,23 +623,27 @@ fn check_key(access: &str, secret: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
+/// A key request's body (empty: all defaults) and the key pair it asks for (generated where
+/// it names none), checked; or the 400 to answer.
+fn new_key_request(body: &[u8]) -> Result<(NewKey, String, String), Box<Response>> {
+    let bad = |m: String| Box::new((StatusCode::BAD_REQUEST, m).into_response());
     let req: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
         NewKey::default()
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}\n")).into_response()
-            }
-        }
+        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}\n")))?
     };
     let (generated_ak, generated_sk) = crate::credentials::generate_key_pair();
-    let access_key = req.access_key.unwrap_or(generated_ak);
-    let secret_key = req.secret_key.unwrap_or(generated_sk);
-    if let Err(e) = check_key(&access_key, &secret_key) {
-        return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
-    }
+    let access_key = req.access_key.clone().unwrap_or(generated_ak);
+    let secret_key = req.secret_key.clone().unwrap_or(generated_sk);
+    check_key(&access_key, &secret_key).map_err(|e| bad(format!("{e}\n")))?;
+    Ok((req, access_key, secret_key))
+}
+
+async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
+    let (req, access_key, secret_key) = match new_key_request(&body) {
+        Ok(k) => k,
+        Err(resp) => return *resp,
+    };
     let name = req.name.unwrap_or_default();
     let meta = st.objects.metadata();
     match meta.get_access_key(&access_key).await {
@@ -799,22 +803,10 @@ async fn set_key_enabled(st: &AdminState, ak: String, enabled: bool) -> Response
 /// ordinary key — it keeps working for S3 and keeps its buckets, but no longer signs admin
 /// calls or sees the cluster dashboard — until the operator deletes it.
 async fn rotate_root(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
-    let req: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
-        NewKey::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return (StatusCode::BAD_REQUEST, format!("malformed JSON: {e}\n")).into_response()
-            }
-        }
+    let (req, access_key, secret_key) = match new_key_request(&body) {
+        Ok(k) => k,
+        Err(resp) => return *resp,
     };
-    let (generated_ak, generated_sk) = crate::credentials::generate_key_pair();
-    let access_key = req.access_key.unwrap_or(generated_ak);
-    let secret_key = req.secret_key.unwrap_or(generated_sk);
-    if let Err(e) = check_key(&access_key, &secret_key) {
-        return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
-    }
     let name = req.name.unwrap_or_else(|| "root".into());
     let meta = st.objects.metadata();
     let previous_root = match meta.get_sys(access_keys::ROOT_KEY).await {
