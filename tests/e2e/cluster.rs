@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use cairn_tests::cluster::Cluster;
@@ -28,16 +27,6 @@ fn ec_flags() -> Vec<&'static str> {
         "--heartbeat-secs",
         "0.5",
     ]
-}
-
-/// A client that does not retry, so that a test sees each answer.
-fn no_retry(server: &Server) -> Client {
-    let conf = client(server)
-        .config()
-        .to_builder()
-        .retry_config(RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
 }
 
 fn cluster_view(c: &Cluster, i: usize) -> Value {

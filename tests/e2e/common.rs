@@ -37,6 +37,16 @@ pub fn client(server: &Server) -> Client {
     client_with(server, ACCESS_KEY, SECRET_KEY, "us-east-1")
 }
 
+/// A root-key client that does not retry, so that a test sees each answer (a 503 itself).
+pub fn no_retry(server: &Server) -> Client {
+    let conf = client(server)
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(conf)
+}
+
 pub fn md5_hex(data: &[u8]) -> String {
     use md5::{Digest, Md5};
     hex::encode(Md5::digest(data))

@@ -8,10 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_sdk_s3::Client;
 use serde_json::Value;
 
 use crate::common::*;
@@ -33,16 +31,6 @@ fn args() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
-}
-
-/// A client that does not retry, so that the test sees the 503 itself.
-fn no_retry(server: &Server) -> Client {
-    let conf = client(server)
-        .config()
-        .to_builder()
-        .retry_config(RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
 }
 
 fn start(data: &Path, failpoint: bool) -> Server {
