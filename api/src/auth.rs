@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::extract::Request;
 use bytes::{Bytes, BytesMut};
+use cairn_metadata::key_limits::KeyLimits;
 use cairn_sigv4::{
     decode_aws_chunked, trailer_names, verify_body, AuthError, Authenticated, BodyExpectations,
     ChecksumAlgorithm, ChunkMode, ChunkSigningContext, ExpectedChecksum, PayloadMode, RequestParts,
@@ -25,7 +26,8 @@ use crate::ApiState;
 /// any node reaches every gateway.
 ///
 /// A request signed with a deleted or disabled key finds no secret here and is refused with
-/// `InvalidAccessKeyId`.
+/// `InvalidAccessKeyId`. Each key's rate-limit override ([`KeyLimits`]) is kept here too,
+/// and follows metadata the same way; [`crate::limits`] enforces it.
 #[derive(Clone, Default)]
 pub struct KeyRing(Arc<RwLock<Ring>>);
 
@@ -41,6 +43,8 @@ struct Ring {
 
 struct Entry {
     status: Status,
+    /// The key's rate-limit override (default: none).
+    limits: KeyLimits,
     /// The [`Ring::clock`] value of the last local change of this key (0: set from
     /// metadata).
     stamp: u64,
@@ -63,6 +67,8 @@ pub struct KeySnapshot {
     pub disabled: HashSet<String>,
     /// The root access key.
     pub root: Option<String>,
+    /// The rate-limit overrides of the keys that have one.
+    pub limits: HashMap<String, KeyLimits>,
 }
 
 /// What [`KeyRing::sync`] changed.
@@ -75,6 +81,8 @@ pub struct SyncReport {
     pub deleted: Vec<String>,
     /// The new root key, when it changed.
     pub root: Option<String>,
+    /// Keys whose rate-limit override changed.
+    pub limits: Vec<String>,
 }
 
 impl SyncReport {
@@ -96,7 +104,16 @@ impl KeyRing {
         let mut ring = self.write();
         ring.clock += 1;
         let stamp = ring.clock;
-        ring.keys.insert(access_key, Entry { status, stamp });
+        let entry = ring.keys.entry(access_key).or_insert(Entry {
+            status: Status::Deleted,
+            limits: KeyLimits::default(),
+            stamp,
+        });
+        if status == Status::Deleted {
+            entry.limits = KeyLimits::default();
+        }
+        entry.status = status;
+        entry.stamp = stamp;
     }
 
     /// Accepts `access_key` with `secret` (a key created or enabled on this node).
@@ -120,6 +137,27 @@ impl KeyRing {
         ring.clock += 1;
         ring.root_stamp = ring.clock;
         ring.root = Some(access_key.to_string());
+    }
+
+    /// Sets `access_key`'s rate-limit override (changed on this node); a key this ring does
+    /// not know yet gets it from the next sync.
+    pub fn set_limits(&self, access_key: &str, limits: KeyLimits) {
+        let mut ring = self.write();
+        ring.clock += 1;
+        let stamp = ring.clock;
+        if let Some(entry) = ring.keys.get_mut(access_key) {
+            entry.limits = limits;
+            entry.stamp = stamp;
+        }
+    }
+
+    /// `access_key`'s rate-limit override (none for an unknown key).
+    pub fn limits(&self, access_key: &str) -> KeyLimits {
+        self.read()
+            .keys
+            .get(access_key)
+            .map(|e| e.limits)
+            .unwrap_or_default()
     }
 
     /// The root access key.
@@ -159,7 +197,8 @@ impl KeyRing {
     /// Brings the ring in line with `snapshot`, read from metadata after
     /// [`KeyRing::generation`] answered `read_started`: keys that metadata no longer has
     /// (deleted) or has disabled stop being accepted, new and re-enabled ones are accepted,
-    /// and the root key follows rotations.
+    /// rate-limit overrides are taken as metadata has them, and the root key follows
+    /// rotations.
     ///
     /// The race this guards against: the metadata read may have been served before a change
     /// this node made and applied to the ring meanwhile (a key created here would be absent
@@ -196,6 +235,11 @@ impl KeyRing {
                 }
                 entry.status = want;
             }
+            let limits = snapshot.limits.get(ak).copied().unwrap_or_default();
+            if entry.limits != limits {
+                report.limits.push(ak.clone());
+                entry.limits = limits;
+            }
             entry.stamp = 0;
         }
         for ak in gone {
@@ -211,7 +255,18 @@ impl KeyRing {
                 report.enabled.push(ak.clone());
                 Status::Enabled(secret.clone())
             };
-            ring.keys.insert(ak.clone(), Entry { status, stamp: 0 });
+            let limits = snapshot.limits.get(ak).copied().unwrap_or_default();
+            if limits != KeyLimits::default() {
+                report.limits.push(ak.clone());
+            }
+            ring.keys.insert(
+                ak.clone(),
+                Entry {
+                    status,
+                    limits,
+                    stamp: 0,
+                },
+            );
         }
         if ring.root_stamp <= read_started && snapshot.root.is_some() && ring.root != snapshot.root
         {
@@ -221,6 +276,7 @@ impl KeyRing {
         report.enabled.sort();
         report.disabled.sort();
         report.deleted.sort();
+        report.limits.sort();
         report
     }
 }
@@ -409,6 +465,7 @@ mod tests {
                 .collect(),
             disabled: disabled.iter().map(|a| a.to_string()).collect(),
             root: Some(root.to_string()),
+            limits: HashMap::new(),
         }
     }
 

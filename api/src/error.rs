@@ -49,6 +49,8 @@ pub enum S3ErrorCode {
     OperationAborted,
     RequestTimeTooSkewed,
     ServiceUnavailable,
+    /// Too many requests (or too much body in flight): the client should back off (503).
+    SlowDown,
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
     NoSuchTagSet,
@@ -108,6 +110,7 @@ impl S3ErrorCode {
             OperationAborted => "OperationAborted",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ServiceUnavailable => "ServiceUnavailable",
+            SlowDown => "SlowDown",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
             NoSuchTagSet => "NoSuchTagSet",
@@ -184,7 +187,7 @@ impl S3ErrorCode {
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

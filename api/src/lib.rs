@@ -24,12 +24,14 @@ mod attributes;
 pub mod auth;
 mod bucket;
 mod bucket_config;
+pub mod budget;
 mod copy;
 mod cors;
 mod delete;
 pub mod error;
 mod headers;
 pub mod identity;
+pub mod limits;
 mod listing;
 pub mod metrics;
 mod multipart;
@@ -55,6 +57,10 @@ pub struct ApiState {
     pub metrics: ApiMetrics,
     /// Domains under which buckets are addressed virtual-hosted style (`bucket.<domain>`).
     pub domains: Vec<String>,
+    /// Request-body memory in flight (`--max-inflight-bytes`).
+    pub body_budget: budget::BodyBudget,
+    /// Rate limits per access key and per client address.
+    pub limits: limits::RateLimiter,
 }
 
 impl ApiState {
@@ -79,7 +85,9 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
     let op = parsed.as_ref().map_or("Invalid", |p| p.op.name());
     let req_bytes = metrics::declared_len(req.headers());
     let span = tracing::info_span!("s3", request_id = %request_id, op, method = %req.method(), path = %resource);
-    let result = match parsed {
+    // The per-address rate limit comes first, for every request (signed or not).
+    let client_ip = limits::client_ip(&req);
+    let result = match limits::check_ip(&st, client_ip, req_bytes.unwrap_or(0)).and(parsed) {
         Ok(p) => router::dispatch(&st, p, req).instrument(span.clone()).await,
         Err(e) => Err(e),
     };
@@ -87,8 +95,12 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => {
             let _g = span.enter();
-            // NotImplemented (a feature Cairn lacks) is the client's request, not a failure.
-            if e.code.status().is_server_error() && e.code != S3ErrorCode::NotImplemented {
+            // NotImplemented (a feature Cairn lacks) is the client's request, not a failure;
+            // SlowDown is load shedding, counted in the metrics.
+            if e.code.status().is_server_error()
+                && e.code != S3ErrorCode::NotImplemented
+                && e.code != S3ErrorCode::SlowDown
+            {
                 tracing::warn!(code = e.code.as_str(), message = %e.message, "request failed");
             } else {
                 tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused");
@@ -105,6 +117,9 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
     } else {
         metrics::declared_len(resp.headers())
     };
+    if let (Some(ip), Some(n)) = (client_ip, resp_bytes) {
+        st.limits.charge_ip(ip, n);
+    }
     st.metrics.observe(
         op,
         resp.status(),

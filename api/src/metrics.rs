@@ -1,11 +1,14 @@
 //! Request metrics of the S3 front end: a counter and a latency histogram per operation and
-//! status class, and the bytes received and sent. The operation label is the name of the
-//! request's [`crate::op::Op`] — a small fixed set, never a bucket or key.
+//! status class, the bytes received and sent, the body budget's refusals and reservations
+//! ([`crate::budget`]), and rate-limit refusals ([`crate::limits`]: per key, and in total
+//! for client addresses). The operation label is the name of the request's
+//! [`crate::op::Op`] — a small fixed set, never a bucket or object key.
 
 use axum::http::{HeaderMap, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -22,6 +25,20 @@ pub struct OpLabels {
     pub op: String,
 }
 
+/// A rate-limit refusal of a key's request ([`crate::limits`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThrottleLabels {
+    /// The access key (the number of keys is the operator's; never a client address).
+    pub key: String,
+    /// `ops` or `bytes`.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
 /// The front end's metrics; clones share the same values.
 #[derive(Clone, Debug)]
 pub struct ApiMetrics {
@@ -29,6 +46,14 @@ pub struct ApiMetrics {
     pub duration: Family<OpLabels, Histogram>,
     pub bytes_received: Counter,
     pub bytes_sent: Counter,
+    /// Requests refused (503 SlowDown) because the body budget was spent.
+    pub body_budget_refused: Counter,
+    /// Bytes of the body budget reserved by requests in flight.
+    pub body_budget_reserved: Gauge,
+    /// Requests refused (503 SlowDown) by a key's rate limit.
+    pub throttled: Family<ThrottleLabels, Counter>,
+    /// Requests refused (503 SlowDown) by a client address's rate limit.
+    pub ip_throttled: Family<ReasonLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -43,6 +68,10 @@ impl Default for ApiMetrics {
             duration: Family::new_with_constructor(latency_histogram),
             bytes_received: Counter::default(),
             bytes_sent: Counter::default(),
+            body_budget_refused: Counter::default(),
+            body_budget_reserved: Gauge::default(),
+            throttled: Family::default(),
+            ip_throttled: Family::default(),
         }
     }
 }
@@ -70,6 +99,45 @@ impl ApiMetrics {
             "Response body bytes declared to S3 clients",
             self.bytes_sent.clone(),
         );
+        r.register(
+            "body_budget_refused",
+            "Requests refused with 503 SlowDown because --max-inflight-bytes was spent",
+            self.body_budget_refused.clone(),
+        );
+        r.register(
+            "body_budget_reserved_bytes",
+            "Request-body memory reserved by requests in flight",
+            self.body_budget_reserved.clone(),
+        );
+        r.register(
+            "throttled",
+            "Requests refused with 503 SlowDown by an access key's rate limit",
+            self.throttled.clone(),
+        );
+        r.register(
+            "ip_throttled",
+            "Requests refused with 503 SlowDown by a client address's rate limit",
+            self.ip_throttled.clone(),
+        );
+    }
+
+    /// Counts a request refused by `key`'s rate limit (`reason`: `ops` or `bytes`).
+    pub fn throttled_key(&self, key: &str, reason: &str) {
+        self.throttled
+            .get_or_create(&ThrottleLabels {
+                key: key.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a request refused by a client address's rate limit.
+    pub fn throttled_ip(&self, reason: &str) {
+        self.ip_throttled
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Records one finished request.
@@ -127,5 +195,25 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("cairn_s3_sent_bytes_total 10"), "{out}");
+    }
+
+    #[test]
+    fn throttled_requests_are_counted_per_key_and_reason() {
+        let m = ApiMetrics::default();
+        let mut reg = Registry::default();
+        m.register(&mut reg);
+        m.throttled_key("AKIDALICE", "ops");
+        m.throttled_key("AKIDALICE", "ops");
+        m.throttled_key("AKIDALICE", "bytes");
+        m.throttled_ip("ops");
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &reg).unwrap();
+        for line in [
+            r#"cairn_s3_throttled_total{key="AKIDALICE",reason="ops"} 2"#,
+            r#"cairn_s3_throttled_total{key="AKIDALICE",reason="bytes"} 1"#,
+            r#"cairn_s3_ip_throttled_total{reason="ops"} 1"#,
+        ] {
+            assert!(out.contains(line), "{line} in {out}");
+        }
     }
 }

@@ -1,23 +1,24 @@
 //! Turns a request into an S3 operation and runs it: splits the bucket and key off the path
 //! (or the virtual host), classifies the request with the operation table ([`crate::op`]),
-//! authenticates it, has [`access::authorize`] decide from the table whether the caller may
-//! run it, and calls the operation's handler with the resulting [`Authorized`].
+//! authenticates it, applies the signing key's rate limit ([`crate::limits`]), has
+//! [`access::authorize`] decide from the table whether the caller may run it, and calls the
+//! operation's handler with the resulting [`Authorized`].
 
 use std::sync::Arc;
 
 use axum::extract::Request;
+use axum::http::Method;
 use axum::response::Response;
 use cairn_types::{BucketName, InvalidName, ObjectKey};
 use percent_encoding::percent_decode_str;
 
 use crate::access::{self, Authorized};
-use crate::auth;
 use crate::error::{S3Error, S3ErrorCode};
 pub use crate::op::Query;
 use crate::op::{Op, Target};
 use crate::{
-    acl_ops, attributes, bucket, bucket_config, copy, cors, delete, listing, multipart,
-    multipart_complete, multipart_list, object, tagging, versioning, ApiState,
+    acl_ops, attributes, auth, bucket, bucket_config, copy, cors, delete, limits, listing, metrics,
+    multipart, multipart_complete, multipart_list, object, tagging, versioning, ApiState,
 };
 
 /// A request, classified.
@@ -72,6 +73,12 @@ pub async fn dispatch(st: &Arc<ApiState>, p: Parsed, req: Request) -> Result<Res
     } else {
         auth::authenticate(st, &req)?
     };
+    // The signing key's rate limit, now that it is known (its bytes: the declared body now,
+    // the response below).
+    let limited_key = caller.access_key.clone();
+    if let Some(ak) = &limited_key {
+        limits::check_key(st, ak, metrics::declared_len(req.headers()).unwrap_or(0))?;
+    }
     let origin = req
         .headers()
         .get("origin")
@@ -87,8 +94,16 @@ pub async fn dispatch(st: &Arc<ApiState>, p: Parsed, req: Request) -> Result<Res
         req.headers(),
     )
     .await?;
+    // The memory the body will hold is reserved before it is read, and held until the
+    // request is handled (503 SlowDown, the body unread, when the budget is spent).
+    let _body_budget = st.body_budget.admit(req.headers())?;
     let method = req.method().clone();
     let mut resp = route(st, &a, bucket, key, &query, req).await?;
+    if let (Some(ak), false) = (&limited_key, method == Method::HEAD) {
+        if let Some(n) = metrics::declared_len(resp.headers()) {
+            st.limits.charge_key(ak, n);
+        }
+    }
     if let (Some(origin), Some(b)) = (origin, a.bucket_record()) {
         if op != Op::PreflightRequest {
             cors::decorate(st, &b.name, &origin, &method, &mut resp).await;

@@ -13,13 +13,13 @@ use cairn_api::{KeyRing, KeySnapshot};
 use cairn_datanode::{RemoteShardStore, ShardStore};
 use cairn_metadata::raft::service;
 use cairn_metadata::{
-    access_keys, registry, Command, CommandOutput, DatanodeRecord, MetadataStore, RaftNode,
-    RaftOptions, RocksMetadataStore,
+    access_keys, key_limits, registry, Command, CommandOutput, DatanodeRecord, MetadataStore,
+    RaftNode, RaftOptions, RocksMetadataStore,
 };
+use cairn_net::client::{ClusterClient, ClusterTransport};
 use cairn_objects::{NodeMap, NodeTopology, ObjectService};
 use cairn_types::NodeId;
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -106,6 +106,8 @@ pub struct Membership {
     /// Set to the data path once it exists: the cluster listener then tells other nodes'
     /// orphan cleaners which bodies this node is writing ([`crate::in_flight`]).
     pub in_flight: crate::in_flight::Slot,
+    /// How this node talks to the others (mutual TLS, or plain HTTP with the secret).
+    pub transport: ClusterTransport,
 }
 
 /// Starts Raft on `local`, serves the cluster listener, and makes sure this node is in a
@@ -117,8 +119,7 @@ pub async fn start(
     secret: &str,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Membership> {
-    let listener = TcpListener::bind(args.cluster_listen)
-        .await
+    let listener = cairn_net::bind(args.cluster_listen)
         .with_context(|| format!("binding the cluster address {}", args.cluster_listen))?;
     let port = listener.local_addr()?.port();
     let addr = format!("{}:{port}", advertise_host(args));
@@ -129,12 +130,19 @@ pub async fn start(
         keep_logs: (args.raft_snapshot_logs / 10).max(10),
         timeout: Duration::from_secs_f64(args.meta_timeout.max(0.1)),
     };
-    let node = RaftNode::start(local, args.node_id, addr.clone(), secret, opts).await?;
+    // This node's certificate (made, loaded or asked for) before anything is served.
+    let prepared = crate::pki::setup::prepare(args, local, secret).await?;
+    let transport = prepared.transport.clone();
+    let node = RaftNode::start(local, args.node_id, addr.clone(), &transport, opts).await?;
     let in_flight = crate::in_flight::Slot::default();
-    let app = service::router(node.clone(), secret.to_string()).merge(crate::in_flight::router(
-        in_flight.clone(),
-        secret.to_string(),
-    ));
+    // With TLS, only certificates let peers in (no bearer token is accepted); the join
+    // route is the one that takes callers without one (it checks a MAC instead).
+    let bearer = transport.bearer_secret().to_string();
+    let app = service::router(node.clone(), bearer.clone())
+        .merge(crate::in_flight::router(in_flight.clone(), bearer))
+        .merge(crate::pki::join::router(prepared.issuer.clone()));
+    let tls = transport.cluster_listener_tls();
+    let limits = crate::listeners::cluster(args);
     let mut stop = shutdown.clone();
     let serving = tokio::spawn(async move {
         let until = async move {
@@ -144,13 +152,7 @@ pub async fn start(
                 }
             }
         };
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(until)
-            .await
-        {
+        if let Err(e) = cairn_net::serve(listener, "cluster", app, limits, tls, until).await {
             tracing::error!(error = %e, "cluster listener failed");
         }
     });
@@ -240,6 +242,7 @@ pub async fn start(
         listener: serving,
         addr,
         in_flight,
+        transport,
     })
 }
 
@@ -272,11 +275,11 @@ pub async fn register_datanodes(
     Ok(ids)
 }
 
-/// A client for the shard server of a registered datanode.
-pub fn shard_store(rec: &DatanodeRecord, secret: &str) -> Arc<dyn ShardStore> {
+/// A client for the shard server of a registered datanode (`client`'s pool is shared).
+pub fn shard_store(rec: &DatanodeRecord, client: &ClusterClient) -> Arc<dyn ShardStore> {
     Arc::new(RemoteShardStore::new(
-        &format!("http://{}", rec.addr),
-        secret.to_string(),
+        &client.url(&rec.addr, ""),
+        client.clone(),
     ))
 }
 
@@ -302,8 +305,9 @@ pub async fn datanodes(meta: &dyn MetadataStore) -> anyhow::Result<Vec<DatanodeR
     )?)
 }
 
-/// What metadata says about the access keys: every key, the disabled ones, the root key.
-/// Each read is linearizable, so all three reflect every change committed before this call.
+/// What metadata says about the access keys: every key, the disabled ones, the root key and
+/// the rate-limit overrides. Each read is linearizable, so all four reflect every change
+/// committed before this call.
 pub async fn read_keys(meta: &dyn MetadataStore) -> anyhow::Result<KeySnapshot> {
     let keys = meta
         .list_access_keys()
@@ -318,10 +322,14 @@ pub async fn read_keys(meta: &dyn MetadataStore) -> anyhow::Result<KeySnapshot> 
     .into_iter()
     .collect();
     let root = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
+    let limits = key_limits::decode_all(&meta.scan_sys(key_limits::LIMITS_PREFIX).await?)
+        .into_iter()
+        .collect();
     Ok(KeySnapshot {
         keys,
         disabled,
         root,
+        limits,
     })
 }
 
@@ -334,6 +342,7 @@ fn log_key_changes(r: &cairn_api::SyncReport) {
         disabled = ?r.disabled,
         deleted = ?r.deleted,
         root = ?r.root,
+        limits = ?r.limits,
         "access keys changed in metadata; applied"
     );
 }
@@ -377,15 +386,15 @@ const MISSED_BEATS: u32 = 3;
 
 /// Keeps `objects` and `keys` in step with the cluster until `shutdown`: every `period`, the
 /// datanode registry (new datanodes join the ring, moved ones get their new address), the
-/// drained list and the access keys (new, deleted, disabled and enabled keys, the root key)
-/// are read from metadata, and every datanode is sent a heartbeat; one that misses [`MISSED_BEATS`] in a row is marked down (writes skip it) until
+/// drained list and the access keys (new, deleted, disabled and enabled keys, the root key,
+/// rate-limit overrides) are read from metadata, and every datanode is sent a heartbeat; one that misses [`MISSED_BEATS`] in a row is marked down (writes skip it) until
 /// it answers again.
 pub async fn watch_cluster(
     objects: ObjectService,
     initial: Vec<DatanodeRecord>,
     keys: KeyRing,
     view: Arc<ClusterView>,
-    secret: String,
+    datanode_client: ClusterClient,
     period: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -412,7 +421,7 @@ pub async fn watch_cluster(
                 for r in &recs {
                     let same = stores.get(&r.id).is_some_and(|(a, _)| a == &r.addr);
                     if !same {
-                        stores.insert(r.id, (r.addr.clone(), shard_store(r, &secret)));
+                        stores.insert(r.id, (r.addr.clone(), shard_store(r, &datanode_client)));
                         changed = true;
                     }
                 }
@@ -451,8 +460,8 @@ pub async fn watch_cluster(
                 last_drained = raw;
             }
         }
-        // The access keys: created, deleted, disabled and enabled keys and root rotations,
-        // done through any node. `generation` is taken before the read so that `sync` can
+        // The access keys: created, deleted, disabled and enabled keys, root rotations and
+        // rate-limit overrides, done through any node. `generation` is taken before the read so that `sync` can
         // tell which local changes the read may predate (see `KeyRing::sync`): a key created,
         // disabled or deleted through this node's admin API after the read started is left
         // as this node set it, never undone by a stale answer; the next round decides it.
@@ -599,9 +608,9 @@ mod tests {
         ring.sync(&read_keys(meta).await.unwrap(), started)
     }
 
-    /// What the watcher reads from metadata and how it applies it: deletions, disables and
-    /// rotations made through another node reach this ring; changes made here after a read
-    /// started survive that (stale) read.
+    /// What the watcher reads from metadata and how it applies it: deletions, disables,
+    /// rotations and rate limits made through another node reach this ring; changes made
+    /// here after a read started survive that (stale) read.
     #[tokio::test]
     async fn the_watcher_syncs_deletions_disables_and_rotations() {
         let dir = tempfile::tempdir().unwrap();
@@ -647,7 +656,19 @@ mod tests {
             },
         )
         .await;
+        let limit = key_limits::Limit::PerSecond(20);
+        apply(
+            &meta,
+            Command::SetAccessKeyLimits {
+                access_key: "ROOT".into(),
+                ops_per_sec: key_limits::LimitChange::Set(limit),
+                bytes_per_sec: key_limits::LimitChange::Keep,
+            },
+        )
+        .await;
         let r = round(&meta, &ring).await;
+        assert_eq!(r.limits, ["ROOT"]);
+        assert_eq!(ring.limits("ROOT").ops_per_sec, Some(limit));
         assert_eq!(r.deleted, ["BOB"]);
         assert_eq!(r.disabled, ["ALICE"]);
         assert_eq!(r.enabled, ["NEWROOT"]);

@@ -113,7 +113,7 @@ pub fn save(data: &Path, creds: &RootCredentials) -> anyhow::Result<()> {
 }
 
 /// Writes `name` in `dir` atomically with mode 0600.
-fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = dir.join(format!("{name}.tmp"));
     {

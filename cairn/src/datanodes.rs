@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cairn_datanode::{run_compaction, LocalShardStore, StoreOptions};
+use cairn_net::client::ClusterTransport;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Mutex};
@@ -38,7 +39,9 @@ pub struct LocalDatanodes {
     nodes: Vec<Datanode>,
     /// The cluster id of each local datanode (its registry id), by directory index.
     ids: std::sync::RwLock<Vec<u32>>,
-    secret: String,
+    transport: ClusterTransport,
+    /// Timeouts and connection cap of each datanode listener.
+    limits: cairn_net::Limits,
     shutdown: watch::Receiver<bool>,
     compaction: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -50,7 +53,8 @@ impl LocalDatanodes {
         dirs: Vec<PathBuf>,
         ip: std::net::IpAddr,
         options: StoreOptions,
-        secret: String,
+        transport: ClusterTransport,
+        limits: cairn_net::Limits,
         compaction_interval: Duration,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<LocalDatanodes> {
@@ -62,9 +66,8 @@ impl LocalDatanodes {
                 LocalShardStore::open(&dir, options.clone())
                     .with_context(|| format!("opening datanode {}", dir.display()))?,
             );
-            let listener = TcpListener::bind((ip, 0))
-                .await
-                .with_context(|| format!("binding datanode {i}"))?;
+            let listener =
+                cairn_net::bind((ip, 0).into()).with_context(|| format!("binding datanode {i}"))?;
             let addr = listener.local_addr()?;
             compaction.push(tokio::spawn(run_compaction(
                 store.clone(),
@@ -77,7 +80,7 @@ impl LocalDatanodes {
                 store,
                 serving: Mutex::new(None),
             };
-            let serving = spawn_server(&node, listener, &secret, shutdown.clone());
+            let serving = spawn_server(&node, listener, &transport, &limits, shutdown.clone());
             *node.serving.lock().await = Some(serving);
             nodes.push(node);
         }
@@ -85,7 +88,8 @@ impl LocalDatanodes {
         Ok(LocalDatanodes {
             nodes,
             ids: std::sync::RwLock::new(ids),
-            secret,
+            transport,
+            limits,
             shutdown,
             compaction: Mutex::new(compaction),
         })
@@ -163,13 +167,13 @@ impl LocalDatanodes {
         if serving.is_some() {
             return Ok(false);
         }
-        let listener = TcpListener::bind(node.addr)
-            .await
+        let listener = cairn_net::bind(node.addr)
             .with_context(|| format!("binding datanode {i} again on {}", node.addr))?;
         *serving = Some(spawn_server(
             node,
             listener,
-            &self.secret,
+            &self.transport,
+            &self.limits,
             self.shutdown.clone(),
         ));
         tracing::info!(datanode = i, addr = %node.addr, "datanode started by the operator");
@@ -196,11 +200,14 @@ impl LocalDatanodes {
 fn spawn_server(
     node: &Datanode,
     listener: TcpListener,
-    secret: &str,
+    transport: &ClusterTransport,
+    limits: &cairn_net::Limits,
     mut shutdown: watch::Receiver<bool>,
 ) -> (watch::Sender<bool>, JoinHandle<()>) {
     let (tx, mut stop) = watch::channel(false);
-    let router = cairn_datanode::router(node.store.clone(), secret.to_string());
+    let router = cairn_datanode::router(node.store.clone(), transport.clone());
+    let tls = transport.datanode_tls();
+    let limits = limits.clone();
     let task = tokio::spawn(async move {
         let until = async move {
             tokio::select! {
@@ -208,7 +215,9 @@ fn spawn_server(
                 _ = wait_true(&mut stop) => {}
             }
         };
-        if let Err(e) = cairn_datanode::serve(listener, router, until).await {
+        if let Err(e) =
+            cairn_datanode::serve_with_limits(listener, router, tls, limits, until).await
+        {
             tracing::error!(error = %e, "datanode server failed");
         }
     });

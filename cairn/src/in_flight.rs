@@ -4,7 +4,7 @@
 //! is answered (or the body is discarded), so the orphan cleaner of the same process never
 //! deletes its shards. An upload through another gateway is invisible to that guard, so each
 //! node serves the object ids it has in flight on its cluster listener
-//! (`POST /cluster/in-flight`, cluster secret as Bearer token, postcard `()` in,
+//! (`POST /cluster/in-flight`, from a peer as [`service::peer_authenticated`] says, postcard `()` in,
 //! `Vec<u128>` out), and the cleaner ([`ClusterInFlight`]) asks every other member of the
 //! Raft group that may be a gateway before it deletes anything. A member that does not
 //! answer stops that round's orphan deletion.
@@ -14,17 +14,16 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use cairn_heal::PeerInFlight;
-use cairn_metadata::raft::RpcClient;
+use cairn_metadata::raft::{service, RpcClient};
 use cairn_metadata::{MetadataStore, RaftNode};
 use cairn_objects::ObjectService;
 use cairn_types::ObjectId;
 use futures::future::{join_all, BoxFuture};
-use subtle::ConstantTimeEq;
 
 /// The route other nodes ask.
 pub const PATH: &str = "/cluster/in-flight";
@@ -48,13 +47,14 @@ pub fn router(objects: Slot, secret: String) -> Router {
         .with_state(Arc::new(RouteState { objects, secret }))
 }
 
-async fn answer(State(st): State<Arc<RouteState>>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .unwrap_or(b"");
-    if token.is_empty() || st.secret.is_empty() || !bool::from(token.ct_eq(st.secret.as_bytes())) {
-        return (StatusCode::UNAUTHORIZED, "bad cluster secret").into_response();
+async fn answer(
+    State(st): State<Arc<RouteState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    // The request's body is never read.
+    if !service::peer_authenticated(&st.secret, &headers, &extensions) {
+        return service::refuse(StatusCode::UNAUTHORIZED, "bad cluster secret");
     }
     let Some(objects) = st.objects.get() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response();
@@ -74,11 +74,15 @@ pub struct ClusterInFlight {
 }
 
 impl ClusterInFlight {
-    pub fn new(node: Arc<RaftNode>, meta: Arc<dyn MetadataStore>, secret: &str) -> Self {
+    pub fn new(
+        node: Arc<RaftNode>,
+        meta: Arc<dyn MetadataStore>,
+        transport: &cairn_net::client::ClusterTransport,
+    ) -> Self {
         ClusterInFlight {
             node,
             meta,
-            rpc: RpcClient::new(secret),
+            rpc: RpcClient::new(transport),
         }
     }
 }

@@ -9,6 +9,9 @@ mod cluster;
 mod credentials;
 mod datanodes;
 mod in_flight;
+mod listeners;
+mod loopback_tls;
+mod pki;
 mod server;
 
 #[derive(Parser)]

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use cairn_api::{ApiMetrics, ApiState, KeyRing};
 use std::time::Duration;
 
@@ -17,7 +16,6 @@ use cairn_metadata::{
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::{EcScheme, NodeId};
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admin;
@@ -28,6 +26,10 @@ use crate::datanodes::LocalDatanodes;
 use crate::in_flight;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    // Descriptors for every listener's connections, and the HTTPS certificate, first.
+    crate::listeners::prepare_descriptors(&args);
+    let https = crate::listeners::tls(&args)?;
+    let scheme = if https.is_some() { "https" } else { "http" };
     // Mode 0700: the data directory holds the secrets, the metadata and the segment files.
     credentials::private_dir(&args.data)
         .with_context(|| format!("creating data directory {}", args.data.display()))?;
@@ -44,6 +46,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let membership = cluster::start(&args, &local, &cluster_secret, shutdown_rx.clone()).await?;
     let raft = membership.node.clone();
     let meta: Arc<dyn MetadataStore> = Arc::new(RaftMetadataStore::new(raft.clone(), local));
+    // The cluster CA in metadata, and this node's certificate from it.
+    crate::pki::setup::finish(meta.as_ref(), &args, &membership.transport).await?;
+    // One pool for the calls to every datanode of the cluster.
+    let datanode_client = membership.transport.client(Default::default());
     let configured_root = root.access_key.clone();
     let (root, source) = cluster_root(meta.as_ref(), &args, root, source).await?;
     let ec = resolve_ec(meta.as_ref(), &args).await?;
@@ -85,7 +91,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             dirs,
             args.datanode_listen,
             options,
-            cluster_secret.clone(),
+            membership.transport.clone(),
+            crate::listeners::datanode(&args),
             Duration::from_secs(args.compaction_interval.max(1)),
             shutdown_rx.clone(),
         )
@@ -127,7 +134,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     let nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = records
         .iter()
-        .map(|r| (NodeId(r.id), cluster::shard_store(r, &cluster_secret)))
+        .map(|r| (NodeId(r.id), cluster::shard_store(r, &datanode_client)))
         .collect();
     let topology = cluster::topology(&records);
 
@@ -164,7 +171,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         records.clone(),
         keys.clone(),
         view.clone(),
-        cluster_secret.clone(),
+        datanode_client.clone(),
         Duration::from_secs_f64(args.heartbeat_secs.max(0.05)),
         shutdown_rx.clone(),
     ));
@@ -189,7 +196,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     healer.set_peer_in_flight(Arc::new(in_flight::ClusterInFlight::new(
         raft.clone(),
         meta.clone(),
-        &cluster_secret,
+        &membership.transport,
     )));
     let heal_task = tokio::spawn(healer.clone().run_while(leading, shutdown_rx.clone()));
 
@@ -198,24 +205,40 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     api_metrics.register(&mut registry);
     objects.metrics().register(&mut registry);
     healer.metrics().register(&mut registry);
+    cairn_net::NetMetrics::global().register(&mut registry);
+    let body_budget = cairn_api::budget::BodyBudget::new(
+        args.max_inflight_bytes,
+        objects.write_working_set(),
+        api_metrics.body_budget_refused.clone(),
+        api_metrics.body_budget_reserved.clone(),
+    );
+    let limits = cairn_api::limits::RateLimiter::new(
+        cairn_api::limits::RateLimitConfig {
+            key_ops_per_sec: args.key_ops_per_sec,
+            key_bytes_per_sec: args.key_bytes_per_sec,
+            ip_ops_per_sec: args.ip_ops_per_sec,
+            ip_bytes_per_sec: args.ip_bytes_per_sec,
+        },
+        keys.clone(),
+    );
     let state = Arc::new(ApiState {
         objects: objects.clone(),
         keys,
         region: args.region.clone(),
         metrics: api_metrics,
         domains: args.domain.clone(),
+        body_budget,
+        limits,
     });
     let s3 = if args.roles.gateway {
         Some(
-            TcpListener::bind(args.listen)
-                .await
+            cairn_net::bind(args.listen)
                 .with_context(|| format!("binding the S3 address {}", args.listen))?,
         )
     } else {
         None
     };
-    let admin_l = TcpListener::bind(args.admin_listen)
-        .await
+    let admin_l = cairn_net::bind(args.admin_listen)
         .with_context(|| format!("binding the admin address {}", args.admin_listen))?;
     let s3_addr = match &s3 {
         Some(l) => l.local_addr()?,
@@ -261,9 +284,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     }
     if s3.is_some() {
-        println!("S3 API listening on http://{s3_addr}");
+        println!("S3 API listening on {scheme}://{s3_addr}");
     }
-    println!("Admin API listening on http://{admin_addr}");
+    println!("Admin API listening on {scheme}://{admin_addr}");
     println!(
         "Cluster listener on {} (node {}, roles {})",
         membership.addr, args.node_id, args.roles
@@ -300,7 +323,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             keyring,
             healer,
             admin::console::ConsoleConfig {
-                s3_endpoint: format!("http://{}", loopback(s3_addr)),
+                s3_endpoint: format!("{scheme}://{}", loopback(s3_addr)),
                 s3_port: s3_addr.port(),
                 public_s3_url: args.public_s3_url.clone(),
                 region: args.region.clone(),
@@ -308,6 +331,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                     &cluster_secret,
                     i64::try_from(args.console_session_secs).unwrap_or(i64::MAX),
                 ),
+                s3_https: https
+                    .as_ref()
+                    .map(crate::loopback_tls::LoopbackHttps::client)
+                    .transpose()?,
             },
         )
         .with_cluster(admin::ClusterInfo {
@@ -317,17 +344,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }),
     );
     let s3_shutdown = shutdown_rx.clone();
+    let https: Option<Arc<dyn cairn_net::TlsSource>> = https.map(|t| t as _);
+    let (s3_limits, s3_tls) = (crate::listeners::s3(&args), https.clone());
     let s3_srv = async move {
         match s3 {
             Some(s3) => {
-                axum::serve(
-                    s3.tap_io(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    }),
-                    s3_app,
-                )
-                .with_graceful_shutdown(wait_for(s3_shutdown))
-                .await
+                let stop = wait_for(s3_shutdown);
+                cairn_net::serve(s3, "s3", s3_app, s3_limits, s3_tls, stop).await
             }
             None => {
                 wait_for(s3_shutdown).await;
@@ -335,20 +358,21 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let admin_srv = axum::serve(
-        admin_l.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
+    let admin_srv = cairn_net::serve(
+        admin_l,
+        "admin",
         admin_app,
-    )
-    .with_graceful_shutdown(wait_for(shutdown_rx.clone()));
+        crate::listeners::admin(&args),
+        https,
+        wait_for(shutdown_rx.clone()),
+    );
 
     let signals = async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     };
-    let (a, b, ()) = tokio::join!(s3_srv, async { admin_srv.await }, signals);
+    let (a, b, ()) = tokio::join!(s3_srv, admin_srv, signals);
     a?;
     b?;
     let _ = gc.await;

@@ -30,7 +30,7 @@ mod writer;
 pub use compaction::{run_compaction, CompactionReport};
 pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_TIMEOUT};
 pub use scrub::{diff_against_store, DeepScrubReport};
-pub use server::{router, serve};
+pub use server::{default_limits, router, serve, serve_with_limits};
 pub use store::{LocalShardStore, StoreOptions};
 
 /// What a datanode knows about one stored shard.

@@ -1,8 +1,9 @@
 //! [`RemoteShardStore`]: a [`ShardStore`] that talks to a datanode's HTTP server
-//! ([`crate::server`]) over keep-alive HTTP/1.1 connections.
+//! ([`crate::server`]) over keep-alive HTTP/1.1 connections: mutual TLS, or plain HTTP with
+//! the cluster secret, as its [`ClusterClient`] says.
 //!
 //! Status codes map back to the same [`DatanodeError`] variants the server started from;
-//! transport failures, timeouts, 401 (wrong cluster secret, as `PermissionDenied`) and 503
+//! transport failures, timeouts, 401 (not a cluster member, as `PermissionDenied`) and 503
 //! become [`DatanodeError::Io`], so [`DatanodeError::is_retryable`] holds for them. Bytes
 //! read with `get` are checked against the `x-cairn-crc32c` header; a mismatch is reported
 //! as [`DatanodeError::Corrupt`]. Merkle nodes are checked too: a node whose hash does not
@@ -14,12 +15,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use cairn_net::client::ClusterClient;
 use cairn_types::ShardId;
-use http::{header, HeaderValue, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::merkle::{leaf_hash, node_hash, Hash, MerkleNode, NodePath, PartitionTree, PARTITIONS};
 use crate::server::{
@@ -36,9 +35,8 @@ pub const DEFAULT_SCRUB_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Network client for one remote datanode.
 #[derive(Clone)]
 pub struct RemoteShardStore {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: ClusterClient,
     base: String,
-    auth: HeaderValue,
     timeout: Duration,
     scrub_timeout: Duration,
 }
@@ -70,21 +68,13 @@ fn io_err(kind: io::ErrorKind, msg: impl Into<String>) -> DatanodeError {
 }
 
 impl RemoteShardStore {
-    /// `base_url` is e.g. `http://127.0.0.1:7000` (a trailing `/` is ignored). Panics if
-    /// `cluster_secret` contains characters not allowed in an HTTP header value.
-    pub fn new(base_url: &str, cluster_secret: String) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        let auth = HeaderValue::from_str(&format!("Bearer {cluster_secret}"))
-            .expect("cluster secret must be a valid header value");
+    /// `base_url` is e.g. `https://127.0.0.1:7000` (a trailing `/` is ignored;
+    /// [`ClusterClient::url`] makes one with the client's scheme). `client` may be shared by
+    /// the stores of many datanodes (one connection pool).
+    pub fn new(base_url: &str, client: ClusterClient) -> Self {
         RemoteShardStore {
             client,
             base: base_url.trim_end_matches('/').to_string(),
-            auth,
             timeout: DEFAULT_REQUEST_TIMEOUT,
             scrub_timeout: DEFAULT_SCRUB_TIMEOUT,
         }
@@ -126,10 +116,7 @@ impl RemoteShardStore {
         timeout: Duration,
     ) -> Result<Reply> {
         let uri = format!("{}{}", self.base, path_and_query);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(&uri)
-            .header(header::AUTHORIZATION, self.auth.clone());
+        let mut builder = Request::builder().method(method).uri(&uri);
         if let Some(crc) = crc {
             builder = builder.header(CRC_HEADER, encode_crc(crc));
         }
@@ -178,7 +165,10 @@ impl RemoteShardStore {
             }
             (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => io_err(
                 io::ErrorKind::PermissionDenied,
-                format!("datanode refused the cluster secret: {}", reply.text()),
+                format!(
+                    "datanode refused this node (cluster certificate or secret): {}",
+                    reply.text()
+                ),
             ),
             (StatusCode::BAD_REQUEST, _) => io_err(
                 io::ErrorKind::InvalidInput,

@@ -19,8 +19,10 @@
 //!
 //! `{id}` is the lowercase hex of [`ShardId::to_bytes`] (48 characters). A `PUT` may carry
 //! `x-cairn-crc32c` (8 hex digits) for the body; a mismatch is refused with 409 before
-//! anything is stored. Every request must carry `Authorization: Bearer <cluster secret>`
-//! (compared in constant time) or gets 401. Errors map as: `NotFound` 404, `Corrupt` 409
+//! anything is stored. Every request must come from a cluster member
+//! ([`ClusterTransport::authenticated`]: a client certificate from the cluster CA with TLS,
+//! which the handshake already demands; else `Authorization: Bearer <cluster secret>`,
+//! compared in constant time) or gets 401. Errors map as: `NotFound` 404, `Corrupt` 409
 //! (body: the reason), `TooLarge` 413 (body: the size), `Io`/`Closed` 503, malformed ids or
 //! queries 400. Error bodies are plain text.
 
@@ -34,11 +36,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
+use cairn_net::client::ClusterTransport;
 use cairn_types::ShardId;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
 use crate::merkle::{Hash, MerkleNode, NodePath, DEPTH, FANOUT, PARTITIONS};
@@ -228,10 +229,9 @@ struct AppState {
     store: Arc<dyn ShardStore>,
 }
 
-/// Builds the datanode's HTTP router over `store`; every request must present
-/// `Authorization: Bearer <cluster_secret>` (an empty secret lets no request in).
-pub fn router(store: Arc<dyn ShardStore>, cluster_secret: String) -> Router {
-    let expected: Arc<[u8]> = cluster_secret.into_bytes().into();
+/// Builds the datanode's HTTP router over `store`; every request must come from a member
+/// as `auth` defines it (with plain HTTP, an empty secret lets no request in).
+pub fn router(store: Arc<dyn ShardStore>, auth: ClusterTransport) -> Router {
     Router::new()
         .route(
             "/shards/{id}",
@@ -244,37 +244,52 @@ pub fn router(store: Arc<dyn ShardStore>, cluster_secret: String) -> Router {
         .route("/merkle/{partition}/{path}", get(merkle_node))
         .route("/scrub/deep", post(deep_scrub))
         .layer(DefaultBodyLimit::max(MAX_SHARD_BODY))
-        .layer(middleware::from_fn_with_state(expected, authorize))
+        .layer(middleware::from_fn_with_state(auth, authorize))
         .with_state(AppState { store })
 }
 
-/// Serves `router` on `listener` (TCP_NODELAY on every accepted connection) until
-/// `shutdown` completes, then drains in-flight requests.
+/// Serves `router` on `listener` until `shutdown` completes, then drains in-flight
+/// requests: over TLS when `tls` is given ([`ClusterTransport::datanode_tls`]), with
+/// cairn-net's header and idle timeouts and connection cap. No whole-request timeout: a deep
+/// scrub answers only when it is done.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<Arc<dyn cairn_net::TlsSource>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with_limits(listener, router, tls, default_limits(), shutdown).await
 }
 
-/// Lets a request in when it presents the cluster secret as a bearer token: compared in
-/// constant time, and never an empty token (nor anything, if the secret is empty).
-async fn authorize(State(expected): State<Arc<[u8]>>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .unwrap_or(b"");
-    if !token.is_empty() && !expected.is_empty() && bool::from(token.ct_eq(&expected)) {
+/// The datanode listener's default limits: cairn-net's, without a request timeout.
+pub fn default_limits() -> cairn_net::Limits {
+    cairn_net::Limits {
+        request_timeout: None,
+        ..cairn_net::Limits::default()
+    }
+}
+
+/// [`serve`] with the given limits (`cairn server` derives them from its flags).
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<dyn cairn_net::TlsSource>>,
+    limits: cairn_net::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    cairn_net::serve(listener, "datanode", router, limits, tls, shutdown).await
+}
+
+/// Lets a request in when it comes from a cluster member ([`ClusterTransport::authenticated`]).
+async fn authorize(State(auth): State<ClusterTransport>, req: Request, next: Next) -> Response {
+    if auth.authenticated(req.extensions(), req.headers()) {
         next.run(req).await
     } else {
-        (StatusCode::UNAUTHORIZED, "missing or wrong cluster secret").into_response()
+        (
+            StatusCode::UNAUTHORIZED,
+            "not a cluster member (no cluster certificate or secret)",
+        )
+            .into_response()
     }
 }
 

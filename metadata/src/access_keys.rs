@@ -15,7 +15,9 @@
 //!   Its record is gone; the tombstone stays for good, so a deleted access key id is never
 //!   used again — buckets and objects still name it as their owner, and a new key under the
 //!   same id would own them — and a node started with it in its configuration does not bring
-//!   it back.
+//!   it back;
+//! - `access-key/limits/<access key>`: the key's rate-limit override, kept by
+//!   [`crate::key_limits`].
 //!
 //! The root key can be neither deleted nor disabled; [`Command::RotateRootKey`] makes a new
 //! key the root, and the old one stays an ordinary key until it is deleted.
@@ -129,8 +131,9 @@ pub(crate) fn put_key(
     Ok(())
 }
 
-/// `DeleteAccessKey`: removes the record and any disabled mark, and leaves a tombstone. The
-/// root key is refused; deleting a deleted key again changes nothing (a retried command).
+/// `DeleteAccessKey`: removes the record, any disabled mark and any rate-limit override
+/// ([`crate::key_limits`]), and leaves a tombstone. The root key is refused; deleting a
+/// deleted key again changes nothing (a retried command).
 pub(crate) fn delete(
     view: &dyn StateView,
     access_key: &str,
@@ -151,6 +154,10 @@ pub(crate) fn delete(
     };
     writes.push(del(Cf::Keys, access_key.as_bytes().to_vec()));
     writes.push(del(Cf::Sys, disabled_key(access_key).into_bytes()));
+    writes.push(del(
+        Cf::Sys,
+        crate::key_limits::limits_key(access_key).into_bytes(),
+    ));
     writes.push(put(
         Cf::Sys,
         deleted_key(access_key).into_bytes(),

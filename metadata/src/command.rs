@@ -169,6 +169,13 @@ pub enum Command {
     RotateRootKey {
         record: AccessKeyRecord,
     },
+    /// Changes an existing key's rate-limit override ([`crate::key_limits`]): each dimension
+    /// kept, cleared (the gateway default applies) or set.
+    SetAccessKeyLimits {
+        access_key: String,
+        ops_per_sec: crate::key_limits::LimitChange,
+        bytes_per_sec: crate::key_limits::LimitChange,
+    },
 }
 
 /// A part as CompleteMultipartUpload names it.
@@ -470,6 +477,14 @@ pub fn apply(
         }
         Command::RotateRootKey { record } => {
             access_keys::rotate_root(view, record, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::SetAccessKeyLimits {
+            access_key,
+            ops_per_sec,
+            bytes_per_sec,
+        } => {
+            crate::key_limits::set(view, access_key, *ops_per_sec, *bytes_per_sec, &mut writes)?;
             CommandOutput::Done
         }
         Command::SetBucketConfig {

@@ -14,6 +14,7 @@ pub mod access_keys;
 pub mod command;
 pub mod data_refs;
 mod group_commit;
+pub mod key_limits;
 pub mod keys;
 pub mod list;
 pub mod multipart;

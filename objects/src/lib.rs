@@ -388,6 +388,21 @@ impl ObjectService {
             .ok_or(ObjectsError::UnknownNode(id))
     }
 
+    /// The most memory one body being written ([`Self::write_body`]) holds at a time, in
+    /// bytes: the stripe being gathered (up to two stripes while its buffer grows and the
+    /// previous stripe still holds the old one), and for each of the `max_in_flight` stripes
+    /// being written its data, its encoded shards (data and parity) and those shards again
+    /// as the receiving datanodes buffer them (in this process when they are local). Bodies
+    /// below this size hold about their own size. With the defaults (4 MiB stripes, 2 in
+    /// flight, 4+2): 8 + 2 × (4 + 2 × 6) = 40 MiB; a lone 1 GiB PUT measures about 41 MiB
+    /// (`tests/e2e/memory.rs`).
+    pub fn write_working_set(&self) -> u64 {
+        let stripe = self.config.stripe_size as u64;
+        let ec = self.codec.scheme();
+        let shards = stripe.div_ceil(u64::from(ec.data.max(1))) * ec.total() as u64;
+        2 * stripe + self.config.max_in_flight.max(1) as u64 * (stripe + 2 * shards)
+    }
+
     /// Streams `body` into storage. Nothing is visible to readers until [`Self::commit`].
     /// On error, shards already written are removed (best effort; the orphan scrub removes
     /// what a crash leaves behind).
@@ -410,19 +425,31 @@ impl ObjectService {
             loop {
                 let chunk = body.next().await.transpose().map_err(PutError::Body)?;
                 let done = chunk.is_none();
-                if let Some(chunk) = chunk {
-                    md5.update(&chunk);
-                    size += chunk.len() as u64;
-                    buf.extend_from_slice(&chunk);
-                }
-                // Emit full stripes; at the end, the remainder unless it goes inline.
-                while buf.len() >= stripe_size
-                    || (done
+                let mut rest = chunk.unwrap_or_default();
+                md5.update(&rest);
+                size += rest.len() as u64;
+                // Fill the stripe being gathered; emit it when full, and at the end the
+                // remainder unless it goes inline. A striped body gathers each stripe in one
+                // buffer of exactly the stripe size: no regrowth, no copy, and allocations of
+                // one size that the allocator reuses.
+                loop {
+                    let n = rest.len().min(stripe_size - buf.len());
+                    if n > 0 {
+                        let striped =
+                            next_stripe > 0 || buf.len() + n > self.config.inline_threshold;
+                        if striped && buf.capacity() < stripe_size {
+                            buf.reserve(stripe_size - buf.len());
+                        }
+                        buf.extend_from_slice(&rest.split_to(n));
+                    }
+                    let full = buf.len() == stripe_size;
+                    let last = done
                         && !buf.is_empty()
-                        && (next_stripe > 0 || buf.len() >= self.config.inline_threshold))
-                {
-                    let take = buf.len().min(stripe_size);
-                    let data = buf.split_to(take).freeze();
+                        && (next_stripe > 0 || buf.len() >= self.config.inline_threshold);
+                    if !full && !last {
+                        break;
+                    }
+                    let data = std::mem::take(&mut buf).freeze();
                     let this = self.clone();
                     let stripe = next_stripe;
                     next_stripe += 1;

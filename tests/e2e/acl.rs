@@ -53,8 +53,8 @@ pub fn root_id(server: &Server) -> String {
         .find(|l| l.starts_with(ACCESS_KEY))
         .unwrap_or_else(|| panic!("root key not listed: {out}"));
     let cols: Vec<&str> = line.split('\t').collect();
-    // Access key, canonical user id, display name, state.
-    assert_eq!(cols.len(), 4, "{line}");
+    // Access key, canonical user id, display name, state, requests and bytes per second.
+    assert_eq!(cols.len(), 6, "{line}");
     assert_eq!(cols[2], "root");
     cols[1].to_string()
 }

@@ -77,7 +77,7 @@ fn field(out: &str, label: &str) -> String {
         .to_string()
 }
 
-/// The STATE column (the last) of `ak` in `cairn key list` output, if it is listed.
+/// The STATE column (the fourth) of `ak` in `cairn key list` output, if it is listed.
 fn listed_state(list: &str, ak: &str) -> Option<String> {
     list.lines().find_map(|l| {
         let cols: Vec<&str> = l.split('\t').collect();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::presigning::PresigningConfig;
 use bytes::Bytes;
 use cairn_datanode::{RemoteShardStore, ShardStore};
-use cairn_tests::cluster::{Cluster, CLUSTER_SECRET};
+use cairn_tests::cluster::Cluster;
 use cairn_types::{ObjectId, ShardId};
 use serde_json::Value;
 
@@ -163,7 +163,10 @@ async fn orphans_are_kept_while_a_gateway_node_does_not_answer() {
         .and_then(|d| d["addr"].as_str())
         .expect("a datanode of the leader")
         .to_string();
-    let store = RemoteShardStore::new(&format!("http://{addr}"), CLUSTER_SECRET.to_string());
+    // Written as a member would: with the leader's own certificate.
+    let member =
+        crate::cluster_tls::member_transport(&c.node(leader).data).client(Default::default());
+    let store = RemoteShardStore::new(&member.url(&addr, ""), member);
     let stray = ShardId::new(ObjectId(0x5eed), 0, 0);
     store
         .put(stray, Bytes::from_static(b"left behind"))

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::common::*;
 
-fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     if let Ok(venv) = std::env::var("CAIRN_VENV") {
         let p = PathBuf::from(venv).join("bin").join(name);
         if p.exists() {
@@ -17,7 +17,7 @@ fn tool(name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn skip() -> bool {
+pub(crate) fn skip() -> bool {
     std::env::var("CAIRN_SKIP_SCRIPTED").is_ok_and(|v| v == "1")
 }
 

@@ -51,6 +51,8 @@ pub struct Server {
     pub admin: SocketAddr,
     /// The cluster listener (Raft), as the server printed it.
     pub cluster: Option<String>,
+    /// The S3 and admin listeners serve HTTPS (`--tls-cert`).
+    pub tls: bool,
     extra_args: Vec<String>,
     envs: Vec<(String, String)>,
 }
@@ -102,6 +104,7 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut s3, mut admin, mut cluster) = (None, None, None);
+        let mut tls = false;
         let deadline = Instant::now() + Duration::from_secs(120);
         while s3.is_none() || admin.is_none() || cluster.is_none() {
             assert!(Instant::now() < deadline, "cairn did not start in time");
@@ -109,10 +112,17 @@ impl Server {
                 Some(Ok(l)) => l,
                 _ => panic!("cairn exited before it was listening"),
             };
-            if let Some(a) = line.strip_prefix("S3 API listening on http://") {
+            if let Some(a) = line.strip_prefix("S3 API listening on ") {
+                tls = a.starts_with("https://");
+                let a = a
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://");
                 s3 = Some(a.trim().parse().expect("s3 addr"));
             }
-            if let Some(a) = line.strip_prefix("Admin API listening on http://") {
+            if let Some(a) = line.strip_prefix("Admin API listening on ") {
+                let a = a
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://");
                 admin = Some(a.trim().parse().expect("admin addr"));
             }
             if let Some(a) = line.strip_prefix("Cluster listener on ") {
@@ -128,10 +138,14 @@ impl Server {
             s3: s3.unwrap(),
             admin: admin.unwrap(),
             cluster,
+            tls,
             extra_args,
             envs,
         };
-        server.wait_ready();
+        // Readiness is polled over plain HTTP; an HTTPS server's test checks it itself.
+        if !server.tls {
+            server.wait_ready();
+        }
         server
     }
 
@@ -152,7 +166,8 @@ impl Server {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.s3)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.s3)
     }
 
     pub fn pid(&self) -> u32 {

@@ -9,6 +9,11 @@
 //!   over [`string_to_sign`] (method, path and query, the timestamp, the SHA-256 of the
 //!   body); a timestamp more than [`MAX_SKEW_SECS`] away from the server's clock is refused,
 //!   so a captured header is useless a few minutes later.
+//!
+//! The server checks what the headers alone can tell first ([`Verifier::check_header`]: a
+//! bearer token entirely; for a signature, that it is well formed, names the root key and
+//! is fresh), so a request refused there is refused before its body is read; only then is
+//! a signed request's body read (under a small limit) to check the signature over it.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -79,15 +84,53 @@ pub struct Verifier {
     pub keys: cairn_api::KeyRing,
 }
 
+/// What the headers alone established.
+#[derive(Debug)]
+pub enum HeaderCheck {
+    /// The cluster secret: the call is authenticated.
+    Bearer,
+    /// A fresh root-key signature, still to be checked over the body.
+    Signed(PendingSignature),
+}
+
+/// A `Cairn-Root` signature whose key and time were accepted; [`Self::verify`] checks it
+/// over the request.
+pub struct PendingSignature {
+    ts: i64,
+    sig: Vec<u8>,
+    root_secret: String,
+}
+
+impl std::fmt::Debug for PendingSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignature")
+            .field("ts", &self.ts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingSignature {
+    pub fn verify(&self, method: &str, path_and_query: &str, body: &[u8]) -> Result<(), Refusal> {
+        let want = mac(
+            &self.root_secret,
+            &string_to_sign(method, path_and_query, self.ts, body),
+        );
+        if bool::from(want.ct_eq(&self.sig)) {
+            Ok(())
+        } else {
+            Err(Refusal::BadSignature)
+        }
+    }
+}
+
 impl Verifier {
-    pub fn verify(
+    /// Everything that can be checked without the body: a bearer token entirely; a
+    /// signature's form, key and time.
+    pub fn check_header(
         &self,
         authorization: Option<&str>,
-        method: &str,
-        path_and_query: &str,
-        body: &[u8],
         now: i64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<HeaderCheck, Refusal> {
         let value = authorization.ok_or(Refusal::Missing)?;
         if let Some(token) = value.strip_prefix("Bearer ") {
             // An empty token (or an empty configured secret) never matches.
@@ -95,7 +138,7 @@ impl Verifier {
                 return Err(Refusal::BadToken);
             }
             return if bool::from(token.as_bytes().ct_eq(self.bearer.as_bytes())) {
-                Ok(())
+                Ok(HeaderCheck::Bearer)
             } else {
                 Err(Refusal::BadToken)
             };
@@ -120,21 +163,33 @@ impl Verifier {
         if now.abs_diff(ts) > MAX_SKEW_SECS.unsigned_abs() {
             return Err(Refusal::Skew);
         }
-        let want = mac(
-            &root_secret,
-            &string_to_sign(method, path_and_query, ts, body),
-        );
-        if bool::from(want.ct_eq(&sig)) {
-            Ok(())
-        } else {
-            Err(Refusal::BadSignature)
-        }
+        Ok(HeaderCheck::Signed(PendingSignature {
+            ts,
+            sig,
+            root_secret,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`Verifier::check_header`], then the signature (if any) over `body`: what the
+    /// server's middleware does.
+    fn verify(
+        v: &Verifier,
+        authorization: Option<&str>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), Refusal> {
+        match v.check_header(authorization, now)? {
+            HeaderCheck::Bearer => Ok(()),
+            HeaderCheck::Signed(pending) => pending.verify(method, path_and_query, body),
+        }
+    }
 
     fn verifier() -> Verifier {
         let keys = cairn_api::KeyRing::default();
@@ -151,14 +206,14 @@ mod tests {
         let v = verifier();
         let now = 1_000_000;
         let old = sign("ROOTKEY", "root-secret", "GET", "/a", now, b"");
-        assert!(v.verify(Some(&old), "GET", "/a", b"", now).is_ok());
+        assert!(verify(&v, Some(&old), "GET", "/a", b"", now).is_ok());
         // Rotated: the new root signs; the old key, still an ordinary key, no longer does.
         v.keys.insert("NEWROOT".into(), "new-secret".into());
         v.keys.set_root("NEWROOT");
         let new = sign("NEWROOT", "new-secret", "GET", "/a", now, b"");
-        assert!(v.verify(Some(&new), "GET", "/a", b"", now).is_ok());
+        assert!(verify(&v, Some(&new), "GET", "/a", b"", now).is_ok());
         assert_eq!(
-            v.verify(Some(&old), "GET", "/a", b"", now),
+            verify(&v, Some(&old), "GET", "/a", b"", now),
             Err(Refusal::WrongKey)
         );
     }
@@ -167,18 +222,17 @@ mod tests {
     fn bearer_tokens_and_root_signatures_are_checked() {
         let v = verifier();
         let now = 1_000_000;
-        assert_eq!(v.verify(None, "GET", "/a", b"", now), Err(Refusal::Missing));
-        assert!(v
-            .verify(Some("Bearer cluster-secret"), "GET", "/a", b"", now)
-            .is_ok());
         assert_eq!(
-            v.verify(Some("Bearer nope"), "GET", "/a", b"", now),
+            verify(&v, None, "GET", "/a", b"", now),
+            Err(Refusal::Missing)
+        );
+        assert!(verify(&v, Some("Bearer cluster-secret"), "GET", "/a", b"", now).is_ok());
+        assert_eq!(
+            verify(&v, Some("Bearer nope"), "GET", "/a", b"", now),
             Err(Refusal::BadToken)
         );
         let good = sign("ROOTKEY", "root-secret", "POST", "/admin/scrub", now, b"{}");
-        assert!(v
-            .verify(Some(&good), "POST", "/admin/scrub", b"{}", now + 10)
-            .is_ok());
+        assert!(verify(&v, Some(&good), "POST", "/admin/scrub", b"{}", now + 10).is_ok());
         // Another body, path, method or secret breaks it.
         for (m, p, b) in [
             ("POST", "/admin/scrub", &b"{ }"[..]),
@@ -186,32 +240,32 @@ mod tests {
             ("GET", "/admin/scrub", b"{}"),
         ] {
             assert_eq!(
-                v.verify(Some(&good), m, p, b, now),
+                verify(&v, Some(&good), m, p, b, now),
                 Err(Refusal::BadSignature)
             );
         }
         let wrong_secret = sign("ROOTKEY", "other", "GET", "/a", now, b"");
         assert_eq!(
-            v.verify(Some(&wrong_secret), "GET", "/a", b"", now),
+            verify(&v, Some(&wrong_secret), "GET", "/a", b"", now),
             Err(Refusal::BadSignature)
         );
         let other_key = sign("ALTKEY", "root-secret", "GET", "/a", now, b"");
         assert_eq!(
-            v.verify(Some(&other_key), "GET", "/a", b"", now),
+            verify(&v, Some(&other_key), "GET", "/a", b"", now),
             Err(Refusal::WrongKey)
         );
         let old = sign("ROOTKEY", "root-secret", "GET", "/a", now - 301, b"");
         assert_eq!(
-            v.verify(Some(&old), "GET", "/a", b"", now),
+            verify(&v, Some(&old), "GET", "/a", b"", now),
             Err(Refusal::Skew)
         );
         let early = sign("ROOTKEY", "root-secret", "GET", "/a", now + 301, b"");
         assert_eq!(
-            v.verify(Some(&early), "GET", "/a", b"", now),
+            verify(&v, Some(&early), "GET", "/a", b"", now),
             Err(Refusal::Skew)
         );
         let edge = sign("ROOTKEY", "root-secret", "GET", "/a", now - 300, b"");
-        assert!(v.verify(Some(&edge), "GET", "/a", b"", now).is_ok());
+        assert!(verify(&v, Some(&edge), "GET", "/a", b"", now).is_ok());
         for bad in [
             "Cairn-Root x",
             "Cairn-Root a:b:c",
@@ -219,11 +273,46 @@ mod tests {
             "Cairn-Root ROOTKEY:1:zz",
         ] {
             assert_eq!(
-                v.verify(Some(bad), "GET", "/a", b"", now),
+                verify(&v, Some(bad), "GET", "/a", b"", now),
                 Err(Refusal::Malformed),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn headers_alone_settle_all_but_the_signature_over_the_body() {
+        let v = verifier();
+        let now = 1_000_000;
+        assert!(matches!(
+            v.check_header(Some("Bearer cluster-secret"), now),
+            Ok(HeaderCheck::Bearer)
+        ));
+        assert_eq!(
+            v.check_header(Some("Bearer nope"), now).unwrap_err(),
+            Refusal::BadToken
+        );
+        // Wrong key and stale time are refused on the header, whatever the body.
+        let other = sign("ALTKEY", "root-secret", "POST", "/a", now, b"x");
+        assert_eq!(
+            v.check_header(Some(&other), now).unwrap_err(),
+            Refusal::WrongKey
+        );
+        let stale = sign("ROOTKEY", "root-secret", "POST", "/a", now - 1000, b"x");
+        assert_eq!(
+            v.check_header(Some(&stale), now).unwrap_err(),
+            Refusal::Skew
+        );
+        // A fresh root signature waits for the body.
+        let good = sign("ROOTKEY", "root-secret", "POST", "/a", now, b"body");
+        let Ok(HeaderCheck::Signed(pending)) = v.check_header(Some(&good), now) else {
+            panic!("a fresh root signature passes the header check");
+        };
+        assert!(pending.verify("POST", "/a", b"body").is_ok());
+        assert_eq!(
+            pending.verify("POST", "/a", b"other").unwrap_err(),
+            Refusal::BadSignature
+        );
     }
 
     #[test]
@@ -232,7 +321,7 @@ mod tests {
         for now in [i64::MIN, -1, 0, 1_000_000, i64::MAX] {
             for ts in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
                 let h = sign("ROOTKEY", "root-secret", "GET", "/a", ts, b"");
-                let got = v.verify(Some(&h), "GET", "/a", b"", now);
+                let got = verify(&v, Some(&h), "GET", "/a", b"", now);
                 if now.abs_diff(ts) <= 300 {
                     assert!(got.is_ok(), "now {now} ts {ts}: {got:?}");
                 } else {
@@ -243,7 +332,7 @@ mod tests {
         // Past i64: malformed, not a panic.
         let h = "Cairn-Root ROOTKEY:-9223372036854775809:00";
         assert_eq!(
-            v.verify(Some(h), "GET", "/a", b"", 0),
+            verify(&v, Some(h), "GET", "/a", b"", 0),
             Err(Refusal::Malformed)
         );
     }
@@ -252,7 +341,7 @@ mod tests {
     fn empty_bearer_tokens_are_refused() {
         let v = verifier();
         for h in ["Bearer ", "Bearer", "Bearer  "] {
-            assert!(v.verify(Some(h), "GET", "/a", b"", 0).is_err(), "{h:?}");
+            assert!(verify(&v, Some(h), "GET", "/a", b"", 0).is_err(), "{h:?}");
         }
         // Even when the configured secret is empty (a misconfiguration), nothing matches it.
         let empty = Verifier {
@@ -260,7 +349,7 @@ mod tests {
             ..verifier()
         };
         assert_eq!(
-            empty.verify(Some("Bearer "), "GET", "/a", b"", 0),
+            verify(&empty, Some("Bearer "), "GET", "/a", b"", 0),
             Err(Refusal::BadToken)
         );
     }

@@ -15,6 +15,7 @@
 //! | `POST /admin/keys/{ak}/disable`      | bearer | stop accepting a key (it stays)           |
 //! | `POST /admin/keys/{ak}/enable`       | bearer | accept a disabled key again               |
 //! | `POST /admin/keys/rotate-root`       | bearer | make a new key the root key (JSON below)  |
+//! | `POST /admin/keys/{ak}/limits`       | bearer | set a key's rate limits ([`key_limits`])  |
 //!
 //! `POST /admin/keys` takes `{"name": "...", "access_key": "...", "secret_key": "..."}`; the
 //! two keys are optional and generated when absent. It answers the whole record, secret
@@ -35,7 +36,9 @@
 //! | `GET /admin/status`                  | admin  | JSON: what `cairn status` shows           |
 //!
 //! "bearer"/"admin": `Authorization: Bearer <cluster secret>` or a request signed with the
-//! root key (`Cairn-Root`, see [`auth`]); both compared in constant time.
+//! root key (`Cairn-Root`, see [`auth`]); both compared in constant time. The headers are
+//! checked before the body is read: a request they do not authenticate gets 401 and its
+//! connection closed, its body unread; a body over [`ADMIN_BODY_LIMIT`] gets 413.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +52,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use cairn_api::KeyRing;
 use cairn_metadata::access_keys;
+use cairn_metadata::raft::service;
 use cairn_metadata::{AccessKeyRecord, Command, MetadataError};
 use cairn_objects::ObjectService;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -62,6 +66,7 @@ use crate::datanodes::LocalDatanodes;
 pub mod auth;
 pub mod console;
 mod heal;
+mod key_limits;
 mod nodes;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.
@@ -285,6 +290,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/keys/{ak}/disable", post(disable_key))
         .route("/admin/keys/{ak}/enable", post(enable_key))
         .merge(heal::routes())
+        .merge(key_limits::routes())
         .merge(nodes::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
@@ -292,18 +298,21 @@ pub fn router(state: AdminState) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(operator)
-        .merge(console::routes())
+        .merge(console::routes(state.clone()))
         .with_state(state)
 }
 
-/// Largest admin request body.
-const MAX_ADMIN_BODY: usize = 1 << 20;
+/// Largest admin request body. Every admin body is a small JSON document (the largest: a
+/// key request, with two keys of at most 128 characters and a name); a signed request's
+/// body is read before its signature can be checked, so this is what a caller who knows
+/// the root access key (not its secret) can make the server hold per request.
+pub const ADMIN_BODY_LIMIT: usize = 16 << 10;
 
+/// Authenticates an admin call on its headers before its body is read: a bearer token
+/// whole; a root-key signature's key and time, and then, with the body read under
+/// [`ADMIN_BODY_LIMIT`], the signature over it.
 async fn authorize(State(st): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_ADMIN_BODY).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
-    };
     let authorization = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -313,16 +322,25 @@ async fn authorize(State(st): State<Arc<AdminState>>, req: Request, next: Next) 
         .path_and_query()
         .map_or(parts.uri.path(), |p| p.as_str());
     let now = crate::server::time_ms() / 1000;
-    match st
-        .verifier
-        .verify(authorization, parts.method.as_str(), path, &body, now)
-    {
-        Ok(()) => next.run(Request::from_parts(parts, body.into())).await,
-        Err(refusal) => {
-            tracing::warn!(?refusal, path, "admin call refused");
-            (StatusCode::UNAUTHORIZED, format!("{}\n", refusal.message())).into_response()
+    let refused = |refusal: auth::Refusal| {
+        tracing::warn!(?refusal, path, "admin call refused");
+        service::refuse(StatusCode::UNAUTHORIZED, format!("{}\n", refusal.message()))
+    };
+    let pending = match st.verifier.check_header(authorization, now) {
+        Ok(auth::HeaderCheck::Bearer) => None,
+        Ok(auth::HeaderCheck::Signed(pending)) => Some(pending),
+        Err(refusal) => return refused(refusal),
+    };
+    let body = match service::read_body(&parts.headers, body, ADMIN_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    if let Some(pending) = pending {
+        if let Err(refusal) = pending.verify(parts.method.as_str(), path, &body) {
+            return refused(refusal);
         }
     }
+    next.run(Request::from_parts(parts, body.into())).await
 }
 
 async fn ready(State(st): State<Arc<AdminState>>) -> (StatusCode, String) {
@@ -562,6 +580,8 @@ struct KeyView {
     root: bool,
     /// False for a disabled key.
     enabled: bool,
+    /// Its rate-limit override (`null`: the server's default).
+    limits: key_limits::LimitsView,
 }
 
 async fn list_keys(State(st): State<Arc<AdminState>>) -> Response {
@@ -573,15 +593,21 @@ async fn list_keys(State(st): State<Arc<AdminState>>) -> Response {
             access_keys::DISABLED_PREFIX,
         );
         let root = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
-        Ok::<_, MetadataError>((keys, disabled, root))
+        let limits = key_limits::read_all(meta.as_ref()).await?;
+        Ok::<_, MetadataError>((keys, disabled, root, limits))
     };
     match read.await {
-        Ok((keys, disabled, root)) => {
+        Ok((keys, disabled, root, limits)) => {
             let view: Vec<KeyView> = keys
                 .into_iter()
                 .map(|k| KeyView {
                     root: root.as_deref() == Some(k.access_key.as_str()),
                     enabled: !disabled.contains(&k.access_key),
+                    limits: limits
+                        .get(&k.access_key)
+                        .copied()
+                        .unwrap_or_default()
+                        .into(),
                     access_key: k.access_key,
                     name: k.name,
                     created_ms: k.created_ms,

@@ -1,7 +1,8 @@
 //! How every admin subcommand finds and authenticates to a server's admin API.
 //!
 //! Address: `--admin-url`, else `CAIRN_ADMIN_URL`, else `http://127.0.0.1:9001` (a bare
-//! `host:port` works too). Credentials, the first that is set: the root key
+//! `host:port` works too). An `https://` URL (a server started with `--tls-cert`) is verified
+//! against `--ca-bundle` (`CAIRN_CA_BUNDLE`), else the system's CA certificates. Credentials, the first that is set: the root key
 //! (`CAIRN_ROOT_ACCESS_KEY` and `CAIRN_ROOT_SECRET_KEY`, which sign each call without
 //! sending the secret), an admin token (`CAIRN_ADMIN_TOKEN`, the cluster secret), then, for
 //! a server on this host, the cluster secret or the root credentials in its data directory
@@ -10,6 +11,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -36,7 +38,26 @@ pub struct Connection {
         global = true
     )]
     pub data: PathBuf,
+    /// PEM CA certificates that an `https://` admin URL's certificate must chain to [default:
+    /// the system's CA certificates].
+    #[arg(long, env = "CAIRN_CA_BUNDLE", global = true)]
+    pub ca_bundle: Option<PathBuf>,
 }
+
+/// Where the admin API is.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    tls: bool,
+    addr: SocketAddr,
+    /// `host:port` as given, for the Host header.
+    host: String,
+    /// The host alone, the name the certificate must carry.
+    name: String,
+}
+
+/// Anything a request can go over: a socket, or TLS over one.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
 
 enum Credential {
     Token(String),
@@ -68,21 +89,82 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl Connection {
-    fn addr(&self) -> anyhow::Result<(SocketAddr, String)> {
-        let rest = self
-            .admin_url
-            .strip_prefix("http://")
-            .unwrap_or(&self.admin_url);
-        if self.admin_url.starts_with("https://") {
-            bail!("the admin API speaks plain HTTP; use an http:// URL (or a TLS proxy)");
-        }
+    fn target(&self) -> anyhow::Result<Target> {
+        let url = self.admin_url.as_str();
+        let (tls, rest) = match url.split_once("://") {
+            Some(("https", rest)) => (true, rest),
+            Some(("http", rest)) => (false, rest),
+            Some((scheme, _)) => bail!("unsupported scheme {scheme}:// in the admin URL {url}"),
+            None => (false, url),
+        };
         let host = rest.split('/').next().unwrap_or(rest);
         let addr = host
             .to_socket_addrs()
             .with_context(|| format!("resolving the admin address {host}"))?
             .next()
             .with_context(|| format!("no address for {host}"))?;
-        Ok((addr, host.to_string()))
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        Ok(Target {
+            tls,
+            addr,
+            host: host.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// What an `https://` admin URL's certificate must chain to.
+    fn tls_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_bundle {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("reading the CA bundle {}", path.display()))?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert =
+                        cert.with_context(|| format!("reading the CA bundle {}", path.display()))?;
+                    roots
+                        .add(cert)
+                        .with_context(|| format!("a certificate in {}", path.display()))?;
+                }
+                if roots.is_empty() {
+                    bail!("no certificates in the CA bundle {}", path.display());
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+                if roots.is_empty() {
+                    bail!("no system CA certificates found: give --ca-bundle (CAIRN_CA_BUNDLE)");
+                }
+            }
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(cairn_net::crypto_provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![cairn_net::ALPN_HTTP1.to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// A connection to the admin API, TLS for an `https://` URL.
+    fn connect(&self, t: &Target) -> anyhow::Result<Box<dyn Stream>> {
+        let tcp = TcpStream::connect_timeout(&t.addr, Duration::from_secs(5))
+            .with_context(|| format!("connecting to the admin API at {}", t.addr))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(24 * 3600)))?;
+        if !t.tls {
+            return Ok(Box::new(tcp));
+        }
+        let name = rustls::pki_types::ServerName::try_from(t.name.clone())
+            .with_context(|| format!("{} is not a valid server name", t.name))?;
+        let tls = rustls::ClientConnection::new(self.tls_config()?, name)
+            .context("setting up TLS to the admin API")?;
+        Ok(Box::new(rustls::StreamOwned::new(tls, tcp)))
     }
 
     fn credential(&self) -> anyhow::Result<Credential> {
@@ -113,7 +195,8 @@ impl Connection {
 
     /// One call; `body` is sent as JSON.
     pub fn call(&self, method: &str, path: &str, body: &str) -> anyhow::Result<Reply> {
-        let (addr, host) = self.addr()?;
+        let target = self.target()?;
+        let host = &target.host;
         let authorization = match self.credential()? {
             Credential::Token(t) => format!("Bearer {t}"),
             Credential::Root { access_key, secret } => {
@@ -121,17 +204,29 @@ impl Connection {
                 auth::sign(&access_key, &secret, method, path, now, body.as_bytes())
             }
         };
-        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .with_context(|| format!("connecting to the admin API at {addr}"))?;
-        conn.set_read_timeout(Some(Duration::from_secs(24 * 3600)))?;
+        let mut conn = self.connect(&target)?;
         write!(
             conn,
             "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {authorization}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )?;
+        conn.flush()?;
         let mut raw = Vec::new();
-        conn.read_to_end(&mut raw)?;
+        match conn.read_to_end(&mut raw) {
+            Ok(_) => {}
+            // A TLS peer that closed without close_notify, after its whole reply.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+            Err(e) if target.tls => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "TLS with the admin API at {} (is --ca-bundle the CA of its certificate?)",
+                        target.addr
+                    )
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
         let text = String::from_utf8_lossy(&raw);
         let (head, body) = text
             .split_once("\r\n\r\n")
@@ -191,8 +286,51 @@ mod tests {
             let c = Connection {
                 admin_url: url.into(),
                 data: PathBuf::new(),
+                ca_bundle: None,
             };
-            assert_eq!(c.addr().unwrap().0, "127.0.0.1:9001".parse().unwrap());
+            let t = c.target().unwrap();
+            assert_eq!(t.addr, "127.0.0.1:9001".parse().unwrap());
+            assert!(!t.tls);
+            assert_eq!(t.name, "127.0.0.1");
         }
+    }
+
+    #[test]
+    fn https_urls_name_the_host_the_certificate_must_carry() {
+        let c = |url: &str| Connection {
+            admin_url: url.into(),
+            data: PathBuf::new(),
+            ca_bundle: None,
+        };
+        let t = c("https://localhost:9001/").target().unwrap();
+        assert!(t.tls);
+        assert_eq!(
+            (t.host.as_str(), t.name.as_str()),
+            ("localhost:9001", "localhost")
+        );
+        assert_eq!(t.addr.port(), 9001);
+        let t = c("https://[::1]:9443").target().unwrap();
+        assert_eq!((t.host.as_str(), t.name.as_str()), ("[::1]:9443", "::1"));
+        let err = c("ftp://127.0.0.1:9001").target().unwrap_err().to_string();
+        assert!(err.contains("ftp://"), "{err}");
+    }
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "nothing here").unwrap();
+        let c = Connection {
+            admin_url: "https://127.0.0.1:9001".into(),
+            data: PathBuf::new(),
+            ca_bundle: Some(empty),
+        };
+        let err = c.tls_config().unwrap_err().to_string();
+        assert!(err.contains("no certificates"), "{err}");
+        let missing = Connection {
+            ca_bundle: Some(dir.path().join("missing.pem")),
+            ..c
+        };
+        assert!(missing.tls_config().is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! `cairn key`: create, list, disable, enable and delete the access keys of a running
-//! server, and rotate the root key, through its admin API (`/admin/keys`). Each key is also
+//! server, rotate the root key and set a key's rate limits, through its admin API
+//! (`/admin/keys`). Each key is also
 //! an S3 user: besides the key pair it has the canonical user id that ACLs and Owner
 //! elements name, and a display name (its name).
 
@@ -31,8 +32,9 @@ pub enum KeyAction {
         #[arg(long)]
         secret_key: Option<String>,
     },
-    /// List the access keys (no secrets) with their canonical user ids, display names and
-    /// states (root, enabled, disabled).
+    /// List the access keys (no secrets) with their canonical user ids, display names,
+    /// states (root, enabled, disabled) and rate limits (requests and bytes per second:
+    /// the key's own, or `default` for the server's `--key-ops-per-sec`/`--key-bytes-per-sec`).
     List,
     /// Delete ACCESS_KEY for good: requests signed with it are refused (InvalidAccessKeyId)
     /// on every gateway within a heartbeat, and its console sessions end. Its buckets and
@@ -43,6 +45,23 @@ pub enum KeyAction {
     Disable { access_key: String },
     /// Enable a disabled ACCESS_KEY again.
     Enable { access_key: String },
+    /// Set ACCESS_KEY's rate limits, replacing the server's defaults for it: beyond them its
+    /// requests get 503 SlowDown with Retry-After. Each gateway enforces them on the
+    /// requests it serves; every gateway applies a change within a heartbeat.
+    SetLimit {
+        access_key: String,
+        /// Requests per second; `unlimited` for none whatever the default; 0 removes the
+        /// key's own limit (the default applies again).
+        #[arg(long, value_parser = parse_ops)]
+        ops_per_sec: Option<LimitArg>,
+        /// Body bytes per second, uploads and downloads (`10MiB`, `500KB`, plain bytes);
+        /// `unlimited`; 0 removes the key's own limit.
+        #[arg(long, value_parser = parse_bytes)]
+        bytes_per_sec: Option<LimitArg>,
+        /// Remove both of the key's own limits (the defaults apply again).
+        #[arg(long, conflicts_with_all = ["ops_per_sec", "bytes_per_sec"])]
+        clear: bool,
+    },
     /// Make a new key the root key (generated, or the one given); prints it once. The old
     /// root key keeps working as an ordinary key until you delete it (`cairn key delete`),
     /// once clients and CAIRN_ROOT_ACCESS_KEY/CAIRN_ROOT_SECRET_KEY use the new one.
@@ -73,6 +92,67 @@ struct Listed {
     root: bool,
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default)]
+    limits: Limits,
+}
+
+/// A key's rate limits as the admin API shows them: per dimension `null` (the default), a
+/// number or `"unlimited"`.
+#[derive(Deserialize, Default)]
+struct Limits {
+    #[serde(default)]
+    ops_per_sec: serde_json::Value,
+    #[serde(default)]
+    bytes_per_sec: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct LimitsChanged {
+    access_key: String,
+    limits: Limits,
+}
+
+/// A limit given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitArg {
+    /// Per second; 0 removes the key's own limit.
+    PerSec(u64),
+    Unlimited,
+}
+
+impl LimitArg {
+    fn json(self) -> serde_json::Value {
+        match self {
+            LimitArg::PerSec(n) => n.into(),
+            LimitArg::Unlimited => "unlimited".into(),
+        }
+    }
+}
+
+fn parse_ops(s: &str) -> Result<LimitArg, String> {
+    if s.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(LimitArg::Unlimited);
+    }
+    s.trim()
+        .parse()
+        .map(LimitArg::PerSec)
+        .map_err(|_| format!("{s:?}: expected a whole number of requests or `unlimited`"))
+}
+
+fn parse_bytes(s: &str) -> Result<LimitArg, String> {
+    if s.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(LimitArg::Unlimited);
+    }
+    cairn_api::budget::parse_size(s).map(LimitArg::PerSec)
+}
+
+/// One dimension of a key's limits, as `cairn key` prints it.
+fn limit_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "default".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn yes() -> bool {
@@ -123,6 +203,41 @@ pub fn run(args: KeyArgs) -> anyhow::Result<()> {
         KeyAction::Enable { access_key } => {
             let path = format!("/admin/keys/{}/enable", path_segment(&access_key));
             change(&args.conn, "POST", &path)?;
+        }
+        KeyAction::SetLimit {
+            access_key,
+            ops_per_sec,
+            bytes_per_sec,
+            clear,
+        } => {
+            let mut body = serde_json::Map::new();
+            if clear {
+                body.insert("clear".into(), true.into());
+            }
+            if let Some(l) = ops_per_sec {
+                body.insert("ops_per_sec".into(), l.json());
+            }
+            if let Some(l) = bytes_per_sec {
+                body.insert("bytes_per_sec".into(), l.json());
+            }
+            if body.is_empty() {
+                bail!("give --ops-per-sec, --bytes-per-sec or --clear");
+            }
+            let path = format!("/admin/keys/{}/limits", path_segment(&access_key));
+            let text = call(
+                &args.conn,
+                "POST",
+                &path,
+                &serde_json::Value::Object(body).to_string(),
+            )?;
+            let c: LimitsChanged = serde_json::from_str(&text)
+                .with_context(|| format!("unexpected answer from the admin API: {text}"))?;
+            println!(
+                "access key {}: requests per second {}, bytes per second {}",
+                c.access_key,
+                limit_text(&c.limits.ops_per_sec),
+                limit_text(&c.limits.bytes_per_sec)
+            );
         }
         KeyAction::RotateRoot {
             access_key,
@@ -204,7 +319,8 @@ fn rotated_text(k: &Created) -> String {
 }
 
 fn list_text(keys: &[Listed]) -> String {
-    let mut out = String::from("ACCESS KEY\tCANONICAL USER ID\tDISPLAY NAME\tSTATE\n");
+    let mut out =
+        String::from("ACCESS KEY\tCANONICAL USER ID\tDISPLAY NAME\tSTATE\tOPS/S\tBYTES/S\n");
     for k in keys {
         let state = match (k.root, k.enabled) {
             (true, _) => "root",
@@ -212,10 +328,12 @@ fn list_text(keys: &[Listed]) -> String {
             (false, false) => "disabled",
         };
         out.push_str(&format!(
-            "{}\t{}\t{}\t{state}\n",
+            "{}\t{}\t{}\t{state}\t{}\t{}\n",
             k.access_key,
             canonical_id(&k.access_key),
-            display_name(&k.access_key, &k.name)
+            display_name(&k.access_key, &k.name),
+            limit_text(&k.limits.ops_per_sec),
+            limit_text(&k.limits.bytes_per_sec)
         ));
     }
     out
@@ -247,16 +365,24 @@ mod tests {
                 name: String::new(),
                 root: false,
                 enabled: true,
+                limits: Limits::default(),
             },
             Listed {
                 access_key: "AKEXAMPLE0000002".into(),
                 name: "bob".into(),
                 root: false,
                 enabled: false,
+                limits: Limits {
+                    ops_per_sec: 20.into(),
+                    bytes_per_sec: "unlimited".into(),
+                },
             },
         ]);
-        assert!(list.ends_with("\tbob\tdisabled\n"), "{list}");
-        assert!(list.contains("\tAKEXAMPLE0000001\tenabled\n"), "{list}");
+        assert!(list.ends_with("\tbob\tdisabled\t20\tunlimited\n"), "{list}");
+        assert!(
+            list.contains("\tAKEXAMPLE0000001\tenabled\tdefault\tdefault\n"),
+            "{list}"
+        );
     }
 
     #[test]
@@ -273,6 +399,21 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("cairn key delete OLDROOT000000001"), "{text}");
+    }
+
+    #[test]
+    fn limits_are_numbers_sizes_or_unlimited() {
+        assert_eq!(parse_ops("20"), Ok(LimitArg::PerSec(20)));
+        assert_eq!(parse_ops("0"), Ok(LimitArg::PerSec(0)));
+        assert_eq!(parse_ops("Unlimited"), Ok(LimitArg::Unlimited));
+        assert!(parse_ops("20/s").is_err());
+        assert!(parse_ops("-1").is_err());
+        assert_eq!(parse_bytes("10MiB"), Ok(LimitArg::PerSec(10 << 20)));
+        assert_eq!(parse_bytes("500"), Ok(LimitArg::PerSec(500)));
+        assert_eq!(parse_bytes("unlimited"), Ok(LimitArg::Unlimited));
+        assert!(parse_bytes("fast").is_err());
+        assert_eq!(LimitArg::Unlimited.json(), serde_json::json!("unlimited"));
+        assert_eq!(limit_text(&serde_json::Value::Null), "default");
     }
 
     #[test]

@@ -33,6 +33,12 @@ pub struct ServerArgs {
     /// (`CAIRN_CLUSTER_SECRET`).
     #[arg(long, env = "CAIRN_JOIN")]
     pub join: Option<String>,
+    /// Plain HTTP between nodes, the cluster secret as bearer token on every call, instead
+    /// of mutual TLS with certificates from the cluster CA: only for a network nobody else
+    /// can see. Every node of a cluster must agree (a node with the other setting cannot
+    /// reach the rest, nor they it).
+    #[arg(long, env = "CAIRN_INSECURE_CLUSTER_TRANSPORT")]
+    pub insecure_cluster_transport: bool,
     /// A datanode directory; repeat for several (one datanode each) [default: `--datanodes`
     /// directories under `<data>/datanodes/`].
     #[arg(long = "data-dir", env = "CAIRN_DATA_DIRS", value_delimiter = ',')]
@@ -63,9 +69,63 @@ pub struct ServerArgs {
     /// Address of the admin API (health checks).
     #[arg(long, default_value = "127.0.0.1:9001", env = "CAIRN_ADMIN_LISTEN")]
     pub admin_listen: SocketAddr,
+    /// Open connections the S3 listener accepts; at the cap the connection idle longest is
+    /// closed to make room, or, when every one has a request in flight, the new one is
+    /// refused. The admin (256), cluster and datanode listeners (1024 each) have their own
+    /// caps; all caps are scaled down to leave 1024 descriptors of the open-file limit free.
+    #[arg(long, default_value_t = 4096, env = "CAIRN_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a whole request head once it started one (and to finish a
+    /// TLS handshake), on every listener.
+    #[arg(long, default_value_t = 10.0, env = "CAIRN_HEADER_TIMEOUT", value_parser = parse_secs)]
+    pub header_timeout: f64,
+    /// Seconds a connection may stay open with no request in flight and no bytes moving (and
+    /// a response may stay stuck because the client stopped reading), on every listener.
+    #[arg(long, default_value_t = 60.0, env = "CAIRN_IDLE_TIMEOUT", value_parser = parse_secs)]
+    pub idle_timeout: f64,
+    /// Bytes per second a request body must average while the server waits for it, after a
+    /// 10 s grace, e.g. `16KiB`; slower uploads fail and their connection closes. 0: off.
+    #[arg(long, default_value = "16KiB", env = "CAIRN_MIN_BODY_RATE", value_parser = cairn_api::budget::parse_size)]
+    pub min_body_rate: u64,
+    /// Seconds an S3 or admin request without a body (GET, HEAD, DELETE, …) may take to its
+    /// response head before it gets 503; 0: no limit. Streaming a response is not limited.
+    #[arg(long, default_value_t = 300.0, env = "CAIRN_REQUEST_TIMEOUT", value_parser = parse_secs_or_off)]
+    pub request_timeout: f64,
+    /// PEM certificate chain (server certificate first): the S3 and admin listeners serve
+    /// HTTPS. Reloaded when the file changes, for new connections.
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The region this server reports.
     #[arg(long, default_value = "us-east-1", env = "CAIRN_REGION")]
     pub region: String,
+    /// Memory that S3 request bodies in flight may hold together, e.g. `256MiB`, `1GiB` or
+    /// plain bytes. Each upload reserves what it will hold (its length, at most the data
+    /// path's per-request working set: 40 MiB with the default stripes) before its body is
+    /// read; beyond the budget new uploads get 503 SlowDown (with `Retry-After: 1`) instead
+    /// of allocating. A budget below one working set lets one upload through at a time.
+    #[arg(long, default_value = "1GiB", env = "CAIRN_MAX_INFLIGHT_BYTES", value_parser = cairn_api::budget::parse_size)]
+    pub max_inflight_bytes: u64,
+    /// S3 requests per second each access key may make (a token bucket with one second's
+    /// burst); beyond it, 503 SlowDown with Retry-After. 0: unlimited. `cairn key
+    /// set-limit` overrides it per key. Each gateway enforces it on its own requests.
+    #[arg(long, default_value_t = 0, env = "CAIRN_KEY_OPS_PER_SEC")]
+    pub key_ops_per_sec: u64,
+    /// Body bytes per second (uploads and downloads) each access key may move, e.g.
+    /// `100MiB`; 0: unlimited. `cairn key set-limit` overrides it per key.
+    #[arg(long, default_value = "0", env = "CAIRN_KEY_BYTES_PER_SEC", value_parser = cairn_api::budget::parse_size)]
+    pub key_bytes_per_sec: u64,
+    /// S3 requests per second from each client address (IPv6: each /64), signed or not,
+    /// checked before authentication. 0 (the default): unlimited — behind a load balancer,
+    /// proxy or NAT many clients share one address.
+    #[arg(long, default_value_t = 0, env = "CAIRN_IP_OPS_PER_SEC")]
+    pub ip_ops_per_sec: u64,
+    /// Body bytes per second from and to each client address, e.g. `50MiB`; 0 (the
+    /// default): unlimited.
+    #[arg(long, default_value = "0", env = "CAIRN_IP_BYTES_PER_SEC", value_parser = cairn_api::budget::parse_size)]
+    pub ip_bytes_per_sec: u64,
     /// Data bytes per stripe.
     #[arg(long, default_value_t = 4 << 20)]
     pub stripe_size: usize,
@@ -128,6 +188,23 @@ pub fn mb_per_sec(mb: f64) -> u64 {
     (mb.max(0.0) * 1_048_576.0) as u64
 }
 
+/// A positive number of seconds.
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 * 365.0 => Ok(v),
+        Ok(_) => Err(format!("expected a positive number of seconds, got {s:?}")),
+        Err(_) => Err(format!("expected seconds such as 10 or 2.5, got {s:?}")),
+    }
+}
+
+/// Seconds, or 0 for none.
+fn parse_secs_or_off(s: &str) -> Result<f64, String> {
+    if s.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(0.0);
+    }
+    parse_secs(s)
+}
+
 fn parse_ec(s: &str) -> Result<EcScheme, String> {
     let (k, m) = s
         .split_once('+')
@@ -157,5 +234,18 @@ mod tests {
         assert!(parse_ec("0+2").is_err());
         assert!(parse_ec("4").is_err());
         assert!(parse_ec("a+b").is_err());
+    }
+
+    #[test]
+    fn parses_seconds() {
+        assert_eq!(parse_secs("10"), Ok(10.0));
+        assert_eq!(parse_secs("2.5"), Ok(2.5));
+        assert!(parse_secs("0").is_err());
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("NaN").is_err());
+        assert!(parse_secs("soon").is_err());
+        assert_eq!(parse_secs_or_off("0"), Ok(0.0));
+        assert_eq!(parse_secs_or_off("30"), Ok(30.0));
+        assert!(parse_secs_or_off("-5").is_err());
     }
 }

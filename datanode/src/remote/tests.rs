@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use bytes::Bytes;
+use cairn_net::client::{ClusterClient, ClusterTransport};
 use cairn_types::{ObjectId, ShardId};
 use http::{Method, StatusCode};
 use tokio::net::TcpListener;
@@ -18,6 +19,11 @@ use crate::{
 
 const SECRET: &str = "s3cret-cluster-key";
 
+/// A plain-HTTP client presenting `secret` (TLS is tested end to end).
+fn plain(secret: &str) -> ClusterClient {
+    ClusterTransport::insecure(secret).client(Default::default())
+}
+
 struct TestServer {
     base: String,
     local: Arc<LocalShardStore>,
@@ -30,7 +36,7 @@ impl TestServer {
     async fn start(options: StoreOptions) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let local = Arc::new(LocalShardStore::open(dir.path(), options).unwrap());
-        let app = router(local.clone(), SECRET.to_string());
+        let app = router(local.clone(), ClusterTransport::insecure(SECRET));
         let (base, stop, task) = spawn_router(app).await;
         TestServer {
             base,
@@ -42,7 +48,7 @@ impl TestServer {
     }
 
     fn client(&self) -> RemoteShardStore {
-        RemoteShardStore::new(&self.base, SECRET.to_string())
+        RemoteShardStore::new(&self.base, plain(SECRET))
     }
 
     async fn stop(&mut self) {
@@ -61,7 +67,7 @@ async fn spawn_router(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, app, async move {
+    let task = tokio::spawn(serve(listener, app, None, async move {
         let _ = rx.await;
     }));
     (format!("http://{addr}"), tx, task)
@@ -120,7 +126,7 @@ async fn wrong_secret_is_refused_and_not_not_found() {
         .await
         .unwrap();
     for secret in ["wrong", "", "s3cret-cluster-ke", "s3cret-cluster-key2"] {
-        let bad = RemoteShardStore::new(&server.base, secret.to_string());
+        let bad = RemoteShardStore::new(&server.base, plain(secret));
         for err in [
             bad.get(sid(1)).await.unwrap_err(),
             bad.get(sid(2)).await.unwrap_err(),
@@ -151,9 +157,9 @@ async fn an_empty_secret_lets_nothing_in() {
     // (`Authorization: Bearer `), nor a missing one.
     let dir = tempfile::tempdir().unwrap();
     let local = Arc::new(LocalShardStore::open(dir.path(), StoreOptions::default()).unwrap());
-    let (base, stop, task) = spawn_router(router(local, String::new())).await;
+    let (base, stop, task) = spawn_router(router(local, ClusterTransport::insecure(""))).await;
     for secret in ["", " "] {
-        let bad = RemoteShardStore::new(&base, secret.to_string());
+        let bad = RemoteShardStore::new(&base, plain(secret));
         match bad.stats().await.unwrap_err() {
             DatanodeError::Io(e) => assert_eq!(e.kind(), io::ErrorKind::PermissionDenied),
             other => panic!("expected PermissionDenied, got {other:?}"),
@@ -192,7 +198,7 @@ async fn corrupted_download_is_detected() {
         }),
     );
     let (base, stop, task) = spawn_router(app).await;
-    let remote = RemoteShardStore::new(&base, SECRET.to_string());
+    let remote = RemoteShardStore::new(&base, plain(SECRET));
     match remote.get(id).await {
         Err(DatanodeError::Corrupt { id: got, reason }) => {
             assert_eq!(got, id);
@@ -206,7 +212,7 @@ async fn corrupted_download_is_detected() {
     // A reply without the header is not trusted either.
     let app = axum::Router::new().route("/shards/{id}", get(|| async { "hello" }));
     let (base, stop, task) = spawn_router(app).await;
-    let remote = RemoteShardStore::new(&base, SECRET.to_string());
+    let remote = RemoteShardStore::new(&base, plain(SECRET));
     assert!(matches!(
         remote.get(id).await,
         Err(DatanodeError::Corrupt { .. })
@@ -317,7 +323,7 @@ async fn unresponsive_server_times_out() {
     );
     let (base, stop, task) = spawn_router(app).await;
     let remote =
-        RemoteShardStore::new(&base, SECRET.to_string()).with_timeout(Duration::from_millis(200));
+        RemoteShardStore::new(&base, plain(SECRET)).with_timeout(Duration::from_millis(200));
     match remote.stats().await {
         Err(DatanodeError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
         other => panic!("expected a timeout, got {other:?}"),
@@ -485,7 +491,7 @@ async fn malformed_merkle_and_scrub_requests_are_bad_requests() {
             .unwrap();
         assert_eq!(reply.status, StatusCode::OK, "{path}");
     }
-    let wrong = RemoteShardStore::new(&server.base, "wrong".to_string());
+    let wrong = RemoteShardStore::new(&server.base, plain("wrong"));
     for result in [
         wrong.merkle_roots().await.map(|_| ()),
         wrong
@@ -527,7 +533,7 @@ async fn inconsistent_merkle_replies_are_refused() {
             get(|| async { r#"{"partitions":256,"fanout":16,"depth":2,"roots":[]}"# }),
         );
     let (base, stop, task) = spawn_router(app).await;
-    let remote = RemoteShardStore::new(&base, SECRET.to_string());
+    let remote = RemoteShardStore::new(&base, plain(SECRET));
     let leaf_path = crate::merkle::NodePath::parse("123").unwrap();
     for result in [
         remote.merkle_roots().await.map(|_| ()),

@@ -152,22 +152,31 @@ fn index_key(index: u64) -> [u8; 8] {
 }
 
 impl LogStore {
+    /// Entries from `start` (up to `end`): at most `limit` of them and, but for the first,
+    /// at most `max_bytes` of them encoded.
     fn entries(
         &self,
         start: u64,
         end: Option<u64>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Entry>, StorageError<NodeId>> {
         let cf = self.inner.cf_named(LOG_CF).map_err(read_err)?;
         let mut it = self.inner.db.raw_iterator_cf(cf);
         it.seek(index_key(start));
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         while it.valid() && out.len() < limit {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
                 break;
             };
             let index = u64::from_be_bytes(k.try_into().map_err(read_err)?);
             if end.is_some_and(|e| index >= e) {
+                break;
+            }
+            // Stored as they travel (postcard), so this is their size in a message.
+            bytes = bytes.saturating_add(v.len());
+            if !out.is_empty() && bytes > max_bytes {
                 break;
             }
             out.push(postcard::from_bytes(v).map_err(read_err)?);
@@ -219,7 +228,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(e) => Some(*e),
             Bound::Unbounded => None,
         };
-        self.entries(start, end, usize::MAX)
+        self.entries(start, end, usize::MAX, usize::MAX)
     }
 
     async fn limited_get_log_entries(
@@ -227,8 +236,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         start: u64,
         end: u64,
     ) -> Result<Vec<Entry>, StorageError<NodeId>> {
-        // Bounded so that one append-entries message stays a few MiB at most.
-        self.entries(start, Some(end), 256)
+        // Bounded so that one append-entries message stays within the cluster listener's
+        // body limit (see `limits`): at most `max_payload_entries` entries, and at most
+        // `MAX_APPEND_BYTES` of them (one bigger entry alone).
+        self.entries(start, Some(end), 256, super::limits::MAX_APPEND_BYTES)
     }
 }
 

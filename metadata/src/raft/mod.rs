@@ -5,6 +5,7 @@
 //! - [`state_machine`]: applies committed entries; snapshots and their installation;
 //! - [`rpc`]: the HTTP client for peers and for calls to the leader;
 //! - [`service`]: the routes of the cluster listener;
+//! - [`limits`]: how big its messages can be, and the caps on commands and batches;
 //! - [`store`]: [`RaftMetadataStore`], the [`crate::MetadataStore`] the rest of Cairn uses.
 //!
 //! Guarantees: a write returns `Ok` only once a majority of voters has it in their synced
@@ -16,6 +17,7 @@
 //! but not answered in time (or whose answer was lost on the way back) fails with
 //! [`MetadataError::Indeterminate`], since its entry may still commit.
 
+pub mod limits;
 pub mod log_store;
 pub mod rpc;
 pub mod service;
@@ -164,22 +166,22 @@ pub struct RaftNode {
 
 impl RaftNode {
     /// Starts Raft over `store`'s database; `addr` is where peers reach this node's cluster
-    /// listener.
+    /// listener, over `transport`.
     pub async fn start(
         store: &RocksMetadataStore,
         id: NodeId,
         addr: String,
-        secret: &str,
+        transport: &cairn_net::client::ClusterTransport,
         opts: RaftOptions,
     ) -> Result<Arc<RaftNode>> {
-        Self::start_with(store, id, addr, secret, opts, Failpoints::from_env()).await
+        Self::start_with(store, id, addr, transport, opts, Failpoints::from_env()).await
     }
 
     pub(crate) async fn start_with(
         store: &RocksMetadataStore,
         id: NodeId,
         addr: String,
-        secret: &str,
+        transport: &cairn_net::client::ClusterTransport,
         opts: RaftOptions,
         failpoints: Failpoints,
     ) -> Result<Arc<RaftNode>> {
@@ -194,11 +196,14 @@ impl RaftNode {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_logs.max(1)),
             max_in_snapshot_log_to_keep: opts.keep_logs,
             max_payload_entries: 256,
+            // Snapshots travel in chunks of this size (openraft's chunked transport); the
+            // snapshot route's body limit is derived from it.
+            snapshot_max_chunk_size: limits::SNAPSHOT_CHUNK_BYTES as u64,
             ..Config::default()
         }
         .validate()
         .map_err(|e| MetadataError::Engine(format!("raft config: {e}")))?;
-        let rpc = RpcClient::new(secret);
+        let rpc = RpcClient::new(transport);
         let stats = RaftStats::default();
         let log = log_store::LogStore::new(store.inner.clone(), stats.wal_syncs.clone());
         let applied = Arc::new(state_machine::AppliedMark::default());
@@ -309,6 +314,7 @@ impl RaftNode {
     /// Proposes `cmd` and waits until it is committed and applied, going through the leader
     /// wherever it is. Retries only where the command certainly was not proposed.
     pub async fn write(&self, cmd: Command) -> Result<CommandOutput> {
+        limits::check_command(&cmd)?;
         let started = Instant::now();
         let r = self.write_inner(cmd).await;
         self.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -373,8 +379,11 @@ impl RaftNode {
     }
 
     /// Sends `cmd` to the leader at `addr`, together with every other command waiting to
-    /// go there: whoever gets the turn sends all that are pending in one call, so concurrent
-    /// writers on a follower share round trips (group forwarding).
+    /// go there: whoever gets the turn sends what is pending in one call, so concurrent
+    /// writers on a follower share round trips (group forwarding). One call carries at most
+    /// [`limits::MAX_BATCH_BYTES`] of commands, oldest first; the turn holder goes on calling
+    /// until its own command went (each call with `left` as its timeout), so that no
+    /// command stays behind without a writer to send it.
     async fn forward(
         &self,
         addr: &str,
@@ -388,16 +397,33 @@ impl RaftNode {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((cmd, tx));
         let _turn = self.forwarding.turn.lock().await;
-        if let Ok(r) = rx.try_recv() {
-            return r;
+        loop {
+            if let Ok(r) = rx.try_recv() {
+                return r;
+            }
+            let batch = limits::take_batch(
+                &mut self
+                    .forwarding
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                limits::MAX_BATCH_BYTES,
+            );
+            if batch.is_empty() {
+                // Our command went with another writer's call, whose answer never reached us
+                // (that writer was cancelled mid-call): it may have been handled.
+                return Err(CallError::Failed(
+                    addr.to_string(),
+                    "forwarded write lost".into(),
+                ));
+            }
+            self.forward_batch(addr, batch, left).await;
         }
-        let batch = std::mem::take(
-            &mut *self
-                .forwarding
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+    }
+
+    /// One forwarding call: sends `batch` and hands each writer its answer (or the call's
+    /// error).
+    async fn forward_batch(&self, addr: &str, batch: Vec<PendingForward>, left: Duration) {
         let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
         self.stats.forward_calls.fetch_add(1, Ordering::Relaxed);
         self.stats
@@ -426,14 +452,6 @@ impl RaftNode {
                 }
             }
         }
-        // Our command went with another writer's call, whose answer never reached us (that
-        // writer was cancelled mid-call): it may have been handled.
-        rx.try_recv().unwrap_or_else(|_| {
-            Err(CallError::Failed(
-                addr.to_string(),
-                "forwarded write lost".into(),
-            ))
-        })
     }
 
     /// The leader's half of a batch of forwarded writes: all proposed at once.
@@ -459,21 +477,32 @@ impl RaftNode {
             // holding one.
             return WriteReply::Indeterminate("shutting down".into());
         };
-        if let Ok(r) = rx.try_recv() {
-            return r;
+        // Propose what is pending, oldest first, one entry of at most
+        // `limits::MAX_BATCH_BYTES` at a time, until ours went: no command stays behind
+        // without a writer holding a slot to propose it.
+        loop {
+            if let Ok(r) = rx.try_recv() {
+                return r;
+            }
+            let batch = limits::take_batch(
+                &mut self
+                    .proposing
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                limits::MAX_BATCH_BYTES,
+            );
+            if batch.is_empty() {
+                // Ours went with a proposal still in flight in another slot.
+                drop(slot);
+                return rx.await.unwrap_or_else(|_| proposal_lost());
+            }
+            self.propose_batch(batch).await;
         }
-        let batch = std::mem::take(
-            &mut *self
-                .proposing
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        if batch.is_empty() {
-            // Ours went with a proposal still in flight in another slot.
-            drop(slot);
-            return rx.await.unwrap_or_else(|_| proposal_lost());
-        }
+    }
+
+    /// Proposes one entry of waiting commands and hands each writer its answer.
+    async fn propose_batch(&self, batch: Vec<(Command, tokio::sync::oneshot::Sender<WriteReply>)>) {
         let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
         let delay = self.failpoints.commit_delay_for(&cmds);
@@ -498,8 +527,6 @@ impl RaftNode {
                 }
             }
         }
-        drop(slot);
-        rx.await.unwrap_or_else(|_| proposal_lost())
     }
 
     /// Proposes one entry and waits until it is applied; the error says whether the entry

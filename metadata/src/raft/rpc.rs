@@ -1,16 +1,15 @@
 //! The cluster's internal RPC client: Raft's messages to peers ([`Network`], [`Peer`]) and a
 //! node's calls to the leader (forwarded writes, read indexes, joins). Every call is an HTTP
-//! POST of a postcard body to another node's cluster listener ([`super::service`]),
-//! authenticated with the cluster secret.
+//! POST of a postcard body to another node's cluster listener ([`super::service`]), over
+//! mutual TLS or, with `--insecure-cluster-transport`, plain HTTP with the cluster secret
+//! ([`cairn_net::client`]).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, StatusCode};
+use cairn_net::client::{ClientOptions, ClusterClient, ClusterTransport};
+use http::{header, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -42,26 +41,20 @@ pub enum CallError {
 /// An HTTP client for the cluster listeners of other nodes.
 #[derive(Clone)]
 pub struct RpcClient {
-    client: Client<HttpConnector, Full<Bytes>>,
-    auth: HeaderValue,
+    client: ClusterClient,
 }
 
 impl RpcClient {
-    pub fn new(secret: &str) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+    pub fn new(transport: &ClusterTransport) -> Self {
         RpcClient {
-            client,
-            auth: HeaderValue::from_str(&format!("Bearer {secret}"))
-                .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid")),
+            client: transport.client(ClientOptions {
+                connect_timeout: Duration::from_secs(2),
+                pool_idle_timeout: Duration::from_secs(30),
+            }),
         }
     }
 
-    /// POSTs `req` to `http://{addr}{path}` and decodes the reply.
+    /// POSTs `req` to `path` on the cluster listener at `addr` and decodes the reply.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         addr: &str,
@@ -72,8 +65,7 @@ impl RpcClient {
         let failed = |m: String| CallError::Failed(addr.to_string(), m);
         let refused = |m: String| CallError::Refused(addr.to_string(), m);
         let body = postcard::to_allocvec(req).map_err(|e| refused(e.to_string()))?;
-        let request = Request::post(format!("http://{addr}{path}"))
-            .header(header::AUTHORIZATION, self.auth.clone())
+        let request = Request::post(self.client.url(addr, path))
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| refused(e.to_string()))?;

@@ -11,7 +11,14 @@ use tokio::task::JoinHandle;
 use super::*;
 use crate::{MetadataStore, RaftMetadataStore};
 
+mod big_messages;
+
 const SECRET: &str = "raft-unit-test-secret";
+
+/// The tests' nodes talk plain HTTP with the secret (TLS is tested end to end).
+fn transport() -> cairn_net::client::ClusterTransport {
+    cairn_net::client::ClusterTransport::insecure(SECRET)
+}
 
 struct TestNode {
     node: Arc<RaftNode>,
@@ -52,7 +59,7 @@ async fn start(id: NodeId, dir: &std::path::Path, port: u16, snapshot_logs: u64)
             Err(e) => panic!("reopening {}: {e}", dir.display()),
         }
     };
-    let node = RaftNode::start(&store, id, addr, SECRET, opts(snapshot_logs))
+    let node = RaftNode::start(&store, id, addr, &transport(), opts(snapshot_logs))
         .await
         .unwrap();
     let app = service::router(node.clone(), SECRET.into());
@@ -309,7 +316,7 @@ async fn a_write_with_no_leader_known_is_definitely_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let store = RocksMetadataStore::open(dir.path()).unwrap();
     // Never bootstrapped: no leader, so nothing is ever proposed.
-    let node = RaftNode::start(&store, 1, "127.0.0.1:9".into(), SECRET, opts(10_000))
+    let node = RaftNode::start(&store, 1, "127.0.0.1:9".into(), &transport(), opts(10_000))
         .await
         .unwrap();
     let meta = RaftMetadataStore::new(node.clone(), store);
@@ -348,7 +355,7 @@ async fn a_write_answered_after_the_timeout_is_indeterminate_yet_committed() {
     };
     let mut o = opts(10_000);
     o.timeout = Duration::from_secs(1);
-    let node = RaftNode::start_with(&store, 1, "127.0.0.1:9".into(), SECRET, o, failpoints)
+    let node = RaftNode::start_with(&store, 1, "127.0.0.1:9".into(), &transport(), o, failpoints)
         .await
         .unwrap();
     node.bootstrap().await.unwrap();

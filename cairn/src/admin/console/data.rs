@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_s3::Client;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -21,7 +21,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json as j, Value};
 
-use super::{fail, session, AdminState, Session};
+use super::{fail, session, AdminState, Session, MAX_CONSOLE_BODY, MAX_JSON_BODY};
 use crate::admin::json;
 
 pub(super) fn routes() -> Router<Arc<AdminState>> {
@@ -37,16 +37,24 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
         .route("/console/api/buckets/{b}/versioning", put(set_versioning))
         .route("/console/api/buckets/{b}/objects", get(list_objects))
         .route("/console/api/buckets/{b}/object", get(object_details))
-        .route("/console/api/buckets/{b}/delete", post(delete_objects))
-        .route("/console/api/buckets/{b}/upload", put(upload))
+        .route(
+            "/console/api/buckets/{b}/delete",
+            post(delete_objects).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route(
+            "/console/api/buckets/{b}/upload",
+            put(upload).layer(DefaultBodyLimit::max(MAX_CONSOLE_BODY)),
+        )
         .route("/console/api/buckets/{b}/multipart", post(create_multipart))
         .route(
             "/console/api/buckets/{b}/multipart/{u}",
-            put(upload_part).delete(abort_multipart),
+            put(upload_part)
+                .layer(DefaultBodyLimit::max(MAX_CONSOLE_BODY))
+                .delete(abort_multipart),
         )
         .route(
             "/console/api/buckets/{b}/multipart/{u}/complete",
-            post(complete_multipart),
+            post(complete_multipart).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route("/console/api/buckets/{b}/download", get(download))
         .route("/console/api/buckets/{b}/share", post(share))
@@ -70,7 +78,14 @@ fn public_endpoint(st: &AdminState, h: &HeaderMap) -> String {
             None => hp.split(':').next().unwrap_or(hp).to_string(),
         });
     match host {
-        Some(host) if !host.is_empty() => format!("http://{host}:{}", st.console.s3_port),
+        Some(host) if !host.is_empty() => {
+            let scheme = if st.console.s3_https.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{host}:{}", st.console.s3_port)
+        }
         _ => st.console.s3_endpoint.clone(),
     }
 }
@@ -78,14 +93,16 @@ fn public_endpoint(st: &AdminState, h: &HeaderMap) -> String {
 fn client_at(st: &AdminState, s: &Session, endpoint: &str) -> Client {
     let creds =
         aws_credential_types::Credentials::new(&s.access_key, &s.secret, None, None, "console");
-    let conf = aws_sdk_s3::Config::builder()
+    let mut conf = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(st.console.region.clone()))
         .endpoint_url(endpoint)
         .credentials_provider(creds)
-        .force_path_style(true)
-        .build();
-    Client::from_conf(conf)
+        .force_path_style(true);
+    if let Some(http) = &st.console.s3_https {
+        conf = conf.http_client(http.clone());
+    }
+    Client::from_conf(conf.build())
 }
 
 /// The session's S3 client, or the 401 response.

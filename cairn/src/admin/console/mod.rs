@@ -6,12 +6,18 @@
 //! what the key can do through S3, no more. Sessions are signed cookies ([`session`]).
 //! Cluster views (datanodes, ring, scrubs) are read from the process directly and, like
 //! starting a scrub, need the root key's session (403 for any other key).
+//!
+//! Every API call but login and logout needs a session, checked in a middleware before the
+//! body is read: without one the call gets 401 and its connection closed, its body unread.
+//! Bodies are then limited per route to what the page sends ([`MAX_CONSOLE_BODY`] for
+//! uploads, [`MAX_JSON_BODY`] and [`MAX_SMALL_BODY`] for JSON).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -36,16 +42,26 @@ pub struct ConsoleConfig {
     pub public_s3_url: Option<String>,
     pub region: String,
     pub sessions: Sessions,
+    /// When the S3 listener serves HTTPS: the HTTP client of the console's own S3 calls
+    /// (it trusts the served certificate, see [`crate::loopback_tls`]); links then use
+    /// `https://` too.
+    pub s3_https: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
 }
 
-/// Largest body of one console upload call (one part of a multipart upload).
-pub const MAX_CONSOLE_BODY: usize = 64 << 20;
+/// Largest body of one console upload call: a small file whole, or one part of a multipart
+/// upload (the page sends parts of 8 MiB; twice that leaves room).
+pub const MAX_CONSOLE_BODY: usize = 16 << 20;
+/// Largest JSON body of the calls that list objects or parts: a delete of 1,000 keys (S3's
+/// limit per call) of up to 1 KiB, each byte escaped, or a completion of 10,000 parts.
+pub const MAX_JSON_BODY: usize = 4 << 20;
+/// Largest body of the other calls (a login, a bucket name, a setting).
+pub const MAX_SMALL_BODY: usize = 16 << 10;
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 
-pub(super) fn routes() -> Router<Arc<AdminState>> {
+pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
     let asset = |body: &'static str, ctype: &'static str| {
         get(move || async move {
             (
@@ -69,11 +85,29 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
         )
         .route("/console/api/login", post(login))
         .route("/console/api/logout", post(logout))
-        .route("/console/api/me", get(me))
-        .route("/console/api/cluster", get(cluster))
-        .route("/console/api/scrub", post(scrub))
-        .merge(data::routes())
-        .layer(DefaultBodyLimit::max(MAX_CONSOLE_BODY))
+        .merge(
+            Router::new()
+                .route("/console/api/me", get(me))
+                .route("/console/api/cluster", get(cluster))
+                .route("/console/api/scrub", post(scrub))
+                .merge(data::routes())
+                .route_layer(middleware::from_fn_with_state(state, require_session)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
+}
+
+/// Lets a call through only with a valid session; otherwise answers 401 before the body is
+/// read, and closes the connection rather than drain the body.
+async fn require_session(State(st): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
+    match session(&st, req.headers()) {
+        Ok(_) => next.run(req).await,
+        Err(resp) => {
+            let mut resp = *resp;
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+    }
 }
 
 /// A JSON error the page shows as it is.
