@@ -330,7 +330,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 sessions: admin::console::Sessions::new(
                     &cluster_secret,
                     i64::try_from(args.console_session_secs).unwrap_or(i64::MAX),
-                ),
+                )
+                .secure(https.is_some()),
                 s3_https: https
                     .as_ref()
                     .map(crate::loopback_tls::LoopbackHttps::client)

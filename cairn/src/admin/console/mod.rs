@@ -188,9 +188,9 @@ async fn login(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
     resp
 }
 
-async fn logout() -> Response {
+async fn logout(State(st): State<Arc<AdminState>>) -> Response {
     let mut resp = json(StatusCode::OK, &j!({ "ok": true }));
-    if let Ok(v) = Sessions::clear().parse() {
+    if let Ok(v) = st.console.sessions.clear().parse() {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp

@@ -2,7 +2,8 @@
 //!
 //! Cookie value: `<access key>.<expiry, unix seconds>.<hex HMAC-SHA256>`, keyed with a
 //! session key derived from the cluster secret, so only this cluster can mint one and a
-//! restart keeps sessions valid. The cookie is `HttpOnly; SameSite=Strict; Path=/`; the
+//! restart keeps sessions valid. The cookie is `HttpOnly; SameSite=Strict; Path=/` (and
+//! `Secure` when the admin listener serves HTTPS, so the browser never sends it in clear); the
 //! secret never reaches the browser. A session ends at its expiry, on logout (the browser
 //! drops the cookie), or when its key is deleted or disabled (the cookie stays valid, but
 //! `console::session` refuses a key the key ring does not accept).
@@ -17,6 +18,8 @@ pub const COOKIE: &str = "cairn_session";
 pub struct Sessions {
     key: Vec<u8>,
     pub lifetime_secs: i64,
+    /// The console is served over HTTPS: cookies are marked `Secure`.
+    secure: bool,
 }
 
 /// Why a cookie is not a session.
@@ -34,6 +37,21 @@ impl Sessions {
         Sessions {
             key: m.finalize().into_bytes().to_vec(),
             lifetime_secs,
+            secure: false,
+        }
+    }
+
+    /// Marks the cookies `Secure` (the console is served over HTTPS).
+    pub fn secure(mut self, secure: bool) -> Sessions {
+        self.secure = secure;
+        self
+    }
+
+    fn attributes(&self) -> &'static str {
+        if self.secure {
+            "HttpOnly; SameSite=Strict; Path=/; Secure"
+        } else {
+            "HttpOnly; SameSite=Strict; Path=/"
         }
     }
 
@@ -50,12 +68,15 @@ impl Sessions {
         let sig = hex::encode(self.mac(access_key, expiry));
         // No Max-Age: the browser keeps the cookie for the browsing session and the server
         // enforces the expiry, so an expired login is told apart from no login.
-        format!("{COOKIE}={access_key}.{expiry}.{sig}; HttpOnly; SameSite=Strict; Path=/")
+        format!(
+            "{COOKIE}={access_key}.{expiry}.{sig}; {}",
+            self.attributes()
+        )
     }
 
     /// The `Set-Cookie` value that ends a session.
-    pub fn clear() -> String {
-        format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+    pub fn clear(&self) -> String {
+        format!("{COOKIE}=; {}; Max-Age=0", self.attributes())
     }
 
     /// The access key of the session in a `Cookie` header.
@@ -112,7 +133,11 @@ mod tests {
             s.check(Some("cairn_session=garbage"), 1),
             Err(SessionError::Invalid)
         );
-        assert!(Sessions::clear().contains("Max-Age=0"));
+        assert!(s.clear().contains("Max-Age=0"));
+        assert!(!s.issue("AKIA1", 1000).contains("Secure"));
+        let tls = Sessions::new("secret", 60).secure(true);
+        assert!(tls.issue("AKIA1", 1000).ends_with("; Secure"));
+        assert!(tls.clear().contains("; Secure;"));
     }
 
     #[test]
