@@ -389,18 +389,20 @@ impl ObjectService {
     }
 
     /// The most memory one body being written ([`Self::write_body`]) holds at a time, in
-    /// bytes: the stripe being gathered (up to two stripes while its buffer grows and the
-    /// previous stripe still holds the old one), and for each of the `max_in_flight` stripes
-    /// being written its data, its encoded shards (data and parity) and those shards again
-    /// as the receiving datanodes buffer them (in this process when they are local). Bodies
-    /// below this size hold about their own size. With the defaults (4 MiB stripes, 2 in
-    /// flight, 4+2): 8 + 2 × (4 + 2 × 6) = 40 MiB; a lone 1 GiB PUT measures about 41 MiB
-    /// (`tests/e2e/memory.rs`).
+    /// bytes: the stripe being gathered; for each of the `max_in_flight` stripes being
+    /// written its data, its encoded shards (data and parity) and those shards again as the
+    /// receiving datanodes buffer them (in this process when they are local); and a stripe's
+    /// worth for the buffers of the connections involved (the request's, the datanode
+    /// calls' with their TLS records), measured at 2–5 MiB. Bodies below this size hold
+    /// about their own size. With the defaults (4 MiB stripes, 2 in flight, 4+2):
+    /// 4 + 2 × (4 + 2 × 6) + 4 = 40 MiB; six concurrent 100 MiB PUTs measure about 38 MiB
+    /// each.
     pub fn write_working_set(&self) -> u64 {
         let stripe = self.config.stripe_size as u64;
         let ec = self.codec.scheme();
         let shards = stripe.div_ceil(u64::from(ec.data.max(1))) * ec.total() as u64;
-        2 * stripe + self.config.max_in_flight.max(1) as u64 * (stripe + 2 * shards)
+        let in_flight = self.config.max_in_flight.max(1) as u64;
+        stripe + in_flight * (stripe + 2 * shards) + stripe
     }
 
     /// Streams `body` into storage. Nothing is visible to readers until [`Self::commit`].
