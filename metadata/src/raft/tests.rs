@@ -45,6 +45,15 @@ fn opts(snapshot_logs: u64) -> RaftOptions {
 }
 
 async fn start(id: NodeId, dir: &std::path::Path, port: u16, snapshot_logs: u64) -> TestNode {
+    start_with(id, dir, port, opts(snapshot_logs)).await
+}
+
+async fn start_with(
+    id: NodeId,
+    dir: &std::path::Path,
+    port: u16,
+    options: RaftOptions,
+) -> TestNode {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     // A node stopped just before may still be closing the database (its WAL sync thread).
@@ -59,7 +68,7 @@ async fn start(id: NodeId, dir: &std::path::Path, port: u16, snapshot_logs: u64)
             Err(e) => panic!("reopening {}: {e}", dir.display()),
         }
     };
-    let node = RaftNode::start(&store, id, addr, &transport(), opts(snapshot_logs))
+    let node = RaftNode::start(&store, id, addr, &transport(), options)
         .await
         .unwrap();
     let app = service::router(node.clone(), SECRET.into());
@@ -81,12 +90,16 @@ fn set(key: &str, value: &str) -> Command {
 }
 
 async fn three(dirs: &[tempfile::TempDir], snapshot_logs: u64) -> Vec<TestNode> {
-    let n1 = start(1, dirs[0].path(), 0, snapshot_logs).await;
+    three_with(dirs, opts(snapshot_logs)).await
+}
+
+async fn three_with(dirs: &[tempfile::TempDir], options: RaftOptions) -> Vec<TestNode> {
+    let n1 = start_with(1, dirs[0].path(), 0, options.clone()).await;
     n1.node.bootstrap().await.unwrap();
     assert!(n1.node.wait_for_leader(Duration::from_secs(5)).await);
     let mut nodes = vec![n1];
     for id in 2..=3 {
-        let n = start(id, dirs[id as usize - 1].path(), 0, snapshot_logs).await;
+        let n = start_with(id, dirs[id as usize - 1].path(), 0, options.clone()).await;
         let seed = nodes[0].node.addr.clone();
         n.node
             .join(&seed, true, Instant::now() + Duration::from_secs(20))

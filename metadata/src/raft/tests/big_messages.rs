@@ -56,7 +56,14 @@ async fn check_all(meta: &RaftMetadataStore, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_beyond_one_message_go_in_several() {
     let dirs = tempdirs(3);
-    let mut nodes = three(&dirs, 10_000).await;
+    // Each forwarded call carries up to 16 MiB that must be replicated and synced: give it
+    // the server's default 5 s (not the 2 s of the other tests), so a loaded 2-core CI
+    // machine does not turn a slow write into an unknown outcome.
+    let options = RaftOptions {
+        timeout: Duration::from_secs(5),
+        ..opts(10_000)
+    };
+    let mut nodes = three_with(&dirs, options.clone()).await;
     let lagging = nodes.pop().unwrap();
     let port = port_of(&lagging);
     lagging.stop().await;
@@ -74,7 +81,7 @@ async fn writes_beyond_one_message_go_in_several() {
     assert!(entries >= 3, "48 MiB cannot go in fewer than 3 entries");
     check_all(&nodes[0].meta, 48).await;
     // Back: 48 MiB of log to replay, more than any one append message may carry.
-    let back = start(3, dirs[2].path(), port, 10_000).await;
+    let back = start_with(3, dirs[2].path(), port, options).await;
     assert!(back.node.wait_for_leader(Duration::from_secs(10)).await);
     check_all(&back.meta, 48).await;
     back.stop().await;
