@@ -10,6 +10,7 @@ mod credentials;
 mod datanodes;
 mod in_flight;
 mod listeners;
+mod logging;
 mod loopback_tls;
 mod pki;
 mod server;
@@ -46,12 +47,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(cli::config::expand_args(std::env::args_os().collect())?);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init();
     match cli.command {
         Command::Server(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
