@@ -22,7 +22,8 @@ use cairn_metadata::{Command, MetadataError, MetadataStore};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{existing_key, json, key_change_failed, AdminState};
+use super::keys::{existing_key, key_change_failed};
+use super::{json, AdminState};
 
 pub(super) fn routes() -> Router<Arc<AdminState>> {
     Router::new().route("/admin/keys/{ak}/limits", post(set_limits))
