@@ -6,6 +6,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cairn_metadata::{BucketRecord, Command, MetadataError};
+use cairn_types::clock::now_ms;
 use cairn_types::BucketName;
 
 use crate::access::Authorized;
@@ -13,7 +14,7 @@ use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
 use crate::router::Query;
-use crate::util::{iso8601, now_ms};
+use crate::util::iso8601;
 use crate::xml::{self, XmlWriter};
 use crate::{access, acl};
 use crate::{xml_response, ApiState};

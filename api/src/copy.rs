@@ -13,6 +13,7 @@ use axum::response::Response;
 use cairn_metadata::{ObjectAcl, ObjectRecord, StoredChecksum, VersionSel};
 use cairn_objects::WrittenBody;
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
+use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 use futures::TryStreamExt;
 use percent_encoding::percent_decode_str;
@@ -24,7 +25,7 @@ use crate::object::{
     etag_matches, header_str, parse_http_date, stored_headers, user_meta, MAX_PUT_SIZE,
 };
 use crate::router::Query;
-use crate::util::{iso8601, now_ms};
+use crate::util::iso8601;
 use crate::versioning::{new_version_id, version_param};
 use crate::xml::XmlWriter;
 use crate::{tagging, xml_response, ApiState};

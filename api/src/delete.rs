@@ -8,6 +8,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_metadata::{Deletion, VersionSel};
+use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 
 use crate::access::Authorized;
@@ -15,7 +16,6 @@ use crate::auth::read_small_body;
 use crate::error::S3Error;
 use crate::object::set;
 use crate::router::Query;
-use crate::util::now_ms;
 use crate::versioning::{new_version_id, version_param};
 use crate::xml::{self, XmlWriter};
 use crate::{xml_response, ApiState};

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use cairn_metadata::{Command, ObjectAcl, PartRecord, StoredChecksum, UploadRecord};
 use cairn_objects::WrittenBody;
 use cairn_sigv4::ChecksumAlgorithm;
+use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 
 use crate::access::Authorized;
@@ -27,7 +28,7 @@ use crate::object::{
     declared_length, header_str, parse_part_number, set, stored_headers, user_meta,
 };
 use crate::router::Query;
-use crate::util::{iso8601, now_ms};
+use crate::util::iso8601;
 use crate::xml::XmlWriter;
 use crate::{tagging, xml_response, ApiState};
 

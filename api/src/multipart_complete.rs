@@ -15,6 +15,7 @@ use cairn_metadata::{
     WriteCondition, MAX_PART_NUMBER,
 };
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
+use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 
 use crate::access::Authorized;
@@ -23,7 +24,6 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::multipart::{crc_of, upload_id_param, COMPOSITE, FULL_OBJECT};
 use crate::object::{header_str, set, write_condition};
 use crate::router::Query;
-use crate::util::now_ms;
 use crate::versioning::new_version_id;
 use crate::xml::{self, XmlWriter};
 use crate::{xml_response, ApiState};

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use cairn_metadata::{
     ObjectAcl, ObjectData, ObjectRecord, StoredChecksum, WriteCondition, MAX_PART_NUMBER,
 };
+use cairn_types::clock::now_ms;
 use cairn_types::ObjectKey;
 use futures::TryStreamExt;
 
@@ -22,7 +23,7 @@ pub(crate) use crate::headers::{
 };
 use crate::headers::{declared_or_chunked, limit_body, meta_header};
 use crate::router::Query;
-use crate::util::{http_date, now_ms};
+use crate::util::http_date;
 use crate::versioning::new_version_id;
 use crate::{tagging, ApiState};
 

@@ -263,7 +263,7 @@ pub async fn register_datanodes(
                 index: i as u32,
                 addr: addr.clone(),
                 zone: zone.to_string(),
-                registered_ms: crate::server::time_ms(),
+                registered_ms: cairn_types::clock::now_ms(),
             }))
             .await
             .with_context(|| format!("registering datanode {i} ({addr})"))?;

@@ -14,6 +14,7 @@ use cairn_metadata::{
     access_keys, AccessKeyRecord, Command, MetadataStore, RaftMetadataStore, RocksMetadataStore,
 };
 use cairn_objects::{ObjectService, ObjectsConfig};
+use cairn_types::clock::now_ms;
 use cairn_types::{EcScheme, NodeId};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -255,7 +256,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             admin_addr: cluster::advertised(&args, admin_addr),
             s3_addr: s3.as_ref().map(|_| cluster::advertised(&args, s3_addr)),
             zone: args.zone.clone(),
-            started_ms: time_ms(),
+            started_ms: now_ms(),
         },
     )
     .await?;
@@ -530,7 +531,7 @@ async fn store_key(
         access_key: creds.access_key.clone(),
         secret_key: creds.secret_key.clone(),
         name: name.into(),
-        created_ms: time_ms(),
+        created_ms: now_ms(),
     }))
     .await
     .with_context(|| format!("storing access key {}", creds.access_key))?;
@@ -547,13 +548,6 @@ fn loopback(addr: std::net::SocketAddr) -> std::net::SocketAddr {
         });
     }
     a
-}
-
-pub(crate) fn time_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

@@ -26,10 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_types::ShardId;
+use cairn_types::{crc32c, ShardId};
 
 use crate::index::Location;
-use crate::record::{crc32c, RecordKind, RECORD_HEADER_LEN};
+use crate::record::{RecordKind, RECORD_HEADER_LEN};
 use crate::segment::{read_payload, scan_records, segment_file_name, sync_dir, ScanEnd};
 use crate::store::LocalShardStore;
 use crate::writer::{Relocated, Relocation, Request};

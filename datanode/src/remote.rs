@@ -229,7 +229,7 @@ impl ShardStore for RemoteShardStore {
         if data.len() > MAX_SHARD_BODY {
             return Err(DatanodeError::TooLarge(len));
         }
-        let crc = crc_fast::crc32_iscsi(&data);
+        let crc = cairn_types::crc32c(&data);
         let path = format!("/shards/{}", encode_id(&id));
         let reply = self.send(Method::PUT, &path, data, Some(crc)).await?;
         if reply.status != StatusCode::OK {
@@ -265,7 +265,7 @@ impl ShardStore for RemoteShardStore {
                 id,
                 reason: "reply lacks a valid x-cairn-crc32c header".to_string(),
             })?;
-        let actual = crc_fast::crc32_iscsi(&reply.body);
+        let actual = cairn_types::crc32c(&reply.body);
         if actual != expected {
             return Err(DatanodeError::Corrupt {
                 id,

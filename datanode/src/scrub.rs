@@ -24,14 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cairn_types::ShardId;
+use cairn_types::{crc32c, ShardId};
 
 use crate::index::Location;
 use crate::merkle::{
     diff_entries, MerkleDiff, MerkleNode, MerkleSummary, NodePath, PartitionTree, FANOUT,
     PARTITIONS,
 };
-use crate::record::crc32c;
 use crate::segment::read_payload;
 use crate::store::LocalShardStore;
 use crate::writer::Request;

@@ -6,9 +6,10 @@ use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use cairn_types::crc32c;
+
 use crate::record::{
-    crc32c, DecodeError, RecordHeader, SegmentHeader, RECORD_HEADER_LEN, RECORD_MAGIC,
-    SEGMENT_HEADER_LEN,
+    DecodeError, RecordHeader, SegmentHeader, RECORD_HEADER_LEN, RECORD_MAGIC, SEGMENT_HEADER_LEN,
 };
 
 /// File name of segment `n`: `seg-00000001.dat` (wider once `n` needs more digits).

@@ -343,7 +343,7 @@ async fn put_shard(
         let Some(expected) = v.to_str().ok().and_then(decode_crc) else {
             return bad_request("malformed x-cairn-crc32c header");
         };
-        let actual = crc_fast::crc32_iscsi(&body);
+        let actual = cairn_types::crc32c(&body);
         if actual != expected {
             return error_response(DatanodeError::Corrupt {
                 id,
@@ -365,7 +365,7 @@ async fn get_shard(State(st): State<AppState>, Path(raw): Path<String>) -> Respo
     };
     match st.store.get(id).await {
         Ok(data) => {
-            let crc = encode_crc(crc_fast::crc32_iscsi(&data));
+            let crc = encode_crc(cairn_types::crc32c(&data));
             (
                 [
                     (

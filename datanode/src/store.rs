@@ -18,12 +18,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cairn_types::ShardId;
+use cairn_types::{crc32c, ShardId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::index::Index;
 use crate::merkle::{Hash, MerkleNode, NodePath, PARTITIONS};
-use crate::record::crc32c;
 use crate::recovery::recover;
 use crate::scrub::{DeepScrubReport, ScrubState};
 use crate::segment::read_payload;

@@ -101,11 +101,5 @@ impl ErasureError {
     }
 }
 
-/// CRC32C (Castagnoli, as in iSCSI and ext4) of one shard: the checksum stored beside every
-/// shard and verified on read and by scrub.
-pub fn shard_checksum(shard: &[u8]) -> u32 {
-    crc_fast::crc32_iscsi(shard)
-}
-
 #[cfg(test)]
 mod tests;

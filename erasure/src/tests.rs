@@ -1,7 +1,7 @@
 use bytes::Bytes;
 use cairn_types::EcScheme;
 
-use crate::{shard_checksum, ErasureError, StripeCodec, MAX_SHARDS};
+use crate::{ErasureError, StripeCodec, MAX_SHARDS};
 
 fn codec(data: u8, parity: u8) -> StripeCodec {
     StripeCodec::new(EcScheme { data, parity }).expect("valid scheme")
@@ -211,11 +211,4 @@ fn shared_parity_is_not_modified() {
     for (s, b) in shards.iter().zip(&before) {
         assert_eq!(&s[..], &b[..]);
     }
-}
-
-#[test]
-fn checksum_is_crc32c() {
-    // The CRC-32C check value (RFC 3720 appendix B.4 / the usual "123456789" vector).
-    assert_eq!(shard_checksum(b"123456789"), 0xE306_9283);
-    assert_eq!(shard_checksum(b""), 0);
 }

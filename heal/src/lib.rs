@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use cairn_metadata::{Command, MetadataError};
 use cairn_objects::ObjectService;
+use cairn_types::clock::now_ms;
 use cairn_types::{NodeId, ObjectId, ShardId};
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -528,13 +529,6 @@ impl Pacer {
             tokio::time::sleep((due - elapsed).min(Duration::from_secs(5))).await;
         }
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

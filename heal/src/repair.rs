@@ -24,10 +24,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_datanode::ShardStore;
-use cairn_erasure::{shard_checksum, StripeCodec};
+use cairn_erasure::StripeCodec;
 use cairn_metadata::{Command, CommandOutput, StripeLoc};
 use cairn_objects::{ObjectService, RepairHint};
-use cairn_types::{NodeId, ObjectId, ShardId};
+use cairn_types::clock::now_ms;
+use cairn_types::{crc32c, NodeId, ObjectId, ShardId};
 use futures::future::join_all;
 use futures::{stream, StreamExt};
 
@@ -183,7 +184,7 @@ impl Repairer<'_> {
     async fn fetch(&self, sid: ShardId, node: NodeId, len: u64, crc: u32) -> Option<Bytes> {
         let store = self.store(node)?;
         match store.get(sid).await {
-            Ok(b) if b.len() as u64 == len && shard_checksum(&b) == crc => Some(b),
+            Ok(b) if b.len() as u64 == len && crc32c(&b) == crc => Some(b),
             _ => None,
         }
     }
@@ -446,7 +447,7 @@ fn rebuild(body: &Body, st: &StripeLoc, shards: &mut [Option<Bytes>]) -> Result<
     let all = codec.encode(&data);
     for (i, (slot, shard)) in shards.iter_mut().zip(all).enumerate() {
         let loc = &st.shards[i];
-        if shard.len() as u64 != loc.len || shard_checksum(&shard) != loc.crc32c {
+        if shard.len() as u64 != loc.len || crc32c(&shard) != loc.crc32c {
             return Err(format!(
                 "rebuilt shard {i} does not match metadata (decoded from damaged shards?)"
             ));
@@ -548,7 +549,7 @@ async fn barrier(objects: &ObjectService) -> Result<(), HealError> {
         .metadata()
         .apply(Command::SetSys {
             key: BARRIER_KEY.into(),
-            value: crate::now_ms().to_be_bytes().to_vec(),
+            value: now_ms().to_be_bytes().to_vec(),
         })
         .await?;
     Ok(())

@@ -8,11 +8,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use cairn_datanode::merkle::{MerkleSummary, ENTRY_BYTES, PARTITIONS};
 use cairn_datanode::{diff_against_store, ShardStore};
 use cairn_objects::ObjectService;
+use cairn_types::clock::now_ms;
 use cairn_types::{NodeId, ShardId};
 
 use crate::expected::Expected;
 use crate::report::{DamageKind, DeepFigures, NodeScrub, Unrecoverable};
-use crate::{now_ms, HealError, ScrubOptions, Tracker};
+use crate::{HealError, ScrubOptions, Tracker};
 
 /// One damaged shard, as the repair works on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -197,12 +197,20 @@ pub fn verified_peer(extensions: &http::Extensions) -> bool {
         .is_some_and(|c| !c.0.is_empty())
 }
 
-/// Whether `headers` carry `Authorization: Bearer <secret>` with a non-empty secret.
+/// Whether `headers` carry `Authorization: Bearer <secret>` with a non-empty secret
+/// (decided by [`secret_matches`]).
 pub fn bearer_matches(headers: &HeaderMap, secret: &str) -> bool {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .unwrap_or(b"");
+    secret_matches(token, secret)
+}
+
+/// The one decision "this bearer token is the cluster secret", wherever a token arrives
+/// (cluster and datanode listeners, the admin API): compared in constant time, and an empty
+/// token or an empty secret never matches.
+pub fn secret_matches(token: &[u8], secret: &str) -> bool {
     !token.is_empty() && !secret.is_empty() && bool::from(token.ct_eq(secret.as_bytes()))
 }
 
@@ -400,6 +408,21 @@ mod tests {
         let empty = ClusterTransport::insecure("");
         for auth in [None, Some("Bearer "), Some("Bearer x")] {
             assert!(!empty.authenticated(&none, &headers(auth)), "{auth:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_matches_only_the_whole_non_empty_secret() {
+        assert!(secret_matches(b"s3cret-value", "s3cret-value"));
+        for (token, secret) in [
+            (&b""[..], ""),
+            (b"", "s3cret-value"),
+            (b"s3cret-value", ""),
+            (b"s3cret", "s3cret-value"),
+            (b"s3cret-value-and-more", "s3cret-value"),
+            (b"S3CRET-VALUE", "s3cret-value"),
+        ] {
+            assert!(!secret_matches(token, secret), "{token:?} vs {secret:?}");
         }
     }
 

@@ -6,9 +6,9 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 use cairn_datanode::DatanodeError;
-use cairn_erasure::{shard_checksum, StripeCodec};
+use cairn_erasure::StripeCodec;
 use cairn_metadata::{ShardLoc, StripeLoc};
-use cairn_types::{EcScheme, ObjectId, ShardId};
+use cairn_types::{crc32c, EcScheme, ObjectId, ShardId};
 use futures::future::join_all;
 
 use crate::{ObjectService, ObjectsError};
@@ -42,7 +42,7 @@ impl ObjectService {
             .map(|(shard, node)| ShardLoc {
                 node: *node,
                 len: shard.len() as u64,
-                crc32c: shard_checksum(shard),
+                crc32c: crc32c(shard),
             })
             .collect();
         let mut locs = locs;
@@ -122,7 +122,7 @@ impl ObjectService {
             }
         };
         match store.get(sid).await {
-            Ok(b) if b.len() as u64 == loc.len && shard_checksum(&b) == loc.crc32c => Some(b),
+            Ok(b) if b.len() as u64 == loc.len && crc32c(&b) == loc.crc32c => Some(b),
             Ok(_) => {
                 tracing::warn!(shard = %sid, node = %loc.node, "shard differs from metadata");
                 self.metrics.shard_read_failures.inc();

@@ -37,7 +37,7 @@ impl ShardStore for MemStore {
         let info = ShardInfo {
             id,
             len: data.len() as u64,
-            crc32c: crc_fast::crc32_iscsi(&data),
+            crc32c: cairn_types::crc32c(&data),
         };
         self.shards.lock().unwrap().insert(id, data);
         Ok(info)

@@ -1,5 +1,6 @@
 //! Plain value types shared by every Cairn crate: validated bucket names and object keys,
-//! identifiers for objects, shards and nodes, and checksum values.
+//! identifiers for objects, shards and nodes, the erasure-coding scheme, the one CRC32C
+//! function ([`crc32c`]) and the one wall clock ([`clock::now_ms`]).
 //!
 //! Invariants: a [`BucketName`] or [`ObjectKey`] that exists has passed validation, so no
 //! other crate re-checks them. This crate does no I/O and depends on no other Cairn crate.
@@ -8,8 +9,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod checksum;
+pub mod clock;
 mod names;
 
+pub use checksum::crc32c;
 pub use names::{BucketName, InvalidName, ObjectKey};
 
 /// Identifies one stored object version's data. Random, never reused.

@@ -134,10 +134,7 @@ impl Verifier {
         let value = authorization.ok_or(Refusal::Missing)?;
         if let Some(token) = value.strip_prefix("Bearer ") {
             // An empty token (or an empty configured secret) never matches.
-            if token.is_empty() || self.bearer.is_empty() {
-                return Err(Refusal::BadToken);
-            }
-            return if bool::from(token.as_bytes().ct_eq(self.bearer.as_bytes())) {
+            return if cairn_net::client::secret_matches(token.as_bytes(), &self.bearer) {
                 Ok(HeaderCheck::Bearer)
             } else {
                 Err(Refusal::BadToken)

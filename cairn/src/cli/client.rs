@@ -200,7 +200,7 @@ impl Connection {
         let authorization = match self.credential()? {
             Credential::Token(t) => format!("Bearer {t}"),
             Credential::Root { access_key, secret } => {
-                let now = crate::server::time_ms() / 1000;
+                let now = cairn_types::clock::now_ms() / 1000;
                 auth::sign(&access_key, &secret, method, path, now, body.as_bytes())
             }
         };

@@ -291,7 +291,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>10}  last scrub",
         "dn", "node", "state", "address", "shards", "live", "disk", "free"
     );
-    let now = crate::server::time_ms();
+    let now = cairn_types::clock::now_ms();
     let mut live_total = 0u64;
     let mut shards_total = 0u64;
     for n in v["datanodes"].as_array().into_iter().flatten() {

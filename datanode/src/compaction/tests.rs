@@ -4,10 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_types::{ObjectId, ShardId};
+use cairn_types::{crc32c, ObjectId, ShardId};
 use proptest::prelude::*;
 
-use crate::record::crc32c;
 use crate::segment::{list_segments, segment_file_name};
 use crate::{
     run_compaction, CompactionReport, DatanodeError, LocalShardStore, ShardInfo, ShardStore,

@@ -189,7 +189,7 @@ async fn an_empty_secret_lets_nothing_in() {
 async fn corrupted_download_is_detected() {
     // A fake datanode whose reply bytes do not match the checksum header.
     let id = sid(7);
-    let good_crc = format!("{:08x}", crc_fast::crc32_iscsi(b"hello world"));
+    let good_crc = format!("{:08x}", cairn_types::crc32c(b"hello world"));
     let app = axum::Router::new().route(
         "/shards/{id}",
         get(move || {
@@ -227,7 +227,7 @@ async fn corrupted_upload_is_refused_and_not_stored() {
     let remote = server.client();
     let id = sid(9);
     let path = format!("/shards/{}", encode_id(&id));
-    let wrong_crc = crc_fast::crc32_iscsi(b"other bytes");
+    let wrong_crc = cairn_types::crc32c(b"other bytes");
     let reply = remote
         .send(
             Method::PUT,

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_types::{ObjectId, ShardId};
+use cairn_types::{crc32c, ObjectId, ShardId};
 use proptest::prelude::*;
 
 use super::*;
-use crate::record::{crc32c, SegmentHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::record::{SegmentHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 
 fn id(n: u128) -> ShardId {
     ShardId::new(ObjectId(n), (n % 3) as u32, (n % 5) as u32)

@@ -18,7 +18,6 @@ use axum::routing::post;
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use super::limits;
 use super::{ApplyResult, NodeId, RaftNode};
@@ -98,15 +97,8 @@ pub fn router(node: Arc<RaftNode>, secret: String) -> Router {
 /// nor anything if the secret is empty: with TLS between nodes, the cluster listener is given
 /// an empty one, [`cairn_net::client::ClusterTransport::bearer_secret`]).
 pub fn peer_authenticated(secret: &str, headers: &HeaderMap, extensions: &Extensions) -> bool {
-    cairn_net::client::verified_peer(extensions) || bearer_matches(headers, secret)
-}
-
-fn bearer_matches(headers: &HeaderMap, secret: &str) -> bool {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .unwrap_or(b"");
-    !token.is_empty() && !secret.is_empty() && bool::from(token.ct_eq(secret.as_bytes()))
+    cairn_net::client::verified_peer(extensions)
+        || cairn_net::client::bearer_matches(headers, secret)
 }
 
 /// A refusal sent without reading the request's body: `Connection: close`, so that the
@@ -224,9 +216,14 @@ async fn remove(State(st): St, req: Request) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{bearer_matches, read_body};
+    use super::{peer_authenticated, read_body};
     use axum::body::{Body, Bytes};
-    use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+    use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+
+    /// The bearer check of the Raft listener, for a request without a client certificate.
+    fn bearer_matches(headers: &HeaderMap, secret: &str) -> bool {
+        peer_authenticated(secret, headers, &Extensions::new())
+    }
 
     fn with(auth: Option<&'static str>) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -662,7 +662,7 @@ async fn share(
     match presign(&public, &b, &req.key, req.expires_secs, false).await {
         Ok(url) => json(
             StatusCode::OK,
-            &j!({ "url": url, "expires_ms": crate::server::time_ms() + req.expires_secs as i64 * 1000 }),
+            &j!({ "url": url, "expires_ms": cairn_types::clock::now_ms() + req.expires_secs as i64 * 1000 }),
         ),
         Err(r) => *r,
     }

@@ -127,7 +127,7 @@ pub(crate) struct Session {
 /// sessions, on this node at once and on the others within a heartbeat.
 pub(crate) fn session(st: &AdminState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
     let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
-    let now = crate::server::time_ms() / 1000;
+    let now = cairn_types::clock::now_ms() / 1000;
     match st.console.sessions.check(cookie, now) {
         Ok(access_key) => match st.keys.secret_key(&access_key) {
             Some(secret) => Ok(Session { access_key, secret }),
@@ -179,7 +179,7 @@ async fn login(State(st): State<Arc<AdminState>>, body: Bytes) -> Response {
             "Wrong access key or secret. Check both and try again.",
         );
     }
-    let now = crate::server::time_ms() / 1000;
+    let now = cairn_types::clock::now_ms() / 1000;
     let cookie = st.console.sessions.issue(&req.access_key, now);
     let mut resp = json(StatusCode::OK, &me_view(&st, &req.access_key));
     if let Ok(v) = cookie.parse() {
@@ -243,7 +243,7 @@ fn request_totals(st: &AdminState) -> Value {
         "server_errors": server_err,
         "received_bytes": rx,
         "sent_bytes": tx,
-        "at_ms": crate::server::time_ms(),
+        "at_ms": cairn_types::clock::now_ms(),
     })
 }
 
