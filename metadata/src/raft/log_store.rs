@@ -1,6 +1,6 @@
 //! The Raft log and vote in RocksDB, in the metadata database itself: column family
 //! `raft_log` keeps entries under their big-endian index, `raft_meta` the vote, the committed
-//! log id and the last purged log id.
+//! log id and the last purged log id, each in the versioned envelope of [`super::format`].
 //!
 //! Appends are written without waiting for the disk and then made durable by one WAL sync on
 //! a blocking thread, whose completion is what tells Raft the entries are on disk; entries
@@ -19,6 +19,7 @@ use rocksdb::{WriteBatch, WriteOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::format;
 use super::{Entry, NodeId, TypeConfig, LOG_CF, META_CF};
 use crate::rocks::Inner;
 
@@ -130,7 +131,9 @@ pub(crate) fn get_meta<T: DeserializeOwned>(
 ) -> Result<Option<T>, StorageError<NodeId>> {
     let cf = inner.cf_named(META_CF).map_err(read_err)?;
     match inner.db.get_cf(cf, key).map_err(read_err)? {
-        Some(v) => postcard::from_bytes(&v).map(Some).map_err(read_err),
+        Some(v) => format::decode(&meta_name(key), &v)
+            .map(Some)
+            .map_err(read_err),
         None => Ok(None),
     }
 }
@@ -141,10 +144,15 @@ pub(crate) fn put_meta_synced<T: Serialize>(
     value: &T,
 ) -> Result<(), StorageError<NodeId>> {
     let cf = inner.cf_named(META_CF).map_err(write_err)?;
-    let bytes = postcard::to_allocvec(value).map_err(write_err)?;
+    let bytes = format::encode(value).map_err(write_err)?;
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
     inner.db.put_cf_opt(cf, key, bytes, &wo).map_err(write_err)
+}
+
+/// `raft_meta`'s `key` as errors name it.
+pub(crate) fn meta_name(key: &[u8]) -> String {
+    format!("raft_meta {:?}", String::from_utf8_lossy(key))
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -174,12 +182,13 @@ impl LogStore {
             if end.is_some_and(|e| index >= e) {
                 break;
             }
-            // Stored as they travel (postcard), so this is their size in a message.
+            // Stored as they travel (postcard, behind a few bytes of envelope), so this is
+            // about their size in a message.
             bytes = bytes.saturating_add(v.len());
             if !out.is_empty() && bytes > max_bytes {
                 break;
             }
-            out.push(postcard::from_bytes(v).map_err(read_err)?);
+            out.push(format::decode("a Raft log entry", v).map_err(read_err)?);
             it.next();
         }
         it.status().map_err(read_err)?;
@@ -192,7 +201,7 @@ impl LogStore {
         it.seek_to_last();
         match it.value() {
             Some(v) => {
-                let e: Entry = postcard::from_bytes(v).map_err(read_err)?;
+                let e: Entry = format::decode("a Raft log entry", v).map_err(read_err)?;
                 Ok(Some(e.log_id))
             }
             None => {
@@ -274,7 +283,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     ) -> Result<(), StorageError<NodeId>> {
         // A hint for restarts (apply up to here at once), not needed for safety: not synced.
         let cf = self.inner.cf_named(META_CF).map_err(write_err)?;
-        let bytes = postcard::to_allocvec(&committed).map_err(write_err)?;
+        let bytes = format::encode(&committed).map_err(write_err)?;
         self.inner
             .db
             .put_cf(cf, COMMITTED, bytes)
@@ -297,7 +306,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.inner.cf_named(LOG_CF).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         for e in entries {
-            let bytes = postcard::to_allocvec(&e).map_err(write_err)?;
+            let bytes = format::encode(&e).map_err(write_err)?;
             batch.put_cf(cf, index_key(e.log_id.index), bytes);
         }
         // Readable now; durable once the syncer's next WAL sync completes.

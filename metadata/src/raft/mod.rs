@@ -17,6 +17,7 @@
 //! but not answered in time (or whose answer was lost on the way back) fails with
 //! [`MetadataError::Indeterminate`], since its entry may still commit.
 
+mod format;
 pub mod limits;
 pub mod log_store;
 pub mod rpc;

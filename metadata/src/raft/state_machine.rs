@@ -7,7 +7,7 @@
 //! crash; Raft re-applies anything after the recorded log id from its (synced) log.
 //!
 //! Snapshots are a consistent RocksDB snapshot of every metadata column family, serialised
-//! (see [`SnapshotDump`]); the newest one is kept in `raft_meta` so that a restarted leader
+//! (see [`SnapshotDump`], in the envelope of [`super::format`]); the newest one is kept in `raft_meta` so that a restarted leader
 //! can still send it. Installing one replaces every metadata column family at once.
 
 // Raft's storage traits fix the error type (openraft's `StorageError`, large by design).
@@ -25,7 +25,8 @@ use openraft::{
 use rocksdb::{WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 
-use super::log_store::{get_meta, put_meta_synced};
+use super::format;
+use super::log_store::{get_meta, meta_name, put_meta_synced};
 use super::{ApplyResult, BasicNode, Entry, NodeId, TypeConfig, META_CF};
 use crate::command::RawKv;
 use crate::group_commit::Overlay;
@@ -116,11 +117,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let meta_cf = inner.cf_named(META_CF).map_err(snap_err)?;
             let read = |key: &[u8]| snap.get_cf(meta_cf, key).map_err(snap_err);
             let applied: Option<LogId<NodeId>> = match read(APPLIED)? {
-                Some(v) => postcard::from_bytes(&v).map_err(snap_err)?,
+                Some(v) => format::decode(&meta_name(APPLIED), &v).map_err(snap_err)?,
                 None => None,
             };
             let membership: StoredMembership<NodeId, BasicNode> = match read(MEMBERSHIP)? {
-                Some(v) => postcard::from_bytes(&v).map_err(snap_err)?,
+                Some(v) => format::decode(&meta_name(MEMBERSHIP), &v).map_err(snap_err)?,
                 None => StoredMembership::default(),
             };
             let mut dump = SnapshotDump { cfs: Vec::new() };
@@ -136,7 +137,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 it.status().map_err(snap_err)?;
                 dump.cfs.push((cf.name().to_string(), kvs));
             }
-            let data = postcard::to_allocvec(&dump).map_err(snap_err)?;
+            let data = format::encode(&dump).map_err(snap_err)?;
             let meta = SnapshotMeta {
                 last_log_id: applied,
                 last_membership: membership,
@@ -264,17 +265,9 @@ fn apply_batch(
         }
     }
     let meta_cf = inner.cf_named(META_CF).map_err(sm_err)?;
-    batch.put_cf(
-        meta_cf,
-        APPLIED,
-        postcard::to_allocvec(&last).map_err(sm_err)?,
-    );
+    batch.put_cf(meta_cf, APPLIED, format::encode(&last).map_err(sm_err)?);
     if let Some(m) = membership {
-        batch.put_cf(
-            meta_cf,
-            MEMBERSHIP,
-            postcard::to_allocvec(&m).map_err(sm_err)?,
-        );
+        batch.put_cf(meta_cf, MEMBERSHIP, format::encode(&m).map_err(sm_err)?);
     }
     // Not synced: the log is, and anything lost here is applied again from it.
     inner
@@ -286,7 +279,7 @@ fn apply_batch(
 
 /// Replaces the whole metadata state with a snapshot's.
 fn install(inner: &Inner, stored: StoredSnapshot) -> Result<(), StorageError<NodeId>> {
-    let dump: SnapshotDump = postcard::from_bytes(&stored.data).map_err(sm_err)?;
+    let dump: SnapshotDump = format::decode("a snapshot", &stored.data).map_err(sm_err)?;
     let mut batch = WriteBatch::default();
     for cf in Cf::ALL {
         let handle = inner.cf(cf).map_err(sm_err)?;
@@ -308,18 +301,14 @@ fn install(inner: &Inner, stored: StoredSnapshot) -> Result<(), StorageError<Nod
     batch.put_cf(
         meta_cf,
         APPLIED,
-        postcard::to_allocvec(&stored.meta.last_log_id).map_err(sm_err)?,
+        format::encode(&stored.meta.last_log_id).map_err(sm_err)?,
     );
     batch.put_cf(
         meta_cf,
         MEMBERSHIP,
-        postcard::to_allocvec(&stored.meta.last_membership).map_err(sm_err)?,
+        format::encode(&stored.meta.last_membership).map_err(sm_err)?,
     );
-    batch.put_cf(
-        meta_cf,
-        SNAPSHOT,
-        postcard::to_allocvec(&stored).map_err(sm_err)?,
-    );
+    batch.put_cf(meta_cf, SNAPSHOT, format::encode(&stored).map_err(sm_err)?);
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
     inner.db.write_opt(batch, &wo).map_err(sm_err)

@@ -12,6 +12,7 @@ use super::*;
 use crate::{MetadataStore, RaftMetadataStore};
 
 mod big_messages;
+mod format_fixture;
 
 const SECRET: &str = "raft-unit-test-secret";
 
