@@ -18,6 +18,9 @@
 //! [`MetadataError::Indeterminate`], since its entry may still commit.
 
 mod format;
+mod membership;
+mod reads;
+use reads::ReadBarrier;
 pub mod limits;
 pub mod log_store;
 pub mod rpc;
@@ -33,8 +36,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, RaftError};
-use openraft::{ChangeMembers, Config, Raft, ServerState, SnapshotPolicy};
+use openraft::error::ClientWriteError;
+use openraft::{Config, Raft, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Mutex as AsyncMutex};
 
@@ -581,212 +584,6 @@ impl RaftNode {
         }
     }
 
-    /// The leader's half of a linearizable read: confirm leadership with a quorum and say up
-    /// to where the reader must have applied.
-    pub async fn read_index_as_leader(&self) -> ReadIndexReply {
-        // Leader lease: followers refuse to elect anyone else for an election timeout after
-        // they last heard from this leader, so while a quorum acknowledged it less than half
-        // of that ago it still leads, and everything acknowledged so far is applied here once
-        // it applied an entry of its own term.
-        {
-            let metrics = self.raft.metrics();
-            let m = metrics.borrow();
-            let fresh = m
-                .millis_since_quorum_ack
-                .is_some_and(|ms| u128::from(ms) < self.lease.as_millis());
-            if m.state == ServerState::Leader && fresh {
-                if let Some(applied) = self.applied.get() {
-                    if applied.leader_id.get_term() == m.current_term {
-                        return ReadIndexReply::Index(Some(applied.index));
-                    }
-                }
-            }
-        }
-        match tokio::time::timeout(self.timeout, self.raft.get_read_log_id()).await {
-            Ok(Ok((read, _applied))) => ReadIndexReply::Index(read.map(|l| l.index)),
-            Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
-                _,
-            )))) => ReadIndexReply::NotLeader,
-            Ok(Err(e)) => ReadIndexReply::Unavailable(e.to_string()),
-            Err(_) => ReadIndexReply::Unavailable(format!(
-                "no quorum of metadata nodes confirmed the leader within {:?}",
-                self.timeout
-            )),
-        }
-    }
-
-    /// Returns once this replica has applied everything committed before the call began (as
-    /// the leader confirmed with a quorum). Concurrent callers share leader round trips.
-    pub async fn linearize(&self) -> Result<()> {
-        let started = Instant::now();
-        let r = self.linearize_inner().await;
-        self.stats.reads.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .read_wait_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        r
-    }
-
-    async fn linearize_inner(&self) -> Result<()> {
-        let index = self.reads.index(self).await?;
-        if let Some(index) = index {
-            let applied = self.raft.metrics().borrow().last_applied.map(|l| l.index);
-            if applied.is_none_or(|a| a < index) {
-                self.raft
-                    .wait(Some(self.timeout))
-                    .applied_index_at_least(Some(index), "linearizable read")
-                    .await
-                    .map_err(|e| {
-                        MetadataError::Unavailable(format!("catching up with the leader: {e}"))
-                    })?;
-            }
-        }
-        Ok(())
-    }
-
-    /// One read-index round trip (to ourselves when leader), retried across leader changes.
-    async fn fetch_read_index(&self) -> Result<Option<u64>> {
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let reply = match self.leader() {
-                Some((id, _)) if id == self.id => Some(self.read_index_as_leader().await),
-                Some((_, addr)) => self
-                    .rpc
-                    .call::<_, ReadIndexReply>(&addr, "/raft/read-index", &(), left)
-                    .await
-                    .ok(),
-                None => None,
-            };
-            match reply {
-                Some(ReadIndexReply::Index(i)) => return Ok(i),
-                Some(ReadIndexReply::Unavailable(m)) => return Err(MetadataError::Unavailable(m)),
-                Some(ReadIndexReply::NotLeader) | None => {}
-            }
-            if Instant::now() >= deadline {
-                return Err(MetadataError::Unavailable(
-                    "no metadata leader confirmed the read in time".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Adds or updates a member (the leader's side; others forward to the leader).
-    pub async fn add_node_as_leader(&self, req: JoinRequest) -> ChangeReply {
-        if !self.is_leader() {
-            return match self.leader() {
-                Some((_, addr)) => self
-                    .rpc
-                    .call(&addr, "/raft/join", &req, Duration::from_secs(60))
-                    .await
-                    .unwrap_or_else(|e| ChangeReply::Failed(e.to_string())),
-                None => ChangeReply::NotLeader,
-            };
-        }
-        let m = self.raft.metrics().borrow().membership_config.clone();
-        let membership = m.membership();
-        let node = BasicNode::new(&req.addr);
-        let known = membership.get_node(&req.id).cloned();
-        let is_voter = membership.voter_ids().any(|v| v == req.id);
-        let res = async {
-            match known {
-                None => {
-                    self.raft.add_learner(req.id, node, true).await?;
-                }
-                Some(n) if n.addr != req.addr => {
-                    let nodes = BTreeMap::from([(req.id, node)]);
-                    self.raft
-                        .change_membership(ChangeMembers::SetNodes(nodes), false)
-                        .await?;
-                }
-                Some(_) => {}
-            }
-            if req.voter && !is_voter {
-                self.raft
-                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false)
-                    .await?;
-            }
-            Ok::<_, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>(())
-        };
-        match tokio::time::timeout(Duration::from_secs(60), res).await {
-            Ok(Ok(())) => {
-                tracing::info!(id = req.id, addr = %req.addr, voter = req.voter, "node added");
-                ChangeReply::Done
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                ChangeReply::NotLeader
-            }
-            Ok(Err(e)) => ChangeReply::Failed(e.to_string()),
-            Err(_) => ChangeReply::Failed("the membership change did not commit in 60 s".into()),
-        }
-    }
-
-    /// Removes a member from the group (voter or learner).
-    pub async fn remove_node_as_leader(&self, id: NodeId) -> ChangeReply {
-        if !self.is_leader() {
-            return match self.leader() {
-                Some((_, addr)) => self
-                    .rpc
-                    .call(
-                        &addr,
-                        "/raft/remove",
-                        &RemoveRequest { id },
-                        Duration::from_secs(60),
-                    )
-                    .await
-                    .unwrap_or_else(|e| ChangeReply::Failed(e.to_string())),
-                None => ChangeReply::NotLeader,
-            };
-        }
-        let m = self.raft.metrics().borrow().membership_config.clone();
-        let membership = m.membership();
-        if membership.get_node(&id).is_none() {
-            return ChangeReply::Failed(format!("node {id} is not a member"));
-        }
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        if voters.contains(&id) && voters.len() == 1 {
-            return ChangeReply::Failed("cannot remove the last metadata voter".into());
-        }
-        let res = async {
-            if voters.contains(&id) {
-                self.raft
-                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
-                    .await?;
-            }
-            self.raft
-                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
-                .await?;
-            Ok::<_, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>(())
-        };
-        match tokio::time::timeout(Duration::from_secs(60), res).await {
-            Ok(Ok(())) => ChangeReply::Done,
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                ChangeReply::NotLeader
-            }
-            Ok(Err(e)) => ChangeReply::Failed(e.to_string()),
-            Err(_) => ChangeReply::Failed("the membership change did not commit in 60 s".into()),
-        }
-    }
-
-    /// Adds a member from any node (forwarded to the leader).
-    pub async fn add_node(&self, req: JoinRequest) -> Result<()> {
-        match self.add_node_as_leader(req).await {
-            ChangeReply::Done => Ok(()),
-            ChangeReply::NotLeader => Err(MetadataError::Unavailable("no metadata leader".into())),
-            ChangeReply::Failed(m) => Err(MetadataError::InvalidArgument(m)),
-        }
-    }
-
-    /// Removes a member from any node (forwarded to the leader).
-    pub async fn remove_node(&self, id: NodeId) -> Result<()> {
-        match self.remove_node_as_leader(id).await {
-            ChangeReply::Done => Ok(()),
-            ChangeReply::NotLeader => Err(MetadataError::Unavailable("no metadata leader".into())),
-            ChangeReply::Failed(m) => Err(MetadataError::InvalidArgument(m)),
-        }
-    }
-
     /// This node's view of the group.
     pub fn status(&self) -> ClusterStatus {
         let m = self.raft.metrics().borrow().clone();
@@ -907,41 +704,3 @@ type PendingForward = (
     Command,
     tokio::sync::oneshot::Sender<std::result::Result<WriteReply, CallError>>,
 );
-
-/// Shares read-index round trips between concurrent reads. A read may only use a round that
-/// started after the read did; rounds run one at a time, and all reads waiting when one
-/// starts share it.
-#[derive(Default)]
-struct ReadBarrier {
-    started: AtomicU64,
-    round: AsyncMutex<()>,
-    last: std::sync::Mutex<Option<RoundResult>>,
-}
-
-/// A finished read-index round: its number and the index it got.
-type RoundResult = (u64, Result<Option<u64>>);
-
-impl ReadBarrier {
-    async fn index(&self, node: &RaftNode) -> Result<Option<u64>> {
-        let need = self.started.load(Ordering::SeqCst) + 1;
-        let done = |last: &std::sync::Mutex<Option<RoundResult>>| match &*last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
-            Some((round, r)) if *round >= need => Some(r.clone()),
-            _ => None,
-        };
-        let _turn = self.round.lock().await;
-        if let Some(r) = done(&self.last) {
-            return r;
-        }
-        let round = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        node.stats.read_rounds.fetch_add(1, Ordering::Relaxed);
-        let r = node.fetch_read_index().await;
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((round, r.clone()));
-        r
-    }
-}
