@@ -130,6 +130,22 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
     resp
 }
 
+/// The S3 listener's answer to a request its handler did not answer within the request
+/// timeout (`cairn_net::Limits::timed_out`): 503 `ServiceUnavailable` as an S3 error
+/// document, so SDKs retry it like any other 503.
+pub fn timed_out_response() -> Response {
+    let e = S3Error::new(
+        S3ErrorCode::ServiceUnavailable,
+        "The server did not answer this request in time; please retry.",
+    );
+    let request_id = util::new_request_id();
+    let mut resp = error_response(&e, "", &request_id, false);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    resp
+}
+
 fn error_response(e: &S3Error, resource: &str, request_id: &str, is_head: bool) -> Response {
     let status = e.code.status();
     let mut resp = if is_head {
@@ -155,4 +171,21 @@ pub(crate) fn xml_response(body: String) -> Response {
     resp.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/xml"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_timeout_answer_is_an_s3_error_document() {
+        let resp = timed_out_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(resp.headers().contains_key("x-amz-request-id"));
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("<Code>ServiceUnavailable</Code>"), "{text}");
+    }
 }

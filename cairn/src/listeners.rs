@@ -113,7 +113,10 @@ fn base(args: &ServerArgs, cap: usize) -> Limits {
 }
 
 pub fn s3(args: &ServerArgs) -> Limits {
-    base(args, caps(args).s3)
+    Limits {
+        timed_out: cairn_api::timed_out_response,
+        ..base(args, caps(args).s3)
+    }
 }
 
 pub fn admin(args: &ServerArgs) -> Limits {

@@ -73,7 +73,7 @@ pub enum NetError {
 
 /// What one listener tolerates from its clients. `Limits { request_timeout: None,
 /// ..Limits::default() }` is the usual way to change one field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// The whole request head must arrive within this, counted from its first byte (and a TLS
     /// handshake must finish within this, counted from the accept).
@@ -89,6 +89,10 @@ pub struct Limits {
     pub body_grace: Duration,
     /// Time to the response head for requests without a body; `None` = no limit.
     pub request_timeout: Option<Duration>,
+    /// The answer to a request that missed `request_timeout` (the listener's protocol: the
+    /// S3 listener answers with an S3 error document). A `Connection: close` header is
+    /// added to it. Default: a plain-text 503.
+    pub timed_out: fn() -> http::Response<axum::body::Body>,
     /// On shutdown, how long in-flight requests may take to finish before their connections
     /// are dropped.
     pub drain_timeout: Duration,
@@ -103,6 +107,7 @@ impl Default for Limits {
             min_body_rate: 16 * 1024,
             body_grace: Duration::from_secs(10),
             request_timeout: Some(Duration::from_secs(300)),
+            timed_out: service::plain_timed_out,
             drain_timeout: Duration::from_secs(30),
         }
     }

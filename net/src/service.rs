@@ -76,7 +76,10 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                     Ok(r) => r,
                     Err(_) => {
                         ctx.metrics.timed_out(ctx.name, Timeout::Request);
-                        Ok(timed_out())
+                        let mut r = (ctx.limits.timed_out)();
+                        r.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                        Ok(r)
                     }
                 },
             };
@@ -93,14 +96,13 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     }
 }
 
-/// 503 for a request whose handler did not answer within the request timeout.
-fn timed_out() -> Response<axum::body::Body> {
+/// The default answer to a request whose handler did not answer within the request
+/// timeout ([`crate::Limits::timed_out`]): a plain-text 503.
+pub(crate) fn plain_timed_out() -> Response<axum::body::Body> {
     let mut r = Response::new(axum::body::Body::from(
         "the server did not answer this request in time\n",
     ));
     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -341,6 +341,32 @@ async fn bodiless_requests_get_503_at_the_request_timeout() {
     srv.stop().await;
 }
 
+/// A listener's own timeout answer (the S3 listener's is an S3 error document).
+fn teapot() -> http::Response<axum::body::Body> {
+    let mut r = http::Response::new(axum::body::Body::from("<Error>late</Error>"));
+    *r.status_mut() = http::StatusCode::IM_A_TEAPOT;
+    r
+}
+
+#[tokio::test]
+async fn the_timeout_answer_is_the_listeners_own() {
+    let srv = Server::start(
+        Limits {
+            request_timeout: Some(Duration::from_millis(300)),
+            timed_out: teapot,
+            ..Limits::default()
+        },
+        None,
+    )
+    .await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let r = exchange(&mut s, "GET /sleep/5000 HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 418"), "{r}");
+    assert!(r.to_ascii_lowercase().contains("connection: close"), "{r}");
+    assert!(r.ends_with("<Error>late</Error>"), "{r}");
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_lets_requests_in_flight_finish() {
     let srv = Server::start(
