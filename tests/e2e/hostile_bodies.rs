@@ -95,27 +95,9 @@ async fn stream_upload(dial: &Dial, addr: SocketAddr, head: String) -> Result<u1
         }
         Ok::<u64, std::io::Error>(sent)
     });
-    let mut buf = Vec::new();
-    let status = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut piece = [0u8; 4096];
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                return head
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|s| s.parse::<u16>().ok())
-                    .ok_or_else(|| format!("bad answer {head:?}"));
-            }
-            let n = rd.read(&mut piece).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("closed without an answer".to_string());
-            }
-            buf.extend_from_slice(&piece[..n]);
-        }
-    })
-    .await
-    .map_err(|_| "no answer within 20 s".to_string())?;
+    let status = tokio::time::timeout(Duration::from_secs(20), read_status(&mut rd))
+        .await
+        .map_err(|_| "no answer within 20 s".to_string())?;
     writer.abort();
     status
 }
@@ -124,6 +106,11 @@ async fn stream_upload(dial: &Dial, addr: SocketAddr, head: String) -> Result<u1
 async fn send_whole(dial: &Dial, addr: SocketAddr, request: &[u8]) -> Result<u16, String> {
     let mut io = dial.connect(addr).await?;
     io.write_all(request).await.map_err(|e| e.to_string())?;
+    read_status(&mut io).await
+}
+
+/// Reads an HTTP answer's head and returns its status.
+async fn read_status(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> Result<u16, String> {
     let mut buf = Vec::new();
     let mut piece = [0u8; 4096];
     loop {
@@ -135,7 +122,7 @@ async fn send_whole(dial: &Dial, addr: SocketAddr, request: &[u8]) -> Result<u16
                 .and_then(|s| s.parse::<u16>().ok())
                 .ok_or_else(|| format!("bad answer {head:?}"));
         }
-        let n = io.read(&mut piece).await.map_err(|e| e.to_string())?;
+        let n = r.read(&mut piece).await.map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("closed without an answer".to_string());
         }
