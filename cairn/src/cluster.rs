@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cli::server::ServerArgs;
+pub use crate::sys_records::{nodes, record_node, NodeRecord};
 
 /// The roles of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,8 +82,28 @@ impl std::fmt::Display for Roles {
     }
 }
 
+/// What [`start`] needs from `cairn server`'s arguments (built by `server.rs`), so that this
+/// module does not depend on the command line.
+pub struct ClusterConfig {
+    pub node_id: u64,
+    pub roles: Roles,
+    pub cluster_listen: std::net::SocketAddr,
+    /// Host other nodes reach this one at (`--advertise`).
+    pub advertise: Option<String>,
+    /// A member to join when this node is not in a group yet (`--join`).
+    pub join: Option<String>,
+    pub raft_election_ms: u64,
+    pub raft_snapshot_logs: u64,
+    /// Seconds a metadata operation may take.
+    pub meta_timeout: f64,
+    /// Connection limits of the cluster listener.
+    pub limits: cairn_net::Limits,
+    /// How this node gets its certificate.
+    pub setup: crate::pki::setup::NodeSetup,
+}
+
 /// The host other nodes reach this one at.
-pub fn advertise_host(args: &ServerArgs) -> String {
+pub fn advertise_host(args: &ClusterConfig) -> String {
     if let Some(a) = &args.advertise {
         return a.clone();
     }
@@ -114,7 +134,7 @@ pub struct Membership {
 /// group: bootstraps a new one, joins `--join`, or (after a restart) just rejoins its own.
 /// Returns once a leader is known.
 pub async fn start(
-    args: &ServerArgs,
+    args: &ClusterConfig,
     local: &RocksMetadataStore,
     secret: &str,
     shutdown: watch::Receiver<bool>,
@@ -131,7 +151,7 @@ pub async fn start(
         timeout: Duration::from_secs_f64(args.meta_timeout.max(0.1)),
     };
     // This node's certificate (made, loaded or asked for) before anything is served.
-    let prepared = crate::pki::setup::prepare(args, local, secret).await?;
+    let prepared = crate::pki::setup::prepare(&args.setup, local, secret).await?;
     let transport = prepared.transport.clone();
     let node = RaftNode::start(local, args.node_id, addr.clone(), &transport, opts).await?;
     let in_flight = crate::in_flight::Slot::default();
@@ -142,7 +162,7 @@ pub async fn start(
         .merge(crate::in_flight::router(in_flight.clone(), bearer))
         .merge(crate::pki::join::router(prepared.issuer.clone()));
     let tls = transport.cluster_listener_tls();
-    let limits = crate::listeners::cluster(args);
+    let limits = args.limits.clone();
     let mut stop = shutdown.clone();
     let serving = tokio::spawn(async move {
         let until = async move {
@@ -411,8 +431,11 @@ pub async fn watch_cluster(
     let mut missed: HashMap<u32, u32> = HashMap::new();
     let mut last_seen: HashMap<u32, Instant> = HashMap::new();
     let mut records: Vec<DatanodeRecord> = initial;
-    let mut last_drained: Option<Vec<u8>> =
-        meta.get_sys(crate::admin::DRAINED_KEY).await.ok().flatten();
+    let mut last_drained: Option<Vec<u8>> = meta
+        .get_sys(crate::sys_records::DRAINED_KEY)
+        .await
+        .ok()
+        .flatten();
     loop {
         // The registry → the ring.
         match datanodes(meta.as_ref()).await {
@@ -444,7 +467,7 @@ pub async fn watch_cluster(
         // The drained list and the access keys, as another node may have changed them. The
         // drained list is applied only when its stored value changed since the last look, so
         // that a read from just before a local change cannot undo it.
-        if let Ok(raw) = meta.get_sys(crate::admin::DRAINED_KEY).await {
+        if let Ok(raw) = meta.get_sys(crate::sys_records::DRAINED_KEY).await {
             if raw != last_drained {
                 if let Some(ids) = raw
                     .as_deref()
@@ -538,44 +561,8 @@ pub async fn watch_cluster(
     }
 }
 
-/// Prefix in `sys` of the node records ([`NodeRecord`]).
-pub const NODE_PREFIX: &str = "node/";
-
-/// What a node says about itself at start (for `cairn status` and `cairn node list`).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct NodeRecord {
-    pub id: u64,
-    pub roles: String,
-    /// Its cluster listener (`host:port`).
-    pub cluster_addr: String,
-    /// Its admin API and S3 API as other nodes reach them.
-    pub admin_addr: String,
-    pub s3_addr: Option<String>,
-    pub zone: String,
-    pub started_ms: i64,
-}
-
-/// Records this node in `sys` (replacing what it said at its last start).
-pub async fn record_node(meta: &dyn MetadataStore, rec: &NodeRecord) -> anyhow::Result<()> {
-    meta.apply(Command::SetSys {
-        key: format!("{NODE_PREFIX}{:020}", rec.id),
-        value: serde_json::to_vec(rec)?,
-    })
-    .await?;
-    Ok(())
-}
-
-/// Every node that recorded itself.
-pub async fn nodes(meta: &dyn MetadataStore) -> anyhow::Result<Vec<NodeRecord>> {
-    meta.scan_sys(NODE_PREFIX)
-        .await?
-        .into_iter()
-        .map(|(_, v)| Ok(serde_json::from_slice(&v)?))
-        .collect()
-}
-
 /// `addr` with an unspecified IP replaced by this node's advertised host.
-pub fn advertised(args: &ServerArgs, addr: std::net::SocketAddr) -> String {
+pub fn advertised(args: &ClusterConfig, addr: std::net::SocketAddr) -> String {
     if addr.ip().is_unspecified() {
         format!("{}:{}", advertise_host(args), addr.port())
     } else {

@@ -92,7 +92,7 @@ impl ClusterInFlight {
 fn to_ask(
     me: u64,
     members: &[(u64, String)],
-    records: &[crate::cluster::NodeRecord],
+    records: &[crate::sys_records::NodeRecord],
 ) -> Vec<(u64, String)> {
     members
         .iter()
@@ -117,7 +117,7 @@ impl PeerInFlight for ClusterInFlight {
                 .into_iter()
                 .map(|m| (m.id, m.addr))
                 .collect();
-            let records = crate::cluster::nodes(self.meta.as_ref())
+            let records = crate::sys_records::nodes(self.meta.as_ref())
                 .await
                 .map_err(|e| format!("cannot read the node records: {e}"))?;
             let asks = to_ask(self.node.id, &members, &records);
@@ -146,7 +146,7 @@ impl PeerInFlight for ClusterInFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::NodeRecord;
+    use crate::sys_records::NodeRecord;
 
     fn record(id: u64, roles: &str) -> NodeRecord {
         NodeRecord {

@@ -14,6 +14,7 @@ mod logging;
 mod loopback_tls;
 mod pki;
 mod server;
+mod sys_records;
 
 #[derive(Parser)]
 #[command(

@@ -44,11 +44,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("opening metadata (is another cairn server using this data directory?)")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Metadata is a Raft group (of one, unless nodes joined): start it, or join one.
-    let membership = cluster::start(&args, &local, &cluster_secret, shutdown_rx.clone()).await?;
+    let cluster_config = args.cluster_config(crate::listeners::cluster(&args));
+    let membership = cluster::start(
+        &cluster_config,
+        &local,
+        &cluster_secret,
+        shutdown_rx.clone(),
+    )
+    .await?;
     let raft = membership.node.clone();
     let meta: Arc<dyn MetadataStore> = Arc::new(RaftMetadataStore::new(raft.clone(), local));
     // The cluster CA in metadata, and this node's certificate from it.
-    crate::pki::setup::finish(meta.as_ref(), &args, &membership.transport).await?;
+    crate::pki::setup::finish(meta.as_ref(), &cluster_config.setup, &membership.transport).await?;
     // One pool for the calls to every datanode of the cluster.
     let datanode_client = membership.transport.client(Default::default());
     let configured_root = root.access_key.clone();
@@ -100,7 +107,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await?,
     );
     let datanode_host = if args.datanode_listen.is_unspecified() {
-        cluster::advertise_host(&args)
+        cluster::advertise_host(&cluster_config)
     } else {
         args.datanode_listen.to_string()
     };
@@ -253,8 +260,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             id: args.node_id,
             roles: args.roles.to_string(),
             cluster_addr: membership.addr.clone(),
-            admin_addr: cluster::advertised(&args, admin_addr),
-            s3_addr: s3.as_ref().map(|_| cluster::advertised(&args, s3_addr)),
+            admin_addr: cluster::advertised(&cluster_config, admin_addr),
+            s3_addr: s3
+                .as_ref()
+                .map(|_| cluster::advertised(&cluster_config, s3_addr)),
             zone: args.zone.clone(),
             started_ms: now_ms(),
         },

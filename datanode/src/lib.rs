@@ -21,15 +21,17 @@ pub mod record;
 mod recovery;
 mod remote;
 mod scrub;
+mod scrub_state;
 mod segment;
 pub mod server;
+mod state;
 mod store;
 pub mod testing;
 mod writer;
 
 pub use compaction::{run_compaction, CompactionReport};
 pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_TIMEOUT};
-pub use scrub::{diff_against_store, DeepScrubReport};
+pub use scrub::diff_against_store;
 pub use server::{default_limits, router, serve, serve_with_limits};
 pub use store::{LocalShardStore, StoreOptions};
 
@@ -40,6 +42,17 @@ pub struct ShardInfo {
     pub len: u64,
     /// CRC32C of the shard's bytes.
     pub crc32c: u32,
+}
+
+/// What one deep scrub did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeepScrubReport {
+    /// Shards whose payload was read.
+    pub shards_checked: u64,
+    /// Payload bytes read.
+    pub bytes_read: u64,
+    /// Shards found corrupt (and, where the store can, quarantined), in id order.
+    pub corrupt: Vec<ShardId>,
 }
 
 /// Space accounting of one store.

@@ -35,7 +35,7 @@ use crate::segment::{
     create_segment, list_segments, payload_is_intact, read_segment_header, scan_records,
     segment_file_name, sync_dir, ScanEnd,
 };
-use crate::store::{SegmentEntry, State};
+use crate::state::{SegmentEntry, State};
 use crate::writer::ActiveSegment;
 
 /// How many of the newest records of the last segment are held back from the index until

@@ -20,8 +20,8 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_types::{crc32c, ShardId};
@@ -29,28 +29,16 @@ use cairn_types::{crc32c, ShardId};
 use crate::index::Location;
 use crate::merkle::{
     diff_entries, MerkleDiff, MerkleNode, MerkleSummary, NodePath, PartitionTree, FANOUT,
-    PARTITIONS,
 };
 use crate::segment::read_payload;
 use crate::store::LocalShardStore;
 use crate::writer::Request;
-use crate::{DatanodeError, Result, ShardInfo, ShardStore};
+use crate::{DatanodeError, DeepScrubReport, Result, ShardInfo, ShardStore};
 
 /// Records read per blocking task of a deep scrub (and per quarantine request).
 const SCRUB_CHUNK: usize = 256;
 /// Entries per `list` page of the default implementations.
 const LIST_PAGE: usize = 1000;
-
-/// What one deep scrub did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeepScrubReport {
-    /// Shards whose payload was read.
-    pub shards_checked: u64,
-    /// Payload bytes read.
-    pub bytes_read: u64,
-    /// Shards found corrupt (and, where the store can, quarantined), in id order.
-    pub corrupt: Vec<ShardId>,
-}
 
 /// Spaces reads so that, on average since `start`, at most `rate` bytes a second are read.
 pub(crate) struct Pacer {
@@ -77,48 +65,6 @@ impl Pacer {
         }
         let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
         due.saturating_sub(self.start.elapsed())
-    }
-}
-
-/// A cached partition tree and the index version it was built at.
-type CachedTree = Option<(u64, Arc<PartitionTree>)>;
-
-/// Per-store scrub state of a [`LocalShardStore`].
-pub(crate) struct ScrubState {
-    /// Per partition: the index version a cached tree was built at, and the tree.
-    trees: Mutex<Vec<CachedTree>>,
-    /// Partition trees built since open (for tests and metrics).
-    pub rebuilds: AtomicU64,
-    /// Serialises deep scrubs.
-    running: tokio::sync::Mutex<()>,
-}
-
-impl Default for ScrubState {
-    fn default() -> Self {
-        ScrubState {
-            trees: Mutex::new(vec![None; PARTITIONS]),
-            rebuilds: AtomicU64::new(0),
-            running: tokio::sync::Mutex::new(()),
-        }
-    }
-}
-
-impl ScrubState {
-    fn cached(&self, partition: u8, version: u64) -> Option<Arc<PartitionTree>> {
-        let trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
-        match &trees[partition as usize] {
-            Some((v, tree)) if *v == version => Some(tree.clone()),
-            _ => None,
-        }
-    }
-
-    fn store(&self, partition: u8, version: u64, tree: Arc<PartitionTree>) {
-        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
-        let slot = &mut trees[partition as usize];
-        // Versions only grow; a slower concurrent rebuild must not replace a newer tree.
-        if slot.as_ref().is_none_or(|(v, _)| *v < version) {
-            *slot = Some((version, tree));
-        }
     }
 }
 

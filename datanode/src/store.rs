@@ -7,12 +7,10 @@
 //!
 //! One directory must be opened by one store at a time; nothing enforces that yet.
 
-use std::collections::BTreeMap;
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -21,13 +19,13 @@ use bytes::Bytes;
 use cairn_types::{crc32c, ShardId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::index::Index;
 use crate::merkle::{Hash, MerkleNode, NodePath, PARTITIONS};
 use crate::recovery::recover;
-use crate::scrub::{DeepScrubReport, ScrubState};
+use crate::scrub_state::ScrubState;
 use crate::segment::read_payload;
+use crate::state::Shared;
 use crate::writer::{Request, Writer, WriterConfig};
-use crate::{DatanodeError, Result, ShardInfo, ShardStore, StoreStats};
+use crate::{DatanodeError, DeepScrubReport, Result, ShardInfo, ShardStore, StoreStats};
 
 /// Tuning of a [`LocalShardStore`].
 #[derive(Debug, Clone)]
@@ -62,43 +60,6 @@ impl Default for StoreOptions {
     }
 }
 
-/// One segment file as readers see it.
-pub(crate) struct SegmentEntry {
-    pub reader: Arc<File>,
-    /// Bytes of the file (durable, recovered or committed).
-    pub len: u64,
-    /// Recovery found a bad segment header or damage inside the segment. Compaction leaves
-    /// such a segment alone (it stays for inspection).
-    pub damaged: bool,
-}
-
-/// What readers and the writer share under the lock.
-#[derive(Default)]
-pub(crate) struct State {
-    pub index: Index,
-    pub segments: BTreeMap<u64, SegmentEntry>,
-    /// Number of the active segment (the one the writer appends to).
-    pub active: u64,
-}
-
-pub(crate) struct Shared {
-    state: RwLock<State>,
-    /// fsync calls made on segment files and the directory since open.
-    pub fsyncs: AtomicU64,
-}
-
-impl Shared {
-    // A panic while the lock was held cannot leave `State` half-updated in a way that
-    // matters more than refusing all further service would, so poisoning is ignored.
-    pub fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn write_state(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// A shard store on a local directory: append-only segment files with checksummed records,
 /// an in-memory index recovered on open, and group commit.
 pub struct LocalShardStore {
@@ -128,10 +89,7 @@ impl LocalShardStore {
     /// Does blocking I/O; call it at startup or from `spawn_blocking`.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
         let recovered = recover(dir)?;
-        let shared = Arc::new(Shared {
-            state: RwLock::new(recovered.state),
-            fsyncs: AtomicU64::new(recovered.fsyncs),
-        });
+        let shared = Arc::new(Shared::new(recovered.state, recovered.fsyncs));
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let writer = Writer::new(
             WriterConfig {

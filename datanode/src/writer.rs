@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::index::Location;
 use crate::record::{RecordHeader, RecordKind, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{create_segment, segment_file_name};
-use crate::store::{SegmentEntry, Shared};
+use crate::state::{SegmentEntry, Shared};
 use crate::{DatanodeError, Result, ShardInfo};
 
 /// A write waiting for the writer thread.

@@ -13,9 +13,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::conn::{self, ConnState};
+use crate::conn::ConnState;
 use crate::metrics::Timeout;
-use crate::service::{ConnService, Ctx};
+use crate::service::{self, ConnService, Ctx};
 use crate::tls::{PeerCertificates, TlsSource};
 use crate::Listener;
 
@@ -183,7 +183,7 @@ async fn connection(
 ) {
     let _ = tcp.set_nodelay(true);
     let Some(tls) = tls else {
-        conn::drive(tcp, svc, drain).await;
+        service::drive(tcp, svc, drain).await;
         return;
     };
     let ctx = svc.ctx.clone();
@@ -221,5 +221,5 @@ async fn connection(
         .peer_certificates()
         .filter(|c| !c.is_empty())
         .map(|c| PeerCertificates(Arc::new(c.iter().map(|c| c.clone().into_owned()).collect())));
-    conn::drive(stream, svc, drain).await;
+    service::drive(stream, svc, drain).await;
 }

@@ -1,7 +1,6 @@
 //! One connection: what it is doing ([`ConnState`]: bytes moving, a request head arriving,
-//! requests in flight), the IO wrapper that records it, and the driver that runs hyper on
-//! the connection beside a watchdog enforcing the header and idle timeouts, evictions and
-//! graceful shutdown.
+//! requests in flight), the IO wrapper that records it, and the watchdog's rules (header and
+//! idle timeouts, evictions, graceful shutdown) that the driver in `service.rs` applies.
 
 use std::io;
 use std::pin::Pin;
@@ -10,14 +9,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::metrics::Timeout;
-use crate::service::ConnService;
 use crate::Limits;
 
 /// After a close was decided (shutdown, a too-slow body), how long a connection with no
@@ -69,11 +65,16 @@ impl ConnState {
         }
     }
 
+    /// Whether closing the connection was asked for (after a response, or an eviction).
+    pub(crate) fn close_asked(&self) -> bool {
+        self.close.load(Ordering::Relaxed) != CLOSE_NONE
+    }
+
     pub(crate) fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
 
-    fn at(&self, ms: u64) -> Instant {
+    pub(crate) fn at(&self, ms: u64) -> Instant {
         self.start + Duration::from_millis(ms)
     }
 
@@ -230,6 +231,12 @@ pub(crate) struct TrackedIo<IO> {
     state: Arc<ConnState>,
 }
 
+impl<IO> TrackedIo<IO> {
+    pub(crate) fn new(inner: IO, state: Arc<ConnState>) -> Self {
+        TrackedIo { inner, state }
+    }
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for TrackedIo<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -280,63 +287,6 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for TrackedIo<IO> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Serves HTTP/1.1 on `io` until the client leaves, a rule of the watchdog closes the
-/// connection, or the listener drains (then in-flight requests finish first).
-pub(crate) async fn drive<IO>(io: IO, svc: ConnService, mut drain: watch::Receiver<bool>)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let state = svc.state.clone();
-    let ctx = svc.ctx.clone();
-    let limits = &ctx.limits;
-    let io = TokioIo::new(TrackedIo {
-        inner: io,
-        state: state.clone(),
-    });
-    let mut builder = http1::Builder::new();
-    // hyper's own header timer starts whenever it waits for a head, idle or not: set it past
-    // both of ours as a backstop; the watchdog below is what enforces them.
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout + limits.idle_timeout)
-        .keep_alive(true);
-    let conn = builder.serve_connection(io, svc);
-    tokio::pin!(conn);
-    let mut closing_since: Option<u64> = None;
-    let mut draining = *drain.borrow();
-    loop {
-        let now = state.now_ms();
-        let close_asked = state.close.load(Ordering::Relaxed) != CLOSE_NONE;
-        if (draining || close_asked) && closing_since.is_none() {
-            conn.as_mut().graceful_shutdown();
-            closing_since = Some(now);
-        }
-        let until = match state.evaluate(limits, now, closing_since) {
-            Action::Drop(why) => {
-                if let Some(why) = why {
-                    ctx.metrics.timed_out(ctx.name, why);
-                    tracing::debug!(listener = ctx.name, reason = ?why, "connection closed");
-                }
-                return;
-            }
-            Action::WaitUntil(ms) => state.at(ms),
-        };
-        tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    tracing::debug!(listener = ctx.name, error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            _ = tokio::time::sleep_until(until) => {}
-            _ = state.wake.notified() => {}
-            changed = drain.changed(), if !draining => {
-                draining = changed.is_err() || *drain.borrow();
-            }
-        }
     }
 }
 

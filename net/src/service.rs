@@ -1,7 +1,8 @@
 //! The hyper service of one connection: hands each request to the axum router with the
 //! client's address (and TLS client certificates) in its extensions, its body wrapped in the
 //! minimum-rate check, bodiless requests under the request timeout, and the response body
-//! holding the request's place in the connection's state until it is sent.
+//! holding the request's place in the connection's state until it is sent; and the driver
+//! that serves one connection with it beside the watchdog of `conn.rs`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,10 +16,14 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::body::MinRateBody;
-use crate::conn::{ConnState, RequestGuard};
+use crate::conn::{Action, ConnState, RequestGuard, TrackedIo};
 use crate::metrics::Timeout;
 use crate::tls::PeerCertificates;
 use crate::{Limits, NetMetrics};
@@ -133,5 +138,59 @@ impl http_body::Body for GuardedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Serves HTTP/1.1 on `io` until the client leaves, a rule of the watchdog closes the
+/// connection, or the listener drains (then in-flight requests finish first).
+pub(crate) async fn drive<IO>(io: IO, svc: ConnService, mut drain: watch::Receiver<bool>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = svc.state.clone();
+    let ctx = svc.ctx.clone();
+    let limits = &ctx.limits;
+    let io = TokioIo::new(TrackedIo::new(io, state.clone()));
+    let mut builder = http1::Builder::new();
+    // hyper's own header timer starts whenever it waits for a head, idle or not: set it past
+    // both of ours as a backstop; the watchdog below is what enforces them.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout + limits.idle_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let mut closing_since: Option<u64> = None;
+    let mut draining = *drain.borrow();
+    loop {
+        let now = state.now_ms();
+        let close_asked = state.close_asked();
+        if (draining || close_asked) && closing_since.is_none() {
+            conn.as_mut().graceful_shutdown();
+            closing_since = Some(now);
+        }
+        let until = match state.evaluate(limits, now, closing_since) {
+            Action::Drop(why) => {
+                if let Some(why) = why {
+                    ctx.metrics.timed_out(ctx.name, why);
+                    tracing::debug!(listener = ctx.name, reason = ?why, "connection closed");
+                }
+                return;
+            }
+            Action::WaitUntil(ms) => state.at(ms),
+        };
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(listener = ctx.name, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(until) => {}
+            _ = state.wake.notified() => {}
+            changed = drain.changed(), if !draining => {
+                draining = changed.is_err() || *drain.borrow();
+            }
+        }
     }
 }

@@ -43,6 +43,7 @@
 mod canonical;
 mod checksum;
 mod chunked;
+mod dates;
 mod error;
 mod sigv2;
 mod verify;
@@ -58,8 +59,8 @@ pub use checksum::{
 pub use chunked::{
     decode_aws_chunked, AwsChunkedDecoder, ChunkMode, TrailerSlot, Trailers, DEFAULT_MAX_CHUNK_SIZE,
 };
+pub use dates::{MAX_PRESIGNED_EXPIRES, MAX_SKEW};
 pub use error::AuthError;
 pub use verify::{
     authenticate, Authenticated, ChunkSigningContext, PayloadMode, RequestParts, SecretLookup,
-    MAX_PRESIGNED_EXPIRES, MAX_SKEW,
 };

@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 
 use crate::canonical::{canonical_uri, percent_decode, reencoded_uri, signatures_equal};
-use crate::verify::{parse_amz_date, parse_http_date, MAX_PRESIGNED_EXPIRES, MAX_SKEW};
+use crate::dates::{parse_amz_date, parse_http_date, MAX_PRESIGNED_EXPIRES, MAX_SKEW};
 use crate::{AuthError, Authenticated, PayloadMode, RequestParts, SecretLookup};
 
 /// The query parameters S3 treats as sub-resources: they are part of the

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use time::{Duration, OffsetDateTime, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime};
 
 use crate::canonical::{
     canonical_headers_into, canonical_query, canonical_uri, is_hex64, parse_query, reencoded_uri,
     sign_hex, signatures_equal, signing_key,
 };
+use crate::dates::{parse_amz_date, parse_http_date, MAX_PRESIGNED_EXPIRES, MAX_SKEW};
 use crate::{sigv2, AuthError};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -18,12 +19,6 @@ const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
 const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
-/// Largest clock difference accepted for header-signed requests.
-pub const MAX_SKEW: Duration = Duration::minutes(15);
-/// Largest `X-Amz-Expires` accepted for presigned URLs (one week); also how far after
-/// `now` a SigV2 query `Expires` may be.
-pub const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
-
 const UNSUPPORTED_MECHANISM: &str =
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.";
 const QUERY_PARAMS_REQUIRED: &str = "Query-string authentication version 4 requires the \
@@ -274,22 +269,6 @@ fn parse_credential<'a>(
         date,
         region,
     })
-}
-
-pub(crate) fn parse_amz_date(value: &str) -> Option<OffsetDateTime> {
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    PrimitiveDateTime::parse(value, fmt)
-        .ok()
-        .map(PrimitiveDateTime::assume_utc)
-}
-
-pub(crate) fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    PrimitiveDateTime::parse(value.trim(), fmt)
-        .ok()
-        .map(PrimitiveDateTime::assume_utc)
 }
 
 fn format_amz_date(t: OffsetDateTime) -> String {

@@ -22,7 +22,7 @@ use cairn_metadata::{Command, MetadataError, MetadataStore};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::keys::{existing_key, key_change_failed};
+use super::key_lookup::{existing_key, key_change_failed};
 use super::{json, AdminState};
 
 pub(super) fn routes() -> Router<Arc<AdminState>> {

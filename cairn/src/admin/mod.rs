@@ -65,6 +65,7 @@ pub mod auth;
 pub mod console;
 mod heal;
 mod key_limits;
+mod key_lookup;
 mod keys;
 mod nodes;
 
@@ -524,8 +525,7 @@ async fn undrain_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>)
     set_draining(&st, n, false).await
 }
 
-/// Key of the drained datanode list in `sys`.
-pub const DRAINED_KEY: &str = "drained-datanodes";
+pub use crate::sys_records::DRAINED_KEY;
 
 async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
     let mut drained = st.objects.drained();

@@ -223,6 +223,35 @@ fn parse_ec(s: &str) -> Result<EcScheme, String> {
     Ok(EcScheme { data, parity })
 }
 
+impl ServerArgs {
+    /// What the cluster membership needs of these arguments; `limits` are the cluster
+    /// listener's connection limits.
+    pub fn cluster_config(&self, limits: cairn_net::Limits) -> crate::cluster::ClusterConfig {
+        crate::cluster::ClusterConfig {
+            node_id: self.node_id,
+            roles: self.roles,
+            cluster_listen: self.cluster_listen,
+            advertise: self.advertise.clone(),
+            join: self.join.clone(),
+            raft_election_ms: self.raft_election_ms,
+            raft_snapshot_logs: self.raft_snapshot_logs,
+            meta_timeout: self.meta_timeout,
+            limits,
+            setup: self.node_setup(),
+        }
+    }
+
+    /// What certificate setup needs of these arguments.
+    pub fn node_setup(&self) -> crate::pki::setup::NodeSetup {
+        crate::pki::setup::NodeSetup {
+            data: self.data.clone(),
+            node_id: self.node_id,
+            join: self.join.clone(),
+            insecure_cluster_transport: self.insecure_cluster_transport,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

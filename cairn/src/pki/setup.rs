@@ -32,10 +32,21 @@ use super::join::{self, Issuer};
 use super::{
     load_pending_ca, remove_pending_ca, save_pending_ca, ClusterCa, NodeMaterial, SYS_CA_KEY,
 };
-use crate::cli::server::ServerArgs;
 
 /// How long a starting node keeps asking the cluster for a certificate.
 const FETCH_FOR: Duration = Duration::from_secs(300);
+
+/// What [`prepare`] and [`finish`] need from `cairn server`'s arguments.
+#[derive(Debug, Clone)]
+pub struct NodeSetup {
+    /// The data directory (the node's certificate and a pending CA are kept in it).
+    pub data: std::path::PathBuf,
+    pub node_id: u64,
+    /// A member to fetch a certificate from when this node is new (`--join`).
+    pub join: Option<String>,
+    /// `--insecure-cluster-transport`: plain HTTP with the cluster secret instead of TLS.
+    pub insecure_cluster_transport: bool,
+}
 
 /// This node's transport and the issuer behind its certificate route.
 pub struct Prepared {
@@ -63,7 +74,7 @@ fn new_ca(data: &Path, node_id: u64) -> anyhow::Result<(ClusterCa, NodeMaterial)
 
 /// See the module docs.
 pub async fn prepare(
-    args: &ServerArgs,
+    args: &NodeSetup,
     local: &RocksMetadataStore,
     secret: &str,
 ) -> anyhow::Result<Prepared> {
@@ -97,10 +108,10 @@ pub async fn prepare(
                 } else {
                     let fresh = local.get_sys(access_keys::ROOT_KEY).await?.is_none()
                         && local
-                            .scan_sys(crate::cluster::NODE_PREFIX)
+                            .scan_sys(crate::sys_records::NODE_PREFIX)
                             .await?
                             .is_empty();
-                    let others = crate::cluster::nodes(local)
+                    let others = crate::sys_records::nodes(local)
                         .await?
                         .into_iter()
                         .filter(|r| r.id != id)
@@ -170,7 +181,7 @@ pub async fn prepare(
 /// See the module docs. `meta` is the replicated metadata (reads are linearizable).
 pub async fn finish(
     meta: &dyn MetadataStore,
-    args: &ServerArgs,
+    args: &NodeSetup,
     transport: &ClusterTransport,
 ) -> anyhow::Result<()> {
     let data = args.data.as_path();

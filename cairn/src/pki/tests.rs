@@ -365,17 +365,23 @@ async fn a_first_node_makes_the_ca_and_stores_it_once_metadata_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
     let args = server_args(tmp.path(), &[]);
-    let p = setup::prepare(&args, &meta, SECRET).await.unwrap();
+    let p = setup::prepare(&args.node_setup(), &meta, SECRET)
+        .await
+        .unwrap();
     assert!(p.transport.is_tls());
     let pending = load_pending_ca(tmp.path()).unwrap().expect("a pending CA");
     let m = NodeMaterial::load(tmp.path()).unwrap().unwrap();
     assert_eq!(m.ca_pem, pending.cert_pem);
     assert!(stored_ca(&meta).await.is_none());
-    setup::finish(&meta, &args, &p.transport).await.unwrap();
+    setup::finish(&meta, &args.node_setup(), &p.transport)
+        .await
+        .unwrap();
     assert_eq!(stored_ca(&meta).await, Some(pending));
     assert!(load_pending_ca(tmp.path()).unwrap().is_none());
     // The next start uses what it has.
-    setup::prepare(&args, &meta, SECRET).await.unwrap();
+    setup::prepare(&args.node_setup(), &meta, SECRET)
+        .await
+        .unwrap();
     assert_eq!(NodeMaterial::load(tmp.path()).unwrap(), Some(m));
 }
 
@@ -387,9 +393,13 @@ async fn a_single_node_from_before_tls_makes_its_ca_at_start() {
     set_sys(&meta, cairn_metadata::access_keys::ROOT_KEY, b"ROOTKEY").await;
     record(&meta, 1).await;
     let args = server_args(tmp.path(), &[]);
-    let p = setup::prepare(&args, &meta, SECRET).await.unwrap();
+    let p = setup::prepare(&args.node_setup(), &meta, SECRET)
+        .await
+        .unwrap();
     assert!(p.transport.is_tls());
-    setup::finish(&meta, &args, &p.transport).await.unwrap();
+    setup::finish(&meta, &args.node_setup(), &p.transport)
+        .await
+        .unwrap();
     let ca = stored_ca(&meta).await.expect("stored");
     let m = NodeMaterial::load(tmp.path()).unwrap().unwrap();
     verify_node_certificate(&ca.cert_pem, &m.cert_pem).unwrap();
@@ -406,16 +416,22 @@ async fn a_larger_cluster_from_before_tls_moves_over_through_the_insecure_flag()
     // With TLS it would have to ask the others (nobody answers here): with the flag it
     // starts, plain, and makes the CA and its certificate once metadata answers.
     let args = server_args(tmp.path(), &["--insecure-cluster-transport"]);
-    let p = setup::prepare(&args, &meta, SECRET).await.unwrap();
+    let p = setup::prepare(&args.node_setup(), &meta, SECRET)
+        .await
+        .unwrap();
     assert!(!p.transport.is_tls());
     assert!(NodeMaterial::load(tmp.path()).unwrap().is_none());
-    setup::finish(&meta, &args, &p.transport).await.unwrap();
+    setup::finish(&meta, &args.node_setup(), &p.transport)
+        .await
+        .unwrap();
     let ca = stored_ca(&meta).await.expect("stored");
     let m = NodeMaterial::load(tmp.path()).unwrap().unwrap();
     assert_eq!(m.ca_pem, ca.cert_pem);
     // Restarted without the flag, it uses that certificate.
     let args = server_args(tmp.path(), &[]);
-    let p = setup::prepare(&args, &meta, SECRET).await.unwrap();
+    let p = setup::prepare(&args.node_setup(), &meta, SECRET)
+        .await
+        .unwrap();
     assert!(p.transport.is_tls());
     assert_eq!(NodeMaterial::load(tmp.path()).unwrap(), Some(m));
 }
@@ -433,13 +449,17 @@ async fn the_ca_in_metadata_wins_over_a_node_certificate_from_another() {
         .save(tmp.path())
         .unwrap();
     let args = server_args(tmp.path(), &[]);
-    setup::prepare(&args, &meta, SECRET).await.unwrap();
+    setup::prepare(&args.node_setup(), &meta, SECRET)
+        .await
+        .unwrap();
     let m = NodeMaterial::load(tmp.path()).unwrap().unwrap();
     assert_eq!(m.ca_pem, cluster.cert_pem);
     verify_node_certificate(&cluster.cert_pem, &m.cert_pem).unwrap();
     // Lost material altogether: issued again from the replica's CA.
     std::fs::remove_dir_all(dir(tmp.path())).unwrap();
-    setup::prepare(&args, &meta, SECRET).await.unwrap();
+    setup::prepare(&args.node_setup(), &meta, SECRET)
+        .await
+        .unwrap();
     let again = NodeMaterial::load(tmp.path()).unwrap().unwrap();
     verify_node_certificate(&cluster.cert_pem, &again.cert_pem).unwrap();
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use cairn_types::{ObjectId, ShardId};
 
 use super::*;
+use crate::merkle::PARTITIONS;
 use crate::merkle::{diff, diff_summaries, partition_of, MerkleNode, MerkleSummary, NodePath};
 use crate::segment::segment_file_name;
 use crate::{StoreOptions, StoreStats};
