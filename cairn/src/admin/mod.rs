@@ -524,9 +524,6 @@ async fn undrain_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>)
     set_draining(&st, n, false).await
 }
 
-/// Key of the drained datanode list in `sys`.
-pub const DRAINED_KEY: &str = "drained-datanodes";
-
 async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
     let mut drained = st.objects.drained();
     let id = cairn_types::NodeId(n);
@@ -542,10 +539,8 @@ async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
         };
         return (status, format!("datanode {n}: {e}\n")).into_response();
     }
-    let ids: Vec<u32> = drained.iter().map(|n| n.0).collect();
-    let cmd = Command::SetSys {
-        key: DRAINED_KEY.into(),
-        value: serde_json::to_vec(&ids).unwrap_or_default(),
+    let cmd = Command::SetDrained {
+        nodes: drained.clone(),
     };
     if let Err(e) = st.objects.metadata().apply(cmd).await {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
