@@ -125,8 +125,9 @@ pub async fn put_bucket_versioning(
         Some("Enabled") => return Err(S3Error::not_implemented("MFA delete")),
         Some(_) => return Err(S3Error::malformed_xml()),
     }
-    let status = match conf.status.as_deref().map(str::trim) {
-        Some(s @ ("Enabled" | "Suspended")) => s.to_string(),
+    let state = match conf.status.as_deref().map(str::trim) {
+        Some("Enabled") => VersioningState::Enabled,
+        Some("Suspended") => VersioningState::Suspended,
         Some(_) => return Err(S3Error::malformed_xml()),
         None => {
             return Err(S3Error::new(
@@ -136,10 +137,9 @@ pub async fn put_bucket_versioning(
         }
     };
     st.meta()
-        .apply(Command::SetBucketConfig {
+        .apply(Command::SetVersioning {
             bucket: bucket.clone(),
-            kind: BucketConfigKind::Versioning,
-            value: Some(status.into_bytes()),
+            state,
         })
         .await?;
     Ok(StatusCode::OK.into_response())

@@ -13,8 +13,8 @@ use cairn_api::{KeyRing, KeySnapshot};
 use cairn_datanode::{RemoteShardStore, ShardStore};
 use cairn_metadata::raft::service;
 use cairn_metadata::{
-    access_keys, key_limits, registry, Command, CommandOutput, DatanodeRecord, MetadataStore,
-    RaftNode, RaftOptions, RocksMetadataStore,
+    access_keys, cluster_state, key_limits, registry, Command, CommandOutput, DatanodeRecord,
+    MetadataStore, RaftNode, RaftOptions, RocksMetadataStore,
 };
 use cairn_net::client::{ClusterClient, ClusterTransport};
 use cairn_objects::{NodeMap, NodeTopology, ObjectService};
@@ -341,7 +341,7 @@ pub async fn read_keys(meta: &dyn MetadataStore) -> anyhow::Result<KeySnapshot> 
     )
     .into_iter()
     .collect();
-    let root = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
+    let root = cluster_state::root_key(meta).await?;
     let limits = key_limits::decode_all(&meta.scan_sys(key_limits::LIMITS_PREFIX).await?)
         .into_iter()
         .collect();
@@ -431,11 +431,8 @@ pub async fn watch_cluster(
     let mut missed: HashMap<u32, u32> = HashMap::new();
     let mut last_seen: HashMap<u32, Instant> = HashMap::new();
     let mut records: Vec<DatanodeRecord> = initial;
-    let mut last_drained: Option<Vec<u8>> = meta
-        .get_sys(crate::sys_records::DRAINED_KEY)
-        .await
-        .ok()
-        .flatten();
+    let mut last_drained: Option<BTreeSet<NodeId>> =
+        cluster_state::drained(meta.as_ref()).await.ok();
     loop {
         // The registry → the ring.
         match datanodes(meta.as_ref()).await {
@@ -467,20 +464,14 @@ pub async fn watch_cluster(
         // The drained list and the access keys, as another node may have changed them. The
         // drained list is applied only when its stored value changed since the last look, so
         // that a read from just before a local change cannot undo it.
-        if let Ok(raw) = meta.get_sys(crate::sys_records::DRAINED_KEY).await {
-            if raw != last_drained {
-                if let Some(ids) = raw
-                    .as_deref()
-                    .and_then(|r| serde_json::from_slice::<Vec<u32>>(r).ok())
-                {
-                    let want: BTreeSet<NodeId> = ids.into_iter().map(NodeId).collect();
-                    if want != objects.drained() {
-                        if let Err(e) = objects.set_drained(want) {
-                            tracing::warn!(error = %e, "applying the drained datanodes");
-                        }
+        if let Ok(want) = cluster_state::drained(meta.as_ref()).await {
+            if last_drained.as_ref() != Some(&want) {
+                if want != objects.drained() {
+                    if let Err(e) = objects.set_drained(want.clone()) {
+                        tracing::warn!(error = %e, "applying the drained datanodes");
                     }
                 }
-                last_drained = raw;
+                last_drained = Some(want);
             }
         }
         // The access keys: created, deleted, disabled and enabled keys, root rotations and
@@ -602,17 +593,16 @@ mod tests {
     async fn the_watcher_syncs_deletions_disables_and_rotations() {
         let dir = tempfile::tempdir().unwrap();
         let meta = RocksMetadataStore::open(dir.path()).unwrap();
-        apply(
-            &meta,
-            Command::SetSys {
-                key: access_keys::ROOT_KEY.into(),
-                value: b"ROOT".to_vec(),
-            },
-        )
-        .await;
         for ak in ["ROOT", "ALICE", "BOB"] {
             apply(&meta, Command::PutAccessKey(key(ak))).await;
         }
+        apply(
+            &meta,
+            Command::DesignateRootKey {
+                access_key: "ROOT".into(),
+            },
+        )
+        .await;
         let ring = KeyRing::default();
         round(&meta, &ring).await;
         assert!(ring.is_root("ROOT"));

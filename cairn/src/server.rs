@@ -11,7 +11,8 @@ use std::time::Duration;
 use cairn_datanode::{ShardStore, StoreOptions};
 use cairn_heal::{HealConfig, Healer};
 use cairn_metadata::{
-    access_keys, AccessKeyRecord, Command, MetadataStore, RaftMetadataStore, RocksMetadataStore,
+    access_keys, cluster_state, AccessKeyRecord, Command, MetadataStore, RaftMetadataStore,
+    RocksMetadataStore,
 };
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::clock::now_ms;
@@ -167,10 +168,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .context("configuring the data path")?;
     objects.set_nodes(nodes, topology);
     let _ = membership.in_flight.set(objects.clone());
-    if let Some(raw) = meta.get_sys(admin::DRAINED_KEY).await? {
-        let ids: Vec<u32> = serde_json::from_slice(&raw).context("reading drained datanodes")?;
+    let drained = cluster_state::drained(meta.as_ref())
+        .await
+        .context("reading drained datanodes")?;
+    if !drained.is_empty() {
         objects
-            .set_drained(ids.into_iter().map(NodeId).collect())
+            .set_drained(drained)
             .context("applying the drained datanodes")?;
     }
     let view = Arc::new(cluster::ClusterView::default());
@@ -396,18 +399,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-const EC_KEY: &str = "ec-scheme";
 const DEFAULT_DATANODES: u32 = 6;
 const DEFAULT_EC: EcScheme = EcScheme { data: 4, parity: 2 };
 
 /// The erasure coding of new writes, cluster-wide: the flag wins (and is saved for every
 /// node), then the saved scheme, then 4+2.
 async fn resolve_ec(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::Result<EcScheme> {
-    let saved: Option<(u8, u8)> = match meta.get_sys(EC_KEY).await? {
-        Some(v) => Some(serde_json::from_slice(&v).context("reading the saved erasure coding")?),
-        None => None,
-    };
-    let saved = saved.map(|(data, parity)| EcScheme { data, parity });
+    let saved = cluster_state::ec_scheme(meta)
+        .await
+        .context("reading the saved erasure coding")?;
     let ec = args.ec.or(saved).unwrap_or(DEFAULT_EC);
     if ec.data == 0 {
         anyhow::bail!("erasure coding needs at least one data shard");
@@ -422,11 +422,7 @@ async fn resolve_ec(meta: &dyn MetadataStore, args: &ServerArgs) -> anyhow::Resu
         }
     }
     if saved != Some(ec) {
-        meta.apply(Command::SetSys {
-            key: EC_KEY.into(),
-            value: serde_json::to_vec(&(ec.data, ec.parity))?,
-        })
-        .await?;
+        meta.apply(Command::SetEcScheme(ec)).await?;
     }
     Ok(ec)
 }
@@ -454,13 +450,12 @@ async fn cluster_root(
     root: credentials::RootCredentials,
     source: Source,
 ) -> anyhow::Result<(credentials::RootCredentials, Source)> {
-    let recorded = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
+    let recorded = cluster_state::root_key(meta).await?;
     let Some(ak) = recorded else {
         // A new cluster: this node's key is its root key.
         store_key(meta, &root, "root").await?;
-        meta.apply(Command::SetSys {
-            key: access_keys::ROOT_KEY.into(),
-            value: root.access_key.clone().into_bytes(),
+        meta.apply(Command::DesignateRootKey {
+            access_key: root.access_key.clone(),
         })
         .await?;
         return Ok((root, source));

@@ -12,14 +12,14 @@
 //! ([`Healer::run`]) repairs those at once and runs light and deep scrubs on a schedule.
 //!
 //! One scrub runs at a time. Reports go to the admin API and, summarised, into a history
-//! kept in metadata (`sys/scrub-history`).
+//! kept in metadata (`sys/scrub-history`, [`cairn_metadata::cluster_state`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cairn_metadata::{Command, MetadataError};
+use cairn_metadata::{cluster_state, Command, MetadataError};
 use cairn_objects::ObjectService;
 use cairn_types::clock::now_ms;
 use cairn_types::{NodeId, ObjectId, ShardId};
@@ -103,8 +103,7 @@ pub trait PeerInFlight: Send + Sync {
 }
 
 /// Reports kept in the history.
-pub const HISTORY_LEN: usize = 50;
-const HISTORY_KEY: &str = "scrub-history";
+pub const HISTORY_LEN: usize = cluster_state::SCRUB_HISTORY_LEN;
 
 /// The scrubber and repairer of one gateway; clones share everything.
 #[derive(Clone)]
@@ -195,10 +194,7 @@ impl Healer {
 
     /// Summaries of past scrubs, newest last.
     pub async fn history(&self) -> Result<Vec<ScrubReport>, HealError> {
-        let raw = self.inner.objects.metadata().get_sys(HISTORY_KEY).await?;
-        Ok(raw
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default())
+        Ok(cluster_state::scrub_history(self.inner.objects.metadata().as_ref()).await?)
     }
 
     /// Starts a scrub in the background; returns its id, or `Busy` when one runs.
@@ -342,21 +338,7 @@ impl Healer {
 
     async fn save(&self, report: &ScrubReport) {
         *lock(&self.inner.last) = Some(report.clone());
-        let mut history = self.history().await.unwrap_or_default();
-        history.push(report.summary());
-        let excess = history.len().saturating_sub(HISTORY_LEN);
-        history.drain(..excess);
-        let value = match serde_json::to_vec(&history) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not encode the scrub history");
-                return;
-            }
-        };
-        let cmd = Command::SetSys {
-            key: HISTORY_KEY.into(),
-            value,
-        };
+        let cmd = Command::RecordScrub(Box::new(report.summary()));
         if let Err(e) = self.inner.objects.metadata().apply(cmd).await {
             tracing::warn!(error = %e, "could not save the scrub history");
         }

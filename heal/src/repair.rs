@@ -27,7 +27,6 @@ use cairn_datanode::ShardStore;
 use cairn_erasure::StripeCodec;
 use cairn_metadata::{Command, CommandOutput, StripeLoc};
 use cairn_objects::{ObjectService, RepairHint};
-use cairn_types::clock::now_ms;
 use cairn_types::{crc32c, NodeId, ObjectId, ShardId};
 use futures::future::join_all;
 use futures::{stream, StreamExt};
@@ -539,18 +538,9 @@ pub(crate) async fn remove_orphans(
     Ok(())
 }
 
-/// Key in `sys` the orphan cleaner's write barrier writes.
-const BARRIER_KEY: &str = "orphan-barrier";
-
-/// A metadata write, answered once applied: every entry before it in the Raft log is then
+/// A metadata command, answered once applied: every entry before it in the Raft log is then
 /// committed and applied too (see [`remove_orphans`]).
 async fn barrier(objects: &ObjectService) -> Result<(), HealError> {
-    objects
-        .metadata()
-        .apply(Command::SetSys {
-            key: BARRIER_KEY.into(),
-            value: now_ms().to_be_bytes().to_vec(),
-        })
-        .await?;
+    objects.metadata().apply(Command::Barrier).await?;
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! small JSON values ([`KeyMark`]):
 //!
 //! - `root-access-key` ([`ROOT_KEY`]): the access key that is the cluster's root key (its
-//!   record is an ordinary one);
+//!   record is an ordinary one), in the versioned encoding of [`crate::cluster_state`]
+//!   (older builds: the access key's bytes). [`Command::DesignateRootKey`] sets it once, on
+//!   a new cluster; [`Command::RotateRootKey`] changes it;
 //! - `access-key/disabled/<access key>` ([`DISABLED_PREFIX`]): the key exists but signs
 //!   nothing until it is enabled again;
 //! - `access-key/deleted/<access key>` ([`DELETED_PREFIX`]): the tombstone of a deleted key.
@@ -23,6 +25,7 @@
 //! key the root, and the old one stays an ordinary key until it is deleted.
 //!
 //! [`Command::RotateRootKey`]: crate::Command::RotateRootKey
+//! [`Command::DesignateRootKey`]: crate::Command::DesignateRootKey
 
 use std::collections::BTreeSet;
 
@@ -67,11 +70,33 @@ pub fn marked(entries: &[(String, Vec<u8>)], prefix: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The root access key from the value stored under [`ROOT_KEY`].
-pub fn decode_root(value: Option<&[u8]>) -> Option<String> {
-    value
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .filter(|s| !s.is_empty())
+/// The value stored under [`ROOT_KEY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RootKey {
+    access_key: String,
+}
+
+impl crate::records::Stored for RootKey {}
+
+/// The value to store under [`ROOT_KEY`] for `access_key`.
+fn encode_root(access_key: &str) -> Vec<u8> {
+    encode(&RootKey {
+        access_key: access_key.to_string(),
+    })
+}
+
+/// The root access key from the value stored under [`ROOT_KEY`] (older builds stored the
+/// access key's bytes); `None` when none is designated.
+pub fn decode_root(value: Option<&[u8]>) -> Result<Option<String>, MetadataError> {
+    let Some(raw) = value else {
+        return Ok(None);
+    };
+    let rec = crate::cluster_state::decode_value(raw, "root key", |r| {
+        Some(RootKey {
+            access_key: String::from_utf8_lossy(r).into_owned(),
+        })
+    })?;
+    Ok(Some(rec.access_key).filter(|s| !s.is_empty()))
 }
 
 fn sys_get(view: &dyn StateView, key: &str) -> Result<Option<Vec<u8>>, MetadataError> {
@@ -79,7 +104,7 @@ fn sys_get(view: &dyn StateView, key: &str) -> Result<Option<Vec<u8>>, MetadataE
 }
 
 fn root(view: &dyn StateView) -> Result<Option<String>, MetadataError> {
-    Ok(decode_root(sys_get(view, ROOT_KEY)?.as_deref()))
+    decode_root(sys_get(view, ROOT_KEY)?.as_deref())
 }
 
 fn record(
@@ -218,10 +243,41 @@ pub(crate) fn rotate_root(
         )));
     }
     writes.push(put(Cf::Keys, ak.as_bytes().to_vec(), encode(rec)));
+    writes.push(put(Cf::Sys, ROOT_KEY.as_bytes().to_vec(), encode_root(ak)));
+    Ok(())
+}
+
+/// `DesignateRootKey`: makes an existing key the root key of a cluster that has none yet
+/// (its first node's key). Designating the root key again changes nothing; another key is
+/// refused while a root key is designated ([`Command::RotateRootKey`] changes it), and so is
+/// an unknown or deleted key.
+///
+/// [`Command::RotateRootKey`]: crate::Command::RotateRootKey
+pub(crate) fn designate_root(
+    view: &dyn StateView,
+    access_key: &str,
+    writes: &mut Vec<Write>,
+) -> Result<(), MetadataError> {
+    match root(view)? {
+        Some(r) if r == access_key => return Ok(()),
+        Some(r) => {
+            return Err(MetadataError::InvalidArgument(format!(
+                "the cluster's root key is {r} already; `cairn key rotate-root` changes it"
+            )))
+        }
+        None => {}
+    }
+    if record(view, access_key)?.is_none() {
+        return Err(if is_deleted(view, access_key)? {
+            refuse_deleted(access_key)
+        } else {
+            no_such_key(access_key)
+        });
+    }
     writes.push(put(
         Cf::Sys,
         ROOT_KEY.as_bytes().to_vec(),
-        ak.as_bytes().to_vec(),
+        encode_root(access_key),
     ));
     Ok(())
 }
@@ -255,15 +311,14 @@ mod tests {
     async fn keys_are_disabled_enabled_and_deleted_for_good() {
         let dir = tempfile::tempdir().unwrap();
         let s = RocksMetadataStore::open(dir.path()).unwrap();
-        s.apply(Command::SetSys {
-            key: ROOT_KEY.into(),
-            value: b"ROOT".to_vec(),
-        })
-        .await
-        .unwrap();
         for ak in ["ROOT", "ALICE", "BOB"] {
             s.apply(Command::PutAccessKey(key(ak))).await.unwrap();
         }
+        s.apply(Command::DesignateRootKey {
+            access_key: "ROOT".into(),
+        })
+        .await
+        .unwrap();
 
         let set = |ak: &str, enabled| Command::SetAccessKeyEnabled {
             access_key: ak.into(),
@@ -330,15 +385,14 @@ mod tests {
     async fn rotation_makes_a_new_root_and_keeps_the_old_key() {
         let dir = tempfile::tempdir().unwrap();
         let s = RocksMetadataStore::open(dir.path()).unwrap();
-        s.apply(Command::SetSys {
-            key: ROOT_KEY.into(),
-            value: b"OLDROOT".to_vec(),
-        })
-        .await
-        .unwrap();
         s.apply(Command::PutAccessKey(key("OLDROOT")))
             .await
             .unwrap();
+        s.apply(Command::DesignateRootKey {
+            access_key: "OLDROOT".into(),
+        })
+        .await
+        .unwrap();
         s.apply(Command::PutAccessKey(key("ALICE"))).await.unwrap();
 
         let rotate = |ak: &str| Command::RotateRootKey { record: key(ak) };
@@ -346,7 +400,7 @@ mod tests {
         let m = refused(s.apply(rotate("ALICE")).await, "rotate to an existing key");
         assert!(m.contains("already exists"), "{m}");
         s.apply(rotate("NEWROOT")).await.unwrap();
-        let root_now = decode_root(s.get_sys(ROOT_KEY).await.unwrap().as_deref());
+        let root_now = decode_root(s.get_sys(ROOT_KEY).await.unwrap().as_deref()).unwrap();
         assert_eq!(root_now.as_deref(), Some("NEWROOT"));
         assert!(s.get_access_key("NEWROOT").await.unwrap().is_some());
         // Repeating the same rotation is harmless.

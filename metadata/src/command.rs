@@ -6,10 +6,13 @@
 //! Determinism: `apply` reads no clock and no randomness; timestamps and ids travel inside the
 //! command.
 
-use cairn_types::{BucketName, ObjectId, ObjectKey};
+use std::collections::BTreeSet;
+
+use cairn_types::{BucketName, EcScheme, NodeId, ObjectId, ObjectKey};
 use serde::{Deserialize, Serialize};
 
 use crate::access_keys;
+use crate::cluster_state::{self, ClusterCaRecord, NodeRecord};
 use crate::data_refs::{self, DataAddress, ShardMove};
 use crate::keys::{self, Cf};
 use crate::multipart;
@@ -17,6 +20,7 @@ use crate::records::{
     decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectAcl,
     ObjectRecord, PartRecord, StoredChecksum, TagSet, UploadRecord,
 };
+use crate::scrub_report::ScrubReport;
 use crate::versions::{self, Deletion, VersionSel, VersioningState};
 use crate::MetadataError;
 
@@ -86,7 +90,9 @@ pub enum Command {
     /// Registers a datanode of the cluster (see [`crate::registry`]); answers
     /// [`CommandOutput::Registered`] with its id.
     RegisterDatanode(crate::registry::DatanodeRecord),
-    /// Sets a small system value (cluster configuration and the like).
+    /// Sets a value in `sys`. Only replayed from old Raft logs: cluster state has typed
+    /// commands now ([`crate::cluster_state`]), and `apply` refuses the keys it keeps
+    /// ([`crate::cluster_state::owned_by_apply`]).
     SetSys {
         key: String,
         value: Vec<u8>,
@@ -175,6 +181,33 @@ pub enum Command {
         access_key: String,
         ops_per_sec: crate::key_limits::LimitChange,
         bytes_per_sec: crate::key_limits::LimitChange,
+    },
+    // Typed cluster state ([`crate::cluster_state`]), in place of `SetSys`.
+    /// Replaces the set of drained datanodes.
+    SetDrained {
+        nodes: BTreeSet<NodeId>,
+    },
+    /// Sets the erasure coding of new writes, cluster-wide (at least one data shard).
+    SetEcScheme(EcScheme),
+    /// Makes an existing key the root key of a cluster that has none yet (see
+    /// [`crate::access_keys`]).
+    DesignateRootKey {
+        access_key: String,
+    },
+    /// Stores the cluster CA unless one is stored (the first one stays).
+    SetClusterCa(ClusterCaRecord),
+    /// Records what a node says about itself at start, replacing its previous record.
+    RecordNode(NodeRecord),
+    /// Appends a scrub's summary (its report without findings) to the scrub history.
+    RecordScrub(Box<ScrubReport>),
+    /// Changes nothing; answered once applied, when every command before it is applied too
+    /// (a write barrier).
+    Barrier,
+    /// Sets a bucket's versioning state (never back to unversioned); the first time, its
+    /// objects become their `null` versions.
+    SetVersioning {
+        bucket: BucketName,
+        state: VersioningState,
     },
 }
 
@@ -494,20 +527,9 @@ pub fn apply(
         } => {
             require_bucket(view, bucket)?;
             if *kind == BucketConfigKind::Versioning {
-                let now = versions::state(view, bucket)?;
+                // Old logs; the versioning state has its own command now.
                 let next = VersioningState::parse(value.as_deref())?;
-                match (now, next) {
-                    (VersioningState::Unversioned, VersioningState::Unversioned) => {}
-                    (_, VersioningState::Unversioned) => {
-                        return Err(MetadataError::IllegalVersioning(
-                            "versioning can be suspended but not turned off".into(),
-                        ))
-                    }
-                    (VersioningState::Unversioned, _) => {
-                        versions::adopt_objects(view, bucket, &mut writes)?
-                    }
-                    _ => {}
-                }
+                versions::change_state(view, bucket, next, &mut writes)?;
             }
             writes.push(Write {
                 cf: Cf::BucketConfig,
@@ -516,10 +538,50 @@ pub fn apply(
             });
             CommandOutput::Done
         }
+        Command::SetVersioning { bucket, state } => {
+            require_bucket(view, bucket)?;
+            versions::change_state(view, bucket, *state, &mut writes)?;
+            let k = keys::bucket_config(bucket, BucketConfigKind::Versioning);
+            if *state != VersioningState::Unversioned {
+                writes.push(put(Cf::BucketConfig, k, state.encode()));
+            }
+            CommandOutput::Done
+        }
         Command::SetSys { key, value } => {
+            if cluster_state::owned_by_apply(key) {
+                return Err(MetadataError::InvalidArgument(format!(
+                    "sys key {key:?} is kept by the state machine; only its own command \
+                     changes it"
+                )));
+            }
             writes.push(put(Cf::Sys, key.as_bytes().to_vec(), value.clone()));
             CommandOutput::Done
         }
+        Command::SetDrained { nodes } => {
+            cluster_state::set_drained(nodes, &mut writes);
+            CommandOutput::Done
+        }
+        Command::SetEcScheme(ec) => {
+            cluster_state::set_ec(ec, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::DesignateRootKey { access_key } => {
+            access_keys::designate_root(view, access_key, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::SetClusterCa(ca) => {
+            cluster_state::set_ca(view, ca, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::RecordNode(rec) => {
+            cluster_state::record_node(rec, &mut writes);
+            CommandOutput::Done
+        }
+        Command::RecordScrub(report) => {
+            cluster_state::record_scrub(view, report, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::Barrier => CommandOutput::Done,
         Command::RegisterDatanode(rec) => {
             CommandOutput::Registered(crate::registry::register(view, rec.clone(), &mut writes)?)
         }

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use cairn_types::{BucketName, ObjectKey};
 
 pub mod access_keys;
+pub mod cluster_state;
 pub mod command;
 pub mod data_refs;
 mod group_commit;
@@ -22,6 +23,7 @@ pub mod raft;
 pub mod records;
 pub mod registry;
 mod rocks;
+pub mod scrub_report;
 pub mod version_list;
 pub mod versions;
 

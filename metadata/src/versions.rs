@@ -34,26 +34,70 @@ type DeadShards = Vec<(NodeId, ShardId)>;
 
 const VERSION_SEQ_KEY: &[u8] = b"version-next-seq";
 
-/// A bucket's versioning state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A bucket's versioning state. Stored in `bucket_config` (kind `Versioning`) in the
+/// versioned encoding of [`crate::records`] by [`crate::Command::SetVersioning`]; older
+/// builds stored the text `Enabled` or `Suspended`, which still reads. Never versioned: no
+/// value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VersioningState {
     Unversioned,
     Enabled,
     Suspended,
 }
 
+impl crate::records::Stored for VersioningState {}
+
 impl VersioningState {
     /// The stored configuration value (`None` for never versioned).
     pub fn parse(value: Option<&[u8]>) -> Result<Self, MetadataError> {
-        match value {
-            None => Ok(VersioningState::Unversioned),
-            Some(b"Enabled") => Ok(VersioningState::Enabled),
-            Some(b"Suspended") => Ok(VersioningState::Suspended),
-            Some(other) => Err(MetadataError::IllegalVersioning(format!(
+        let Some(raw) = value else {
+            return Ok(VersioningState::Unversioned);
+        };
+        crate::cluster_state::decode_value(raw, "versioning state", |r| match r {
+            b"Enabled" => Some(VersioningState::Enabled),
+            b"Suspended" => Some(VersioningState::Suspended),
+            _ => None,
+        })
+        .map_err(|_| {
+            MetadataError::IllegalVersioning(format!(
                 "unknown versioning status {:?}",
-                String::from_utf8_lossy(other)
-            ))),
-        }
+                String::from_utf8_lossy(raw)
+            ))
+        })
+    }
+
+    /// The value stored for this state.
+    pub fn encode(self) -> Vec<u8> {
+        crate::records::encode(&self)
+    }
+}
+
+/// The versioning state of `bucket` (unversioned when never set).
+pub async fn versioning(
+    meta: &dyn crate::MetadataStore,
+    bucket: &BucketName,
+) -> Result<VersioningState, MetadataError> {
+    let v = meta
+        .get_bucket_config(bucket, BucketConfigKind::Versioning)
+        .await?;
+    VersioningState::parse(v.as_deref())
+}
+
+/// Checks that a bucket may go from its state to `next` (never back to unversioned) and,
+/// the first time it is versioned, adopts its objects as `null` versions.
+pub(crate) fn change_state(
+    view: &dyn StateView,
+    bucket: &BucketName,
+    next: VersioningState,
+    writes: &mut Vec<Write>,
+) -> Result<(), MetadataError> {
+    match (state(view, bucket)?, next) {
+        (VersioningState::Unversioned, VersioningState::Unversioned) => Ok(()),
+        (_, VersioningState::Unversioned) => Err(MetadataError::IllegalVersioning(
+            "versioning can be suspended but not turned off".into(),
+        )),
+        (VersioningState::Unversioned, _) => adopt_objects(view, bucket, writes),
+        _ => Ok(()),
     }
 }
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use cairn_metadata::access_keys;
+use cairn_metadata::{access_keys, cluster_state};
 use cairn_metadata::{AccessKeyRecord, Command, MetadataError};
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +48,7 @@ async fn list_keys(State(st): State<Arc<AdminState>>) -> Response {
             &meta.scan_sys(access_keys::DISABLED_PREFIX).await?,
             access_keys::DISABLED_PREFIX,
         );
-        let root = access_keys::decode_root(meta.get_sys(access_keys::ROOT_KEY).await?.as_deref());
+        let root = cluster_state::root_key(meta.as_ref()).await?;
         let limits = key_limits::read_all(meta.as_ref()).await?;
         Ok::<_, MetadataError>((keys, disabled, root, limits))
     };
@@ -266,8 +266,8 @@ async fn rotate_root(State(st): State<Arc<AdminState>>, body: Bytes) -> Response
     };
     let name = req.name.unwrap_or_else(|| "root".into());
     let meta = st.objects.metadata();
-    let previous_root = match meta.get_sys(access_keys::ROOT_KEY).await {
-        Ok(v) => access_keys::decode_root(v.as_deref()),
+    let previous_root = match cluster_state::root_key(meta.as_ref()).await {
+        Ok(v) => v,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
     let record = AccessKeyRecord {

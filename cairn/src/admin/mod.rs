@@ -525,8 +525,6 @@ async fn undrain_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>)
     set_draining(&st, n, false).await
 }
 
-pub use crate::sys_records::DRAINED_KEY;
-
 async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
     let mut drained = st.objects.drained();
     let id = cairn_types::NodeId(n);
@@ -542,10 +540,8 @@ async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
         };
         return (status, format!("datanode {n}: {e}\n")).into_response();
     }
-    let ids: Vec<u32> = drained.iter().map(|n| n.0).collect();
-    let cmd = Command::SetSys {
-        key: DRAINED_KEY.into(),
-        value: serde_json::to_vec(&ids).unwrap_or_default(),
+    let cmd = Command::SetDrained {
+        nodes: drained.clone(),
     };
     if let Err(e) = st.objects.metadata().apply(cmd).await {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();

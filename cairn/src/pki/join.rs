@@ -27,14 +27,14 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use cairn_metadata::{MetadataStore, RocksMetadataStore};
+use cairn_metadata::RocksMetadataStore;
 use cairn_net::client::{verify_node_certificate, ClientOptions, ClusterClient};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::{ClusterCa, KeyAndCsr, NodeMaterial, SYS_CA_KEY};
+use super::{ClusterCa, KeyAndCsr, NodeMaterial};
 
 /// The route on the cluster listener.
 pub const PATH: &str = "/cluster/certificate";
@@ -144,13 +144,10 @@ impl Issuer {
     }
 
     async fn ca(&self) -> Option<ClusterCa> {
-        match self.local.get_sys(SYS_CA_KEY).await {
-            Ok(Some(raw)) => match ClusterCa::from_sys(&raw) {
-                Ok(ca) => return Some(ca),
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "the cluster CA in metadata"),
-            },
+        match ClusterCa::stored(&self.local).await {
+            Ok(Some(ca)) => return Some(ca),
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "reading the cluster CA"),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "the cluster CA in metadata"),
         }
         self.pending
             .lock()

@@ -2,7 +2,8 @@
 //! "Between nodes"):
 //!
 //! - [`ClusterCa`]: the cluster CA (ECDSA P-256), made by the first node of a cluster. Its
-//!   certificate and key live in metadata (`sys/cluster-ca`, [`SYS_CA_KEY`]), so that every
+//!   certificate and key live in metadata (`sys/cluster-ca`, kept by
+//!   [`cairn_metadata::cluster_state`]), so that every
 //!   replica can issue node certificates; every node already holds the cluster secret, which
 //!   lets anyone join, so this is the same trust level.
 //! - [`NodeMaterial`]: this node's certificate and key with the CA certificate, kept in
@@ -20,6 +21,8 @@ pub mod setup;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use cairn_metadata::cluster_state::{self, ClusterCaRecord};
+use cairn_metadata::{Command, MetadataStore};
 use cairn_net::client::{ClusterTls, CLUSTER_SERVER_NAME};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
@@ -29,8 +32,6 @@ use rcgen::{
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-/// Key in `sys` of the cluster CA (JSON [`ClusterCa`]).
-pub const SYS_CA_KEY: &str = "cluster-ca";
 /// Directory of a node's TLS material under its data directory.
 pub const DIR: &str = "cluster-tls";
 const CA_FILE: &str = "ca.pem";
@@ -96,13 +97,23 @@ impl ClusterCa {
         })
     }
 
-    /// Parses what [`ClusterCa::to_sys`] stored.
-    pub fn from_sys(raw: &[u8]) -> anyhow::Result<ClusterCa> {
-        serde_json::from_slice(raw).context("reading the cluster CA stored in metadata")
+    /// The cluster CA stored in metadata, if any.
+    pub async fn stored(meta: &dyn MetadataStore) -> anyhow::Result<Option<ClusterCa>> {
+        let ca = cluster_state::cluster_ca(meta)
+            .await
+            .context("reading the cluster CA stored in metadata")?;
+        Ok(ca.map(|r| ClusterCa {
+            cert_pem: r.cert_pem,
+            key_pem: r.key_pem,
+        }))
     }
 
-    pub fn to_sys(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("two strings serialize")
+    /// The command that stores this CA in metadata (unless one is stored already).
+    pub fn store_command(&self) -> Command {
+        Command::SetClusterCa(ClusterCaRecord {
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+        })
     }
 
     /// A certificate (PEM) for node `node_id`'s `public_key`.
@@ -259,7 +270,8 @@ pub fn load_pending_ca(data: &Path) -> anyhow::Result<Option<ClusterCa>> {
 fn save_pending_ca(data: &Path, ca: &ClusterCa) -> anyhow::Result<()> {
     let d = dir(data);
     crate::credentials::private_dir(&d)?;
-    crate::credentials::write_private(&d, PENDING_CA_FILE, &ca.to_sys())
+    let json = serde_json::to_vec(ca).expect("two strings serialize");
+    crate::credentials::write_private(&d, PENDING_CA_FILE, &json)
 }
 
 fn remove_pending_ca(data: &Path) -> anyhow::Result<()> {

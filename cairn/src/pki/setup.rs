@@ -25,13 +25,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cairn_metadata::{access_keys, Command, MetadataStore, RocksMetadataStore};
+use cairn_metadata::{cluster_state, MetadataStore, RocksMetadataStore};
 use cairn_net::client::ClusterTransport;
 
 use super::join::{self, Issuer};
-use super::{
-    load_pending_ca, remove_pending_ca, save_pending_ca, ClusterCa, NodeMaterial, SYS_CA_KEY,
-};
+use super::{load_pending_ca, remove_pending_ca, save_pending_ca, ClusterCa, NodeMaterial};
 
 /// How long a starting node keeps asking the cluster for a certificate.
 const FETCH_FOR: Duration = Duration::from_secs(300);
@@ -56,10 +54,7 @@ pub struct Prepared {
 
 /// The CA in this node's own replica, if it has one.
 async fn replica_ca(local: &RocksMetadataStore) -> anyhow::Result<Option<ClusterCa>> {
-    match local.get_sys(SYS_CA_KEY).await? {
-        Some(raw) => Ok(Some(ClusterCa::from_sys(&raw)?)),
-        None => Ok(None),
-    }
+    ClusterCa::stored(local).await
 }
 
 /// Makes a new cluster CA on this node and its certificate from it.
@@ -106,7 +101,7 @@ pub async fn prepare(
                     m.save(data)?;
                     Some(m)
                 } else {
-                    let fresh = local.get_sys(access_keys::ROOT_KEY).await?.is_none()
+                    let fresh = cluster_state::root_key(local).await?.is_none()
                         && local
                             .scan_sys(crate::sys_records::NODE_PREFIX)
                             .await?
@@ -185,12 +180,7 @@ pub async fn finish(
     transport: &ClusterTransport,
 ) -> anyhow::Result<()> {
     let data = args.data.as_path();
-    let read = || async {
-        match meta.get_sys(SYS_CA_KEY).await? {
-            Some(raw) => Ok::<_, anyhow::Error>(Some(ClusterCa::from_sys(&raw)?)),
-            None => Ok(None),
-        }
-    };
+    let read = || ClusterCa::stored(meta);
     let ca = match read().await? {
         Some(ca) => ca,
         None => {
@@ -199,14 +189,11 @@ pub async fn finish(
                 // An older cluster moving to TLS, started with --insecure-cluster-transport.
                 None => ClusterCa::generate()?,
             };
-            meta.apply(Command::SetSys {
-                key: SYS_CA_KEY.into(),
-                value: ca.to_sys(),
-            })
-            .await
-            .context("storing the cluster CA")?;
+            meta.apply(ca.store_command())
+                .await
+                .context("storing the cluster CA")?;
             tracing::info!("stored the cluster CA in metadata");
-            // Another node may have stored one at the same time: the last write is the CA.
+            // Another node may have stored one first: the first one stored is the CA.
             read()
                 .await?
                 .context("the cluster CA vanished from metadata")?

@@ -324,22 +324,34 @@ fn server_args(data: &std::path::Path, extra: &[&str]) -> crate::cli::server::Se
     Cmd::try_parse_from(argv).unwrap().args
 }
 
-async fn set_sys(meta: &cairn_metadata::RocksMetadataStore, key: &str, value: &[u8]) {
+async fn apply(meta: &cairn_metadata::RocksMetadataStore, cmd: cairn_metadata::Command) {
     use cairn_metadata::MetadataStore;
-    meta.apply(cairn_metadata::Command::SetSys {
-        key: key.into(),
-        value: value.to_vec(),
-    })
-    .await
-    .unwrap();
+    meta.apply(cmd).await.unwrap();
+}
+
+/// A root key, as a cluster's first node records it.
+async fn root_key(meta: &cairn_metadata::RocksMetadataStore) {
+    apply(
+        meta,
+        cairn_metadata::Command::PutAccessKey(cairn_metadata::AccessKeyRecord {
+            access_key: "ROOTKEY".into(),
+            secret_key: "secret".into(),
+            name: "root".into(),
+            created_ms: 0,
+        }),
+    )
+    .await;
+    apply(
+        meta,
+        cairn_metadata::Command::DesignateRootKey {
+            access_key: "ROOTKEY".into(),
+        },
+    )
+    .await;
 }
 
 async fn stored_ca(meta: &cairn_metadata::RocksMetadataStore) -> Option<ClusterCa> {
-    use cairn_metadata::MetadataStore;
-    meta.get_sys(SYS_CA_KEY)
-        .await
-        .unwrap()
-        .map(|raw| ClusterCa::from_sys(&raw).unwrap())
+    ClusterCa::stored(meta).await.unwrap()
 }
 
 /// A record of node `id` in metadata, as `cairn server` writes at start.
@@ -390,7 +402,7 @@ async fn a_single_node_from_before_tls_makes_its_ca_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
     // Metadata of a running cluster of one (root key, its own record), but no CA.
-    set_sys(&meta, cairn_metadata::access_keys::ROOT_KEY, b"ROOTKEY").await;
+    root_key(&meta).await;
     record(&meta, 1).await;
     let args = server_args(tmp.path(), &[]);
     let p = setup::prepare(&args.node_setup(), &meta, SECRET)
@@ -409,7 +421,7 @@ async fn a_single_node_from_before_tls_makes_its_ca_at_start() {
 async fn a_larger_cluster_from_before_tls_moves_over_through_the_insecure_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
-    set_sys(&meta, cairn_metadata::access_keys::ROOT_KEY, b"ROOTKEY").await;
+    root_key(&meta).await;
     for id in 1..=3 {
         record(&meta, id).await;
     }
@@ -441,7 +453,7 @@ async fn the_ca_in_metadata_wins_over_a_node_certificate_from_another() {
     let tmp = tempfile::tempdir().unwrap();
     let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
     let cluster = ClusterCa::generate().unwrap();
-    set_sys(&meta, SYS_CA_KEY, &cluster.to_sys()).await;
+    apply(&meta, cluster.store_command()).await;
     // Material from a CA that lost a race (two nodes made one at once).
     let lost = ClusterCa::generate().unwrap();
     NodeMaterial::issue_locally(&lost, 1)
