@@ -399,8 +399,10 @@ pub async fn watch_cluster(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let meta = objects.metadata().clone();
+    // The membership the data path, GC and healer share: this loop keeps it current.
+    let membership = objects.membership().clone();
     // Start from what the service was built with, so the first look changes nothing.
-    let current = objects.nodes();
+    let current = membership.view().nodes().clone();
     let mut stores: HashMap<u32, (String, Arc<dyn ShardStore>)> = initial
         .iter()
         .filter_map(|r| {
@@ -431,11 +433,8 @@ pub async fn watch_cluster(
                         .filter_map(|r| stores.get(&r.id).map(|(_, s)| (NodeId(r.id), s.clone())))
                         .collect();
                     let topo = topology(&recs);
-                    tracing::info!(
-                        datanodes = map.len(),
-                        "datanode registry changed; ring rebuilt"
-                    );
-                    objects.set_nodes(map, topo);
+                    tracing::info!(datanodes = map.len(), "datanode registry changed");
+                    membership.set_nodes(map, topo);
                     records = recs;
                 }
             }
@@ -451,8 +450,8 @@ pub async fn watch_cluster(
                     .and_then(|r| serde_json::from_slice::<Vec<u32>>(r).ok())
                 {
                     let want: BTreeSet<NodeId> = ids.into_iter().map(NodeId).collect();
-                    if want != objects.drained() {
-                        if let Err(e) = objects.set_drained(want) {
+                    if &want != membership.view().drained() {
+                        if let Err(e) = membership.set_drained(want) {
                             tracing::warn!(error = %e, "applying the drained datanodes");
                         }
                     }
@@ -524,8 +523,8 @@ pub async fn watch_cluster(
                 },
             );
         }
-        if down != objects.down() {
-            objects.set_down(down);
+        if &down != membership.view().down() {
+            membership.set_down(down);
         }
         *view.health.lock().unwrap_or_else(PoisonError::into_inner) = health;
         tokio::select! {

@@ -158,11 +158,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
     )
     .context("configuring the data path")?;
-    objects.set_nodes(nodes, topology);
+    objects.membership().set_nodes(nodes, topology);
     let _ = membership.in_flight.set(objects.clone());
     if let Some(raw) = meta.get_sys(admin::DRAINED_KEY).await? {
         let ids: Vec<u32> = serde_json::from_slice(&raw).context("reading drained datanodes")?;
         objects
+            .membership()
             .set_drained(ids.into_iter().map(NodeId).collect())
             .context("applying the drained datanodes")?;
     }
