@@ -419,8 +419,10 @@ pub async fn watch_cluster(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let meta = objects.metadata().clone();
+    // The membership the data path, GC and healer share: this loop keeps it current.
+    let membership = objects.membership().clone();
     // Start from what the service was built with, so the first look changes nothing.
-    let current = objects.nodes();
+    let current = membership.view().nodes().clone();
     let mut stores: HashMap<u32, (String, Arc<dyn ShardStore>)> = initial
         .iter()
         .filter_map(|r| {
@@ -451,11 +453,8 @@ pub async fn watch_cluster(
                         .filter_map(|r| stores.get(&r.id).map(|(_, s)| (NodeId(r.id), s.clone())))
                         .collect();
                     let topo = topology(&recs);
-                    tracing::info!(
-                        datanodes = map.len(),
-                        "datanode registry changed; ring rebuilt"
-                    );
-                    objects.set_nodes(map, topo);
+                    tracing::info!(datanodes = map.len(), "datanode registry changed");
+                    membership.set_nodes(map, topo);
                     records = recs;
                 }
             }
@@ -466,8 +465,8 @@ pub async fn watch_cluster(
         // that a read from just before a local change cannot undo it.
         if let Ok(want) = cluster_state::drained(meta.as_ref()).await {
             if last_drained.as_ref() != Some(&want) {
-                if want != objects.drained() {
-                    if let Err(e) = objects.set_drained(want.clone()) {
+                if &want != membership.view().drained() {
+                    if let Err(e) = membership.set_drained(want.clone()) {
                         tracing::warn!(error = %e, "applying the drained datanodes");
                     }
                 }
@@ -538,8 +537,8 @@ pub async fn watch_cluster(
                 },
             );
         }
-        if down != objects.down() {
-            objects.set_down(down);
+        if &down != membership.view().down() {
+            membership.set_down(down);
         }
         *view.health.lock().unwrap_or_else(PoisonError::into_inner) = health;
         tokio::select! {

@@ -166,13 +166,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
     )
     .context("configuring the data path")?;
-    objects.set_nodes(nodes, topology);
+    objects.membership().set_nodes(nodes, topology);
     let _ = membership.in_flight.set(objects.clone());
     let drained = cluster_state::drained(meta.as_ref())
         .await
         .context("reading drained datanodes")?;
     if !drained.is_empty() {
         objects
+            .membership()
             .set_drained(drained)
             .context("applying the drained datanodes")?;
     }

@@ -239,11 +239,11 @@ impl Healer {
     }
 
     async fn scrub_locked(&self, id: u64, opts: ScrubOptions) -> Result<ScrubReport, HealError> {
+        // One membership for the whole pass: the datanodes scrubbed, the ring shards are
+        // checked against, and where repairs go.
+        let view = self.inner.objects.membership().view();
         if let Some(ns) = &opts.nodes {
-            if let Some(bad) = ns
-                .iter()
-                .find(|n| !self.inner.objects.nodes().contains_key(n))
-            {
+            if let Some(bad) = ns.iter().find(|n| !view.nodes().contains_key(n)) {
                 return Err(HealError::Invalid(format!("no datanode {bad}")));
             }
         }
@@ -258,7 +258,7 @@ impl Healer {
             .into_iter()
             .flat_map(|(_, e)| e.shards)
             .collect();
-        let pass = scrub::run(objects, &opts, &gc, &tracker).await?;
+        let pass = scrub::run(objects, &view, &opts, &gc, &tracker).await?;
         let mut report = ScrubReport {
             id,
             started_ms,
@@ -284,6 +284,7 @@ impl Healer {
             let mut pacer = Pacer::new(self.inner.repair_rate.clone());
             let r = repair::Repairer {
                 objects,
+                view: &view,
                 unreachable: &unreachable,
             };
             let mut tally = r.repair_pass(&pass, &tracker, &mut pacer).await;
@@ -291,6 +292,7 @@ impl Healer {
             let peers = lock(&self.inner.peers).clone();
             repair::remove_orphans(
                 objects,
+                &view,
                 peers.as_deref(),
                 &pass,
                 &mut seen,
@@ -348,12 +350,14 @@ impl Healer {
     pub async fn drain_hints(&self) -> usize {
         let objects = &self.inner.objects;
         let unreachable = HashSet::new();
-        let r = repair::Repairer {
-            objects,
-            unreachable: &unreachable,
-        };
         let mut fixed = 0;
         while let Some(hint) = objects.repair_hints().pop() {
+            let view = objects.membership().view();
+            let r = repair::Repairer {
+                objects,
+                view: &view,
+                unreachable: &unreachable,
+            };
             let n = r.repair_hint(&hint).await;
             self.inner.metrics.hinted_repairs.inc_by(n as u64);
             fixed += n;

@@ -1,8 +1,8 @@
 //! Repair of what a scrub pass found, and of stripes degraded reads reported.
 //!
-//! - Missing or corrupt shard: read the stripe's other shards (checked against metadata),
-//!   decode from any k, re-encode, check the rebuilt shard against the checksum metadata
-//!   holds, and write it back to its datanode; if that datanode is unreachable, to a datanode
+//! - Missing or corrupt shard: read the stripe's other shards with the data path's
+//!   [`StripeReader`] (checked against metadata), decode from any k, re-encode, check every
+//!   rebuilt shard against the checksum metadata holds, and write it back to its datanode; if that datanode is unreachable, to a datanode
 //!   of the stripe's ring placement (or the next on the ring) that holds none of the stripe's
 //!   shards, and record the move in metadata.
 //! - Misplaced shard (outside its stripe's ring placement): copy it to a placement node the
@@ -24,11 +24,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_datanode::ShardStore;
-use cairn_erasure::StripeCodec;
-use cairn_metadata::{Command, CommandOutput, StripeLoc};
-use cairn_objects::{ObjectService, RepairHint};
-use cairn_types::{crc32c, NodeId, ObjectId, ShardId};
-use futures::future::join_all;
+use cairn_metadata::{Command, CommandOutput};
+use cairn_objects::{MembershipView, ObjectService, RepairHint, ShardSource, StripeReader};
+use cairn_types::{NodeId, ObjectId, ShardId};
 use futures::{stream, StreamExt};
 
 use crate::expected::{Body, Expected};
@@ -78,23 +76,27 @@ impl Tally {
     }
 }
 
-/// Context of one repair run.
+/// Context of one repair run: the membership it works with, and the datanodes the scrub
+/// found unreachable (neither read from nor written to).
 pub(crate) struct Repairer<'a> {
     pub objects: &'a ObjectService,
+    pub view: &'a MembershipView,
     pub unreachable: &'a HashSet<NodeId>,
 }
 
 /// Stripes repaired at the same time.
 const PARALLEL_STRIPES: usize = 8;
 
-impl Repairer<'_> {
+impl ShardSource for Repairer<'_> {
     fn store(&self, node: NodeId) -> Option<Arc<dyn ShardStore>> {
         if self.unreachable.contains(&node) {
             return None;
         }
-        self.objects.nodes().get(&node).cloned()
+        self.view.store(node)
     }
+}
 
+impl Repairer<'_> {
     /// Repairs the non-orphan damage of `pass`, most damaged stripes first, a few stripes
     /// at a time, pacing writes through `pacer`.
     pub async fn repair_pass(
@@ -179,15 +181,6 @@ impl Repairer<'_> {
         }
     }
 
-    /// Fetches shard `i` of a stripe from `node`, checked against metadata.
-    async fn fetch(&self, sid: ShardId, node: NodeId, len: u64, crc: u32) -> Option<Bytes> {
-        let store = self.store(node)?;
-        match store.get(sid).await {
-            Ok(b) if b.len() as u64 == len && crc32c(&b) == crc => Some(b),
-            _ => None,
-        }
-    }
-
     /// Rebuilds or moves the damaged shards of stripe `s` of body `id`.
     async fn repair_stripe(&self, id: ObjectId, s: u32, body: &Body, damage: &[Damage]) -> Tally {
         let mut out = Tally::default();
@@ -196,54 +189,44 @@ impl Repairer<'_> {
             return out;
         };
         let total = st.shards.len();
-        let sid = |i: usize| ShardId::new(id, s, i as u32);
         let lost: HashSet<usize> = damage
             .iter()
             .filter(|d| d.kind != DamageKind::Misplaced)
             .map(|d| d.shard.shard as usize)
             .collect();
-        // The stripe's shards: fetched ones, then rebuilt ones.
-        let mut shards: Vec<Option<Bytes>> = vec![None; total];
-        if lost.is_empty() {
-            for d in damage {
-                let i = d.shard.shard as usize;
-                let Some(loc) = st.shards.get(i) else {
-                    continue;
-                };
-                shards[i] = self.fetch(d.shard, loc.node, loc.len, loc.crc32c).await;
-                out.bytes_read += loc.len;
+        // The stripe's shards: the misplaced ones fetched as they are; or every other one
+        // fetched, then all rebuilt.
+        let mut reader = match StripeReader::new(id, s, body.ec, st.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                damage.iter().for_each(|d| out.fail(*d, &e.to_string()));
+                return out;
             }
+        };
+        if lost.is_empty() {
+            let misplaced: Vec<usize> = damage.iter().map(|d| d.shard.shard as usize).collect();
+            reader.fetch(self, &misplaced).await;
         } else {
             let others: Vec<usize> = (0..total).filter(|i| !lost.contains(i)).collect();
-            let got = join_all(others.iter().map(|&i| {
-                let loc = st.shards[i];
-                self.fetch(sid(i), loc.node, loc.len, loc.crc32c)
-            }))
-            .await;
-            for (&i, b) in others.iter().zip(got) {
-                if let Some(b) = &b {
-                    out.bytes_read += b.len() as u64;
-                }
-                shards[i] = b;
-            }
-            match rebuild(body, st, &mut shards) {
-                Ok(()) => {}
-                Err(why) => {
-                    damage.iter().for_each(|d| out.fail(*d, &why));
-                    return out;
-                }
+            reader.fetch(self, &others).await;
+            if let Err(e) = reader.rebuild() {
+                out.bytes_read += reader.bytes_read();
+                damage.iter().for_each(|d| out.fail(*d, &e.to_string()));
+                return out;
             }
         }
-        let ring = self.objects.placement().place(id, s, total);
-        let spare = self.objects.placement().fallbacks(id, s, &ring, total);
-        let drained = self.objects.drained();
+        out.bytes_read += reader.bytes_read();
+        let placement = self.view.placement();
+        let ring = placement.place(id, s, total);
+        let spare = placement.fallbacks(id, s, &ring, total);
+        let drained = self.view.drained();
         let mut used: HashSet<NodeId> = st.shards.iter().map(|l| l.node).collect();
         let mut moves = Vec::new();
         let mut old_copies = Vec::new();
         let mut written = Vec::new();
         for d in damage {
             let i = d.shard.shard as usize;
-            let Some(bytes) = shards.get(i).cloned().flatten() else {
+            let Some(bytes) = reader.shard(i).cloned() else {
                 out.fail(*d, "shard unreadable");
                 continue;
             };
@@ -380,32 +363,27 @@ impl Repairer<'_> {
     pub async fn repair_hint(&self, hint: &RepairHint) -> usize {
         let mut out = Tally::default();
         let st = &hint.loc;
-        let total = st.shards.len();
         let sid = |i: usize| ShardId::new(hint.object, hint.stripe, i as u32);
-        let got = join_all((0..total).map(|i| {
-            let loc = st.shards[i];
-            self.fetch(sid(i), loc.node, loc.len, loc.crc32c)
-        }))
-        .await;
-        let bad: Vec<usize> = (0..total).filter(|&i| got[i].is_none()).collect();
+        let mut reader = match StripeReader::new(hint.object, hint.stripe, hint.ec, st.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(object = %hint.object, stripe = hint.stripe, error = %e, "hinted repair impossible");
+                return 0;
+            }
+        };
+        reader.fetch_all(self).await;
+        let bad = reader.missing();
         if bad.is_empty() {
             return 0;
         }
-        let mut shards = got;
-        let body = Body {
-            ec: hint.ec,
-            stripes: Vec::new(),
-            addresses: Vec::new(),
-            names: Vec::new(),
-        };
-        if let Err(why) = rebuild(&body, st, &mut shards) {
-            tracing::warn!(object = %hint.object, stripe = hint.stripe, why, "hinted repair impossible");
+        if let Err(e) = reader.rebuild() {
+            tracing::warn!(object = %hint.object, stripe = hint.stripe, error = %e, "hinted repair impossible");
             return 0;
         }
         let mut fixed = 0;
         for i in bad {
             let loc = st.shards[i];
-            let Some(bytes) = shards[i].clone() else {
+            let Some(bytes) = reader.shard(i).cloned() else {
                 continue;
             };
             // Only rewrite a shard the node really lacks or holds damaged now.
@@ -429,33 +407,6 @@ impl Repairer<'_> {
     }
 }
 
-/// Decodes the stripe from the present shards and fills every slot with the re-encoded
-/// shard, checking each rebuilt shard against metadata.
-fn rebuild(body: &Body, st: &StripeLoc, shards: &mut [Option<Bytes>]) -> Result<(), String> {
-    let k = body.ec.data as usize;
-    let present = shards.iter().filter(|s| s.is_some()).count();
-    if present < k {
-        return Err(format!(
-            "only {present} of the {k} shards needed are intact"
-        ));
-    }
-    let codec = StripeCodec::new(body.ec).map_err(|e| e.to_string())?;
-    let data = codec
-        .decode(shards, st.len as usize)
-        .map_err(|e| e.to_string())?;
-    let all = codec.encode(&data);
-    for (i, (slot, shard)) in shards.iter_mut().zip(all).enumerate() {
-        let loc = &st.shards[i];
-        if shard.len() as u64 != loc.len || crc32c(&shard) != loc.crc32c {
-            return Err(format!(
-                "rebuilt shard {i} does not match metadata (decoded from damaged shards?)"
-            ));
-        }
-        *slot = Some(shard);
-    }
-    Ok(())
-}
-
 /// Deletes the orphans of `pass` that are old enough and still unreferenced.
 ///
 /// The order of the checks is what makes this safe across gateways. A shard is only a
@@ -472,6 +423,7 @@ fn rebuild(body: &Body, st: &StripeLoc, shards: &mut [Option<Bytes>]) -> Result<
 /// more than the grace period.)
 pub(crate) async fn remove_orphans(
     objects: &ObjectService,
+    view: &MembershipView,
     peers: Option<&dyn PeerInFlight>,
     pass: &ScrubPass,
     seen: &mut HashMap<(NodeId, ShardId), std::time::Instant>,
@@ -524,7 +476,7 @@ pub(crate) async fn remove_orphans(
             // Referenced after all (committed while the scrub ran): not damage.
             continue;
         }
-        let Some(store) = objects.nodes().get(&d.node).cloned() else {
+        let Some(store) = view.store(d.node) else {
             continue;
         };
         match store.delete(d.shard).await {

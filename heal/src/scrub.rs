@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use cairn_datanode::merkle::{MerkleSummary, ENTRY_BYTES, PARTITIONS};
 use cairn_datanode::{diff_against_store, ShardStore};
-use cairn_objects::ObjectService;
+use cairn_objects::{MembershipView, ObjectService};
 use cairn_types::clock::now_ms;
 use cairn_types::{NodeId, ShardId};
 
@@ -38,13 +38,14 @@ pub(crate) struct ScrubPass {
 /// deletion: held but unreferenced, they are not orphans.
 pub(crate) async fn run(
     objects: &ObjectService,
+    view: &MembershipView,
     opts: &ScrubOptions,
     gc_pending: &HashSet<(NodeId, ShardId)>,
     tracker: &Tracker,
 ) -> Result<ScrubPass, HealError> {
     tracker.phase("metadata", 0);
     let expected = Expected::load(objects.metadata().as_ref(), opts.bucket.as_deref()).await?;
-    let selected: Vec<(NodeId, std::sync::Arc<dyn ShardStore>)> = objects
+    let selected: Vec<(NodeId, std::sync::Arc<dyn ShardStore>)> = view
         .nodes()
         .iter()
         .filter(|(id, _)| opts.nodes.as_ref().is_none_or(|ns| ns.contains(id)))
@@ -65,7 +66,7 @@ pub(crate) async fn run(
         pass.bytes_read += report.deep.as_ref().map_or(0, |d| d.bytes_read);
         pass.nodes.push(report);
     }
-    find_misplaced(objects, opts, &expected, &mut pass);
+    find_misplaced(view, opts, &expected, &mut pass);
     find_unrecoverable(&expected, &mut pass);
     pass.expected = expected;
     Ok(pass)
@@ -158,7 +159,7 @@ async fn scrub_node(
 
 /// Shards held where metadata says but outside their stripe's ring placement.
 fn find_misplaced(
-    objects: &ObjectService,
+    view: &MembershipView,
     opts: &ScrubOptions,
     expected: &Expected,
     pass: &mut ScrubPass,
@@ -168,7 +169,7 @@ fn find_misplaced(
     let mut per_node: HashMap<NodeId, u64> = HashMap::new();
     for (id, body) in &expected.bodies {
         for (s, st) in body.stripes.iter().enumerate() {
-            let placed = objects.placement().place(*id, s as u32, st.shards.len());
+            let placed = view.placement().place(*id, s as u32, st.shards.len());
             if placed.len() < st.shards.len() {
                 continue;
             }

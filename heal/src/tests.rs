@@ -398,6 +398,7 @@ async fn draining_a_datanode_moves_its_shards_off_and_nothing_else() {
         .collect();
     assert!(before[3] > 0);
     f.svc
+        .membership()
         .set_drained([NodeId(3)].into_iter().collect())
         .unwrap();
     let r = f.scrub(false, true).await;
@@ -415,6 +416,7 @@ async fn draining_a_datanode_moves_its_shards_off_and_nothing_else() {
     // Six left for 4+2: draining one more is refused.
     assert!(f
         .svc
+        .membership()
         .set_drained([NodeId(3), NodeId(4)].into_iter().collect())
         .is_err());
 }
@@ -463,7 +465,7 @@ async fn bodies_in_flight_on_other_gateways_are_never_taken_for_orphans() {
     let other = Arc::new(OtherGateway {
         svc: ObjectService::new(
             f.svc.metadata().clone(),
-            (*f.svc.nodes()).clone(),
+            f.svc.membership().view().nodes().clone(),
             ObjectsConfig {
                 stripe_size: STRIPE,
                 inline_threshold: 100,
@@ -692,6 +694,7 @@ async fn a_relocation_whose_outcome_is_unknown_deletes_neither_copy() {
         let moving = before[3];
         assert!(moving > 0);
         f.svc
+            .membership()
             .set_drained([NodeId(3)].into_iter().collect())
             .unwrap();
         let r = f.scrub(false, true).await;

@@ -11,20 +11,24 @@ use cairn_datanode::DatanodeError;
 use cairn_metadata::{Command, MetadataStore};
 use tokio::sync::{watch, Notify};
 
-use crate::{Nodes, ObjectsError, GC_POLL};
+use crate::{Membership, ObjectsError, GC_POLL};
 
 /// The background shard garbage collector.
 pub struct GcWorker {
     meta: Arc<dyn MetadataStore>,
-    nodes: Nodes,
+    membership: Membership,
     wakeup: Arc<Notify>,
 }
 
 impl GcWorker {
-    pub(crate) fn new(meta: Arc<dyn MetadataStore>, nodes: Nodes, wakeup: Arc<Notify>) -> Self {
+    pub(crate) fn new(
+        meta: Arc<dyn MetadataStore>,
+        membership: Membership,
+        wakeup: Arc<Notify>,
+    ) -> Self {
         GcWorker {
             meta,
-            nodes,
+            membership,
             wakeup,
         }
     }
@@ -37,11 +41,12 @@ impl GcWorker {
             if batch.is_empty() {
                 return Ok(deleted);
             }
+            let view = self.membership.view();
             let mut done = Vec::with_capacity(batch.len());
             for (seq, entry) in batch {
                 let mut ok = true;
                 for (node, shard) in entry.shards {
-                    let Some(store) = self.nodes.current().get(&node).cloned() else {
+                    let Some(store) = view.store(node) else {
                         tracing::warn!(%node, %shard, "gc: shard on an unknown datanode");
                         continue;
                     };

@@ -4,6 +4,12 @@
 //! parts of a multipart object too, each part being its own inline or striped body); replaced
 //! and deleted objects' shards are removed by a background garbage collector.
 //!
+//! Which datanodes exist, where they are, which are drained or down, and the ring over them
+//! is the [`Membership`] (module `membership`), a value the service shares with the garbage
+//! collector, the healer and the cluster watcher; each operation takes one
+//! [`MembershipView`] and uses it throughout. Stripes are read by the one [`StripeReader`]
+//! (module `reader`), which repair uses too.
+//!
 //! Depends only on the [`MetadataStore`] and [`ShardStore`] traits, never on HTTP or an
 //! engine. Invariants: an object record is committed only after all its shards are fsynced
 //! (so a crash never exposes a half-written object), and at most `max_in_flight` stripes of a
@@ -21,7 +27,6 @@ use cairn_metadata::{
     Command, CommandOutput, Deletion, MetadataError, MetadataStore, ObjectData, ObjectRecord,
     StripeLoc, WriteCondition,
 };
-use cairn_placement::{NodeInfo, Placement, Ring};
 use cairn_types::{BucketName, EcScheme, NodeId, ObjectId, ObjectKey, ShardId};
 use futures::stream::{self, BoxStream, FuturesOrdered};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -30,12 +35,16 @@ use tokio::sync::Notify;
 
 mod gc;
 mod in_flight;
+pub mod membership;
 mod metrics;
+mod reader;
 mod stripe;
 
 pub use gc::GcWorker;
 pub use in_flight::{InFlight, RepairHint, RepairHints};
+pub use membership::{Membership, MembershipView, NodeMap, NodeTopology, RingMetrics};
 pub use metrics::ObjectMetrics;
+pub use reader::{ShardSource, StripeReader};
 
 /// Errors of the object data path.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +104,7 @@ pub struct ObjectsConfig {
     pub write_quorum: Option<usize>,
     /// Accept fewer datanodes than the scheme needs (a cluster whose other nodes have not
     /// registered yet): striped writes fail with [`ObjectsError::NotEnoughDatanodes`] until
-    /// [`ObjectService::set_nodes`] brings enough.
+    /// [`Membership::set_nodes`] brings enough.
     pub allow_fewer_datanodes: bool,
 }
 
@@ -132,51 +141,11 @@ pub struct WrittenBody {
     pub in_flight: InFlight,
 }
 
-/// Every datanode the data path can reach, by id.
-pub type NodeMap = BTreeMap<NodeId, Arc<dyn ShardStore>>;
-
-/// Where a datanode is, for spreading a stripe's shards over hosts and zones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeTopology {
-    pub host: String,
-    pub zone: String,
-}
-
-/// The current datanodes; replaced as a whole when the cluster's registry changes.
-#[derive(Clone, Default)]
-pub struct Nodes(Arc<std::sync::RwLock<Arc<NodeMap>>>);
-
-impl Nodes {
-    fn new(map: NodeMap) -> Self {
-        Nodes(Arc::new(std::sync::RwLock::new(Arc::new(map))))
-    }
-
-    pub fn current(&self) -> Arc<NodeMap> {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn replace(&self, map: NodeMap) {
-        *self
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(map);
-    }
-}
-
 /// The object data service.
 #[derive(Clone)]
 pub struct ObjectService {
     meta: Arc<dyn MetadataStore>,
-    nodes: Nodes,
-    topology: Arc<std::sync::RwLock<BTreeMap<NodeId, NodeTopology>>>,
-    placement: Arc<std::sync::RwLock<Arc<dyn Placement>>>,
-    /// Datanodes being drained: kept readable, given no new placements.
-    drained: Arc<std::sync::RwLock<std::collections::BTreeSet<NodeId>>>,
-    /// Datanodes whose heartbeats stopped: writes do not try them.
-    down: Arc<std::sync::RwLock<std::collections::BTreeSet<NodeId>>>,
+    membership: Membership,
     codec: StripeCodec,
     config: ObjectsConfig,
     gc_wakeup: Arc<Notify>,
@@ -210,118 +179,24 @@ impl ObjectService {
                 codec.data_shards()
             )));
         }
-        let needed = if config.allow_fewer_datanodes {
-            0
-        } else {
-            total
-        };
-        let placement = build_ring(nodes.keys(), &Default::default(), &BTreeMap::new(), needed)?;
+        let metrics = ObjectMetrics::default();
+        let membership = Membership::with_metrics(nodes, total, metrics.ring.clone())?;
         Ok(ObjectService {
             meta,
-            nodes: Nodes::new(nodes),
-            topology: Arc::default(),
-            placement: Arc::new(std::sync::RwLock::new(placement)),
-            drained: Arc::default(),
-            down: Arc::default(),
+            membership,
             codec,
             config,
             gc_wakeup: Arc::new(Notify::new()),
-            metrics: ObjectMetrics::default(),
+            metrics,
             in_flight: in_flight::InFlightSet::default(),
             hints: RepairHints::default(),
         })
     }
 
-    /// Where the ring places new stripes.
-    pub fn placement(&self) -> Arc<dyn Placement> {
-        self.placement
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Datanodes being drained.
-    pub fn drained(&self) -> std::collections::BTreeSet<NodeId> {
-        self.drained
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Rebuilds the ring with `drained` datanodes given no placements (their shards stay
-    /// readable and become misplaced, so the scrubber moves them off). Refused when fewer
-    /// than k+m datanodes would remain.
-    pub fn set_drained(
-        &self,
-        drained: std::collections::BTreeSet<NodeId>,
-    ) -> Result<(), ObjectsError> {
-        let nodes = self.nodes.current();
-        if let Some(n) = drained.iter().find(|n| !nodes.contains_key(n)) {
-            return Err(ObjectsError::UnknownNode(*n));
-        }
-        let topology = self.topology();
-        let ring = build_ring(nodes.keys(), &drained, &topology, self.codec.total_shards())?;
-        *self
-            .placement
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
-        *self
-            .drained
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = drained;
-        Ok(())
-    }
-
-    /// Replaces the set of datanodes (the cluster's registry changed) and rebuilds the ring
-    /// over them, spreading each stripe over hosts and zones. Drained datanodes that are no
-    /// longer listed stop being drained. With fewer datanodes than the erasure coding needs,
-    /// the ring still covers those there are, and striped writes fail with
-    /// [`ObjectsError::NotEnoughDatanodes`] until more register.
-    pub fn set_nodes(&self, nodes: NodeMap, topology: BTreeMap<NodeId, NodeTopology>) {
-        let mut drained = self.drained();
-        drained.retain(|n| nodes.contains_key(n));
-        let ring = build_ring(nodes.keys(), &drained, &topology, 0)
-            .or_else(|_| build_ring(nodes.keys(), &Default::default(), &topology, 0));
-        *self
-            .topology
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = topology;
-        self.nodes.replace(nodes);
-        if let Ok(ring) = ring {
-            *self
-                .placement
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
-        }
-        *self
-            .drained
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = drained;
-    }
-
-    /// Marks the datanodes that stopped answering heartbeats: new shards skip them (to the
-    /// next distinct node on the ring) instead of waiting for them to fail.
-    pub fn set_down(&self, down: std::collections::BTreeSet<NodeId>) {
-        *self
-            .down
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = down;
-    }
-
-    /// Datanodes currently marked down.
-    pub fn down(&self) -> std::collections::BTreeSet<NodeId> {
-        self.down
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Host and zone of each datanode (empty for a single-host service).
-    pub fn topology(&self) -> BTreeMap<NodeId, NodeTopology> {
-        self.topology
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// The datanodes, their places, drained and down ones, and the ring: shared with
+    /// whoever keeps them current. Take one [`Membership::view`] per operation.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// Whether a body with this object id is being written and not yet committed or
@@ -360,16 +235,11 @@ impl ObjectService {
         &self.meta
     }
 
-    /// The datanodes as they are now.
-    pub fn nodes(&self) -> Arc<NodeMap> {
-        self.nodes.current()
-    }
-
     /// The garbage collector for this service's shards.
     pub fn gc_worker(&self) -> GcWorker {
         GcWorker::new(
             self.meta.clone(),
-            self.nodes.clone(),
+            self.membership.clone(),
             self.gc_wakeup.clone(),
         )
     }
@@ -378,14 +248,6 @@ impl ObjectService {
     /// collects).
     pub fn wake_gc(&self) {
         self.gc_wakeup.notify_one();
-    }
-
-    fn node(&self, id: NodeId) -> Result<Arc<dyn ShardStore>, ObjectsError> {
-        self.nodes
-            .current()
-            .get(&id)
-            .cloned()
-            .ok_or(ObjectsError::UnknownNode(id))
     }
 
     /// The most memory one body being written ([`Self::write_body`]) holds at a time, in
@@ -407,11 +269,12 @@ impl ObjectService {
 
     /// Streams `body` into storage. Nothing is visible to readers until [`Self::commit`].
     /// On error, shards already written are removed (best effort; the orphan scrub removes
-    /// what a crash leaves behind).
+    /// what a crash leaves behind). Every stripe is placed by the membership of the start.
     pub async fn write_body<S, E>(&self, body: S) -> Result<WrittenBody, PutError<E>>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
     {
+        let view = self.membership.view();
         let id = ObjectId::random();
         let in_flight = self.in_flight.enter(id);
         let mut body = std::pin::pin!(body);
@@ -452,10 +315,11 @@ impl ObjectService {
                         break;
                     }
                     let data = std::mem::take(&mut buf).freeze();
-                    let this = self.clone();
+                    let (this, view) = (self.clone(), view.clone());
                     let stripe = next_stripe;
                     next_stripe += 1;
-                    pending.push_back(async move { this.write_stripe(id, stripe, data).await });
+                    pending
+                        .push_back(async move { this.write_stripe(&view, id, stripe, data).await });
                     while pending.len() >= self.config.max_in_flight {
                         if let Some(r) = pending.next().await {
                             stripes.push(r?);
@@ -476,7 +340,7 @@ impl ObjectService {
         if let Err(e) = result {
             // Let in-flight writes finish so that their shards can be removed too.
             while pending.next().await.is_some() {}
-            self.remove_shards(id, next_stripe).await;
+            self.remove_shards(&view, id, next_stripe).await;
             return Err(e);
         }
         let data = if next_stripe == 0 {
@@ -497,18 +361,18 @@ impl ObjectService {
         })
     }
 
-    /// Removes every shard that stripes `0..stripes` of `id` may have written (placement is
-    /// deterministic, and deleting an absent shard is fine).
-    async fn remove_shards(&self, id: ObjectId, stripes: u32) {
+    /// Removes every shard that stripes `0..stripes` of `id` may have written when placed
+    /// by `view` (placement is deterministic, and deleting an absent shard is fine).
+    async fn remove_shards(&self, view: &MembershipView, id: ObjectId, stripes: u32) {
         let total = self.codec.total_shards();
+        let placement = view.placement();
         for s in 0..stripes {
-            let placement = self.placement();
             let placed = placement.place(id, s, total);
             let spare = placement.fallbacks(id, s, &placed, total);
             for (i, node) in placed.iter().enumerate() {
                 // A shard may also have been handed off to any spare node.
                 for n in std::iter::once(node).chain(&spare) {
-                    if let Ok(store) = self.node(*n) {
+                    if let Some(store) = view.store(*n) {
                         if let Err(e) = store.delete(ShardId::new(id, s, i as u32)).await {
                             tracing::warn!(error = %e, "could not remove shard of a failed upload");
                         }
@@ -528,7 +392,8 @@ impl ObjectService {
     /// the commit may have taken effect, and the data would be lost.
     pub async fn discard_data(&self, data: &ObjectData) {
         if let ObjectData::Striped { id, stripes, .. } = data {
-            self.remove_shards(*id, stripes.len() as u32).await;
+            let view = self.membership.view();
+            self.remove_shards(&view, *id, stripes.len() as u32).await;
         }
     }
 
@@ -633,9 +498,19 @@ impl ObjectService {
         self.read_data(&record.data, range)
     }
 
-    /// Streams `range` of `data` (offsets within it).
+    /// Streams `range` of `data` (offsets within it), every stripe read with the membership
+    /// of the call.
     pub fn read_data(
         &self,
+        data: &ObjectData,
+        range: Range<u64>,
+    ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
+        self.read_data_in(self.membership.view(), data, range)
+    }
+
+    fn read_data_in(
+        &self,
+        view: Arc<MembershipView>,
         data: &ObjectData,
         range: Range<u64>,
     ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
@@ -665,7 +540,7 @@ impl ObjectService {
                             Err(ObjectsError::Inconsistent("nested parts".into()))
                         })
                         .boxed(),
-                        data => this.read_data(&data, r),
+                        data => this.read_data_in(view.clone(), &data, r),
                     })
                     .boxed()
             }
@@ -696,8 +571,8 @@ impl ObjectService {
                 let this = self.clone();
                 stream::iter(parts)
                     .map(move |(s, st, r)| {
-                        let this = this.clone();
-                        async move { this.read_stripe(id, ec, s, &st, r).await }
+                        let (this, view) = (this.clone(), view.clone());
+                        async move { this.read_stripe(&view, id, ec, s, &st, r).await }
                     })
                     .buffered(self.config.max_in_flight)
                     .into_stream()
@@ -706,39 +581,6 @@ impl ObjectService {
         }
     }
 }
-
-/// The ring over `nodes`, drained ones with weight 0; it must place `needed` nodes.
-fn build_ring<'a>(
-    nodes: impl Iterator<Item = &'a NodeId>,
-    drained: &std::collections::BTreeSet<NodeId>,
-    topology: &BTreeMap<NodeId, NodeTopology>,
-    needed: usize,
-) -> Result<Arc<dyn Placement>, ObjectsError> {
-    // Datanodes without a known place share one host and zone (a single-node server).
-    let infos: Vec<NodeInfo> = nodes
-        .map(|id| {
-            let t = topology.get(id);
-            NodeInfo {
-                id: *id,
-                weight: u32::from(!drained.contains(id)),
-                host: t.map_or_else(|| "local".into(), |t| t.host.clone()),
-                zone: t.map_or_else(|| "local".into(), |t| t.zone.clone()),
-            }
-        })
-        .collect();
-    let ring = Ring::new(0, infos, RING_VNODES_PER_WEIGHT)
-        .map_err(|e| ObjectsError::Config(e.to_string()))?;
-    if ring.placeable_count() < needed {
-        return Err(ObjectsError::Config(format!(
-            "{} datanodes would be left for new writes; the erasure coding needs {needed}",
-            ring.placeable_count()
-        )));
-    }
-    Ok(Arc::new(ring))
-}
-
-/// Virtual nodes per unit of datanode weight.
-const RING_VNODES_PER_WEIGHT: u32 = 128;
 
 /// How often the GC worker polls when nothing wakes it.
 pub(crate) const GC_POLL: Duration = Duration::from_secs(5);

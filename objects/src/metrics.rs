@@ -1,9 +1,12 @@
-//! Counters of the data path (degraded reads, shard failures, handoffs, stripes moved),
+//! Counters of the data path (degraded reads, shard failures, handoffs, stripes moved) and
+//! the ring's epoch,
 //! registered into the process's Prometheus registry by the binary. Labels are a small fixed
 //! set — never object keys or ids.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
+
+use crate::RingMetrics;
 
 /// The data path's counters; clones share the same values.
 #[derive(Clone, Debug, Default)]
@@ -20,6 +23,8 @@ pub struct ObjectMetrics {
     pub stripes_written: Counter,
     /// Stripes read from datanodes.
     pub stripes_read: Counter,
+    /// The ring's epoch and changes (kept by the [`crate::Membership`]).
+    pub ring: RingMetrics,
 }
 
 impl ObjectMetrics {
@@ -56,6 +61,16 @@ impl ObjectMetrics {
             "Stripes read back from datanodes",
             self.stripes_read.clone(),
         );
+        r.register(
+            "ring_epoch",
+            "Epoch of the placement ring: equal on gateways that see the same datanodes and drained set",
+            self.ring.epoch.clone(),
+        );
+        r.register(
+            "ring_changes",
+            "Times this process replaced its placement ring with one of another epoch",
+            self.ring.changes.clone(),
+        );
     }
 }
 
@@ -70,9 +85,12 @@ mod tests {
         m.register(&mut reg);
         m.degraded_reads.inc();
         m.degraded_reads.inc();
+        m.ring.epoch.set(12345);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &reg).unwrap();
         assert!(out.contains("cairn_degraded_reads_total 2"), "{out}");
         assert!(out.contains("cairn_shard_handoffs_total 0"), "{out}");
+        assert!(out.contains("cairn_ring_epoch 12345"), "{out}");
+        assert!(out.contains("cairn_ring_changes_total 0"), "{out}");
     }
 }

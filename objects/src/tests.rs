@@ -13,6 +13,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use super::*;
 
 mod layouts;
+mod reader;
 
 /// Stripe size of the fixtures (small, so that tests cross many stripe boundaries).
 const STRIPE: usize = 1000;
@@ -328,8 +329,9 @@ async fn schemes_that_do_not_fit_are_refused() {
         },
     )
     .unwrap();
+    let view = svc.membership().view();
     let r = svc
-        .write_stripe(ObjectId::random(), 0, Bytes::from(vec![7u8; 1000]))
+        .write_stripe(&view, ObjectId::random(), 0, Bytes::from(vec![7u8; 1000]))
         .await;
     assert!(
         matches!(

@@ -12,7 +12,7 @@ use cairn_types::{NodeId, ObjectId};
 
 pub mod ring;
 
-pub use ring::{ring_stats, NodeInfo, Ring, RingError};
+pub use ring::{ring_epoch, ring_stats, NodeInfo, Ring, RingError};
 
 /// Chooses datanodes for stripes.
 pub trait Placement: Send + Sync + 'static {

@@ -2,6 +2,8 @@
 //!
 //! A [`Ring`] is built once from a node list, an epoch and a number of virtual nodes per unit
 //! of weight, and never changes; a membership change builds a new ring with a new epoch.
+//! [`Ring::with_derived_epoch`] takes the epoch [`ring_epoch`] derives from the node list, so
+//! that every process building the ring of one membership gives it the same epoch.
 //! Node `n` of weight `w` owns `w × vnodes_per_weight` virtual nodes; virtual node `v` of node
 //! `n` sits at [`vnode_position`]`(n, v)`. Stripe `s` of object `o` starts at
 //! [`ring_key_hash`]`(o, s)`, and the ring is walked clockwise (increasing position, wrapping
@@ -52,6 +54,10 @@ use cairn_types::{NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::Placement;
+
+mod epoch;
+
+pub use epoch::ring_epoch;
 
 /// Upper bound on the virtual nodes of one ring (64 MiB of positions), so that no node list
 /// can make [`Ring::new`] allocate without bound.
@@ -212,6 +218,16 @@ impl Ring {
             placeable,
             vnodes,
         })
+    }
+
+    /// [`Ring::new`] with the epoch [`ring_epoch`] derives from `nodes` and
+    /// `vnodes_per_weight`: equal for equal memberships, different when one changes.
+    pub fn with_derived_epoch(
+        nodes: Vec<NodeInfo>,
+        vnodes_per_weight: u32,
+    ) -> Result<Ring, RingError> {
+        let epoch = ring_epoch(&nodes, vnodes_per_weight);
+        Ring::new(epoch, nodes, vnodes_per_weight)
     }
 
     pub fn epoch(&self) -> u64 {

@@ -35,6 +35,32 @@ fn cluster_view(c: &Cluster, i: usize) -> Value {
     serde_json::from_str(&r.body_str()).expect("cluster JSON")
 }
 
+/// The ring epoch every running gateway shows (`/admin/cluster`), once all of them show one
+/// epoch over `datanodes` datanodes with `drained` drained (their watchers catch up within a
+/// few heartbeats).
+fn agreed_ring(c: &Cluster, datanodes: u64, drained: &[u64]) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rings: Vec<Value> = c
+            .running()
+            .into_iter()
+            .map(|i| cluster_view(c, i)["ring"].clone())
+            .collect();
+        let epochs: BTreeSet<u64> = rings.iter().filter_map(|r| r["epoch"].as_u64()).collect();
+        let settled = rings
+            .iter()
+            .all(|r| r["datanodes"] == datanodes && r["drained"] == serde_json::json!(drained));
+        if settled && epochs.len() == 1 {
+            return epochs.into_iter().next().unwrap_or_default();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateways do not agree on a ring of {datanodes} datanodes, {drained:?} drained: {rings:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 async fn put(s3: &Client, key: &str, data: Vec<u8>) -> Result<(), String> {
     s3.put_object()
         .bucket(BUCKET)
@@ -374,6 +400,7 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
     let mut c = Cluster::start(3, 2, &ec_flags());
     let s3 = client(c.node(0));
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let six = agreed_ring(&c, 6, &[]);
     let mut written = Vec::new();
     for i in 0..20u64 {
         let data = random_bytes(if i % 2 == 0 { 800 } else { 200_000 }, i);
@@ -388,6 +415,12 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
         members.iter().any(|m| m["id"] == 4 && m["voter"] == true),
         "node 4 is a voter: {v:#}"
     );
+    // The new datanode gave every gateway, the new one too, a new ring of one epoch.
+    let seven = agreed_ring(&c, 7, &[]);
+    assert_ne!(seven, six, "a datanode joined and the ring epoch stayed");
+    for i in [0, n] {
+        assert_eq!(c.node(i).metric("cairn_ring_epoch"), Some(seven as f64));
+    }
     // Its gateway serves what was there, and takes writes that the others see.
     let s3d = client(c.node(n));
     for (i, data) in written.iter().enumerate() {
@@ -450,6 +483,33 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
     // Writes through it still work after all that.
     put_bytes(&s3d, BUCKET, "after-rejoin", b"ok").await;
     assert_eq!(get_bytes(&s3, BUCKET, "after-rejoin").await, b"ok");
+
+    // Draining its datanode through one gateway changes the ring epoch on all of them;
+    // undraining it through another gives back the epoch of that membership.
+    let (ok, out) = c.node(n).cairn_admin(&["drain-datanode", "6"]);
+    assert!(ok, "{out}");
+    let drained = agreed_ring(&c, 7, &[6]);
+    assert!(
+        drained != seven && drained != six,
+        "{drained} {seven} {six}"
+    );
+    let (ok, out, err) = c.node(1).cairn("status", &[]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "ring: epoch {drained}, 7 datanodes (6 placeable), drained: dn6"
+        )),
+        "{out}"
+    );
+    let (ok, out) = c.node(1).cairn_admin(&["undrain-datanode", "6"]);
+    assert!(ok, "{out}");
+    assert_eq!(agreed_ring(&c, 7, &[]), seven);
+    let (ok, out, err) = c.node(2).cairn("node", &["list"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("ring: epoch {seven}, 7 datanodes")),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

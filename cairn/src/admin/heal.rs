@@ -137,6 +137,8 @@ struct ClusterStatus<'a> {
     heal: HealStatus,
     /// Shards outside their ring placement at the last scrub (what rebalancing moves).
     rebalance_pending: u64,
+    /// This gateway's placement ring.
+    ring: super::nodes::RingView,
 }
 
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
@@ -206,6 +208,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
             datanodes,
             heal,
             rebalance_pending,
+            ring: super::nodes::ring_view(&st.objects),
         },
     )
 }

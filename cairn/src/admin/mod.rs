@@ -346,7 +346,7 @@ async fn ready(State(st): State<Arc<AdminState>>) -> (StatusCode, String) {
             format!("metadata not ready: {e}\n"),
         );
     }
-    for (id, node) in st.objects.nodes().iter() {
+    for (id, node) in st.objects.membership().view().nodes().iter() {
         if st.cluster.is_some() && st.datanodes.index_of(id.0).is_none() {
             // Another node's datanode: its health is that node's readiness.
             continue;
@@ -365,7 +365,7 @@ async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
     if let Some(c) = &st.cluster {
         st.raft_metrics.update(&c.raft);
     }
-    for (id, node) in st.objects.nodes().iter() {
+    for (id, node) in st.objects.membership().view().nodes().iter() {
         let label = NodeLabel {
             node: id.to_string(),
         };
@@ -432,7 +432,8 @@ async fn all_datanode_views(
     let Some(c) = cluster else {
         return views;
     };
-    let drained = st.objects.drained();
+    let view = st.objects.membership().view();
+    let drained = view.drained();
     for d in &c.datanodes {
         if let Some(v) = views.iter_mut().find(|v| v.status.id == d.id) {
             v.node = Some(d.node);
@@ -461,9 +462,10 @@ async fn all_datanode_views(
 
 async fn datanode_views(st: &AdminState) -> Vec<DatanodeView> {
     let mut out = Vec::new();
-    let drained = st.objects.drained();
+    let view = st.objects.membership().view();
+    let drained = view.drained();
     for status in st.datanodes.status().await {
-        let stats = match st.objects.nodes().get(&cairn_types::NodeId(status.id)) {
+        let stats = match view.store(cairn_types::NodeId(status.id)) {
             Some(node) => tokio::time::timeout(PROBE_TIMEOUT, node.stats())
                 .await
                 .ok()
@@ -526,14 +528,15 @@ async fn undrain_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>)
 }
 
 async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
-    let mut drained = st.objects.drained();
+    let membership = st.objects.membership();
+    let mut drained = membership.view().drained().clone();
     let id = cairn_types::NodeId(n);
     if drain {
         drained.insert(id);
     } else {
         drained.remove(&id);
     }
-    if let Err(e) = st.objects.set_drained(drained.clone()) {
+    if let Err(e) = membership.set_drained(drained.clone()) {
         let status = match e {
             cairn_objects::ObjectsError::UnknownNode(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::CONFLICT,

@@ -2,7 +2,7 @@
 //!
 //! | Method and path                 | What                                                  |
 //! |---------------------------------|-------------------------------------------------------|
-//! | `GET /admin/cluster`            | JSON: Raft state, members, nodes with roles, datanodes |
+//! | `GET /admin/cluster`            | JSON: Raft state, members, nodes with roles, datanodes, this gateway's ring |
 //! | `POST /admin/nodes`             | `{"id": N, "addr": "host:port", "voter": true}`: add or update a member |
 //! | `POST /admin/nodes/{id}/remove` | remove a member from the metadata group                |
 //!
@@ -52,6 +52,32 @@ pub(super) struct ClusterView {
     pub raft: ClusterStatus,
     pub nodes: Vec<NodeView>,
     pub datanodes: Vec<DatanodeHealth>,
+    pub ring: RingView,
+}
+
+/// This gateway's placement ring. Gateways that see the same datanodes and drained set show
+/// the same epoch; it changes with every membership change.
+#[derive(Debug, Serialize)]
+pub(super) struct RingView {
+    pub epoch: u64,
+    /// Datanodes on the ring, and those of them new stripes can be placed on (not drained).
+    pub datanodes: usize,
+    pub placeable: usize,
+    pub drained: Vec<u32>,
+    /// Marked down by this gateway's heartbeats (writes skip them; not part of the ring).
+    pub down: Vec<u32>,
+}
+
+/// The ring of `objects`' current membership.
+pub(super) fn ring_view(objects: &cairn_objects::ObjectService) -> RingView {
+    let view = objects.membership().view();
+    RingView {
+        epoch: view.epoch(),
+        datanodes: view.ring().nodes().len(),
+        placeable: view.ring().placeable_count(),
+        drained: view.drained().iter().map(|n| n.0).collect(),
+        down: view.down().iter().map(|n| n.0).collect(),
+    }
 }
 
 /// Raft's view plus every node's record, each probed on its admin API.
@@ -105,6 +131,7 @@ pub(super) async fn cluster_status(st: &AdminState) -> Option<ClusterView> {
         raft,
         nodes,
         datanodes: info.view.datanodes(),
+        ring: ring_view(&st.objects),
     })
 }
 

@@ -88,7 +88,36 @@ pub fn list_text(v: &serde_json::Value) -> String {
     if let Some(nodes) = v["nodes"].as_array() {
         out.push_str(&nodes_table(nodes));
     }
+    out.push_str(&ring_line(&v["ring"]));
+    out.push('\n');
     out
+}
+
+/// The asked gateway's ring in one line (`cairn node list` and `cairn status`): its epoch
+/// (equal on every gateway that sees the same membership) and its datanodes.
+pub fn ring_line(ring: &serde_json::Value) -> String {
+    let ids = |k: &str| -> String {
+        let ids: Vec<String> = ring[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_u64())
+            .map(|x| format!("dn{x}"))
+            .collect();
+        if ids.is_empty() {
+            "none".into()
+        } else {
+            ids.join(",")
+        }
+    };
+    format!(
+        "ring: epoch {}, {} datanodes ({} placeable), drained: {}, down: {}",
+        ring["epoch"].as_u64().map_or("?".into(), |e| e.to_string()),
+        ring["datanodes"],
+        ring["placeable"],
+        ids("drained"),
+        ids("down"),
+    )
 }
 
 /// One line per node: id, roles, metadata membership, leader, reachability, addresses

@@ -287,6 +287,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         "erasure coding: {}",
         v["erasure_coding"].as_str().unwrap_or("?")
     );
+    println!("{}", super::node::ring_line(&v["ring"]));
     println!(
         "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>10}  last scrub",
         "dn", "node", "state", "address", "shards", "live", "disk", "free"

@@ -269,7 +269,8 @@ async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
     let nodes = super::all_datanode_views(&st, cluster.as_ref()).await;
     let ec = st.objects.scheme();
     // Ring balance: share of first placements per datanode over a fixed sample.
-    let placement = st.objects.placement();
+    let view = st.objects.membership().view();
+    let placement = view.placement();
     let mut share = std::collections::BTreeMap::<u32, u64>::new();
     const SAMPLES: u64 = 20_000;
     for i in 0..SAMPLES {
