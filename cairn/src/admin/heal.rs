@@ -49,7 +49,7 @@ fn error(e: HealError) -> Response {
     let status = match e {
         HealError::Busy(_) => StatusCode::CONFLICT,
         HealError::Invalid(_) => StatusCode::BAD_REQUEST,
-        HealError::Metadata(_) => StatusCode::SERVICE_UNAVAILABLE,
+        HealError::Metadata(_) | HealError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
     };
     json(status, &serde_json::json!({ "error": e.to_string() }))
 }
@@ -137,6 +137,8 @@ struct ClusterStatus<'a> {
     heal: HealStatus,
     /// Shards outside their ring placement at the last scrub (what rebalancing moves).
     rebalance_pending: u64,
+    /// This node's background workers.
+    workers: Vec<cairn_worker::WorkerSnapshot>,
 }
 
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
@@ -206,6 +208,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
             datanodes,
             heal,
             rebalance_pending,
+            workers: st.workers.snapshot(),
         },
     )
 }
