@@ -39,7 +39,11 @@ impl Healer {
         self.run_gated(Some(active), shutdown).await
     }
 
-    async fn run_gated(self, active: Option<watch::Receiver<bool>>, shutdown: watch::Receiver<bool>) {
+    async fn run_gated(
+        self,
+        active: Option<watch::Receiver<bool>>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let cfg = self.inner.config.clone();
         let scrub = ScrubJob::new(self.clone(), &cfg);
         let mut scrubs = Schedule::every(scrub.tick()).cancel_on_shutdown();
@@ -63,7 +67,10 @@ impl Healer {
 
     /// Repairs queued hints, pausing before each one at `worker`'s switch; returns the
     /// hints taken and the shards rewritten.
-    pub(crate) async fn drain_hints_at_safe_points(&self, worker: Option<&Worker>) -> (usize, usize) {
+    pub(crate) async fn drain_hints_at_safe_points(
+        &self,
+        worker: Option<&Worker>,
+    ) -> (usize, usize) {
         let objects = &self.inner.objects;
         let unreachable = HashSet::new();
         let r = repair::Repairer {

@@ -196,7 +196,12 @@ fn the_console_cluster_view_is_for_the_root_key_only() {
     let gc_paused = |server: &Server| {
         let r = server.admin_call("GET", "/admin/workers", "");
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        v.as_array().unwrap().iter().find(|w| w["name"] == "gc").unwrap()["paused"] == true
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "gc")
+            .unwrap()["paused"]
+            == true
     };
     assert!(!gc_paused(&server), "the user's refused call paused gc");
     let r = console_call(&server, "POST", "/console/api/workers/gc/pause", &root);

@@ -133,12 +133,18 @@ async fn status_lists_workers_and_paused_gc_frees_nothing_until_resumed() {
     }
     let gc = worker(&server, "gc");
     assert_eq!(gc["state"], "paused", "{gc:#}");
-    assert_eq!(gc["rounds"].as_u64(), Some(rounds), "a round ran while paused");
+    assert_eq!(
+        gc["rounds"].as_u64(),
+        Some(rounds),
+        "a round ran while paused"
+    );
 
     // Resume: the parked round goes on and frees them.
     let (ok, out) = server.cairn_admin(&["resume-worker", "gc"]);
     assert!(ok, "{out}");
-    wait_for("the shards to be freed", 15, || total_shards(&server) == base);
+    wait_for("the shards to be freed", 15, || {
+        total_shards(&server) == base
+    });
     wait_for("the gc round to be counted", 10, || {
         worker(&server, "gc")["rounds"].as_u64() > Some(rounds)
     });

@@ -84,7 +84,12 @@ impl Worker {
     /// Runs `job` on `schedule` until `shutdown` turns true (or its sender is dropped), then
     /// marks the worker stopped. Before every round the pause switch is honoured (the worker
     /// waits, paused, until resumed) and the gate checked.
-    pub async fn run<J: Job>(self, mut job: J, schedule: Schedule, shutdown: watch::Receiver<bool>) {
+    pub async fn run<J: Job>(
+        self,
+        mut job: J,
+        schedule: Schedule,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let cancel = schedule.cancel_on_shutdown;
         let mut rounds = self.rounds(schedule, shutdown.clone());
         while rounds.next().await {

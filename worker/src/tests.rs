@@ -86,7 +86,11 @@ fn the_registry_lists_by_name_and_refuses_duplicates_and_bad_names() {
     );
     let s = reg.pause("gc").unwrap();
     assert!(s.paused);
-    assert_eq!(s.state, WorkerState::Paused, "an idle worker is paused at once");
+    assert_eq!(
+        s.state,
+        WorkerState::Paused,
+        "an idle worker is paused at once"
+    );
     assert!(reg.get("gc").unwrap().is_paused());
     let s = reg.resume("gc").unwrap();
     assert!(!s.paused);
@@ -145,7 +149,10 @@ async fn a_pause_in_a_round_waits_for_the_batch_and_then_holds_until_resumed() {
     let (started, finished) = (job.started.clone(), job.finished.clone());
     let w = Worker::new("batches", "");
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(w.clone().run(job, Schedule::every(Duration::ZERO).at_start(), rx));
+    let task = tokio::spawn(
+        w.clone()
+            .run(job, Schedule::every(Duration::ZERO).at_start(), rx),
+    );
     until("the first batch", || started.load(Ordering::SeqCst) >= 1).await;
     w.pause();
     // The batch under way is finished before the job stops: pausing, then paused.
@@ -154,7 +161,10 @@ async fn a_pause_in_a_round_waits_for_the_batch_and_then_holds_until_resumed() {
     if s.state != WorkerState::Paused {
         assert_eq!(s.state, WorkerState::Pausing);
     }
-    until("the safe point", || w.snapshot().state == WorkerState::Paused).await;
+    until("the safe point", || {
+        w.snapshot().state == WorkerState::Paused
+    })
+    .await;
     let held = started.load(Ordering::SeqCst);
     assert_eq!(
         finished.load(Ordering::SeqCst),
@@ -194,7 +204,11 @@ async fn a_paused_worker_starts_no_round_until_resumed_even_when_woken() {
         w.wake();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(started.load(Ordering::SeqCst), 0, "a round ran while paused");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        0,
+        "a round ran while paused"
+    );
     assert_eq!(w.snapshot().state, WorkerState::Paused);
     w.resume();
     until("a round after resuming", || w.snapshot().rounds >= 1).await;
@@ -212,10 +226,16 @@ async fn shutdown_ends_a_worker_parked_at_a_safe_point() {
     let (started, told) = (job.started.clone(), job.told_to_stop.clone());
     let w = Worker::new("batches", "");
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(w.clone().run(job, Schedule::every(Duration::ZERO).at_start(), rx));
+    let task = tokio::spawn(
+        w.clone()
+            .run(job, Schedule::every(Duration::ZERO).at_start(), rx),
+    );
     until("the first batch", || started.load(Ordering::SeqCst) >= 1).await;
     w.pause();
-    until("the safe point", || w.snapshot().state == WorkerState::Paused).await;
+    until("the safe point", || {
+        w.snapshot().state == WorkerState::Paused
+    })
+    .await;
     tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
@@ -254,10 +274,17 @@ async fn failures_and_skips_are_recorded_and_the_gate_holds_rounds() {
         calls: calls.clone(),
     };
     let task = tokio::spawn(w.clone().run(job, schedule, rx));
-    until("standby", || w.snapshot().progress == "standby: not the leader").await;
+    until("standby", || {
+        w.snapshot().progress == "standby: not the leader"
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let s = w.snapshot();
-    assert_eq!((s.rounds, s.state), (0, WorkerState::Idle), "ran with the gate shut");
+    assert_eq!(
+        (s.rounds, s.state),
+        (0, WorkerState::Idle),
+        "ran with the gate shut"
+    );
     open_tx.send(true).unwrap();
     until("the failed round", || w.snapshot().rounds >= 1).await;
     let s = w.snapshot();

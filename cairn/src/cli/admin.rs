@@ -59,7 +59,11 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminAction::Workers => {
             let reply = args.conn.call("GET", "/admin/workers", "")?;
             if !reply.ok() {
-                bail!("the server answered {}: {}", reply.status, reply.body.trim());
+                bail!(
+                    "the server answered {}: {}",
+                    reply.status,
+                    reply.body.trim()
+                );
             }
             let v: serde_json::Value = reply.json()?;
             print!("{}", super::scrub::workers_table(&v));

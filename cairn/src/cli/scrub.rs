@@ -462,9 +462,18 @@ mod tests {
         let t = workers_table(&v);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 4, "{t}");
-        assert!(lines[1].starts_with("gc ") && lines[1].contains("paused"), "{t}");
-        assert!(lines[1].contains("5 s ago") && lines[1].ends_with("deleted 3"), "{t}");
-        assert!(lines[2].contains("failed") && lines[2].contains("never"), "{t}");
+        assert!(
+            lines[1].starts_with("gc ") && lines[1].contains("paused"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("5 s ago") && lines[1].ends_with("deleted 3"),
+            "{t}"
+        );
+        assert!(
+            lines[2].contains("failed") && lines[2].contains("never"),
+            "{t}"
+        );
         assert!(lines[3].contains("last error 60 s ago: boom"), "{t}");
     }
 

@@ -451,10 +451,7 @@ async fn a_paused_compaction_worker_compacts_nothing_until_resumed() {
         before,
         "compacted while paused"
     );
-    assert_eq!(
-        worker.snapshot().state,
-        cairn_worker::WorkerState::Paused
-    );
+    assert_eq!(worker.snapshot().state, cairn_worker::WorkerState::Paused);
     worker.resume();
     let mut ok = false;
     for _ in 0..200 {

@@ -50,7 +50,11 @@ async fn a_paused_scrub_waits_at_a_safe_point_and_finishes_when_resumed() {
     assert!(!task.is_finished(), "a paused scrub ran to the end");
     let p = f.healer.status().running.expect("a running scrub");
     assert_eq!((p.phase.as_str(), p.done, p.total), ("scrub", 0, 6));
-    assert!(scrub.snapshot().progress.contains("scrub 0/6"), "{:?}", scrub.snapshot());
+    assert!(
+        scrub.snapshot().progress.contains("scrub 0/6"),
+        "{:?}",
+        scrub.snapshot()
+    );
     scrub.resume();
     let report = tokio::time::timeout(Duration::from_secs(10), task)
         .await
@@ -61,7 +65,10 @@ async fn a_paused_scrub_waits_at_a_safe_point_and_finishes_when_resumed() {
     assert_eq!(report.nodes.len(), 6);
     let s = scrub.snapshot();
     assert_eq!((s.state, s.rounds), (WorkerState::Idle, 1));
-    assert!(s.progress.starts_with(&format!("last scrub {}", report.id)), "{s:?}");
+    assert!(
+        s.progress.starts_with(&format!("last scrub {}", report.id)),
+        "{s:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,12 +84,19 @@ async fn a_paused_repair_worker_leaves_hints_queued_until_resumed() {
     f.read_all_back().await;
     assert_eq!(f.svc.repair_hints().len(), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(f.svc.repair_hints().len(), 1, "a paused worker took the hint");
+    assert_eq!(
+        f.svc.repair_hints().len(),
+        1,
+        "a paused worker took the hint"
+    );
     assert!(f.store(node).get(sid).await.is_err());
     assert_eq!(repair.snapshot().state, WorkerState::Paused);
     repair.resume();
     until("the hinted repair", || repair.snapshot().rounds == 1).await;
-    assert!(f.store(node).get(sid).await.is_ok(), "the shard was rewritten");
+    assert!(
+        f.store(node).get(sid).await.is_ok(),
+        "the shard was rewritten"
+    );
     assert!(f.svc.repair_hints().is_empty());
     assert!(repair.snapshot().progress.contains("1 hinted stripe"));
     tx.send(true).unwrap();
@@ -106,13 +120,19 @@ async fn scheduled_scrubs_run_only_when_due_and_deep_goes_first() {
     assert_eq!(job.tick(), Duration::from_secs(60));
     let scrub = worker(&f, "scrub");
     assert_eq!(job.round(&scrub).await, Ok(cairn_worker::Round::Skipped));
-    assert!(f.healer.status().last.is_none(), "a scrub ran before it was due");
+    assert!(
+        f.healer.status().last.is_none(),
+        "a scrub ran before it was due"
+    );
     // Both due: the deep one runs, and both schedules restart.
     let past = tokio::time::Instant::now() - Duration::from_secs(1);
     job.next_light = Some(past);
     job.next_deep = Some(past);
     let done = job.round(&scrub).await.unwrap();
-    assert!(matches!(&done, cairn_worker::Round::Done(s) if s.contains("(deep, schedule)")), "{done:?}");
+    assert!(
+        matches!(&done, cairn_worker::Round::Done(s) if s.contains("(deep, schedule)")),
+        "{done:?}"
+    );
     let last = f.healer.status().last.unwrap();
     assert!(last.deep && last.trigger == "schedule");
     assert_eq!(job.round(&scrub).await, Ok(cairn_worker::Round::Skipped));

@@ -36,10 +36,7 @@ async fn a_paused_gc_frees_nothing_until_resumed() {
     let rounds = worker.snapshot().rounds;
 
     // The delete queues the shards and wakes the collector: it stays parked.
-    f.svc
-        .delete(&f.bucket, &key, "m".into(), 0)
-        .await
-        .unwrap();
+    f.svc.delete(&f.bucket, &key, "m".into(), 0).await.unwrap();
     f.svc.wake_gc();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(shards(), 3, "a paused collector deleted shards");
@@ -48,7 +45,10 @@ async fn a_paused_gc_frees_nothing_until_resumed() {
 
     worker.resume();
     until("the shards to be freed", || shards() == 0).await;
-    until("the round to be counted", || worker.snapshot().rounds > rounds).await;
+    until("the round to be counted", || {
+        worker.snapshot().rounds > rounds
+    })
+    .await;
     let s = worker.snapshot();
     assert_eq!(s.state, WorkerState::Idle);
     assert!(s.progress.contains("deleted 3 shard(s)"), "{s:?}");
@@ -67,7 +67,10 @@ async fn a_gc_gated_off_waits_in_standby() {
     let (_lead_tx, leading) = watch::channel(false);
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(f.svc.gc_worker().run(worker.clone(), Some(leading), rx));
-    until("standby", || worker.snapshot().progress.starts_with("standby")).await;
+    until("standby", || {
+        worker.snapshot().progress.starts_with("standby")
+    })
+    .await;
     assert_eq!(worker.snapshot().rounds, 0);
     tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), task)
