@@ -19,6 +19,7 @@ use cairn_metadata::{
 use cairn_net::client::{ClusterClient, ClusterTransport};
 use cairn_objects::{NodeMap, NodeTopology, ObjectService};
 use cairn_types::NodeId;
+use cairn_worker::{Round, Schedule, Worker};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -404,11 +405,14 @@ impl ClusterView {
 /// Heartbeats missed before a datanode is marked down.
 const MISSED_BEATS: u32 = 3;
 
-/// Keeps `objects` and `keys` in step with the cluster until `shutdown`: every `period`, the
-/// datanode registry (new datanodes join the ring, moved ones get their new address), the
-/// drained list and the access keys (new, deleted, disabled and enabled keys, the root key,
-/// rate-limit overrides) are read from metadata, and every datanode is sent a heartbeat; one that misses [`MISSED_BEATS`] in a row is marked down (writes skip it) until
-/// it answers again.
+/// Keeps `objects` and `keys` in step with the cluster until `shutdown`, as `worker` (one
+/// look per round, the first at once): every `period`, the datanode registry (new datanodes
+/// join the ring, moved ones get their new address), the drained list and the access keys
+/// (new, deleted, disabled and enabled keys, the root key, rate-limit overrides) are read
+/// from metadata, and every datanode is sent a heartbeat; one that misses [`MISSED_BEATS`]
+/// in a row is marked down (writes skip it) until it answers again. Paused, the view stays
+/// as the last look left it.
+#[allow(clippy::too_many_arguments)]
 pub async fn watch_cluster(
     objects: ObjectService,
     initial: Vec<DatanodeRecord>,
@@ -416,7 +420,8 @@ pub async fn watch_cluster(
     view: Arc<ClusterView>,
     datanode_client: ClusterClient,
     period: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    worker: Worker,
+    shutdown: watch::Receiver<bool>,
 ) {
     let meta = objects.metadata().clone();
     // The membership the data path, GC and healer share: this loop keeps it current.
@@ -435,7 +440,9 @@ pub async fn watch_cluster(
     let mut records: Vec<DatanodeRecord> = initial;
     let mut last_drained: Option<BTreeSet<NodeId>> =
         cluster_state::drained(meta.as_ref()).await.ok();
-    loop {
+    let mut rounds = worker.rounds(Schedule::every(period).at_start(), shutdown);
+    while rounds.next().await {
+        let mut errors = Vec::new();
         // The registry → the ring.
         match datanodes(meta.as_ref()).await {
             Ok(recs) => {
@@ -458,7 +465,10 @@ pub async fn watch_cluster(
                     records = recs;
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "reading the datanode registry"),
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the datanode registry");
+                errors.push(format!("reading the datanode registry: {e}"));
+            }
         }
         // The drained list and the access keys, as another node may have changed them. The
         // drained list is applied only when its stored value changed since the last look, so
@@ -481,7 +491,10 @@ pub async fn watch_cluster(
         let read_started = keys.generation();
         match read_keys(meta.as_ref()).await {
             Ok(snapshot) => log_key_changes(&keys.sync(&snapshot, read_started)),
-            Err(e) => tracing::debug!(error = %e, "reading the access keys"),
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the access keys");
+                errors.push(format!("reading the access keys: {e}"));
+            }
         }
         // Heartbeats.
         let beats = records.iter().filter_map(|r| {
@@ -537,17 +550,16 @@ pub async fn watch_cluster(
                 },
             );
         }
+        let summary = format!("{} datanode(s), {} down", health.len(), down.len());
         if &down != membership.view().down() {
             membership.set_down(down);
         }
         *view.health.lock().unwrap_or_else(PoisonError::into_inner) = health;
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+        rounds.finish(if errors.is_empty() {
+            Ok(Round::Done(summary))
+        } else {
+            Err(errors.join("; "))
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! The local datanodes of `cairn server`: each one's store, its internal shard server on a
-//! fixed loopback address, and its compaction task. An operator (or a test) can stop a
-//! datanode's server — the gateway then sees it exactly as a crashed or unreachable remote
-//! datanode — and start it again on the same address.
+//! fixed loopback address, and the one compaction worker that covers them all. An operator
+//! (or a test) can stop a datanode's server — the gateway then sees it exactly as a crashed
+//! or unreachable remote datanode — and start it again on the same address.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use cairn_datanode::{run_compaction, LocalShardStore, StoreOptions};
 use cairn_net::client::ClusterTransport;
+use cairn_worker::Worker;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Mutex};
@@ -56,10 +57,10 @@ impl LocalDatanodes {
         transport: ClusterTransport,
         limits: cairn_net::Limits,
         compaction_interval: Duration,
+        compaction_worker: Worker,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<LocalDatanodes> {
         let mut nodes = Vec::new();
-        let mut compaction = Vec::new();
         for (i, dir) in dirs.into_iter().enumerate() {
             crate::credentials::private_dir(&dir)?;
             let store = Arc::new(
@@ -69,11 +70,6 @@ impl LocalDatanodes {
             let listener =
                 cairn_net::bind((ip, 0).into()).with_context(|| format!("binding datanode {i}"))?;
             let addr = listener.local_addr()?;
-            compaction.push(tokio::spawn(run_compaction(
-                store.clone(),
-                compaction_interval,
-                shutdown.clone(),
-            )));
             let node = Datanode {
                 dir,
                 addr,
@@ -84,6 +80,14 @@ impl LocalDatanodes {
             *node.serving.lock().await = Some(serving);
             nodes.push(node);
         }
+        // One compaction worker for every local datanode, in turn.
+        let stores = nodes.iter().map(|n: &Datanode| n.store.clone()).collect();
+        let compaction = vec![tokio::spawn(run_compaction(
+            stores,
+            compaction_interval,
+            compaction_worker,
+            shutdown.clone(),
+        ))];
         let ids = (0..nodes.len() as u32).collect();
         Ok(LocalDatanodes {
             nodes,

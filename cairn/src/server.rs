@@ -17,6 +17,7 @@ use cairn_metadata::{
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::clock::now_ms;
 use cairn_types::{EcScheme, NodeId};
+use cairn_worker::WorkerRegistry;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
@@ -89,6 +90,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             dirs.len()
         );
     }
+    // Every background job is a worker listed here (for `cairn status` and the console).
+    let workers = WorkerRegistry::new();
+    let compaction = workers.register(
+        "compaction",
+        "frees the disk space of deleted shards in this node's datanodes",
+    )?;
     let options = StoreOptions {
         segment_size: args.segment_size,
         ..StoreOptions::default()
@@ -103,6 +110,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             membership.transport.clone(),
             crate::listeners::datanode(&args),
             Duration::from_secs(args.compaction_interval.max(1)),
+            compaction,
             shutdown_rx.clone(),
         )
         .await?,
@@ -185,15 +193,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         view.clone(),
         datanode_client.clone(),
         Duration::from_secs_f64(args.heartbeat_secs.max(0.05)),
+        workers.register(
+            "cluster-watcher",
+            "keeps the ring, down datanodes, drained list and access keys current",
+        )?,
         shutdown_rx.clone(),
     ));
     // Garbage collection and scheduled scrubs run once per cluster: on the leader.
     let leading = raft.leadership();
-    let gc = tokio::spawn(
-        objects
-            .gc_worker()
-            .run_while(leading.clone(), shutdown_rx.clone()),
-    );
+    let gc = tokio::spawn(objects.gc_worker().run(
+        workers.register(
+            "gc",
+            "deletes the shards of deleted and overwritten objects",
+        )?,
+        Some(leading.clone()),
+        shutdown_rx.clone(),
+    ));
     let healer = Healer::new(
         objects.clone(),
         HealConfig {
@@ -210,6 +225,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         meta.clone(),
         &membership.transport,
     )));
+    for w in healer.workers() {
+        workers.add(w)?;
+    }
     let heal_task = tokio::spawn(healer.clone().run_while(leading, shutdown_rx.clone()));
 
     let api_metrics = ApiMetrics::default();
@@ -356,7 +374,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             raft: raft.clone(),
             view,
             roles: args.roles,
-        }),
+        })
+        .with_workers(workers),
     );
     let s3_shutdown = shutdown_rx.clone();
     let https: Option<Arc<dyn cairn_net::TlsSource>> = https.map(|t| t as _);

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_types::{crc32c, ShardId};
+use cairn_worker::{Job, Round, Schedule, Worker};
 
 use crate::index::Location;
 use crate::record::{RecordKind, RECORD_HEADER_LEN};
@@ -65,6 +66,16 @@ impl LocalShardStore {
     /// active segment and deletes the file. Reads and writes keep working meanwhile; one
     /// compaction runs at a time. See `docs/formats.md`.
     pub async fn compact(&self, threshold: f64) -> Result<CompactionReport> {
+        self.compact_with(threshold, None).await
+    }
+
+    /// [`Self::compact`], honouring `worker`'s pause switch between segments (a segment is
+    /// always compacted whole, or left as it is).
+    pub async fn compact_with(
+        &self,
+        threshold: f64,
+        worker: Option<&Worker>,
+    ) -> Result<CompactionReport> {
         let _guard = self.compaction.lock().await;
         let candidates: Vec<Candidate> = {
             let state = self.shared().read_state();
@@ -84,7 +95,18 @@ impl LocalShardStore {
                 .collect()
         };
         let mut report = CompactionReport::default();
-        for c in candidates {
+        let total = candidates.len();
+        for (i, c) in candidates.into_iter().enumerate() {
+            if let Some(w) = worker {
+                if !w.checkpoint().await {
+                    break;
+                }
+                w.set_progress(format!(
+                    "{}: segment {} of {total}",
+                    self.dir().display(),
+                    i + 1
+                ));
+            }
             let number = c.number;
             let len = c.len;
             match self.compact_segment(c).await {
@@ -278,39 +300,73 @@ async fn blocking<T: Send + 'static>(
         .map_err(DatanodeError::from)
 }
 
-/// Calls [`LocalShardStore::compact`] with `options().compaction_threshold` every
-/// `interval` until `shutdown` becomes `true` (or its sender is dropped), logging results.
-pub async fn run_compaction(
-    store: Arc<LocalShardStore>,
-    interval: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let threshold = store.options().compaction_threshold;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() {
-                    break;
+/// The compaction job of a process's local datanodes: each round compacts every store in
+/// turn with its `options().compaction_threshold`; the worker's safe points are between
+/// stores and between segments.
+pub struct CompactionJob {
+    stores: Vec<Arc<LocalShardStore>>,
+}
+
+impl CompactionJob {
+    pub fn new(stores: Vec<Arc<LocalShardStore>>) -> CompactionJob {
+        CompactionJob { stores }
+    }
+}
+
+impl Job for CompactionJob {
+    async fn round(&mut self, worker: &Worker) -> std::result::Result<Round, String> {
+        let mut total = CompactionReport::default();
+        let mut errors = Vec::new();
+        for store in &self.stores {
+            if !worker.checkpoint().await {
+                break;
+            }
+            let threshold = store.options().compaction_threshold;
+            match store.compact_with(threshold, Some(worker)).await {
+                Ok(report) => {
+                    if report.segments_compacted > 0 {
+                        tracing::info!(
+                            dir = %store.dir().display(),
+                            segments = report.segments_compacted,
+                            bytes_reclaimed = report.bytes_reclaimed,
+                            records_moved = report.records_moved,
+                            "compaction finished"
+                        );
+                    }
+                    total.segments_compacted += report.segments_compacted;
+                    total.bytes_reclaimed += report.bytes_reclaimed;
+                    total.records_moved += report.records_moved;
                 }
-                continue;
+                Err(e) => errors.push(format!("{}: {e}", store.dir().display())),
             }
         }
-        match store.compact(threshold).await {
-            Ok(report) if report.segments_compacted > 0 => tracing::info!(
-                segments = report.segments_compacted,
-                bytes_reclaimed = report.bytes_reclaimed,
-                records_moved = report.records_moved,
-                "compaction finished"
-            ),
-            Ok(_) => tracing::debug!("compaction found nothing to do"),
-            Err(e) => tracing::warn!(error = %e, "compaction failed"),
+        if !errors.is_empty() {
+            return Err(format!("compaction failed: {}", errors.join("; ")));
         }
+        Ok(Round::Done(format!(
+            "last round: {} segment(s) compacted, {} byte(s) reclaimed, across {} datanode(s)",
+            total.segments_compacted,
+            total.bytes_reclaimed,
+            self.stores.len()
+        )))
     }
-    tracing::debug!(dir = %store.dir().display(), "compaction loop stopped");
+}
+
+/// Compacts `stores` every `interval` as `worker` until `shutdown` becomes `true` (or its
+/// sender is dropped).
+pub async fn run_compaction(
+    stores: Vec<Arc<LocalShardStore>>,
+    interval: Duration,
+    worker: Worker,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    worker
+        .run(
+            CompactionJob::new(stores),
+            Schedule::every(interval),
+            shutdown,
+        )
+        .await
 }
 
 #[cfg(test)]

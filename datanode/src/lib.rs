@@ -29,7 +29,7 @@ mod store;
 pub mod testing;
 mod writer;
 
-pub use compaction::{run_compaction, CompactionReport};
+pub use compaction::{run_compaction, CompactionJob, CompactionReport};
 pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_TIMEOUT};
 pub use scrub::diff_against_store;
 pub use server::{default_limits, router, serve, serve_with_limits};

@@ -23,9 +23,10 @@ use cairn_metadata::{cluster_state, Command, MetadataError};
 use cairn_objects::ObjectService;
 use cairn_types::clock::now_ms;
 use cairn_types::{NodeId, ObjectId, ShardId};
+use cairn_worker::Worker;
 use futures::future::BoxFuture;
-use tokio::sync::watch;
 
+mod background;
 mod expected;
 mod metrics;
 mod repair;
@@ -44,6 +45,8 @@ pub enum HealError {
     Busy(u64),
     #[error("invalid scrub request: {0}")]
     Invalid(String),
+    #[error("the scrub was stopped: the server is shutting down")]
+    Stopped,
 }
 
 /// What one scrub does.
@@ -122,6 +125,10 @@ struct Inner {
     peers: Mutex<Option<Arc<dyn PeerInFlight>>>,
     next_id: AtomicU64,
     metrics: HealMetrics,
+    /// Scrubs, scheduled or asked for ([`background`]).
+    scrub_worker: Worker,
+    /// Repairs of the stripes degraded reads queued.
+    repair_worker: Worker,
 }
 
 /// The healer's state for the admin API.
@@ -152,6 +159,11 @@ impl Healer {
                 peers: Mutex::new(None),
                 next_id: AtomicU64::new(1),
                 metrics: HealMetrics::default(),
+                scrub_worker: Worker::new("scrub", "light and deep scrubs, and their repairs"),
+                repair_worker: Worker::new(
+                    "repair",
+                    "repairs the stripes degraded reads found damaged",
+                ),
             }),
         }
     }
@@ -215,8 +227,7 @@ impl Healer {
         let this = self.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            if let Err(e) = this.scrub_locked(id, opts).await {
-                tracing::error!(error = %e, "scrub failed");
+            if this.scrub_round(id, opts).await.is_err() {
                 this.set_progress(None);
             }
         });
@@ -227,7 +238,22 @@ impl Healer {
     pub async fn run_scrub(&self, opts: ScrubOptions) -> Result<ScrubReport, HealError> {
         let _guard = self.inner.job.lock().await;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.scrub_locked(id, opts).await
+        self.scrub_round(id, opts).await
+    }
+
+    /// An asked-for scrub as a round of the `scrub` worker (the job lock held).
+    async fn scrub_round(&self, id: u64, opts: ScrubOptions) -> Result<ScrubReport, HealError> {
+        let worker = &self.inner.scrub_worker;
+        worker.begin_round();
+        let r = self.scrub_locked(id, opts).await;
+        worker.end_round(match &r {
+            Ok(report) => Ok(background::summary(report)),
+            Err(e) => {
+                tracing::error!(error = %e, "scrub failed");
+                Err(format!("scrub {id}: {e}"))
+            }
+        });
+        r
     }
 
     fn running_id(&self) -> u64 {
@@ -348,85 +374,7 @@ impl Healer {
 
     /// Repairs the stripes degraded reads queued; returns the shards rewritten.
     pub async fn drain_hints(&self) -> usize {
-        let objects = &self.inner.objects;
-        let unreachable = HashSet::new();
-        let mut fixed = 0;
-        while let Some(hint) = objects.repair_hints().pop() {
-            let view = objects.membership().view();
-            let r = repair::Repairer {
-                objects,
-                view: &view,
-                unreachable: &unreachable,
-            };
-            let n = r.repair_hint(&hint).await;
-            self.inner.metrics.hinted_repairs.inc_by(n as u64);
-            fixed += n;
-        }
-        fixed
-    }
-
-    /// Background work until `shutdown`: repairs hinted stripes as they come, and runs light
-    /// and deep scrubs on their schedules.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let (_always, active) = watch::channel(true);
-        self.run_while(active, shutdown).await
-    }
-
-    /// Like [`Self::run`], but scheduled scrubs run only while `active` is true (in a
-    /// cluster: on the metadata leader, so that one node scrubs). Hinted repairs from this
-    /// node's own degraded reads always run.
-    pub async fn run_while(
-        self,
-        active: watch::Receiver<bool>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let cfg = self.inner.config.clone();
-        let tick = |d: Duration| {
-            (!d.is_zero()).then(|| {
-                let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
-                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                i
-            })
-        };
-        let (mut light, mut deep) = (tick(cfg.scrub_interval), tick(cfg.deep_interval));
-        async fn next(i: &mut Option<tokio::time::Interval>) {
-            match i {
-                Some(i) => {
-                    i.tick().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        loop {
-            let hints = self.inner.objects.repair_hints().clone();
-            let deep_scrub = tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = hints.notified() => {
-                    self.drain_hints().await;
-                    continue;
-                }
-                _ = next(&mut light) => false,
-                _ = next(&mut deep) => true,
-            };
-            if !*active.borrow() {
-                continue;
-            }
-            let opts = ScrubOptions {
-                deep: deep_scrub,
-                repair: cfg.auto_repair,
-                deep_rate: cfg.deep_rate,
-                trigger: "schedule".into(),
-                ..ScrubOptions::default()
-            };
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                r = self.run_scrub(opts) => {
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "scheduled scrub failed");
-                    }
-                }
-            }
-        }
+        self.drain_hints_at_safe_points(None).await.1
     }
 }
 
@@ -454,7 +402,17 @@ impl Tracker {
         if let Some(p) = lock(&self.healer.inner.progress).as_mut() {
             f(p);
             p.elapsed_ms = (now_ms() - p.started_ms).max(0) as u64;
+            self.healer.inner.scrub_worker.set_progress(format!(
+                "scrub {}: {} {}/{}, {} shard(s) checked",
+                p.id, p.phase, p.done, p.total, p.shards_checked
+            ));
         }
+    }
+
+    /// A safe point of the scrub (between datanodes, before each stripe repair): waits while
+    /// the `scrub` worker is paused; `false` when the server is shutting down meanwhile.
+    pub async fn checkpoint(&self) -> bool {
+        self.healer.inner.scrub_worker.checkpoint().await
     }
 
     pub fn phase(&self, phase: &str, total: u64) {

@@ -130,6 +130,10 @@ impl Repairer<'_> {
         let mut tally = Tally::default();
         let mut results = stream::iter(order)
             .map(|((id, s), damage)| async move {
+                // A safe point: a paused scrub starts no stripe; those under way finish.
+                if !tracker.checkpoint().await {
+                    return Tally::default();
+                }
                 match pass.expected.bodies.get(&id) {
                     Some(body) => self.repair_stripe(id, s, body, &damage).await,
                     None => {
@@ -149,6 +153,9 @@ impl Repairer<'_> {
         }
         drop(results);
         for d in strays {
+            if !tracker.checkpoint().await {
+                break;
+            }
             self.remove_stray(d, &pass.expected, &mut tally).await;
             tracker.step(0, 0, 0);
         }

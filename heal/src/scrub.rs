@@ -54,6 +54,10 @@ pub(crate) async fn run(
     tracker.phase("scrub", selected.len() as u64);
     let mut pass = ScrubPass::default();
     for (node, store) in selected {
+        // A safe point: between datanodes, nothing of the pass is half done.
+        if !tracker.checkpoint().await {
+            return Err(HealError::Stopped);
+        }
         let report = scrub_node(node, store.as_ref(), &expected, opts, gc_pending, &mut pass).await;
         tracker.step(
             1,

@@ -731,3 +731,5 @@ async fn a_relocation_whose_outcome_is_unknown_deletes_neither_copy() {
         f.read_all_back().await;
     }
 }
+
+mod background;

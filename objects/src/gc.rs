@@ -9,9 +9,13 @@ use std::sync::Arc;
 
 use cairn_datanode::DatanodeError;
 use cairn_metadata::{Command, MetadataStore};
+use cairn_worker::{Job, Round, Schedule, Worker};
 use tokio::sync::{watch, Notify};
 
 use crate::{Membership, ObjectsError, GC_POLL};
+
+/// Queue entries taken per batch; the worker's safe points are between batches.
+const BATCH: usize = 64;
 
 /// The background shard garbage collector.
 pub struct GcWorker {
@@ -35,9 +39,20 @@ impl GcWorker {
 
     /// Processes queued entries until the queue is empty; returns how many shards it deleted.
     pub async fn run_once(&self) -> Result<usize, ObjectsError> {
+        self.collect(None).await
+    }
+
+    /// Like [`Self::run_once`], reporting to `worker` and stopping at its pause switch
+    /// between batches (a batch's deletes and their `GcDone` always finish together).
+    async fn collect(&self, worker: Option<&Worker>) -> Result<usize, ObjectsError> {
         let mut deleted = 0;
         loop {
-            let batch = self.meta.gc_pending(64).await?;
+            if let Some(w) = worker {
+                if !w.checkpoint().await {
+                    return Ok(deleted);
+                }
+            }
+            let batch = self.meta.gc_pending(BATCH).await?;
             if batch.is_empty() {
                 return Ok(deleted);
             }
@@ -66,36 +81,41 @@ impl GcWorker {
                 return Ok(deleted);
             }
             self.meta.apply(Command::GcDone { seqs: done }).await?;
+            if let Some(w) = worker {
+                w.set_progress(format!("deleted {deleted} shard(s) so far"));
+            }
         }
     }
 
-    /// Runs until `shutdown` turns true: after every wake-up, and every few seconds.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let (_always, active) = watch::channel(true);
-        self.run_while(active, shutdown).await
+    /// The schedule the collector runs on: after every wake-up (a delete or overwrite queued
+    /// shards), and every few seconds.
+    pub fn schedule(&self) -> Schedule {
+        Schedule::every(GC_POLL)
+            .at_start()
+            .woken_by(self.wakeup.clone())
     }
 
-    /// Like [`Self::run`], but collects only while `active` is true (in a cluster: while this
-    /// node leads, so that one node collects).
-    pub async fn run_while(
+    /// Runs as `worker` until `shutdown` turns true; with `leading`, collects only while it
+    /// is true (in a cluster: while this node leads, so that one node collects).
+    pub async fn run(
         self,
-        active: watch::Receiver<bool>,
-        mut shutdown: watch::Receiver<bool>,
+        worker: Worker,
+        leading: Option<watch::Receiver<bool>>,
+        shutdown: watch::Receiver<bool>,
     ) {
-        loop {
-            if *active.borrow() {
-                if let Err(e) = self.run_once().await {
-                    tracing::warn!(error = %e, "gc pass failed");
-                }
-            }
-            tokio::select! {
-                _ = self.wakeup.notified() => {}
-                _ = tokio::time::sleep(GC_POLL) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
-            }
+        let mut schedule = self.schedule();
+        if let Some(l) = leading {
+            schedule = schedule.gated(l, "not the metadata leader");
+        }
+        worker.run(self, schedule, shutdown).await
+    }
+}
+
+impl Job for GcWorker {
+    async fn round(&mut self, worker: &Worker) -> Result<Round, String> {
+        match self.collect(Some(worker)).await {
+            Ok(n) => Ok(Round::Done(format!("last round deleted {n} shard(s)"))),
+            Err(e) => Err(format!("gc pass failed: {e}")),
         }
     }
 }

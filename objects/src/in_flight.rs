@@ -135,6 +135,11 @@ impl RepairHints {
     pub async fn notified(&self) {
         self.wakeup.notified().await
     }
+
+    /// What [`Self::notified`] waits on, for a worker's schedule.
+    pub fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
+    }
 }
 
 #[cfg(test)]

@@ -443,3 +443,5 @@ async fn multipart_objects_read_across_parts_and_free_every_part() {
     assert_eq!(f.svc.gc_worker().run_once().await.unwrap(), 6);
     assert!(f.store.shards.lock().unwrap().is_empty());
 }
+
+mod gc_worker;

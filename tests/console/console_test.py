@@ -177,6 +177,20 @@ def main_journey(page, tmp):
     expect(page.locator("#ring-chart .chart-row")).to_have_count(6)
     shot(page, "07-dashboard-scrub")
 
+    # Background workers: every job is listed; the scrub just run counts as a round of the
+    # scrub worker; GC pauses and resumes from the page.
+    for name in ["cluster-watcher", "compaction", "gc", "repair", "scrub"]:
+        expect(page.locator(f'#workers tr[data-worker="{name}"]')).to_be_visible()
+    expect(page.locator('#workers tr[data-worker="scrub"] td.num')).to_have_text("1", timeout=20_000)
+    expect(page.locator('#workers tr[data-worker="scrub"]')).to_contain_text("last scrub")
+    page.click('#workers tr[data-worker="gc"] button.pause-worker')
+    expect(page.locator('#workers tr[data-worker="gc"] .pill')).to_have_attribute("data-state", "paused", timeout=20_000)
+    assert b'"paused": true' in admin("GET", "/admin/workers")
+    shot(page, "07b-dashboard-workers")
+    page.click('#workers tr[data-worker="gc"] button.resume-worker')
+    expect(page.locator('#workers tr[data-worker="gc"] button.pause-worker')).to_be_visible(timeout=20_000)
+    expect(page.locator('#workers tr[data-worker="gc"] .pill')).not_to_have_attribute("data-state", "paused")
+
     # Phone width: the same pages still work.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(URL + "/#/buckets")

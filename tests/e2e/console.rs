@@ -160,6 +160,7 @@ fn the_console_cluster_view_is_for_the_root_key_only() {
     for (method, path) in [
         ("GET", "/console/api/cluster"),
         ("POST", "/console/api/scrub"),
+        ("POST", "/console/api/workers/gc/pause"),
     ] {
         let r = console_call(&server, method, path, &user);
         assert_eq!(r.status, 403, "{method} {path}: {}", r.body_str());
@@ -180,4 +181,35 @@ fn the_console_cluster_view_is_for_the_root_key_only() {
     let c: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(c["datanodes"].as_array().map(Vec::len), Some(6), "{c}");
     assert!(c.get("scrub_history").is_some(), "{c}");
+    // The node's background workers, which the root key may pause and resume.
+    let names: Vec<&str> = c["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["cluster-watcher", "compaction", "gc", "repair", "scrub"],
+        "{c}"
+    );
+    let gc_paused = |server: &Server| {
+        let r = server.admin_call("GET", "/admin/workers", "");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "gc")
+            .unwrap()["paused"]
+            == true
+    };
+    assert!(!gc_paused(&server), "the user's refused call paused gc");
+    let r = console_call(&server, "POST", "/console/api/workers/gc/pause", &root);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert!(gc_paused(&server));
+    let r = console_call(&server, "POST", "/console/api/workers/nope/pause", &root);
+    assert_eq!(r.status, 404, "{}", r.body_str());
+    let r = console_call(&server, "POST", "/console/api/workers/gc/resume", &root);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert!(!gc_paused(&server));
 }

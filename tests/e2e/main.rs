@@ -39,3 +39,4 @@ mod streaming;
 mod tagging;
 mod versioning;
 mod versioning_ops;
+mod workers;

@@ -49,7 +49,7 @@ fn error(e: HealError) -> Response {
     let status = match e {
         HealError::Busy(_) => StatusCode::CONFLICT,
         HealError::Invalid(_) => StatusCode::BAD_REQUEST,
-        HealError::Metadata(_) => StatusCode::SERVICE_UNAVAILABLE,
+        HealError::Metadata(_) | HealError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
     };
     json(status, &serde_json::json!({ "error": e.to_string() }))
 }
@@ -139,6 +139,8 @@ struct ClusterStatus<'a> {
     rebalance_pending: u64,
     /// This gateway's placement ring.
     ring: super::nodes::RingView,
+    /// This node's background workers.
+    workers: Vec<cairn_worker::WorkerSnapshot>,
 }
 
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
@@ -209,6 +211,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
             heal,
             rebalance_pending,
             ring: super::nodes::ring_view(&st.objects),
+            workers: st.workers.snapshot(),
         },
     )
 }

@@ -34,6 +34,9 @@
 //! | `GET /admin/scrub/history`           | admin  | JSON: summaries of past scrubs            |
 //! | `POST /admin/repair/rate`            | admin  | `{"mb_per_sec": N}`: repair speed, now    |
 //! | `GET /admin/status`                  | admin  | JSON: what `cairn status` shows           |
+//! | `GET /admin/workers`                 | admin  | JSON: background workers, state, progress ([`workers`]) |
+//! | `POST /admin/workers/{name}/pause`   | admin  | pause a worker at its next safe point     |
+//! | `POST /admin/workers/{name}/resume`  | admin  | let a paused worker go on                 |
 //!
 //! "bearer"/"admin": `Authorization: Bearer <cluster secret>` or a request signed with the
 //! root key (`Cairn-Root`, see [`auth`]); both compared in constant time. The headers are
@@ -68,6 +71,7 @@ mod key_limits;
 mod key_lookup;
 mod keys;
 mod nodes;
+mod workers;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -212,6 +216,7 @@ pub struct AdminState {
     healer: cairn_heal::Healer,
     console: console::ConsoleConfig,
     cluster: Option<ClusterInfo>,
+    workers: cairn_worker::WorkerRegistry,
 }
 
 /// The cluster side of the admin API: the Raft member and the gateway's view of datanodes.
@@ -267,11 +272,18 @@ impl AdminState {
             healer,
             console,
             cluster: None,
+            workers: cairn_worker::WorkerRegistry::default(),
         }
     }
 
     pub fn with_cluster(mut self, cluster: ClusterInfo) -> Self {
         self.cluster = Some(cluster);
+        self
+    }
+
+    /// The process's background workers, listed and paused through the admin API.
+    pub fn with_workers(mut self, workers: cairn_worker::WorkerRegistry) -> Self {
+        self.workers = workers;
         self
     }
 }
@@ -288,6 +300,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(heal::routes())
         .merge(key_limits::routes())
         .merge(nodes::routes())
+        .merge(workers::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/health/live", get(|| async { "ok\n" }))

@@ -1,4 +1,5 @@
-//! `cairn admin`: operator actions against a running server's admin API.
+//! `cairn admin`: operator actions against a running server's admin API (datanodes, keys,
+//! background workers).
 
 use anyhow::bail;
 
@@ -24,6 +25,13 @@ pub enum AdminAction {
     DrainDatanode { id: u32 },
     /// Stop draining a datanode.
     UndrainDatanode { id: u32 },
+    /// List the background workers: state, progress, rounds, last error.
+    Workers,
+    /// Pause a background worker at its next safe point (it starts no more work until
+    /// resumed; pauses last until the server restarts).
+    PauseWorker { name: String },
+    /// Let a paused background worker go on.
+    ResumeWorker { name: String },
     /// List the access keys (without secrets).
     Keys,
     /// Create an access key; prints it with its secret (shown only this once).
@@ -48,6 +56,21 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminAction::StartDatanode { id } => ("POST", format!("/admin/datanodes/{id}/start")),
         AdminAction::DrainDatanode { id } => ("POST", format!("/admin/datanodes/{id}/drain")),
         AdminAction::UndrainDatanode { id } => ("POST", format!("/admin/datanodes/{id}/undrain")),
+        AdminAction::Workers => {
+            let reply = args.conn.call("GET", "/admin/workers", "")?;
+            if !reply.ok() {
+                bail!(
+                    "the server answered {}: {}",
+                    reply.status,
+                    reply.body.trim()
+                );
+            }
+            let v: serde_json::Value = reply.json()?;
+            print!("{}", super::scrub::workers_table(&v));
+            return Ok(());
+        }
+        AdminAction::PauseWorker { name } => ("POST", format!("/admin/workers/{name}/pause")),
+        AdminAction::ResumeWorker { name } => ("POST", format!("/admin/workers/{name}/resume")),
         AdminAction::Keys => ("GET", "/admin/keys".to_string()),
         AdminAction::CreateKey {
             name,

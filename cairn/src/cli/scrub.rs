@@ -360,6 +360,9 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         h["repair_backlog"],
         rate(repair_rate)
     );
+    if v["workers"].is_array() {
+        print!("{}", workers_table(&v["workers"]));
+    }
     let pending = v["rebalance_pending"].as_u64().unwrap_or(0);
     if pending > 0 {
         let avg = live_total.checked_div(shards_total).unwrap_or(0);
@@ -371,6 +374,34 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         println!("rebalancing: nothing to move");
     }
     Ok(())
+}
+
+/// The workers of `GET /admin/workers` (or `cairn status`) as a table: one line each.
+pub fn workers_table(workers: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let now = cairn_types::clock::now_ms();
+    let mut out = format!(
+        "{:<16} {:<8} {:>7} {:<10} {}\n",
+        "worker", "state", "rounds", "last round", "progress"
+    );
+    for w in workers.as_array().into_iter().flatten() {
+        let last = w["round_finished_ms"]
+            .as_i64()
+            .map_or("never".into(), |ms| format!("{} ago", age(now - ms)));
+        let _ = writeln!(
+            out,
+            "{:<16} {:<8} {:>7} {:<10} {}",
+            w["name"].as_str().unwrap_or("?"),
+            w["state"].as_str().unwrap_or("?"),
+            w["rounds"].as_u64().unwrap_or(0),
+            last,
+            w["progress"].as_str().unwrap_or("")
+        );
+        if let (Some(e), Some(ms)) = (w["last_error"].as_str(), w["last_error_ms"].as_i64()) {
+            let _ = writeln!(out, "{:<16} last error {} ago: {e}", "", age(now - ms));
+        }
+    }
+    out
 }
 
 fn age(ms: i64) -> String {
@@ -418,6 +449,33 @@ mod tests {
         assert_eq!(age(5_000), "5 s");
         assert_eq!(age(600_000), "10 min");
         assert_eq!(rate(0), "unlimited");
+    }
+
+    #[test]
+    fn the_workers_table_shows_state_progress_and_errors() {
+        let now = cairn_types::clock::now_ms();
+        let v = serde_json::json!([
+            {"name": "gc", "state": "paused", "rounds": 7, "progress": "deleted 3",
+             "round_finished_ms": now - 5_000, "last_error": null, "last_error_ms": null},
+            {"name": "scrub", "state": "failed", "rounds": 1, "progress": "",
+             "round_finished_ms": null, "last_error": "boom", "last_error_ms": now - 60_000},
+        ]);
+        let t = workers_table(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(
+            lines[1].starts_with("gc ") && lines[1].contains("paused"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("5 s ago") && lines[1].ends_with("deleted 3"),
+            "{t}"
+        );
+        assert!(
+            lines[2].contains("failed") && lines[2].contains("never"),
+            "{t}"
+        );
+        assert!(lines[3].contains("last error 60 s ago: boom"), "{t}");
     }
 
     #[test]

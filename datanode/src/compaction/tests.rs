@@ -300,7 +300,13 @@ async fn background_loop_compacts_and_stops() {
     }
     let before = list_segments(dir.path()).expect("list").len();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(run_compaction(store.clone(), Duration::from_millis(5), rx));
+    let worker = cairn_worker::Worker::new("compaction", "");
+    let task = tokio::spawn(run_compaction(
+        vec![store.clone()],
+        Duration::from_millis(5),
+        worker.clone(),
+        rx,
+    ));
     let mut ok = false;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -310,6 +316,14 @@ async fn background_loop_compacts_and_stops() {
         }
     }
     assert!(ok, "the loop never compacted");
+    // The report reaches the worker once the round ends.
+    for _ in 0..200 {
+        if worker.snapshot().rounds > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(worker.snapshot().rounds > 0);
     tx.send(true).expect("send");
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
@@ -411,4 +425,47 @@ async fn stale_relocations_are_skipped() {
     drop(store);
     let store = LocalShardStore::open(dir.path(), StoreOptions::default()).expect("reopen");
     assert_eq!(store.get(id(1)).await.expect("get"), data(2, 20));
+}
+
+#[tokio::test]
+async fn a_paused_compaction_worker_compacts_nothing_until_resumed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(LocalShardStore::open(dir.path(), small(500)).expect("open"));
+    for n in 0..20u128 {
+        store.put(id(n), data(n, 100)).await.expect("put");
+        store.delete(id(n)).await.expect("delete");
+    }
+    let before = list_segments(dir.path()).expect("list").len();
+    let worker = cairn_worker::Worker::new("compaction", "");
+    worker.pause();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run_compaction(
+        vec![store.clone()],
+        Duration::from_millis(5),
+        worker.clone(),
+        rx,
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        list_segments(dir.path()).expect("list").len(),
+        before,
+        "compacted while paused"
+    );
+    assert_eq!(worker.snapshot().state, cairn_worker::WorkerState::Paused);
+    worker.resume();
+    let mut ok = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if list_segments(dir.path()).expect("list").len() < before {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "never compacted after resuming");
+    tx.send(true).expect("send");
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("loop stops")
+        .expect("join");
+    assert!(worker.snapshot().progress.contains("segment(s) compacted"));
 }

@@ -90,6 +90,7 @@ pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
                 .route("/console/api/me", get(me))
                 .route("/console/api/cluster", get(cluster))
                 .route("/console/api/scrub", post(scrub))
+                .route("/console/api/workers/{name}/{action}", post(worker_action))
                 .merge(data::routes())
                 .route_layer(middleware::from_fn_with_state(state, require_session)),
         )
@@ -301,6 +302,7 @@ async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
             "requests": request_totals(&st),
             "heal": st.healer.status(),
             "scrub_history": recent,
+            "workers": st.workers.snapshot(),
         }),
     )
 }
@@ -363,5 +365,31 @@ async fn scrub(State(st): State<Arc<AdminState>>, headers: HeaderMap, body: Byte
     match st.healer.start(opts) {
         Ok(id) => json(StatusCode::ACCEPTED, &j!({ "id": id })),
         Err(e) => fail(StatusCode::CONFLICT, "Busy", &e.to_string()),
+    }
+}
+
+/// Pauses or resumes one of this node's background workers (root only).
+async fn worker_action(
+    State(st): State<Arc<AdminState>>,
+    axum::extract::Path((name, action)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = require_root(&st, &headers, "pause or resume workers") {
+        return *r;
+    }
+    let r = match action.as_str() {
+        "pause" => st.workers.pause(&name),
+        "resume" => st.workers.resume(&name),
+        _ => {
+            return fail(
+                StatusCode::NOT_FOUND,
+                "NoSuchAction",
+                "Workers can be paused or resumed.",
+            )
+        }
+    };
+    match r {
+        Ok(w) => json(StatusCode::OK, &w),
+        Err(e) => fail(StatusCode::NOT_FOUND, "NoSuchWorker", &e.to_string()),
     }
 }

@@ -552,7 +552,32 @@ function renderCluster(c) {
         h("button", { class: "primary", id: "start-scrub", disabled: !me.root || !!heal.running, title: me.root ? "" : "Only the root key can start a scrub", onclick: start(false) }, "Start scrub"),
         h("button", { id: "start-deep-scrub", disabled: !me.root || !!heal.running, onclick: start(true) }, "Deep scrub"))),
     scrubInfo);
-  return [stats, nodesCard, h("div", { class: "grid", style: "grid-template-columns:repeat(auto-fit,minmax(320px,1fr))" }, ring, scrub)];
+  return [stats, nodesCard, h("div", { class: "grid", style: "grid-template-columns:repeat(auto-fit,minmax(320px,1fr))" }, ring, scrub), workersCard(c.workers || [])];
+}
+
+// The background workers of the node serving the console: state, progress, pause/resume.
+function workersCard(workers) {
+  const pill = { running: "up", idle: "neutral", pausing: "draining", paused: "draining", failed: "down", stopped: "stopped" };
+  const act = (w, what) => async () => {
+    try { await api("POST", `/console/api/workers/${encodeURIComponent(w.name)}/${what}`); banner(`Worker ${w.name}: ${what === "pause" ? "paused at its next safe point" : "resumed"}.`, "info"); }
+    catch (e) { banner(e.message); }
+  };
+  const rows = workers.map((w) => h("tr", { "data-worker": w.name },
+    h("td", { class: "mono", title: w.about }, w.name),
+    h("td", {}, h("span", { class: `pill ${pill[w.state] || "neutral"}`, "data-state": w.state }, w.state)),
+    h("td", { class: "num" }, String(w.rounds)),
+    h("td", { class: "small hide-narrow" }, ago(w.round_finished_ms)),
+    h("td", { class: "small" }, w.progress || "–",
+      w.last_error ? h("div", { class: "small", style: "color:var(--bad)" }, `last error ${ago(w.last_error_ms)}: ${w.last_error}`) : null),
+    h("td", {}, w.paused
+      ? h("button", { class: "resume-worker", onclick: act(w, "resume") }, "Resume")
+      : h("button", { class: "pause-worker", disabled: w.state === "stopped", onclick: act(w, "pause") }, "Pause"))));
+  return h("div", { class: "card section" },
+    h("div", { class: "section-head" }, h("h2", {}, "Background workers"),
+      h("span", { class: "small muted" }, "this node's jobs; a paused worker stops at its next safe point")),
+    h("div", { class: "table-card" }, h("table", { id: "workers" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th", {}, "State"), h("th", { class: "num" }, "Rounds"), h("th", { class: "hide-narrow" }, "Last round"), h("th", {}, "Progress"), h("th", {}, ""))),
+      h("tbody", {}, rows))));
 }
 
 // ---------------------------------------------------------------- start
