@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use cairn_api::{KeyRing, KeySnapshot};
 use cairn_datanode::{RemoteShardStore, ShardStore};
-use cairn_metadata::raft::service;
 use cairn_metadata::{
     access_keys, cluster_state, key_limits, registry, Command, CommandOutput, DatanodeRecord,
-    MetadataStore, RaftNode, RaftOptions, RocksMetadataStore,
+    MetadataStore,
 };
+use cairn_metadata_raft::service;
+use cairn_metadata_raft::{RaftNode, RaftOptions};
+use cairn_metadata_rocks::RocksMetadataStore;
 use cairn_net::client::{ClusterClient, ClusterTransport};
 use cairn_objects::{NodeMap, NodeTopology, ObjectService};
 use cairn_types::NodeId;

@@ -13,6 +13,8 @@ const OWN_CRATES: &[&str] = &[
     "cairn_erasure",
     "cairn_heal",
     "cairn_metadata",
+    "cairn_metadata_raft",
+    "cairn_metadata_rocks",
     "cairn_net",
     "cairn_objects",
     "cairn_placement",
@@ -87,7 +89,7 @@ mod tests {
             tracing::warn!(target: "openraft::engine", "raft warning");
             tracing::info!(target: "hyper::proto", "hyper detail");
             tracing::info!(target: "cairn::server", "cairn event");
-            tracing::info!(target: "cairn_metadata::raft", "metadata event");
+            tracing::info!(target: "cairn_metadata_raft", "metadata event");
             tracing::debug!(target: "cairn::server", "cairn debug");
         });
         let bytes = out.0.lock().unwrap().clone();

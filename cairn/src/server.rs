@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use cairn_datanode::{ShardStore, StoreOptions};
 use cairn_heal::{HealConfig, Healer};
-use cairn_metadata::{
-    access_keys, cluster_state, AccessKeyRecord, Command, MetadataStore, RaftMetadataStore,
-    RocksMetadataStore,
-};
+use cairn_metadata::{access_keys, cluster_state, AccessKeyRecord, Command, MetadataStore};
+use cairn_metadata_raft::RaftMetadataStore;
+use cairn_metadata_rocks::RocksMetadataStore;
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::clock::now_ms;
 use cairn_types::{EcScheme, NodeId};

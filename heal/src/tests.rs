@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cairn_datanode::{LocalShardStore, ShardStore, StoreOptions};
 use cairn_metadata::{
-    BucketRecord, Command, MetadataStore, ObjectData, ObjectRecord, RocksMetadataStore,
+    BucketRecord, Command, MemoryMetadataStore, MetadataStore, ObjectData, ObjectRecord,
 };
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::{BucketName, EcScheme, NodeId, ObjectId, ObjectKey, ShardId};
@@ -98,16 +98,14 @@ async fn fixture(nodes: usize, sizes: &[usize]) -> Fixture {
     fixture_with(nodes, sizes, |m| m).await
 }
 
-/// [`fixture`] over the metadata `wrap` makes of the RocksDB store.
+/// [`fixture`] over the metadata `wrap` makes of the in-memory store.
 async fn fixture_with(
     nodes: usize,
     sizes: &[usize],
     wrap: impl FnOnce(Arc<dyn MetadataStore>) -> Arc<dyn MetadataStore>,
 ) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let meta = wrap(Arc::new(
-        RocksMetadataStore::open(&dir.path().join("meta")).unwrap(),
-    ));
+    let meta = wrap(Arc::new(MemoryMetadataStore::new()));
     let mut stores = Vec::new();
     let mut switches = Vec::new();
     let mut map: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();

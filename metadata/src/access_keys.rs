@@ -31,9 +31,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{del, put, StateView, Write};
 use crate::keys::Cf;
 use crate::records::{decode, encode, AccessKeyRecord};
+use crate::state::{del, put, StateView, Write};
 use crate::MetadataError;
 
 /// Key in `sys` of the cluster's root access key (the access key's bytes).
@@ -42,6 +42,14 @@ pub const ROOT_KEY: &str = "root-access-key";
 pub const DISABLED_PREFIX: &str = "access-key/disabled/";
 /// Prefix in `sys` of the tombstones of deleted keys.
 pub const DELETED_PREFIX: &str = "access-key/deleted/";
+
+/// Prefix in `sys` of the keys' rate-limit overrides (kept by [`crate::key_limits`]).
+pub const LIMITS_PREFIX: &str = "access-key/limits/";
+
+/// The `sys` key of `access_key`'s rate-limit override.
+pub fn limits_key(access_key: &str) -> String {
+    format!("{LIMITS_PREFIX}{access_key}")
+}
 
 /// When a key was disabled or deleted (and, for a deleted one, its name).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,10 +187,7 @@ pub(crate) fn delete(
     };
     writes.push(del(Cf::Keys, access_key.as_bytes().to_vec()));
     writes.push(del(Cf::Sys, disabled_key(access_key).into_bytes()));
-    writes.push(del(
-        Cf::Sys,
-        crate::key_limits::limits_key(access_key).into_bytes(),
-    ));
+    writes.push(del(Cf::Sys, limits_key(access_key).into_bytes()));
     writes.push(put(
         Cf::Sys,
         deleted_key(access_key).into_bytes(),
@@ -285,7 +290,7 @@ pub(crate) fn designate_root(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Command, MetadataStore, RocksMetadataStore};
+    use crate::{Command, MemoryMetadataStore, MetadataStore};
 
     fn key(ak: &str) -> AccessKeyRecord {
         AccessKeyRecord {
@@ -296,7 +301,7 @@ mod tests {
         }
     }
 
-    async fn disabled(s: &RocksMetadataStore) -> BTreeSet<String> {
+    async fn disabled(s: &MemoryMetadataStore) -> BTreeSet<String> {
         marked(&s.scan_sys(DISABLED_PREFIX).await.unwrap(), DISABLED_PREFIX)
     }
 
@@ -309,8 +314,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_disabled_enabled_and_deleted_for_good() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = RocksMetadataStore::open(dir.path()).unwrap();
+        let s = MemoryMetadataStore::new();
         for ak in ["ROOT", "ALICE", "BOB"] {
             s.apply(Command::PutAccessKey(key(ak))).await.unwrap();
         }
@@ -383,8 +387,7 @@ mod tests {
 
     #[tokio::test]
     async fn rotation_makes_a_new_root_and_keeps_the_old_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = RocksMetadataStore::open(dir.path()).unwrap();
+        let s = MemoryMetadataStore::new();
         s.apply(Command::PutAccessKey(key("OLDROOT")))
             .await
             .unwrap();

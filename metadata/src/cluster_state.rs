@@ -27,10 +27,10 @@ use cairn_types::{EcScheme, NodeId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::command::{put, StateView, Write};
 use crate::keys::Cf;
 use crate::records::{decode, encode, Stored};
 use crate::scrub_report::ScrubReport;
+use crate::state::{put, StateView, Write};
 use crate::{MetadataError, MetadataStore, Result};
 
 #[cfg(doc)]

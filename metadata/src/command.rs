@@ -16,11 +16,14 @@ use crate::cluster_state::{self, ClusterCaRecord, NodeRecord};
 use crate::data_refs::{self, DataAddress, ShardMove};
 use crate::keys::{self, Cf};
 use crate::multipart;
+pub use crate::multipart::CompletePart;
 use crate::records::{
     decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectAcl,
     ObjectRecord, PartRecord, StoredChecksum, TagSet, UploadRecord,
 };
 use crate::scrub_report::ScrubReport;
+use crate::state::{del, put};
+pub use crate::state::{RawKv, StateView, Write};
 use crate::versions::{self, Deletion, VersionSel, VersioningState};
 use crate::MetadataError;
 
@@ -211,17 +214,6 @@ pub enum Command {
     },
 }
 
-/// A part as CompleteMultipartUpload names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompletePart {
-    pub part_number: u32,
-    /// Unquoted ETag; must equal the stored part's.
-    pub etag: String,
-    /// When given, the stored part's checksum value must be this one (the caller computed the
-    /// object checksum from it).
-    pub checksum: Option<String>,
-}
-
 /// A precondition of [`Command::PutObject`] on the key's current object.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum WriteCondition {
@@ -254,26 +246,6 @@ pub enum CommandOutput {
     /// The id a registered datanode has.
     Registered(u32),
 }
-
-/// A write produced by [`apply`]; `None` deletes the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write {
-    pub cf: Cf,
-    pub key: Vec<u8>,
-    pub value: Option<Vec<u8>>,
-}
-
-/// Read access to the current state, as `apply` needs it.
-pub trait StateView {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, MetadataError>;
-    /// Whether any key in `cf` starts with `prefix`.
-    fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<bool, MetadataError>;
-    /// Every entry of `cf` whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<RawKv>, MetadataError>;
-}
-
-/// A stored key and value.
-pub type RawKv = (Vec<u8>, Vec<u8>);
 
 const GC_SEQ_KEY: &[u8] = b"gc-next-seq";
 
@@ -596,22 +568,6 @@ pub fn apply(
         }
     };
     Ok((writes, out))
-}
-
-pub(crate) fn put(cf: Cf, key: Vec<u8>, value: Vec<u8>) -> Write {
-    Write {
-        cf,
-        key,
-        value: Some(value),
-    }
-}
-
-pub(crate) fn del(cf: Cf, key: Vec<u8>) -> Write {
-    Write {
-        cf,
-        key,
-        value: None,
-    }
 }
 
 /// Fails with `PreconditionFailed` (or `NoSuchKey` for `IfMatch` on a missing key) when the

@@ -11,9 +11,9 @@
 use cairn_types::{NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
-use crate::command::{put, StateView, Write};
 use crate::keys::Cf;
 use crate::records::{decode, encode, ObjectData, ObjectRecord, PartRecord, VersionRecord};
+use crate::state::{put, StateView, Write};
 use crate::MetadataError;
 
 /// The tables whose records carry object data.

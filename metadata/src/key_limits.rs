@@ -20,17 +20,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::access_keys::deleted_key;
-use crate::command::{del, put, StateView, Write};
 use crate::keys::Cf;
+use crate::state::{del, put, StateView, Write};
 use crate::MetadataError;
 
-/// Prefix in `sys` of the keys' rate-limit overrides.
-pub const LIMITS_PREFIX: &str = "access-key/limits/";
-
-/// The `sys` key of `access_key`'s override.
-pub fn limits_key(access_key: &str) -> String {
-    format!("{LIMITS_PREFIX}{access_key}")
-}
+pub use crate::access_keys::{limits_key, LIMITS_PREFIX};
 
 /// One dimension of an override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +160,7 @@ pub(crate) fn set(
 mod tests {
     use super::*;
     use crate::records::AccessKeyRecord;
-    use crate::{Command, MetadataStore, RocksMetadataStore};
+    use crate::{Command, MemoryMetadataStore, MetadataStore};
 
     fn key(ak: &str) -> AccessKeyRecord {
         AccessKeyRecord {
@@ -185,14 +179,13 @@ mod tests {
         }
     }
 
-    async fn limits(s: &RocksMetadataStore) -> BTreeMap<String, KeyLimits> {
+    async fn limits(s: &MemoryMetadataStore) -> BTreeMap<String, KeyLimits> {
         decode_all(&s.scan_sys(LIMITS_PREFIX).await.unwrap())
     }
 
     #[tokio::test]
     async fn overrides_are_set_per_dimension_cleared_and_go_with_the_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = RocksMetadataStore::open(dir.path()).unwrap();
+        let s = MemoryMetadataStore::new();
         s.apply(Command::PutAccessKey(key("ALICE"))).await.unwrap();
         use LimitChange::*;
 

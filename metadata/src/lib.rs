@@ -1,11 +1,22 @@
-//! Cairn's metadata: buckets, objects (with where their data lives) and their versions,
-//! multipart uploads and their parts, access keys and the garbage-collection queue.
+//! Cairn's metadata core: buckets, objects (with where their data lives) and their
+//! versions, multipart uploads and their parts, access keys and the garbage-collection queue
+//! — with no storage engine in it.
 //!
 //! Every mutation is a [`Command`] applied by the one deterministic state machine in
-//! [`command::apply`]; reads are point lookups and range scans. [`MetadataStore`] is the seam
-//! the rest of Cairn uses and names no storage engine; [`RocksMetadataStore`] keeps the state
-//! in RocksDB column families. A replicated store (Raft) will feed the same commands through
-//! the same `apply`, changing only the transport.
+//! [`command::apply`], which reads through [`state::StateView`] and returns writes; every
+//! read of [`MetadataStore`] is written once in [`read`] over [`read::ReadView`] (point
+//! lookups, prefix scans, cursors), and the three listings share one prefix/delimiter fold
+//! ([`fold`]). A storage engine implements those two views and nothing of the semantics.
+//!
+//! Engines: [`MemoryMetadataStore`] here (ordered maps, for tests and tools);
+//! `cairn-metadata-rocks` (RocksDB, group commit) and `cairn-metadata-raft` (the same
+//! commands through a Raft log, applied to a RocksDB replica on every node). All of them
+//! pass the conformance suite [`testing::run_conformance`] (cargo feature `testing`).
+//!
+//! Module dependencies point one way: `state`, `keys`, `records` and `fold` are leaves;
+//! the state-machine steps (`versions`, `multipart`, `access_keys`, `key_limits`,
+//! `registry`, `data_refs`) use them; `command` uses the steps; `overlay`, `read` and
+//! `memory` sit on top.
 
 use async_trait::async_trait;
 use cairn_types::{BucketName, ObjectKey};
@@ -14,31 +25,34 @@ pub mod access_keys;
 pub mod cluster_state;
 pub mod command;
 pub mod data_refs;
-mod group_commit;
+pub mod fold;
 pub mod key_limits;
 pub mod keys;
 pub mod list;
+mod memory;
 pub mod multipart;
-pub mod raft;
+pub mod overlay;
+pub mod read;
 pub mod records;
 pub mod registry;
-mod rocks;
 pub mod scrub_report;
+pub mod state;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod version_list;
 pub mod versions;
 
 pub use command::{Command, CommandOutput, CompletePart, WriteCondition};
 pub use data_refs::{DataAddress, DataEntry, DataPage, DataTable, ShardMove};
 pub use list::{ListEntry, ListPage, ListQuery};
+pub use memory::MemoryMetadataStore;
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
-pub use raft::{RaftMetadataStore, RaftNode, RaftOptions};
 pub use records::{
     AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, Grant, Grantee, ObjectAcl,
     ObjectData, ObjectRecord, PartData, PartRecord, Permission, ShardLoc, StoredChecksum,
     StripeLoc, TagSet, UploadRecord, VersionRecord, ANONYMOUS_OWNER,
 };
 pub use registry::DatanodeRecord;
-pub use rocks::RocksMetadataStore;
 pub use version_list::{VersionEntry, VersionPage, VersionQuery};
 pub use versions::{Deletion, VersionSel, VersioningState};
 

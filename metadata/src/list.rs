@@ -5,18 +5,9 @@
 //! taking the first `max_keys` entries; a folded prefix is skipped with one seek instead of
 //! visiting every key under it.
 
+use crate::fold::{self, Item, Spec, Visitor};
+pub use crate::fold::{KeyCursor, RawEntry};
 use crate::MetadataError;
-
-/// One stored entry: key (bucket prefix stripped) and value.
-pub type RawEntry = (Vec<u8>, Vec<u8>);
-
-/// A forward cursor over one bucket's keys (bucket prefix already stripped).
-pub trait KeyCursor {
-    /// Positions the cursor at the first key `>= key`.
-    fn seek(&mut self, key: &[u8]);
-    /// The entry under the cursor and advances, or `None` at the end of the bucket.
-    fn next_entry(&mut self) -> Result<Option<RawEntry>, MetadataError>;
-}
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -56,106 +47,69 @@ pub fn list<V>(
     q: &ListQuery,
     decode: impl Fn(&[u8]) -> Result<V, MetadataError>,
 ) -> Result<ListPage<V>, MetadataError> {
-    let prefix = q.prefix.as_bytes();
-    let after = q.start_after.as_deref().unwrap_or("").as_bytes();
-    let delim = q
-        .delimiter
-        .as_deref()
-        .filter(|d| !d.is_empty())
-        .map(str::as_bytes);
-    let mut entries = Vec::new();
     if q.max_keys == 0 {
         // S3 answers max-keys=0 with an empty, untruncated page.
         return Ok(ListPage {
-            entries,
+            entries: Vec::new(),
             is_truncated: false,
         });
     }
-    let start: &[u8] = if after >= prefix { after } else { prefix };
-    cursor.seek(start);
-    loop {
-        let Some((key, value)) = cursor.next_entry()? else {
-            return Ok(ListPage {
-                entries,
-                is_truncated: false,
-            });
-        };
-        if !key.starts_with(prefix) {
-            if key.as_slice() < prefix {
-                continue;
-            }
-            return Ok(ListPage {
-                entries,
-                is_truncated: false,
-            });
-        }
-        if !after.is_empty() && key.as_slice() <= after {
-            continue;
-        }
-        let folded = delim.and_then(|d| {
-            find(&key[prefix.len()..], d).map(|pos| key[..prefix.len() + pos + d.len()].to_vec())
-        });
-        if let Some(cp) = folded {
-            // A prefix at or before the start point was returned by an earlier page.
-            if !after.is_empty() && cp.as_slice() <= after {
-                seek_past(cursor, &cp);
-                continue;
-            }
-            if entries.len() == q.max_keys {
-                return Ok(ListPage {
-                    entries,
-                    is_truncated: true,
-                });
-            }
-            entries.push(ListEntry::Prefix(utf8(cp.clone())?));
-            seek_past(cursor, &cp);
-        } else {
-            if entries.len() == q.max_keys {
-                return Ok(ListPage {
-                    entries,
-                    is_truncated: true,
-                });
-            }
-            entries.push(ListEntry::Object(utf8(key)?, decode(&value)?));
-        }
+    let prefix = q.prefix.as_bytes();
+    let after = q.start_after.as_deref().unwrap_or("").as_bytes();
+    let spec = Spec {
+        prefix,
+        delimiter: q.delimiter.as_deref().map(str::as_bytes),
+        start: if after >= prefix { after } else { prefix },
+        prefix_marker: (!after.is_empty()).then_some(after),
+        max: q.max_keys,
+    };
+    let mut visitor = Objects {
+        after,
+        decode,
+        value: std::marker::PhantomData,
+    };
+    let folded = fold::fold(cursor, &spec, &mut visitor)?;
+    Ok(ListPage {
+        entries: folded
+            .items
+            .into_iter()
+            .map(|i| match i {
+                Item::Entry((k, v)) => ListEntry::Object(k, v),
+                Item::Prefix(p) => ListEntry::Prefix(p),
+            })
+            .collect(),
+        is_truncated: folded.truncated,
+    })
+}
+
+/// Objects: one entry per key, keys after the start point.
+struct Objects<'q, V, D> {
+    after: &'q [u8],
+    decode: D,
+    value: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<V, D: Fn(&[u8]) -> Result<V, MetadataError>> Visitor for Objects<'_, V, D> {
+    type Out = (String, V);
+
+    fn key<'k>(&self, raw: &'k [u8]) -> Result<&'k [u8], MetadataError> {
+        Ok(raw)
     }
-}
 
-/// Moves the cursor past every key that starts with `prefix`. Keys are UTF-8, which never
-/// contains the byte 0xFF, so `prefix 0xFF` sorts after all of them.
-fn seek_past(cursor: &mut dyn KeyCursor, prefix: &[u8]) {
-    let mut k = prefix.to_vec();
-    k.push(0xFF);
-    cursor.seek(&k);
-}
+    fn skip(&mut self, _raw: &[u8], key: &[u8], _value: &[u8]) -> Result<bool, MetadataError> {
+        Ok(!self.after.is_empty() && key <= self.after)
+    }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn utf8(b: Vec<u8>) -> Result<String, MetadataError> {
-    String::from_utf8(b).map_err(|e| MetadataError::Corrupt(e.to_string()))
+    fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<(String, V), MetadataError> {
+        Ok((fold::utf8(key.to_vec())?, (self.decode)(value)?))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    struct VecCursor {
-        keys: Vec<Vec<u8>>,
-        pos: usize,
-    }
-
-    impl KeyCursor for VecCursor {
-        fn seek(&mut self, key: &[u8]) {
-            self.pos = self.keys.partition_point(|k| k.as_slice() < key);
-        }
-        fn next_entry(&mut self) -> Result<Option<RawEntry>, MetadataError> {
-            let r = self.keys.get(self.pos).map(|k| (k.clone(), Vec::new()));
-            self.pos += 1;
-            Ok(r)
-        }
-    }
+    use crate::fold::VecCursor;
 
     /// The brute-force reference the law in the module docs describes.
     fn naive(keys: &[&str], q: &ListQuery) -> (Vec<String>, bool) {
@@ -186,10 +140,13 @@ mod tests {
     }
 
     fn run(keys: &[&str], q: &ListQuery) -> (Vec<String>, bool) {
-        let mut sorted: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
+        let mut sorted: Vec<RawEntry> = keys
+            .iter()
+            .map(|k| (k.as_bytes().to_vec(), Vec::new()))
+            .collect();
         sorted.sort();
         let mut c = VecCursor {
-            keys: sorted,
+            entries: sorted,
             pos: 0,
         };
         let page = list(&mut c, q, |_| Ok(())).unwrap();

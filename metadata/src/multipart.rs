@@ -15,13 +15,14 @@ use std::collections::BTreeMap;
 
 use cairn_types::{BucketName, NodeId, ObjectKey, ShardId};
 use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
 
-use crate::command::{del, put, CompletePart, StateView, Write};
+use crate::fold::{self, Item, KeyCursor, Spec, Visitor};
 use crate::keys::{self, Cf};
-use crate::list::KeyCursor;
 use crate::records::{
     decode, encode, ObjectData, ObjectRecord, PartData, PartRecord, StoredChecksum, UploadRecord,
 };
+use crate::state::{del, put, StateView, Write};
 use crate::MetadataError;
 
 /// Every part but the last must be at least this large (as S3: 5 MiB).
@@ -88,6 +89,17 @@ pub(crate) fn put_part(
     }
     writes.push(put(Cf::Parts, k, encode(part)));
     Ok(())
+}
+
+/// A part as CompleteMultipartUpload names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletePart {
+    pub part_number: u32,
+    /// Unquoted ETag; must equal the stored part's.
+    pub etag: String,
+    /// When given, the stored part's checksum value must be this one (the caller computed the
+    /// object checksum from it).
+    pub checksum: Option<String>,
 }
 
 /// What CompleteMultipartUpload asks for.
@@ -291,11 +303,6 @@ pub fn list_uploads(
     q: &UploadQuery,
 ) -> Result<UploadPage, MetadataError> {
     let prefix = q.prefix.as_bytes();
-    let delim = q
-        .delimiter
-        .as_deref()
-        .filter(|d| !d.is_empty())
-        .map(str::as_bytes);
     let marker = q.key_marker.as_deref().filter(|m| !m.is_empty());
     // Exclusive lower bound on stored keys. Upload ids are hex, below 0xFF.
     let after: Option<Vec<u8>> = marker.map(|m| {
@@ -308,77 +315,56 @@ pub fn list_uploads(
         a
     });
     let start = match &after {
-        Some(a) if a.as_slice() > prefix => a.clone(),
-        _ => prefix.to_vec(),
+        Some(a) if a.as_slice() > prefix => a.as_slice(),
+        _ => prefix,
     };
-    cursor.seek(&start);
-    let mut entries = Vec::new();
-    loop {
-        let Some((raw, value)) = cursor.next_entry()? else {
-            return Ok(UploadPage {
-                entries,
-                is_truncated: false,
-            });
-        };
+    let spec = Spec {
+        prefix,
+        delimiter: q.delimiter.as_deref().map(str::as_bytes),
+        start,
+        prefix_marker: marker.map(str::as_bytes),
+        max: q.max_uploads,
+    };
+    let mut visitor = Uploads {
+        after: after.as_deref(),
+    };
+    let folded = fold::fold(cursor, &spec, &mut visitor)?;
+    Ok(UploadPage {
+        entries: folded
+            .items
+            .into_iter()
+            .map(|i| match i {
+                Item::Entry((k, rec)) => UploadEntry::Upload(k, rec),
+                Item::Prefix(p) => UploadEntry::Prefix(p),
+            })
+            .collect(),
+        is_truncated: folded.truncated,
+    })
+}
+
+/// Uploads: stored keys `key 0x00 upload-id`, after the (key, upload id) marker.
+struct Uploads<'q> {
+    after: Option<&'q [u8]>,
+}
+
+impl Visitor for Uploads<'_> {
+    type Out = (String, Box<UploadRecord>);
+
+    fn key<'k>(&self, raw: &'k [u8]) -> Result<&'k [u8], MetadataError> {
         let split = raw
             .iter()
             .position(|b| *b == 0)
             .ok_or_else(|| MetadataError::Corrupt("upload key without separator".into()))?;
-        let key = &raw[..split];
-        if !key.starts_with(prefix) {
-            if key < prefix {
-                continue;
-            }
-            return Ok(UploadPage {
-                entries,
-                is_truncated: false,
-            });
-        }
-        if after.as_deref().is_some_and(|a| raw.as_slice() <= a) {
-            continue;
-        }
-        let folded = delim.and_then(|d| {
-            key[prefix.len()..]
-                .windows(d.len())
-                .position(|w| w == d)
-                .map(|pos| key[..prefix.len() + pos + d.len()].to_vec())
-        });
-        // A prefix at or before the marker was returned by an earlier page.
-        let seen = |cp: &[u8]| marker.is_some_and(|m| cp <= m.as_bytes());
-        if let Some(cp) = folded.as_deref().filter(|cp| seen(cp)) {
-            seek_past(cursor, cp);
-            continue;
-        }
-        if entries.len() == q.max_uploads {
-            return Ok(UploadPage {
-                entries,
-                is_truncated: true,
-            });
-        }
-        match folded {
-            Some(cp) => {
-                seek_past(cursor, &cp);
-                entries.push(UploadEntry::Prefix(utf8(cp)?));
-            }
-            None => {
-                entries.push(UploadEntry::Upload(
-                    utf8(key.to_vec())?,
-                    Box::new(decode(&value)?),
-                ));
-            }
-        }
+        Ok(&raw[..split])
     }
-}
 
-/// Moves past every stored key starting with `prefix` (keys are UTF-8 and hex, below 0xFF).
-fn seek_past(cursor: &mut dyn KeyCursor, prefix: &[u8]) {
-    let mut k = prefix.to_vec();
-    k.push(0xFF);
-    cursor.seek(&k);
-}
+    fn skip(&mut self, raw: &[u8], _key: &[u8], _value: &[u8]) -> Result<bool, MetadataError> {
+        Ok(self.after.is_some_and(|a| raw <= a))
+    }
 
-fn utf8(b: Vec<u8>) -> Result<String, MetadataError> {
-    String::from_utf8(b).map_err(|e| MetadataError::Corrupt(e.to_string()))
+    fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<Self::Out, MetadataError> {
+        Ok((fold::utf8(key.to_vec())?, Box::new(decode(value)?)))
+    }
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{put, Write};
 use crate::keys::Cf;
-use crate::{command::StateView, MetadataError};
+use crate::state::{put, StateView, Write};
+use crate::MetadataError;
 
 /// Prefix of the registry's records in `sys`.
 pub const PREFIX: &str = "datanode/";

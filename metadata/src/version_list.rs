@@ -7,8 +7,8 @@
 //! taking the first `max_keys` entries (versions, delete markers and prefixes all count). A
 //! version is the latest when it is the first of its key.
 
+use crate::fold::{self, Item, KeyCursor, Spec, Visitor};
 use crate::keys::split_version_key;
-use crate::list::KeyCursor;
 use crate::records::{decode, VersionRecord};
 use crate::MetadataError;
 
@@ -50,137 +50,112 @@ pub fn list_versions(
     q: &VersionQuery,
 ) -> Result<VersionPage, MetadataError> {
     let prefix = q.prefix.as_bytes();
-    let delim = q
-        .delimiter
-        .as_deref()
-        .filter(|d| !d.is_empty())
-        .map(str::as_bytes);
     let marker = q.key_marker.as_deref().filter(|m| !m.is_empty());
     let vmarker = q.version_id_marker.as_deref().filter(|v| !v.is_empty());
-    // Entries of the marker key up to and including the marker version are skipped.
-    let mut skipping_marker_key = false;
-    // Set once the marker version is passed: later versions of the marker key are listed.
-    let mut in_marker_key = false;
-    match marker {
+    let start = match marker {
+        // Versions of the marker key are walked when a version marker names one of them.
         Some(m) if m.as_bytes() >= prefix => {
             let mut start = m.as_bytes().to_vec();
-            if vmarker.is_some() {
-                start.push(0);
-                skipping_marker_key = true;
-            } else {
-                start.push(1);
-            }
-            cursor.seek(&start);
+            start.push(if vmarker.is_some() { 0 } else { 1 });
+            start
         }
-        _ => cursor.seek(prefix),
+        _ => prefix.to_vec(),
+    };
+    let spec = Spec {
+        prefix,
+        delimiter: q.delimiter.as_deref().map(str::as_bytes),
+        start: &start,
+        prefix_marker: marker.map(str::as_bytes),
+        max: q.max_keys,
+    };
+    let mut visitor = Versions {
+        marker: marker.map(str::as_bytes),
+        vmarker,
+        skipping_marker_key: marker.is_some_and(|m| m.as_bytes() >= prefix) && vmarker.is_some(),
+        in_marker_key: false,
+        last_key: marker.map(|m| m.as_bytes().to_vec()),
+    };
+    let folded = fold::fold(cursor, &spec, &mut visitor)?;
+    let mut page = VersionPage {
+        entries: folded
+            .items
+            .into_iter()
+            .map(|i| match i {
+                Item::Entry(e) => e,
+                Item::Prefix(p) => VersionEntry::Prefix(p),
+            })
+            .collect(),
+        ..VersionPage::default()
+    };
+    if folded.truncated {
+        page.is_truncated = true;
+        match page.entries.last() {
+            Some(VersionEntry::Version { key, version, .. }) => {
+                page.next_key_marker = Some(key.clone());
+                page.next_version_id_marker = Some(version.id_str().to_string());
+            }
+            Some(VersionEntry::Prefix(p)) => page.next_key_marker = Some(p.clone()),
+            None => {}
+        }
     }
-    let mut page = VersionPage::default();
-    let mut last_key: Option<Vec<u8>> = marker.map(|m| m.as_bytes().to_vec());
-    let mut last_prefix: Option<Vec<u8>> = None;
-    loop {
-        let Some((raw, value)) = cursor.next_entry()? else {
-            return Ok(page);
-        };
-        let (key, _) = split_version_key(&raw)
-            .ok_or_else(|| MetadataError::Corrupt("bad version key".into()))?;
-        if !key.starts_with(prefix) {
-            if key < prefix {
-                continue;
-            }
-            return Ok(page);
-        }
-        if skipping_marker_key {
-            if Some(key) == marker.map(str::as_bytes) {
-                let v: VersionRecord = decode(&value)?;
-                if Some(v.id_str()) == vmarker {
-                    skipping_marker_key = false;
-                    in_marker_key = true;
+    Ok(page)
+}
+
+/// Versions: several entries per key, newest first; the first of a key is its latest.
+struct Versions<'q> {
+    marker: Option<&'q [u8]>,
+    vmarker: Option<&'q str>,
+    /// Entries of the marker key up to and including the marker version are skipped.
+    skipping_marker_key: bool,
+    /// Set once the marker version is passed: later versions of the marker key are listed.
+    in_marker_key: bool,
+    last_key: Option<Vec<u8>>,
+}
+
+impl Visitor for Versions<'_> {
+    type Out = VersionEntry;
+
+    fn key<'k>(&self, raw: &'k [u8]) -> Result<&'k [u8], MetadataError> {
+        split_version_key(raw)
+            .map(|(key, _)| key)
+            .ok_or_else(|| MetadataError::Corrupt("bad version key".into()))
+    }
+
+    fn skip(&mut self, _raw: &[u8], key: &[u8], value: &[u8]) -> Result<bool, MetadataError> {
+        if self.skipping_marker_key {
+            if Some(key) == self.marker {
+                let v: VersionRecord = decode(value)?;
+                if Some(v.id_str()) == self.vmarker {
+                    self.skipping_marker_key = false;
+                    self.in_marker_key = true;
                 }
-                continue;
+                return Ok(true);
             }
             // The marker version was not found: resume after the marker key.
-            skipping_marker_key = false;
+            self.skipping_marker_key = false;
         }
-        if let Some(m) = marker {
-            if key < m.as_bytes() || (key == m.as_bytes() && !in_marker_key) {
-                continue;
-            }
-        }
-        let folded = delim.and_then(|d| {
-            find(&key[prefix.len()..], d).map(|pos| key[..prefix.len() + pos + d.len()].to_vec())
-        });
-        if let Some(cp) = folded {
-            if last_prefix.as_deref() == Some(cp.as_slice())
-                || marker.is_some_and(|m| cp.as_slice() <= m.as_bytes())
-            {
-                continue;
-            }
-            if page.entries.len() == q.max_keys {
-                return Ok(truncate(page));
-            }
-            page.entries.push(VersionEntry::Prefix(utf8(cp.clone())?));
-            last_prefix = Some(cp.clone());
-            let mut past = cp;
-            past.push(0xFF);
-            cursor.seek(&past);
-            continue;
-        }
-        if page.entries.len() == q.max_keys {
-            return Ok(truncate(page));
-        }
-        let version: VersionRecord = decode(&value)?;
-        let is_latest = last_key.as_deref() != Some(key);
-        last_key = Some(key.to_vec());
-        page.entries.push(VersionEntry::Version {
-            key: utf8(key.to_vec())?,
+        Ok(self
+            .marker
+            .is_some_and(|m| key < m || (key == m && !self.in_marker_key)))
+    }
+
+    fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<VersionEntry, MetadataError> {
+        let version: VersionRecord = decode(value)?;
+        let is_latest = self.last_key.as_deref() != Some(key);
+        self.last_key = Some(key.to_vec());
+        Ok(VersionEntry::Version {
+            key: fold::utf8(key.to_vec())?,
             is_latest,
             version: Box::new(version),
-        });
+        })
     }
-}
-
-fn truncate(mut page: VersionPage) -> VersionPage {
-    page.is_truncated = true;
-    match page.entries.last() {
-        Some(VersionEntry::Version { key, version, .. }) => {
-            page.next_key_marker = Some(key.clone());
-            page.next_version_id_marker = Some(version.id_str().to_string());
-        }
-        Some(VersionEntry::Prefix(p)) => page.next_key_marker = Some(p.clone()),
-        None => {}
-    }
-    page
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn utf8(b: Vec<u8>) -> Result<String, MetadataError> {
-    String::from_utf8(b).map_err(|e| MetadataError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::list::RawEntry;
+    use crate::fold::VecCursor;
     use crate::records::encode;
-
-    struct VecCursor {
-        entries: Vec<RawEntry>,
-        pos: usize,
-    }
-
-    impl KeyCursor for VecCursor {
-        fn seek(&mut self, key: &[u8]) {
-            self.pos = self.entries.partition_point(|(k, _)| k.as_slice() < key);
-        }
-        fn next_entry(&mut self) -> Result<Option<RawEntry>, MetadataError> {
-            let r = self.entries.get(self.pos).cloned();
-            self.pos += 1;
-            Ok(r)
-        }
-    }
 
     /// (key, version ids newest first); `null` is the null version, a `m` prefix a marker.
     fn history() -> Vec<(&'static str, Vec<&'static str>)> {

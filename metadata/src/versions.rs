@@ -25,9 +25,9 @@
 use cairn_types::{BucketName, NodeId, ObjectKey, ShardId};
 use serde::{Deserialize, Serialize};
 
-use crate::command::{del, put, StateView, Write};
 use crate::keys::{self, Cf};
 use crate::records::{decode, encode, BucketConfigKind, ObjectRecord, VersionRecord};
+use crate::state::{del, put, StateView, Write};
 use crate::MetadataError;
 
 type DeadShards = Vec<(NodeId, ShardId)>;

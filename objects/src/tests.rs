@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_datanode::{DatanodeError, ShardInfo, ShardStore, StoreStats};
-use cairn_metadata::{BucketRecord, Command, RocksMetadataStore};
+use cairn_metadata::{BucketRecord, Command, MemoryMetadataStore};
 use cairn_types::{BucketName, EcScheme, NodeId, ObjectKey, ShardId};
 use futures::{stream, StreamExt, TryStreamExt};
 
@@ -72,7 +72,6 @@ impl ShardStore for MemStore {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
     svc: ObjectService,
     store: Arc<MemStore>,
     stores: Vec<Arc<MemStore>>,
@@ -88,8 +87,7 @@ async fn fixture_with(n: u32, ec: EcScheme) -> Fixture {
 }
 
 async fn fixture_inline(n: u32, ec: EcScheme, inline_threshold: usize) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = Arc::new(RocksMetadataStore::open(dir.path()).unwrap());
+    let meta = Arc::new(MemoryMetadataStore::new());
     let bucket = BucketName::new("bkt").unwrap();
     meta.apply(Command::CreateBucket(BucketRecord {
         name: bucket.clone(),
@@ -118,7 +116,6 @@ async fn fixture_inline(n: u32, ec: EcScheme, inline_threshold: usize) -> Fixtur
     )
     .unwrap();
     Fixture {
-        _dir: dir,
         svc,
         store,
         stores,
@@ -306,8 +303,7 @@ async fn write_quorum_is_enforced() {
 
 #[tokio::test]
 async fn schemes_that_do_not_fit_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = Arc::new(RocksMetadataStore::open(dir.path()).unwrap());
+    let meta = Arc::new(MemoryMetadataStore::new());
     let mut nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = BTreeMap::new();
     nodes.insert(NodeId(0), Arc::new(MemStore::default()));
     let cfg = ObjectsConfig {

@@ -53,8 +53,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use cairn_api::KeyRing;
-use cairn_metadata::raft::service;
 use cairn_metadata::Command;
+use cairn_metadata_raft::service;
 use cairn_objects::ObjectService;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -81,7 +81,7 @@ struct NodeLabel {
     node: String,
 }
 
-/// Metadata (Raft) counters, brought up to the node's [`cairn_metadata::raft::RaftStats`] at
+/// Metadata (Raft) counters, brought up to the node's [`cairn_metadata_raft::RaftStats`] at
 /// every scrape.
 #[derive(Default)]
 struct RaftMetrics {
@@ -161,7 +161,7 @@ impl RaftMetrics {
         r.register("term", "Current Raft term", self.term.clone());
     }
 
-    fn update(&self, node: &cairn_metadata::RaftNode) {
+    fn update(&self, node: &cairn_metadata_raft::RaftNode) {
         use std::sync::atomic::Ordering::Relaxed;
         let s = node.stats();
         let up = |c: &prometheus_client::metrics::counter::Counter, v: u64| {
@@ -221,7 +221,7 @@ pub struct AdminState {
 
 /// The cluster side of the admin API: the Raft member and the gateway's view of datanodes.
 pub struct ClusterInfo {
-    pub raft: Arc<cairn_metadata::RaftNode>,
+    pub raft: Arc<cairn_metadata_raft::RaftNode>,
     pub view: Arc<crate::cluster::ClusterView>,
     pub roles: crate::cluster::Roles,
 }

@@ -17,8 +17,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use cairn_metadata::raft::{ClusterStatus, JoinRequest};
 use cairn_metadata::MetadataError;
+use cairn_metadata_raft::{ClusterStatus, JoinRequest};
 use serde::{Deserialize, Serialize};
 
 use super::{json, AdminState};

@@ -27,7 +27,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use cairn_metadata::RocksMetadataStore;
+use cairn_metadata_rocks::RocksMetadataStore;
 use cairn_net::client::{verify_node_certificate, ClientOptions, ClusterClient};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full, Limited};

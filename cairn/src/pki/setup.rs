@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cairn_metadata::{cluster_state, MetadataStore, RocksMetadataStore};
+use cairn_metadata::{cluster_state, MetadataStore};
+use cairn_metadata_rocks::RocksMetadataStore;
 use cairn_net::client::ClusterTransport;
 
 use super::join::{self, Issuer};

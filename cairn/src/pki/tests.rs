@@ -201,7 +201,7 @@ async fn serve_join(
     secret: &str,
 ) -> (String, tokio::sync::oneshot::Sender<()>, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let local = cairn_metadata::RocksMetadataStore::open(tmp.path()).unwrap();
+    let local = cairn_metadata_rocks::RocksMetadataStore::open(tmp.path()).unwrap();
     let issuer = Arc::new(join::Issuer::new(
         local,
         Some(ca.clone()),
@@ -324,13 +324,13 @@ fn server_args(data: &std::path::Path, extra: &[&str]) -> crate::cli::server::Se
     Cmd::try_parse_from(argv).unwrap().args
 }
 
-async fn apply(meta: &cairn_metadata::RocksMetadataStore, cmd: cairn_metadata::Command) {
+async fn apply(meta: &cairn_metadata_rocks::RocksMetadataStore, cmd: cairn_metadata::Command) {
     use cairn_metadata::MetadataStore;
     meta.apply(cmd).await.unwrap();
 }
 
 /// A root key, as a cluster's first node records it.
-async fn root_key(meta: &cairn_metadata::RocksMetadataStore) {
+async fn root_key(meta: &cairn_metadata_rocks::RocksMetadataStore) {
     apply(
         meta,
         cairn_metadata::Command::PutAccessKey(cairn_metadata::AccessKeyRecord {
@@ -350,12 +350,12 @@ async fn root_key(meta: &cairn_metadata::RocksMetadataStore) {
     .await;
 }
 
-async fn stored_ca(meta: &cairn_metadata::RocksMetadataStore) -> Option<ClusterCa> {
+async fn stored_ca(meta: &cairn_metadata_rocks::RocksMetadataStore) -> Option<ClusterCa> {
     ClusterCa::stored(meta).await.unwrap()
 }
 
 /// A record of node `id` in metadata, as `cairn server` writes at start.
-async fn record(meta: &cairn_metadata::RocksMetadataStore, id: u64) {
+async fn record(meta: &cairn_metadata_rocks::RocksMetadataStore, id: u64) {
     crate::cluster::record_node(
         meta,
         &crate::cluster::NodeRecord {
@@ -375,7 +375,7 @@ async fn record(meta: &cairn_metadata::RocksMetadataStore, id: u64) {
 #[tokio::test]
 async fn a_first_node_makes_the_ca_and_stores_it_once_metadata_answers() {
     let tmp = tempfile::tempdir().unwrap();
-    let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
+    let meta = cairn_metadata_rocks::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
     let args = server_args(tmp.path(), &[]);
     let p = setup::prepare(&args.node_setup(), &meta, SECRET)
         .await
@@ -400,7 +400,7 @@ async fn a_first_node_makes_the_ca_and_stores_it_once_metadata_answers() {
 #[tokio::test]
 async fn a_single_node_from_before_tls_makes_its_ca_at_start() {
     let tmp = tempfile::tempdir().unwrap();
-    let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
+    let meta = cairn_metadata_rocks::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
     // Metadata of a running cluster of one (root key, its own record), but no CA.
     root_key(&meta).await;
     record(&meta, 1).await;
@@ -420,7 +420,7 @@ async fn a_single_node_from_before_tls_makes_its_ca_at_start() {
 #[tokio::test]
 async fn a_larger_cluster_from_before_tls_moves_over_through_the_insecure_flag() {
     let tmp = tempfile::tempdir().unwrap();
-    let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
+    let meta = cairn_metadata_rocks::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
     root_key(&meta).await;
     for id in 1..=3 {
         record(&meta, id).await;
@@ -451,7 +451,7 @@ async fn a_larger_cluster_from_before_tls_moves_over_through_the_insecure_flag()
 #[tokio::test]
 async fn the_ca_in_metadata_wins_over_a_node_certificate_from_another() {
     let tmp = tempfile::tempdir().unwrap();
-    let meta = cairn_metadata::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
+    let meta = cairn_metadata_rocks::RocksMetadataStore::open(&tmp.path().join("meta")).unwrap();
     let cluster = ClusterCa::generate().unwrap();
     apply(&meta, cluster.store_command()).await;
     // Material from a CA that lost a race (two nodes made one at once).

@@ -6,7 +6,7 @@ use super::*;
 use crate::command::Command;
 use crate::list::RawEntry;
 use crate::records::{BucketRecord, ShardLoc, StripeLoc};
-use crate::{CommandOutput, MetadataStore, RocksMetadataStore};
+use crate::{CommandOutput, MemoryMetadataStore, MetadataStore};
 
 fn bucket() -> BucketName {
     BucketName::new("uploads").unwrap()
@@ -62,9 +62,8 @@ fn part(n: u32, size: u64, md5: u8) -> PartRecord {
     }
 }
 
-async fn store() -> (tempfile::TempDir, RocksMetadataStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = RocksMetadataStore::open(dir.path()).unwrap();
+async fn store() -> MemoryMetadataStore {
+    let s = MemoryMetadataStore::new();
     s.apply(Command::CreateBucket(BucketRecord {
         name: bucket(),
         created_ms: 1,
@@ -72,10 +71,10 @@ async fn store() -> (tempfile::TempDir, RocksMetadataStore) {
     }))
     .await
     .unwrap();
-    (dir, s)
+    s
 }
 
-async fn create(s: &RocksMetadataStore, k: &str, id: &str) {
+async fn create(s: &MemoryMetadataStore, k: &str, id: &str) {
     s.apply(Command::CreateUpload {
         bucket: bucket(),
         key: key(k),
@@ -85,7 +84,7 @@ async fn create(s: &RocksMetadataStore, k: &str, id: &str) {
     .unwrap();
 }
 
-async fn put_part(s: &RocksMetadataStore, k: &str, id: &str, p: PartRecord) -> crate::Result<()> {
+async fn put_part(s: &MemoryMetadataStore, k: &str, id: &str, p: PartRecord) -> crate::Result<()> {
     s.apply(Command::PutPart {
         bucket: bucket(),
         key: key(k),
@@ -117,7 +116,7 @@ fn complete_cmd(k: &str, id: &str, parts: &[(u32, &PartRecord)]) -> Command {
 }
 
 /// Every shard id queued for GC.
-async fn gc_shards(s: &RocksMetadataStore) -> Vec<ShardId> {
+async fn gc_shards(s: &MemoryMetadataStore) -> Vec<ShardId> {
     let mut out: Vec<ShardId> = s
         .gc_pending(1000)
         .await
@@ -135,7 +134,7 @@ fn shard_ids(p: &PartRecord) -> Vec<ShardId> {
 
 #[tokio::test]
 async fn complete_builds_the_object_and_collects_unlisted_parts() {
-    let (_d, s) = store().await;
+    let s = store().await;
     create(&s, "big", "u1").await;
     let p1 = part(1, MIN_PART_SIZE, 1);
     let p2 = part(2, MIN_PART_SIZE + 1, 2);
@@ -240,7 +239,7 @@ async fn complete_builds_the_object_and_collects_unlisted_parts() {
 
 #[tokio::test]
 async fn completion_errors_leave_the_upload_untouched() {
-    let (_d, s) = store().await;
+    let s = store().await;
     create(&s, "k", "u").await;
     let small = part(1, MIN_PART_SIZE - 1, 1);
     let p2 = part(2, MIN_PART_SIZE, 2);
@@ -290,7 +289,7 @@ async fn completion_errors_leave_the_upload_untouched() {
 
 #[tokio::test]
 async fn abort_and_bucket_delete_collect_every_part() {
-    let (_d, s) = store().await;
+    let s = store().await;
     create(&s, "a", "u1").await;
     create(&s, "b", "u2").await;
     let (p1, p2, p3) = (part(1, 5, 1), part(2, 5, 2), part(1, 5, 3));
@@ -346,7 +345,7 @@ async fn abort_and_bucket_delete_collect_every_part() {
 
 #[tokio::test]
 async fn list_parts_pages() {
-    let (_d, s) = store().await;
+    let s = store().await;
     create(&s, "k", "u").await;
     for n in [1, 2, 5, 9, 10_000] {
         put_part(&s, "k", "u", part(n, 1, n as u8)).await.unwrap();
@@ -497,7 +496,7 @@ fn upload_listing_matches_naive_reference() {
 
 #[tokio::test]
 async fn upload_listing_pages_through_the_store() {
-    let (_d, s) = store().await;
+    let s = store().await;
     for (k, id) in [("x/1", "a1"), ("x/1", "a2"), ("x/2", "a3"), ("y", "a4")] {
         create(&s, k, id).await;
     }
@@ -532,7 +531,7 @@ async fn upload_listing_pages_through_the_store() {
 
 #[tokio::test]
 async fn ten_thousand_parts_complete() {
-    let (_d, s) = store().await;
+    let s = store().await;
     create(&s, "huge", "u").await;
     let parts: Vec<PartRecord> = (1..=MAX_PART_NUMBER)
         .map(|n| part(n, MIN_PART_SIZE, (n % 251) as u8))

@@ -5,7 +5,7 @@ use cairn_types::{EcScheme, ObjectId};
 use super::*;
 use crate::command::{Command, CommandOutput, WriteCondition};
 use crate::records::{BucketRecord, ObjectData, ShardLoc, StripeLoc, TagSet};
-use crate::{ListQuery, MetadataStore, RocksMetadataStore, VersionEntry, VersionQuery};
+use crate::{ListQuery, MemoryMetadataStore, MetadataStore, VersionEntry, VersionQuery};
 
 fn bucket() -> BucketName {
     BucketName::new("vers").unwrap()
@@ -45,9 +45,8 @@ fn obj(etag: &str, id: Option<&str>) -> ObjectRecord {
     }
 }
 
-async fn store() -> (tempfile::TempDir, RocksMetadataStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = RocksMetadataStore::open(dir.path()).unwrap();
+async fn store() -> MemoryMetadataStore {
+    let s = MemoryMetadataStore::new();
     s.apply(Command::CreateBucket(BucketRecord {
         name: bucket(),
         created_ms: 0,
@@ -55,10 +54,10 @@ async fn store() -> (tempfile::TempDir, RocksMetadataStore) {
     }))
     .await
     .unwrap();
-    (dir, s)
+    s
 }
 
-async fn set_state(s: &RocksMetadataStore, v: Option<&str>) -> Result<(), MetadataError> {
+async fn set_state(s: &MemoryMetadataStore, v: Option<&str>) -> Result<(), MetadataError> {
     s.apply(Command::SetBucketConfig {
         bucket: bucket(),
         kind: BucketConfigKind::Versioning,
@@ -68,7 +67,7 @@ async fn set_state(s: &RocksMetadataStore, v: Option<&str>) -> Result<(), Metada
     .map(|_| ())
 }
 
-async fn put_obj(s: &RocksMetadataStore, k: &str, rec: ObjectRecord) -> ObjectRecord {
+async fn put_obj(s: &MemoryMetadataStore, k: &str, rec: ObjectRecord) -> ObjectRecord {
     match s
         .apply(Command::PutObject {
             bucket: bucket(),
@@ -84,7 +83,7 @@ async fn put_obj(s: &RocksMetadataStore, k: &str, rec: ObjectRecord) -> ObjectRe
     }
 }
 
-async fn delete(s: &RocksMetadataStore, k: &str, marker: &str) -> Deletion {
+async fn delete(s: &MemoryMetadataStore, k: &str, marker: &str) -> Deletion {
     match s
         .apply(Command::DeleteObject {
             bucket: bucket(),
@@ -100,7 +99,7 @@ async fn delete(s: &RocksMetadataStore, k: &str, marker: &str) -> Deletion {
     }
 }
 
-async fn delete_version(s: &RocksMetadataStore, k: &str, id: Option<&str>) -> Deletion {
+async fn delete_version(s: &MemoryMetadataStore, k: &str, id: Option<&str>) -> Deletion {
     match s
         .apply(Command::DeleteVersion {
             bucket: bucket(),
@@ -116,7 +115,7 @@ async fn delete_version(s: &RocksMetadataStore, k: &str, id: Option<&str>) -> De
 }
 
 /// `id:etag` (or `id:marker`) of every version of `k`, newest first.
-async fn history(s: &RocksMetadataStore, k: &str) -> Vec<String> {
+async fn history(s: &MemoryMetadataStore, k: &str) -> Vec<String> {
     let page = s
         .list_versions(
             &bucket(),
@@ -146,7 +145,7 @@ async fn history(s: &RocksMetadataStore, k: &str) -> Vec<String> {
         .collect()
 }
 
-async fn current_etag(s: &RocksMetadataStore, k: &str) -> Option<String> {
+async fn current_etag(s: &MemoryMetadataStore, k: &str) -> Option<String> {
     s.get_object(&bucket(), &key(k))
         .await
         .unwrap()
@@ -154,7 +153,7 @@ async fn current_etag(s: &RocksMetadataStore, k: &str) -> Option<String> {
 }
 
 /// Every shard queued for GC so far.
-async fn gc_shards(s: &RocksMetadataStore) -> Vec<(NodeId, ShardId)> {
+async fn gc_shards(s: &MemoryMetadataStore) -> Vec<(NodeId, ShardId)> {
     let mut all: Vec<_> = s
         .gc_pending(1000)
         .await
@@ -172,7 +171,7 @@ fn shards(o: &ObjectRecord) -> Vec<(NodeId, ShardId)> {
 
 #[tokio::test]
 async fn unversioned_buckets_keep_one_object_and_never_write_versions() {
-    let (_d, s) = store().await;
+    let s = store().await;
     let first = put_obj(&s, "k", obj("e1", Some("ignored"))).await;
     assert_eq!(first.version_id, None);
     put_obj(&s, "k", obj("e2", Some("ignored"))).await;
@@ -186,7 +185,7 @@ async fn unversioned_buckets_keep_one_object_and_never_write_versions() {
 
 #[tokio::test]
 async fn enabling_keeps_old_objects_as_null_and_adds_versions() {
-    let (_d, s) = store().await;
+    let s = store().await;
     let old = put_obj(&s, "k", obj("e0", None)).await;
     set_state(&s, Some("Enabled")).await.unwrap();
     assert_eq!(history(&s, "k").await, ["null:e0"]);
@@ -237,7 +236,7 @@ async fn enabling_keeps_old_objects_as_null_and_adds_versions() {
 
 #[tokio::test]
 async fn suspended_writes_replace_the_null_version() {
-    let (_d, s) = store().await;
+    let s = store().await;
     set_state(&s, Some("Enabled")).await.unwrap();
     put_obj(&s, "k", obj("e1", Some("v1"))).await;
     set_state(&s, Some("Suspended")).await.unwrap();
@@ -263,7 +262,7 @@ async fn suspended_writes_replace_the_null_version() {
 
 #[tokio::test]
 async fn delete_markers_hide_the_key_and_deleting_by_id_makes_the_previous_current() {
-    let (_d, s) = store().await;
+    let s = store().await;
     set_state(&s, Some("Enabled")).await.unwrap();
     let v1 = put_obj(&s, "k", obj("e1", Some("v1"))).await;
     let v2 = put_obj(&s, "k", obj("e2", Some("v2"))).await;
@@ -318,7 +317,7 @@ async fn delete_markers_hide_the_key_and_deleting_by_id_makes_the_previous_curre
 
 #[tokio::test]
 async fn a_bucket_with_versions_or_markers_is_not_empty() {
-    let (_d, s) = store().await;
+    let s = store().await;
     set_state(&s, Some("Enabled")).await.unwrap();
     put_obj(&s, "k", obj("e1", Some("v1"))).await;
     delete(&s, "k", "m1").await;
@@ -339,7 +338,7 @@ async fn a_bucket_with_versions_or_markers_is_not_empty() {
 
 #[tokio::test]
 async fn tags_belong_to_one_version() {
-    let (_d, s) = store().await;
+    let s = store().await;
     put_obj(&s, "k", obj("e0", None)).await;
     let tags = |pairs: &[(&str, &str)]| -> TagSet {
         pairs
@@ -401,7 +400,7 @@ async fn tags_belong_to_one_version() {
 #[tokio::test]
 async fn acls_belong_to_one_version_and_change_nothing_else() {
     use crate::records::{Grant, Grantee, ObjectAcl, Permission};
-    let (_d, s) = store().await;
+    let s = store().await;
     set_state(&s, Some("Enabled")).await.unwrap();
     put_obj(&s, "k", obj("e1", Some("v1"))).await;
     put_obj(&s, "k", obj("e2", Some("v2"))).await;
@@ -470,7 +469,7 @@ async fn acls_belong_to_one_version_and_change_nothing_else() {
 #[tokio::test]
 async fn a_checked_acl_change_refuses_a_record_overwritten_meanwhile() {
     use crate::records::{Grant, Grantee, ObjectAcl, Permission};
-    let (_d, s) = store().await;
+    let s = store().await;
     let checked = put_obj(&s, "k", obj("e1", None)).await;
     let public = ObjectAcl {
         owner: "AK".into(),
@@ -511,7 +510,7 @@ async fn a_checked_acl_change_refuses_a_record_overwritten_meanwhile() {
 
 #[tokio::test]
 async fn version_listing_spans_keys_in_s3_order() {
-    let (_d, s) = store().await;
+    let s = store().await;
     put_obj(&s, "b", obj("b0", None)).await;
     set_state(&s, Some("Enabled")).await.unwrap();
     put_obj(&s, "a", obj("a1", Some("a1"))).await;

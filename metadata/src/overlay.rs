@@ -1,21 +1,21 @@
-//! Group commit for [`crate::RocksMetadataStore`]: commands that arrive while a commit is
-//! being written share the next one — applied one after the other, in arrival order, each
-//! seeing the writes of those before it (through an [`Overlay`] on the database), then
-//! written in one synced `WriteBatch`, so N concurrent writers pay one fsync instead of N.
+//! Applying several commands as one batch over a [`StateView`]: each command sees the writes
+//! of those before it through an [`Overlay`], and only the batch's final writes reach the
+//! engine. Engine-free; the RocksDB store's group commit and the Raft state machine both
+//! apply their batches through it.
 //!
-//! Invariants: no caller hears back before its command's writes are durable; a command that
-//! fails (`apply` returns an error) writes nothing and does not disturb the others; if the
-//! batch write itself fails, every command in it gets the error (none took effect).
+//! Invariants: a command that fails (`apply` returns an error) adds no writes and does not
+//! disturb the others; the batch's writes come out in key order per column family.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::command::{self, Command, CommandOutput, RawKv, StateView};
+use crate::command::{self, Command, CommandOutput};
 use crate::keys::Cf;
+use crate::state::{RawKv, StateView};
 use crate::MetadataError;
 
-/// Pending writes of the commands applied so far in this batch, over the database state.
-pub(crate) struct Overlay<'a, V: StateView + ?Sized> {
+/// Pending writes of the commands applied so far in this batch, over the base state.
+pub struct Overlay<'a, V: StateView + ?Sized> {
     base: &'a V,
     writes: BTreeMap<(&'static str, Vec<u8>), Option<Vec<u8>>>,
     cfs: BTreeMap<&'static str, Cf>,

@@ -25,7 +25,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{MetadataError, Result};
+use cairn_metadata::{MetadataError, Result};
 
 /// What an enveloped value starts with.
 pub(crate) const MAGIC: [u8; 10] = [0xFF; 10];
@@ -73,9 +73,9 @@ mod tests {
     use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership, StoredMembership, Vote};
 
     use super::*;
-    use crate::raft::state_machine::SnapshotDump;
-    use crate::raft::{BasicNode, CommandBatch, Entry, NodeId};
-    use crate::Command;
+    use crate::state_machine::SnapshotDump;
+    use crate::{BasicNode, CommandBatch, Entry, NodeId};
+    use cairn_metadata::Command;
 
     fn log_id(term: u64, index: u64) -> LogId<NodeId> {
         LogId::new(CommittedLeaderId::new(term, 1), index)

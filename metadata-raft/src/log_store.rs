@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::format;
 use super::{Entry, NodeId, TypeConfig, LOG_CF, META_CF};
-use crate::rocks::Inner;
+use cairn_metadata_rocks::RocksMetadataStore;
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
@@ -30,13 +30,13 @@ const PURGED: &[u8] = b"last-purged";
 /// The log store handed to Raft (and cloned as its log reader).
 #[derive(Clone)]
 pub struct LogStore {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: RocksMetadataStore,
     syncer: Arc<WalSyncer>,
 }
 
 impl LogStore {
     /// `syncs` counts the WAL syncs made (one per group of appends).
-    pub(crate) fn new(inner: Arc<Inner>, syncs: Arc<std::sync::atomic::AtomicU64>) -> Self {
+    pub(crate) fn new(inner: RocksMetadataStore, syncs: Arc<std::sync::atomic::AtomicU64>) -> Self {
         let syncer = WalSyncer::start(inner.clone(), syncs);
         LogStore { inner, syncer }
     }
@@ -53,7 +53,10 @@ struct WalSyncer {
 }
 
 impl WalSyncer {
-    fn start(inner: Arc<Inner>, syncs: Arc<std::sync::atomic::AtomicU64>) -> Arc<WalSyncer> {
+    fn start(
+        inner: RocksMetadataStore,
+        syncs: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Arc<WalSyncer> {
         let syncer = Arc::new(WalSyncer {
             waiting: std::sync::Mutex::new(Vec::new()),
             wake: std::sync::Condvar::new(),
@@ -75,7 +78,7 @@ impl WalSyncer {
         self.wake.notify_one();
     }
 
-    fn run(me: std::sync::Weak<WalSyncer>, inner: Arc<Inner>) {
+    fn run(me: std::sync::Weak<WalSyncer>, inner: RocksMetadataStore) {
         loop {
             let Some(s) = me.upgrade() else { return };
             let batch = {
@@ -100,7 +103,7 @@ impl WalSyncer {
                 drop(s);
                 continue;
             }
-            let r = inner.db.flush_wal(true);
+            let r = inner.db().flush_wal(true);
             s.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             for done in batch {
                 let r = r
@@ -126,11 +129,11 @@ fn write_err(e: impl ToString) -> StorageError<NodeId> {
 }
 
 pub(crate) fn get_meta<T: DeserializeOwned>(
-    inner: &Inner,
+    inner: &RocksMetadataStore,
     key: &[u8],
 ) -> Result<Option<T>, StorageError<NodeId>> {
     let cf = inner.cf_named(META_CF).map_err(read_err)?;
-    match inner.db.get_cf(cf, key).map_err(read_err)? {
+    match inner.db().get_cf(cf, key).map_err(read_err)? {
         Some(v) => format::decode(&meta_name(key), &v)
             .map(Some)
             .map_err(read_err),
@@ -139,7 +142,7 @@ pub(crate) fn get_meta<T: DeserializeOwned>(
 }
 
 pub(crate) fn put_meta_synced<T: Serialize>(
-    inner: &Inner,
+    inner: &RocksMetadataStore,
     key: &[u8],
     value: &T,
 ) -> Result<(), StorageError<NodeId>> {
@@ -147,7 +150,10 @@ pub(crate) fn put_meta_synced<T: Serialize>(
     let bytes = format::encode(value).map_err(write_err)?;
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
-    inner.db.put_cf_opt(cf, key, bytes, &wo).map_err(write_err)
+    inner
+        .db()
+        .put_cf_opt(cf, key, bytes, &wo)
+        .map_err(write_err)
 }
 
 /// `raft_meta`'s `key` as errors name it.
@@ -170,7 +176,7 @@ impl LogStore {
         max_bytes: usize,
     ) -> Result<Vec<Entry>, StorageError<NodeId>> {
         let cf = self.inner.cf_named(LOG_CF).map_err(read_err)?;
-        let mut it = self.inner.db.raw_iterator_cf(cf);
+        let mut it = self.inner.db().raw_iterator_cf(cf);
         it.seek(index_key(start));
         let mut out = Vec::new();
         let mut bytes = 0usize;
@@ -197,7 +203,7 @@ impl LogStore {
 
     fn last_entry_id(&self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
         let cf = self.inner.cf_named(LOG_CF).map_err(read_err)?;
-        let mut it = self.inner.db.raw_iterator_cf(cf);
+        let mut it = self.inner.db().raw_iterator_cf(cf);
         it.seek_to_last();
         match it.value() {
             Some(v) => {
@@ -218,7 +224,7 @@ impl LogStore {
         wo.set_sync(true);
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(cf, index_key(from), index_key(to));
-        self.inner.db.write_opt(batch, &wo).map_err(write_err)
+        self.inner.db().write_opt(batch, &wo).map_err(write_err)
     }
 }
 
@@ -285,7 +291,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.inner.cf_named(META_CF).map_err(write_err)?;
         let bytes = format::encode(&committed).map_err(write_err)?;
         self.inner
-            .db
+            .db()
             .put_cf(cf, COMMITTED, bytes)
             .map_err(write_err)
     }
@@ -310,7 +316,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.put_cf(cf, index_key(e.log_id.index), bytes);
         }
         // Readable now; durable once the syncer's next WAL sync completes.
-        self.inner.db.write(batch).map_err(write_err)?;
+        self.inner.db().write(batch).map_err(write_err)?;
         self.syncer.request(callback);
         Ok(())
     }

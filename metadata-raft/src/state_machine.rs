@@ -1,5 +1,5 @@
 //! The Raft state machine: the metadata column families of the same RocksDB database,
-//! changed only by committed entries through [`crate::command::apply`].
+//! changed only by committed entries through [`cairn_metadata::command::apply`].
 //!
 //! A batch of committed entries is applied one after the other over an overlay (each sees the
 //! writes of those before it) and written as one `WriteBatch` together with the last applied
@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use super::format;
 use super::log_store::{get_meta, meta_name, put_meta_synced};
 use super::{ApplyResult, BasicNode, Entry, NodeId, TypeConfig, META_CF};
-use crate::command::RawKv;
-use crate::group_commit::Overlay;
-use crate::keys::Cf;
-use crate::rocks::Inner;
+use cairn_metadata::command::RawKv;
+use cairn_metadata::keys::Cf;
+use cairn_metadata::overlay::Overlay;
+use cairn_metadata_rocks::RocksMetadataStore;
 
 const APPLIED: &[u8] = b"sm-applied";
 const MEMBERSHIP: &[u8] = b"sm-membership";
@@ -62,13 +62,13 @@ struct StoredSnapshot {
 /// The state machine handed to Raft.
 #[derive(Clone)]
 pub struct StateMachine {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: RocksMetadataStore,
     snapshots_built: Arc<AtomicU64>,
     applied: Arc<AppliedMark>,
 }
 
 impl StateMachine {
-    pub(crate) fn new(inner: Arc<Inner>, applied: Arc<AppliedMark>) -> Self {
+    pub(crate) fn new(inner: RocksMetadataStore, applied: Arc<AppliedMark>) -> Self {
         StateMachine {
             inner,
             snapshots_built: Arc::default(),
@@ -103,7 +103,7 @@ impl AppliedMark {
 }
 
 fn membership_of(
-    inner: &Inner,
+    inner: &RocksMetadataStore,
 ) -> Result<StoredMembership<NodeId, BasicNode>, StorageError<NodeId>> {
     Ok(get_meta(inner, MEMBERSHIP)?.unwrap_or_default())
 }
@@ -113,7 +113,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let inner = self.inner.clone();
         let n = self.snapshots_built.fetch_add(1, Ordering::Relaxed);
         let stored = tokio::task::spawn_blocking(move || -> Result<_, StorageError<NodeId>> {
-            let snap = inner.db.snapshot();
+            let snap = inner.db().snapshot();
             let meta_cf = inner.cf_named(META_CF).map_err(snap_err)?;
             let read = |key: &[u8]| snap.get_cf(meta_cf, key).map_err(snap_err);
             let applied: Option<LogId<NodeId>> = match read(APPLIED)? {
@@ -235,7 +235,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
 /// Applies committed entries in order and records how far it got, in one write.
 fn apply_batch(
-    inner: &Inner,
+    inner: &RocksMetadataStore,
     entries: Vec<Entry>,
 ) -> Result<Vec<Vec<ApplyResult>>, StorageError<NodeId>> {
     let mut overlay = Overlay::new(inner);
@@ -271,19 +271,19 @@ fn apply_batch(
     }
     // Not synced: the log is, and anything lost here is applied again from it.
     inner
-        .db
+        .db()
         .write_opt(batch, &WriteOptions::default())
         .map_err(sm_err)?;
     Ok(results)
 }
 
 /// Replaces the whole metadata state with a snapshot's.
-fn install(inner: &Inner, stored: StoredSnapshot) -> Result<(), StorageError<NodeId>> {
+fn install(inner: &RocksMetadataStore, stored: StoredSnapshot) -> Result<(), StorageError<NodeId>> {
     let dump: SnapshotDump = format::decode("a snapshot", &stored.data).map_err(sm_err)?;
     let mut batch = WriteBatch::default();
     for cf in Cf::ALL {
         let handle = inner.cf(cf).map_err(sm_err)?;
-        let mut it = inner.db.raw_iterator_cf(handle);
+        let mut it = inner.db().raw_iterator_cf(handle);
         it.seek_to_first();
         while let Some(k) = it.key() {
             batch.delete_cf(handle, k);
@@ -311,5 +311,5 @@ fn install(inner: &Inner, stored: StoredSnapshot) -> Result<(), StorageError<Nod
     batch.put_cf(meta_cf, SNAPSHOT, format::encode(&stored).map_err(sm_err)?);
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
-    inner.db.write_opt(batch, &wo).map_err(sm_err)
+    inner.db().write_opt(batch, &wo).map_err(sm_err)
 }

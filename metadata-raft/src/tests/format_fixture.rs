@@ -1,13 +1,13 @@
-//! Old Raft bytes, checked in: `metadata/tests/fixtures/raft-v0.hex` holds the `raft_log`
+//! Old Raft bytes, checked in: `metadata-raft/tests/fixtures/raft-v0.hex` holds the `raft_log`
 //! and `raft_meta` column families of a node written by the code of before the versioned
-//! envelope (legacy v0, see [`crate::raft::format`]), `raft-v1.hex` the same state in
+//! envelope (legacy v0, see [`crate::format`]), `raft-v1.hex` the same state in
 //! envelope version 1. The tests here load those bytes into a fresh database the way
 //! RocksDB held them, open the Raft store on it and check that the snapshot installs, the
 //! log replays and the vote and committed index decode.
 //!
 //! `write_format_fixture` is the generator that made the files. Never re-run it over an
 //! existing fixture (it refuses to): the point of a file is that its bytes are old. When the
-//! format gets a new version, run it once (`cargo test -p cairn-metadata
+//! format gets a new version, run it once (`cargo test -p cairn-metadata-raft
 //! write_format_fixture -- --ignored`) to add `raft-v{N}.hex`, and add tests loading it.
 //!
 //! A file is text: one `cf<TAB>key-hex<TAB>value-hex` line per stored key, in key order.
@@ -18,14 +18,14 @@ use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership, RaftLogReader, Vote};
 
 use super::*;
-use crate::raft::format;
-use crate::raft::log_store::LogStore;
-use crate::raft::state_machine::{AppliedMark, StateMachine};
-use crate::records::{ObjectData, ShardLoc, StripeLoc, UploadRecord};
-use crate::{BucketRecord, ObjectRecord};
+use crate::format;
+use crate::log_store::LogStore;
+use crate::state_machine::{AppliedMark, StateMachine};
+use cairn_metadata::records::{ObjectData, ShardLoc, StripeLoc, UploadRecord};
+use cairn_metadata::{BucketRecord, ObjectRecord};
 
-const V0_FIXTURE: &str = include_str!("../../../tests/fixtures/raft-v0.hex");
-const V1_FIXTURE: &str = include_str!("../../../tests/fixtures/raft-v1.hex");
+const V0_FIXTURE: &str = include_str!("../../tests/fixtures/raft-v0.hex");
+const V1_FIXTURE: &str = include_str!("../../tests/fixtures/raft-v1.hex");
 
 fn log_id(index: u64) -> LogId<NodeId> {
     LogId::new(CommittedLeaderId::new(1, 1), index)
@@ -176,11 +176,11 @@ fn fixture_log() -> Vec<Entry> {
 }
 
 /// Every key and value of the Raft column families, in key order.
-fn dump_raft_cfs(inner: &crate::rocks::Inner) -> String {
+fn dump_raft_cfs(inner: &RocksMetadataStore) -> String {
     let mut out = String::new();
     for cf in RAFT_CFS {
         let handle = inner.cf_named(cf).unwrap();
-        let mut it = inner.db.raw_iterator_cf(handle);
+        let mut it = inner.db().raw_iterator_cf(handle);
         it.seek_to_first();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             out.push_str(&format!("{cf}\t{}\t{}\n", hex(k), hex(v)));
@@ -214,7 +214,7 @@ fn unhex(s: &str) -> Vec<u8> {
 async fn write_format_fixture() {
     let dir = tempfile::tempdir().unwrap();
     let store = RocksMetadataStore::open(dir.path()).unwrap();
-    let inner = store.inner.clone();
+    let inner = store.clone();
     let mut log = LogStore::new(inner.clone(), Default::default());
     let mut sm = StateMachine::new(inner.clone(), Arc::new(AppliedMark::default()));
     let entries = fixture_log();
@@ -223,7 +223,7 @@ async fn write_format_fixture() {
         for e in &entries {
             let bytes = format::encode(e).unwrap();
             inner
-                .db
+                .db()
                 .put_cf(cf, e.log_id.index.to_be_bytes(), bytes)
                 .unwrap();
         }
@@ -233,7 +233,7 @@ async fn write_format_fixture() {
     sm.build_snapshot().await.unwrap();
     log.purge(log_id(3)).await.unwrap();
     log.save_committed(Some(log_id(8))).await.unwrap();
-    inner.db.flush_wal(true).unwrap();
+    inner.db().flush_wal(true).unwrap();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/fixtures/raft-v{}.hex", format::CURRENT));
     assert!(
@@ -255,8 +255,8 @@ fn load_fixture(text: &str, dir: &std::path::Path) -> RocksMetadataStore {
         else {
             panic!("bad fixture line: {line}");
         };
-        let handle = store.inner.cf_named(cf).unwrap();
-        store.inner.db.put_cf(handle, unhex(k), unhex(v)).unwrap();
+        let handle = store.cf_named(cf).unwrap();
+        store.db().put_cf(handle, unhex(k), unhex(v)).unwrap();
         lines += 1;
     }
     assert!(lines > 0, "empty fixture");
@@ -287,7 +287,7 @@ async fn a_v1_log_replays_over_its_snapshot() {
 async fn snapshot_installs(fixture: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = load_fixture(fixture, dir.path());
-    let mut sm = StateMachine::new(store.inner.clone(), Arc::new(AppliedMark::default()));
+    let mut sm = StateMachine::new(store.clone(), Arc::new(AppliedMark::default()));
     let snap = sm
         .get_current_snapshot()
         .await
@@ -335,7 +335,7 @@ async fn log_replays_over_its_snapshot(fixture: &str, enveloped: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = load_fixture(fixture, dir.path());
     {
-        let mut log = LogStore::new(store.inner.clone(), Default::default());
+        let mut log = LogStore::new(store.clone(), Default::default());
         assert_eq!(
             log.read_vote().await.unwrap(),
             Some(Vote::new_committed(1, 1))
@@ -354,7 +354,7 @@ async fn log_replays_over_its_snapshot(fixture: &str, enveloped: bool) {
                 postcard::to_allocvec(&want.payload).unwrap()
             );
         }
-        let mut sm = StateMachine::new(store.inner.clone(), Arc::new(AppliedMark::default()));
+        let mut sm = StateMachine::new(store.clone(), Arc::new(AppliedMark::default()));
         let snap = sm
             .get_current_snapshot()
             .await
@@ -410,8 +410,8 @@ async fn log_replays_over_its_snapshot(fixture: &str, enveloped: bool) {
     // What was rewritten is in the current envelope; the old entries stay as they were and
     // keep decoding next to new ones.
     let raw = |cf: &str, k: &[u8]| {
-        let handle = store.inner.cf_named(cf).unwrap();
-        store.inner.db.get_cf(handle, k).unwrap().unwrap()
+        let handle = store.cf_named(cf).unwrap();
+        store.db().get_cf(handle, k).unwrap().unwrap()
     };
     let applied = raw(META_CF, b"sm-applied");
     assert_eq!(&applied[..10], &format::MAGIC);
@@ -419,7 +419,7 @@ async fn log_replays_over_its_snapshot(fixture: &str, enveloped: bool) {
     let entry8 = raw(LOG_CF, &8u64.to_be_bytes());
     assert_eq!(entry8.starts_with(&format::MAGIC), enveloped);
     node.shutdown().await;
-    let mut log = LogStore::new(store.inner.clone(), Default::default());
+    let mut log = LogStore::new(store.clone(), Default::default());
     log.save_vote(&Vote::new_committed(2, 1)).await.unwrap();
     assert!(raw(META_CF, b"vote").starts_with(&format::MAGIC));
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Messages near the cluster listener's body limits: writes whose total is several times
 //! a batch, a follower catching up on a log several times one append message, and a
-//! snapshot several chunks long — all within the per-route limits of [`crate::raft::limits`].
+//! snapshot several chunks long — all within the per-route limits of [`crate::limits`].
 
 use super::*;
 

@@ -8,7 +8,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 
 use super::{BasicNode, ChangeReply, JoinRequest, NodeId, RaftNode, RemoveRequest};
-use crate::{MetadataError, Result};
+use cairn_metadata::{MetadataError, Result};
 
 impl RaftNode {
     /// Adds or updates a member (the leader's side; others forward to the leader).

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::limits;
 use super::{ApplyResult, NodeId, RaftNode};
-use crate::command::Command;
+use cairn_metadata::command::Command;
 
 /// A forwarded write's answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub enum WriteReply {
     /// The command was not proposed and never takes effect.
     Unavailable(String),
     /// The command may have been proposed and may still commit (see
-    /// [`crate::MetadataError::Indeterminate`]). Last, so that the encoding of the others
+    /// [`cairn_metadata::MetadataError::Indeterminate`]). Last, so that the encoding of the others
     /// is unchanged.
     Indeterminate(String),
 }

@@ -18,8 +18,8 @@
 
 use serde::Serialize;
 
-use crate::command::Command;
-use crate::{MetadataError, Result};
+use cairn_metadata::command::Command;
+use cairn_metadata::{MetadataError, Result};
 
 /// The largest command, encoded. The biggest legitimate ones: an object or part record of a
 /// 5 GiB body (one stripe location per stripe: about 100 KiB with 4 MiB stripes, 6.5 MiB

@@ -1,12 +1,17 @@
-//! Replicated metadata: the [`Command`]s of [`crate::command`] go through a Raft log
-//! (openraft) before the state machine applies them, on every metadata node alike.
+//! Replicated metadata (crate `cairn-metadata-raft`): the [`Command`]s of the metadata core
+//! ([`cairn_metadata::command`]) go through a Raft log (openraft) before the core's state
+//! machine applies them, on every metadata node alike, to a local RocksDB replica
+//! ([`cairn_metadata_rocks::RocksMetadataStore`], which also holds the log).
 //!
 //! - [`log_store`]: log and vote in the metadata RocksDB database;
 //! - [`state_machine`]: applies committed entries; snapshots and their installation;
 //! - [`rpc`]: the HTTP client for peers and for calls to the leader;
 //! - [`service`]: the routes of the cluster listener;
 //! - [`limits`]: how big its messages can be, and the caps on commands and batches;
-//! - [`store`]: [`RaftMetadataStore`], the [`crate::MetadataStore`] the rest of Cairn uses.
+//! - [`store`]: [`RaftMetadataStore`], the [`cairn_metadata::MetadataStore`] the rest of
+//!   Cairn uses;
+//! - `format`: the versioned envelope of log entries, snapshots and `raft_meta` values
+//!   (fixtures of old bytes in `tests/fixtures/`, replayed by the tests).
 //!
 //! Guarantees: a write returns `Ok` only once a majority of voters has it in their synced
 //! logs and it is applied; a read first obtains a read index from the leader (which confirms
@@ -46,13 +51,16 @@ pub use rpc::{CallError, RpcClient};
 pub use service::{ChangeReply, JoinRequest, ReadIndexReply, RemoveRequest, WriteReply};
 pub use store::RaftMetadataStore;
 
-use crate::command::{Command, CommandOutput};
-use crate::rocks::RocksMetadataStore;
-use crate::{MetadataError, Result};
+use cairn_metadata::command::{Command, CommandOutput};
+use cairn_metadata::{MetadataError, Result};
+use cairn_metadata_rocks::RocksMetadataStore;
 
 /// Column families Raft adds to the metadata database.
-pub const LOG_CF: &str = "raft_log";
-pub const META_CF: &str = "raft_meta";
+/// (Created by [`RocksMetadataStore::open`] with the state's, see
+/// [`cairn_metadata_rocks::LOG_COLUMN_FAMILIES`].)
+pub const LOG_CF: &str = cairn_metadata_rocks::LOG_COLUMN_FAMILIES[0];
+pub const META_CF: &str = cairn_metadata_rocks::LOG_COLUMN_FAMILIES[1];
+#[cfg(test)]
 pub(crate) const RAFT_CFS: [&str; 2] = [LOG_CF, META_CF];
 
 pub type NodeId = u64;
@@ -209,9 +217,9 @@ impl RaftNode {
         .map_err(|e| MetadataError::Engine(format!("raft config: {e}")))?;
         let rpc = RpcClient::new(transport);
         let stats = RaftStats::default();
-        let log = log_store::LogStore::new(store.inner.clone(), stats.wal_syncs.clone());
+        let log = log_store::LogStore::new(store.clone(), stats.wal_syncs.clone());
         let applied = Arc::new(state_machine::AppliedMark::default());
-        let sm = state_machine::StateMachine::new(store.inner.clone(), applied.clone());
+        let sm = state_machine::StateMachine::new(store.clone(), applied.clone());
         let network = rpc::Network { rpc: rpc.clone() };
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
             .await

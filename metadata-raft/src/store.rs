@@ -8,16 +8,17 @@ use async_trait::async_trait;
 use cairn_types::{BucketName, ObjectKey};
 
 use super::RaftNode;
-use crate::data_refs::{DataAddress, DataPage};
-use crate::list::{ListPage, ListQuery};
-use crate::multipart::{UploadPage, UploadQuery};
-use crate::records::{
+use cairn_metadata::data_refs::{DataAddress, DataPage};
+use cairn_metadata::list::{ListPage, ListQuery};
+use cairn_metadata::multipart::{UploadPage, UploadQuery};
+use cairn_metadata::records::{
     AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectRecord, PartRecord,
     UploadRecord,
 };
-use crate::version_list::{VersionPage, VersionQuery};
-use crate::versions::VersionSel;
-use crate::{Command, CommandOutput, MetadataStore, Result, RocksMetadataStore, VersionRecord};
+use cairn_metadata::version_list::{VersionPage, VersionQuery};
+use cairn_metadata::versions::VersionSel;
+use cairn_metadata::{Command, CommandOutput, MetadataStore, Result, VersionRecord};
+use cairn_metadata_rocks::RocksMetadataStore;
 
 /// Metadata replicated by Raft; reads come from the local replica once it is current.
 #[derive(Clone)]

@@ -9,9 +9,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::{MetadataStore, RaftMetadataStore};
+use crate::RaftMetadataStore;
+use cairn_metadata::MetadataStore;
 
 mod big_messages;
+mod conformance;
 mod format_fixture;
 
 const SECRET: &str = "raft-unit-test-secret";
@@ -254,7 +256,7 @@ async fn concurrent_writes_share_entries_and_each_gets_its_own_result() {
         let meta = nodes[i % 3].meta.clone();
         tasks.push(tokio::spawn(async move {
             if i % 2 == 0 {
-                meta.apply(Command::CreateBucket(crate::BucketRecord {
+                meta.apply(Command::CreateBucket(cairn_metadata::BucketRecord {
                     name: cairn_types::BucketName::new("race").unwrap(),
                     created_ms: i as i64,
                     owner: format!("owner{i}"),
@@ -340,8 +342,8 @@ async fn a_write_with_no_leader_known_is_definitely_not_written() {
     node.shutdown().await;
 }
 
-fn object_record() -> crate::ObjectRecord {
-    crate::ObjectRecord {
+fn object_record() -> cairn_metadata::ObjectRecord {
+    cairn_metadata::ObjectRecord {
         size: 3,
         etag: "e".into(),
         last_modified_ms: 1,
@@ -353,7 +355,7 @@ fn object_record() -> crate::ObjectRecord {
         tags: Default::default(),
         acl: None,
         upload_id: None,
-        data: crate::ObjectData::Inline(vec![1, 2, 3]),
+        data: cairn_metadata::ObjectData::Inline(vec![1, 2, 3]),
     }
 }
 
@@ -377,7 +379,7 @@ async fn a_write_answered_after_the_timeout_is_indeterminate_yet_committed() {
     let meta = RaftMetadataStore::new(node.clone(), store);
     let bucket = cairn_types::BucketName::new("failpoint").unwrap();
     let key = cairn_types::ObjectKey::new("k".to_string()).unwrap();
-    meta.apply(Command::CreateBucket(crate::BucketRecord {
+    meta.apply(Command::CreateBucket(cairn_metadata::BucketRecord {
         name: bucket.clone(),
         created_ms: 0,
         owner: "o".into(),
@@ -390,7 +392,7 @@ async fn a_write_answered_after_the_timeout_is_indeterminate_yet_committed() {
             bucket: bucket.clone(),
             key: key.clone(),
             record: object_record(),
-            condition: crate::WriteCondition::Always,
+            condition: cairn_metadata::WriteCondition::Always,
         })
         .await
         .unwrap_err();

@@ -10,7 +10,7 @@ use openraft::ServerState;
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::{RaftNode, ReadIndexReply};
-use crate::{MetadataError, Result};
+use cairn_metadata::{MetadataError, Result};
 
 impl RaftNode {
     /// The leader's half of a linearizable read: confirm leadership with a quorum and say up
