@@ -47,6 +47,13 @@ pub struct LocalDatanodes {
     compaction: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// How the local datanodes' compaction runs: one worker for all of them, a round every
+/// `interval`.
+pub struct CompactionJob {
+    pub interval: Duration,
+    pub worker: Worker,
+}
+
 impl LocalDatanodes {
     /// Opens `dirs` as datanodes, binds each one's server on `ip` (port chosen by the OS) and
     /// starts serving and compacting until `shutdown`.
@@ -56,8 +63,7 @@ impl LocalDatanodes {
         options: StoreOptions,
         transport: ClusterTransport,
         limits: cairn_net::Limits,
-        compaction_interval: Duration,
-        compaction_worker: Worker,
+        compaction: CompactionJob,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<LocalDatanodes> {
         let mut nodes = Vec::new();
@@ -84,8 +90,8 @@ impl LocalDatanodes {
         let stores = nodes.iter().map(|n: &Datanode| n.store.clone()).collect();
         let compaction = vec![tokio::spawn(run_compaction(
             stores,
-            compaction_interval,
-            compaction_worker,
+            compaction.interval,
+            compaction.worker,
             shutdown.clone(),
         ))];
         let ids = (0..nodes.len() as u32).collect();

@@ -108,8 +108,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             options,
             membership.transport.clone(),
             crate::listeners::datanode(&args),
-            Duration::from_secs(args.compaction_interval.max(1)),
-            compaction,
+            crate::datanodes::CompactionJob {
+                interval: Duration::from_secs(args.compaction_interval.max(1)),
+                worker: compaction,
+            },
             shutdown_rx.clone(),
         )
         .await?,

@@ -8,15 +8,18 @@ use cairn_metadata::testing::{run_conformance, StoreFactory};
 
 use super::*;
 
+/// A running group and its directories.
+type Running = Option<(Vec<TestNode>, Vec<tempfile::TempDir>)>;
+
 /// Makes a fresh group of `size` nodes per case and stops the previous one.
 struct Groups {
     size: usize,
     /// The running group and its directories.
-    current: Arc<Mutex<Option<(Vec<TestNode>, Vec<tempfile::TempDir>)>>>,
+    current: Arc<Mutex<Running>>,
 }
 
 impl Groups {
-    async fn stop_current(current: &Mutex<Option<(Vec<TestNode>, Vec<tempfile::TempDir>)>>) {
+    async fn stop_current(current: &Mutex<Running>) {
         let old = current.lock().unwrap().take();
         if let Some((nodes, _dirs)) = old {
             for n in nodes {
