@@ -99,7 +99,7 @@ pub fn decode_root(value: Option<&[u8]>) -> Result<Option<String>, MetadataError
     let Some(raw) = value else {
         return Ok(None);
     };
-    let rec = crate::cluster_state::decode_value(raw, "root key", |r| {
+    let rec = crate::records::decode_value(raw, "root key", |r| {
         Some(RootKey {
             access_key: String::from_utf8_lossy(r).into_owned(),
         })

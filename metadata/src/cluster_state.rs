@@ -16,7 +16,7 @@
 //! Values use the encoding of every record ([`crate::records`]): a format byte, then
 //! postcard. Older builds wrote these values as text (JSON; the root key and versioning
 //! state as plain bytes); text never starts with a byte below 0x09, which is where format
-//! bytes are, so [`decode_value`] tells the two apart and still reads the old ones.
+//! bytes are, so [`decode_value`](crate::records::decode_value) tells the two apart and still reads the old ones.
 //!
 //! `Command::SetSys`, which wrote any key, is kept only so that old Raft logs decode and
 //! replay; `apply` refuses it for every key it owns ([`owned_by_apply`]).
@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Cf;
-use crate::records::{decode, encode, Stored};
+use crate::records::{decode_value, encode, Stored};
 use crate::scrub_report::ScrubReport;
 use crate::state::{put, StateView, Write};
 use crate::{MetadataError, MetadataStore, Result};
@@ -113,24 +113,6 @@ impl Stored for EcScheme {}
 impl Stored for ClusterCaRecord {}
 impl Stored for NodeRecord {}
 impl Stored for Vec<ScrubReport> {}
-
-/// Format bytes are below this; text (what older builds stored) starts at it or above.
-const TEXT_START: u8 = 0x09;
-
-/// Decodes a value of `sys` or `bucket_config` kept by this module (or
-/// [`crate::access_keys`], [`crate::versions`]): the versioned encoding, or `legacy` for the
-/// text older builds stored.
-pub(crate) fn decode_value<T: Stored>(
-    raw: &[u8],
-    what: &str,
-    legacy: impl FnOnce(&[u8]) -> Option<T>,
-) -> Result<T> {
-    match raw.first() {
-        Some(&b) if b < TEXT_START => decode(raw),
-        _ => legacy(raw)
-            .ok_or_else(|| MetadataError::Corrupt(format!("the stored {what} does not decode"))),
-    }
-}
 
 fn json<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
     serde_json::from_slice(raw).ok()

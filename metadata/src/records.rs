@@ -346,6 +346,24 @@ impl BucketConfigKind {
 #[path = "records/legacy.rs"]
 pub mod legacy;
 
+/// Format bytes are below this; text (what older builds stored) starts at it or above.
+const TEXT_START: u8 = 0x09;
+
+/// Decodes a value of `sys` or `bucket_config` kept by [`crate::cluster_state`],
+/// [`crate::access_keys`] or [`crate::versions`]: the versioned encoding, or `legacy` for the
+/// text older builds stored.
+pub(crate) fn decode_value<T: Stored>(
+    raw: &[u8],
+    what: &str,
+    legacy: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T, MetadataError> {
+    match raw.first() {
+        Some(&b) if b < TEXT_START => decode(raw),
+        _ => legacy(raw)
+            .ok_or_else(|| MetadataError::Corrupt(format!("the stored {what} does not decode"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,7 +53,7 @@ impl VersioningState {
         let Some(raw) = value else {
             return Ok(VersioningState::Unversioned);
         };
-        crate::cluster_state::decode_value(raw, "versioning state", |r| match r {
+        crate::records::decode_value(raw, "versioning state", |r| match r {
             b"Enabled" => Some(VersioningState::Enabled),
             b"Suspended" => Some(VersioningState::Suspended),
             _ => None,
