@@ -20,6 +20,7 @@ const OWN_CRATES: &[&str] = &[
     "cairn_placement",
     "cairn_sigv4",
     "cairn_types",
+    "cairn_worker",
 ];
 
 /// The default filter directive: dependencies at WARN, Cairn at INFO.
