@@ -13,6 +13,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use super::*;
 
 mod layouts;
+mod service;
 
 /// Stripe size of the fixtures (small, so that tests cross many stripe boundaries).
 const STRIPE: usize = 1000;
