@@ -109,7 +109,8 @@ async fn puts_store_the_record_and_refuse_failed_conditions_before_storing() {
     assert_eq!(rec.user_meta.get("a").map(String::as_str), Some("b"));
     assert_eq!(rec.tags.len(), 1);
     assert_eq!(rec.acl.as_ref().map(|a| a.owner.as_str()), Some("o"));
-    assert!(rec.version_id.is_some());
+    // An unversioned bucket keeps no version ids.
+    assert_eq!(rec.version_id, None);
     assert_eq!(read_all(&f.svc, &rec, 0..rec.size).await, first);
     let shards = shard_count(&f);
     assert_eq!(shards, 3);
@@ -375,7 +376,7 @@ async fn copies_carry_or_replace_metadata_and_tags() {
     assert_eq!(same.etag, src.etag);
     assert_eq!(same.user_meta, src.user_meta);
     assert_eq!(same.tags, src.tags);
-    assert_ne!(same.version_id, src.version_id);
+    assert_eq!(same.version_id, None);
     let mut want = cairn_sigv4::Checksummer::new(cairn_sigv4::ChecksumAlgorithm::Crc32);
     want.update(&bytes);
     assert_eq!(
