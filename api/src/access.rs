@@ -21,17 +21,17 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use cairn_metadata::{
-    BucketConfigKind, BucketRecord, Command, Grant, Grantee, ObjectAcl, ObjectRecord, Permission,
-    VersionSel, ANONYMOUS_OWNER,
+    BucketRecord, Grant, Grantee, ObjectAcl, ObjectRecord, Permission, VersionSel, ANONYMOUS_OWNER,
 };
 use cairn_types::{BucketName, ObjectKey};
 
 use crate::auth::Caller;
-use crate::copy::{self, Source};
+use crate::copy_source::{self, Source};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::{canonical_id, Directory};
-use crate::op::{Access, Op, Query};
-use crate::versioning::{resolve, resolve_version};
+use crate::lookup::{resolve, resolve_version};
+use crate::op::{Access, Op};
+use crate::query::Query;
 use crate::{acl, ApiState};
 
 /// Whether `grants` give `who` (`None`: anonymous) the permission `perm`.
@@ -48,10 +48,10 @@ pub fn grants_allow(grants: &[Grant], who: Option<&str>, perm: Permission) -> bo
 
 /// The bucket's record, or NoSuchBucket.
 pub async fn load_bucket(st: &Arc<ApiState>, bucket: &BucketName) -> Result<BucketRecord, S3Error> {
-    st.meta()
-        .get_bucket(bucket)
-        .await?
-        .ok_or_else(|| S3Error::no_such_bucket().with("BucketName", bucket.as_str()))
+    st.objects
+        .bucket(bucket)
+        .await
+        .map_err(|e| S3Error::from(e).for_bucket(bucket.as_str()))
 }
 
 /// The bucket's ACL grants: the stored ones, or the owner's full control.
@@ -59,32 +59,7 @@ pub async fn bucket_grants(
     st: &Arc<ApiState>,
     bucket: &BucketRecord,
 ) -> Result<Vec<Grant>, S3Error> {
-    match st
-        .meta()
-        .get_bucket_config(&bucket.name, BucketConfigKind::Acl)
-        .await?
-    {
-        Some(b) => serde_json::from_slice(&b)
-            .map_err(|e| S3Error::new(S3ErrorCode::InternalError, format!("stored ACL: {e}"))),
-        None => Ok(acl::private(&bucket.owner)),
-    }
-}
-
-/// Stores the bucket's ACL grants.
-pub async fn save_bucket_grants(
-    st: &Arc<ApiState>,
-    bucket: &BucketName,
-    grants: &[Grant],
-) -> Result<(), S3Error> {
-    let value = serde_json::to_vec(grants).map_err(S3Error::internal)?;
-    st.meta()
-        .apply(Command::SetBucketConfig {
-            bucket: bucket.clone(),
-            kind: BucketConfigKind::Acl,
-            value: Some(value),
-        })
-        .await?;
-    Ok(())
+    Ok(st.objects.bucket_acl(bucket).await?)
 }
 
 /// Whether the caller owns the bucket: it is the key that created it, or the root key and
@@ -103,8 +78,7 @@ pub async fn is_bucket_owner(
     if !st.keys.is_root(ak) {
         return Ok(false);
     }
-    let tombstone = cairn_metadata::access_keys::deleted_key(&bucket.owner);
-    Ok(st.meta().get_sys(&tombstone).await?.is_some())
+    Ok(st.objects.key_deleted(&bucket.owner).await?)
 }
 
 /// Whether the caller has `perm` on the bucket.
@@ -262,7 +236,7 @@ async fn load_source(
     caller: &Caller,
     h: &HeaderMap,
 ) -> Result<Source, S3Error> {
-    let (bucket, key, sel) = copy::parse_copy_source(h)?;
+    let (bucket, key, sel) = copy_source::parse_copy_source(h)?;
     let bucket_rec = load_bucket(st, &bucket).await?;
     let resolved = match resolve(st, &bucket, &key, &sel).await {
         Err(e) => Err(hide_absence(st, caller, &bucket_rec, e).await),
@@ -283,7 +257,7 @@ async fn load_source(
         Ok(found) => found,
     };
     require_object_perm(caller, &bucket_rec, &rec, Permission::Read)?;
-    copy::check_copy_conditions(h, &rec)?;
+    copy_source::check_copy_conditions(h, &rec)?;
     Ok(Source {
         bucket,
         key,

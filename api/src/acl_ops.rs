@@ -7,16 +7,16 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{Command, CommandOutput, Grant, ObjectAcl, VersionSel};
+use cairn_metadata::{Grant, ObjectAcl};
 use cairn_types::ObjectKey;
 
 use crate::access::{self, object_grants, object_owner, Authorized, Resolved};
 use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
+use crate::headers::set;
 use crate::identity::Directory;
-use crate::object::set;
-use crate::router::Query;
-use crate::versioning::version_param;
+use crate::lookup::version_param;
+use crate::query::Query;
 use crate::{acl, xml_response, ApiState};
 
 /// Largest AccessControlPolicy document accepted.
@@ -41,7 +41,7 @@ pub async fn put_bucket_acl(
     let headers = req.headers().clone();
     let body = read_small_body(caller, req, MAX_ACL_BODY).await?;
     let grants = requested_grants(st, &headers, &body, &bucket.owner, &bucket.owner).await?;
-    access::save_bucket_grants(st, &bucket.name, &grants).await?;
+    st.objects.set_bucket_acl(&bucket.name, &grants).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -104,26 +104,18 @@ pub async fn put_object_acl(
     let grants = requested_grants(st, &headers, &body, &owner, &bucket.owner).await?;
     // Change the version that was checked, not whatever is newest by now: a writer may have
     // replaced it while the body arrived (then the command refuses, OperationAborted).
-    let sel = match version_param(q)? {
-        VersionSel::Latest => VersionSel::Id(rec.version_id.clone()),
-        named => named,
-    };
-    let out = st
-        .meta()
-        .apply(Command::SetObjectAclIfUnchanged {
-            bucket: bucket.name.clone(),
-            key: key.clone(),
-            version: sel,
-            acl: ObjectAcl { owner, grants },
-            etag: rec.etag.clone(),
-            last_modified_ms: rec.last_modified_ms,
-        })
+    let id = st
+        .objects
+        .set_object_acl(
+            &bucket.name,
+            key,
+            version_param(q)?,
+            ObjectAcl { owner, grants },
+            rec,
+        )
         .await?;
-    let CommandOutput::Tagged(id) = out else {
-        return Err(S3Error::internal("SetObjectAcl answered something else"));
-    };
     let mut resp = StatusCode::OK.into_response();
-    if let Some(v) = id.or_else(|| rec.version_id.clone()) {
+    if let Some(v) = id {
         set(resp.headers_mut(), "x-amz-version-id", &v);
     }
     Ok(resp)

@@ -10,7 +10,7 @@ use cairn_metadata::ObjectData;
 
 use crate::access::{Authorized, Resolved};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::object::{header_str, set};
+use crate::headers::{header_str, set};
 use crate::util::http_date;
 use crate::xml::XmlWriter;
 use crate::xml_response;

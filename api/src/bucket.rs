@@ -5,18 +5,17 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{BucketRecord, Command, MetadataError};
-use cairn_types::clock::now_ms;
+use cairn_objects::{BucketCreated, BucketListing};
 use cairn_types::BucketName;
 
 use crate::access::Authorized;
+use crate::acl;
 use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
-use crate::router::Query;
+use crate::query::Query;
 use crate::util::iso8601;
 use crate::xml::{self, XmlWriter};
-use crate::{access, acl};
 use crate::{xml_response, ApiState};
 
 /// ListBuckets: the caller's own buckets, by name, optionally under `prefix` and paged with
@@ -46,17 +45,8 @@ pub async fn list_buckets(
     let prefix = q.get("prefix").unwrap_or("");
     let after = q.get("continuation-token").unwrap_or("");
     // Each key sees the buckets it owns.
-    let mut buckets: Vec<_> = st
-        .meta()
-        .list_buckets()
-        .await?
-        .into_iter()
-        .filter(|b| b.owner == me)
-        .filter(|b| b.name.as_str().starts_with(prefix) && b.name.as_str() > after)
-        .collect();
-    buckets.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
-    let truncated = buckets.len() > max;
-    buckets.truncate(max);
+    let BucketListing { buckets, truncated } =
+        st.objects.list_buckets(me, prefix, after, max).await?;
     let mut w = XmlWriter::new();
     w.open_root("ListAllMyBucketsResult");
     Directory::new(st).write_owner(&mut w, "Owner", me).await?;
@@ -105,21 +95,9 @@ pub async fn create_bucket(
             tracing::debug!(location = %loc, "CreateBucket location constraint");
         }
     }
-    let rec = BucketRecord {
-        name: name.clone(),
-        created_ms: now_ms(),
-        owner: me.clone(),
-    };
-    match st.meta().apply(Command::CreateBucket(rec)).await {
-        Ok(_) => {
-            if let Some(grants) = &requested {
-                access::save_bucket_grants(st, &name, grants).await?;
-            }
-        }
-        Err(MetadataError::BucketExists { owner }) if owner == me => {
-            let existing = access::load_bucket(st, &name).await?;
-            let same_acl = access::bucket_grants(st, &existing).await?
-                == requested.unwrap_or_else(|| acl::private(&me));
+    match st.objects.create_bucket(&name, &me, requested).await {
+        Ok(BucketCreated::Created) => {}
+        Ok(BucketCreated::AlreadyOwned { same_acl }) => {
             if st.region != "us-east-1" {
                 return Err(S3Error::new(
                     S3ErrorCode::BucketAlreadyOwnedByYou,
@@ -155,8 +133,8 @@ pub async fn head_bucket(st: &Arc<ApiState>, a: &Authorized) -> Result<Response,
 
 pub async fn delete_bucket(st: &Arc<ApiState>, a: &Authorized) -> Result<Response, S3Error> {
     let name = &a.bucket()?.name;
-    st.meta()
-        .apply(Command::DeleteBucket { name: name.clone() })
+    st.objects
+        .delete_bucket(name)
         .await
         .map_err(|e| S3Error::from(e).with("BucketName", name.as_str()))?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -172,14 +150,4 @@ pub async fn get_location(st: &Arc<ApiState>, a: &Authorized) -> Result<Response
     }
     w.close("LocationConstraint");
     Ok(xml_response(w.finish()))
-}
-
-pub async fn require_bucket(
-    st: &Arc<ApiState>,
-    name: &BucketName,
-) -> Result<BucketRecord, S3Error> {
-    st.meta()
-        .get_bucket(name)
-        .await?
-        .ok_or_else(|| S3Error::no_such_bucket().with("BucketName", name.as_str()))
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{BucketConfigKind, Command};
+use cairn_metadata::BucketConfigKind;
 use cairn_types::BucketName;
 
 use crate::access::Authorized;
@@ -137,20 +137,14 @@ async fn set(
     kind: BucketConfigKind,
     value: Option<Vec<u8>>,
 ) -> Result<(), S3Error> {
-    st.meta()
-        .apply(Command::SetBucketConfig {
-            bucket: bucket.clone(),
-            kind,
-            value,
-        })
-        .await?;
+    st.objects.set_bucket_config(bucket, kind, value).await?;
     Ok(())
 }
 
 async fn load_tags(st: &Arc<ApiState>, bucket: &BucketName) -> Result<Option<TagSet>, S3Error> {
     match st
-        .meta()
-        .get_bucket_config(bucket, BucketConfigKind::Tagging)
+        .objects
+        .bucket_config(bucket, BucketConfigKind::Tagging)
         .await?
     {
         None => Ok(None),

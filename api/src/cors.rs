@@ -200,8 +200,8 @@ pub async fn load_rules(
     bucket: &BucketName,
 ) -> Result<Option<Vec<CorsRule>>, S3Error> {
     match st
-        .meta()
-        .get_bucket_config(bucket, BucketConfigKind::Cors)
+        .objects
+        .bucket_config(bucket, BucketConfigKind::Cors)
         .await?
     {
         None => Ok(None),
@@ -236,9 +236,7 @@ pub async fn preflight(
             "Insufficient information. Origin request header needed.",
         ));
     };
-    if st.meta().get_bucket(bucket).await?.is_none() {
-        return Err(S3Error::no_such_bucket().with("BucketName", bucket.as_str()));
-    }
+    crate::access::load_bucket(st, bucket).await?;
     let Some(rules) = load_rules(st, bucket).await? else {
         return Err(forbidden(
             "CORSResponse: CORS is not enabled for this bucket.",

@@ -8,15 +8,14 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_metadata::{Deletion, VersionSel};
-use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 
 use crate::access::Authorized;
 use crate::auth::read_small_body;
 use crate::error::S3Error;
-use crate::object::set;
-use crate::router::Query;
-use crate::versioning::{new_version_id, version_param};
+use crate::headers::set;
+use crate::lookup::version_param;
+use crate::query::Query;
 use crate::xml::{self, XmlWriter};
 use crate::{xml_response, ApiState};
 
@@ -28,24 +27,7 @@ async fn delete_one(
     key: &ObjectKey,
     sel: VersionSel,
 ) -> Result<(Deletion, Option<String>), S3Error> {
-    match sel {
-        VersionSel::Latest => {
-            let now = now_ms();
-            let d = st
-                .objects
-                .delete(bucket, key, new_version_id(now), now)
-                .await?;
-            let id = d
-                .delete_marker
-                .then(|| d.version_id.clone().unwrap_or_else(|| "null".into()));
-            Ok((d, id))
-        }
-        VersionSel::Id(id) => {
-            let shown = id.clone().unwrap_or_else(|| "null".into());
-            let d = st.objects.delete_version(bucket, key, id).await?;
-            Ok((d, Some(shown)))
-        }
-    }
+    Ok(st.objects.delete_object(bucket, key, sel).await?)
 }
 
 pub async fn delete_object(

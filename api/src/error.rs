@@ -281,6 +281,24 @@ impl S3Error {
         )
     }
 
+    /// Names the bucket on a NoSuchBucket error.
+    pub fn for_bucket(self, bucket: &str) -> Self {
+        if self.code == S3ErrorCode::NoSuchBucket {
+            self.with("BucketName", bucket)
+        } else {
+            self
+        }
+    }
+
+    /// Names the upload on a NoSuchUpload error.
+    pub fn for_upload(self, upload_id: &str) -> Self {
+        if self.code == S3ErrorCode::NoSuchUpload {
+            self.with("UploadId", upload_id)
+        } else {
+            self
+        }
+    }
+
     /// The XML error document.
     pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
         let mut w = XmlWriter::new();
@@ -402,6 +420,46 @@ impl From<ObjectsError> for S3Error {
             | ObjectsError::Inconsistent(_)
             | ObjectsError::Config(_)
             | ObjectsError::Erasure(_) => S3Error::internal(e),
+            ObjectsError::IncompleteBody { .. } => S3Error::new(
+                S3ErrorCode::IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            ),
+            ObjectsError::ChecksumTypeMismatch { expected, got } => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    expected.to_ascii_lowercase(),
+                    got.to_ascii_lowercase()
+                ),
+            ),
+            ObjectsError::NoSuchKey { key, delete_marker } => {
+                let e = S3Error::no_such_key().with("Key", key);
+                match delete_marker {
+                    Some(id) => e
+                        .with_header("x-amz-delete-marker", "true")
+                        .with_header("x-amz-version-id", id),
+                    None => e,
+                }
+            }
+            ObjectsError::NoSuchVersion { key, version_id } => S3Error::no_such_version()
+                .with("Key", key)
+                .with("VersionId", version_id),
+            ObjectsError::IsDeleteMarker { version_id } => S3Error::method_not_allowed()
+                .with_header("x-amz-delete-marker", "true")
+                .with_header("x-amz-version-id", version_id)
+                .with_header("allow", "DELETE"),
+            ObjectsError::PartChecksumMismatch { part_number } => S3Error::new(
+                S3ErrorCode::InvalidPart,
+                format!("The checksum of part {part_number} does not match the one uploaded."),
+            ),
+            ObjectsError::ObjectSizeMismatch { claimed, actual } => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!("The provided x-amz-mp-object-size header value {claimed} does not match the object size {actual}"),
+            ),
+            ObjectsError::BadDigest { header } => S3Error::new(
+                S3ErrorCode::BadDigest,
+                format!("The {header} you specified did not match the calculated checksum."),
+            ),
             ObjectsError::WriteQuorum { .. }
             | ObjectsError::TooFewShards { .. }
             | ObjectsError::NotEnoughDatanodes { .. } => {

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
+use cairn_metadata::{WriteCondition, MAX_PART_NUMBER};
+use cairn_objects::ObjectMetadata;
 use cairn_sigv4::AuthError;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -169,6 +171,77 @@ pub(crate) fn meta_header(v: &str) -> Option<HeaderValue> {
         Some(b) => HeaderValue::from_bytes(&b).ok(),
         None => HeaderValue::from_str(v).ok(),
     }
+}
+
+/// The conditional-write headers of a PutObject: `If-None-Match: *` or `If-Match: <etag>`.
+pub(crate) fn write_condition(h: &HeaderMap) -> Result<WriteCondition, S3Error> {
+    let none_match = header_str(h, "if-none-match");
+    let if_match = header_str(h, "if-match");
+    match (none_match.as_deref().map(str::trim), if_match) {
+        (Some(_), Some(_)) => Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "If-Match and If-None-Match cannot be combined on a write",
+        )),
+        (Some("*"), None) => Ok(WriteCondition::IfAbsent),
+        (Some(etag), None) => Ok(WriteCondition::IfNoneMatch(
+            etag.trim_matches('"').to_string(),
+        )),
+        (None, Some(etag)) => Ok(WriteCondition::IfMatch(
+            etag.trim().trim_matches('"').to_string(),
+        )),
+        (None, None) => Ok(WriteCondition::Always),
+    }
+}
+
+/// The content type, stored headers and user metadata a request gives a new object.
+pub(crate) fn object_metadata(h: &HeaderMap) -> Result<ObjectMetadata, S3Error> {
+    Ok(ObjectMetadata {
+        content_type: header_str(h, "content-type"),
+        headers: stored_headers(h),
+        user_meta: user_meta(h)?,
+    })
+}
+
+pub(crate) fn set(h: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        h.insert(n, v);
+    }
+}
+
+pub(crate) fn parse_http_date(v: &str) -> Option<i64> {
+    httpdate::parse_http_date(v.trim())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+pub(crate) fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| {
+        t == "*"
+            || t.trim_matches('"') == etag
+            || t.strip_prefix("W/").map(|w| w.trim_matches('"')) == Some(etag)
+    })
+}
+
+/// Parses a `partNumber` (1..=10000).
+pub(crate) fn parse_part_number(v: &str) -> Result<u32, S3Error> {
+    v.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                format!(
+                    "Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
+                ),
+            )
+            .with("ArgumentName", "partNumber")
+            .with("ArgumentValue", v)
+        })
 }
 
 #[cfg(test)]

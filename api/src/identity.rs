@@ -38,7 +38,7 @@ pub fn display_name(access_key: &str, name: &str) -> String {
     }
 }
 
-/// Access keys with their names, looked up in metadata as a request needs them (a handful
+/// Access keys with their names, looked up through the object service as a request needs them (a handful
 /// of point reads per request; the whole key list only to resolve a canonical id).
 pub struct Directory<'a> {
     st: &'a Arc<ApiState>,
@@ -58,7 +58,7 @@ impl<'a> Directory<'a> {
         if let Some(n) = self.names.get(access_key) {
             return Ok(n.clone());
         }
-        let name = match self.st.meta().get_access_key(access_key).await? {
+        let name = match self.st.objects.access_key(access_key).await? {
             Some(rec) => display_name(access_key, &rec.name),
             None => display_name(access_key, ""),
         };
@@ -83,7 +83,7 @@ impl<'a> Directory<'a> {
 
     /// The access key whose canonical user id is `id`.
     pub async fn resolve(&self, id: &str) -> Result<Option<String>, S3Error> {
-        let keys = self.st.meta().list_access_keys().await?;
+        let keys = self.st.objects.access_keys().await?;
         Ok(keys
             .into_iter()
             .map(|k| k.access_key)

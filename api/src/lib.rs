@@ -1,7 +1,7 @@
 //! The S3 REST front end: turns HTTP requests into typed S3 operations ([`op`], the one
 //! operation table), authenticates them (SigV4), authorizes them from that table
-//! (`access`), runs them against metadata and the object data path, and renders S3 responses
-//! and errors. Storage crates never see HTTP; this crate never sees a storage engine.
+//! (`access`), translates them into calls of the object service (`cairn_objects`, which owns
+//! what an operation does to metadata and storage), and renders S3 responses and errors. Storage crates never see HTTP; this crate never sees a storage engine.
 //!
 //! Every response carries `x-amz-request-id`; every error is rendered by [`error`], the one
 //! mapping from crate errors to S3 codes.
@@ -13,7 +13,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use cairn_metadata::MetadataStore;
 use cairn_objects::ObjectService;
 use tracing::Instrument;
 
@@ -26,6 +25,7 @@ mod bucket;
 mod bucket_config;
 pub mod budget;
 mod copy;
+mod copy_source;
 mod cors;
 mod delete;
 pub mod error;
@@ -33,12 +33,14 @@ mod headers;
 pub mod identity;
 pub mod limits;
 mod listing;
+mod lookup;
 pub mod metrics;
 mod multipart;
 mod multipart_complete;
 mod multipart_list;
 mod object;
 pub mod op;
+mod query;
 mod router;
 mod tagging;
 mod util;
@@ -61,12 +63,6 @@ pub struct ApiState {
     pub body_budget: budget::BodyBudget,
     /// Rate limits per access key and per client address.
     pub limits: limits::RateLimiter,
-}
-
-impl ApiState {
-    pub fn meta(&self) -> &Arc<dyn MetadataStore> {
-        self.objects.metadata()
-    }
 }
 
 /// The S3 router: every path and method goes through [`handle`].

@@ -11,7 +11,7 @@ use crate::access;
 use crate::access::Authorized;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
-use crate::router::Query;
+use crate::query::Query;
 use crate::util::{iso8601, url_encode};
 use crate::xml::XmlWriter;
 use crate::{xml_response, ApiState};
@@ -94,7 +94,7 @@ pub async fn list_objects(
         q.get("marker").map(str::to_string)
     };
     let page = st
-        .meta()
+        .objects
         .list_objects(
             bucket,
             &ListQuery {

@@ -2,44 +2,33 @@
 //! and AbortMultipartUpload (completion is in `multipart_complete`, listing in
 //! `multipart_list`).
 //!
-//! Each part is streamed through the same body checks and `write_body` as a PutObject and
-//! becomes its own inline or striped body; the metadata commands (`PutPart`,
-//! `CompleteUpload`, `AbortUpload`) validate against the stored upload and queue dead shards
-//! for GC. A part whose command fails (the upload was completed or aborted meanwhile) is
-//! discarded at once.
+//! Each part's body goes through the same checks as a PutObject's; the object service
+//! stores it (`put_part`, `copy_part`) as its own inline or striped body and records it
+//! against the stored upload. The checksum options of a new upload are decided here.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{Command, ObjectAcl, PartRecord, StoredChecksum, UploadRecord};
-use cairn_objects::WrittenBody;
+use cairn_metadata::{ObjectAcl, StoredChecksum, UploadRecord};
+use cairn_objects::{crc_of, NewUpload, PartTarget, COMPOSITE, FULL_OBJECT};
 use cairn_sigv4::ChecksumAlgorithm;
-use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 
 use crate::access::Authorized;
 use crate::auth::{self};
-use crate::bucket::require_bucket;
-use crate::copy::{copy_body, parse_copy_range, requested_algorithm, source_version_header};
+use crate::copy::requested_algorithm;
+use crate::copy_source::{parse_copy_range, source_version_header};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::object::{
-    declared_length, header_str, parse_part_number, set, stored_headers, user_meta,
-};
-use crate::router::Query;
+use crate::headers::{declared_length, header_str, object_metadata, parse_part_number, set};
+use crate::query::Query;
 use crate::util::iso8601;
 use crate::xml::XmlWriter;
 use crate::{tagging, xml_response, ApiState};
 
 /// The largest part (as S3: 5 GiB).
 pub const MAX_PART_SIZE: u64 = 5 << 30;
-
-/// A new upload id: the initiation time (so that ids of one key sort in initiation order)
-/// and 128 random bits, in lowercase hex.
-fn new_upload_id(now_ms: i64) -> String {
-    format!("{:012x}{}", now_ms.max(0), uuid::Uuid::new_v4().simple())
-}
 
 /// The `uploadId` parameter; anything that is not one of Cairn's ids cannot name an upload.
 pub(crate) fn upload_id_param(q: &Query) -> Result<&str, S3Error> {
@@ -50,17 +39,21 @@ pub(crate) fn upload_id_param(q: &Query) -> Result<&str, S3Error> {
         .ok_or_else(S3Error::no_such_upload)
 }
 
+/// The upload a request names (NoSuchBucket, or NoSuchUpload naming it).
 pub(crate) async fn require_upload(
     st: &Arc<ApiState>,
     bucket: &BucketName,
     key: &ObjectKey,
     upload_id: &str,
 ) -> Result<UploadRecord, S3Error> {
-    require_bucket(st, bucket).await?;
-    st.meta()
-        .get_upload(bucket, key, upload_id)
-        .await?
-        .ok_or_else(|| S3Error::no_such_upload().with("UploadId", upload_id))
+    st.objects
+        .upload(bucket, key, upload_id)
+        .await
+        .map_err(|e| {
+            S3Error::from(e)
+                .for_bucket(bucket.as_str())
+                .for_upload(upload_id)
+        })
 }
 
 fn checksum_header(h: &mut HeaderMap, c: &StoredChecksum) {
@@ -83,27 +76,19 @@ pub async fn create_upload(
     let bucket = &a.bucket()?.name;
     let algorithm = requested_algorithm(h)?;
     let checksum_type = checksum_type(algorithm, header_str(h, "x-amz-checksum-type"))?;
-    let now = now_ms();
-    let upload = UploadRecord {
-        upload_id: new_upload_id(now),
-        initiated_ms: now,
-        owner: acl.owner.clone(),
-        content_type: header_str(h, "content-type"),
-        headers: stored_headers(h),
-        user_meta: user_meta(h)?,
-        checksum_algorithm: algorithm.map(|a| a.name().to_string()),
-        checksum_type: checksum_type.clone(),
-        tags: tagging::from_header(h)?.unwrap_or_default(),
-        acl: Some(acl),
-    };
-    let upload_id = upload.upload_id.clone();
-    st.meta()
-        .apply(Command::CreateUpload {
+    let upload = st
+        .objects
+        .create_upload(NewUpload {
             bucket: bucket.clone(),
             key: key.clone(),
-            upload,
+            metadata: object_metadata(h)?,
+            tags: tagging::from_header(h)?.unwrap_or_default(),
+            acl,
+            checksum_algorithm: algorithm,
+            checksum_type: checksum_type.clone(),
         })
         .await?;
+    let upload_id = upload.upload_id;
     let mut w = XmlWriter::new();
     w.open_root("InitiateMultipartUploadResult");
     w.elem("Bucket", bucket.as_str());
@@ -165,54 +150,6 @@ fn checksum_type(
     Ok(Some(chosen.to_string()))
 }
 
-pub(crate) const COMPOSITE: &str = "COMPOSITE";
-pub(crate) const FULL_OBJECT: &str = "FULL_OBJECT";
-
-/// The CRC a checksum algorithm is (only CRCs can be combined into a full-object checksum).
-pub(crate) fn crc_of(alg: ChecksumAlgorithm) -> Option<crc_fast::CrcAlgorithm> {
-    match alg {
-        ChecksumAlgorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
-        ChecksumAlgorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
-        ChecksumAlgorithm::Crc64Nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
-        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
-    }
-}
-
-/// Records `written` as part `part_number`; on a definite failure the body is discarded.
-async fn record_part(
-    st: &Arc<ApiState>,
-    bucket: &BucketName,
-    key: &ObjectKey,
-    upload_id: &str,
-    part_number: u32,
-    written: WrittenBody,
-    checksum: Option<StoredChecksum>,
-) -> Result<PartRecord, S3Error> {
-    let part = PartRecord {
-        part_number,
-        size: written.size,
-        etag: written.md5_hex.clone(),
-        last_modified_ms: now_ms(),
-        checksum,
-        data: written.data.clone(),
-    };
-    let cmd = Command::PutPart {
-        bucket: bucket.clone(),
-        key: key.clone(),
-        upload_id: upload_id.to_string(),
-        part: part.clone(),
-    };
-    if let Err(e) = st.objects.apply_upload_command(cmd).await {
-        // Kept when the outcome is unknown: the part may have been recorded (the orphan
-        // scrub removes the shards if it was not).
-        if !e.outcome_unknown() {
-            st.objects.discard(written).await;
-        }
-        return Err(e.into());
-    }
-    Ok(part)
-}
-
 pub async fn upload_part(
     st: &Arc<ApiState>,
     a: &Authorized,
@@ -231,34 +168,24 @@ pub async fn upload_part(
         .as_deref()
         .and_then(ChecksumAlgorithm::from_name);
     let (body, verified) = auth::body_stream_with(&caller, req, upload_alg)?;
-    let written = st.objects.write_body(body).await?;
-    if written.size != declared {
-        st.objects.discard(written).await;
-        return Err(S3Error::new(
-            S3ErrorCode::IncompleteBody,
-            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-        ));
-    }
-    let checksum = verified
-        .checksum()
-        .map(|(algorithm, value)| StoredChecksum {
-            algorithm: algorithm.to_string(),
-            value,
-        });
-    if let (Some(want), Some(got)) = (upload_alg, &checksum) {
-        if want.name() != got.algorithm {
-            st.objects.discard(written).await;
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidRequest,
-                format!(
-                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
-                    want.name().to_ascii_lowercase(),
-                    got.algorithm.to_ascii_lowercase()
-                ),
-            ));
-        }
-    }
-    let part = record_part(st, bucket, key, upload_id, part_number, written, checksum).await?;
+    let checksum = move || {
+        verified
+            .checksum()
+            .map(|(algorithm, value)| StoredChecksum {
+                algorithm: algorithm.to_string(),
+                value,
+            })
+    };
+    let target = PartTarget {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        upload_id: upload_id.to_string(),
+        part_number,
+    };
+    let part = st
+        .objects
+        .put_part(target, &upload, declared, body, checksum)
+        .await?;
     let mut resp = StatusCode::OK.into_response();
     set(resp.headers_mut(), "etag", &format!("\"{}\"", part.etag));
     if let Some(c) = &part.checksum {
@@ -288,12 +215,13 @@ pub async fn upload_part_copy(
             "Your proposed upload exceeds the maximum allowed object size.",
         ));
     }
-    let alg = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(ChecksumAlgorithm::from_name);
-    let (written, checksum) = copy_body(st, src, range, alg).await?;
-    let part = record_part(st, bucket, key, upload_id, part_number, written, checksum).await?;
+    let target = PartTarget {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        upload_id: upload_id.to_string(),
+        part_number,
+    };
+    let part = st.objects.copy_part(target, &upload, src, range).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyPartResult");
     w.elem("LastModified", &iso8601(part.last_modified_ms));
@@ -315,13 +243,7 @@ pub async fn abort_upload(
 ) -> Result<Response, S3Error> {
     let bucket = &a.bucket()?.name;
     let upload_id = upload_id_param(q)?;
-    st.objects
-        .apply_upload_command(Command::AbortUpload {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            upload_id: upload_id.to_string(),
-        })
-        .await?;
+    st.objects.abort_upload(bucket, key, upload_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -330,10 +252,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn upload_ids_sort_by_time_and_are_valid_params() {
-        let (a, b) = (new_upload_id(1_000), new_upload_id(2_000));
-        assert!(a < b);
-        assert_eq!(a.len(), 44);
+    fn upload_ids_are_valid_params() {
+        let a = cairn_objects::new_upload_id(1_000);
         let q = Query::parse(Some(&format!("uploadId={a}"))).unwrap();
         assert_eq!(upload_id_param(&q).unwrap(), a);
         for bad in ["uploadId=", "uploadId=a%00b", "uploadId=../x", "x=1"] {

@@ -11,7 +11,7 @@ use crate::access::Authorized;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
 use crate::multipart::{require_upload, upload_id_param};
-use crate::router::Query;
+use crate::query::Query;
 use crate::util::{iso8601, url_encode};
 use crate::xml::XmlWriter;
 use crate::{xml_response, ApiState};
@@ -62,7 +62,7 @@ pub async fn list_parts(
         })?,
     };
     let (parts, truncated) = st
-        .meta()
+        .objects
         .list_parts(bucket, key, upload_id, marker, max)
         .await?;
     let mut w = XmlWriter::new();
@@ -126,7 +126,7 @@ pub async fn list_uploads(
         upload_id_marker: q.get("upload-id-marker").map(str::to_string),
         max_uploads: max,
     };
-    let page = st.meta().list_uploads(bucket, &query).await?;
+    let page = st.objects.list_uploads(bucket, &query).await?;
     let mut w = XmlWriter::new();
     w.open_root("ListMultipartUploadsResult");
     w.elem("Bucket", bucket.as_str());

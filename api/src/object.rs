@@ -6,25 +6,22 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{
-    ObjectAcl, ObjectData, ObjectRecord, StoredChecksum, WriteCondition, MAX_PART_NUMBER,
-};
-use cairn_types::clock::now_ms;
+use cairn_metadata::{ObjectAcl, ObjectData, ObjectRecord, StoredChecksum};
+use cairn_objects::PutObject;
 use cairn_types::ObjectKey;
 use futures::TryStreamExt;
 
 use crate::access::{Authorized, Resolved};
 use crate::auth::{self};
 use crate::error::{S3Error, S3ErrorCode};
-pub(crate) use crate::headers::{
-    declared_length, header_str, stored_headers, user_meta, MAX_PUT_SIZE,
+use crate::headers::{
+    declared_or_chunked, etag_matches, header_str, limit_body, meta_header, object_metadata,
+    parse_http_date, parse_part_number, set, write_condition, MAX_PUT_SIZE,
 };
-use crate::headers::{declared_or_chunked, limit_body, meta_header};
-use crate::router::Query;
+use crate::query::Query;
 use crate::util::http_date;
-use crate::versioning::new_version_id;
 use crate::{tagging, ApiState};
 
 /// PutObject; the new object gets `acl` (its writer's, from the request's ACL headers).
@@ -36,78 +33,36 @@ pub async fn put_object(
     acl: ObjectAcl,
 ) -> Result<Response, S3Error> {
     let caller = a.caller().clone();
-    let bucket = &a.bucket()?.name;
     // The router loaded the bucket; the commit checks again that it still exists.
+    let bucket = a.bucket()?.name.clone();
     let headers = req.headers().clone();
     let condition = write_condition(&headers)?;
-    if condition != WriteCondition::Always {
-        // Refuse early what will fail anyway; the check that counts is in the commit.
-        let current = st.meta().get_object(bucket, key).await?;
-        if let Err(e) = precheck(&condition, current.as_ref()) {
-            // Take the body off the connection first (without storing it), so that the
-            // client reads the 412 instead of a reset in the middle of its upload.
-            let (mut body, _) = auth::body_stream(&caller, req)?;
-            while let Some(chunk) = futures::StreamExt::next(&mut body).await {
-                if chunk.is_err() {
-                    break;
-                }
-            }
-            return Err(e);
-        }
-    }
     let declared = declared_or_chunked(&caller, &headers, MAX_PUT_SIZE)?;
-    let stored = stored_headers(&headers);
-    let user_meta = user_meta(&headers)?;
-    let tags = tagging::from_header(&headers)?.unwrap_or_default();
-
+    let put = PutObject {
+        bucket,
+        key: key.clone(),
+        metadata: object_metadata(&headers)?,
+        tags: tagging::from_header(&headers)?.unwrap_or_default(),
+        acl,
+        condition,
+        size: declared,
+    };
     let (body, verified) = auth::body_stream(&caller, req)?;
     let body = match declared {
         Some(_) => body,
         None => limit_body(body, MAX_PUT_SIZE),
     };
-    let written = st.objects.write_body(body).await?;
-    if declared.is_some_and(|d| written.size != d) {
-        st.objects.discard(written).await;
-        return Err(S3Error::new(
-            S3ErrorCode::IncompleteBody,
-            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-        ));
-    }
-    let checksum = verified
-        .checksum()
-        .map(|(algorithm, value)| StoredChecksum {
-            algorithm: algorithm.to_string(),
-            value,
-        });
-    let etag = written.md5_hex.clone();
-    let now = now_ms();
-    let record = ObjectRecord {
-        size: written.size,
-        etag: etag.clone(),
-        last_modified_ms: now,
-        content_type: header_str(&headers, "content-type"),
-        headers: stored,
-        user_meta,
-        checksum: checksum.clone(),
-        data: written.data,
-        version_id: Some(new_version_id(now)),
-        tags,
-        acl: Some(acl),
-        upload_id: None,
+    let checksum = move || {
+        verified
+            .checksum()
+            .map(|(algorithm, value)| StoredChecksum {
+                algorithm: algorithm.to_string(),
+                value,
+            })
     };
-    let data = record.data.clone();
-    let stored = match st.objects.commit_if(bucket, key, record, condition).await {
-        Ok(s) => s,
-        Err(e) => {
-            // Lost a conditional race (or failed otherwise): nothing refers to these shards.
-            // Unless the outcome is unknown: the commit may have taken effect, so they stay
-            // (the orphan scrub removes them if nothing refers to them in the end).
-            if !e.outcome_unknown() {
-                st.objects.discard_data(&data).await;
-            }
-            return Err(e.into());
-        }
-    };
+    let stored = st.objects.put_object(put, body, checksum).await?;
+    let etag = &stored.etag;
+    let checksum = stored.checksum.clone();
 
     let mut resp = StatusCode::OK.into_response();
     set(resp.headers_mut(), "etag", &format!("\"{etag}\""));
@@ -122,56 +77,6 @@ pub async fn put_object(
         );
     }
     Ok(resp)
-}
-
-/// The conditional-write headers of a PutObject: `If-None-Match: *` or `If-Match: <etag>`.
-pub(crate) fn write_condition(h: &HeaderMap) -> Result<WriteCondition, S3Error> {
-    let none_match = header_str(h, "if-none-match");
-    let if_match = header_str(h, "if-match");
-    match (none_match.as_deref().map(str::trim), if_match) {
-        (Some(_), Some(_)) => Err(S3Error::new(
-            S3ErrorCode::InvalidRequest,
-            "If-Match and If-None-Match cannot be combined on a write",
-        )),
-        (Some("*"), None) => Ok(WriteCondition::IfAbsent),
-        (Some(etag), None) => Ok(WriteCondition::IfNoneMatch(
-            etag.trim_matches('"').to_string(),
-        )),
-        (None, Some(etag)) => Ok(WriteCondition::IfMatch(
-            etag.trim().trim_matches('"').to_string(),
-        )),
-        (None, None) => Ok(WriteCondition::Always),
-    }
-}
-
-/// The early form of the commit's condition check, against `current`.
-fn precheck(condition: &WriteCondition, current: Option<&ObjectRecord>) -> Result<(), S3Error> {
-    let failed = |m: &str| {
-        S3Error::new(
-            S3ErrorCode::PreconditionFailed,
-            format!("At least one of the pre-conditions you specified did not hold: {m}"),
-        )
-    };
-    match (condition, current) {
-        (WriteCondition::IfAbsent, Some(_)) => Err(failed("an object exists (If-None-Match: *)")),
-        (WriteCondition::IfMatch(_), None) => Err(S3Error::no_such_key()),
-        (WriteCondition::IfMatch(e), Some(cur)) if e != "*" && cur.etag != *e => {
-            Err(failed("the ETag differs (If-Match)"))
-        }
-        (WriteCondition::IfNoneMatch(e), Some(cur)) if cur.etag == *e => {
-            Err(failed("the ETag matches (If-None-Match)"))
-        }
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn set(h: &mut HeaderMap, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (
-        HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_str(value),
-    ) {
-        h.insert(n, v);
-    }
 }
 
 /// A byte range request, resolved against the object size.
@@ -238,21 +143,6 @@ fn range_pos(v: &str) -> Option<u64> {
         Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(u64::MAX),
         Err(_) => None,
     }
-}
-
-pub(crate) fn parse_http_date(v: &str) -> Option<i64> {
-    httpdate::parse_http_date(v.trim())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-}
-
-pub(crate) fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|t| {
-        t == "*"
-            || t.trim_matches('"') == etag
-            || t.strip_prefix("W/").map(|w| w.trim_matches('"')) == Some(etag)
-    })
 }
 
 /// Evaluates If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since.
@@ -427,24 +317,6 @@ pub async fn get_object(
         }
     }
     Ok(resp)
-}
-
-/// Parses a `partNumber` (1..=10000).
-pub(crate) fn parse_part_number(v: &str) -> Result<u32, S3Error> {
-    v.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| {
-            S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                format!(
-                    "Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
-                ),
-            )
-            .with("ArgumentName", "partNumber")
-            .with("ArgumentValue", v)
-        })
 }
 
 /// The byte range of part `n` of `rec`, and the part count for a multipart object. An object

@@ -14,8 +14,8 @@ use percent_encoding::percent_decode_str;
 
 use crate::access::{self, Authorized};
 use crate::error::{S3Error, S3ErrorCode};
-pub use crate::op::Query;
 use crate::op::{Op, Target};
+use crate::query::Query;
 use crate::{
     acl_ops, attributes, auth, bucket, bucket_config, copy, cors, delete, limits, listing, metrics,
     multipart, multipart_complete, multipart_list, object, tagging, versioning, ApiState,
@@ -300,13 +300,5 @@ mod tests {
         assert_eq!(virtual_host_bucket(&d, "evils3.example.com"), None);
         assert_eq!(virtual_host_bucket(&d, "127.0.0.1:9000"), None);
         assert_eq!(virtual_host_bucket(&[], "photos.s3.example.com"), None);
-    }
-
-    #[test]
-    fn parses_query() {
-        let q = Query::parse(Some("list-type=2&prefix=a%2Fb+c&delimiter=%2F&location")).unwrap();
-        assert_eq!(q.get("prefix"), Some("a/b c"));
-        assert_eq!(q.get("delimiter"), Some("/"));
-        assert!(q.has("location"));
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_metadata::{Command, CommandOutput, TagSet, VersionSel};
+use cairn_metadata::TagSet;
 use cairn_types::{BucketName, ObjectKey};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
@@ -17,9 +17,9 @@ use serde::Deserialize;
 use crate::access::Authorized;
 use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::object::{header_str, set};
-use crate::router::Query;
-use crate::versioning::{resolve_version, version_param};
+use crate::headers::{header_str, set};
+use crate::lookup::{resolve_version, version_param};
+use crate::query::Query;
 use crate::xml::{self, XmlWriter};
 use crate::{xml_response, ApiState};
 
@@ -163,21 +163,10 @@ async fn set_tags(
     q: &Query,
     tags: TagSet,
 ) -> Result<Option<String>, S3Error> {
-    let sel = version_param(q)?;
-    let out = st
-        .meta()
-        .apply(Command::SetObjectTags {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            version: sel.clone(),
-            tags,
-        })
-        .await?;
-    let CommandOutput::Tagged(id) = out else {
-        return Err(S3Error::internal("SetObjectTags answered something else"));
-    };
-    // Name `null` when the request did.
-    Ok(id.or_else(|| (sel == VersionSel::Id(None)).then(|| "null".to_string())))
+    Ok(st
+        .objects
+        .set_object_tags(bucket, key, version_param(q)?, tags)
+        .await?)
 }
 
 pub async fn put_object_tagging(

@@ -585,23 +585,33 @@ fn check_condition(
         .get(Cf::Objects, &keys::object(bucket, key.as_str()))?
         .map(|b| decode(&b))
         .transpose()?;
-    match (condition, current) {
-        (WriteCondition::IfAbsent, Some(_)) => Err(MetadataError::PreconditionFailed(
-            "an object already exists at this key (If-None-Match: *)".into(),
-        )),
-        (WriteCondition::IfMatch(_), None) => Err(MetadataError::NoSuchKey),
-        (WriteCondition::IfNoneMatch(etag), Some(cur)) if cur.etag == *etag => {
-            Err(MetadataError::PreconditionFailed(format!(
-                "the current ETag is \"{etag}\" (If-None-Match)"
-            )))
+    condition.check(current.as_ref())
+}
+
+impl WriteCondition {
+    /// Whether a write under this condition may replace `current` (the key's current object,
+    /// `None` when there is none). The one check of a write condition: [`apply`] makes it in
+    /// the same step as the write, and a writer may make it early to refuse a body before
+    /// storing it.
+    pub fn check(&self, current: Option<&ObjectRecord>) -> Result<(), MetadataError> {
+        match (self, current) {
+            (WriteCondition::IfAbsent, Some(_)) => Err(MetadataError::PreconditionFailed(
+                "an object already exists at this key (If-None-Match: *)".into(),
+            )),
+            (WriteCondition::IfMatch(_), None) => Err(MetadataError::NoSuchKey),
+            (WriteCondition::IfNoneMatch(etag), Some(cur)) if cur.etag == *etag => {
+                Err(MetadataError::PreconditionFailed(format!(
+                    "the current ETag is \"{etag}\" (If-None-Match)"
+                )))
+            }
+            (WriteCondition::IfMatch(etag), Some(cur)) if etag != "*" && cur.etag != *etag => {
+                Err(MetadataError::PreconditionFailed(format!(
+                    "the current ETag is \"{}\", not \"{etag}\" (If-Match)",
+                    cur.etag
+                )))
+            }
+            _ => Ok(()),
         }
-        (WriteCondition::IfMatch(etag), Some(cur)) if etag != "*" && cur.etag != *etag => {
-            Err(MetadataError::PreconditionFailed(format!(
-                "the current ETag is \"{}\", not \"{etag}\" (If-Match)",
-                cur.etag
-            )))
-        }
-        _ => Ok(()),
     }
 }
 

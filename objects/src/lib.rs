@@ -38,6 +38,7 @@ mod in_flight;
 pub mod membership;
 mod metrics;
 mod reader;
+mod service;
 mod stripe;
 
 pub use gc::GcWorker;
@@ -45,6 +46,7 @@ pub use in_flight::{InFlight, RepairHint, RepairHints};
 pub use membership::{Membership, MembershipView, NodeMap, NodeTopology, RingMetrics};
 pub use metrics::ObjectMetrics;
 pub use reader::{ShardSource, StripeReader};
+pub use service::*;
 
 /// Errors of the object data path.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,26 @@ pub enum ObjectsError {
     TooFewShards { available: usize, needed: usize },
     #[error(transparent)]
     Erasure(#[from] cairn_erasure::ErasureError),
+    #[error("the body has {received} bytes, {declared} were declared")]
+    IncompleteBody { declared: u64, received: u64 },
+    #[error("the part's checksum is {got}; the upload's parts carry {expected}")]
+    ChecksumTypeMismatch { expected: String, got: String },
+    #[error("no object at key {key}")]
+    NoSuchKey {
+        key: String,
+        /// The version id of the delete marker that is the key's newest entry, if one is.
+        delete_marker: Option<String>,
+    },
+    #[error("no version {version_id} of key {key}")]
+    NoSuchVersion { key: String, version_id: String },
+    #[error("version {version_id} is a delete marker")]
+    IsDeleteMarker { version_id: String },
+    #[error("the checksum of part {part_number} is not the one uploaded")]
+    PartChecksumMismatch { part_number: u32 },
+    #[error("the object size given ({claimed}) is not the object's size ({actual})")]
+    ObjectSizeMismatch { claimed: String, actual: u64 },
+    #[error("the {header} given is not the object's checksum")]
+    BadDigest { header: String },
 }
 
 impl ObjectsError {

@@ -1,0 +1,101 @@
+//! PutObject: the early refusal of a write condition that cannot hold, the body, the
+//! record (metadata, tags, ACL, checksum, a new version id) and its conditional commit.
+
+use bytes::Bytes;
+use cairn_metadata::{ObjectAcl, ObjectRecord, StoredChecksum, TagSet, WriteCondition};
+use cairn_types::clock::now_ms;
+use cairn_types::{BucketName, ObjectKey};
+use futures::Stream;
+
+use super::{drain, new_version_id, ObjectMetadata};
+use crate::{ObjectService, ObjectsError, PutError, WrittenBody};
+
+/// A PutObject.
+#[derive(Debug, Clone)]
+pub struct PutObject {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub metadata: ObjectMetadata,
+    pub tags: TagSet,
+    /// The new object's owner and grants.
+    pub acl: ObjectAcl,
+    /// Checked early (before the body is stored) and again in the commit.
+    pub condition: WriteCondition,
+    /// The body's declared length; a body of another length is refused
+    /// ([`ObjectsError::IncompleteBody`]). `None`: taken as it comes.
+    pub size: Option<u64>,
+}
+
+/// Refuses a body whose length is not the declared one.
+pub(crate) fn check_size(declared: Option<u64>, w: &WrittenBody) -> Result<(), ObjectsError> {
+    match declared {
+        Some(d) if d != w.size => Err(ObjectsError::IncompleteBody {
+            declared: d,
+            received: w.size,
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl ObjectService {
+    /// Stores `body` as a new version of `put.key`. `checksum` is asked once the body has
+    /// been read (the verified checksum the client sent, if any). A write condition the
+    /// current object already fails is refused before anything is stored (the body is read
+    /// and dropped); the commit checks it again, atomically.
+    pub async fn put_object<S, E>(
+        &self,
+        put: PutObject,
+        body: S,
+        checksum: impl FnOnce() -> Option<StoredChecksum>,
+    ) -> Result<ObjectRecord, PutError<E>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+    {
+        let PutObject {
+            bucket,
+            key,
+            metadata,
+            tags,
+            acl,
+            condition,
+            size,
+        } = put;
+        if condition != WriteCondition::Always {
+            let current = self
+                .meta
+                .get_object(&bucket, &key)
+                .await
+                .map_err(ObjectsError::from)?;
+            if let Err(e) = condition.check(current.as_ref()) {
+                drain(body).await;
+                return Err(PutError::Store(e.into()));
+            }
+        }
+        self.write_and_commit(
+            body,
+            |w| {
+                check_size(size, w)?;
+                Ok(checksum())
+            },
+            |w, checksum| {
+                let now = now_ms();
+                let record = ObjectRecord {
+                    size: w.size,
+                    etag: w.md5_hex.clone(),
+                    last_modified_ms: now,
+                    content_type: metadata.content_type,
+                    headers: metadata.headers,
+                    user_meta: metadata.user_meta,
+                    checksum,
+                    data: w.data.clone(),
+                    version_id: Some(new_version_id(now)),
+                    tags,
+                    acl: Some(acl),
+                    upload_id: None,
+                };
+                async move { self.commit_if(&bucket, &key, record, condition).await }
+            },
+        )
+        .await
+    }
+}
