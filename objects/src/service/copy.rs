@@ -8,12 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use cairn_metadata::{ObjectAcl, ObjectRecord, StoredChecksum, TagSet};
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
-use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{flatten, new_version_id, ObjectMetadata};
+use super::{flatten, ObjectMetadata};
 use crate::{ObjectService, ObjectsError};
 
 /// A CopyObject into `bucket/key`.
@@ -104,21 +103,7 @@ impl ObjectService {
             body,
             |_| Ok(digest.finish()),
             |w, checksum| {
-                let now = now_ms();
-                let record = ObjectRecord {
-                    size: w.size,
-                    etag: w.md5_hex.clone(),
-                    last_modified_ms: now,
-                    content_type: metadata.content_type,
-                    headers: metadata.headers,
-                    user_meta: metadata.user_meta,
-                    checksum,
-                    data: w.data.clone(),
-                    version_id: Some(new_version_id(now)),
-                    tags,
-                    acl: Some(acl),
-                    upload_id: None,
-                };
+                let record = metadata.into_record(w, checksum, tags, acl);
                 async move { self.commit(&bucket, &key, record).await }
             },
         )

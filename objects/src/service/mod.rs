@@ -44,6 +44,34 @@ pub struct ObjectMetadata {
     pub user_meta: std::collections::BTreeMap<String, String>,
 }
 
+impl ObjectMetadata {
+    /// The record of a new object version made of the written body `w`, stamped now with a
+    /// fresh version id.
+    pub(crate) fn into_record(
+        self,
+        w: &crate::WrittenBody,
+        checksum: Option<cairn_metadata::StoredChecksum>,
+        tags: cairn_metadata::TagSet,
+        acl: cairn_metadata::ObjectAcl,
+    ) -> ObjectRecord {
+        let now = cairn_types::clock::now_ms();
+        ObjectRecord {
+            size: w.size,
+            etag: w.md5_hex.clone(),
+            last_modified_ms: now,
+            content_type: self.content_type,
+            headers: self.headers,
+            user_meta: self.user_meta,
+            checksum,
+            data: w.data.clone(),
+            version_id: Some(new_version_id(now)),
+            tags,
+            acl: Some(acl),
+            upload_id: None,
+        }
+    }
+}
+
 /// An object version a lookup found, with the version id to answer with.
 #[derive(Debug, Clone)]
 pub struct FoundVersion {

@@ -3,11 +3,10 @@
 
 use bytes::Bytes;
 use cairn_metadata::{ObjectAcl, ObjectRecord, StoredChecksum, TagSet, WriteCondition};
-use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 use futures::Stream;
 
-use super::{drain, new_version_id, ObjectMetadata};
+use super::{drain, ObjectMetadata};
 use crate::{ObjectService, ObjectsError, PutError, WrittenBody};
 
 /// A PutObject.
@@ -78,21 +77,7 @@ impl ObjectService {
                 Ok(checksum())
             },
             |w, checksum| {
-                let now = now_ms();
-                let record = ObjectRecord {
-                    size: w.size,
-                    etag: w.md5_hex.clone(),
-                    last_modified_ms: now,
-                    content_type: metadata.content_type,
-                    headers: metadata.headers,
-                    user_meta: metadata.user_meta,
-                    checksum,
-                    data: w.data.clone(),
-                    version_id: Some(new_version_id(now)),
-                    tags,
-                    acl: Some(acl),
-                    upload_id: None,
-                };
+                let record = metadata.into_record(w, checksum, tags, acl);
                 async move { self.commit_if(&bucket, &key, record, condition).await }
             },
         )
