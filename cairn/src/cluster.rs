@@ -251,13 +251,16 @@ pub async fn start(
             .find(|m| m.id == node.id)
             .map(|m| m.addr);
         if known.as_deref() != Some(addr.as_str()) {
-            node.add_node(service::JoinRequest {
-                id: node.id,
-                addr: addr.clone(),
-                voter: args.roles.meta,
+            crate::retry::while_unavailable("updating this node's address", || async {
+                node.add_node(service::JoinRequest {
+                    id: node.id,
+                    addr: addr.clone(),
+                    voter: args.roles.meta,
+                })
+                .await
+                .context("updating this node's address in the cluster")
             })
-            .await
-            .context("updating this node's address in the cluster")?;
+            .await?;
         }
     }
     Ok(Membership {

@@ -13,6 +13,7 @@ mod listeners;
 mod logging;
 mod loopback_tls;
 mod pki;
+mod retry;
 mod server;
 mod sys_records;
 

@@ -56,7 +56,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let raft = membership.node.clone();
     let meta: Arc<dyn MetadataStore> = Arc::new(RaftMetadataStore::new(raft.clone(), local));
     // The cluster CA in metadata, and this node's certificate from it.
-    crate::pki::setup::finish(meta.as_ref(), &cluster_config.setup, &membership.transport).await?;
+    crate::retry::while_unavailable("setting up the cluster CA", || {
+        crate::pki::setup::finish(meta.as_ref(), &cluster_config.setup, &membership.transport)
+    })
+    .await?;
     // One pool for the calls to every datanode of the cluster.
     let datanode_client = membership.transport.client(Default::default());
     let configured_root = root.access_key.clone();
