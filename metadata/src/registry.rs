@@ -2,7 +2,8 @@
 //! (`NodeId`), with the address its shard server answers at. Kept in the `sys` column family
 //! (so it is replicated and snapshotted with the rest of the metadata):
 //!
-//! - `datanode/<id, 8 hex digits>` → [`DatanodeRecord`] (JSON);
+//! - `datanode/<id, 8 hex digits>` → [`DatanodeRecord`] (versioned: format byte + postcard;
+//!   older builds wrote JSON, still read);
 //! - `datanode-slot/<node id>/<dir index>` → the id given to that directory of that node;
 //! - `datanode-next-id` → the next id to give.
 //!
@@ -13,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Cf;
+use crate::records::{decode_value, encode, Stored};
 use crate::state::{put, StateView, Write};
 use crate::MetadataError;
 
@@ -37,6 +39,13 @@ pub struct DatanodeRecord {
     /// When it last registered (ms since the epoch, from the command).
     #[serde(default)]
     pub registered_ms: i64,
+}
+
+impl Stored for DatanodeRecord {}
+
+/// Decodes one registry record (older builds: JSON).
+pub fn decode_record(raw: &[u8]) -> Result<DatanodeRecord, MetadataError> {
+    decode_value(raw, "datanode record", |r| serde_json::from_slice(r).ok())
 }
 
 pub fn record_key(id: u32) -> String {
@@ -78,7 +87,7 @@ pub(crate) fn register(
         }
     };
     rec.id = id;
-    writes.push(put(Cf::Sys, record_key(id).into_bytes(), json(&rec)?));
+    writes.push(put(Cf::Sys, record_key(id).into_bytes(), encode(&rec)));
     Ok(id)
 }
 
@@ -87,6 +96,33 @@ pub fn decode_all(entries: &[(String, Vec<u8>)]) -> Result<Vec<DatanodeRecord>, 
     entries
         .iter()
         .filter(|(k, _)| k.starts_with(PREFIX))
-        .map(|(_, v)| serde_json::from_slice(v).map_err(|e| MetadataError::Corrupt(e.to_string())))
+        .map(|(_, v)| decode_record(v))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_versioned_and_old_json_records_still_read() {
+        let rec = DatanodeRecord {
+            id: 3,
+            node: 2,
+            index: 1,
+            addr: "10.0.0.2:7000".into(),
+            zone: "a".into(),
+            registered_ms: 42,
+        };
+        let new = encode(&rec);
+        assert!(new[0] < b'{', "a format byte, not JSON");
+        assert_eq!(decode_record(&new).unwrap(), rec);
+        // What builds before the versioned encoding wrote (and what old snapshots hold).
+        let old =
+            br#"{"id":3,"node":2,"index":1,"addr":"10.0.0.2:7000","zone":"a","registered_ms":42}"#;
+        assert_eq!(decode_record(old).unwrap(), rec);
+        let oldest = br#"{"id":3,"node":2,"index":1,"addr":"10.0.0.2:7000"}"#;
+        assert_eq!(decode_record(oldest).unwrap().zone, "");
+        assert!(decode_record(b"{not json").is_err());
+    }
 }
