@@ -412,7 +412,7 @@ impl ObjectService {
     /// Removes the shards of data that nothing references (a body whose commit failed).
     /// Never after a commit whose outcome is unknown ([`ObjectsError::outcome_unknown`]):
     /// the commit may have taken effect, and the data would be lost.
-    pub async fn discard_data(&self, data: &ObjectData) {
+    async fn discard_data(&self, data: &ObjectData) {
         if let ObjectData::Striped { id, stripes, .. } = data {
             let view = self.membership.view();
             self.remove_shards(&view, *id, stripes.len() as u32).await;
@@ -504,7 +504,10 @@ impl ObjectService {
 
     /// Applies a multipart command (`PutPart`, `CompleteUpload`, `AbortUpload`…), waking the
     /// garbage collector afterwards since such commands may queue dead shards.
-    pub async fn apply_upload_command(&self, cmd: Command) -> Result<CommandOutput, ObjectsError> {
+    pub(crate) async fn apply_upload_command(
+        &self,
+        cmd: Command,
+    ) -> Result<CommandOutput, ObjectsError> {
         let out = self.meta.apply(cmd).await?;
         self.gc_wakeup.notify_one();
         Ok(out)
