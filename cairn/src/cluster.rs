@@ -301,12 +301,25 @@ pub async fn register_datanodes(
     Ok(ids)
 }
 
-/// A client for the shard server of a registered datanode (`client`'s pool is shared).
-pub fn shard_store(rec: &DatanodeRecord, client: &ClusterClient) -> Arc<dyn ShardStore> {
-    Arc::new(RemoteShardStore::new(
-        &client.url(&rec.addr, ""),
-        client.clone(),
-    ))
+/// Makes the store the data path uses for each registered datanode: this process's own
+/// datanodes are called directly, the others through their shard servers (over `client`,
+/// whose connection pool they share).
+#[derive(Clone)]
+pub struct Connector {
+    pub client: ClusterClient,
+    pub local: Arc<crate::datanodes::LocalDatanodes>,
+}
+
+impl Connector {
+    pub fn store(&self, rec: &DatanodeRecord) -> Arc<dyn ShardStore> {
+        if let Some(direct) = self.local.direct(rec.id) {
+            return direct;
+        }
+        Arc::new(RemoteShardStore::new(
+            &self.client.url(&rec.addr, ""),
+            self.client.clone(),
+        ))
+    }
 }
 
 /// Where each registered datanode is, for the ring: its host is its node.
@@ -423,7 +436,7 @@ pub async fn watch_cluster(
     initial: Vec<DatanodeRecord>,
     keys: KeyRing,
     view: Arc<ClusterView>,
-    datanode_client: ClusterClient,
+    connector: Connector,
     period: Duration,
     worker: Worker,
     shutdown: watch::Receiver<bool>,
@@ -455,7 +468,7 @@ pub async fn watch_cluster(
                 for r in &recs {
                     let same = stores.get(&r.id).is_some_and(|(a, _)| a == &r.addr);
                     if !same {
-                        stores.insert(r.id, (r.addr.clone(), shard_store(r, &datanode_client)));
+                        stores.insert(r.id, (r.addr.clone(), connector.store(r)));
                         changed = true;
                     }
                 }

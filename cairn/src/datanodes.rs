@@ -1,16 +1,26 @@
 //! The local datanodes of `cairn server`: each one's store, its internal shard server on a
-//! fixed loopback address, and the one compaction worker that covers them all. An operator
-//! (or a test) can stop a datanode's server — the gateway then sees it exactly as a crashed
-//! or unreachable remote datanode — and start it again on the same address.
+//! fixed loopback address, and the one compaction worker that covers them all. This
+//! process's own gateway calls them directly ([`LocalDatanodes::direct`]: no HTTP, no TLS,
+//! no copy); other nodes' gateways use the shard server. An operator (or a test) can stop a
+//! datanode — its server stops and direct calls fail, so every gateway sees it exactly as a
+//! crashed or unreachable remote datanode — and start it again on the same address.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use cairn_datanode::{run_compaction, LocalShardStore, StoreOptions};
+use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_datanode::merkle::{Hash, MerkleNode, NodePath};
+use cairn_datanode::{
+    run_compaction, DatanodeError, DeepScrubReport, LocalShardStore, ShardInfo, ShardStore,
+    StoreOptions, StoreStats,
+};
 use cairn_net::client::ClusterTransport;
+use cairn_types::ShardId;
 use cairn_worker::Worker;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -22,6 +32,8 @@ struct Datanode {
     dir: PathBuf,
     addr: SocketAddr,
     store: Arc<LocalShardStore>,
+    /// Whether it serves: cleared by [`LocalDatanodes::stop`], which direct callers see.
+    up: Arc<AtomicBool>,
     /// The serving task and the switch that stops it, while it runs.
     serving: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
 }
@@ -80,6 +92,7 @@ impl LocalDatanodes {
                 dir,
                 addr,
                 store,
+                up: Arc::new(AtomicBool::new(true)),
                 serving: Mutex::new(None),
             };
             let serving = spawn_server(&node, listener, &transport, &limits, shutdown.clone());
@@ -135,6 +148,16 @@ impl LocalDatanodes {
             .position(|x| *x == id)
     }
 
+    /// The datanode with cluster id `id` as this process's gateway calls it: directly, with
+    /// no network hop; `None` if it is not one of this process's datanodes.
+    pub fn direct(&self, id: u32) -> Option<Arc<dyn ShardStore>> {
+        let node = self.nodes.get(self.index_of(id)?)?;
+        Some(Arc::new(DirectStore {
+            store: node.store.clone(),
+            up: node.up.clone(),
+        }))
+    }
+
     /// The address datanode `i` serves (or will serve again) on.
     pub fn addr(&self, i: usize) -> Option<SocketAddr> {
         self.nodes.get(i).map(|n| n.addr)
@@ -162,6 +185,7 @@ impl LocalDatanodes {
         let Some((tx, task)) = node.serving.lock().await.take() else {
             return Ok(false);
         };
+        node.up.store(false, Ordering::SeqCst);
         let _ = tx.send(true);
         let _ = task.await;
         tracing::warn!(datanode = i, addr = %node.addr, "datanode stopped by the operator");
@@ -186,6 +210,7 @@ impl LocalDatanodes {
             &self.limits,
             self.shutdown.clone(),
         ));
+        node.up.store(true, Ordering::SeqCst);
         tracing::info!(datanode = i, addr = %node.addr, "datanode started by the operator");
         Ok(true)
     }
@@ -240,5 +265,76 @@ async fn wait_true(rx: &mut watch::Receiver<bool>) {
             // The sender is gone: nobody can stop us through this channel any more.
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// A local datanode called in-process: the [`LocalShardStore`] itself while the datanode is
+/// up, and while it is stopped the error a caller of a datanode that refuses connections
+/// gets.
+struct DirectStore {
+    store: Arc<LocalShardStore>,
+    up: Arc<AtomicBool>,
+}
+
+impl DirectStore {
+    fn check(&self) -> cairn_datanode::Result<&LocalShardStore> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(&self.store)
+        } else {
+            Err(DatanodeError::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "the datanode is stopped",
+            )))
+        }
+    }
+}
+
+#[async_trait]
+impl ShardStore for DirectStore {
+    async fn put(&self, id: ShardId, data: Bytes) -> cairn_datanode::Result<ShardInfo> {
+        self.check()?.put(id, data).await
+    }
+    async fn put_with_crc(
+        &self,
+        id: ShardId,
+        data: Bytes,
+        crc32c: u32,
+    ) -> cairn_datanode::Result<ShardInfo> {
+        self.check()?.put_with_crc(id, data, crc32c).await
+    }
+    async fn get(&self, id: ShardId) -> cairn_datanode::Result<Bytes> {
+        self.check()?.get(id).await
+    }
+    async fn get_with_crc(&self, id: ShardId) -> cairn_datanode::Result<(Bytes, u32)> {
+        self.check()?.get_with_crc(id).await
+    }
+    async fn delete(&self, id: ShardId) -> cairn_datanode::Result<()> {
+        self.check()?.delete(id).await
+    }
+    async fn list(
+        &self,
+        start_after: Option<ShardId>,
+        limit: usize,
+    ) -> cairn_datanode::Result<Vec<ShardInfo>> {
+        self.check()?.list(start_after, limit).await
+    }
+    async fn stats(&self) -> cairn_datanode::Result<StoreStats> {
+        self.check()?.stats().await
+    }
+    async fn merkle_roots(&self) -> cairn_datanode::Result<Vec<Hash>> {
+        ShardStore::merkle_roots(self.check()?).await
+    }
+    async fn merkle_node(
+        &self,
+        partition: u8,
+        path: NodePath,
+    ) -> cairn_datanode::Result<MerkleNode> {
+        ShardStore::merkle_node(self.check()?, partition, path).await
+    }
+    async fn deep_scrub(
+        &self,
+        rate_limit_bytes_per_sec: u64,
+    ) -> cairn_datanode::Result<DeepScrubReport> {
+        ShardStore::deep_scrub(self.check()?, rate_limit_bytes_per_sec).await
     }
 }

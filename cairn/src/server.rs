@@ -153,9 +153,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             records.len()
         );
     }
+    let connector = cluster::Connector {
+        client: datanode_client,
+        local: datanodes.clone(),
+    };
     let nodes: BTreeMap<NodeId, Arc<dyn ShardStore>> = records
         .iter()
-        .map(|r| (NodeId(r.id), cluster::shard_store(r, &datanode_client)))
+        .map(|r| (NodeId(r.id), connector.store(r)))
         .collect();
     let topology = cluster::topology(&records);
 
@@ -195,7 +199,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         records.clone(),
         keys.clone(),
         view.clone(),
-        datanode_client.clone(),
+        connector.clone(),
         Duration::from_secs_f64(args.heartbeat_secs.max(0.05)),
         workers.register(
             "cluster-watcher",

@@ -105,6 +105,32 @@ pub trait ShardStore: Send + Sync + 'static {
     async fn put(&self, id: ShardId, data: Bytes) -> Result<ShardInfo>;
     /// Reads a whole shard, verifying its checksum.
     async fn get(&self, id: ShardId) -> Result<Bytes>;
+
+    /// [`ShardStore::put`] of bytes whose CRC32C the caller computed where it produced them
+    /// (the encoder), so that the checksum is computed once per shard on its way in: stores
+    /// use `crc32c` instead of computing it again, checking it only where the bytes arrive
+    /// over a wire. The default puts and compares the checksum stored.
+    async fn put_with_crc(&self, id: ShardId, data: Bytes, crc32c: u32) -> Result<ShardInfo> {
+        let info = self.put(id, data).await?;
+        if info.crc32c != crc32c {
+            return Err(DatanodeError::Corrupt {
+                id,
+                reason: format!(
+                    "stored with checksum {:08x}, the writer computed {crc32c:08x}",
+                    info.crc32c
+                ),
+            });
+        }
+        Ok(info)
+    }
+
+    /// [`ShardStore::get`] with the CRC32C the bytes were checked against, so that a reader
+    /// comparing them with metadata need not checksum them again. The default computes it.
+    async fn get_with_crc(&self, id: ShardId) -> Result<(Bytes, u32)> {
+        let data = self.get(id).await?;
+        let crc = cairn_types::crc32c(&data);
+        Ok((data, crc))
+    }
     /// Deletes a shard (appends a durable tombstone). Deleting an absent shard is not an error.
     async fn delete(&self, id: ShardId) -> Result<()>;
     /// Lists shards in id order, strictly after `start_after`, at most `limit`.

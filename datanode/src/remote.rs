@@ -225,11 +225,15 @@ fn bad_info() -> DatanodeError {
 #[async_trait]
 impl ShardStore for RemoteShardStore {
     async fn put(&self, id: ShardId, data: Bytes) -> Result<ShardInfo> {
+        let crc = cairn_types::crc32c(&data);
+        self.put_with_crc(id, data, crc).await
+    }
+
+    async fn put_with_crc(&self, id: ShardId, data: Bytes, crc: u32) -> Result<ShardInfo> {
         let len = data.len() as u64;
         if data.len() > MAX_SHARD_BODY {
             return Err(DatanodeError::TooLarge(len));
         }
-        let crc = cairn_types::crc32c(&data);
         let path = format!("/shards/{}", encode_id(&id));
         let reply = self.send(Method::PUT, &path, data, Some(crc)).await?;
         if reply.status != StatusCode::OK {
@@ -251,6 +255,10 @@ impl ShardStore for RemoteShardStore {
     }
 
     async fn get(&self, id: ShardId) -> Result<Bytes> {
+        Ok(self.get_with_crc(id).await?.0)
+    }
+
+    async fn get_with_crc(&self, id: ShardId) -> Result<(Bytes, u32)> {
         let path = format!("/shards/{}", encode_id(&id));
         let reply = self.send(Method::GET, &path, Bytes::new(), None).await?;
         if reply.status != StatusCode::OK {
@@ -274,7 +282,7 @@ impl ShardStore for RemoteShardStore {
                 ),
             });
         }
-        Ok(reply.body)
+        Ok((reply.body, actual))
     }
 
     async fn delete(&self, id: ShardId) -> Result<()> {

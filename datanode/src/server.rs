@@ -339,11 +339,12 @@ async fn put_shard(
     let Some(id) = decode_id(&raw) else {
         return bad_id();
     };
+    // The one check of a shard that crossed the wire; the store takes the checked CRC.
+    let actual = cairn_types::crc32c(&body);
     if let Some(v) = headers.get(CRC_HEADER) {
         let Some(expected) = v.to_str().ok().and_then(decode_crc) else {
             return bad_request("malformed x-cairn-crc32c header");
         };
-        let actual = cairn_types::crc32c(&body);
         if actual != expected {
             return error_response(DatanodeError::Corrupt {
                 id,
@@ -353,7 +354,7 @@ async fn put_shard(
             });
         }
     }
-    match st.store.put(id, body).await {
+    match st.store.put_with_crc(id, body, actual).await {
         Ok(info) => json_response(&WireShardInfo::from(&info)),
         Err(e) => error_response(e),
     }
@@ -363,9 +364,9 @@ async fn get_shard(State(st): State<AppState>, Path(raw): Path<String>) -> Respo
     let Some(id) = decode_id(&raw) else {
         return bad_id();
     };
-    match st.store.get(id).await {
-        Ok(data) => {
-            let crc = encode_crc(cairn_types::crc32c(&data));
+    match st.store.get_with_crc(id).await {
+        Ok((data, crc)) => {
+            let crc = encode_crc(crc);
             (
                 [
                     (

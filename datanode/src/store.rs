@@ -230,7 +230,27 @@ impl ShardStore for LocalShardStore {
         .await
     }
 
+    async fn put_with_crc(&self, id: ShardId, data: Bytes, crc32c: u32) -> Result<ShardInfo> {
+        let len = data.len() as u64;
+        if len > self.options.max_shard_size {
+            return Err(DatanodeError::TooLarge(len));
+        }
+        // The bytes were produced in this process with this checksum: it goes into the
+        // record header as it is (reads and deep scrubs check the payload against it).
+        self.submit(|reply| Request::Put {
+            id,
+            data,
+            crc32c,
+            reply,
+        })
+        .await
+    }
+
     async fn get(&self, id: ShardId) -> Result<Bytes> {
+        Ok(self.get_with_crc(id).await?.0)
+    }
+
+    async fn get_with_crc(&self, id: ShardId) -> Result<(Bytes, u32)> {
         let (loc, reader) = {
             let state = self.shared.read_state();
             let loc = state.index.get(&id).ok_or(DatanodeError::NotFound(id))?;
@@ -244,11 +264,18 @@ impl ShardStore for LocalShardStore {
                 })?;
             (loc, reader)
         };
-        let read = tokio::task::spawn_blocking(move || read_payload(&reader, loc.offset, loc.len))
-            .await
-            .map_err(|e| DatanodeError::Io(io::Error::other(e)))?;
-        let buf = match read {
-            Ok(buf) => buf,
+        // Read and checksum off the async worker threads, the CRC computed as the bytes
+        // come in (while they are still in cache).
+        let read = tokio::task::spawn_blocking(move || {
+            read_payload(&reader, loc.offset, loc.len).map(|buf| {
+                let crc = crc32c(&buf);
+                (buf, crc)
+            })
+        })
+        .await
+        .map_err(|e| DatanodeError::Io(io::Error::other(e)))?;
+        let (buf, crc) = match read {
+            Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 return Err(DatanodeError::Corrupt {
                     id,
@@ -257,7 +284,6 @@ impl ShardStore for LocalShardStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let crc = crc32c(&buf);
         if crc != loc.crc32c {
             tracing::warn!(shard = %id, segment = loc.segment, offset = loc.offset, "payload checksum mismatch");
             return Err(DatanodeError::Corrupt {
@@ -268,7 +294,7 @@ impl ShardStore for LocalShardStore {
                 ),
             });
         }
-        Ok(Bytes::from(buf))
+        Ok((Bytes::from(buf), crc))
     }
 
     async fn delete(&self, id: ShardId) -> Result<()> {

@@ -112,6 +112,30 @@ impl StripeCodec {
         (0..n).map(|i| buf.slice(i * len..(i + 1) * len)).collect()
     }
 
+    /// [`Self::encode`] without copying the data: when `data` splits into `k` equal shards
+    /// (a full stripe whose size `k` divides), the data shards are slices of `data` itself
+    /// and only the parity is a new buffer; otherwise the same as [`Self::encode`].
+    pub fn encode_bytes(&self, data: Bytes) -> Vec<Bytes> {
+        let len = self.shard_len(data.len());
+        if len == 0 || len * self.k != data.len() {
+            return self.encode(&data);
+        }
+        let mut shards: Vec<Bytes> = (0..self.k)
+            .map(|i| data.slice(i * len..(i + 1) * len))
+            .collect();
+        if let Some(rs) = &self.rs {
+            // The backend overwrites parity.
+            let mut parity = vec![0u8; self.m * len];
+            let mut outputs: Vec<&mut [u8]> = parity.chunks_mut(len).collect();
+            // Cannot fail: k inputs and m outputs, all `len > 0` bytes long, match the code.
+            rs.encode_sep(&shards, &mut outputs)
+                .expect("encode inputs match the code");
+            let parity = Bytes::from(parity);
+            shards.extend((0..self.m).map(|i| parity.slice(i * len..(i + 1) * len)));
+        }
+        shards
+    }
+
     /// Returns the stripe's original `data_len` bytes from `shards` (`k + m` slots in encode
     /// order, `None` for a lost shard), which need at least `k` shards present.
     ///

@@ -34,6 +34,7 @@ use md5::{Digest, Md5};
 use tokio::sync::Notify;
 
 mod gc;
+mod hasher;
 mod in_flight;
 pub mod membership;
 mod metrics;
@@ -119,6 +120,8 @@ pub struct ObjectsConfig {
     pub inline_threshold: usize,
     /// Stripes written concurrently (and so held in memory) per body.
     pub max_in_flight: usize,
+    /// Stripes a read fetches ahead of the one being sent (and so holds in memory).
+    pub read_ahead: usize,
     /// Reed-Solomon layout of new stripes.
     pub ec: EcScheme,
     /// Shards of a stripe that must be durable before it counts as written; `None` means
@@ -144,6 +147,7 @@ impl Default for ObjectsConfig {
             stripe_size: 4 << 20,
             inline_threshold: 64 << 10,
             max_in_flight: 2,
+            read_ahead: 3,
             ec: EcScheme { data: 4, parity: 2 },
             write_quorum: None,
             allow_fewer_datanodes: false,
@@ -274,19 +278,24 @@ impl ObjectService {
 
     /// The most memory one body being written ([`Self::write_body`]) holds at a time, in
     /// bytes: the stripe being gathered; for each of the `max_in_flight` stripes being
-    /// written its data, its encoded shards (data and parity) and those shards again as the
-    /// receiving datanodes buffer them (in this process when they are local); and a stripe's
-    /// worth for the buffers of the connections involved (the request's, the datanode
-    /// calls' with their TLS records), measured at 2–5 MiB. Bodies below this size hold
-    /// about their own size. With the defaults (4 MiB stripes, 2 in flight, 4+2):
-    /// 4 + 2 × (4 + 2 × 6) + 4 = 40 MiB; six concurrent 100 MiB PUTs measure about 38 MiB
-    /// each.
+    /// written and hashed its data and its parity shards (data shards are slices of the
+    /// stripe; a stripe that `k` does not divide is copied whole into its shards); and a
+    /// stripe's worth for the buffers of the connections involved. Local datanodes keep the
+    /// shards they are given (no copy); remote ones hold theirs in their own process. Bodies
+    /// below this size hold about their own size. With the defaults (4 MiB stripes, 2 in
+    /// flight, 4+2): 4 + 2 × (4 + 2) + 4 = 20 MiB.
     pub fn write_working_set(&self) -> u64 {
         let stripe = self.config.stripe_size as u64;
         let ec = self.codec.scheme();
-        let shards = stripe.div_ceil(u64::from(ec.data.max(1))) * ec.total() as u64;
+        let k = u64::from(ec.data.max(1));
+        let shard = stripe.div_ceil(k);
+        let coded = if stripe.is_multiple_of(k) {
+            stripe + shard * u64::from(ec.parity)
+        } else {
+            stripe + shard * ec.total() as u64
+        };
         let in_flight = self.config.max_in_flight.max(1) as u64;
-        stripe + in_flight * (stripe + 2 * shards) + stripe
+        stripe + in_flight * coded + stripe
     }
 
     /// Streams `body` into storage. Nothing is visible to readers until [`Self::commit`].
@@ -300,7 +309,8 @@ impl ObjectService {
         let id = ObjectId::random();
         let in_flight = self.in_flight.enter(id);
         let mut body = std::pin::pin!(body);
-        let mut md5 = Md5::new();
+        // Started with the first stripe: a body that stays inline is hashed at the end.
+        let mut hasher: Option<hasher::StripeHasher> = None;
         let mut buf = BytesMut::new();
         let mut size: u64 = 0;
         let mut pending = FuturesOrdered::new();
@@ -313,7 +323,6 @@ impl ObjectService {
                 let chunk = body.next().await.transpose().map_err(PutError::Body)?;
                 let done = chunk.is_none();
                 let mut rest = chunk.unwrap_or_default();
-                md5.update(&rest);
                 size += rest.len() as u64;
                 // Fill the stripe being gathered; emit it when full, and at the end the
                 // remainder unless it goes inline. A striped body gathers each stripe in one
@@ -337,11 +346,19 @@ impl ObjectService {
                         break;
                     }
                     let data = std::mem::take(&mut buf).freeze();
+                    // The stripe counts as in flight until it is both written and hashed.
+                    let hashed = hasher
+                        .get_or_insert_with(hasher::StripeHasher::start)
+                        .hash(data.clone());
                     let (this, view) = (self.clone(), view.clone());
                     let stripe = next_stripe;
                     next_stripe += 1;
-                    pending
-                        .push_back(async move { this.write_stripe(&view, id, stripe, data).await });
+                    pending.push_back(async move {
+                        let (written, hashed) =
+                            futures::join!(this.write_stripe(&view, id, stripe, data), hashed);
+                        hashed?;
+                        written
+                    });
                     while pending.len() >= self.config.max_in_flight {
                         if let Some(r) = pending.next().await {
                             stripes.push(r?);
@@ -359,12 +376,20 @@ impl ObjectService {
         }
         .await;
 
-        if let Err(e) = result {
-            // Let in-flight writes finish so that their shards can be removed too.
-            while pending.next().await.is_some() {}
-            self.remove_shards(&view, id, next_stripe).await;
-            return Err(e);
-        }
+        let md5 = match (result, hasher) {
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Ok(Md5::digest(&buf).into()),
+            (Ok(()), Some(h)) => h.finish().await.map_err(PutError::Store),
+        };
+        let md5: [u8; 16] = match md5 {
+            Ok(md5) => md5,
+            Err(e) => {
+                // Let in-flight writes finish so that their shards can be removed too.
+                while pending.next().await.is_some() {}
+                self.remove_shards(&view, id, next_stripe).await;
+                return Err(e);
+            }
+        };
         let data = if next_stripe == 0 {
             ObjectData::Inline(buf.to_vec())
         } else {
@@ -378,7 +403,7 @@ impl ObjectService {
         Ok(WrittenBody {
             data,
             size,
-            md5_hex: hex::encode(md5.finalize()),
+            md5_hex: hex::encode(md5),
             in_flight,
         })
     }
@@ -599,8 +624,10 @@ impl ObjectService {
                         let (this, view) = (this.clone(), view.clone());
                         async move { this.read_stripe(&view, id, ec, s, &st, r).await }
                     })
-                    .buffered(self.config.max_in_flight)
-                    .into_stream()
+                    // The next stripes are fetched while the current one is sent.
+                    .buffered(self.config.read_ahead.max(1))
+                    .map_ok(|pieces| stream::iter(pieces.into_iter().map(Ok)))
+                    .try_flatten()
                     .boxed()
             }
         }

@@ -150,20 +150,32 @@ impl StripeReader {
     }
 
     /// Bytes `r` of the stripe straight from its data shards, if every one it needs was
-    /// fetched intact; `None` otherwise (then decode).
+    /// fetched intact; `None` otherwise (then decode). One contiguous buffer: see
+    /// [`Self::pieces`] for the same bytes without a copy.
     pub fn slice(&self, r: Range<u64>) -> Option<Bytes> {
-        let wanted = self.data_shards_of(&r);
-        let (first, last) = (*wanted.first()?, *wanted.last()?);
-        let base = first as u64 * self.shard_len();
-        let (lo, hi) = ((r.start - base) as usize, (r.end - base) as usize);
-        if first == last {
-            return Some(self.shard(first)?.slice(lo..hi));
+        let pieces = self.pieces(r)?;
+        if pieces.len() == 1 {
+            return pieces.into_iter().next();
         }
-        let mut buf = BytesMut::with_capacity((wanted.len() as u64 * self.shard_len()) as usize);
-        for &i in &wanted {
-            buf.extend_from_slice(self.shard(i)?);
+        let mut buf = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+        for p in &pieces {
+            buf.extend_from_slice(p);
         }
-        Some(buf.freeze().slice(lo..hi))
+        Some(buf.freeze())
+    }
+
+    /// Bytes `r` of the stripe as slices of the data shards that hold them, in order (no
+    /// copy), if every one it needs was fetched intact; `None` otherwise (then decode).
+    pub fn pieces(&self, r: Range<u64>) -> Option<Vec<Bytes>> {
+        let len = self.shard_len();
+        let mut out = Vec::new();
+        for i in self.data_shards_of(&r) {
+            let base = i as u64 * len;
+            let lo = r.start.max(base) - base;
+            let hi = r.end.min(base + len) - base;
+            out.push(self.shard(i)?.slice(lo as usize..hi as usize));
+        }
+        Some(out)
     }
 
     /// The stripe's data, decoded from any k intact shards.
@@ -216,12 +228,14 @@ async fn fetch_shard(src: &dyn ShardSource, sid: ShardId, loc: &ShardLoc) -> (Op
         tracing::debug!(shard = %sid, node = %loc.node, "shard on a datanode that cannot be asked");
         return (None, 0);
     };
-    match store.get(sid).await {
-        Ok(b) if b.len() as u64 == loc.len && crc32c(&b) == loc.crc32c => {
+    // The checksum the store verified the bytes against (computed once, where they were
+    // read or where they arrived) is compared with metadata's.
+    match store.get_with_crc(sid).await {
+        Ok((b, crc)) if b.len() as u64 == loc.len && crc == loc.crc32c => {
             let n = b.len() as u64;
             (Some(b), n)
         }
-        Ok(b) => {
+        Ok((b, _)) => {
             tracing::warn!(shard = %sid, node = %loc.node, "shard differs from metadata");
             (None, b.len() as u64)
         }
@@ -233,7 +247,8 @@ async fn fetch_shard(src: &dyn ShardSource, sid: ShardId, loc: &ShardLoc) -> (Op
 }
 
 impl ObjectService {
-    /// Bytes `r` (relative to the stripe) of stripe `stripe` of `id`: only the data shards
+    /// Bytes `r` (relative to the stripe) of stripe `stripe` of `id`, as pieces in order:
+    /// only the data shards
     /// the range covers, or — when one of them is missing — every shard, decoding from any
     /// k and queueing the stripe for repair.
     pub(crate) async fn read_stripe(
@@ -244,9 +259,9 @@ impl ObjectService {
         stripe: u32,
         st: &StripeLoc,
         r: Range<u64>,
-    ) -> Result<Bytes, ObjectsError> {
+    ) -> Result<Vec<Bytes>, ObjectsError> {
         if r.is_empty() {
-            return Ok(Bytes::new());
+            return Ok(Vec::new());
         }
         let mut reader = StripeReader::new(id, stripe, ec, st.clone())?;
         if r.end > st.len {
@@ -258,8 +273,8 @@ impl ObjectService {
         let wanted = reader.data_shards_of(&r);
         let failed = reader.fetch(view, &wanted).await;
         self.metrics.shard_read_failures.inc_by(failed as u64);
-        if let Some(bytes) = reader.slice(r.clone()) {
-            return Ok(bytes);
+        if let Some(pieces) = reader.pieces(r.clone()) {
+            return Ok(pieces);
         }
         // Degraded: fetch every other shard and decode from any k.
         let failed = reader.fetch_all(view).await;
@@ -273,6 +288,6 @@ impl ObjectService {
             stripe,
             loc: st.clone(),
         });
-        Ok(data.slice(r.start as usize..r.end as usize))
+        Ok(vec![data.slice(r.start as usize..r.end as usize)])
     }
 }

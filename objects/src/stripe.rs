@@ -34,18 +34,19 @@ impl ObjectService {
             .iter()
             .map(|n| view.node(*n))
             .collect::<Result<Vec<_>, _>>()?;
-        let shards = self.codec.encode(&data);
+        let data_len = data.len() as u64;
+        let (shards, crcs) = self.encode(data).await?;
         let down = view.down();
-        let locs: Vec<ShardLoc> = shards
+        let mut locs: Vec<ShardLoc> = shards
             .iter()
             .zip(&nodes)
-            .map(|(shard, node)| ShardLoc {
+            .zip(&crcs)
+            .map(|((shard, node), crc)| ShardLoc {
                 node: *node,
                 len: shard.len() as u64,
-                crc32c: crc32c(shard),
+                crc32c: *crc,
             })
             .collect();
-        let mut locs = locs;
         let writes = shards
             .iter()
             .cloned()
@@ -54,11 +55,14 @@ impl ObjectService {
             .map(|(i, (shard, store))| {
                 // A datanode known to be down is not tried: its shard goes to a spare.
                 let skip = down.contains(&nodes[i]);
+                let crc = crcs[i];
                 async move {
                     if skip {
                         return Err(DatanodeError::Closed);
                     }
-                    store.put(ShardId::new(id, stripe, i as u32), shard).await
+                    store
+                        .put_with_crc(ShardId::new(id, stripe, i as u32), shard, crc)
+                        .await
                 }
             });
         let mut failed = Vec::new();
@@ -90,7 +94,7 @@ impl ObjectService {
                     continue;
                 };
                 let sid = ShardId::new(id, stripe, i as u32);
-                match store.put(sid, shards[i].clone()).await {
+                match store.put_with_crc(sid, shards[i].clone(), crcs[i]).await {
                     Ok(info) if info.crc32c == locs[i].crc32c => {
                         tracing::info!(%id, stripe, shard = i, %node, "shard handed off");
                         self.metrics.handoffs.inc();
@@ -109,8 +113,31 @@ impl ObjectService {
         // Shards that failed everywhere (but within quorum) are recorded where they belong;
         // the scrubber finds them missing and rebuilds them.
         Ok(StripeLoc {
-            len: data.len() as u64,
+            len: data_len,
             shards: locs,
         })
     }
+
+    /// The shards of a stripe (data shards are slices of `data`, see
+    /// [`StripeCodec::encode_bytes`](cairn_erasure::StripeCodec::encode_bytes)) and the
+    /// CRC32C of each, the one checksum computed on a shard's way in. Big stripes are coded
+    /// on a blocking thread so that the async workers keep serving sockets meanwhile.
+    async fn encode(&self, data: Bytes) -> Result<(Vec<Bytes>, Vec<u32>), ObjectsError> {
+        let big = data.len() >= BLOCKING_ENCODE_BYTES;
+        let codec = self.codec.clone();
+        let work = move || {
+            let shards = codec.encode_bytes(data);
+            let crcs = shards.iter().map(|s| crc32c(s)).collect::<Vec<_>>();
+            (shards, crcs)
+        };
+        if !big {
+            return Ok(work());
+        }
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ObjectsError::Inconsistent(format!("encoding task failed: {e}")))
+    }
 }
+
+/// Stripes of at least this many bytes are encoded off the async worker threads.
+const BLOCKING_ENCODE_BYTES: usize = 256 << 10;

@@ -110,6 +110,7 @@ async fn fixture_inline(n: u32, ec: EcScheme, inline_threshold: usize) -> Fixtur
             stripe_size: STRIPE,
             inline_threshold,
             max_in_flight: 2,
+            read_ahead: 2,
             ec,
             write_quorum: None,
             allow_fewer_datanodes: false,
