@@ -1,0 +1,227 @@
+//! End-to-end: the benchmark against the in-process null server on a loopback port chosen at
+//! run time, with the JSON report written to a temporary directory and read back.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cairn_bench::{BenchArgs, NullConfig, NullServer, Op, Payload, Report};
+
+fn args_for(endpoint: &str, op: Op, json: &Path) -> BenchArgs {
+    let mut a = BenchArgs::defaults();
+    a.endpoint = endpoint.to_string();
+    a.op = op;
+    a.size = 64 << 10;
+    a.concurrency = 2;
+    a.duration = Duration::from_millis(1500);
+    a.warmup = Duration::from_millis(200);
+    a.objects = 40;
+    a.json = Some(json.to_path_buf());
+    a.quiet = true;
+    a.access_key = None;
+    a.secret_key = None;
+    a
+}
+
+fn read_report(path: &Path) -> Report {
+    let text = std::fs::read_to_string(path).expect("the JSON report was written");
+    serde_json::from_str(&text).expect("the JSON report parses back")
+}
+
+fn check_clean(r: &Report, op: Op) {
+    assert_eq!(r.tool, "cairn-bench");
+    assert_eq!(r.args.op, op);
+    assert_eq!(r.target.runs.len(), r.args.runs);
+    for run in &r.target.runs {
+        assert!(run.ops > 0, "{op}: no operations: {run:?}");
+        assert_eq!(run.errors, 0, "{op}: errors: {:?}", run.errors_by_kind);
+        assert!(run.latency.p50_ms > 0.0 && run.latency.max_ms >= run.latency.p99_ms);
+        assert!(!run.per_second.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_then_get_against_null_server() {
+    let server = NullServer::start("127.0.0.1:0", NullConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let json = dir.path().join("put.json");
+    let mut a = args_for(&server.endpoint(), Op::Put, &json);
+    a.keep = true;
+    a.bucket = Some("kept".into());
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    let r = read_report(&json);
+    check_clean(&r, Op::Put);
+    let run = &r.target.runs[0];
+    assert!(run.bytes > 0 && run.bytes == run.ops * (64 << 10));
+    assert!(run.mib_per_s > 0.0);
+    assert!(r.null.is_none() && r.ratios.is_none());
+    // --keep left the objects there (those PUT in the warm-up too, which are not counted).
+    let kept = list_count(&server, "kept").await;
+    assert!(
+        kept >= run.ops as usize && kept > 0,
+        "{kept} kept, {} counted",
+        run.ops
+    );
+
+    // GET, with signed payloads and credentials (the null server ignores them), 2 runs.
+    let json = dir.path().join("get.json");
+    let mut a = args_for(&server.endpoint(), Op::Get, &json);
+    a.payload = Payload::Signed;
+    a.access_key = Some("AKIDEXAMPLE".into());
+    a.secret_key = Some("secret".into());
+    a.runs = 2;
+    a.html = Some(dir.path().join("get.html"));
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    let r = read_report(&json);
+    check_clean(&r, Op::Get);
+    assert_eq!(r.target.runs.len(), 2);
+    assert!(r
+        .target
+        .runs
+        .iter()
+        .all(|run| run.bytes == run.ops * (64 << 10)));
+    assert_eq!(r.target.median.runs, 2);
+    let html = std::fs::read_to_string(dir.path().join("get.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("<polyline"));
+    // Clean-up removed the bucket's objects (and the bucket).
+    assert_eq!(list_count(&server, &r.target.bucket).await, 0);
+}
+
+/// Keys in `bucket` as the null server lists them (through the crate's own client).
+async fn list_count(server: &NullServer, bucket: &str) -> usize {
+    let target = std::sync::Arc::new(
+        cairn_bench::s3::Target::new(
+            &server.endpoint(),
+            false,
+            None,
+            "us-east-1",
+            Payload::Unsigned,
+        )
+        .unwrap(),
+    );
+    let mut conn = cairn_bench::s3::Conn::new(target);
+    let mut n = 0;
+    let mut token = None;
+    loop {
+        let page = match conn.list_page(bucket, "", 7, token.as_deref()).await {
+            Ok(p) => p,
+            Err(e) if e.0.contains("NoSuchBucket") => return 0,
+            Err(e) => panic!("listing: {e}"),
+        };
+        n += page.keys.len();
+        token = page.next;
+        if token.is_none() {
+            return n;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_get_bodies_are_errors() {
+    let server = NullServer::start(
+        "127.0.0.1:0",
+        NullConfig {
+            corrupt_gets: true,
+            ..NullConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bad.json");
+    let mut a = args_for(&server.endpoint(), Op::Get, &json);
+    a.duration = Duration::from_millis(800);
+    // Without --allow-errors the run fails...
+    let err = cairn_bench::run_with_self_args(a.clone(), &[])
+        .await
+        .expect_err("corrupted bodies must fail the run");
+    assert!(err.to_string().contains("operations failed"), "{err}");
+    let r = read_report(&json);
+    let run = &r.target.runs[0];
+    assert!(run.errors > 0);
+    assert_eq!(run.ops, 0, "no corrupted GET counts as a success");
+    assert_eq!(run.errors_by_kind.get("crc mismatch"), Some(&run.errors));
+    // ...and with it the run succeeds but still reports them.
+    a.allow_errors = true;
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    assert!(read_report(&json).total_errors() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_delete_and_mixed() {
+    let server = NullServer::start("127.0.0.1:0", NullConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let json = dir.path().join("list.json");
+    let mut a = args_for(&server.endpoint(), Op::List, &json);
+    a.objects = 25;
+    a.list_page = 10;
+    a.duration = Duration::from_millis(700);
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    let r = read_report(&json);
+    check_clean(&r, Op::List);
+    let run = &r.target.runs[0];
+    // Pages of 10, 10, 5 over and over: about 25 keys per 3 pages.
+    assert!(run.items > 0);
+    let per_page = run.items as f64 / run.ops as f64;
+    assert!((7.0..=9.5).contains(&per_page), "{per_page} keys per page");
+
+    let json = dir.path().join("delete.json");
+    let mut a = args_for(&server.endpoint(), Op::Delete, &json);
+    a.objects = 30;
+    a.duration = Duration::from_secs(5);
+    a.bucket = Some("del".into());
+    a.keep = true;
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    let r = read_report(&json);
+    check_clean(&r, Op::Delete);
+    let run = &r.target.runs[0];
+    assert_eq!(run.ops, 30, "each prepared object deleted once");
+    assert!(run.exhausted && run.elapsed_s < 5.0);
+    assert_eq!(list_count(&server, "del").await, 0);
+
+    let json = dir.path().join("mixed.json");
+    let mut a = args_for(&server.endpoint(), Op::Mixed, &json);
+    a.mix = cairn_bench::args::parse_mix("get=50,put=30,delete=20").unwrap();
+    a.duration = Duration::from_millis(800);
+    a.runs = 2;
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    check_clean(&read_report(&json), Op::Mixed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baseline_null_child_process() {
+    let server = NullServer::start("127.0.0.1:0", NullConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("baseline.json");
+    let mut a = args_for(&server.endpoint(), Op::Put, &json);
+    a.duration = Duration::from_millis(700);
+    a.baseline_null = true;
+    // The test binary is not the bench binary: start the child from the crate's own binary.
+    let program = Path::new(env!("CARGO_BIN_EXE_cairn-bench"));
+    let r = cairn_bench::benchmark(&a, program, &[]).await.unwrap();
+    check_clean(&r, Op::Put);
+    let null = r.null.as_ref().expect("a null baseline");
+    assert!(null.runs[0].ops > 0 && null.runs[0].errors == 0);
+    assert_ne!(null.endpoint, r.target.endpoint);
+    // The child's CPU is read from /proc by its pid.
+    assert_eq!(null.runs[0].cpu.server_source.as_deref(), Some("pid"));
+    let ratios = r.ratios.as_ref().expect("ratios");
+    let t = ratios.throughput.unwrap();
+    assert!(t > 0.0 && t.is_finite());
+    cairn_bench::write_json(&r, &json).unwrap();
+    let back = read_report(&json);
+    assert_eq!(back.args, r.args);
+    assert_eq!(back.target.runs[0].ops, r.target.runs[0].ops);
+    assert_eq!(
+        back.null.as_ref().unwrap().runs[0].bytes,
+        null.runs[0].bytes
+    );
+    assert!((back.ratios.unwrap().throughput.unwrap() - t).abs() < 1e-9);
+}
