@@ -130,6 +130,20 @@ impl Report {
                 opt(m.server_cpu_seconds_per_gib),
             );
             for r in &t.runs {
+                if r.by_op.len() > 1 {
+                    for (kind, k) in &r.by_op {
+                        let _ = writeln!(
+                            s,
+                            "  {} run {} {kind:<6}: {:.1} MiB/s, {:.1} ops/s, p50 {:.2} ms, p99 {:.2} ms",
+                            t.label,
+                            r.run + 1,
+                            k.mib_per_s,
+                            k.ops_per_s,
+                            k.latency.p50_ms,
+                            k.latency.p99_ms
+                        );
+                    }
+                }
                 if r.exhausted {
                     let _ = writeln!(
                         s,

@@ -11,6 +11,29 @@ use serde::{Deserialize, Serialize};
 const MIB: f64 = 1024.0 * 1024.0;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
+/// Counts of one kind of operation (get, put, ...) in a window.
+pub struct KindStats {
+    /// Latency in microseconds.
+    pub hist: Histogram<u64>,
+    pub ops: u64,
+    pub bytes: u64,
+}
+
+impl KindStats {
+    fn new() -> Self {
+        KindStats {
+            hist: new_histogram(),
+            ops: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// 1 µs to 1 hour, 3 significant digits.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+}
+
 /// One worker's counts during the measured window.
 pub struct Recorder {
     /// Latency in microseconds.
@@ -23,6 +46,8 @@ pub struct Recorder {
     pub per_second: Vec<(u64, u64)>,
     /// Completion of the last counted operation, from the window's start.
     pub last_done: Duration,
+    /// The same counts by kind of operation.
+    pub kinds: BTreeMap<&'static str, KindStats>,
 }
 
 impl Default for Recorder {
@@ -34,22 +59,33 @@ impl Default for Recorder {
 impl Recorder {
     pub fn new() -> Self {
         Recorder {
-            // 1 µs to 1 hour, 3 significant digits.
-            hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+            hist: new_histogram(),
             ops: 0,
             bytes: 0,
             items: 0,
             errors: BTreeMap::new(),
             per_second: Vec::new(),
             last_done: Duration::ZERO,
+            kinds: BTreeMap::new(),
         }
     }
 
-    /// Counts a successful operation that took `latency` and finished at `done` (from the
-    /// window's start).
-    pub fn ok(&mut self, latency: Duration, done: Duration, bytes: u64, items: u64) {
-        self.hist
-            .saturating_record((latency.as_micros() as u64).max(1));
+    /// Counts a successful operation of `kind` that took `latency` and finished at `done`
+    /// (from the window's start).
+    pub fn ok(
+        &mut self,
+        kind: &'static str,
+        latency: Duration,
+        done: Duration,
+        bytes: u64,
+        items: u64,
+    ) {
+        let us = (latency.as_micros() as u64).max(1);
+        self.hist.saturating_record(us);
+        let k = self.kinds.entry(kind).or_insert_with(KindStats::new);
+        k.hist.saturating_record(us);
+        k.ops += 1;
+        k.bytes += bytes;
         self.ops += 1;
         self.bytes += bytes;
         self.items += items;
@@ -88,7 +124,23 @@ impl Recorder {
             self.per_second[i].1 += b;
         }
         self.last_done = self.last_done.max(other.last_done);
+        for (kind, o) in &other.kinds {
+            let k = self.kinds.entry(kind).or_insert_with(KindStats::new);
+            k.hist.add(&o.hist).expect("same bounds");
+            k.ops += o.ops;
+            k.bytes += o.bytes;
+        }
     }
+}
+
+/// One kind of operation within a run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KindResult {
+    pub ops: u64,
+    pub bytes: u64,
+    pub ops_per_s: f64,
+    pub mib_per_s: f64,
+    pub latency: Latency,
 }
 
 /// Latency percentiles in milliseconds.
@@ -155,6 +207,8 @@ pub struct RunResult {
     pub mib_per_s: f64,
     pub latency: Latency,
     pub per_second: Vec<Second>,
+    /// The successful operations by kind ("get", "put", "delete", "list").
+    pub by_op: BTreeMap<String, KindResult>,
     pub cpu: Cpu,
     /// Workers ran out of objects before the window ended (delete): the run is shorter.
     pub exhausted: bool,
@@ -185,6 +239,20 @@ impl RunResult {
                     second: i as u64,
                     ops: *o,
                     mib: *b as f64 / MIB,
+                })
+                .collect(),
+            by_op: rec
+                .kinds
+                .iter()
+                .map(|(k, v)| {
+                    let r = KindResult {
+                        ops: v.ops,
+                        bytes: v.bytes,
+                        ops_per_s: v.ops as f64 / elapsed,
+                        mib_per_s: v.bytes as f64 / MIB / elapsed,
+                        latency: Latency::of(&v.hist),
+                    };
+                    (k.to_string(), r)
                 })
                 .collect(),
             cpu: Cpu::default(),
@@ -275,6 +343,7 @@ mod tests {
         // 1..=1000 ms, one each.
         for ms in 1..=1000u64 {
             r.ok(
+                "get",
                 Duration::from_millis(ms),
                 Duration::from_millis(ms),
                 1 << 20,
@@ -299,15 +368,29 @@ mod tests {
     #[test]
     fn merge_and_median_runs() {
         let mut a = Recorder::new();
-        a.ok(Duration::from_millis(2), Duration::from_millis(10), 10, 0);
+        a.ok(
+            "get",
+            Duration::from_millis(2),
+            Duration::from_millis(10),
+            10,
+            0,
+        );
         a.error("crc mismatch", Duration::from_millis(20));
         let mut b = Recorder::new();
-        b.ok(Duration::from_millis(4), Duration::from_millis(1500), 20, 3);
+        b.ok(
+            "put",
+            Duration::from_millis(4),
+            Duration::from_millis(1500),
+            20,
+            3,
+        );
         b.error("crc mismatch", Duration::from_millis(20));
         a.merge(&b);
         assert_eq!((a.ops, a.bytes, a.items), (2, 30, 3));
         assert_eq!(a.errors["crc mismatch"], 2);
         assert_eq!(a.per_second, vec![(1, 10), (1, 20)]);
+        assert_eq!(a.kinds["get"].ops, 1);
+        assert_eq!(a.kinds["put"].bytes, 20);
         let mut runs: Vec<RunResult> = (0..3)
             .map(|i| RunResult::from_recorder(i, &a, Duration::from_secs(1 + i as u64)))
             .collect();

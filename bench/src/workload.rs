@@ -96,21 +96,22 @@ impl Worker {
         Ok(())
     }
 
-    /// One operation of the workload. `Ok(None)`: nothing left to do (delete ran out).
-    async fn op(&mut self, env: &Env) -> Result<Option<Done>, OpError> {
+    /// One operation of the workload and its kind. `Ok(None)`: nothing left to do (delete
+    /// ran out).
+    async fn op(&mut self, env: &Env) -> (&'static str, Result<Option<Done>, OpError>) {
         match env.op {
-            Op::Put => self.put_new(env).await.map(Some),
-            Op::Get => self.get(env).await.map(Some),
-            Op::List => self.list(env).await.map(Some),
-            Op::Delete => self.delete(env).await,
+            Op::Put => ("put", self.put_new(env).await.map(Some)),
+            Op::Get => ("get", self.get(env).await.map(Some)),
+            Op::List => ("list", self.list(env).await.map(Some)),
+            Op::Delete => ("delete", self.delete(env).await),
             Op::Mixed => {
                 let roll = self.rng.below(100) as u32;
                 if roll < env.mix.get && !self.present.is_empty() {
-                    self.get(env).await.map(Some)
+                    ("get", self.get(env).await.map(Some))
                 } else if roll < env.mix.get + env.mix.delete && !self.present.is_empty() {
-                    self.delete(env).await
+                    ("delete", self.delete(env).await)
                 } else {
-                    self.put_slot(env).await.map(Some)
+                    ("put", self.put_slot(env).await.map(Some))
                 }
             }
         }
@@ -358,12 +359,12 @@ async fn measure(
                     if start >= end {
                         break;
                     }
-                    let result = w.op(&env).await;
+                    let (kind, result) = w.op(&env).await;
                     let done = Instant::now();
                     let counted = start >= warm_end;
                     match result {
                         Ok(Some(d)) if counted => {
-                            rec.ok(done - start, done - warm_end, d.bytes, d.items)
+                            rec.ok(kind, done - start, done - warm_end, d.bytes, d.items)
                         }
                         Ok(Some(_)) => {}
                         Ok(None) => {
@@ -372,7 +373,7 @@ async fn measure(
                         }
                         Err(e) => {
                             if counted {
-                                rec.error(&e.0, done - warm_end);
+                                rec.error(&format!("{kind}: {e}"), done - warm_end);
                             }
                             if e.0.starts_with("connect") {
                                 tokio::time::sleep(Duration::from_millis(5)).await;

@@ -142,7 +142,10 @@ async fn corrupted_get_bodies_are_errors() {
     let run = &r.target.runs[0];
     assert!(run.errors > 0);
     assert_eq!(run.ops, 0, "no corrupted GET counts as a success");
-    assert_eq!(run.errors_by_kind.get("crc mismatch"), Some(&run.errors));
+    assert_eq!(
+        run.errors_by_kind.get("get: crc mismatch"),
+        Some(&run.errors)
+    );
     // ...and with it the run succeeds but still reports them.
     a.allow_errors = true;
     cairn_bench::run_with_self_args(a, &[]).await.unwrap();
@@ -190,7 +193,19 @@ async fn list_delete_and_mixed() {
     a.duration = Duration::from_millis(800);
     a.runs = 2;
     cairn_bench::run_with_self_args(a, &[]).await.unwrap();
-    check_clean(&read_report(&json), Op::Mixed);
+    let r = read_report(&json);
+    check_clean(&r, Op::Mixed);
+    for run in &r.target.runs {
+        let by = &run.by_op;
+        assert!(
+            by["get"].ops > 0 && by["put"].ops > 0 && by["delete"].ops > 0,
+            "{by:?}"
+        );
+        assert_eq!(by.values().map(|k| k.ops).sum::<u64>(), run.ops);
+        // Every GET and PUT moved a whole object.
+        assert_eq!(by["get"].bytes + by["put"].bytes, run.bytes);
+        assert_eq!(by["get"].bytes, by["get"].ops * (64 << 10));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
