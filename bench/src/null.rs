@@ -256,6 +256,9 @@ async fn handle(
             }
             Method::HEAD => reply(StatusCode::OK, Chunks::empty()),
             Method::GET => list(store, &bucket, &query),
+            Method::POST if query.split('&').any(|p| p == "delete" || p == "delete=") => {
+                delete_many(req, store, &bucket).await
+            }
             _ => error(StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
         };
     }
@@ -321,6 +324,29 @@ async fn handle(
         }
         _ => error(StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
     }
+}
+
+/// DeleteObjects: forgets the keys listed and answers a (quiet) result.
+async fn delete_many(
+    req: Request<Incoming>,
+    store: &Mutex<Store>,
+    bucket: &str,
+) -> Response<Chunks> {
+    let Ok(body) = req.into_body().collect().await else {
+        return error(StatusCode::BAD_REQUEST, "IncompleteBody");
+    };
+    let body = body.to_bytes();
+    let keys = crate::s3::xml_values(&String::from_utf8_lossy(&body), "Key");
+    let mut s = store.lock().expect("not poisoned");
+    for key in &keys {
+        let removed = s.buckets.get_mut(bucket).and_then(|o| o.remove(key));
+        if let Some(o) = removed {
+            s.used -= o.len;
+        }
+    }
+    drop(s);
+    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult></DeleteResult>";
+    reply(StatusCode::OK, Chunks::text(xml.to_string()))
 }
 
 /// The chunks with the first byte flipped.

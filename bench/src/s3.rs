@@ -389,6 +389,37 @@ impl Conn {
         })
     }
 
+    /// DeleteObjects (quiet) of up to 1000 `keys`; the number of keys the server could not
+    /// delete.
+    pub async fn delete_many(&mut self, bucket: &str, keys: &[String]) -> Result<usize, OpError> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let mut xml = String::from("<Delete><Quiet>true</Quiet>");
+        for k in keys {
+            xml.push_str("<Object><Key>");
+            xml.push_str(&xml_escape(k));
+            xml.push_str("</Key></Object>");
+        }
+        xml.push_str("</Delete>");
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&xml));
+        let mut req = self.target.request(
+            Method::POST,
+            &format!("/{bucket}?delete"),
+            Bytes::from(xml),
+            None,
+        )?;
+        req.headers_mut().insert(
+            "content-md5",
+            md5.parse().map_err(|_| OpError("content-md5".into()))?,
+        );
+        let resp = self.send(req).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(resp).await);
+        }
+        let body = self.read_all(resp).await?;
+        Ok(String::from_utf8_lossy(&body).matches("<Error>").count())
+    }
+
     /// Creates `bucket`; `Ok(true)` if it was made now, `Ok(false)` if it was ours already.
     pub async fn create_bucket(&mut self, bucket: &str) -> Result<bool, OpError> {
         let req = self

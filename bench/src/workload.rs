@@ -448,9 +448,17 @@ async fn cleanup(
             let mut conn = Conn::new(target.clone());
             tokio::spawn(async move {
                 let mut failed = 0usize;
-                for key in keys.iter().skip(w).step_by(concurrency) {
-                    if conn.delete(&env.bucket, key).await.is_err() {
-                        failed += 1;
+                // Batches of 1000 with DeleteObjects; one by one where that is refused.
+                for batch in keys.chunks(1000).skip(w).step_by(concurrency) {
+                    match conn.delete_many(&env.bucket, batch).await {
+                        Ok(n) => failed += n,
+                        Err(_) => {
+                            for key in batch {
+                                if conn.delete(&env.bucket, key).await.is_err() {
+                                    failed += 1;
+                                }
+                            }
+                        }
                     }
                 }
                 failed

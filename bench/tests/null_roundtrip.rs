@@ -240,3 +240,49 @@ async fn baseline_null_child_process() {
     );
     assert!((back.ratios.unwrap().throughput.unwrap() - t).abs() < 1e-9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_server_basic_calls() {
+    let server = NullServer::start("127.0.0.1:0", NullConfig::default())
+        .await
+        .unwrap();
+    let target = std::sync::Arc::new(
+        cairn_bench::s3::Target::new(
+            &server.endpoint(),
+            false,
+            None,
+            "us-east-1",
+            Payload::Unsigned,
+        )
+        .unwrap(),
+    );
+    let mut conn = cairn_bench::s3::Conn::new(target);
+    assert!(conn.create_bucket("b").await.unwrap());
+    let pool = cairn_bench::payload::Pool::new(1, 1000, false, 1);
+    let buf = &pool.buffers[0];
+    let keys: Vec<String> = (0..25).map(|i| format!("k/{i:03} &<x>")).collect();
+    for k in &keys {
+        let key = cairn_bench::s3::uri_encode(k);
+        conn.put("b", &key, buf).await.unwrap();
+    }
+    // The odd characters survive the XML listing.
+    let page = conn.list_page("b", "k/", 1000, None).await.unwrap();
+    assert_eq!(page.keys, keys);
+    let key0 = cairn_bench::s3::uri_encode(&keys[0]);
+    conn.get("b", &key0, 1000, buf.crc32c).await.unwrap();
+    let wrong = conn
+        .get("b", &key0, 1000, buf.crc32c ^ 1)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.0, "crc mismatch");
+    let short = conn.get("b", &key0, 999, buf.crc32c).await.unwrap_err();
+    assert_eq!(short.0, "length mismatch");
+    let missing = conn.get("b", "nope", 1000, 0).await.unwrap_err();
+    assert_eq!(missing.0, "http 404 NoSuchKey");
+    assert_eq!(conn.delete_many("b", &keys[..20]).await.unwrap(), 0);
+    assert_eq!(list_count(&server, "b").await, 5);
+    conn.delete("b", &key0).await.unwrap();
+    assert_eq!(list_count(&server, "b").await, 5, "already gone");
+    conn.delete_bucket("b").await.unwrap();
+    assert_eq!(list_count(&server, "b").await, 0);
+}
