@@ -247,6 +247,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub server_pid: Option<u32>,
 
+    /// URL of the server's Prometheus metrics with `process_cpu_seconds_total`, when not
+    /// `<endpoint>/metrics` (e.g. an admin listener: `http://127.0.0.1:9001/metrics`).
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+
     /// First run the same workload against a null server started as a child process, and
     /// report the endpoint/null throughput ratio.
     #[arg(long)]

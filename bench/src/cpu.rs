@@ -50,13 +50,15 @@ pub fn parse_metrics_cpu(text: &str) -> Option<f64> {
 /// Reads the server's CPU time one way or the other.
 pub enum ServerCpu {
     Pid(u32),
-    Metrics(Conn),
+    /// A connection to the metrics listener and the path to GET.
+    Metrics(Conn, String),
     None,
 }
 
 impl ServerCpu {
-    /// With a pid, `/proc`; else `/metrics` if it answers with the figure now; else none.
-    pub async fn detect(pid: Option<u32>, target: &Arc<Target>) -> Self {
+    /// With a pid, `/proc`; else `metrics_url` or `<endpoint>/metrics` if it answers with
+    /// the figure now; else none.
+    pub async fn detect(pid: Option<u32>, metrics_url: Option<&str>, target: &Arc<Target>) -> Self {
         if let Some(pid) = pid {
             if pid_cpu(pid).is_some() {
                 return ServerCpu::Pid(pid);
@@ -64,18 +66,30 @@ impl ServerCpu {
             eprintln!("note: cannot read /proc/{pid}/stat; server CPU not measured");
             return ServerCpu::None;
         }
-        let mut conn = Conn::new(target.clone());
-        let found = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            conn.get_unsigned("/metrics"),
-        )
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .and_then(|b| parse_metrics_cpu(&String::from_utf8_lossy(&b)));
+        let (mut conn, path) = match metrics_url {
+            Some(url) => match metrics_target(url, target) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("note: --metrics-url {url}: {e}; server CPU not measured");
+                    return ServerCpu::None;
+                }
+            },
+            None => (Conn::new(target.clone()), "/metrics".to_string()),
+        };
+        let found =
+            tokio::time::timeout(std::time::Duration::from_secs(2), conn.get_unsigned(&path))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .and_then(|b| parse_metrics_cpu(&String::from_utf8_lossy(&b)));
         match found {
-            Some(_) => ServerCpu::Metrics(conn),
-            None => ServerCpu::None,
+            Some(_) => ServerCpu::Metrics(conn, path),
+            None => {
+                if metrics_url.is_some() {
+                    eprintln!("note: no process_cpu_seconds_total at --metrics-url; server CPU not measured");
+                }
+                ServerCpu::None
+            }
         }
     }
 
@@ -83,8 +97,8 @@ impl ServerCpu {
     pub async fn read(&mut self) -> Option<f64> {
         match self {
             ServerCpu::Pid(pid) => pid_cpu(*pid),
-            ServerCpu::Metrics(conn) => conn
-                .get_unsigned("/metrics")
+            ServerCpu::Metrics(conn, path) => conn
+                .get_unsigned(path)
                 .await
                 .ok()
                 .and_then(|b| parse_metrics_cpu(&String::from_utf8_lossy(&b))),
@@ -96,10 +110,27 @@ impl ServerCpu {
     pub fn source(&self) -> &'static str {
         match self {
             ServerCpu::Pid(_) => "pid",
-            ServerCpu::Metrics(_) => "metrics",
+            ServerCpu::Metrics(..) => "metrics",
             ServerCpu::None => "",
         }
     }
+}
+
+/// A connection to the host of `url` (unsigned, same TLS settings as `like`) and its path.
+fn metrics_target(url: &str, like: &Target) -> anyhow::Result<(Conn, String)> {
+    let uri: http::Uri = url.parse()?;
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .filter(|p| p != "/")
+        .unwrap_or_else(|| "/metrics".into());
+    let base = format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().ok_or_else(|| anyhow::anyhow!("no host"))?
+    );
+    let target = Target::new(&base, like.insecure, None, "us-east-1", like.payload)?;
+    Ok((Conn::new(Arc::new(target)), path))
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! The null server: an in-memory S3 look-alike with no authentication and no durability,
 //! the ceiling the client reaches on this machine. PUT keeps the body (the frames as they
 //! arrived, no copy), GET/HEAD answer it, DELETE forgets it, bucket PUT/DELETE/HEAD succeed,
-//! and ListObjectsV2 pages through the keys with `max-keys` and continuation tokens. Bodies
-//! beyond the memory bound drop the oldest objects.
+//! ListObjectsV2 pages through the keys with `max-keys` and continuation tokens, and
+//! DeleteObjects forgets keys. Bodies beyond the memory bound drop the oldest objects.
+//! `GET /metrics` answers the process's `process_cpu_seconds_total` (so there is no bucket
+//! called `metrics`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -234,6 +236,14 @@ async fn handle(
     };
     let query = req.uri().query().unwrap_or("").to_string();
     let method = req.method().clone();
+    if path == "metrics" && method == Method::GET {
+        // The process's own CPU time, as a Prometheus server would report it.
+        let text = format!(
+            "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}\n",
+            crate::cpu::self_cpu()
+        );
+        return reply(StatusCode::OK, Chunks::text(text));
+    }
     if bucket.is_empty() {
         let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult><Buckets></Buckets></ListAllMyBucketsResult>";
         return reply(StatusCode::OK, Chunks::text(xml.to_string()));

@@ -37,6 +37,8 @@ pub struct Target {
     )>,
     identity: Option<Identity>,
     region: String,
+    /// Certificates are not verified (https).
+    pub insecure: bool,
     pub payload: Payload,
 }
 
@@ -116,6 +118,7 @@ impl Target {
             tls,
             identity,
             region: region.to_string(),
+            insecure,
             payload,
         })
     }

@@ -252,7 +252,7 @@ pub async fn bench_endpoint(
         })
         .collect();
 
-    let mut server_cpu = ServerCpu::detect(server_pid, &target).await;
+    let mut server_cpu = ServerCpu::detect(server_pid, args.metrics_url.as_deref(), &target).await;
     let mut runs = Vec::new();
     let mut outcome = Ok(());
     for run in 0..args.runs.max(1) {

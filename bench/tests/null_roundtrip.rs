@@ -57,6 +57,9 @@ async fn put_then_get_against_null_server() {
     assert!(run.bytes > 0 && run.bytes == run.ops * (64 << 10));
     assert!(run.mib_per_s > 0.0);
     assert!(r.null.is_none() && r.ratios.is_none());
+    // The null server's /metrics gives the (whole test process's) CPU time.
+    assert_eq!(run.cpu.server_source.as_deref(), Some("metrics"));
+    assert!(run.cpu.client_seconds_per_gib.is_some() && run.cpu.server_seconds.is_some());
     // --keep left the objects there (those PUT in the warm-up too, which are not counted).
     let kept = list_count(&server, "kept").await;
     assert!(
@@ -73,6 +76,7 @@ async fn put_then_get_against_null_server() {
     a.secret_key = Some("secret".into());
     a.runs = 2;
     a.html = Some(dir.path().join("get.html"));
+    a.metrics_url = Some(format!("{}/metrics", server.endpoint()));
     cairn_bench::run_with_self_args(a, &[]).await.unwrap();
     let r = read_report(&json);
     check_clean(&r, Op::Get);
@@ -83,6 +87,11 @@ async fn put_then_get_against_null_server() {
         .iter()
         .all(|run| run.bytes == run.ops * (64 << 10)));
     assert_eq!(r.target.median.runs, 2);
+    assert!(r
+        .target
+        .runs
+        .iter()
+        .all(|run| run.cpu.server_source.as_deref() == Some("metrics")));
     let html = std::fs::read_to_string(dir.path().join("get.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("<polyline"));
     // Clean-up removed the bucket's objects (and the bucket).
