@@ -12,6 +12,7 @@
 //! - [`null`]: the in-memory null S3 server, the ceiling of the client on this machine.
 //! - [`report`]: the JSON [`Report`], the endpoint/null ratios, the summary table.
 //! - [`html`]: the optional HTML page with an inline SVG throughput chart.
+//! - [`xml`]: percent-encoding and the reading/escaping of XML element text.
 //!
 //! This file holds the entry points: [`run`] (as `cairn bench`), [`run_with_self_args`] (for
 //! a binary whose subcommand differs) and [`benchmark`] (the report without printing).
@@ -26,6 +27,7 @@ pub mod s3;
 pub mod stats;
 pub mod tls;
 pub mod workload;
+pub mod xml;
 
 use std::path::Path;
 use std::process::Stdio;
