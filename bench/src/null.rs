@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -41,10 +42,22 @@ impl Default for NullConfig {
     }
 }
 
-#[derive(Clone)]
-struct Object {
+/// A body kept in memory; its bytes count in `used` for as long as it lives.
+struct Stored {
     chunks: Arc<[Bytes]>,
     len: u64,
+    used: Arc<AtomicU64>,
+}
+
+impl Drop for Stored {
+    fn drop(&mut self) {
+        self.used.fetch_sub(self.len, Ordering::Relaxed);
+    }
+}
+
+#[derive(Clone)]
+struct Object {
+    body: Arc<Stored>,
     seq: u64,
 }
 
@@ -53,40 +66,56 @@ struct Store {
     buckets: HashMap<String, BTreeMap<String, Object>>,
     /// (bucket, key, seq) in PUT order, for dropping the oldest.
     order: VecDeque<(String, String, u64)>,
-    used: u64,
+    /// Bytes of the distinct bodies kept.
+    used: Arc<AtomicU64>,
+    /// Bodies by (length, CRC64-NVME): a PUT of bytes already kept shares them, so that
+    /// a benchmark's few pool buffers cost memory (and fresh, zeroed pages) only once.
+    unique: HashMap<(u64, u64), Weak<Stored>>,
     seq: u64,
 }
 
 impl Store {
-    fn put(&mut self, bucket: &str, key: &str, chunks: Vec<Bytes>, limit: u64) -> u64 {
+    fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `chunks` (whose CRC64-NVME is `crc64`) as `bucket/key`; returns its sequence
+    /// number (the ETag).
+    fn put(&mut self, bucket: &str, key: &str, chunks: Vec<Bytes>, crc64: u64, limit: u64) -> u64 {
         let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
         self.seq += 1;
         let seq = self.seq;
-        let objects = self.buckets.entry(bucket.to_string()).or_default();
-        let object = Object {
-            chunks: chunks.into(),
-            len,
-            seq,
+        let body = match self.unique.get(&(len, crc64)).and_then(Weak::upgrade) {
+            Some(b) => b,
+            None => {
+                self.used.fetch_add(len, Ordering::Relaxed);
+                let b = Arc::new(Stored {
+                    chunks: chunks.into(),
+                    len,
+                    used: self.used.clone(),
+                });
+                self.unique.insert((len, crc64), Arc::downgrade(&b));
+                b
+            }
         };
-        if let Some(old) = objects.insert(key.to_string(), object) {
-            self.used -= old.len;
-        }
-        self.used += len;
+        let objects = self.buckets.entry(bucket.to_string()).or_default();
+        objects.insert(key.to_string(), Object { body, seq });
         self.order
             .push_back((bucket.to_string(), key.to_string(), seq));
-        while self.used > limit {
+        while self.used() > limit {
             let Some((b, k, s)) = self.order.pop_front() else {
                 break;
             };
             if let Some(objects) = self.buckets.get_mut(&b) {
                 if objects.get(&k).is_some_and(|o| o.seq == s) {
-                    let o = objects.remove(&k).expect("present");
-                    self.used -= o.len;
+                    objects.remove(&k);
                 }
             }
         }
-        // Entries of overwritten or deleted objects linger in `order`; compact now and then.
-        if self.order.len() > 1024 && self.order.len() > 4 * self.count() {
+        // Entries of overwritten or deleted objects linger in `order` and `unique`; compact
+        // now and then.
+        let count = self.count();
+        if self.order.len() > 1024 && self.order.len() > 4 * count {
             let buckets = &self.buckets;
             self.order.retain(|(b, k, s)| {
                 buckets
@@ -94,6 +123,9 @@ impl Store {
                     .and_then(|o| o.get(k))
                     .is_some_and(|o| o.seq == *s)
             });
+        }
+        if self.unique.len() > 1024 && self.unique.len() > 2 * count {
+            self.unique.retain(|_, w| w.strong_count() > 0);
         }
         seq
     }
@@ -276,21 +308,25 @@ async fn handle(
         Method::PUT => {
             let mut body = req.into_body();
             let mut chunks = Vec::new();
+            let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
             while let Some(frame) = body.frame().await {
                 match frame {
                     Ok(f) => {
                         if let Ok(d) = f.into_data() {
+                            crc.update(&d);
                             chunks.push(d);
                         }
                     }
                     Err(_) => return error(StatusCode::BAD_REQUEST, "IncompleteBody"),
                 }
             }
-            let seq =
-                store
-                    .lock()
-                    .expect("not poisoned")
-                    .put(&bucket, &key, chunks, config.memory_limit);
+            let seq = store.lock().expect("not poisoned").put(
+                &bucket,
+                &key,
+                chunks,
+                crc.finalize(),
+                config.memory_limit,
+            );
             let mut r = reply(StatusCode::OK, Chunks::empty());
             r.headers_mut().insert(
                 http::header::ETAG,
@@ -313,23 +349,23 @@ async fn handle(
             let mut r = if method == Method::HEAD {
                 let mut r = reply(StatusCode::OK, Chunks::empty());
                 r.headers_mut()
-                    .insert(http::header::CONTENT_LENGTH, object.len.into());
+                    .insert(http::header::CONTENT_LENGTH, object.body.len.into());
                 r
             } else if config.corrupt_gets {
-                reply(StatusCode::OK, Chunks::new(corrupt(&object.chunks)))
+                reply(StatusCode::OK, Chunks::new(corrupt(&object.body.chunks)))
             } else {
-                reply(StatusCode::OK, Chunks::new(object.chunks.clone()))
+                reply(StatusCode::OK, Chunks::new(object.body.chunks.clone()))
             };
             r.headers_mut()
                 .insert(http::header::ETAG, etag.parse().expect("valid"));
             r
         }
         Method::DELETE => {
-            let mut s = store.lock().expect("not poisoned");
-            let removed = s.buckets.get_mut(&bucket).and_then(|o| o.remove(&key));
-            if let Some(o) = removed {
-                s.used -= o.len;
-            }
+            let removed = {
+                let mut s = store.lock().expect("not poisoned");
+                s.buckets.get_mut(&bucket).and_then(|o| o.remove(&key))
+            };
+            drop(removed);
             reply(StatusCode::NO_CONTENT, Chunks::empty())
         }
         _ => error(StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
@@ -348,10 +384,9 @@ async fn delete_many(
     let body = body.to_bytes();
     let keys = crate::s3::xml_values(&String::from_utf8_lossy(&body), "Key");
     let mut s = store.lock().expect("not poisoned");
-    for key in &keys {
-        let removed = s.buckets.get_mut(bucket).and_then(|o| o.remove(key));
-        if let Some(o) = removed {
-            s.used -= o.len;
+    if let Some(objects) = s.buckets.get_mut(bucket) {
+        for key in &keys {
+            objects.remove(key);
         }
     }
     drop(s);
@@ -408,7 +443,7 @@ fn list(store: &Mutex<Store>, bucket: &str, query: &str) -> Response<Chunks> {
             truncated = true;
             break;
         }
-        page.push((k.clone(), o.len, o.seq));
+        page.push((k.clone(), o.body.len, o.seq));
     }
     drop(s);
     let mut xml = String::with_capacity(200 + page.len() * 200);
@@ -485,14 +520,30 @@ mod tests {
     #[test]
     fn store_drops_oldest() {
         let mut s = Store::default();
-        let body = || vec![Bytes::from(vec![0u8; 100])];
-        s.put("b", "k1", body(), 250);
-        s.put("b", "k2", body(), 250);
-        s.put("b", "k1", body(), 250); // overwrite: still 200 bytes
-        assert_eq!(s.used, 200);
-        s.put("b", "k3", body(), 250); // 300 > 250: the oldest live one (k2) goes
-        assert_eq!(s.used, 200);
+        let body = |b: u8| vec![Bytes::from(vec![b; 100])];
+        s.put("b", "k1", body(1), 1, 250);
+        s.put("b", "k2", body(2), 2, 250);
+        s.put("b", "k1", body(3), 3, 250); // overwrite: still 200 bytes
+        assert_eq!(s.used(), 200);
+        s.put("b", "k3", body(4), 4, 250); // 300 > 250: the oldest live one (k2) goes
+        assert_eq!(s.used(), 200);
         let keys: Vec<_> = s.buckets["b"].keys().cloned().collect();
         assert_eq!(keys, vec!["k1", "k3"]);
+        s.buckets.get_mut("b").unwrap().remove("k1");
+        assert_eq!(s.used(), 100);
+    }
+
+    #[test]
+    fn store_shares_equal_bodies() {
+        let mut s = Store::default();
+        let body = || vec![Bytes::from(vec![7u8; 100])];
+        for i in 0..10 {
+            s.put("b", &format!("k{i}"), body(), 42, 250);
+        }
+        // Ten objects, one body: nothing dropped.
+        assert_eq!(s.used(), 100);
+        assert_eq!(s.count(), 10);
+        s.buckets.clear();
+        assert_eq!(s.used(), 0);
     }
 }
