@@ -269,6 +269,12 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_size, default_value = "4GiB")]
     pub null_memory: u64,
 
+    /// Longest an operation may take before it counts as a `timeout` error (its connection
+    /// is then dropped).
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+
     /// Distinct random buffers the bodies are drawn from.
     #[arg(long, default_value_t = 4)]
     pub pool: usize,

@@ -205,6 +205,11 @@ impl Conn {
         }
     }
 
+    /// Drops the connection (after a timeout: its state is unknown).
+    pub fn reset(&mut self) {
+        self.sender = None;
+    }
+
     pub fn target(&self) -> &Arc<Target> {
         &self.target
     }

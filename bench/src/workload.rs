@@ -37,7 +37,33 @@ struct Env {
     bucket: String,
     prefix: String,
     list_page: usize,
+    timeout: Duration,
     pool: Pool,
+}
+
+/// `$conn.$call(args...)` within `$t`; on expiry the connection is dropped and the result
+/// is a `timeout` error.
+macro_rules! timed {
+    ($t:expr, $conn:expr, $call:ident ( $($a:expr),* $(,)? )) => {
+        match tokio::time::timeout($t, $conn.$call($($a),*)).await {
+            Ok(r) => r,
+            Err(_) => {
+                $conn.reset();
+                Err(OpError("timeout".into()))
+            }
+        }
+    };
+}
+
+/// The name of the operation a (non-mixed) workload runs.
+fn kind_of(op: Op) -> &'static str {
+    match op {
+        Op::Put => "put",
+        Op::Mixed => "mixed",
+        Op::Get => "get",
+        Op::List => "list",
+        Op::Delete => "delete",
+    }
 }
 
 impl Env {
@@ -96,9 +122,19 @@ impl Worker {
         Ok(())
     }
 
-    /// One operation of the workload and its kind. `Ok(None)`: nothing left to do (delete
-    /// ran out).
+    /// One operation of the workload and its kind, within `env.timeout`. `Ok(None)`:
+    /// nothing left to do (delete ran out).
     async fn op(&mut self, env: &Env) -> (&'static str, Result<Option<Done>, OpError>) {
+        match tokio::time::timeout(env.timeout, self.op_untimed(env)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn.reset();
+                (kind_of(env.op), Err(OpError("timeout".into())))
+            }
+        }
+    }
+
+    async fn op_untimed(&mut self, env: &Env) -> (&'static str, Result<Option<Done>, OpError>) {
         match env.op {
             Op::Put => ("put", self.put_new(env).await.map(Some)),
             Op::Get => ("get", self.get(env).await.map(Some)),
@@ -210,12 +246,16 @@ pub async fn bench_endpoint(
         }
     };
     let size = usize::try_from(args.size).context("--size does not fit in memory")?;
+    if args.op != Op::Put && args.objects == 0 {
+        anyhow::bail!("--op {} needs --objects of at least 1", args.op);
+    }
     let env = Arc::new(Env {
         op: args.op,
         mix: args.mix,
         bucket: bucket.to_string(),
         prefix: prefix.to_string(),
         list_page: args.list_page.max(1),
+        timeout: args.timeout.max(Duration::from_millis(1)),
         pool: Pool::new(
             args.pool.max(1),
             size,
@@ -226,9 +266,7 @@ pub async fn bench_endpoint(
     let concurrency = args.concurrency.max(1);
 
     let mut admin = Conn::new(target.clone());
-    let created = admin
-        .create_bucket(bucket)
-        .await
+    let created = timed!(env.timeout, admin, create_bucket(bucket))
         .map_err(|e| anyhow!("creating bucket {bucket} at {endpoint}: {e}"))?;
     say(format!(
         "bucket {bucket} {}",
@@ -430,10 +468,12 @@ async fn cleanup(
     let mut keys = Vec::new();
     let mut token = None;
     loop {
-        let page = conn
-            .list_page(&env.bucket, &env.prefix, 1000, token.as_deref())
-            .await
-            .map_err(|e| anyhow!("listing {}: {e}", env.bucket))?;
+        let page = timed!(
+            env.timeout,
+            conn,
+            list_page(&env.bucket, &env.prefix, 1000, token.as_deref())
+        )
+        .map_err(|e| anyhow!("listing {}: {e}", env.bucket))?;
         keys.extend(page.keys);
         token = page.next;
         if token.is_none() {
@@ -450,15 +490,16 @@ async fn cleanup(
                 let mut failed = 0usize;
                 // Batches of 1000 with DeleteObjects; one by one where that is refused.
                 for batch in keys.chunks(1000).skip(w).step_by(concurrency) {
-                    match conn.delete_many(&env.bucket, batch).await {
+                    match timed!(env.timeout, conn, delete_many(&env.bucket, batch)) {
                         Ok(n) => failed += n,
-                        Err(_) => {
+                        Err(e) if e.0.starts_with("http ") => {
                             for key in batch {
-                                if conn.delete(&env.bucket, key).await.is_err() {
+                                if timed!(env.timeout, conn, delete(&env.bucket, key)).is_err() {
                                     failed += 1;
                                 }
                             }
                         }
+                        Err(_) => failed += batch.len(),
                     }
                 }
                 failed
@@ -473,8 +514,7 @@ async fn cleanup(
         return Err(anyhow!("{failed} of {} objects not deleted", keys.len()));
     }
     if delete_bucket {
-        conn.delete_bucket(&env.bucket)
-            .await
+        timed!(env.timeout, conn, delete_bucket(&env.bucket))
             .map_err(|e| anyhow!("deleting bucket {}: {e}", env.bucket))?;
     }
     Ok(())

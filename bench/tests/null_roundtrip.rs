@@ -295,3 +295,59 @@ async fn null_server_basic_calls() {
     conn.delete_bucket("b").await.unwrap();
     assert_eq!(list_count(&server, "b").await, 0);
 }
+
+/// A server that creates buckets and lists nothing but never answers anything else.
+async fn stalling_server() -> std::net::SocketAddr {
+    use http_body_util::Full;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|req: http::Request<_>| async move {
+                    let bucket_call = req.uri().path().matches('/').count() == 1;
+                    if !bucket_call {
+                        std::future::pending::<()>().await;
+                    }
+                    let body = if req.method() == http::Method::GET {
+                        "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"
+                    } else {
+                        ""
+                    };
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                        bytes::Bytes::from_static(body.as_bytes()),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_operations_time_out() {
+    let addr = stalling_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("stall.json");
+    let mut a = args_for(&format!("http://{addr}"), Op::Put, &json);
+    a.duration = Duration::from_millis(1000);
+    a.warmup = Duration::ZERO;
+    a.timeout = Duration::from_millis(300);
+    a.allow_errors = true;
+    let started = std::time::Instant::now();
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let r = read_report(&json);
+    let run = &r.target.runs[0];
+    assert_eq!(run.ops, 0);
+    // Two workers, each timing out every 300 ms for a second.
+    let timeouts = run.errors_by_kind.get("put: timeout").copied().unwrap_or(0);
+    assert!((4..=10).contains(&timeouts), "{:?}", run.errors_by_kind);
+}
