@@ -201,12 +201,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub insecure: bool,
 
-    /// Access key (else env CAIRN_ACCESS_KEY or AWS_ACCESS_KEY_ID; none: unsigned requests).
+    /// Access key (else env CAIRN_ACCESS_KEY, AWS_ACCESS_KEY_ID or CAIRN_ROOT_ACCESS_KEY;
+    /// none: unsigned requests).
     #[arg(long, env = "CAIRN_ACCESS_KEY", hide_env_values = true)]
     #[serde(skip)]
     pub access_key: Option<String>,
 
-    /// Secret key (else env CAIRN_SECRET_KEY or AWS_SECRET_ACCESS_KEY).
+    /// Secret key (else env CAIRN_SECRET_KEY, AWS_SECRET_ACCESS_KEY or CAIRN_ROOT_SECRET_KEY).
     #[arg(long, env = "CAIRN_SECRET_KEY", hide_env_values = true)]
     #[serde(skip)]
     pub secret_key: Option<String>,
@@ -295,17 +296,16 @@ impl BenchArgs {
         BenchArgs::from_arg_matches(&m).expect("the defaults parse")
     }
 
-    /// The credentials: the arguments, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+    /// The credentials: the arguments (or CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY), else
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else Cairn's root key
+    /// (CAIRN_ROOT_ACCESS_KEY / CAIRN_ROOT_SECRET_KEY). A pair is taken whole from one place.
     pub fn credentials(&self) -> Option<(String, String)> {
-        let access = self
-            .access_key
-            .clone()
-            .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())?;
-        let secret = self
-            .secret_key
-            .clone()
-            .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())?;
-        Some((access, secret))
+        if let (Some(a), Some(s)) = (&self.access_key, &self.secret_key) {
+            return Some((a.clone(), s.clone()));
+        }
+        let env = |a: &str, s: &str| Some((std::env::var(a).ok()?, std::env::var(s).ok()?));
+        env("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            .or_else(|| env("CAIRN_ROOT_ACCESS_KEY", "CAIRN_ROOT_SECRET_KEY"))
     }
 }
 

@@ -131,7 +131,7 @@ impl Target {
 
     /// A request for `path_and_query` (already percent-encoded) with `body`, signed when there
     /// are credentials. `sha256` is the body's hex SHA-256 when bodies are signed.
-    fn request(
+    pub fn request(
         &self,
         method: Method,
         path_and_query: &str,
