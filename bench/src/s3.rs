@@ -245,23 +245,31 @@ impl Conn {
         }
     }
 
-    /// Sends one request on this connection (opening it if needed).
+    /// Sends one request on this connection (opening it if needed). A request that never
+    /// left (the server had closed the idle connection) is sent once more on a new one.
     async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Response, OpError> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.sender = Some(self.connect().await?);
-        }
-        let sender = self.sender.as_mut().expect("connected above");
-        if sender.ready().await.is_err() {
-            self.sender = None;
-            return Err(OpError("connection closed".into()));
-        }
-        match sender.send_request(req).await {
-            Ok(r) => Ok(r),
-            Err(e) => {
+        let mut req = req;
+        for attempt in 0..2 {
+            if attempt > 0 || self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+                self.sender = Some(self.connect().await?);
+            }
+            let sender = self.sender.as_mut().expect("connected above");
+            if sender.ready().await.is_err() {
                 self.sender = None;
-                Err(OpError(classify_hyper(&e)))
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(r) => return Ok(r),
+                Err(mut e) => {
+                    self.sender = None;
+                    match e.take_message() {
+                        Some(unsent) => req = unsent,
+                        None => return Err(OpError(classify_hyper(e.error()))),
+                    }
+                }
             }
         }
+        Err(OpError("connection closed".into()))
     }
 
     /// Reads a (small) body whole; a failure drops the connection.
