@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::report::Report;
-use crate::s3::xml_escape;
 use crate::stats::Second;
+use crate::xml::xml_escape;
 
 const COLOURS: [&str; 6] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",

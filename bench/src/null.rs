@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::s3::xml_escape;
+use crate::xml::xml_escape;
 
 /// How the null server behaves.
 #[derive(Clone, Debug)]
@@ -382,7 +382,7 @@ async fn delete_many(
         return error(StatusCode::BAD_REQUEST, "IncompleteBody");
     };
     let body = body.to_bytes();
-    let keys = crate::s3::xml_values(&String::from_utf8_lossy(&body), "Key");
+    let keys = crate::xml::xml_values(&String::from_utf8_lossy(&body), "Key");
     let mut s = store.lock().expect("not poisoned");
     if let Some(objects) = s.buckets.get_mut(bucket) {
         for key in &keys {
