@@ -43,7 +43,8 @@ pub fn render(report: &Report) -> String {
 
 /// An SVG line chart of the series (MiB/s, or ops/s when nothing moved bytes).
 fn chart(series: &[(String, &[Second])], by_bytes: bool) -> String {
-    let (w, h, pad) = (800.0, 360.0, 50.0);
+    // The legend sits right of the plot, in `legend` pixels.
+    let (w, h, pad, legend) = (900.0, 360.0, 50.0, 150.0);
     let value = |s: &Second| if by_bytes { s.mib } else { s.ops as f64 };
     let max_x = series
         .iter()
@@ -58,7 +59,7 @@ fn chart(series: &[(String, &[Second])], by_bytes: bool) -> String {
         .fold(0.0f64, f64::max)
         .max(1e-9)
         * 1.1;
-    let x = |i: usize| pad + i as f64 / max_x * (w - 2.0 * pad);
+    let x = |i: usize| pad + i as f64 / max_x * (w - 2.0 * pad - legend);
     let y = |v: f64| h - pad - v / max_y * (h - 2.0 * pad);
     let mut svg = String::new();
     let _ = writeln!(
@@ -68,7 +69,10 @@ fn chart(series: &[(String, &[Second])], by_bytes: bool) -> String {
     let _ = writeln!(
         svg,
         "<rect x=\"0\" y=\"0\" width=\"{w}\" height=\"{h}\" fill=\"white\"/><line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/><line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>",
-        h - pad, w - pad, h - pad, h - pad
+        h - pad,
+        w - pad - legend,
+        h - pad,
+        h - pad
     );
     for k in 0..=4 {
         let v = max_y * k as f64 / 4.0;
@@ -82,7 +86,7 @@ fn chart(series: &[(String, &[Second])], by_bytes: bool) -> String {
     let _ = writeln!(
         svg,
         "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">seconds into the measured window (0 to {max_x:.0})</text>",
-        w / 2.0,
+        (w - legend) / 2.0,
         h - pad / 3.0
     );
     for (n, (name, points)) in series.iter().enumerate() {
@@ -100,8 +104,8 @@ fn chart(series: &[(String, &[Second])], by_bytes: bool) -> String {
         let _ = writeln!(
             svg,
             "<text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"{colour}\">{}</text>",
-            pad + 10.0,
-            pad + 14.0 * (n as f64 + 1.0),
+            w - legend,
+            pad + 16.0 * n as f64,
             xml_escape(name)
         );
     }

@@ -42,7 +42,7 @@ pub struct Recorder {
     pub bytes: u64,
     pub items: u64,
     pub errors: BTreeMap<String, u64>,
-    /// Per second of the window (by completion time): (ops, bytes).
+    /// Per second from the window's start (by completion time): (ops, bytes).
     pub per_second: Vec<(u64, u64)>,
     /// Completion of the last counted operation, from the window's start.
     pub last_done: Duration,
@@ -217,6 +217,8 @@ pub struct RunResult {
 impl RunResult {
     /// The run's result from the merged recorder; `window` is the nominal measured time (the
     /// run lasts at least that long, or until its last counted operation ended if later).
+    /// The per-second series stops at the window's end (operations that finished after it
+    /// are in the totals only); with a zero window (a run that ran out) it is whole.
     pub fn from_recorder(run: usize, rec: &Recorder, window: Duration) -> Self {
         let elapsed = rec.last_done.max(window).as_secs_f64().max(1e-9);
         let errors = rec.errors.values().sum();
@@ -234,6 +236,11 @@ impl RunResult {
             per_second: rec
                 .per_second
                 .iter()
+                .take(if window.is_zero() {
+                    usize::MAX
+                } else {
+                    window.as_secs_f64().ceil() as usize
+                })
                 .enumerate()
                 .map(|(i, (o, b))| Second {
                     second: i as u64,
@@ -361,8 +368,13 @@ mod tests {
         let run = RunResult::from_recorder(0, &r, Duration::from_secs(1));
         assert_eq!(run.ops, 1000);
         assert!((run.mib_per_s - 1000.0).abs() < 1e-6);
-        assert_eq!(run.per_second.len(), 2);
+        // The op that finished at 1.000 s is past the 1 s window: in the totals only.
+        assert_eq!(run.per_second.len(), 1);
         assert_eq!(run.per_second[0].ops, 999);
+        // A run that ran out (zero window) keeps its whole series.
+        let run = RunResult::from_recorder(0, &r, Duration::ZERO);
+        assert_eq!(run.per_second.len(), 2);
+        assert!((run.elapsed_s - 1.0).abs() < 1e-9);
     }
 
     #[test]
