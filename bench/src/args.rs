@@ -276,7 +276,8 @@ pub struct BenchArgs {
     #[serde(with = "secs")]
     pub timeout: Duration,
 
-    /// Distinct random buffers the bodies are drawn from.
+    /// Distinct random buffers the bodies are drawn from (fewer if they would take more
+    /// than 1 GiB together).
     #[arg(long, default_value_t = 4)]
     pub pool: usize,
 

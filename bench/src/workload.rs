@@ -41,6 +41,12 @@ struct Env {
     pool: Pool,
 }
 
+/// Pool buffers for `requested` bodies of `size` bytes: at most 1 GiB of them, at least one.
+fn pool_count(requested: usize, size: u64) -> usize {
+    let fit = (1u64 << 30) / size.max(1);
+    requested.clamp(1, fit.clamp(1, usize::MAX as u64) as usize)
+}
+
 /// `$conn.$call(args...)` within `$t`; on expiry the connection is dropped and the result
 /// is a `timeout` error.
 macro_rules! timed {
@@ -257,7 +263,7 @@ pub async fn bench_endpoint(
         list_page: args.list_page.max(1),
         timeout: args.timeout.max(Duration::from_millis(1)),
         pool: Pool::new(
-            args.pool.max(1),
+            pool_count(args.pool, args.size),
             size,
             args.payload == Payload::Signed,
             Rng::from_entropy().next_u64(),
@@ -518,4 +524,16 @@ async fn cleanup(
             .map_err(|e| anyhow!("deleting bucket {}: {e}", env.bucket))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pool_count() {
+        use super::pool_count;
+        assert_eq!(pool_count(4, 1 << 20), 4);
+        assert_eq!(pool_count(4, 512 << 20), 2);
+        assert_eq!(pool_count(4, 4 << 30), 1);
+        assert_eq!(pool_count(0, 1), 1);
+    }
 }
