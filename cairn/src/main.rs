@@ -45,6 +45,10 @@ enum Command {
     Key(cli::key::KeyArgs),
     /// The nodes of a cluster: list them, add or remove metadata members.
     Node(cli::node::NodeArgs),
+    /// Load-test any S3 endpoint (PUT/GET/mixed/LIST/DELETE): throughput, ops/s, latency
+    /// percentiles, CPU per GiB; `--baseline-null` measures this client's ceiling in the
+    /// same run, `--serve-null` serves that ceiling.
+    Bench(Box<cairn_bench::BenchArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,5 +67,11 @@ fn main() -> anyhow::Result<()> {
         Command::Status(args) => cli::scrub::run_status(args),
         Command::Key(args) => cli::key::run(args),
         Command::Node(args) => cli::node::run(args),
+        Command::Bench(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(cairn_bench::run(*args))
+        }
     }
 }
