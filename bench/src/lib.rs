@@ -134,6 +134,10 @@ pub async fn benchmark(
     )
     .await?;
     let ratios = null.as_ref().map(|n| Ratios::of(&target, n));
+    let md5 = tokio::task::spawn_blocking(md5_speed).await.ok();
+    let md5_ratio = md5
+        .filter(|m| *m > 0.0)
+        .map(|m| target.median.mib_per_s / m);
     Ok(Report {
         tool: "cairn-bench".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -142,7 +146,32 @@ pub async fn benchmark(
         target,
         null,
         ratios,
+        md5_mib_per_s: md5,
+        md5_ratio,
     })
+}
+
+/// MiB/s one core hashes with MD5 (the implementation the server uses), over 64 MiB of
+/// random bytes hashed in 1 MiB pieces for at least half a second.
+pub fn md5_speed() -> f64 {
+    use md5::Digest;
+    let mut rng = payload::Rng::from_entropy();
+    let mut buf = vec![0u8; 64 << 20];
+    for c in buf.chunks_mut(8) {
+        let v = rng.next_u64().to_le_bytes();
+        c.copy_from_slice(&v[..c.len()]);
+    }
+    let start = std::time::Instant::now();
+    let mut bytes = 0u64;
+    let mut md5 = md5::Md5::new();
+    while start.elapsed() < Duration::from_millis(500) {
+        for piece in buf.chunks(1 << 20) {
+            md5.update(piece);
+        }
+        bytes += buf.len() as u64;
+    }
+    std::hint::black_box(md5.finalize());
+    bytes as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Serves the null server on `--listen` until interrupted; prints `listening on <addr>`.

@@ -25,6 +25,13 @@ pub struct Report {
     pub null: Option<TargetReport>,
     /// Endpoint / null, with `--baseline-null`.
     pub ratios: Option<Ratios>,
+    /// Single-core MD5 speed on this machine, measured in the same invocation (the bound
+    /// of one PUT stream on any S3 server, whose ETag is the body's MD5).
+    #[serde(default)]
+    pub md5_mib_per_s: Option<f64>,
+    /// Target throughput / [`Report::md5_mib_per_s`].
+    #[serde(default)]
+    pub md5_ratio: Option<f64>,
 }
 
 /// Ratios of the endpoint's medians to the null server's.
@@ -175,6 +182,12 @@ impl Report {
                 opt(r.throughput),
                 opt(r.ops_per_s),
                 opt(r.p50_latency)
+            );
+        }
+        if let (Some(m), Some(r)) = (self.md5_mib_per_s, self.md5_ratio) {
+            let _ = writeln!(
+                s,
+                "single-core MD5 here: {m:.1} MiB/s; target throughput / MD5: {r:.3}"
             );
         }
         s

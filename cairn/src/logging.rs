@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 const OWN_CRATES: &[&str] = &[
     "cairn",
     "cairn_api",
+    "cairn_bench",
     "cairn_datanode",
     "cairn_erasure",
     "cairn_heal",

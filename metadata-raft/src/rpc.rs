@@ -54,7 +54,9 @@ impl RpcClient {
         }
     }
 
-    /// POSTs `req` to `path` on the cluster listener at `addr` and decodes the reply.
+    /// POSTs `req` to `path` on the cluster listener at `addr` and decodes the reply, within
+    /// `timeout` plus the time its body may take to cross a slow link
+    /// ([`transfer_allowance`]: a 16 MiB append may not fit in an election timeout).
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         addr: &str,
@@ -65,6 +67,7 @@ impl RpcClient {
         let failed = |m: String| CallError::Failed(addr.to_string(), m);
         let refused = |m: String| CallError::Refused(addr.to_string(), m);
         let body = postcard::to_allocvec(req).map_err(|e| refused(e.to_string()))?;
+        let timeout = timeout + transfer_allowance(body.len());
         let request = Request::post(self.client.url(addr, path))
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(Full::new(Bytes::from(body)))
@@ -180,4 +183,15 @@ impl RaftNetwork<TypeConfig> for Peer {
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         self.send("/raft/vote", &rpc, &option).await
     }
+}
+
+/// Extra time a message of `bytes` gets beyond its timeout: at 8 MiB/s (a slow link, or a
+/// loaded machine encoding and decoding it), nothing for messages under 64 KiB. Raft's own
+/// timeouts (openraft's TTLs come from the election timeout) are meant for small messages;
+/// without this a big append retried forever on a machine that moves it more slowly.
+pub(crate) fn transfer_allowance(bytes: usize) -> Duration {
+    if bytes < 64 << 10 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(bytes as f64 / f64::from(8u32 << 20))
 }

@@ -9,6 +9,7 @@ mod admin;
 mod authz_fuzz;
 mod authz_matrix;
 mod basic;
+mod bench;
 mod bucket_config;
 mod cluster;
 mod cluster_tls;

@@ -103,7 +103,7 @@ pub struct ServerArgs {
     pub region: String,
     /// Memory that S3 request bodies in flight may hold together, e.g. `256MiB`, `1GiB` or
     /// plain bytes. Each upload reserves what it will hold (its length, at most the data
-    /// path's per-request working set: 40 MiB with the default stripes) before its body is
+    /// path's per-request working set: 20 MiB with the default stripes) before its body is
     /// read; beyond the budget new uploads get 503 SlowDown (with `Retry-After: 1`) instead
     /// of allocating. A budget below one working set lets one upload through at a time.
     #[arg(long, default_value = "1GiB", env = "CAIRN_MAX_INFLIGHT_BYTES", value_parser = cairn_api::budget::parse_size)]

@@ -62,6 +62,8 @@ async fn writes_beyond_one_message_go_in_several() {
     // beside it in this binary, 5 s turned a slow write into an unknown outcome.
     let options = RaftOptions {
         timeout: Duration::from_secs(20),
+        heartbeat: Duration::from_millis(200),
+        election: Duration::from_secs(3),
         ..opts(10_000)
     };
     let mut nodes = three_with(&dirs, options.clone()).await;
