@@ -241,16 +241,43 @@ async fn scrub_reports_exactly_the_injected_damage_and_repairs_all_of_it() {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut pick = stripes.iter().step_by(stripes.len() / 30);
-    let deleted: Vec<(ObjectId, u32)> = pick.by_ref().take(15).copied().collect();
-    let flipped: Vec<(ObjectId, u32)> = pick.by_ref().take(10).copied().collect();
-    assert_eq!(flipped.len(), 10);
     let shard_on = |node: usize, (o, s): (ObjectId, u32)| {
         *by_node[node]
             .iter()
             .find(|id| id.object == o && id.stripe == s)
             .expect("a shard of every stripe on every datanode")
     };
+    // Bit rot is not injected into dn2's newest records: a restart cannot tell a bad
+    // payload at the end of the active segment from a write that never reached the disk,
+    // and cuts it off (the tail check of datanode/src/recovery.rs looks at the last 16).
+    let newest: BTreeSet<ShardId> = {
+        let dn2 = open_store(&dn_dir(&server, 2)).await;
+        // Segment files are named by number (zero-padded), so (file, offset) is write order.
+        let mut located: Vec<(std::path::PathBuf, u64, ShardId)> = by_node[2]
+            .iter()
+            .map(|id| {
+                let (file, offset, _) = dn2.payload_location(*id).expect("located");
+                (file, offset, *id)
+            })
+            .collect();
+        dn2.close().await;
+        located.sort();
+        located
+            .iter()
+            .rev()
+            .take(32)
+            .map(|(_, _, id)| *id)
+            .collect()
+    };
+    let mut pick = stripes.iter().step_by(stripes.len() / 30);
+    let deleted: Vec<(ObjectId, u32)> = pick.by_ref().take(15).copied().collect();
+    let flipped: Vec<(ObjectId, u32)> = pick
+        .by_ref()
+        .filter(|st| !newest.contains(&shard_on(2, **st)))
+        .take(10)
+        .copied()
+        .collect();
+    assert_eq!(flipped.len(), 10);
     {
         let dn1 = open_store(&dn_dir(&server, 1)).await;
         for &st in &deleted {
