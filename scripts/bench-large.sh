@@ -18,34 +18,46 @@ if [ -z "${CAIRN:-}" ]; then
   CAIRN=${CARGO_TARGET_DIR:-target}/release/cairn
 fi
 BENCH=${BENCH:-$CAIRN}
-DATA=$(mktemp -d)
 PORT=$((20000 + RANDOM % 20000))
-ADMIN=$((PORT + 1))
-CLUSTER=$((PORT + 2))
 export CAIRN_ROOT_ACCESS_KEY=BENCHROOTKEY00000001 CAIRN_ROOT_SECRET_KEY=bench-secret-key-00000000000000000000000
-"$CAIRN" server --data "$DATA" --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" \
-  --cluster-listen "127.0.0.1:$CLUSTER" \
-  >"$OUT/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-  sleep 0.2
-done
+SERVER=
+DATA=
+stop_server() {
+  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+  if [ -n "$DATA" ]; then rm -rf "$DATA"; fi
+  SERVER=
+  DATA=
+}
+trap stop_server EXIT
+# Each workload gets a fresh server: no background work (GC, RocksDB compaction, dirty
+# pages) left by the one before is charged to it.
+start_server() {
+  stop_server
+  DATA=$(mktemp -d)
+  "$CAIRN" server --data "$DATA" --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" \
+    --cluster-listen "127.0.0.1:$((PORT + 2))" >>"$OUT/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0
+    sleep 0.2
+  done
+  echo "the server did not start" >&2
+  return 1
+}
 run() {
   local name=$1; shift
+  start_server
   "$BENCH" bench --endpoint "http://127.0.0.1:$PORT" --server-pid "$SERVER" \
     --access-key "$CAIRN_ROOT_ACCESS_KEY" --secret-key "$CAIRN_ROOT_SECRET_KEY" \
     --size "$SIZE" --duration "$DURATION" --warmup 2s --runs "$RUNS" --baseline-null \
     --json "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
 }
-# Small objects first (the large runs leave the page cache full of dirty data).
-if [ -z "${SKIP_SMALL:-}" ]; then
-  SIZE=4KiB run small-put-32 --op put --concurrency 32
-  SIZE=4KiB run small-get-32 --op get --concurrency 32 --objects 1000
-fi
 run put-1 --op put --concurrency 1
 run put-4 --op put --concurrency 4
 run get-1 --op get --concurrency 1 --objects 8
 run get-4 --op get --concurrency 4 --objects 16
+if [ -z "${SKIP_SMALL:-}" ]; then
+  SIZE=4KiB run small-put-32 --op put --concurrency 32
+  SIZE=4KiB run small-get-32 --op get --concurrency 32 --objects 1000
+fi
 echo "reports in $OUT"

@@ -101,6 +101,8 @@ pub async fn benchmark(
         .clone()
         .unwrap_or_else(|| format!("cairn-bench-{tag}"));
     let prefix = format!("bench-{tag}/");
+    // Measured first, while nothing else this benchmark starts is running.
+    let md5 = tokio::task::spawn_blocking(md5_speed).await.ok();
     let null = if args.baseline_null {
         let child = NullChild::spawn(program, self_args, args.null_memory).await?;
         if !args.quiet {
@@ -134,7 +136,6 @@ pub async fn benchmark(
     )
     .await?;
     let ratios = null.as_ref().map(|n| Ratios::of(&target, n));
-    let md5 = tokio::task::spawn_blocking(md5_speed).await.ok();
     let md5_ratio = md5
         .filter(|m| *m > 0.0)
         .map(|m| target.median.mib_per_s / m);
