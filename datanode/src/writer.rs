@@ -29,6 +29,9 @@ use crate::segment::{create_segment, segment_file_name};
 use crate::state::{SegmentEntry, Shared};
 use crate::{DatanodeError, Result, ShardInfo};
 
+/// Payloads of at least this many bytes are dropped from the page cache once durable.
+const UNCACHED_PAYLOAD: u64 = 256 << 10;
+
 /// A write waiting for the writer thread.
 pub(crate) enum Request {
     Put {
@@ -423,8 +426,28 @@ impl Writer {
                 seg.len = self.active.len;
             }
         }
+        // Big payloads are durable now: their pages leave the page cache, so that a
+        // stream of large writes does not fill it and make every later write pay for
+        // reclaim (measured: 64 MiB PUTs fell from ~420 to ~220 MiB/s within 20 s, the copy
+        // into the cache taking 40% of the CPU). Small records stay cached for reads.
+        let dropped: Vec<(u64, u64)> = pending
+            .iter()
+            .filter(|(_, h, _)| h.kind == RecordKind::Put && h.payload_len >= UNCACHED_PAYLOAD)
+            .map(|(_, h, offset)| (offset + RECORD_HEADER_LEN as u64, h.payload_len))
+            .collect();
         for (req, _, _) in pending {
             req.succeed();
+        }
+        for (offset, len) in dropped {
+            if let Some(len) = std::num::NonZeroU64::new(len) {
+                // Advice only: a failure changes nothing but speed.
+                let _ = rustix::fs::fadvise(
+                    &self.active.file,
+                    offset,
+                    Some(len),
+                    rustix::fs::Advice::DontNeed,
+                );
+            }
         }
     }
 
