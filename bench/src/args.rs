@@ -103,18 +103,24 @@ pub fn parse_mix(s: &str) -> Result<Mix, String> {
     Ok(mix)
 }
 
+/// Splits `s` (trimmed) into its leading number and the unit after it.
+fn number_and_unit<'a>(s: &'a str, units: &str) -> Result<(f64, &'a str), String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num = num
+        .parse()
+        .map_err(|_| format!("`{s}`: expected a number followed by {units}"))?;
+    Ok((num, unit))
+}
+
 /// Parses a byte size: a number with an optional unit. `KiB`/`MiB`/`GiB`/`TiB` (and the
 /// short `K`/`M`/`G`/`T`, `k`...) are powers of 1024, `KB`/`MB`/`GB`/`TB` powers of 1000,
 /// `B` or nothing is bytes. Fractions are allowed (`1.5MiB`).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}`: expected a number followed by a unit such as KiB"))?;
+    let (num, unit) = number_and_unit(s, "a unit such as KiB")?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "ki" | "kib" => 1 << 10,
@@ -137,13 +143,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// Parses a duration: a number with `ms`, `s`, `m` or `h` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}`: expected a number followed by ms, s, m or h"))?;
+    let (num, unit) = number_and_unit(s, "ms, s, m or h")?;
     let secs = match unit.trim() {
         "ms" => num / 1000.0,
         "" | "s" => num,

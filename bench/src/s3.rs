@@ -220,27 +220,13 @@ impl Conn {
             .map_err(|e| OpError(format!("connect: {}", e.kind())))?;
         tcp.set_nodelay(true).ok();
         match &self.target.tls {
-            None => {
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                    .await
-                    .map_err(|_| OpError("handshake".into()))?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(sender)
-            }
+            None => handshake(tcp).await,
             Some((config, name)) => {
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| OpError(format!("tls: {e}")))?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                    .await
-                    .map_err(|_| OpError("handshake".into()))?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(sender)
+                handshake(tls).await
             }
         }
     }
@@ -483,6 +469,20 @@ impl Conn {
         self.read_all(resp).await?;
         Ok(())
     }
+}
+
+/// An HTTP/1.1 connection over `io`, its driver spawned.
+async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, OpError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|_| OpError("handshake".into()))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 fn classify_hyper(e: &hyper::Error) -> String {
