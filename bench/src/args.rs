@@ -1,5 +1,6 @@
 //! The command line: [`BenchArgs`] and the parsers of its values (sizes such as `64MiB`,
-//! durations such as `15s`, mixes such as `get=60,put=30,delete=10`).
+//! durations such as `15s`, mixes such as `get=60,put=30,delete=10`, endpoint lists such as
+//! `http://10.0.0.1:9000,http://10.0.0.2:9000`).
 
 use std::fmt;
 use std::time::Duration;
@@ -70,6 +71,62 @@ impl fmt::Display for Mix {
             "get={},put={},delete={}",
             self.get, self.put, self.delete
         )
+    }
+}
+
+/// The S3 endpoints of one benchmark, in order: the gateways of one cluster (worker `i` uses
+/// entry `i % n`). Written to JSON as the entries joined with `,`, as the single endpoint was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints(Vec<String>);
+
+impl Endpoints {
+    /// Parses `http://a:9000` or `http://a:9000,http://b:9000,...`: the entries are trimmed,
+    /// and an empty or repeated entry is an error naming it. Each entry is checked as a URL
+    /// when the benchmark builds its [`crate::s3::Target`].
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut list: Vec<String> = Vec::new();
+        for (i, entry) in s.split(',').map(str::trim).enumerate() {
+            if entry.is_empty() {
+                return Err(format!("entry {} of `{s}` is empty", i + 1));
+            }
+            if list.iter().any(|e| e == entry) {
+                return Err(format!("`{entry}` is listed twice in `{s}`"));
+            }
+            list.push(entry.to_string());
+        }
+        Ok(Endpoints(list))
+    }
+
+    /// The entries (at least one).
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl std::str::FromStr for Endpoints {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Endpoints::parse(s)
+    }
+}
+
+impl Serialize for Endpoints {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoints {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Endpoints::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -193,9 +250,18 @@ pub struct BenchArgs {
     #[arg(long)]
     pub bucket: Option<String>,
 
-    /// S3 endpoint, path style: `http://host:port` or `https://host:port`.
-    #[arg(long, default_value = "http://127.0.0.1:9000")]
-    pub endpoint: String,
+    /// S3 endpoint, path style: `http://host:port` or `https://host:port`. Several gateways of
+    /// one cluster: a comma-separated list (`http://10.0.0.1:9000,http://10.0.0.2:9000`);
+    /// worker i uses endpoint i mod n (`-c 4` over 3 endpoints: 2, 1 and 1 workers), each
+    /// worker uploads and reads its own objects through its own endpoint, and the bucket is
+    /// created and cleaned up through the first.
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        value_parser = Endpoints::parse,
+        default_value = "http://127.0.0.1:9000"
+    )]
+    pub endpoint: Endpoints,
 
     /// With an https endpoint: accept any server certificate (no verification).
     #[arg(long)]
@@ -244,17 +310,24 @@ pub struct BenchArgs {
     #[arg(long)]
     pub allow_errors: bool,
 
-    /// PID of the server, to read its CPU time from /proc (else `<endpoint>/metrics` is tried).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// PIDs of the server processes, comma-separated (`--server-pid 4101,4102,4103`), to read
+    /// their CPU time from /proc; the server CPU reported is the sum over them. With neither
+    /// this nor --metrics-url, `<endpoint>/metrics` of every endpoint is tried and the
+    /// `process_cpu_seconds_total` of those that answer are summed.
+    #[arg(long, value_name = "PID[,PID...]", value_delimiter = ',')]
+    #[serde(default, with = "one_or_many")]
+    pub server_pid: Vec<u32>,
 
-    /// URL of the server's Prometheus metrics with `process_cpu_seconds_total`, when not
-    /// `<endpoint>/metrics` (e.g. an admin listener: `http://127.0.0.1:9001/metrics`).
-    #[arg(long)]
-    pub metrics_url: Option<String>,
+    /// URLs of the servers' Prometheus metrics with `process_cpu_seconds_total`,
+    /// comma-separated, when not `<endpoint>/metrics` (e.g. admin listeners:
+    /// `http://127.0.0.1:9001/metrics,http://127.0.0.1:9101/metrics`); the figures are summed.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    #[serde(default, with = "one_or_many")]
+    pub metrics_url: Vec<String>,
 
     /// First run the same workload against a null server started as a child process, and
-    /// report the endpoint/null throughput ratio.
+    /// report the endpoint/null throughput ratio. With several endpoints the baseline is still
+    /// one null server, run with the same --concurrency (every worker on it).
     #[arg(long)]
     pub baseline_null: bool,
 
@@ -289,12 +362,20 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// The arguments with their defaults, as if none were given on the command line.
     pub fn defaults() -> Self {
+        Self::parse_from_words(std::iter::empty::<String>()).expect("the defaults parse")
+    }
+
+    /// The arguments from command-line words (without a program name), e.g.
+    /// `["--endpoint", "http://a:9000,http://b:9000", "-c", "4"]`.
+    pub fn parse_from_words<I, T>(words: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
         use clap::{Args, FromArgMatches};
         let cmd = BenchArgs::augment_args(clap::Command::new("bench").no_binary_name(true));
-        let m = cmd
-            .try_get_matches_from(std::iter::empty::<String>())
-            .expect("the defaults parse");
-        BenchArgs::from_arg_matches(&m).expect("the defaults parse")
+        let m = cmd.try_get_matches_from(words)?;
+        BenchArgs::from_arg_matches(&m)
     }
 
     /// The credentials: the arguments (or CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY), else
@@ -322,6 +403,36 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A list in the JSON; also read from what a single `--server-pid`/`--metrics-url` used to be
+/// written as (`null` or one value).
+mod one_or_many {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form<T> {
+        Many(Vec<T>),
+        One(T),
+        None(()),
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(match Form::deserialize(d)? {
+            Form::Many(v) => v,
+            Form::One(x) => vec![x],
+            Form::None(()) => Vec::new(),
+        })
     }
 }
 
@@ -395,5 +506,74 @@ mod tests {
         assert_eq!(a.list_page, 1000);
         assert_eq!(a.null_memory, 4 << 30);
         assert_eq!(a.region, "us-east-1");
+        assert_eq!(a.endpoint.as_slice(), ["http://127.0.0.1:9000"]);
+        assert!(a.server_pid.is_empty() && a.metrics_url.is_empty());
+    }
+
+    #[test]
+    fn endpoint_lists() {
+        let e = Endpoints::parse("http://a:9000, http://b:9000 ,http://c:9000").unwrap();
+        assert_eq!(
+            e.as_slice(),
+            ["http://a:9000", "http://b:9000", "http://c:9000"]
+        );
+        assert_eq!(e.to_string(), "http://a:9000,http://b:9000,http://c:9000");
+        assert_eq!(
+            Endpoints::parse("http://a:9000").unwrap().as_slice().len(),
+            1
+        );
+        let err = Endpoints::parse("http://a:9000,,http://c:9000").unwrap_err();
+        assert!(err.contains("entry 2") && err.contains("empty"), "{err}");
+        assert!(Endpoints::parse("").unwrap_err().contains("entry 1"));
+        let err = Endpoints::parse("http://a:9000,http://b:9000,http://a:9000").unwrap_err();
+        assert!(err.contains("`http://a:9000` is listed twice"), "{err}");
+        // The JSON form is the joined string, as the single endpoint used to be.
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(json, "\"http://a:9000,http://b:9000,http://c:9000\"");
+        assert_eq!(serde_json::from_str::<Endpoints>(&json).unwrap(), e);
+        assert!(serde_json::from_str::<Endpoints>("\"a,,b\"").is_err());
+    }
+
+    #[test]
+    fn command_line_lists() {
+        let a = BenchArgs::parse_from_words([
+            "--endpoint",
+            "http://a:9000,http://b:9100",
+            "--server-pid",
+            "41,42,43",
+            "--metrics-url",
+            "http://a:9001/metrics,http://b:9101/metrics",
+        ])
+        .unwrap();
+        assert_eq!(a.endpoint.as_slice(), ["http://a:9000", "http://b:9100"]);
+        assert_eq!(a.server_pid, [41, 42, 43]);
+        assert_eq!(
+            a.metrics_url,
+            ["http://a:9001/metrics", "http://b:9101/metrics"]
+        );
+        // A bad entry is named in the error.
+        let err = BenchArgs::parse_from_words(["--server-pid", "41,4x2"]).unwrap_err();
+        assert!(err.to_string().contains("'4x2'"), "{err}");
+        let err = BenchArgs::parse_from_words(["--endpoint", "http://a:9000,"]).unwrap_err();
+        assert!(err.to_string().contains("entry 2"), "{err}");
+    }
+
+    #[test]
+    fn pid_and_metrics_lists_in_json() {
+        let mut a = BenchArgs::defaults();
+        a.server_pid = vec![7, 8];
+        a.metrics_url = vec!["http://m/metrics".into()];
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["server_pid"], serde_json::json!([7, 8]));
+        assert_eq!(json["endpoint"], "http://127.0.0.1:9000");
+        let back: BenchArgs = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, a);
+        // Reports written when these were single values still read.
+        let mut old = json;
+        old["server_pid"] = serde_json::json!(7);
+        old["metrics_url"] = serde_json::Value::Null;
+        let back: BenchArgs = serde_json::from_value(old).unwrap();
+        assert_eq!(back.server_pid, [7]);
+        assert!(back.metrics_url.is_empty());
     }
 }

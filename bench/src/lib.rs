@@ -5,10 +5,12 @@
 //! - [`payload`]: the pool of random bodies with their CRC32C/SHA-256, and the fast PRNG.
 //! - [`s3`]: the per-worker HTTP/1.1 connection, SigV4 signing, the S3 calls, error kinds.
 //! - [`tls`]: the rustls client configuration (system roots, or `--insecure`).
-//! - [`workload`]: one benchmark against one endpoint: set-up, preparation, measured runs,
-//!   clean-up.
+//! - [`workload`]: one benchmark against one endpoint or the gateways of one cluster: set-up,
+//!   preparation, measured runs, clean-up.
+//! - [`worker`]: a worker: the endpoint it uses (`i % n`), the objects it owns, one operation.
 //! - [`stats`]: per-worker recorders, HdrHistogram percentiles, per-run results, medians.
-//! - [`cpu`]: client and server CPU time (`/proc/<pid>/stat`, `/metrics`).
+//! - [`cpu`]: client and server CPU time (`/proc/<pid>/stat`, `/metrics`), summed over the
+//!   server's processes.
 //! - [`null`]: the in-memory null S3 server, the ceiling of the client on this machine.
 //! - [`report`]: the JSON [`Report`], the endpoint/null ratios, the summary table.
 //! - [`html`]: the optional HTML page with an inline SVG throughput chart.
@@ -26,6 +28,7 @@ pub mod report;
 pub mod s3;
 pub mod stats;
 pub mod tls;
+pub mod worker;
 pub mod workload;
 pub mod xml;
 
@@ -36,7 +39,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-pub use args::{BenchArgs, Mix, Op, Payload};
+use crate::cpu::ServerCpu;
+
+pub use args::{BenchArgs, Endpoints, Mix, Op, Payload};
 pub use null::{NullConfig, NullServer};
 pub use report::{Ratios, Report};
 pub use stats::{Medians, RunResult};
@@ -82,7 +87,7 @@ pub fn write_json(report: &Report, path: &Path) -> anyhow::Result<()> {
 
 /// Runs the benchmark and returns its report (printing only progress to stderr). With
 /// `--baseline-null`, the null server is started as `<program> <self_args...> --serve-null`
-/// and measured first.
+/// and measured first: one null server, with the same concurrency, however many endpoints.
 pub async fn benchmark(
     args: &BenchArgs,
     program: &Path,
@@ -101,6 +106,8 @@ pub async fn benchmark(
         .clone()
         .unwrap_or_else(|| format!("cairn-bench-{tag}"));
     let prefix = format!("bench-{tag}/");
+    // Every endpoint is checked before anything runs.
+    let targets = workload::targets(args, args.endpoint.as_slice())?;
     // Measured first, while nothing else this benchmark starts is running.
     let md5 = tokio::task::spawn_blocking(md5_speed).await.ok();
     let null = if args.baseline_null {
@@ -111,30 +118,18 @@ pub async fn benchmark(
                 child.endpoint, child.pid
             );
         }
-        let r = workload::bench_endpoint(
-            args,
-            "null",
-            &child.endpoint,
-            Some(child.pid),
-            &bucket,
-            &prefix,
-        )
-        .await
-        .context("benchmarking the null server")?;
+        let null_targets = workload::targets(args, std::slice::from_ref(&child.endpoint))?;
+        let cpu = ServerCpu::detect(&[child.pid], &[], &null_targets).await;
+        let r = workload::bench_endpoint(args, "null", &null_targets, cpu, &bucket, &prefix)
+            .await
+            .context("benchmarking the null server")?;
         drop(child);
         Some(r)
     } else {
         None
     };
-    let target = workload::bench_endpoint(
-        args,
-        "target",
-        &args.endpoint,
-        args.server_pid,
-        &bucket,
-        &prefix,
-    )
-    .await?;
+    let cpu = ServerCpu::detect(&args.server_pid, &args.metrics_url, &targets).await;
+    let target = workload::bench_endpoint(args, "target", &targets, cpu, &bucket, &prefix).await?;
     let ratios = null.as_ref().map(|n| Ratios::of(&target, n));
     let md5_ratio = md5
         .filter(|m| *m > 0.0)

@@ -4,7 +4,7 @@
 //! ListObjectsV2 pages through the keys with `max-keys` and continuation tokens, and
 //! DeleteObjects forgets keys. Bodies beyond the memory bound drop the oldest objects.
 //! `GET /metrics` answers the process's `process_cpu_seconds_total` (so there is no bucket
-//! called `metrics`).
+//! called `metrics`). Each server counts the S3 requests it answered ([`NullServer::requests`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -192,6 +192,7 @@ impl Body for Chunks {
 /// A running null server.
 pub struct NullServer {
     pub addr: SocketAddr,
+    requests: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -200,13 +201,23 @@ impl NullServer {
     pub async fn start(listen: &str, config: NullConfig) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, config));
-        Ok(NullServer { addr, task })
+        let requests = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(serve(listener, config, requests.clone()));
+        Ok(NullServer {
+            addr,
+            requests,
+            task,
+        })
     }
 
     /// `http://addr`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// S3 requests answered so far (every request but `GET /metrics`).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 }
 
@@ -216,9 +227,10 @@ impl Drop for NullServer {
     }
 }
 
-/// Serves S3 look-alike requests on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, config: NullConfig) {
-    let state = Arc::new((Mutex::new(Store::default()), config));
+/// Serves S3 look-alike requests on `listener` until the task is dropped, adding one to
+/// `requests` for each S3 request (not for `GET /metrics`).
+pub async fn serve(listener: TcpListener, config: NullConfig, requests: Arc<AtomicU64>) {
+    let state = Arc::new((Mutex::new(Store::default()), config, requests));
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
@@ -228,7 +240,7 @@ pub async fn serve(listener: TcpListener, config: NullConfig) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state.0, &state.1).await) }
+                async move { Ok::<_, Infallible>(handle(req, &state.0, &state.1, &state.2).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), service)
@@ -259,6 +271,7 @@ async fn handle(
     req: Request<Incoming>,
     store: &Mutex<Store>,
     config: &NullConfig,
+    requests: &AtomicU64,
 ) -> Response<Chunks> {
     let path = percent_decode(req.uri().path());
     let path = path.trim_start_matches('/');
@@ -276,6 +289,7 @@ async fn handle(
         );
         return reply(StatusCode::OK, Chunks::text(text));
     }
+    requests.fetch_add(1, Ordering::Relaxed);
     if bucket.is_empty() {
         let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult><Buckets></Buckets></ListAllMyBucketsResult>";
         return reply(StatusCode::OK, Chunks::text(xml.to_string()));

@@ -1,5 +1,6 @@
 //! The report: [`Report`] (what `--json` writes), the endpoint/null ratios, and the
-//! human-readable summary table printed to stdout.
+//! human-readable summary table printed to stdout (which the HTML page shows too): the
+//! endpoints of each side and their workers, then a row per run and the medians.
 
 use std::fmt::Write as _;
 
@@ -83,6 +84,9 @@ impl Report {
                 String::new()
             }
         );
+        for t in std::iter::once(&self.target).chain(self.null.as_ref()) {
+            let _ = writeln!(s, "{:<7} {}", t.label, endpoints_line(t, a.concurrency));
+        }
         let _ = writeln!(
             s,
             "{:<7} {:>4} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}",
@@ -194,6 +198,27 @@ impl Report {
     }
 }
 
+/// The endpoints of `t` with the workers of each, and how many processes its server CPU
+/// sums when more than one.
+fn endpoints_line(t: &TargetReport, concurrency: usize) -> String {
+    // Reports written before `endpoints` existed have only the joined string.
+    let endpoints: Vec<String> = if t.endpoints.is_empty() {
+        t.endpoint.split(',').map(String::from).collect()
+    } else {
+        t.endpoints.clone()
+    };
+    let mut line = crate::workload::spread(&endpoints, concurrency.max(1));
+    let summed = t
+        .runs
+        .iter()
+        .filter_map(|r| Some((r.cpu.server_processes?, r.cpu.server_source.as_deref()?)))
+        .max();
+    if let Some((n, source)) = summed.filter(|(n, _)| *n > 1) {
+        let _ = write!(line, "; server CPU: sum of {n} processes ({source})");
+    }
+    line
+}
+
 /// `1.0 MiB`-style sizes.
 pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -213,6 +238,55 @@ pub fn human_bytes(b: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::{Medians, Recorder, RunResult};
+    use std::time::Duration;
+
+    #[test]
+    fn endpoints_are_shown() {
+        let mut run = RunResult::from_recorder(0, &Recorder::new(), Duration::from_secs(1));
+        run.set_cpu(0.5, Some((2.0, "metrics", 2)));
+        let target = TargetReport {
+            label: "target".into(),
+            endpoint: "http://a:9000,http://b:9100".into(),
+            endpoints: vec!["http://a:9000".into(), "http://b:9100".into()],
+            bucket: "b".into(),
+            prefix: "p/".into(),
+            runs: vec![run.clone()],
+            median: Medians::of(std::slice::from_ref(&run)),
+        };
+        let mut args = BenchArgs::defaults();
+        args.concurrency = 3;
+        let mut report = Report {
+            tool: "cairn-bench".into(),
+            version: "0".into(),
+            started_unix: 0,
+            args,
+            target,
+            null: None,
+            ratios: None,
+            md5_mib_per_s: None,
+            md5_ratio: None,
+        };
+        let text = report.summary();
+        assert!(
+            text.contains("target  http://a:9000 (2 workers), http://b:9100 (1 worker); server CPU: sum of 2 processes (metrics)"),
+            "{text}"
+        );
+        // A report from before `endpoints`: the joined string is split.
+        report.target.endpoints.clear();
+        report.target.runs[0].set_cpu(0.5, None);
+        let text = report.summary();
+        assert!(
+            text.contains("target  http://a:9000 (2 workers), http://b:9100 (1 worker)\n"),
+            "{text}"
+        );
+        // And such a report still reads back.
+        let mut json = serde_json::to_value(&report).unwrap();
+        json["target"].as_object_mut().unwrap().remove("endpoints");
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert!(back.target.endpoints.is_empty());
+        assert_eq!(back.target.endpoint, "http://a:9000,http://b:9100");
+    }
 
     #[test]
     fn bytes() {

@@ -189,6 +189,9 @@ pub struct Cpu {
     pub server_seconds_per_gib: Option<f64>,
     /// Where the server's figure came from: "pid", "metrics" or absent.
     pub server_source: Option<String>,
+    /// How many server processes (pids or metrics listeners) `server_seconds` sums.
+    #[serde(default)]
+    pub server_processes: Option<usize>,
 }
 
 /// The result of one measured run.
@@ -267,8 +270,9 @@ impl RunResult {
         }
     }
 
-    /// Fills in the CPU figures from the seconds used in the window.
-    pub fn set_cpu(&mut self, client: f64, server: Option<(f64, &str)>) {
+    /// Fills in the CPU figures from the seconds used in the window; `server` is the server's
+    /// seconds, where they came from and how many processes they sum.
+    pub fn set_cpu(&mut self, client: f64, server: Option<(f64, &str, usize)>) {
         let gib = self.bytes as f64 / GIB;
         let per_gib = |s: f64| (gib > 0.0).then(|| s / gib);
         self.cpu = Cpu {
@@ -277,6 +281,7 @@ impl RunResult {
             server_seconds: server.map(|s| s.0),
             server_seconds_per_gib: server.and_then(|s| per_gib(s.0)),
             server_source: server.map(|s| s.1.to_string()),
+            server_processes: server.map(|s| s.2),
         };
     }
 }

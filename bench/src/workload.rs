@@ -1,10 +1,12 @@
-//! One benchmark against one endpoint: bucket set-up, preparation of the objects
-//! (uncounted), the measured runs (warm-up, then the window, each worker on its own
-//! connection with its own recorder), CPU readings around the window, and the clean-up.
+//! One benchmark against one set of endpoints (one endpoint, or the gateways of one
+//! cluster): bucket set-up, preparation of the objects (uncounted), the measured runs
+//! (warm-up, then the window, each worker on its own connection with its own recorder), the
+//! server's CPU readings around the window, and the clean-up. The workers themselves, which
+//! endpoint each uses and which objects each owns, are in [`crate::worker`].
 //!
-//! Each worker owns a share of the prepared objects (object `i` belongs to worker
-//! `i % concurrency`) and remembers which pool buffer each holds, so GETs can be checked and
-//! mixed workloads never race on a key.
+//! The bucket is created, and at the end listed and emptied, through the first endpoint; the
+//! endpoints are meant to share their metadata (one cluster), so that is where every worker
+//! finds it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,33 +14,48 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::args::{BenchArgs, Mix, Op, Payload};
+use crate::args::{BenchArgs, Op, Payload};
 use crate::cpu::{self_cpu, ServerCpu};
 use crate::payload::{Pool, Rng};
-use crate::s3::{Conn, Done, OpError, Target};
+use crate::s3::{Conn, OpError, Target};
 use crate::stats::{Medians, Recorder, RunResult};
+use crate::worker::{self, workers_per_endpoint, Env, Worker};
 
-/// What was measured against one endpoint.
+/// What was measured against one set of endpoints.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TargetReport {
     /// "target" or "null".
     pub label: String,
+    /// The endpoints joined with `,` (one endpoint: just it).
     pub endpoint: String,
+    /// The endpoints, in order (worker `i` used entry `i % n`); empty in reports written
+    /// before there could be several.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
     pub bucket: String,
     pub prefix: String,
     pub runs: Vec<RunResult>,
     pub median: Medians,
 }
 
-/// What a benchmark needs that is the same for every worker.
-struct Env {
-    op: Op,
-    mix: Mix,
-    bucket: String,
-    prefix: String,
-    list_page: usize,
-    timeout: Duration,
-    pool: Pool,
+/// A [`Target`] for each endpoint, with the arguments' TLS setting, credentials, region and
+/// payload signing; an entry that is not a usable endpoint is an error naming it.
+pub fn targets(args: &BenchArgs, endpoints: &[String]) -> anyhow::Result<Vec<Arc<Target>>> {
+    endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Target::new(
+                e,
+                args.insecure,
+                args.credentials(),
+                &args.region,
+                args.payload,
+            )
+            .map(Arc::new)
+            .map_err(|err| anyhow!("--endpoint entry {} of {}: {err:#}", i + 1, endpoints.len()))
+        })
+        .collect()
 }
 
 /// Pool buffers for `requested` bodies of `size` bytes: at most 1 GiB of them, at least one.
@@ -61,191 +78,20 @@ macro_rules! timed {
     };
 }
 
-/// The name of the operation a (non-mixed) workload runs.
-fn kind_of(op: Op) -> &'static str {
-    match op {
-        Op::Put => "put",
-        Op::Mixed => "mixed",
-        Op::Get => "get",
-        Op::List => "list",
-        Op::Delete => "delete",
-    }
-}
-
-impl Env {
-    fn object_key(&self, index: usize) -> String {
-        format!("{}obj/{index:08}", self.prefix)
-    }
-}
-
-/// A prepared object a worker owns: its index and the pool buffer it holds (none: absent).
-#[derive(Clone, Copy)]
-struct Slot {
-    index: usize,
-    buf: Option<usize>,
-}
-
-struct Worker {
-    id: usize,
-    conn: Conn,
-    rng: Rng,
-    slots: Vec<Slot>,
-    /// Positions in `slots` of the objects that exist.
-    present: Vec<usize>,
-    puts: u64,
-    list_token: Option<String>,
-}
-
-impl Worker {
-    /// Uploads every absent object of this worker (uncounted).
-    async fn prepare(&mut self, env: &Env) -> Result<(), OpError> {
-        for pos in 0..self.slots.len() {
-            if self.slots[pos].buf.is_some() {
-                continue;
-            }
-            let index = self.slots[pos].index;
-            let buf = index % env.pool.len();
-            let key = env.object_key(index);
-            let mut tries = 0;
-            loop {
-                match self
-                    .conn
-                    .put(&env.bucket, &key, &env.pool.buffers[buf])
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(e) if tries < 3 => {
-                        tries += 1;
-                        let _ = e;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(e) => return Err(OpError(format!("preparing {key}: {e}"))),
-                }
-            }
-            self.slots[pos].buf = Some(buf);
-            self.present.push(pos);
-        }
-        Ok(())
-    }
-
-    /// One operation of the workload and its kind, within `env.timeout`. `Ok(None)`:
-    /// nothing left to do (delete ran out).
-    async fn op(&mut self, env: &Env) -> (&'static str, Result<Option<Done>, OpError>) {
-        match tokio::time::timeout(env.timeout, self.op_untimed(env)).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.conn.reset();
-                (kind_of(env.op), Err(OpError("timeout".into())))
-            }
-        }
-    }
-
-    async fn op_untimed(&mut self, env: &Env) -> (&'static str, Result<Option<Done>, OpError>) {
-        match env.op {
-            Op::Put => ("put", self.put_new(env).await.map(Some)),
-            Op::Get => ("get", self.get(env).await.map(Some)),
-            Op::List => ("list", self.list(env).await.map(Some)),
-            Op::Delete => ("delete", self.delete(env).await),
-            Op::Mixed => {
-                let roll = self.rng.below(100) as u32;
-                if roll < env.mix.get && !self.present.is_empty() {
-                    ("get", self.get(env).await.map(Some))
-                } else if roll < env.mix.get + env.mix.delete && !self.present.is_empty() {
-                    ("delete", self.delete(env).await)
-                } else {
-                    ("put", self.put_slot(env).await.map(Some))
-                }
-            }
-        }
-    }
-
-    async fn put_new(&mut self, env: &Env) -> Result<Done, OpError> {
-        self.puts += 1;
-        let key = format!("{}put/{}-{}", env.prefix, self.id, self.puts);
-        let buf = (self.puts as usize + self.id) % env.pool.len();
-        self.conn
-            .put(&env.bucket, &key, &env.pool.buffers[buf])
-            .await
-    }
-
-    /// PUT over a random owned object (mixed), with a random buffer.
-    async fn put_slot(&mut self, env: &Env) -> Result<Done, OpError> {
-        if self.slots.is_empty() {
-            return self.put_new(env).await;
-        }
-        let pos = self.rng.below(self.slots.len());
-        let buf = self.rng.below(env.pool.len());
-        let key = env.object_key(self.slots[pos].index);
-        let was = self.slots[pos].buf;
-        // Until the answer the object's content is unknown: forget it, then record it.
-        if was.is_some() {
-            self.present.retain(|p| *p != pos);
-        }
-        self.slots[pos].buf = None;
-        let done = self
-            .conn
-            .put(&env.bucket, &key, &env.pool.buffers[buf])
-            .await?;
-        self.slots[pos].buf = Some(buf);
-        self.present.push(pos);
-        Ok(done)
-    }
-
-    async fn get(&mut self, env: &Env) -> Result<Done, OpError> {
-        if self.present.is_empty() {
-            return Err(OpError("no object to read".into()));
-        }
-        let pos = self.present[self.rng.below(self.present.len())];
-        let slot = self.slots[pos];
-        let buf = &env.pool.buffers[slot.buf.expect("present")];
-        let key = env.object_key(slot.index);
-        self.conn
-            .get(&env.bucket, &key, buf.data.len() as u64, buf.crc32c)
-            .await
-    }
-
-    async fn delete(&mut self, env: &Env) -> Result<Option<Done>, OpError> {
-        if self.present.is_empty() {
-            return Ok(None);
-        }
-        let i = self.rng.below(self.present.len());
-        let pos = self.present.swap_remove(i);
-        self.slots[pos].buf = None;
-        let key = env.object_key(self.slots[pos].index);
-        self.conn.delete(&env.bucket, &key).await.map(Some)
-    }
-
-    async fn list(&mut self, env: &Env) -> Result<Done, OpError> {
-        let prefix = format!("{}obj/", env.prefix);
-        let token = self.list_token.take();
-        let page = self
-            .conn
-            .list_page(&env.bucket, &prefix, env.list_page, token.as_deref())
-            .await?;
-        self.list_token = page.next;
-        Ok(Done {
-            bytes: 0,
-            items: page.keys.len() as u64,
-        })
-    }
-}
-
-/// Runs the whole benchmark (set-up, runs, clean-up) against `endpoint`.
+/// Runs the whole benchmark (set-up, runs, clean-up) against `targets` (at least one), the
+/// server's CPU read through `server_cpu`.
 pub async fn bench_endpoint(
     args: &BenchArgs,
     label: &str,
-    endpoint: &str,
-    server_pid: Option<u32>,
+    targets: &[Arc<Target>],
+    mut server_cpu: ServerCpu,
     bucket: &str,
     prefix: &str,
 ) -> anyhow::Result<TargetReport> {
-    let target = Arc::new(Target::new(
-        endpoint,
-        args.insecure,
-        args.credentials(),
-        &args.region,
-        args.payload,
-    )?);
+    let first = targets
+        .first()
+        .ok_or_else(|| anyhow!("no endpoint to benchmark"))?;
+    let endpoints: Vec<String> = targets.iter().map(|t| t.endpoint()).collect();
     let say = |s: String| {
         if !args.quiet {
             eprintln!("[{label}] {s}");
@@ -270,10 +116,17 @@ pub async fn bench_endpoint(
         ),
     });
     let concurrency = args.concurrency.max(1);
+    if targets.len() > 1 {
+        say(format!(
+            "{} endpoints: {}",
+            targets.len(),
+            spread(&endpoints, concurrency)
+        ));
+    }
 
-    let mut admin = Conn::new(target.clone());
+    let mut admin = Conn::new(first.clone());
     let created = timed!(env.timeout, admin, create_bucket(bucket))
-        .map_err(|e| anyhow!("creating bucket {bucket} at {endpoint}: {e}"))?;
+        .map_err(|e| anyhow!("creating bucket {bucket} at {}: {e}", endpoints[0]))?;
     say(format!(
         "bucket {bucket} {}",
         if created { "created" } else { "exists" }
@@ -281,22 +134,8 @@ pub async fn bench_endpoint(
 
     let needs_objects = args.op != Op::Put;
     let objects = if needs_objects { args.objects } else { 0 };
-    let mut workers: Vec<Worker> = (0..concurrency)
-        .map(|id| Worker {
-            id,
-            conn: Conn::new(target.clone()),
-            rng: Rng::new(Rng::from_entropy().next_u64() ^ ((id as u64 + 1) * 0x9E37)),
-            slots: (id..objects)
-                .step_by(concurrency)
-                .map(|index| Slot { index, buf: None })
-                .collect(),
-            present: Vec::new(),
-            puts: 0,
-            list_token: None,
-        })
-        .collect();
+    let mut workers = worker::workers(targets, concurrency, objects);
 
-    let mut server_cpu = ServerCpu::detect(server_pid, args.metrics_url.as_deref(), &target).await;
     let mut runs = Vec::new();
     let mut outcome = Ok(());
     for run in 0..args.runs.max(1) {
@@ -331,7 +170,7 @@ pub async fn bench_endpoint(
     drop(workers);
 
     if !args.keep {
-        if let Err(e) = cleanup(&target, &env, concurrency, created).await {
+        if let Err(e) = cleanup(first, &env, concurrency, created).await {
             eprintln!("[{label}] clean-up incomplete: {e}");
         }
     }
@@ -339,12 +178,25 @@ pub async fn bench_endpoint(
     let median = Medians::of(&runs);
     Ok(TargetReport {
         label: label.to_string(),
-        endpoint: target.endpoint(),
+        endpoint: endpoints.join(","),
+        endpoints,
         bucket: bucket.to_string(),
         prefix: prefix.to_string(),
         runs,
         median,
     })
+}
+
+/// `http://a (2 workers), http://b (1 worker)`: the endpoints and how many of `concurrency`
+/// workers use each.
+pub fn spread(endpoints: &[String], concurrency: usize) -> String {
+    let counts = workers_per_endpoint(concurrency, endpoints.len());
+    endpoints
+        .iter()
+        .zip(counts)
+        .map(|(e, n)| format!("{e} ({n} worker{})", if n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn prepare(workers: Vec<Worker>, env: &Arc<Env>) -> anyhow::Result<Vec<Worker>> {
@@ -456,7 +308,7 @@ async fn measure(
     let mut result = RunResult::from_recorder(run, &merged, window);
     result.exhausted = exhausted;
     let server = match (srv0, srv1) {
-        (Some(a), Some(b)) => Some((b - a, server_cpu.source())),
+        (Some(a), Some(b)) => Some((b - a, server_cpu.source(), server_cpu.processes())),
         _ => None,
     };
     result.set_cpu(cpu1 - cpu0, server);
@@ -528,6 +380,8 @@ async fn cleanup(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn pool_count() {
         use super::pool_count;
@@ -535,5 +389,33 @@ mod tests {
         assert_eq!(pool_count(4, 512 << 20), 2);
         assert_eq!(pool_count(4, 4 << 30), 1);
         assert_eq!(pool_count(0, 1), 1);
+    }
+
+    #[test]
+    fn targets_name_a_bad_entry() {
+        let args = BenchArgs::defaults();
+        let list = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
+        let ts = targets(&args, &list("http://127.0.0.1:9000,http://localhost:9100")).unwrap();
+        let names: Vec<String> = ts.iter().map(|t| t.endpoint()).collect();
+        assert_eq!(names, ["http://127.0.0.1:9000", "http://localhost:9100"]);
+        let err = targets(&args, &list("http://a:9000,ftp://b:21,http://c:9000"));
+        let text = err.err().expect("ftp is refused").to_string();
+        assert!(
+            text.contains("entry 2 of 3") && text.contains("`ftp://b:21`"),
+            "{text}"
+        );
+        let err = targets(&args, &list("http://a:9000/some/path"));
+        let text = err.err().expect("a path is refused").to_string();
+        assert!(text.contains("entry 1 of 1"), "{text}");
+    }
+
+    #[test]
+    fn spread_names_the_workers_of_each_endpoint() {
+        let e = ["http://a".to_string(), "http://b".into(), "http://c".into()];
+        assert_eq!(
+            spread(&e, 4),
+            "http://a (2 workers), http://b (1 worker), http://c (1 worker)"
+        );
+        assert_eq!(spread(&e[..1], 1), "http://a (1 worker)");
     }
 }

@@ -8,7 +8,7 @@ use cairn_bench::{BenchArgs, NullConfig, NullServer, Op, Payload, Report};
 
 fn args_for(endpoint: &str, op: Op, json: &Path) -> BenchArgs {
     let mut a = BenchArgs::defaults();
-    a.endpoint = endpoint.to_string();
+    a.endpoint = endpoint.parse().expect("an endpoint");
     a.op = op;
     a.size = 64 << 10;
     a.concurrency = 2;
@@ -76,7 +76,7 @@ async fn put_then_get_against_null_server() {
     a.secret_key = Some("secret".into());
     a.runs = 2;
     a.html = Some(dir.path().join("get.html"));
-    a.metrics_url = Some(format!("{}/metrics", server.endpoint()));
+    a.metrics_url = vec![format!("{}/metrics", server.endpoint())];
     cairn_bench::run_with_self_args(a, &[]).await.unwrap();
     let r = read_report(&json);
     check_clean(&r, Op::Get);

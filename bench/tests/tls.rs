@@ -50,7 +50,9 @@ async fn https_with_and_without_verification() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("tls.json");
     let mut a = BenchArgs::defaults();
-    a.endpoint = format!("https://localhost:{}", front.port());
+    a.endpoint = format!("https://localhost:{}", front.port())
+        .parse()
+        .unwrap();
     a.op = Op::Get;
     a.size = 64 << 10;
     a.concurrency = 2;
