@@ -4,12 +4,16 @@
 //! its declared length, but at most the per-request working set of the data path
 //! ([`cairn_objects::ObjectService::write_working_set`]: a streamed PUT or part holds a few
 //! stripes, whatever its length), and that working set when the length is not declared. A
-//! request that finds the budget spent is answered 503 `SlowDown` with `Retry-After: 1`
-//! at once, its body unread and its connection closed (so that the server does not drain
-//! the body). The reservation is given back when the request's handling ends, however it
-//! ends (RAII: also on errors and when the client goes away).
+//! request that finds the budget spent waits for room, first come first served, at most
+//! the configured wait (`--max-inflight-wait`; its body stays unread meanwhile, so the
+//! client is held back by TCP flow control, not by memory); still no room, it is answered
+//! 503 `SlowDown` with `Retry-After: 1`, its body unread and its connection closed (so
+//! that the server does not drain the body). The reservation is given back when the
+//! request's handling ends, however it ends (RAII: also on errors and when the client goes
+//! away, which also takes a waiting request out of the queue).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
 use prometheus_client::metrics::counter::Counter;
@@ -30,8 +34,12 @@ pub struct BodyBudget {
     total_units: u64,
     /// What one body holds at most (the data path's working set), in bytes.
     per_request: u64,
+    /// How long a request may wait for room before it is refused.
+    wait: Duration,
     refused: Counter,
     reserved: Gauge,
+    /// Requests waiting for room now.
+    waiting: Gauge,
 }
 
 /// Budget held by one request until it is dropped.
@@ -57,9 +65,19 @@ impl BodyBudget {
             units: Arc::new(Semaphore::new(total_units as usize)),
             total_units,
             per_request: per_request.max(1),
+            wait: Duration::ZERO,
             refused,
             reserved,
+            waiting: Gauge::default(),
         }
+    }
+
+    /// Lets a request that finds the budget spent wait up to `wait` for room (first come,
+    /// first served) before it is refused; `waiting` shows how many wait. Default: no wait.
+    pub fn with_wait(mut self, wait: Duration, waiting: Gauge) -> BodyBudget {
+        self.wait = wait;
+        self.waiting = waiting;
+        self
     }
 
     /// The bytes a request with these headers will hold while its body is handled; `None`
@@ -82,36 +100,56 @@ impl BodyBudget {
         }
     }
 
-    /// Reserves `bytes` (at most the whole budget) if that much is free now.
-    pub fn try_reserve(&self, bytes: u64) -> Option<Reservation> {
+    /// Reserves `bytes` (at most the whole budget) once that much is free, waiting at most
+    /// the configured wait; `None` (counted as refused) if it did not come free in time.
+    pub async fn reserve(&self, bytes: u64) -> Option<Reservation> {
         let units = bytes.div_ceil(UNIT).clamp(1, self.total_units);
         // `total_units` may exceed u32 only when `bytes` could not: checked anyway.
         let n = u32::try_from(units).ok()?;
-        match self.units.clone().try_acquire_many_owned(n) {
-            Ok(permit) => {
-                let bytes = (units * UNIT) as i64;
-                self.reserved.inc_by(bytes);
-                Some(Reservation {
-                    _permit: permit,
-                    bytes,
-                    reserved: self.reserved.clone(),
-                })
-            }
+        let permit = match self.units.clone().try_acquire_many_owned(n) {
+            Ok(permit) => Some(permit),
+            Err(_) if self.wait.is_zero() => None,
             Err(_) => {
-                self.refused.inc();
-                None
+                self.waiting.inc();
+                let _done = scopeguard(&self.waiting);
+                tokio::time::timeout(self.wait, self.units.clone().acquire_many_owned(n))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
             }
-        }
+        };
+        let Some(permit) = permit else {
+            self.refused.inc();
+            return None;
+        };
+        let bytes = (units * UNIT) as i64;
+        self.reserved.inc_by(bytes);
+        Some(Reservation {
+            _permit: permit,
+            bytes,
+            reserved: self.reserved.clone(),
+        })
     }
 
     /// Reserves what a request with these headers will hold: `Ok(None)` for a request
-    /// without a body, the 503 `SlowDown` to answer when the budget is spent.
-    pub fn admit(&self, headers: &HeaderMap) -> Result<Option<Reservation>, S3Error> {
+    /// without a body, the 503 `SlowDown` to answer when the budget stayed spent.
+    pub async fn admit(&self, headers: &HeaderMap) -> Result<Option<Reservation>, S3Error> {
         let Some(bytes) = self.charge(headers) else {
             return Ok(None);
         };
-        self.try_reserve(bytes).map(Some).ok_or_else(slow_down)
+        self.reserve(bytes).await.map(Some).ok_or_else(slow_down)
     }
+}
+
+/// Takes one from `waiting` when dropped (the wait ended, however it ended).
+fn scopeguard(waiting: &Gauge) -> impl Drop + '_ {
+    struct Done<'a>(&'a Gauge);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    Done(waiting)
 }
 
 /// The answer to a request refused for the budget.
@@ -234,16 +272,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_budget_refuses_when_spent_and_comes_back_on_drop() {
+    #[tokio::test]
+    async fn the_budget_refuses_when_spent_and_comes_back_on_drop() {
         let refused = Counter::<u64>::default();
         let reserved = Gauge::<i64>::default();
         let b = BodyBudget::new(100 << 20, 36 << 20, refused.clone(), reserved.clone());
         let big = headers(&[("content-length", "104857600")]);
-        let first = b.admit(&big).unwrap().expect("a reservation");
-        let second = b.admit(&big).unwrap().expect("a reservation");
+        let first = b.admit(&big).await.unwrap().expect("a reservation");
+        let second = b.admit(&big).await.unwrap().expect("a reservation");
         assert_eq!(reserved.get(), 72 << 20);
-        let err = b.admit(&big).unwrap_err();
+        let err = b.admit(&big).await.unwrap_err();
         assert_eq!(err.code, S3ErrorCode::SlowDown);
         assert!(err.headers.contains(&("retry-after", "1".into())));
         assert!(err.headers.contains(&("connection", "close".into())));
@@ -251,24 +289,67 @@ mod tests {
         // A small body still fits in what is left.
         let small = b
             .admit(&headers(&[("content-length", "1000")]))
+            .await
             .unwrap()
             .expect("fits");
         drop(first);
         assert_eq!(reserved.get(), (36 << 20) + 1024);
-        let third = b.admit(&big).unwrap().expect("room again");
+        let third = b.admit(&big).await.unwrap().expect("room again");
         drop((second, third, small));
         assert_eq!(reserved.get(), 0);
         // No body, no charge.
-        assert!(b.admit(&headers(&[])).unwrap().is_none());
+        assert!(b.admit(&headers(&[])).await.unwrap().is_none());
     }
 
-    #[test]
-    fn a_budget_below_one_working_set_still_lets_one_body_through() {
+    #[tokio::test]
+    async fn a_budget_below_one_working_set_still_lets_one_body_through() {
         let b = budget(8 << 20, 36 << 20);
         let big = headers(&[("content-length", "104857600")]);
-        let one = b.admit(&big).unwrap().expect("one at a time");
-        assert!(b.admit(&big).is_err());
+        let one = b.admit(&big).await.unwrap().expect("one at a time");
+        assert!(b.admit(&big).await.is_err());
         drop(one);
-        assert!(b.admit(&big).unwrap().is_some());
+        assert!(b.admit(&big).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_room_in_turn_then_is_refused_when_none_comes() {
+        let refused = Counter::<u64>::default();
+        let waiting = Gauge::<i64>::default();
+        let b = BodyBudget::new(36 << 20, 36 << 20, refused.clone(), Gauge::default())
+            .with_wait(Duration::from_secs(5), waiting.clone());
+        let big = headers(&[("content-length", "104857600")]);
+        let first = b.admit(&big).await.unwrap().expect("room");
+        let b2 = b.clone();
+        let big2 = big.clone();
+        let second = tokio::spawn(async move {
+            b2.admit(&big2)
+                .await
+                .map(|r| r.is_some())
+                .map_err(|e| e.code)
+        });
+        for _ in 0..100 {
+            if waiting.get() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(waiting.get(), 1, "the second request waits");
+        drop(first);
+        assert_eq!(second.await.unwrap(), Ok(true), "admitted once room came");
+        assert_eq!(waiting.get(), 0);
+        assert_eq!(refused.get(), 0);
+
+        // Room that never comes: refused after the wait.
+        let short = b
+            .clone()
+            .with_wait(Duration::from_millis(100), waiting.clone());
+        let held = short.admit(&big).await.unwrap().expect("room");
+        let t = std::time::Instant::now();
+        let err = short.admit(&big).await.unwrap_err();
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        assert_eq!(err.code, S3ErrorCode::SlowDown);
+        assert_eq!(refused.get(), 1);
+        assert_eq!(waiting.get(), 0);
+        drop(held);
     }
 }

@@ -46,10 +46,12 @@ pub struct ApiMetrics {
     pub duration: Family<OpLabels, Histogram>,
     pub bytes_received: Counter,
     pub bytes_sent: Counter,
-    /// Requests refused (503 SlowDown) because the body budget was spent.
+    /// Requests refused (503 SlowDown) because the body budget stayed spent.
     pub body_budget_refused: Counter,
     /// Bytes of the body budget reserved by requests in flight.
     pub body_budget_reserved: Gauge,
+    /// Requests waiting for room in the body budget.
+    pub body_budget_waiting: Gauge,
     /// Requests refused (503 SlowDown) by a key's rate limit.
     pub throttled: Family<ThrottleLabels, Counter>,
     /// Requests refused (503 SlowDown) by a client address's rate limit.
@@ -70,6 +72,7 @@ impl Default for ApiMetrics {
             bytes_sent: Counter::default(),
             body_budget_refused: Counter::default(),
             body_budget_reserved: Gauge::default(),
+            body_budget_waiting: Gauge::default(),
             throttled: Family::default(),
             ip_throttled: Family::default(),
         }
@@ -108,6 +111,11 @@ impl ApiMetrics {
             "body_budget_reserved_bytes",
             "Request-body memory reserved by requests in flight",
             self.body_budget_reserved.clone(),
+        );
+        r.register(
+            "body_budget_waiting",
+            "Requests waiting (up to --max-inflight-wait) for room in --max-inflight-bytes",
+            self.body_budget_waiting.clone(),
         );
         r.register(
             "throttled",

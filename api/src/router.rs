@@ -96,7 +96,7 @@ pub async fn dispatch(st: &Arc<ApiState>, p: Parsed, req: Request) -> Result<Res
     .await?;
     // The memory the body will hold is reserved before it is read, and held until the
     // request is handled (503 SlowDown, the body unread, when the budget is spent).
-    let _body_budget = st.body_budget.admit(req.headers())?;
+    let _body_budget = st.body_budget.admit(req.headers()).await?;
     let method = req.method().clone();
     let mut resp = route(st, &a, bucket, key, &query, req).await?;
     if let (Some(ak), false) = (&limited_key, method == Method::HEAD) {

@@ -294,6 +294,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1000)]
     pub list_page: usize,
 
+    /// With `--op list`: list this prefix of the existing bucket (`--bucket`) instead of
+    /// objects the benchmark uploads first (none are then uploaded; `--objects` is ignored).
+    /// For listings at scale, e.g. a bucket filled by `cairn admin populate`.
+    #[arg(long)]
+    pub list_prefix: Option<String>,
+
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,

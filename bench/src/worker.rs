@@ -53,6 +53,8 @@ pub(crate) struct Env {
     pub bucket: String,
     pub prefix: String,
     pub list_page: usize,
+    /// `--list-prefix`: list this instead of the benchmark's own objects.
+    pub list_prefix: Option<String>,
     pub timeout: Duration,
     pub pool: Pool,
 }
@@ -212,13 +214,20 @@ impl Worker {
     }
 
     async fn list(&mut self, env: &Env) -> Result<Done, OpError> {
-        let prefix = format!("{}obj/", env.prefix);
+        let prefix = match &env.list_prefix {
+            Some(p) => p.clone(),
+            None => format!("{}obj/", env.prefix),
+        };
         let token = self.list_token.take();
         let page = self
             .conn
             .list_page(&env.bucket, &prefix, env.list_page, token.as_deref())
             .await?;
         self.list_token = page.next;
+        // An empty page means nothing is there to list: not a fast listing.
+        if page.keys.is_empty() {
+            return Err(OpError("empty listing".into()));
+        }
         Ok(Done {
             bytes: 0,
             items: page.keys.len() as u64,

@@ -98,7 +98,11 @@ pub async fn bench_endpoint(
         }
     };
     let size = usize::try_from(args.size).context("--size does not fit in memory")?;
-    if args.op != Op::Put && args.objects == 0 {
+    let existing = args.list_prefix.clone().filter(|_| args.op == Op::List);
+    if args.list_prefix.is_some() && existing.is_none() {
+        anyhow::bail!("--list-prefix goes with --op list");
+    }
+    if args.op != Op::Put && existing.is_none() && args.objects == 0 {
         anyhow::bail!("--op {} needs --objects of at least 1", args.op);
     }
     let env = Arc::new(Env {
@@ -107,6 +111,7 @@ pub async fn bench_endpoint(
         bucket: bucket.to_string(),
         prefix: prefix.to_string(),
         list_page: args.list_page.max(1),
+        list_prefix: existing.clone(),
         timeout: args.timeout.max(Duration::from_millis(1)),
         pool: Pool::new(
             pool_count(args.pool, args.size),
@@ -132,7 +137,7 @@ pub async fn bench_endpoint(
         if created { "created" } else { "exists" }
     ));
 
-    let needs_objects = args.op != Op::Put;
+    let needs_objects = args.op != Op::Put && existing.is_none();
     let objects = if needs_objects { args.objects } else { 0 };
     let mut workers = worker::workers(targets, concurrency, objects);
 

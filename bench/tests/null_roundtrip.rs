@@ -68,6 +68,32 @@ async fn put_then_get_against_null_server() {
         run.ops
     );
 
+    // LIST of what is there (--list-prefix): nothing uploaded, every page has keys; a
+    // prefix with nothing under it is an error, not a fast empty listing.
+    let json = dir.path().join("list.json");
+    let mut a = args_for(&server.endpoint(), Op::List, &json);
+    a.bucket = Some("kept".into());
+    a.list_prefix = Some("bench-".into());
+    a.list_page = 7;
+    // (The null server answers every bucket PUT as a creation: keep it.)
+    a.keep = true;
+    a.objects = 0;
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    let r = read_report(&json);
+    check_clean(&r, Op::List);
+    assert_eq!(list_count(&server, "kept").await, kept, "nothing uploaded");
+    let mut a = args_for(&server.endpoint(), Op::List, &json);
+    a.bucket = Some("kept".into());
+    a.list_prefix = Some("none/".into());
+    a.allow_errors = true;
+    a.keep = true;
+    cairn_bench::run_with_self_args(a, &[]).await.unwrap();
+    let r = read_report(&json);
+    assert!(
+        r.target.runs[0].errors > 0,
+        "an empty listing counted as fast"
+    );
+
     // GET, with signed payloads and credentials (the null server ignores them), 2 runs.
     let json = dir.path().join("get.json");
     let mut a = args_for(&server.endpoint(), Op::Get, &json);

@@ -311,6 +311,9 @@ impl ShardStore for DirectStore {
     async fn delete(&self, id: ShardId) -> cairn_datanode::Result<()> {
         self.check()?.delete(id).await
     }
+    fn is_local(&self) -> bool {
+        true
+    }
     async fn list(
         &self,
         start_after: Option<ShardId>,

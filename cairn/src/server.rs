@@ -249,6 +249,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         objects.write_working_set(),
         api_metrics.body_budget_refused.clone(),
         api_metrics.body_budget_reserved.clone(),
+    )
+    .with_wait(
+        std::time::Duration::from_secs_f64(args.max_inflight_wait),
+        api_metrics.body_budget_waiting.clone(),
     );
     let limits = cairn_api::limits::RateLimiter::new(
         cairn_api::limits::RateLimitConfig {

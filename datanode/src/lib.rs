@@ -131,6 +131,11 @@ pub trait ShardStore: Send + Sync + 'static {
         let crc = cairn_types::crc32c(&data);
         Ok((data, crc))
     }
+    /// Whether calls reach the datanode without crossing the network (a datanode of this
+    /// process); what the data path's traffic metrics count as local. Default: remote.
+    fn is_local(&self) -> bool {
+        false
+    }
     /// Deletes a shard (appends a durable tombstone). Deleting an absent shard is not an error.
     async fn delete(&self, id: ShardId) -> Result<()>;
     /// Lists shards in id order, strictly after `start_after`, at most `limit`.

@@ -301,6 +301,10 @@ impl ShardStore for LocalShardStore {
         self.submit(|reply| Request::Delete { id, reply }).await
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     async fn list(&self, start_after: Option<ShardId>, limit: usize) -> Result<Vec<ShardInfo>> {
         Ok(self.shared.read_state().index.list(start_after, limit))
     }

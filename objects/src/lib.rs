@@ -45,7 +45,7 @@ mod stripe;
 pub use gc::GcWorker;
 pub use in_flight::{InFlight, RepairHint, RepairHints};
 pub use membership::{Membership, MembershipView, NodeMap, NodeTopology, RingMetrics};
-pub use metrics::ObjectMetrics;
+pub use metrics::{ObjectMetrics, ShardTraffic};
 pub use reader::{ShardSource, StripeReader};
 pub use service::*;
 

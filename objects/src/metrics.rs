@@ -3,7 +3,9 @@
 //! registered into the process's Prometheus registry by the binary. Labels are a small fixed
 //! set — never object keys or ids.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use crate::RingMetrics;
@@ -23,8 +25,34 @@ pub struct ObjectMetrics {
     pub stripes_written: Counter,
     /// Stripes read from datanodes.
     pub stripes_read: Counter,
+    /// Shard bytes written to and read from datanodes, by direction and by whether they
+    /// crossed the network (see [`ShardTraffic`]).
+    pub shard_bytes: Family<ShardTraffic, Counter>,
     /// The ring's epoch and changes (kept by the [`crate::Membership`]).
     pub ring: RingMetrics,
+}
+
+/// Labels of `cairn_shard_bytes_total`: `op` is `write` or `read`, `path` is `local` (a
+/// datanode of this process, called directly) or `remote` (another node's datanode, over
+/// the shard protocol). The remote share is the data path's cross-node traffic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardTraffic {
+    pub op: &'static str,
+    pub path: &'static str,
+}
+
+impl ObjectMetrics {
+    /// Counts `bytes` of shards moved by `op` (`write` or `read`) to or from a local or a
+    /// remote datanode.
+    pub(crate) fn shard_traffic(&self, op: &'static str, local: bool, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let path = if local { "local" } else { "remote" };
+        self.shard_bytes
+            .get_or_create(&ShardTraffic { op, path })
+            .inc_by(bytes);
+    }
 }
 
 impl ObjectMetrics {
@@ -60,6 +88,11 @@ impl ObjectMetrics {
             "stripes_read",
             "Stripes read back from datanodes",
             self.stripes_read.clone(),
+        );
+        r.register(
+            "shard_bytes",
+            "Shard bytes written to and read from datanodes; path=remote crossed the network to another node",
+            self.shard_bytes.clone(),
         );
         r.register(
             "ring_epoch",

@@ -41,6 +41,8 @@ pub struct StripeReader {
     /// Per shard: `None` until fetched; then `Some(None)` if it was missing.
     shards: Vec<Option<Option<Bytes>>>,
     bytes_read: u64,
+    /// The part of `bytes_read` that came from other nodes' datanodes.
+    remote_bytes_read: u64,
 }
 
 impl StripeReader {
@@ -71,6 +73,7 @@ impl StripeReader {
             shards: vec![None; loc.shards.len()],
             loc,
             bytes_read: 0,
+            remote_bytes_read: 0,
         })
     }
 
@@ -82,6 +85,18 @@ impl StripeReader {
     /// Bytes of every shard a datanode returned (checked or not).
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// The part of [`Self::bytes_read`] that crossed the network (remote datanodes).
+    pub fn remote_bytes_read(&self) -> u64 {
+        self.remote_bytes_read
+    }
+
+    /// Counts what this reader fetched in the traffic metrics.
+    fn count_traffic(&self, metrics: &crate::ObjectMetrics) {
+        let remote = self.remote_bytes_read;
+        metrics.shard_traffic("read", false, remote);
+        metrics.shard_traffic("read", true, self.bytes_read - remote);
     }
 
     fn sid(&self, i: usize) -> ShardId {
@@ -102,8 +117,11 @@ impl StripeReader {
         )
         .await;
         let mut missing = 0;
-        for (&i, (bytes, read)) in todo.iter().zip(got) {
+        for (&i, (bytes, read, local)) in todo.iter().zip(got) {
             self.bytes_read += read;
+            if !local {
+                self.remote_bytes_read += read;
+            }
             missing += usize::from(bytes.is_none());
             self.shards[i] = Some(bytes);
         }
@@ -223,25 +241,30 @@ impl StripeReader {
 
 /// Fetches one shard and checks it against metadata: the shard if intact, and the bytes the
 /// datanode returned.
-async fn fetch_shard(src: &dyn ShardSource, sid: ShardId, loc: &ShardLoc) -> (Option<Bytes>, u64) {
+async fn fetch_shard(
+    src: &dyn ShardSource,
+    sid: ShardId,
+    loc: &ShardLoc,
+) -> (Option<Bytes>, u64, bool) {
     let Some(store) = src.store(loc.node) else {
         tracing::debug!(shard = %sid, node = %loc.node, "shard on a datanode that cannot be asked");
-        return (None, 0);
+        return (None, 0, true);
     };
+    let local = store.is_local();
     // The checksum the store verified the bytes against (computed once, where they were
     // read or where they arrived) is compared with metadata's.
     match store.get_with_crc(sid).await {
         Ok((b, crc)) if b.len() as u64 == loc.len && crc == loc.crc32c => {
             let n = b.len() as u64;
-            (Some(b), n)
+            (Some(b), n, local)
         }
         Ok((b, _)) => {
             tracing::warn!(shard = %sid, node = %loc.node, "shard differs from metadata");
-            (None, b.len() as u64)
+            (None, b.len() as u64, local)
         }
         Err(e) => {
             tracing::warn!(shard = %sid, node = %loc.node, error = %e, "shard read failed");
-            (None, 0)
+            (None, 0, local)
         }
     }
 }
@@ -274,11 +297,13 @@ impl ObjectService {
         let failed = reader.fetch(view, &wanted).await;
         self.metrics.shard_read_failures.inc_by(failed as u64);
         if let Some(pieces) = reader.pieces(r.clone()) {
+            reader.count_traffic(&self.metrics);
             return Ok(pieces);
         }
         // Degraded: fetch every other shard and decode from any k.
         let failed = reader.fetch_all(view).await;
         self.metrics.shard_read_failures.inc_by(failed as u64);
+        reader.count_traffic(&self.metrics);
         let data = reader.decode()?;
         self.metrics.degraded_reads.inc();
         tracing::warn!(%id, stripe, available = reader.available(), total = st.shards.len(), "degraded read: decoding from parity");

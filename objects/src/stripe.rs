@@ -47,6 +47,7 @@ impl ObjectService {
                 crc32c: *crc,
             })
             .collect();
+        let local: Vec<bool> = stores.iter().map(|s| s.is_local()).collect();
         let writes = shards
             .iter()
             .cloned()
@@ -69,7 +70,10 @@ impl ObjectService {
         let mut written = 0;
         for (i, r) in join_all(writes).await.into_iter().enumerate() {
             match r {
-                Ok(info) if info.crc32c == locs[i].crc32c => written += 1,
+                Ok(info) if info.crc32c == locs[i].crc32c => {
+                    self.metrics.shard_traffic("write", local[i], locs[i].len);
+                    written += 1;
+                }
                 Ok(_) => {
                     tracing::warn!(%id, stripe, shard = i, "datanode stored a different checksum");
                     self.metrics.shard_write_failures.inc();
@@ -98,6 +102,8 @@ impl ObjectService {
                     Ok(info) if info.crc32c == locs[i].crc32c => {
                         tracing::info!(%id, stripe, shard = i, %node, "shard handed off");
                         self.metrics.handoffs.inc();
+                        self.metrics
+                            .shard_traffic("write", store.is_local(), locs[i].len);
                         locs[i].node = node;
                         written += 1;
                     }

@@ -25,6 +25,8 @@ struct MemStore {
     fail_puts_after: Mutex<Option<usize>>,
     /// Every shard read, in order.
     gets: Mutex<Vec<ShardId>>,
+    /// What [`ShardStore::is_local`] answers.
+    local: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -56,6 +58,9 @@ impl ShardStore for MemStore {
     async fn delete(&self, id: ShardId) -> cairn_datanode::Result<()> {
         self.shards.lock().unwrap().remove(&id);
         Ok(())
+    }
+    fn is_local(&self) -> bool {
+        self.local.load(std::sync::atomic::Ordering::SeqCst)
     }
     async fn list(
         &self,
@@ -443,3 +448,50 @@ async fn multipart_objects_read_across_parts_and_free_every_part() {
 }
 
 mod gc_worker;
+
+/// `cairn_shard_bytes_total` splits shard traffic by direction and by whether the datanode
+/// was local: writes count every stored shard, reads only the shards fetched.
+#[tokio::test]
+async fn shard_traffic_is_counted_by_locality() {
+    let f = fixture_with(6, EcScheme { data: 4, parity: 2 }).await;
+    for st in &f.stores[..3] {
+        st.local.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let data: Vec<u8> = (0..8000).map(|i| (i % 253) as u8).collect();
+    let rec = record(f.svc.write_body(body(&data, 700)).await.unwrap());
+    let ObjectData::Striped { stripes, .. } = &rec.data else {
+        panic!("expected a striped body");
+    };
+    let is_local = |n: NodeId| n.0 < 3;
+    let (mut write_local, mut write_remote, mut read_local, mut read_remote) = (0, 0, 0, 0);
+    for st in stripes {
+        for (i, sh) in st.shards.iter().enumerate() {
+            let (w, r) = if is_local(sh.node) {
+                (&mut write_local, &mut read_local)
+            } else {
+                (&mut write_remote, &mut read_remote)
+            };
+            *w += sh.len;
+            if i < 4 {
+                *r += sh.len;
+            }
+        }
+    }
+    assert!(
+        write_local > 0 && write_remote > 0,
+        "placement used both kinds"
+    );
+    assert_eq!(read_all(&f.svc, &rec, 0..8000).await, data);
+    let count = |op: &'static str, path: &'static str| {
+        f.svc
+            .metrics()
+            .shard_bytes
+            .get_or_create(&crate::metrics::ShardTraffic { op, path })
+            .get()
+    };
+    assert_eq!(count("write", "local"), write_local);
+    assert_eq!(count("write", "remote"), write_remote);
+    assert_eq!(count("read", "local"), read_local);
+    assert_eq!(count("read", "remote"), read_remote);
+    assert_eq!(read_local + read_remote, 8000);
+}

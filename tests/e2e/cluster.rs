@@ -113,6 +113,27 @@ async fn a_write_on_one_gateway_is_read_and_listed_on_the_others_at_once() {
     let gone = s3[1].head_object().bucket(BUCKET).key("k000").send().await;
     assert!(gone.is_err(), "deleted on gateway 2, still there on 1");
 
+    // Each gateway wrote shards to its own datanodes directly and to the others' over the
+    // network, and counted both (`cairn_shard_bytes_total`): the cross-node share.
+    for i in 0..3 {
+        let m = |op: &str, path: &str| {
+            c.node(i)
+                .metric(&format!(
+                    "cairn_shard_bytes_total{{op=\"{op}\",path=\"{path}\"}}"
+                ))
+                .unwrap_or(0.0)
+        };
+        let (local, remote) = (m("write", "local"), m("write", "remote"));
+        assert!(
+            local > 0.0 && remote > local,
+            "gateway {i}: {local} bytes written locally, {remote} remotely"
+        );
+        assert!(
+            m("read", "local") + m("read", "remote") > 0.0,
+            "gateway {i} read no shards"
+        );
+    }
+
     // Every node shows the same cluster: three voters, one leader, six datanodes up.
     let views: Vec<Value> = (0..3).map(|i| cluster_view(&c, i)).collect();
     let leader = &views[0]["raft"]["leader"];

@@ -97,7 +97,9 @@ fn aws_cp(server: &Server, work: &Path, dirs: &[PathBuf], bucket: &str, prefix: 
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_beyond_the_budget_slow_down_and_aws_cli_gets_them_all_in() {
     let test_started = Instant::now();
-    let server = Server::start_with(&["--max-inflight-bytes", "256MiB"]);
+    // Refused at once (no wait) so that the burst shows SlowDown answers.
+    let server =
+        Server::start_with(&["--max-inflight-bytes", "256MiB", "--max-inflight-wait", "0"]);
     let s3 = client(&server);
     s3.create_bucket().bucket("flood").send().await.unwrap();
     // Warm up the data path and the allocator with one striped object.
@@ -230,4 +232,64 @@ async fn uploads_beyond_the_budget_slow_down_and_aws_cli_gets_them_all_in() {
         "peak RSS grew by {} KiB",
         peak.saturating_sub(before)
     );
+}
+
+/// With the default `--max-inflight-wait`, uploads beyond the budget wait their turn instead
+/// of failing: 12 concurrent 24 MiB PUTs against room for two all succeed on the first
+/// attempt (no retries), while the metrics show requests waiting and none refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_beyond_the_budget_wait_their_turn() {
+    const N: usize = 12;
+    const LEN: usize = 24 << 20;
+    let server = Server::start_with(&["--max-inflight-bytes", "40MiB"]);
+    let s3 = client(&server);
+    s3.create_bucket().bucket("queue").send().await.unwrap();
+    let data = Bytes::from(random_bytes(LEN, 11));
+    let md5 = md5_hex(&data);
+    let once = no_retry(&server);
+    let puts = futures::future::join_all((0..N).map(|i| {
+        let s3 = once.clone();
+        let body = data.clone();
+        async move {
+            s3.put_object()
+                .bucket("queue")
+                .key(format!("q/{i:02}"))
+                .body(ByteStream::from(body))
+                .send()
+                .await
+        }
+    }));
+    // Watch the queue while the uploads run.
+    let watch = async {
+        let mut most: f64 = 0.0;
+        for _ in 0..400 {
+            let w = server.metric("cairn_s3_body_budget_waiting").unwrap_or(0.0);
+            most = most.max(w);
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            if most > 0.0 && w == 0.0 {
+                break;
+            }
+        }
+        most
+    };
+    let (results, most_waiting) = tokio::join!(puts, watch);
+    for (i, r) in results.iter().enumerate() {
+        let out = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("q/{i:02} failed: {e:?}"));
+        assert_eq!(out.e_tag(), Some(format!("\"{md5}\"").as_str()));
+    }
+    assert!(
+        most_waiting >= 1.0,
+        "no request was seen waiting for the budget"
+    );
+    assert_eq!(
+        server.metric("cairn_s3_body_budget_refused_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        server.metric("cairn_s3_body_budget_reserved_bytes"),
+        Some(0.0)
+    );
+    assert_eq!(server.metric("cairn_s3_body_budget_waiting"), Some(0.0));
 }

@@ -71,6 +71,7 @@ mod key_limits;
 mod key_lookup;
 mod keys;
 mod nodes;
+pub mod populate;
 mod workers;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.
@@ -301,6 +302,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(key_limits::routes())
         .merge(nodes::routes())
         .merge(workers::routes())
+        .merge(populate::routes())
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/health/live", get(|| async { "ok\n" }))

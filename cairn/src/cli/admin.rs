@@ -34,6 +34,25 @@ pub enum AdminAction {
     ResumeWorker { name: String },
     /// List the access keys (without secrets).
     Keys,
+    /// Fill a bucket with synthetic objects for benchmarks at scale: keys
+    /// `{prefix}{n:010}` for n in start..start+keys, each a PutObject of `size` zero bytes
+    /// (kept inline) owned by the bucket's owner, written many at once so that their
+    /// metadata shares Raft entries. Existing keys are overwritten. Prints the rate.
+    Populate {
+        bucket: String,
+        /// How many objects.
+        #[arg(long)]
+        keys: u64,
+        /// Key prefix.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// First number.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Body length in bytes (at most 64).
+        #[arg(long, default_value_t = 0)]
+        size: usize,
+    },
     /// Create an access key; prints it with its secret (shown only this once).
     CreateKey {
         /// A name for the key's owner.
@@ -71,6 +90,13 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminAction::PauseWorker { name } => ("POST", format!("/admin/workers/{name}/pause")),
         AdminAction::ResumeWorker { name } => ("POST", format!("/admin/workers/{name}/resume")),
+        AdminAction::Populate {
+            bucket,
+            keys,
+            prefix,
+            start,
+            size,
+        } => return populate(&args.conn, bucket, *keys, prefix, *start, *size),
         AdminAction::Keys => ("GET", "/admin/keys".to_string()),
         AdminAction::CreateKey {
             name,
@@ -94,5 +120,50 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     if !reply.ok() {
         bail!("the server answered {}", reply.status);
     }
+    Ok(())
+}
+
+/// Calls the populate endpoint in slices of at most `MAX_PER_CALL` objects, with a progress
+/// bar on stderr.
+fn populate(
+    conn: &super::client::Connection,
+    bucket: &str,
+    keys: u64,
+    prefix: &str,
+    start: u64,
+    size: usize,
+) -> anyhow::Result<()> {
+    use crate::admin::populate::{PopulateReply, PopulateRequest, MAX_PER_CALL};
+    let bar = indicatif::ProgressBar::new(keys);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{bar:30}] {pos}/{len} objects ({per_sec}, {elapsed}, ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while done < keys {
+        let count = (keys - done).min(MAX_PER_CALL);
+        let req = PopulateRequest {
+            prefix: prefix.to_string(),
+            start: start + done,
+            count,
+            size,
+        };
+        let path = format!("/admin/buckets/{bucket}/populate");
+        let reply: PopulateReply = conn
+            .call("POST", &path, &serde_json::to_string(&req)?)?
+            .json()?;
+        done += reply.created;
+        bar.set_position(done);
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "created {done} objects in {secs:.1} s ({:.0} objects/s)",
+        done as f64 / secs.max(1e-9)
+    );
     Ok(())
 }

@@ -104,10 +104,16 @@ pub struct ServerArgs {
     /// Memory that S3 request bodies in flight may hold together, e.g. `256MiB`, `1GiB` or
     /// plain bytes. Each upload reserves what it will hold (its length, at most the data
     /// path's per-request working set: 20 MiB with the default stripes) before its body is
-    /// read; beyond the budget new uploads get 503 SlowDown (with `Retry-After: 1`) instead
-    /// of allocating. A budget below one working set lets one upload through at a time.
+    /// read; beyond the budget new uploads wait their turn (`--max-inflight-wait`), then get
+    /// 503 SlowDown (with `Retry-After: 1`) instead of allocating. A budget below one
+    /// working set lets one upload through at a time.
     #[arg(long, default_value = "1GiB", env = "CAIRN_MAX_INFLIGHT_BYTES", value_parser = cairn_api::budget::parse_size)]
     pub max_inflight_bytes: u64,
+    /// Seconds an upload that finds `--max-inflight-bytes` spent waits for room (first come,
+    /// first served; its body unread) before it is refused with 503 SlowDown. 0: refuse at
+    /// once.
+    #[arg(long, default_value_t = 20.0, env = "CAIRN_MAX_INFLIGHT_WAIT", value_parser = parse_secs_or_off)]
+    pub max_inflight_wait: f64,
     /// S3 requests per second each access key may make (a token bucket with one second's
     /// burst); beyond it, 503 SlowDown with Retry-After. 0: unlimited. `cairn key
     /// set-limit` overrides it per key. Each gateway enforces it on its own requests.
