@@ -3,6 +3,10 @@
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's allocator (see docs/architecture.md, "Memory per request").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod cli;
 mod cluster;

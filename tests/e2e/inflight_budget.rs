@@ -16,11 +16,11 @@ use crate::common::*;
 const OBJECTS: usize = 200;
 const SIZE: usize = 100 << 20;
 
-/// Peak memory the server may add beyond the budget itself. Mostly the allocator's: glibc
-/// raises its mmap threshold to the largest buffer freed, so stripe and shard buffers
-/// (1–4 MiB) come from its heaps and, freed, stay there, not all reusable at once: six
-/// concurrent 100 MiB PUTs (240 MiB reserved) measured +229 MiB of peak RSS once and +307
-/// MiB after thirteen rounds. The rest is small: 200 connections' read buffers (8–16 KiB
+/// Peak memory the server may add beyond the budget itself. Mostly the allocator's: freed
+/// stripe and shard buffers (1–4 MiB) are kept for reuse, not all reusable at once (with
+/// glibc's allocator, used before mimalloc, six concurrent 100 MiB PUTs with 240 MiB
+/// reserved measured +229 MiB of peak RSS once and +307 MiB after thirteen rounds). The
+/// rest is small: 200 connections' read buffers (8–16 KiB
 /// each while a request head is parsed; refused bodies are not read), RocksDB's memtables
 /// filling with 400 object records, the requests' tasks.
 const SLACK_KIB: u64 = 96 << 10;
