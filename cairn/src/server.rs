@@ -41,8 +41,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // RocksDB makes its files with the process umask; the 0700 directories protect them.
     let meta_dir = args.data.join("meta");
     credentials::private_dir(&meta_dir)?;
-    let local = RocksMetadataStore::open(&meta_dir)
-        .context("opening metadata (is another cairn server using this data directory?)")?;
+    let local = RocksMetadataStore::open(&meta_dir).map_err(|e| {
+        // RocksDB's LOCK file: the one failure that means another process has the directory.
+        let hint = if e.to_string().contains("lock") {
+            " (is another cairn server using this data directory?)"
+        } else {
+            ""
+        };
+        anyhow::Error::new(e).context(format!("opening metadata in {}{hint}", meta_dir.display()))
+    })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Metadata is a Raft group (of one, unless nodes joined): start it, or join one.
     let cluster_config = args.cluster_config(crate::listeners::cluster(&args));

@@ -368,3 +368,26 @@ async fn data_survives_restart_and_other_regions_sign_in() {
         b"tiny"
     );
 }
+
+/// A second server on a data directory in use stops at once and says why; the first one
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let server = Server::start();
+    let out = std::process::Command::new(cairn_tests::cairn_bin())
+        .arg("server")
+        .arg("--data")
+        .arg(&server.data)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--cluster-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("is another cairn server using this data directory?"),
+        "{err}"
+    );
+    let s3 = client(&server);
+    s3.list_buckets().send().await.unwrap();
+}
