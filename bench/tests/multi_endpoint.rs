@@ -5,27 +5,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cairn_bench::{BenchArgs, NullConfig, NullServer, Op, Report};
+use cairn_bench::{BenchArgs, NullConfig, NullServer, Op};
 
+mod common;
+use common::read_report;
+
+/// [`common::args_for`], smaller: 16 KiB objects, 3 workers, 1 s.
 fn args_for(endpoints: &str, op: Op, json: &Path) -> BenchArgs {
-    let mut a = BenchArgs::defaults();
-    a.endpoint = endpoints.parse().expect("an endpoint list");
-    a.op = op;
+    let mut a = common::args_for(endpoints, op, json);
     a.size = 16 << 10;
     a.concurrency = 3;
     a.duration = Duration::from_millis(1000);
-    a.warmup = Duration::from_millis(200);
     a.objects = 12;
-    a.json = Some(json.to_path_buf());
-    a.quiet = true;
-    a.access_key = None;
-    a.secret_key = None;
     a
-}
-
-fn read_report(path: &Path) -> Report {
-    let text = std::fs::read_to_string(path).expect("the JSON report was written");
-    serde_json::from_str(&text).expect("the JSON report parses back")
 }
 
 async fn null_server() -> NullServer {

@@ -4,28 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cairn_bench::{BenchArgs, NullConfig, NullServer, Op, Payload, Report};
+use cairn_bench::{NullConfig, NullServer, Op, Payload, Report};
 
-fn args_for(endpoint: &str, op: Op, json: &Path) -> BenchArgs {
-    let mut a = BenchArgs::defaults();
-    a.endpoint = endpoint.parse().expect("an endpoint");
-    a.op = op;
-    a.size = 64 << 10;
-    a.concurrency = 2;
-    a.duration = Duration::from_millis(1500);
-    a.warmup = Duration::from_millis(200);
-    a.objects = 40;
-    a.json = Some(json.to_path_buf());
-    a.quiet = true;
-    a.access_key = None;
-    a.secret_key = None;
-    a
-}
-
-fn read_report(path: &Path) -> Report {
-    let text = std::fs::read_to_string(path).expect("the JSON report was written");
-    serde_json::from_str(&text).expect("the JSON report parses back")
-}
+mod common;
+use common::{args_for, read_report};
 
 fn check_clean(r: &Report, op: Op) {
     assert_eq!(r.tool, "cairn-bench");
