@@ -111,7 +111,7 @@ impl BodyBudget {
             Err(_) if self.wait.is_zero() => None,
             Err(_) => {
                 self.waiting.inc();
-                let _done = scopeguard(&self.waiting);
+                let _done = waiting_guard(&self.waiting);
                 tokio::time::timeout(self.wait, self.units.clone().acquire_many_owned(n))
                     .await
                     .ok()
@@ -142,7 +142,7 @@ impl BodyBudget {
 }
 
 /// Takes one from `waiting` when dropped (the wait ended, however it ended).
-fn scopeguard(waiting: &Gauge) -> impl Drop + '_ {
+fn waiting_guard(waiting: &Gauge) -> impl Drop + '_ {
     struct Done<'a>(&'a Gauge);
     impl Drop for Done<'_> {
         fn drop(&mut self) {

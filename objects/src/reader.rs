@@ -87,11 +87,6 @@ impl StripeReader {
         self.bytes_read
     }
 
-    /// The part of [`Self::bytes_read`] that crossed the network (remote datanodes).
-    pub fn remote_bytes_read(&self) -> u64 {
-        self.remote_bytes_read
-    }
-
     /// Counts what this reader fetched in the traffic metrics.
     fn count_traffic(&self, metrics: &crate::ObjectMetrics) {
         let remote = self.remote_bytes_read;
