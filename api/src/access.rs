@@ -15,6 +15,11 @@
 //! Every other bucket operation (configuration, tagging, versioning, deletion) is for the
 //! bucket owner alone. AllUsers grants apply to everyone, AuthenticatedUsers grants to any
 //! request signed with a known key. Without a grant the answer is AccessDenied.
+//!
+//! Bucket policies and keys' identity policies come on top, combined with the above by
+//! [`Gate::decide`] (see [`crate::policies`] for the rule): a policy's `Deny` refuses
+//! whatever ownership and ACLs give, a bucket policy's `Allow` grants what they do not, and
+//! a key with a policy has exactly what policies give it.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -31,19 +36,30 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::{canonical_id, Directory};
 use crate::lookup::{resolve, resolve_version};
 use crate::op::{Access, Op};
+use crate::policies::{Gate, Ownership, PolicyRequest};
 use crate::query::Query;
 use crate::{acl, ApiState};
 
-/// Whether `grants` give `who` (`None`: anonymous) the permission `perm`.
-pub fn grants_allow(grants: &[Grant], who: Option<&str>, perm: Permission) -> bool {
+/// Whether `grants` give `who` (`None`: anonymous) the permission `perm`, with grants to
+/// everyone and to every signed request counted only when `public` (Block Public Access's
+/// `IgnorePublicAcls` turns them off).
+fn grants_allow_in(grants: &[Grant], who: Option<&str>, perm: Permission, public: bool) -> bool {
     grants.iter().any(|g| {
         (g.permission == perm || g.permission == Permission::FullControl)
             && match &g.grantee {
                 Grantee::User(ak) => who == Some(ak.as_str()),
-                Grantee::AllUsers => true,
-                Grantee::AuthenticatedUsers => who.is_some(),
+                Grantee::AllUsers => public,
+                Grantee::AuthenticatedUsers => public && who.is_some(),
             }
     })
+}
+
+/// Whether `grants` give anything to everyone or to every signed request (what S3 calls a
+/// public ACL).
+pub fn grants_are_public(grants: &[Grant]) -> bool {
+    grants
+        .iter()
+        .any(|g| matches!(g.grantee, Grantee::AllUsers | Grantee::AuthenticatedUsers))
 }
 
 /// The bucket's record, or NoSuchBucket.
@@ -81,9 +97,10 @@ pub async fn is_bucket_owner(
     Ok(st.objects.key_deleted(&bucket.owner).await?)
 }
 
-/// Whether the caller has `perm` on the bucket.
-async fn bucket_allows(
+/// Whether ownership and the bucket's ACL give the caller `perm` on the bucket.
+async fn bucket_acl_allows(
     st: &Arc<ApiState>,
+    gate: &Gate,
     caller: &Caller,
     bucket: &BucketRecord,
     perm: Permission,
@@ -91,8 +108,16 @@ async fn bucket_allows(
     if is_bucket_owner(st, caller, bucket).await? {
         return Ok(true);
     }
+    if !gate.acls_count() {
+        return Ok(false);
+    }
     let grants = bucket_grants(st, bucket).await?;
-    Ok(grants_allow(&grants, caller.access_key.as_deref(), perm))
+    Ok(grants_allow_in(
+        &grants,
+        caller.access_key.as_deref(),
+        perm,
+        gate.public_grants_count(),
+    ))
 }
 
 fn denied(bucket: &BucketRecord) -> S3Error {
@@ -111,13 +136,14 @@ pub struct Resolved {
 /// A request whose operation's check has passed. Only [`authorize`] makes one, and every
 /// handler takes one: no handler runs without its operation's check, and none decides
 /// permissions itself. It carries what the check loaded (the bucket, the object version,
-/// the copy source), so handlers act on exactly what was checked.
+/// the copy source, the policies and settings), so handlers act on exactly what was checked.
 pub struct Authorized {
     op: Op,
     caller: Caller,
     bucket: Option<BucketRecord>,
     object: Option<Resolved>,
     source: Option<Source>,
+    gate: Gate,
 }
 
 impl Authorized {
@@ -155,6 +181,46 @@ impl Authorized {
             .as_ref()
             .ok_or_else(|| missing(self.op, "a copy source"))
     }
+
+    /// The bucket's (and the cluster's) Block Public Access and Object Ownership.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Whether the caller may delete `key` (version `version_id`, or the current object) of
+    /// the bucket: DeleteObjects names its objects in its body, each decided here as its
+    /// own DeleteObject would be.
+    pub async fn may_delete(
+        &self,
+        st: &Arc<ApiState>,
+        key: &ObjectKey,
+        version_id: Option<&str>,
+    ) -> Result<bool, S3Error> {
+        let b = self.bucket()?;
+        let owner = is_bucket_owner(st, &self.caller, b).await?;
+        let action = match version_id {
+            Some(_) => "s3:DeleteObjectVersion",
+            None => "s3:DeleteObject",
+        };
+        let q = Query::default();
+        let headers = HeaderMap::new();
+        let req = PolicyRequest {
+            op: Op::DeleteObject,
+            caller: &self.caller,
+            action,
+            bucket: Some(&b.name),
+            key: Some(key),
+            q: &q,
+            headers: &headers,
+            existing_tags: None,
+            prefix: None,
+        };
+        self.gate
+            .decide(&req, owner, || {
+                bucket_acl_allows(st, &self.gate, &self.caller, b, Permission::Write)
+            })
+            .await
+    }
 }
 
 fn missing(op: Op, what: &str) -> S3Error {
@@ -162,9 +228,10 @@ fn missing(op: Op, what: &str) -> S3Error {
 }
 
 /// Decides whether `caller` may run `op` on `bucket`/`key`, from the operation table
-/// ([`Op::access`], [`Op::reads_source`]), and loads what the decision was made on. A
-/// missing bucket is NoSuchBucket; a missing object is NoSuchKey/NoSuchVersion only for
-/// callers that may list the bucket (AccessDenied for the others).
+/// ([`Op::access`], [`Op::policy_action`], [`Op::reads_source`]) and the policies
+/// ([`Gate::decide`]), and loads what the decision was made on. A missing bucket is
+/// NoSuchBucket; a missing object is NoSuchKey/NoSuchVersion only for callers that may
+/// list it (AccessDenied for the others).
 pub async fn authorize(
     st: &Arc<ApiState>,
     caller: Caller,
@@ -185,35 +252,87 @@ pub async fn authorize(
             return Err(denied(record));
         }
     }
+    if op == Op::PreflightRequest {
+        // Answered from the bucket's CORS rules alone; no policy governs it.
+        return Ok(Authorized {
+            op,
+            caller,
+            bucket: record,
+            object: None,
+            source: None,
+            gate: Gate::default(),
+        });
+    }
+    let gate = Gate::load(st, &caller, record.as_ref()).await?;
     let bucket_rec = || record.as_ref().ok_or_else(|| missing(op, "a bucket"));
+    let owner = match &record {
+        Some(b) => is_bucket_owner(st, &caller, b).await?,
+        None => false,
+    };
+    // The object an object-permission operation addresses (its tags are a condition key).
     let mut object = None;
-    match op.access() {
-        Access::Public => {}
-        Access::AnyKey => {
-            caller.require_key()?;
+    if let Access::Object(_) = op.access() {
+        let b = bucket_rec()?;
+        let key = key.ok_or_else(|| missing(op, "a key"))?;
+        match resolve_version(st, &b.name, key, q).await {
+            Ok((rec, version_id)) => object = Some(Resolved { rec, version_id }),
+            Err(e) => return Err(hide_absence(st, &gate, &caller, b, key, e).await),
         }
-        Access::BucketOwner => {
-            let b = bucket_rec()?;
-            if !is_bucket_owner(st, &caller, b).await? {
-                return Err(denied(b));
-            }
+    }
+    let tags_of_existing;
+    let existing_tags = match (&object, gate.wants_object_tags, record.as_ref(), key) {
+        (Some(o), _, _, _) => Some(&o.rec.tags),
+        (None, true, Some(b), Some(k)) => {
+            tags_of_existing = resolve_version(st, &b.name, k, q).await.ok();
+            tags_of_existing.as_ref().map(|(rec, _)| &rec.tags)
         }
-        Access::Bucket(perm) => {
-            let b = bucket_rec()?;
-            if !bucket_allows(st, &caller, b, perm).await? {
-                return Err(denied(b));
-            }
-        }
-        Access::Object(perm) => {
-            let b = bucket_rec()?;
-            let key = key.ok_or_else(|| missing(op, "a key"))?;
-            let (rec, version_id) = match resolve_version(st, &b.name, key, q).await {
-                Ok(found) => found,
-                Err(e) => return Err(hide_absence(st, &caller, b, e).await),
-            };
-            require_object_perm(&caller, b, &rec, perm)?;
-            object = Some(Resolved { rec, version_id });
-        }
+        _ => None,
+    };
+    let req = PolicyRequest {
+        op,
+        caller: &caller,
+        action: op.policy_action(q),
+        bucket,
+        key: if op.target() == crate::op::Target::Object || op == Op::PostObject {
+            key
+        } else {
+            None
+        },
+        q,
+        headers,
+        existing_tags,
+        prefix: None,
+    };
+    // DeleteObjects names its keys in its body: each is decided as its own DeleteObject
+    // ([`Authorized::may_delete`]); the request itself needs only the bucket.
+    let allowed = op == Op::DeleteObjects
+        || gate
+            .decide(&req, owner, || async {
+                match op.access() {
+                    Access::Public => Ok(true),
+                    Access::AnyKey => Ok(caller.access_key.is_some()),
+                    Access::BucketOwner => Ok(owner),
+                    Access::Bucket(perm) => {
+                        bucket_acl_allows(st, &gate, &caller, bucket_rec()?, perm).await
+                    }
+                    Access::Object(perm) => {
+                        let o = object.as_ref().ok_or_else(|| missing(op, "an object"))?;
+                        Ok(object_acl_allows(
+                            &gate,
+                            &caller,
+                            bucket_rec()?,
+                            &o.rec,
+                            perm,
+                        ))
+                    }
+                }
+            })
+            .await?;
+    if !allowed {
+        return Err(match &record {
+            Some(b) => denied(b),
+            None => S3Error::access_denied(),
+        });
     }
     let source = if op.reads_source() {
         Some(load_source(st, &caller, headers).await?)
@@ -226,11 +345,13 @@ pub async fn authorize(
         bucket: record,
         object,
         source,
+        gate,
     })
 }
 
 /// Resolves the copy source of a request: the bucket and object (version) must exist, the
-/// caller must be allowed to read it, and the conditions must hold.
+/// caller must be allowed to read it (its bucket's policies decide, as for a GetObject),
+/// and the conditions must hold.
 async fn load_source(
     st: &Arc<ApiState>,
     caller: &Caller,
@@ -238,8 +359,9 @@ async fn load_source(
 ) -> Result<Source, S3Error> {
     let (bucket, key, sel) = copy_source::parse_copy_source(h)?;
     let bucket_rec = load_bucket(st, &bucket).await?;
+    let gate = Gate::load(st, caller, Some(&bucket_rec)).await?;
     let resolved = match resolve(st, &bucket, &key, &sel).await {
-        Err(e) => Err(hide_absence(st, caller, &bucket_rec, e).await),
+        Err(e) => Err(hide_absence(st, &gate, caller, &bucket_rec, &key, e).await),
         ok => ok,
     };
     let (rec, version_id) = match resolved {
@@ -256,14 +378,46 @@ async fn load_source(
         }
         Ok(found) => found,
     };
-    require_object_perm(caller, &bucket_rec, &rec, Permission::Read)?;
+    let by_version = sel != VersionSel::Latest;
+    let q = Query::default();
+    let empty = HeaderMap::new();
+    let req = PolicyRequest {
+        op: Op::GetObject,
+        caller,
+        action: if by_version {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        },
+        bucket: Some(&bucket),
+        key: Some(&key),
+        q: &q,
+        headers: &empty,
+        existing_tags: Some(&rec.tags),
+        prefix: None,
+    };
+    let owner = is_bucket_owner(st, caller, &bucket_rec).await?;
+    let allowed = gate
+        .decide(&req, owner, || async {
+            Ok(object_acl_allows(
+                &gate,
+                caller,
+                &bucket_rec,
+                &rec,
+                Permission::Read,
+            ))
+        })
+        .await?;
+    if !allowed {
+        return Err(denied(&bucket_rec));
+    }
     copy_source::check_copy_conditions(h, &rec)?;
     Ok(Source {
         bucket,
         key,
         rec,
         version_id,
-        by_version: sel != VersionSel::Latest,
+        by_version,
     })
 }
 
@@ -282,64 +436,131 @@ pub fn object_grants<'a>(bucket: &BucketRecord, obj: &'a ObjectRecord) -> Cow<'a
     }
 }
 
-/// AccessDenied unless the caller owns the object or its ACL gives it `perm`.
-fn require_object_perm(
+/// Whether ownership and the object's ACL give the caller `perm` on it. Under
+/// `BucketOwnerEnforced` the bucket owner owns every object and grants count for nothing.
+fn object_acl_allows(
+    gate: &Gate,
     caller: &Caller,
     bucket: &BucketRecord,
     obj: &ObjectRecord,
     perm: Permission,
-) -> Result<(), S3Error> {
+) -> bool {
     let who = caller.access_key.as_deref();
-    if who == Some(object_owner(bucket, obj))
-        || grants_allow(&object_grants(bucket, obj), who, perm)
-    {
-        Ok(())
-    } else {
-        Err(denied(bucket))
+    if !gate.acls_count() {
+        return who == Some(bucket.owner.as_str());
     }
+    who == Some(object_owner(bucket, obj))
+        || grants_allow_in(
+            &object_grants(bucket, obj),
+            who,
+            perm,
+            gate.public_grants_count(),
+        )
 }
 
 /// Turns a "no such key/version" answer into AccessDenied for a caller that may not list
-/// the bucket, so that it learns nothing about what the bucket holds (as S3 does).
+/// the key (ListBucket with the key as `s3:prefix`), so that it learns nothing about what
+/// the bucket holds (as S3 does).
 async fn hide_absence(
     st: &Arc<ApiState>,
+    gate: &Gate,
     caller: &Caller,
     bucket: &BucketRecord,
+    key: &ObjectKey,
     e: S3Error,
 ) -> S3Error {
     let absent = matches!(
         e.code,
         S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchVersion | S3ErrorCode::MethodNotAllowed
     );
-    if absent
-        && !matches!(
-            bucket_allows(st, caller, bucket, Permission::Read).await,
-            Ok(true)
-        )
-    {
-        return denied(bucket);
+    if !absent {
+        return e;
     }
-    e
+    let q = Query::default();
+    let empty = HeaderMap::new();
+    let req = PolicyRequest {
+        op: Op::ListObjects,
+        caller,
+        action: "s3:ListBucket",
+        bucket: Some(&bucket.name),
+        key: None,
+        q: &q,
+        headers: &empty,
+        existing_tags: None,
+        prefix: Some(key.as_str()),
+    };
+    let may_list = async {
+        let owner = is_bucket_owner(st, caller, bucket).await?;
+        gate.decide(&req, owner, || {
+            bucket_acl_allows(st, gate, caller, bucket, Permission::Read)
+        })
+        .await
+    };
+    match may_list.await {
+        Ok(true) => e,
+        _ => denied(bucket),
+    }
 }
 
 /// The owner and grants of an object the caller is writing into `bucket`: the caller owns
-/// it; the request's ACL headers say who else gets what (default: nobody).
+/// it, unless Object Ownership gives it to the bucket owner; the request's ACL headers say
+/// who else gets what (default: nobody). ACL headers are refused under
+/// `BucketOwnerEnforced` (but `bucket-owner-full-control`, which says nothing new), and
+/// public ones under Block Public Access.
 pub async fn new_object_acl(
     st: &Arc<ApiState>,
     a: &Authorized,
     headers: &HeaderMap,
 ) -> Result<ObjectAcl, S3Error> {
     let bucket = a.bucket()?;
-    let owner = a
+    let writer = a
         .caller
         .access_key
         .clone()
         .unwrap_or_else(|| ANONYMOUS_OWNER.to_string());
+    let canned = headers
+        .get("x-amz-acl")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let owner_full_control = canned == Some("bucket-owner-full-control");
+    let owner = match a.gate.ownership {
+        Ownership::BucketOwnerEnforced => {
+            if acl::has_acl_headers(headers) && !owner_full_control {
+                return Err(acl_not_supported());
+            }
+            return Ok(ObjectAcl {
+                owner: bucket.owner.clone(),
+                grants: acl::private(&bucket.owner),
+            });
+        }
+        Ownership::BucketOwnerPreferred if owner_full_control => bucket.owner.clone(),
+        _ => writer,
+    };
     let dir = Directory::new(st);
     let grants = acl::from_headers(&dir, headers, &owner, &bucket.owner)
         .await?
         .unwrap_or_else(|| acl::private(&owner));
+    check_public_acl(&a.gate, &grants)?;
     Ok(ObjectAcl { owner, grants })
+}
+
+/// AccessDenied for public grants when Block Public Access blocks public ACLs.
+pub fn check_public_acl(gate: &Gate, grants: &[Grant]) -> Result<(), S3Error> {
+    if gate.pab.block_public_acls && grants_are_public(grants) {
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            "Access Denied: Block Public Access refuses public ACLs on this bucket",
+        ));
+    }
+    Ok(())
+}
+
+/// S3's answer to an ACL on a bucket whose Object Ownership is `BucketOwnerEnforced`.
+pub fn acl_not_supported() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::AccessControlListNotSupported,
+        "The bucket does not allow ACLs",
+    )
 }
 
 #[cfg(test)]
@@ -360,18 +581,33 @@ mod tests {
                 permission: Permission::ReadAcp,
             },
         ];
-        assert!(grants_allow(&grants, Some("A"), Permission::WriteAcp));
-        assert!(grants_allow(&grants, Some("B"), Permission::Read));
-        assert!(!grants_allow(&grants, Some("B"), Permission::Write));
-        assert!(grants_allow(&grants, Some("C"), Permission::ReadAcp));
-        assert!(!grants_allow(&grants, None, Permission::ReadAcp));
-        assert!(!grants_allow(&grants, None, Permission::Read));
+        assert!(grants_allow_in(
+            &grants,
+            Some("A"),
+            Permission::WriteAcp,
+            true
+        ));
+        assert!(grants_allow_in(&grants, Some("B"), Permission::Read, true));
+        assert!(!grants_allow_in(
+            &grants,
+            Some("B"),
+            Permission::Write,
+            true
+        ));
+        assert!(grants_allow_in(
+            &grants,
+            Some("C"),
+            Permission::ReadAcp,
+            true
+        ));
+        assert!(!grants_allow_in(&grants, None, Permission::ReadAcp, true));
+        assert!(!grants_allow_in(&grants, None, Permission::Read, true));
         let public = vec![Grant {
             grantee: Grantee::AllUsers,
             permission: Permission::Read,
         }];
-        assert!(grants_allow(&public, None, Permission::Read));
-        assert!(grants_allow(&public, Some("C"), Permission::Read));
-        assert!(!grants_allow(&public, None, Permission::Write));
+        assert!(grants_allow_in(&public, None, Permission::Read, true));
+        assert!(grants_allow_in(&public, Some("C"), Permission::Read, true));
+        assert!(!grants_allow_in(&public, None, Permission::Write, true));
     }
 }

@@ -76,6 +76,11 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Vec<Grant>,
     Ok(grants)
 }
 
+/// Whether a request sends an ACL in its headers (`x-amz-acl` or `x-amz-grant-*`).
+pub fn has_acl_headers(h: &HeaderMap) -> bool {
+    h.contains_key("x-amz-acl") || GRANT_HEADERS.iter().any(|(n, _)| h.contains_key(*n))
+}
+
 /// The grants a request's `x-amz-acl` or `x-amz-grant-*` headers ask for (`None`: neither
 /// was sent). Both at once is refused, as S3 does.
 pub async fn from_headers(

@@ -38,9 +38,13 @@ pub async fn put_bucket_acl(
 ) -> Result<Response, S3Error> {
     let caller = a.caller();
     let bucket = a.bucket()?;
+    if !a.gate().acls_count() {
+        return Err(access::acl_not_supported());
+    }
     let headers = req.headers().clone();
     let body = read_small_body(caller, req, MAX_ACL_BODY).await?;
     let grants = requested_grants(st, &headers, &body, &bucket.owner, &bucket.owner).await?;
+    access::check_public_acl(a.gate(), &grants)?;
     st.objects.set_bucket_acl(&bucket.name, &grants).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -74,12 +78,16 @@ pub async fn get_object_acl(st: &Arc<ApiState>, a: &Authorized) -> Result<Respon
     let bucket = a.bucket()?;
     let Resolved { rec, version_id } = a.object()?;
     let mut dir = Directory::new(st);
-    let doc = acl::policy_xml(
-        &mut dir,
-        object_owner(bucket, rec),
-        &object_grants(bucket, rec),
-    )
-    .await?;
+    // Under BucketOwnerEnforced the bucket owner owns every object, whoever wrote it.
+    let (owner, grants) = if a.gate().acls_count() {
+        (object_owner(bucket, rec), object_grants(bucket, rec))
+    } else {
+        (
+            bucket.owner.as_str(),
+            std::borrow::Cow::Owned(acl::private(&bucket.owner)),
+        )
+    };
+    let doc = acl::policy_xml(&mut dir, owner, &grants).await?;
     let mut resp = xml_response(doc);
     if let Some(v) = &version_id {
         set(resp.headers_mut(), "x-amz-version-id", v);
@@ -97,11 +105,15 @@ pub async fn put_object_acl(
     let caller = a.caller();
     let bucket = a.bucket()?;
     let rec = &a.object()?.rec;
+    if !a.gate().acls_count() {
+        return Err(access::acl_not_supported());
+    }
     let headers = req.headers().clone();
     let body = read_small_body(caller, req, MAX_ACL_BODY).await?;
     // The owner never changes; only who else gets what.
     let owner = object_owner(bucket, rec).to_string();
     let grants = requested_grants(st, &headers, &body, &owner, &bucket.owner).await?;
+    access::check_public_acl(a.gate(), &grants)?;
     // Change the version that was checked, not whatever is newest by now: a writer may have
     // replaced it while the body arrived (then the command refuses, OperationAborted).
     let id = st

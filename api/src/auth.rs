@@ -2,6 +2,7 @@
 //! pipeline (aws-chunked decoding and integrity checks) that every body passes through.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use axum::extract::Request;
@@ -290,13 +291,59 @@ impl SecretLookup for KeyRing {
     }
 }
 
-/// Who sent a request and how its body is protected.
+/// Who sent a request, how its body is protected, and how it reached the gateway (what
+/// policy conditions such as `aws:SourceIp` and `s3:authType` look at).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The access key that signed the request; `None` for an anonymous (unsigned) one.
     pub access_key: Option<String>,
     pub payload: PayloadMode,
     chunk_ctx: Option<ChunkSigningContext>,
+    /// How the request was sent: where from, over TLS or not, how it was signed.
+    pub via: Via,
+}
+
+/// How a request reached the gateway.
+#[derive(Debug, Clone, Default)]
+pub struct Via {
+    /// The client's address, when the listener recorded it.
+    pub source_ip: Option<IpAddr>,
+    /// Whether the connection is TLS.
+    pub secure: bool,
+    /// `s3:authType`: `REST-HEADER`, `REST-QUERY-STRING` or `POST` (`None`: unsigned).
+    pub auth_type: Option<&'static str>,
+    /// `s3:signatureversion`: `AWS4-HMAC-SHA256` or `AWS` (SigV2).
+    pub signature_version: Option<&'static str>,
+}
+
+impl Via {
+    /// What `req` shows: its client address, the listener's transport, and where its
+    /// signature is (an unsigned request has none).
+    pub fn of(st: &ApiState, req: &Request, signed: bool) -> Via {
+        let h = req.headers();
+        let q = req.uri().query().unwrap_or("");
+        let auth = h
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let in_query = q.contains("X-Amz-Signature=") || q.contains("Signature=");
+        let (auth_type, v4) = if !signed {
+            (None, false)
+        } else if !auth.is_empty() {
+            (Some("REST-HEADER"), auth.starts_with("AWS4-"))
+        } else {
+            (
+                in_query.then_some("REST-QUERY-STRING"),
+                q.contains("X-Amz-Signature="),
+            )
+        };
+        Via {
+            source_ip: crate::limits::client_ip(req),
+            secure: st.secure_transport,
+            auth_type,
+            signature_version: signed.then_some(if v4 { "AWS4-HMAC-SHA256" } else { "AWS" }),
+        }
+    }
 }
 
 impl Caller {
@@ -306,6 +353,18 @@ impl Caller {
             access_key: None,
             payload: PayloadMode::Unsigned,
             chunk_ctx: None,
+            via: Via::default(),
+        }
+    }
+
+    /// The caller of a browser form upload (POST Object): the key whose signature over the
+    /// form's policy was verified (`None`: an anonymous form); its body is the form.
+    pub fn form(access_key: Option<String>, via: Via) -> Caller {
+        Caller {
+            access_key,
+            payload: PayloadMode::Unsigned,
+            chunk_ctx: None,
+            via,
         }
     }
 
@@ -337,6 +396,7 @@ pub fn authenticate(st: &ApiState, req: &Request) -> Result<Caller, S3Error> {
             access_key: None,
             payload: anonymous_payload(req)?,
             chunk_ctx: None,
+            via: Via::of(st, req, false),
         }),
         Authenticated::Signed {
             access_key,
@@ -347,6 +407,7 @@ pub fn authenticate(st: &ApiState, req: &Request) -> Result<Caller, S3Error> {
             access_key: Some(access_key),
             payload,
             chunk_ctx,
+            via: Via::of(st, req, true),
         }),
     }
 }

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cairn_metadata::BucketConfigKind;
 use cairn_objects::{BucketCreated, BucketListing};
 use cairn_types::BucketName;
 
-use crate::access::Authorized;
+use crate::access::{self, Authorized};
 use crate::acl;
 use crate::auth::read_small_body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::identity::Directory;
+use crate::policies::Ownership;
 use crate::query::Query;
 use crate::util::iso8601;
 use crate::xml::{self, XmlWriter};
@@ -85,6 +87,28 @@ pub async fn create_bucket(
     let me = caller.require_key()?.to_string();
     let name = name.clone();
     let requested = acl::from_headers(&Directory::new(st), req.headers(), &me, &me).await?;
+    let ownership = match req.headers().get("x-amz-object-ownership") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| Ownership::parse(v.trim()))
+                .ok_or_else(|| {
+                    S3Error::new(
+                        S3ErrorCode::InvalidArgument,
+                        "x-amz-object-ownership must be BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter",
+                    )
+                    .with("ArgumentName", "x-amz-object-ownership")
+                })?,
+        ),
+    };
+    if let Some(grants) = &requested {
+        if ownership == Some(Ownership::BucketOwnerEnforced) && grants != &acl::private(&me) {
+            return Err(invalid_acl_with_ownership());
+        }
+        // The cluster's Block Public Access (a new bucket has none of its own yet).
+        access::check_public_acl(a.gate(), grants)?;
+    }
     let body = read_small_body(caller, req, 64 << 10).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let cfg: xml::CreateBucketConfiguration =
@@ -96,7 +120,17 @@ pub async fn create_bucket(
         }
     }
     match st.objects.create_bucket(&name, &me, requested).await {
-        Ok(BucketCreated::Created) => {}
+        Ok(BucketCreated::Created) => {
+            if let Some(o) = ownership {
+                st.objects
+                    .set_bucket_config(
+                        &name,
+                        BucketConfigKind::OwnershipControls,
+                        Some(o.as_str().as_bytes().to_vec()),
+                    )
+                    .await?;
+            }
+        }
         Ok(BucketCreated::AlreadyOwned { same_acl }) => {
             if st.region != "us-east-1" {
                 return Err(S3Error::new(
@@ -120,6 +154,15 @@ pub async fn create_bucket(
         resp.headers_mut().insert("location", v);
     }
     Ok(resp)
+}
+
+/// S3's answer to ACL grants beyond the owner's on a bucket whose Object Ownership is (or
+/// would become) `BucketOwnerEnforced`.
+pub fn invalid_acl_with_ownership() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    )
 }
 
 pub async fn head_bucket(st: &Arc<ApiState>, a: &Authorized) -> Result<Response, S3Error> {

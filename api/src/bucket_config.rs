@@ -1,7 +1,8 @@
 //! Bucket configuration operations: CORS and tagging (stored per bucket; the ACL is in
-//! `acl_ops`), and graceful answers for the configuration calls clients make by default
-//! (notification, lifecycle, encryption, object lock, ownership controls, policy, public
-//! access block, website, logging, accelerate, request payment, replication): a GET says
+//! `acl_ops`, policy, Block Public Access and Object Ownership in `access_config`), and
+//! graceful answers for the configuration calls clients make by default (notification,
+//! lifecycle, encryption, object lock, website, logging, accelerate, request payment,
+//! replication): a GET says
 //! "none configured" the way S3 does, a DELETE of nothing succeeds, and a PUT that Cairn
 //! cannot honour is NotImplemented.
 
@@ -65,14 +66,6 @@ pub async fn dispatch(
             set(st, name, BucketConfigKind::Tagging, None).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        Op::GetBucketPolicyStatus => {
-            // Cairn has no bucket policies (ACLs are not policies).
-            let mut w = XmlWriter::new();
-            w.open_root("PolicyStatus");
-            w.elem("IsPublic", "false");
-            w.close("PolicyStatus");
-            Ok(xml_response(w.finish()))
-        }
         Op::GetBucketNotificationConfiguration => Ok(empty_doc("NotificationConfiguration")),
         Op::GetBucketLogging => Ok(empty_doc("BucketLoggingStatus")),
         Op::GetBucketAccelerateConfiguration => Ok(empty_doc("AccelerateConfiguration")),
@@ -95,15 +88,6 @@ pub async fn dispatch(
             S3ErrorCode::ObjectLockConfigurationNotFoundError,
             "object lock configuration",
         ),
-        Op::GetBucketOwnershipControls => none(
-            S3ErrorCode::OwnershipControlsNotFoundError,
-            "bucket ownership controls",
-        ),
-        Op::GetBucketPolicy => none(S3ErrorCode::NoSuchBucketPolicy, "bucket policy"),
-        Op::GetPublicAccessBlock => none(
-            S3ErrorCode::NoSuchPublicAccessBlockConfiguration,
-            "public access block configuration",
-        ),
         Op::GetBucketWebsite => none(
             S3ErrorCode::NoSuchWebsiteConfiguration,
             "website configuration",
@@ -115,9 +99,6 @@ pub async fn dispatch(
         // Removing a configuration that cannot exist succeeds, as it does on S3.
         Op::DeleteBucketLifecycle
         | Op::DeleteBucketEncryption
-        | Op::DeleteBucketOwnershipControls
-        | Op::DeleteBucketPolicy
-        | Op::DeletePublicAccessBlock
         | Op::DeleteBucketWebsite
         | Op::DeleteBucketReplication => Ok(StatusCode::NO_CONTENT.into_response()),
         other => Err(S3Error::internal(format!(

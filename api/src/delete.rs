@@ -67,6 +67,9 @@ pub async fn delete_objects(
     for obj in parsed.objects {
         let result = async {
             let key = ObjectKey::new(obj.key.clone())?;
+            if !a.may_delete(st, &key, obj.version_id.as_deref()).await? {
+                return Err(S3Error::access_denied());
+            }
             let sel = match obj.version_id.as_deref() {
                 None => VersionSel::Latest,
                 Some("null") => VersionSel::Id(None),

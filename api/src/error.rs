@@ -68,6 +68,9 @@ pub enum S3ErrorCode {
     MalformedACLError,
     UnresolvableGrantByEmailAddress,
     InvalidURI,
+    MalformedPolicy,
+    AccessControlListNotSupported,
+    InvalidBucketAclWithObjectOwnership,
 }
 
 impl S3ErrorCode {
@@ -130,6 +133,9 @@ impl S3ErrorCode {
             MalformedACLError => "MalformedACLError",
             UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             InvalidURI => "InvalidURI",
+            MalformedPolicy => "MalformedPolicy",
+            AccessControlListNotSupported => "AccessControlListNotSupported",
+            InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
         }
     }
 
@@ -163,6 +169,9 @@ impl S3ErrorCode {
             | MalformedACLError
             | UnresolvableGrantByEmailAddress
             | InvalidURI
+            | MalformedPolicy
+            | AccessControlListNotSupported
+            | InvalidBucketAclWithObjectOwnership
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,

@@ -17,6 +17,7 @@ use cairn_objects::ObjectService;
 use tracing::Instrument;
 
 mod access;
+mod access_config;
 mod acl;
 mod acl_ops;
 mod attributes;
@@ -40,6 +41,7 @@ mod multipart_complete;
 mod multipart_list;
 mod object;
 pub mod op;
+pub mod policies;
 mod query;
 mod router;
 mod tagging;
@@ -63,6 +65,10 @@ pub struct ApiState {
     pub body_budget: budget::BodyBudget,
     /// Rate limits per access key and per client address.
     pub limits: limits::RateLimiter,
+    /// Whether the S3 listener serves TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
+    /// Parsed policies, by document (see [`policies::PolicyCache`]).
+    pub policies: policies::PolicyCache,
 }
 
 /// The S3 router: every path and method goes through [`handle`].

@@ -39,7 +39,7 @@ pub enum Access {
 }
 
 macro_rules! ops {
-    ($($(#[$doc:meta])* $name:ident => $access:expr,)*) => {
+    ($($(#[$doc:meta])* $name:ident => $access:expr, $action:literal,)*) => {
         /// Every S3 operation Cairn serves.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Op {
@@ -57,7 +57,7 @@ macro_rules! ops {
                 }
             }
 
-            /// What the caller needs on the target (see [`Access`]).
+            /// What the caller needs on the target from ownership and ACLs (see [`Access`]).
             pub fn access(self) -> Access {
                 use Access::*;
                 use Permission::*;
@@ -65,77 +65,90 @@ macro_rules! ops {
                     $(Op::$name => $access,)*
                 }
             }
+
+            /// The policy action (`s3:…`) of the operation on the current version; empty for
+            /// a preflight, which no policy governs. [`Op::policy_action`] picks the
+            /// version-specific action where a version is named.
+            fn base_action(self) -> &'static str {
+                match self {
+                    $(Op::$name => concat!("s3:", $action),)*
+                }
+            }
         }
     };
 }
 
 ops! {
-    ListBuckets => AnyKey,
-    CreateBucket => AnyKey,
-    DeleteBucket => BucketOwner,
-    HeadBucket => Bucket(Read),
-    ListObjects => Bucket(Read),
-    ListObjectsV2 => Bucket(Read),
-    ListObjectVersions => Bucket(Read),
-    ListMultipartUploads => Bucket(Read),
-    GetBucketLocation => BucketOwner,
-    GetBucketVersioning => BucketOwner,
-    PutBucketVersioning => BucketOwner,
-    GetBucketAcl => Bucket(ReadAcp),
-    PutBucketAcl => Bucket(WriteAcp),
-    GetBucketCors => BucketOwner,
-    PutBucketCors => BucketOwner,
-    DeleteBucketCors => BucketOwner,
-    GetBucketTagging => BucketOwner,
-    PutBucketTagging => BucketOwner,
-    DeleteBucketTagging => BucketOwner,
-    GetBucketPolicyStatus => BucketOwner,
-    GetBucketNotificationConfiguration => BucketOwner,
-    GetBucketLogging => BucketOwner,
-    GetBucketAccelerateConfiguration => BucketOwner,
-    GetBucketRequestPayment => BucketOwner,
-    GetBucketLifecycleConfiguration => BucketOwner,
-    DeleteBucketLifecycle => BucketOwner,
-    GetBucketEncryption => BucketOwner,
-    DeleteBucketEncryption => BucketOwner,
-    GetObjectLockConfiguration => BucketOwner,
-    GetBucketOwnershipControls => BucketOwner,
-    DeleteBucketOwnershipControls => BucketOwner,
-    GetBucketPolicy => BucketOwner,
-    DeleteBucketPolicy => BucketOwner,
-    GetPublicAccessBlock => BucketOwner,
-    DeletePublicAccessBlock => BucketOwner,
-    GetBucketWebsite => BucketOwner,
-    DeleteBucketWebsite => BucketOwner,
-    GetBucketReplication => BucketOwner,
-    DeleteBucketReplication => BucketOwner,
+    ListBuckets => AnyKey, "ListAllMyBuckets",
+    CreateBucket => AnyKey, "CreateBucket",
+    DeleteBucket => BucketOwner, "DeleteBucket",
+    HeadBucket => Bucket(Read), "ListBucket",
+    ListObjects => Bucket(Read), "ListBucket",
+    ListObjectsV2 => Bucket(Read), "ListBucket",
+    ListObjectVersions => Bucket(Read), "ListBucketVersions",
+    ListMultipartUploads => Bucket(Read), "ListBucketMultipartUploads",
+    GetBucketLocation => BucketOwner, "GetBucketLocation",
+    GetBucketVersioning => BucketOwner, "GetBucketVersioning",
+    PutBucketVersioning => BucketOwner, "PutBucketVersioning",
+    GetBucketAcl => Bucket(ReadAcp), "GetBucketAcl",
+    PutBucketAcl => Bucket(WriteAcp), "PutBucketAcl",
+    GetBucketCors => BucketOwner, "GetBucketCORS",
+    PutBucketCors => BucketOwner, "PutBucketCORS",
+    DeleteBucketCors => BucketOwner, "PutBucketCORS",
+    GetBucketTagging => BucketOwner, "GetBucketTagging",
+    PutBucketTagging => BucketOwner, "PutBucketTagging",
+    DeleteBucketTagging => BucketOwner, "PutBucketTagging",
+    GetBucketPolicyStatus => BucketOwner, "GetBucketPolicyStatus",
+    GetBucketNotificationConfiguration => BucketOwner, "GetBucketNotification",
+    GetBucketLogging => BucketOwner, "GetBucketLogging",
+    GetBucketAccelerateConfiguration => BucketOwner, "GetAccelerateConfiguration",
+    GetBucketRequestPayment => BucketOwner, "GetBucketRequestPayment",
+    GetBucketLifecycleConfiguration => BucketOwner, "GetLifecycleConfiguration",
+    DeleteBucketLifecycle => BucketOwner, "PutLifecycleConfiguration",
+    GetBucketEncryption => BucketOwner, "GetEncryptionConfiguration",
+    DeleteBucketEncryption => BucketOwner, "PutEncryptionConfiguration",
+    GetObjectLockConfiguration => BucketOwner, "GetBucketObjectLockConfiguration",
+    GetBucketOwnershipControls => BucketOwner, "GetBucketOwnershipControls",
+    /// The bucket's Object Ownership: who owns new objects, whether ACLs count.
+    PutBucketOwnershipControls => BucketOwner, "PutBucketOwnershipControls",
+    DeleteBucketOwnershipControls => BucketOwner, "PutBucketOwnershipControls",
+    GetBucketPolicy => BucketOwner, "GetBucketPolicy",
+    PutBucketPolicy => BucketOwner, "PutBucketPolicy",
+    DeleteBucketPolicy => BucketOwner, "DeleteBucketPolicy",
+    GetPublicAccessBlock => BucketOwner, "GetBucketPublicAccessBlock",
+    PutPublicAccessBlock => BucketOwner, "PutBucketPublicAccessBlock",
+    DeletePublicAccessBlock => BucketOwner, "PutBucketPublicAccessBlock",
+    GetBucketWebsite => BucketOwner, "GetBucketWebsite",
+    DeleteBucketWebsite => BucketOwner, "DeleteBucketWebsite",
+    GetBucketReplication => BucketOwner, "GetReplicationConfiguration",
+    DeleteBucketReplication => BucketOwner, "PutReplicationConfiguration",
     /// The objects its body names are in the bucket: WRITE on the bucket covers them all.
-    DeleteObjects => Bucket(Write),
-    /// A browser's form upload (`POST /bucket`), authorized by the signed policy in its
-    /// form, which Cairn does not check yet: it answers NotImplemented, and only to the
-    /// bucket's owner (anyone else is refused, as a form without a valid policy would be).
-    PostObject => BucketOwner,
-    GetObject => Object(Read),
-    HeadObject => Object(Read),
-    GetObjectAttributes => Object(Read),
-    PutObject => Bucket(Write),
+    DeleteObjects => Bucket(Write), "DeleteObject",
+    /// A browser's form upload (`POST /bucket`): a PutObject of the key its form names, by
+    /// the key whose signature over the form's policy document checks out (or anonymous).
+    /// Authorized by its handler once the form's fields are read, through [`crate::access`].
+    PostObject => Bucket(Write), "PutObject",
+    GetObject => Object(Read), "GetObject",
+    HeadObject => Object(Read), "GetObject",
+    GetObjectAttributes => Object(Read), "GetObjectAttributes",
+    PutObject => Bucket(Write), "PutObject",
     /// Also READ on the copy source (`x-amz-copy-source`).
-    CopyObject => Bucket(Write),
-    DeleteObject => Bucket(Write),
-    GetObjectAcl => Object(ReadAcp),
-    PutObjectAcl => Object(WriteAcp),
-    GetObjectTagging => BucketOwner,
-    PutObjectTagging => BucketOwner,
-    DeleteObjectTagging => BucketOwner,
-    CreateMultipartUpload => Bucket(Write),
-    UploadPart => Bucket(Write),
+    CopyObject => Bucket(Write), "PutObject",
+    DeleteObject => Bucket(Write), "DeleteObject",
+    GetObjectAcl => Object(ReadAcp), "GetObjectAcl",
+    PutObjectAcl => Object(WriteAcp), "PutObjectAcl",
+    GetObjectTagging => BucketOwner, "GetObjectTagging",
+    PutObjectTagging => BucketOwner, "PutObjectTagging",
+    DeleteObjectTagging => BucketOwner, "DeleteObjectTagging",
+    CreateMultipartUpload => Bucket(Write), "PutObject",
+    UploadPart => Bucket(Write), "PutObject",
     /// Also READ on the copy source (`x-amz-copy-source`).
-    UploadPartCopy => Bucket(Write),
-    CompleteMultipartUpload => Bucket(Write),
-    AbortMultipartUpload => Bucket(Write),
-    ListParts => Bucket(Write),
+    UploadPartCopy => Bucket(Write), "PutObject",
+    CompleteMultipartUpload => Bucket(Write), "PutObject",
+    AbortMultipartUpload => Bucket(Write), "AbortMultipartUpload",
+    ListParts => Bucket(Write), "ListMultipartUploadParts",
     /// A browser's CORS preflight (`OPTIONS`), sent without credentials.
-    PreflightRequest => Public,
+    PreflightRequest => Public, "",
 }
 
 /// Query parameters that select a sub-resource of a bucket or an object. A request names
@@ -254,10 +267,13 @@ impl Op {
                 (Some("encryption"), M::DELETE) => Op::DeleteBucketEncryption,
                 (Some("object-lock"), M::GET) => Op::GetObjectLockConfiguration,
                 (Some("ownershipControls"), M::GET) => Op::GetBucketOwnershipControls,
+                (Some("ownershipControls"), M::PUT) => Op::PutBucketOwnershipControls,
                 (Some("ownershipControls"), M::DELETE) => Op::DeleteBucketOwnershipControls,
                 (Some("policy"), M::GET) => Op::GetBucketPolicy,
+                (Some("policy"), M::PUT) => Op::PutBucketPolicy,
                 (Some("policy"), M::DELETE) => Op::DeleteBucketPolicy,
                 (Some("publicAccessBlock"), M::GET) => Op::GetPublicAccessBlock,
+                (Some("publicAccessBlock"), M::PUT) => Op::PutPublicAccessBlock,
                 (Some("publicAccessBlock"), M::DELETE) => Op::DeletePublicAccessBlock,
                 (Some("website"), M::GET) => Op::GetBucketWebsite,
                 (Some("website"), M::DELETE) => Op::DeleteBucketWebsite,
@@ -273,9 +289,6 @@ impl Op {
                         | "lifecycle"
                         | "encryption"
                         | "object-lock"
-                        | "ownershipControls"
-                        | "policy"
-                        | "publicAccessBlock"
                         | "website"
                         | "replication"
                         | "analytics"
@@ -313,6 +326,31 @@ impl Op {
             },
         };
         Ok(op)
+    }
+
+    /// The policy action of the operation as this request makes it (`s3:GetObjectVersion`
+    /// for a GetObject naming a `versionId`, and so on); empty for a preflight.
+    pub fn policy_action(self, q: &Query) -> &'static str {
+        if self == Op::PreflightRequest {
+            return "";
+        }
+        if q.get("versionId").is_some() {
+            let versioned = match self {
+                Op::GetObject | Op::HeadObject => Some("s3:GetObjectVersion"),
+                Op::DeleteObject => Some("s3:DeleteObjectVersion"),
+                Op::GetObjectAcl => Some("s3:GetObjectVersionAcl"),
+                Op::PutObjectAcl => Some("s3:PutObjectVersionAcl"),
+                Op::GetObjectTagging => Some("s3:GetObjectVersionTagging"),
+                Op::PutObjectTagging => Some("s3:PutObjectVersionTagging"),
+                Op::DeleteObjectTagging => Some("s3:DeleteObjectVersionTagging"),
+                Op::GetObjectAttributes => Some("s3:GetObjectVersionAttributes"),
+                _ => None,
+            };
+            if let Some(a) = versioned {
+                return a;
+            }
+        }
+        self.base_action()
     }
 
     /// What the operation addresses.
@@ -463,6 +501,10 @@ mod tests {
             Err(S3ErrorCode::NotImplemented)
         );
         assert_eq!(
+            op(Method::PUT, "/b", Some("policy")),
+            Ok(Op::PutBucketPolicy)
+        );
+        assert_eq!(
             op(Method::GET, "/b/k", Some("torrent")),
             Err(S3ErrorCode::NotImplemented)
         );
@@ -484,6 +526,13 @@ mod tests {
             if matches!(o.access(), Access::Object(_)) {
                 assert_eq!(o.target(), Target::Object, "{o:?}");
             }
+            // Every operation but the preflight names a real policy action.
+            let action = o.policy_action(&Query::default());
+            if *o != Op::PreflightRequest {
+                assert!(cairn_policy::is_known_action(action), "{o:?}: {action}");
+            }
+            let versioned = o.policy_action(&Query::parse(Some("versionId=v")).unwrap());
+            assert!(*o == Op::PreflightRequest || cairn_policy::is_known_action(versioned));
         }
     }
 }

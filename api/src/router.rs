@@ -17,8 +17,9 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::op::{Op, Target};
 use crate::query::Query;
 use crate::{
-    acl_ops, attributes, auth, bucket, bucket_config, copy, cors, delete, limits, listing, metrics,
-    multipart, multipart_complete, multipart_list, object, tagging, versioning, ApiState,
+    access_config, acl_ops, attributes, auth, bucket, bucket_config, copy, cors, delete, limits,
+    listing, metrics, multipart, multipart_complete, multipart_list, object, tagging, versioning,
+    ApiState,
 };
 
 /// A request, classified.
@@ -151,7 +152,6 @@ async fn route(
         | Op::GetBucketTagging
         | Op::PutBucketTagging
         | Op::DeleteBucketTagging
-        | Op::GetBucketPolicyStatus
         | Op::GetBucketNotificationConfiguration
         | Op::GetBucketLogging
         | Op::GetBucketAccelerateConfiguration
@@ -161,16 +161,20 @@ async fn route(
         | Op::GetBucketEncryption
         | Op::DeleteBucketEncryption
         | Op::GetObjectLockConfiguration
-        | Op::GetBucketOwnershipControls
-        | Op::DeleteBucketOwnershipControls
-        | Op::GetBucketPolicy
-        | Op::DeleteBucketPolicy
-        | Op::GetPublicAccessBlock
-        | Op::DeletePublicAccessBlock
         | Op::GetBucketWebsite
         | Op::DeleteBucketWebsite
         | Op::GetBucketReplication
         | Op::DeleteBucketReplication => bucket_config::dispatch(st, a, req).await,
+        Op::GetBucketPolicy
+        | Op::PutBucketPolicy
+        | Op::DeleteBucketPolicy
+        | Op::GetBucketPolicyStatus
+        | Op::GetPublicAccessBlock
+        | Op::PutPublicAccessBlock
+        | Op::DeletePublicAccessBlock
+        | Op::GetBucketOwnershipControls
+        | Op::PutBucketOwnershipControls
+        | Op::DeleteBucketOwnershipControls => access_config::dispatch(st, a, req).await,
         Op::DeleteObjects => delete::delete_objects(st, a, req).await,
         Op::PostObject => Err(S3Error::not_implemented(
             "browser form uploads (POST Object)",

@@ -278,6 +278,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         domains: args.domain.clone(),
         body_budget,
         limits,
+        secure_transport: https.is_some(),
+        policies: Default::default(),
     });
     let s3 = if args.roles.gateway {
         Some(

@@ -19,12 +19,16 @@
 //!   same id would own them — and a node started with it in its configuration does not bring
 //!   it back;
 //! - `access-key/limits/<access key>`: the key's rate-limit override, kept by
-//!   [`crate::key_limits`].
+//!   [`crate::key_limits`];
+//! - `access-key/policy/<access key>` ([`POLICY_PREFIX`]): the key's identity policy, the
+//!   JSON document as it was set ([`Command::SetAccessKeyPolicy`]; the S3 front end checks
+//!   and evaluates it). A key without one keeps the rights of its ownership and ACL grants.
 //!
 //! The root key can be neither deleted nor disabled; [`Command::RotateRootKey`] makes a new
 //! key the root, and the old one stays an ordinary key until it is deleted.
 //!
 //! [`Command::RotateRootKey`]: crate::Command::RotateRootKey
+//! [`Command::SetAccessKeyPolicy`]: crate::Command::SetAccessKeyPolicy
 //! [`Command::DesignateRootKey`]: crate::Command::DesignateRootKey
 
 use std::collections::BTreeSet;
@@ -49,6 +53,14 @@ pub const LIMITS_PREFIX: &str = "access-key/limits/";
 /// The `sys` key of `access_key`'s rate-limit override.
 pub fn limits_key(access_key: &str) -> String {
     format!("{LIMITS_PREFIX}{access_key}")
+}
+
+/// Prefix in `sys` of the keys' identity policies.
+pub const POLICY_PREFIX: &str = "access-key/policy/";
+
+/// The `sys` key of `access_key`'s identity policy.
+pub fn policy_key(access_key: &str) -> String {
+    format!("{POLICY_PREFIX}{access_key}")
 }
 
 /// When a key was disabled or deleted (and, for a deleted one, its name).
@@ -164,8 +176,8 @@ pub(crate) fn put_key(
     Ok(())
 }
 
-/// `DeleteAccessKey`: removes the record, any disabled mark and any rate-limit override
-/// ([`crate::key_limits`]), and leaves a tombstone. The root key is refused; deleting a
+/// `DeleteAccessKey`: removes the record, any disabled mark, rate-limit override
+/// ([`crate::key_limits`]) and identity policy, and leaves a tombstone. The root key is refused; deleting a
 /// deleted key again changes nothing (a retried command).
 pub(crate) fn delete(
     view: &dyn StateView,
@@ -188,11 +200,36 @@ pub(crate) fn delete(
     writes.push(del(Cf::Keys, access_key.as_bytes().to_vec()));
     writes.push(del(Cf::Sys, disabled_key(access_key).into_bytes()));
     writes.push(del(Cf::Sys, limits_key(access_key).into_bytes()));
+    writes.push(del(Cf::Sys, policy_key(access_key).into_bytes()));
     writes.push(put(
         Cf::Sys,
         deleted_key(access_key).into_bytes(),
         mark(at_ms, &rec.name),
     ));
+    Ok(())
+}
+
+/// `SetAccessKeyPolicy`: sets (`Some`, the JSON document) or removes (`None`) the identity
+/// policy of an existing key (a deleted or unknown key is refused).
+pub(crate) fn set_policy(
+    view: &dyn StateView,
+    access_key: &str,
+    policy: Option<&str>,
+    writes: &mut Vec<Write>,
+) -> Result<(), MetadataError> {
+    if record(view, access_key)?.is_none() {
+        if is_deleted(view, access_key)? {
+            return Err(MetadataError::InvalidArgument(format!(
+                "access key {access_key} was deleted"
+            )));
+        }
+        return Err(no_such_key(access_key));
+    }
+    let k = policy_key(access_key).into_bytes();
+    writes.push(match policy {
+        Some(doc) => put(Cf::Sys, k, doc.as_bytes().to_vec()),
+        None => del(Cf::Sys, k),
+    });
     Ok(())
 }
 

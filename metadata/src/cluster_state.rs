@@ -12,6 +12,7 @@
 //! | [`CA_KEY`] | [`ClusterCaRecord`] | [`Command::SetClusterCa`] (the first one stays) |
 //! | [`NODE_PREFIX`]`<id, 20 digits>` | [`NodeRecord`] | [`Command::RecordNode`] |
 //! | [`SCRUB_HISTORY_KEY`] | `Vec<ScrubReport>` (summaries, oldest first) | [`Command::RecordScrub`] |
+//! | [`PUBLIC_ACCESS_BLOCK_KEY`] | [`PublicAccessBlock`] (cluster-wide) | [`Command::SetPublicAccessBlock`] |
 //!
 //! Values use the encoding of every record ([`crate::records`]): a format byte, then
 //! postcard. Older builds wrote these values as text (JSON; the root key and versioning
@@ -28,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Cf;
-use crate::records::{decode_value, encode, Stored};
+use crate::records::{decode_value, encode, PublicAccessBlock, Stored};
 use crate::scrub_report::ScrubReport;
 use crate::state::{put, StateView, Write};
 use crate::{MetadataError, MetadataStore, Result};
@@ -46,13 +47,15 @@ pub const CA_KEY: &str = "cluster-ca";
 pub const NODE_PREFIX: &str = "node/";
 /// Key in `sys` of the scrub history.
 pub const SCRUB_HISTORY_KEY: &str = "scrub-history";
+/// Key in `sys` of the cluster-wide Block Public Access settings.
+pub const PUBLIC_ACCESS_BLOCK_KEY: &str = "public-access-block";
 /// Scrub summaries the history keeps.
 pub const SCRUB_HISTORY_LEN: usize = 50;
 
 /// Keys in `sys` that only `apply` writes: the counters, the registry's, and every key
 /// with a typed command (`orphan-barrier` is what older builds wrote for
 /// [`Command::Barrier`]).
-const OWNED_KEYS: [&str; 9] = [
+const OWNED_KEYS: [&str; 10] = [
     "gc-next-seq",
     "version-next-seq",
     "datanode-next-id",
@@ -61,6 +64,7 @@ const OWNED_KEYS: [&str; 9] = [
     EC_KEY,
     CA_KEY,
     SCRUB_HISTORY_KEY,
+    PUBLIC_ACCESS_BLOCK_KEY,
     "orphan-barrier",
 ];
 /// Prefixes in `sys` that only `apply` writes under.
@@ -113,6 +117,7 @@ impl Stored for EcScheme {}
 impl Stored for ClusterCaRecord {}
 impl Stored for NodeRecord {}
 impl Stored for Vec<ScrubReport> {}
+impl Stored for PublicAccessBlock {}
 
 fn json<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
     serde_json::from_slice(raw).ok()
@@ -186,6 +191,14 @@ pub async fn nodes(meta: &dyn MetadataStore) -> Result<Vec<NodeRecord>> {
         .collect()
 }
 
+/// The cluster-wide Block Public Access settings (all off when never set).
+pub async fn public_access_block(meta: &dyn MetadataStore) -> Result<PublicAccessBlock> {
+    match meta.get_sys(PUBLIC_ACCESS_BLOCK_KEY).await? {
+        Some(raw) => decode_value(&raw, "public access block", json),
+        None => Ok(PublicAccessBlock::default()),
+    }
+}
+
 /// Summaries of past scrubs, oldest first.
 pub async fn scrub_history(meta: &dyn MetadataStore) -> Result<Vec<ScrubReport>> {
     match meta.get_sys(SCRUB_HISTORY_KEY).await? {
@@ -204,6 +217,17 @@ pub(crate) fn set_drained(nodes: &BTreeSet<NodeId>, writes: &mut Vec<Write>) {
 }
 
 /// `SetEcScheme`: at least one data shard.
+/// `SetPublicAccessBlock`: sets or removes the cluster-wide settings.
+pub(crate) fn set_public_access_block(pab: Option<&PublicAccessBlock>, writes: &mut Vec<Write>) {
+    match pab {
+        Some(p) => sys_put(writes, PUBLIC_ACCESS_BLOCK_KEY, encode(p)),
+        None => writes.push(crate::state::del(
+            Cf::Sys,
+            PUBLIC_ACCESS_BLOCK_KEY.as_bytes().to_vec(),
+        )),
+    }
+}
+
 pub(crate) fn set_ec(ec: &EcScheme, writes: &mut Vec<Write>) -> Result<()> {
     if ec.data == 0 {
         return Err(MetadataError::InvalidArgument(

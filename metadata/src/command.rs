@@ -19,7 +19,7 @@ use crate::multipart;
 pub use crate::multipart::CompletePart;
 use crate::records::{
     decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectAcl,
-    ObjectRecord, PartRecord, StoredChecksum, TagSet, UploadRecord,
+    ObjectRecord, PartRecord, PublicAccessBlock, StoredChecksum, TagSet, UploadRecord,
 };
 use crate::scrub_report::ScrubReport;
 use crate::state::{del, put};
@@ -212,6 +212,14 @@ pub enum Command {
         bucket: BucketName,
         state: VersioningState,
     },
+    /// Sets (`Some`: the JSON document) or removes (`None`) an access key's identity policy
+    /// (see [`crate::access_keys`]).
+    SetAccessKeyPolicy {
+        access_key: String,
+        policy: Option<String>,
+    },
+    /// Sets (`Some`) or removes (`None`) the cluster-wide Block Public Access settings.
+    SetPublicAccessBlock(Option<PublicAccessBlock>),
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -554,6 +562,14 @@ pub fn apply(
             CommandOutput::Done
         }
         Command::Barrier => CommandOutput::Done,
+        Command::SetAccessKeyPolicy { access_key, policy } => {
+            access_keys::set_policy(view, access_key, policy.as_deref(), &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::SetPublicAccessBlock(pab) => {
+            cluster_state::set_public_access_block(pab.as_ref(), &mut writes);
+            CommandOutput::Done
+        }
         Command::RegisterDatanode(rec) => {
             CommandOutput::Registered(crate::registry::register(view, rec.clone(), &mut writes)?)
         }

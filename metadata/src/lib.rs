@@ -49,8 +49,8 @@ pub use memory::MemoryMetadataStore;
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use records::{
     AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, Grant, Grantee, ObjectAcl,
-    ObjectData, ObjectRecord, PartData, PartRecord, Permission, ShardLoc, StoredChecksum,
-    StripeLoc, TagSet, UploadRecord, VersionRecord, ANONYMOUS_OWNER,
+    ObjectData, ObjectRecord, PartData, PartRecord, Permission, PublicAccessBlock, ShardLoc,
+    StoredChecksum, StripeLoc, TagSet, UploadRecord, VersionRecord, ANONYMOUS_OWNER,
 };
 pub use registry::DatanodeRecord;
 pub use version_list::{VersionEntry, VersionPage, VersionQuery};

@@ -332,15 +332,55 @@ pub enum BucketConfigKind {
     Tagging = 3,
     /// The bucket's ACL grants (JSON list of [`Grant`]s; absent: the owner's full control).
     Acl = 4,
+    /// The bucket policy, the JSON document exactly as it was put (checked by the S3 front
+    /// end before it is stored).
+    Policy = 5,
+    /// The bucket's Block Public Access settings (JSON [`PublicAccessBlock`]).
+    PublicAccessBlock = 6,
+    /// The bucket's Object Ownership setting (its name as text, e.g. `ObjectWriter`).
+    OwnershipControls = 7,
 }
 
 impl BucketConfigKind {
-    pub const ALL: [BucketConfigKind; 4] = [
+    pub const ALL: [BucketConfigKind; 7] = [
         BucketConfigKind::Versioning,
         BucketConfigKind::Cors,
         BucketConfigKind::Tagging,
         BucketConfigKind::Acl,
+        BucketConfigKind::Policy,
+        BucketConfigKind::PublicAccessBlock,
+        BucketConfigKind::OwnershipControls,
     ];
+}
+
+/// Block Public Access: four switches, for a bucket or for the whole cluster (the two are
+/// combined: a switch on at either level is on). What "public" means is the S3 front end's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that would set a public ACL (on a bucket or an object).
+    #[serde(default)]
+    pub block_public_acls: bool,
+    /// Grants to everyone or to every signed request give nothing.
+    #[serde(default)]
+    pub ignore_public_acls: bool,
+    /// Refuse a bucket policy that is public.
+    #[serde(default)]
+    pub block_public_policy: bool,
+    /// A public bucket policy gives nothing to anyone but the bucket's owner.
+    #[serde(default)]
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// Each switch on when it is on in either.
+    pub fn union(self, other: PublicAccessBlock) -> PublicAccessBlock {
+        PublicAccessBlock {
+            block_public_acls: self.block_public_acls || other.block_public_acls,
+            ignore_public_acls: self.ignore_public_acls || other.ignore_public_acls,
+            block_public_policy: self.block_public_policy || other.block_public_policy,
+            restrict_public_buckets: self.restrict_public_buckets || other.restrict_public_buckets,
+        }
+    }
 }
 
 #[path = "records/legacy.rs"]

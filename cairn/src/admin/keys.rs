@@ -81,6 +81,8 @@ struct NewKey {
     name: Option<String>,
     access_key: Option<String>,
     secret_key: Option<String>,
+    /// An identity policy (a JSON object) the key gets with its creation.
+    policy: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -126,7 +128,14 @@ async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response 
         Ok(k) => k,
         Err(resp) => return *resp,
     };
-    let name = req.name.unwrap_or_default();
+    let name = req.name.clone().unwrap_or_default();
+    let policy = match &req.policy {
+        None => None,
+        Some(p) => match super::key_policy::check_policy(p.to_string().as_bytes()) {
+            Ok(doc) => Some(doc),
+            Err(m) => return (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response(),
+        },
+    };
     let meta = st.objects.metadata();
     match meta.get_access_key(&access_key).await {
         Ok(Some(existing)) if existing.secret_key != secret_key => {
@@ -166,6 +175,12 @@ async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response 
     };
     if let Err(e) = meta.apply(Command::PutAccessKey(record)).await {
         return key_change_failed(e);
+    }
+    // Before anyone has the secret: the key never signs a request without its policy.
+    if let Some(doc) = policy {
+        if let Err(r) = super::key_policy::set_policy(&st, &access_key, Some(doc)).await {
+            return r;
+        }
     }
     st.keys.insert(access_key.clone(), secret_key.clone());
     tracing::info!(access_key = %access_key, name = %name, "access key created");

@@ -69,6 +69,7 @@ pub mod console;
 mod heal;
 mod key_limits;
 mod key_lookup;
+mod key_policy;
 mod keys;
 mod nodes;
 pub mod populate;
@@ -300,6 +301,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(keys::routes())
         .merge(heal::routes())
         .merge(key_limits::routes())
+        .merge(key_policy::routes())
         .merge(nodes::routes())
         .merge(workers::routes())
         .merge(populate::routes())

@@ -1,5 +1,5 @@
 //! `cairn admin`: operator actions against a running server's admin API (datanodes, keys,
-//! background workers).
+//! background workers, cluster-wide Block Public Access).
 
 use anyhow::bail;
 
@@ -53,6 +53,29 @@ pub enum AdminAction {
         #[arg(long, default_value_t = 0)]
         size: usize,
     },
+    /// Show or change the cluster-wide Block Public Access (combined with each bucket's
+    /// own: a switch on at either level is on). Without flags, prints the settings; with
+    /// any, sets all four (an absent flag is off); `--clear` turns them all off.
+    PublicAccessBlock {
+        /// Refuse requests that set a public ACL.
+        #[arg(long)]
+        block_public_acls: bool,
+        /// Give grants to everyone or to every signed request no effect.
+        #[arg(long)]
+        ignore_public_acls: bool,
+        /// Refuse public bucket policies.
+        #[arg(long)]
+        block_public_policy: bool,
+        /// A public bucket policy gives nothing to anyone but the bucket's owner.
+        #[arg(long)]
+        restrict_public_buckets: bool,
+        /// All four on.
+        #[arg(long, conflicts_with = "clear")]
+        all: bool,
+        /// All four off.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Create an access key; prints it with its secret (shown only this once).
     CreateKey {
         /// A name for the key's owner.
@@ -98,6 +121,37 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             size,
         } => return populate(&args.conn, bucket, *keys, prefix, *start, *size),
         AdminAction::Keys => ("GET", "/admin/keys".to_string()),
+        AdminAction::PublicAccessBlock {
+            block_public_acls,
+            ignore_public_acls,
+            block_public_policy,
+            restrict_public_buckets,
+            all,
+            clear,
+        } => {
+            let flags = [
+                *block_public_acls,
+                *ignore_public_acls,
+                *block_public_policy,
+                *restrict_public_buckets,
+            ];
+            let path = "/admin/public-access-block".to_string();
+            if *clear {
+                ("DELETE", path)
+            } else if *all || flags.iter().any(|f| *f) {
+                let on = |f: bool| *all || f;
+                body = serde_json::json!({
+                    "block_public_acls": on(flags[0]),
+                    "ignore_public_acls": on(flags[1]),
+                    "block_public_policy": on(flags[2]),
+                    "restrict_public_buckets": on(flags[3]),
+                })
+                .to_string();
+                ("PUT", path)
+            } else {
+                ("GET", path)
+            }
+        }
         AdminAction::CreateKey {
             name,
             access_key,

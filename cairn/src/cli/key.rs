@@ -1,5 +1,6 @@
 //! `cairn key`: create, list, disable, enable and delete the access keys of a running
-//! server, rotate the root key and set a key's rate limits, through its admin API
+//! server, rotate the root key, set a key's rate limits and its identity policy, through
+//! its admin API
 //! (`/admin/keys`). Each key is also
 //! an S3 user: besides the key pair it has the canonical user id that ACLs and Owner
 //! elements name, and a display name (its name).
@@ -31,7 +32,23 @@ pub enum KeyAction {
         /// Use this secret instead of a generated one.
         #[arg(long)]
         secret_key: Option<String>,
+        /// Give the key this identity policy (a JSON file in the IAM policy language): it may
+        /// then do exactly what the policy (or a bucket policy) allows, nothing more.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
     },
+    /// Give ACCESS_KEY an identity policy (a JSON file; `-` reads standard input), replacing
+    /// any it has: the key may then do exactly what the policy (or a bucket policy) allows —
+    /// its ownership and ACL grants no longer count. Every gateway applies it at once.
+    SetPolicy {
+        access_key: String,
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Print ACCESS_KEY's identity policy.
+    GetPolicy { access_key: String },
+    /// Remove ACCESS_KEY's identity policy: it has its ownership and ACL rights again.
+    DeletePolicy { access_key: String },
     /// List the access keys (no secrets) with their canonical user ids, display names,
     /// states (root, enabled, disabled) and rate limits (requests and bytes per second:
     /// the key's own, or `default` for the server's `--key-ops-per-sec`/`--key-bytes-per-sec`).
@@ -171,17 +188,35 @@ pub fn run(args: KeyArgs) -> anyhow::Result<()> {
             name,
             access_key,
             secret_key,
+            policy,
         } => {
+            let policy = policy.map(|f| read_policy(&f)).transpose()?;
             let body = serde_json::json!({
                 "name": name,
                 "access_key": access_key,
                 "secret_key": secret_key,
+                "policy": policy,
             })
             .to_string();
             let text = call(&args.conn, "POST", "/admin/keys", &body)?;
             let k: Created = serde_json::from_str(&text)
                 .with_context(|| format!("unexpected answer from the admin API: {text}"))?;
             print!("{}", created_text(&k));
+        }
+        KeyAction::SetPolicy { access_key, file } => {
+            let doc = read_policy(&file)?;
+            let path = format!("/admin/keys/{}/policy", path_segment(&access_key));
+            call(&args.conn, "PUT", &path, &doc.to_string())?;
+            println!("access key {access_key}: policy set");
+        }
+        KeyAction::GetPolicy { access_key } => {
+            let path = format!("/admin/keys/{}/policy", path_segment(&access_key));
+            println!("{}", call(&args.conn, "GET", &path, "")?.trim_end());
+        }
+        KeyAction::DeletePolicy { access_key } => {
+            let path = format!("/admin/keys/{}/policy", path_segment(&access_key));
+            call(&args.conn, "DELETE", &path, "")?;
+            println!("access key {access_key}: policy removed");
         }
         KeyAction::List => {
             let text = call(&args.conn, "GET", "/admin/keys", "")?;
@@ -255,6 +290,18 @@ pub fn run(args: KeyArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A policy file (`-`: standard input), which must at least be JSON (the server checks the
+/// rest and says what is wrong).
+fn read_policy(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading the policy from stdin")?
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("reading the policy file {}", file.display()))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))
 }
 
 /// A delete, disable or enable; prints what happened.

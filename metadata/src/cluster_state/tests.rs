@@ -338,4 +338,55 @@ fn new_commands_are_appended_after_the_old_ones() {
         22
     );
     assert_eq!(idx(&Command::Barrier), 28);
+    assert_eq!(
+        idx(&Command::SetAccessKeyPolicy {
+            access_key: String::new(),
+            policy: None
+        }),
+        30
+    );
+    assert_eq!(idx(&Command::SetPublicAccessBlock(None)), 31);
+}
+
+#[test]
+fn key_policies_follow_their_key() {
+    let mut m = Mem::default();
+    let set = |p: Option<&str>| Command::SetAccessKeyPolicy {
+        access_key: "AK1".into(),
+        policy: p.map(str::to_string),
+    };
+    assert!(invalid(m.run(set(Some("{}")))).contains("does not exist"));
+    m.run(Command::PutAccessKey(key("AK1"))).unwrap();
+    m.run(set(Some(r#"{"Statement":[]}"#))).unwrap();
+    let k = access_keys::policy_key("AK1");
+    assert_eq!(m.sys(&k).as_deref(), Some(&br#"{"Statement":[]}"#[..]));
+    m.run(set(None)).unwrap();
+    assert_eq!(m.sys(&k), None);
+    m.run(set(Some("{}"))).unwrap();
+    m.run(Command::DeleteAccessKey {
+        access_key: "AK1".into(),
+        at_ms: 5,
+    })
+    .unwrap();
+    assert_eq!(m.sys(&k), None, "deleting a key drops its policy");
+    assert!(invalid(m.run(set(Some("{}")))).contains("was deleted"));
+}
+
+#[test]
+fn the_cluster_public_access_block_is_a_typed_value() {
+    let mut m = Mem::default();
+    let pab = PublicAccessBlock {
+        block_public_policy: true,
+        ..Default::default()
+    };
+    m.run(Command::SetPublicAccessBlock(Some(pab))).unwrap();
+    let raw = m.sys(PUBLIC_ACCESS_BLOCK_KEY).unwrap();
+    assert!(raw[0] < 0x09, "versioned encoding");
+    assert_eq!(
+        decode_value::<PublicAccessBlock>(&raw, "pab", |_| None).unwrap(),
+        pab
+    );
+    assert!(owned_by_apply(PUBLIC_ACCESS_BLOCK_KEY));
+    m.run(Command::SetPublicAccessBlock(None)).unwrap();
+    assert_eq!(m.sys(PUBLIC_ACCESS_BLOCK_KEY), None);
 }

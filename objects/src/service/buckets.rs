@@ -5,8 +5,8 @@
 
 use cairn_metadata::{
     AccessKeyRecord, BucketConfigKind, BucketRecord, Command, Grant, Grantee, ListEntry, ListPage,
-    ListQuery, MetadataError, ObjectRecord, Permission, VersionEntry, VersionPage, VersionQuery,
-    VersionRecord, VersioningState,
+    ListQuery, MetadataError, ObjectRecord, Permission, PublicAccessBlock, VersionEntry,
+    VersionPage, VersionQuery, VersionRecord, VersioningState,
 };
 use cairn_types::clock::now_ms;
 use cairn_types::BucketName;
@@ -260,5 +260,51 @@ impl ObjectService {
     pub async fn key_deleted(&self, owner: &str) -> Result<bool, ObjectsError> {
         let tombstone = cairn_metadata::access_keys::deleted_key(owner);
         Ok(self.meta.get_sys(&tombstone).await?.is_some())
+    }
+
+    /// An access key's identity policy (the JSON document), if it has one.
+    pub async fn access_key_policy(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<String>, ObjectsError> {
+        let raw = self
+            .meta
+            .get_sys(&cairn_metadata::access_keys::policy_key(access_key))
+            .await?;
+        raw.map(|b| {
+            String::from_utf8(b)
+                .map_err(|_| ObjectsError::Inconsistent("a stored key policy is not UTF-8".into()))
+        })
+        .transpose()
+    }
+
+    /// Sets (`Some`) or removes (`None`) an access key's identity policy. The caller has
+    /// checked the document.
+    pub async fn set_access_key_policy(
+        &self,
+        access_key: &str,
+        policy: Option<String>,
+    ) -> Result<(), ObjectsError> {
+        self.meta
+            .apply(Command::SetAccessKeyPolicy {
+                access_key: access_key.to_string(),
+                policy,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The cluster-wide Block Public Access settings.
+    pub async fn cluster_public_access_block(&self) -> Result<PublicAccessBlock, ObjectsError> {
+        Ok(cairn_metadata::cluster_state::public_access_block(self.meta.as_ref()).await?)
+    }
+
+    /// Sets (`Some`) or removes (`None`) the cluster-wide Block Public Access settings.
+    pub async fn set_cluster_public_access_block(
+        &self,
+        pab: Option<PublicAccessBlock>,
+    ) -> Result<(), ObjectsError> {
+        self.meta.apply(Command::SetPublicAccessBlock(pab)).await?;
+        Ok(())
     }
 }

@@ -36,6 +36,17 @@ pub(super) const CORS_XML: &str = "<CORSConfiguration><CORSRule><AllowedOrigin>h
 pub(super) const TAGS_XML: &str =
     "<Tagging><TagSet><Tag><Key>changed</Key><Value>yes</Value></Tag></TagSet></Tagging>";
 
+pub(super) const OWNERSHIP_XML: &str = "<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule></OwnershipControls>";
+pub(super) const PAB_XML: &str = "<PublicAccessBlockConfiguration><BlockPublicAcls>false</BlockPublicAcls></PublicAccessBlockConfiguration>";
+
+/// A bucket policy that changes nothing the matrix looks at (it names a key that does not
+/// exist).
+pub(super) fn policy_json(bucket: &str) -> String {
+    format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"NOSUCHKEY00000000001"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    )
+}
+
 pub(super) fn md5_b64(data: &[u8]) -> String {
     use aws_smithy_types::base64;
     use md5::{Digest, Md5};
@@ -132,6 +143,10 @@ pub(super) fn shape(op: Op, f: &Fixture) -> Shape {
             BucketOwner,
             NOT_FOUND,
         ),
+        Op::PutBucketOwnershipControls => Shape {
+            body: OWNERSHIP_XML.as_bytes().to_vec(),
+            ..s(Method::PUT, false, "ownershipControls", BucketOwner, OK)
+        },
         Op::DeleteBucketOwnershipControls => s(
             Method::DELETE,
             false,
@@ -140,6 +155,10 @@ pub(super) fn shape(op: Op, f: &Fixture) -> Shape {
             NO_CONTENT,
         ),
         Op::GetBucketPolicy => s(Method::GET, false, "policy", BucketOwner, NOT_FOUND),
+        Op::PutBucketPolicy => Shape {
+            body: policy_json(&f.bucket).into_bytes(),
+            ..s(Method::PUT, false, "policy", BucketOwner, NO_CONTENT)
+        },
         Op::DeleteBucketPolicy => s(Method::DELETE, false, "policy", BucketOwner, NO_CONTENT),
         Op::GetPublicAccessBlock => s(
             Method::GET,
@@ -148,6 +167,10 @@ pub(super) fn shape(op: Op, f: &Fixture) -> Shape {
             BucketOwner,
             NOT_FOUND,
         ),
+        Op::PutPublicAccessBlock => Shape {
+            body: PAB_XML.as_bytes().to_vec(),
+            ..s(Method::PUT, false, "publicAccessBlock", BucketOwner, OK)
+        },
         Op::DeletePublicAccessBlock => s(
             Method::DELETE,
             false,

@@ -1,0 +1,428 @@
+//! Policies in the authorization decision: what a request's bucket and key bring to it (the
+//! bucket policy, the signing key's identity policy, Block Public Access and Object
+//! Ownership, loaded once per request as a [`Gate`]), the condition values a request offers
+//! to policies, and the one rule that combines policies with ownership and ACLs
+//! ([`Gate::decide`]). [`crate::access`] calls it for every operation; nothing else decides.
+//!
+//! The rule, as S3 combines resource policies, identity policies and ACLs:
+//!
+//! 1. an explicit `Deny` in the bucket policy or the key's policy refuses the request —
+//!    except the bucket owner managing the bucket policy, which nothing can lock out;
+//! 2. a key **with** an identity policy may do what its policy or the bucket policy allows,
+//!    and nothing else: its ownership and ACL grants give it nothing (an operator hands out
+//!    such keys to confine them, e.g. a backup tool that may only write one prefix);
+//! 3. anyone else (a key without a policy, an anonymous request) may do what the bucket
+//!    policy allows, or what ownership and ACLs give (see [`crate::access`]).
+//!
+//! Block Public Access changes the inputs: `IgnorePublicAcls` drops grants to everyone and
+//! to every signed request, `RestrictPublicBuckets` makes a public bucket policy allow
+//! nothing to anyone but the bucket owner. Object Ownership `BucketOwnerEnforced` makes ACLs
+//! count for nothing (the bucket owner owns every object). Bucket policies never grant the
+//! policy operations themselves (GetBucketPolicy, PutBucketPolicy, DeleteBucketPolicy) to
+//! anyone but the owner.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use cairn_metadata::{BucketConfigKind, BucketRecord, PublicAccessBlock, TagSet};
+use cairn_policy::{ConditionValues, Decision, Policy, PolicyKind, RequestContext};
+use cairn_types::{BucketName, ObjectKey};
+
+use crate::auth::Caller;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::identity::canonical_id;
+use crate::op::Op;
+use crate::query::Query;
+use crate::ApiState;
+
+/// Parsed policies are kept at most this many at a time.
+const CACHE_CAP: usize = 4096;
+
+/// Parsed policy documents, by scope and text: a policy is read from metadata with every
+/// request (so a change made through any gateway counts at once) but parsed once.
+#[derive(Default)]
+pub struct PolicyCache(Mutex<HashMap<(String, String), Arc<Policy>>>);
+
+impl PolicyCache {
+    /// `doc` parsed as a policy of `kind` (from the cache when it was parsed before).
+    pub fn parse(&self, doc: &str, kind: PolicyKind) -> Result<Arc<Policy>, S3Error> {
+        let scope = match &kind {
+            PolicyKind::Bucket { bucket } => format!("b/{bucket}"),
+            PolicyKind::Identity => "k".to_string(),
+        };
+        let id = (scope, doc.to_string());
+        if let Some(p) = self.lock().get(&id) {
+            return Ok(p.clone());
+        }
+        let parsed = Arc::new(Policy::parse(doc.as_bytes(), kind).map_err(malformed)?);
+        let mut map = self.lock();
+        if map.len() >= CACHE_CAP {
+            map.clear();
+        }
+        map.insert(id, parsed.clone());
+        Ok(parsed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Policy>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// S3's answer to a policy document it cannot take.
+pub fn malformed(e: cairn_policy::PolicyError) -> S3Error {
+    S3Error::new(S3ErrorCode::MalformedPolicy, e.to_string())
+}
+
+/// Object Ownership of a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ownership {
+    /// The writer owns what it writes (S3's behaviour before 2023; Cairn's default).
+    #[default]
+    ObjectWriter,
+    /// The writer owns what it writes, unless it gives the bucket owner full control.
+    BucketOwnerPreferred,
+    /// The bucket owner owns everything; ACLs count for nothing.
+    BucketOwnerEnforced,
+}
+
+impl Ownership {
+    pub fn parse(s: &str) -> Option<Ownership> {
+        match s {
+            "ObjectWriter" => Some(Ownership::ObjectWriter),
+            "BucketOwnerPreferred" => Some(Ownership::BucketOwnerPreferred),
+            "BucketOwnerEnforced" => Some(Ownership::BucketOwnerEnforced),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ownership::ObjectWriter => "ObjectWriter",
+            Ownership::BucketOwnerPreferred => "BucketOwnerPreferred",
+            Ownership::BucketOwnerEnforced => "BucketOwnerEnforced",
+        }
+    }
+}
+
+/// What a bucket and the caller's key bring to a decision, loaded once per request.
+#[derive(Clone, Default)]
+pub struct Gate {
+    bucket_policy: Option<Arc<Policy>>,
+    identity: Option<Arc<Policy>>,
+    /// The bucket's settings combined with the cluster's.
+    pub pab: PublicAccessBlock,
+    pub ownership: Ownership,
+    /// The key's name (for `aws:username`).
+    key_name: Option<String>,
+    /// Whether a loaded policy has conditions on existing object tags.
+    pub wants_object_tags: bool,
+}
+
+impl Gate {
+    /// Loads the policies and settings that govern `caller` on `bucket` (none for requests
+    /// on the service).
+    pub async fn load(
+        st: &Arc<ApiState>,
+        caller: &Caller,
+        bucket: Option<&BucketRecord>,
+    ) -> Result<Gate, S3Error> {
+        let mut gate = Gate {
+            pab: st.objects.cluster_public_access_block().await?,
+            ..Gate::default()
+        };
+        let mut texts = Vec::new();
+        if let Some(ak) = caller.access_key.as_deref() {
+            if let Some(doc) = st.objects.access_key_policy(ak).await? {
+                gate.identity = Some(st.policies.parse(&doc, PolicyKind::Identity)?);
+                texts.push(doc);
+            }
+        }
+        if let Some(b) = bucket {
+            if let Some(doc) = load_text(st, &b.name, BucketConfigKind::Policy).await? {
+                let kind = PolicyKind::Bucket {
+                    bucket: b.name.as_str().to_string(),
+                };
+                gate.bucket_policy = Some(st.policies.parse(&doc, kind)?);
+                texts.push(doc);
+            }
+            gate.pab = gate
+                .pab
+                .union(bucket_public_access_block(st, &b.name).await?);
+            gate.ownership = bucket_ownership(st, &b.name).await?.unwrap_or_default();
+        }
+        let mentions = |what: &str| texts.iter().any(|t| t.to_ascii_lowercase().contains(what));
+        gate.wants_object_tags = mentions("existingobjecttag");
+        // The key's name is one more read: only for policies that ask for it.
+        if let (Some(ak), true) = (caller.access_key.as_deref(), mentions("aws:username")) {
+            gate.key_name = st.objects.access_key(ak).await?.map(|r| r.name);
+        }
+        Ok(gate)
+    }
+
+    /// Whether ACL grants count (not under `BucketOwnerEnforced`).
+    pub fn acls_count(&self) -> bool {
+        self.ownership != Ownership::BucketOwnerEnforced
+    }
+
+    /// Whether grants to everyone and to every signed request count.
+    pub fn public_grants_count(&self) -> bool {
+        !self.pab.ignore_public_acls
+    }
+
+    /// The one decision: may the request go ahead? `owner` says whether the caller owns the
+    /// bucket; `acl_allows` is asked, only when it matters, whether ownership and ACLs give
+    /// the caller what the operation needs.
+    pub async fn decide<F, Fut>(
+        &self,
+        req: &PolicyRequest<'_>,
+        owner: bool,
+        acl_allows: F,
+    ) -> Result<bool, S3Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, S3Error>>,
+    {
+        let conditions = req.conditions(self);
+        let ids = principal_ids(req.caller);
+        let ctx = RequestContext {
+            principal: &ids,
+            anonymous: req.caller.access_key.is_none(),
+            action: req.action,
+            resource: &req.resource(),
+            conditions: &conditions,
+        };
+        let identity = self.identity.as_ref().map(|p| p.evaluate(&ctx));
+        let bucket = self.bucket_policy.as_ref().map(|p| {
+            let d = p.evaluate(&ctx);
+            let restricted = self.pab.restrict_public_buckets && !owner && p.is_public();
+            match d {
+                Decision::Allow if restricted => Decision::NotApplicable,
+                d => d,
+            }
+        });
+        let manages_policy = matches!(
+            req.op,
+            Op::GetBucketPolicy | Op::PutBucketPolicy | Op::DeleteBucketPolicy
+        );
+        if identity == Some(Decision::Deny) || bucket == Some(Decision::Deny) {
+            return Ok(owner && manages_policy);
+        }
+        let bucket_allows = bucket == Some(Decision::Allow) && !manages_policy;
+        if self.identity.is_some() {
+            return Ok(identity == Some(Decision::Allow) || bucket_allows);
+        }
+        if bucket_allows {
+            return Ok(true);
+        }
+        acl_allows().await
+    }
+
+    /// Whether the bucket policy is public (AWS's definition).
+    pub fn policy_is_public(&self) -> bool {
+        self.bucket_policy.as_ref().is_some_and(|p| p.is_public())
+    }
+}
+
+/// Every name a policy's `Principal` may give the caller: its access key, its canonical
+/// user id, and the ARN forms `arn:aws:iam::<access key>:root` and
+/// `arn:aws:iam::<access key>:user/<access key>`.
+pub fn principal_ids(caller: &Caller) -> Vec<String> {
+    match caller.access_key.as_deref() {
+        None => Vec::new(),
+        Some(ak) => vec![
+            ak.to_string(),
+            canonical_id(ak),
+            format!("arn:aws:iam::{ak}:root"),
+            format!("arn:aws:iam::{ak}:user/{ak}"),
+        ],
+    }
+}
+
+/// One request as policies see it.
+pub struct PolicyRequest<'a> {
+    pub op: Op,
+    pub caller: &'a Caller,
+    pub action: &'static str,
+    pub bucket: Option<&'a BucketName>,
+    pub key: Option<&'a ObjectKey>,
+    pub q: &'a Query,
+    pub headers: &'a HeaderMap,
+    /// The addressed object's tags (`s3:ExistingObjectTag/…`), when loaded.
+    pub existing_tags: Option<&'a TagSet>,
+    /// `s3:prefix` when it is not the query's (a HEAD of a missing key asks whether the
+    /// caller may list that key).
+    pub prefix: Option<&'a str>,
+}
+
+impl PolicyRequest<'_> {
+    /// `arn:aws:s3:::bucket[/key]`, or `*` for requests on the service.
+    pub fn resource(&self) -> String {
+        match (self.bucket, self.key) {
+            (Some(b), Some(k)) => format!("arn:aws:s3:::{}/{}", b.as_str(), k.as_str()),
+            (Some(b), None) => format!("arn:aws:s3:::{}", b.as_str()),
+            _ => "*".to_string(),
+        }
+    }
+
+    /// The condition keys this request has values for.
+    fn conditions(&self, gate: &Gate) -> ConditionValues {
+        let mut c = ConditionValues::new();
+        let via = &self.caller.via;
+        if let Some(ip) = via.source_ip {
+            let ip = match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            };
+            c.insert("aws:SourceIp", ip.to_string());
+        }
+        c.insert("aws:SecureTransport", via.secure.to_string());
+        let now = time::OffsetDateTime::now_utc();
+        if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
+            c.insert("aws:CurrentTime", t);
+        }
+        c.insert("aws:EpochTime", now.unix_timestamp().to_string());
+        match self.caller.access_key.as_deref() {
+            Some(ak) => {
+                c.insert("aws:userid", ak);
+                c.insert("aws:PrincipalType", "User");
+                if let Some(name) = &gate.key_name {
+                    c.insert("aws:username", name.clone());
+                }
+            }
+            None => c.insert("aws:PrincipalType", "Anonymous"),
+        }
+        if let Some(t) = via.auth_type {
+            c.insert("s3:authType", t);
+        }
+        if let Some(v) = via.signature_version {
+            c.insert("s3:signatureversion", v);
+        }
+        if matches!(
+            self.op,
+            Op::ListObjects | Op::ListObjectsV2 | Op::ListObjectVersions | Op::HeadBucket
+        ) || self.prefix.is_some()
+        {
+            let prefix = self.prefix.or_else(|| self.q.get("prefix"));
+            // A listing without a prefix lists from the start: `s3:prefix` is empty.
+            c.insert("s3:prefix", prefix.unwrap_or("").to_string());
+            for (param, key) in [("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")] {
+                if let Some(v) = self.q.get(param) {
+                    c.insert(key, v.to_string());
+                }
+            }
+        }
+        if let Some(v) = self.q.get("versionId") {
+            c.insert("s3:versionid", v.to_string());
+        }
+        for name in HEADER_KEYS {
+            if let Some(v) = self.headers.get(*name).and_then(|v| v.to_str().ok()) {
+                c.insert(&format!("s3:{name}"), v.to_string());
+            }
+        }
+        if let Ok(Some(tags)) = crate::tagging::from_header(self.headers) {
+            for (k, v) in tags {
+                c.insert(&format!("s3:RequestObjectTag/{k}"), v);
+                c.insert("s3:RequestObjectTagKeys", k);
+            }
+        }
+        if let Some(tags) = self.existing_tags {
+            for (k, v) in tags {
+                c.insert(&format!("s3:ExistingObjectTag/{k}"), v.clone());
+            }
+        }
+        c
+    }
+}
+
+/// Request headers offered to policies as `s3:<header>` condition keys.
+const HEADER_KEYS: &[&str] = &[
+    "x-amz-acl",
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-copy-source",
+    "x-amz-metadata-directive",
+    "x-amz-storage-class",
+    "x-amz-content-sha256",
+    "x-amz-object-ownership",
+];
+
+async fn load_text(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+    kind: BucketConfigKind,
+) -> Result<Option<String>, S3Error> {
+    match st.objects.bucket_config(bucket, kind).await? {
+        None => Ok(None),
+        Some(b) => String::from_utf8(b)
+            .map(Some)
+            .map_err(|_| S3Error::internal("a stored bucket document is not UTF-8")),
+    }
+}
+
+/// The bucket's own Block Public Access settings, if set.
+pub async fn stored_public_access_block(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+) -> Result<Option<PublicAccessBlock>, S3Error> {
+    match st
+        .objects
+        .bucket_config(bucket, BucketConfigKind::PublicAccessBlock)
+        .await?
+    {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| S3Error::internal(format!("stored public access block: {e}"))),
+    }
+}
+
+async fn bucket_public_access_block(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+) -> Result<PublicAccessBlock, S3Error> {
+    Ok(stored_public_access_block(st, bucket)
+        .await?
+        .unwrap_or_default())
+}
+
+/// The bucket's Object Ownership setting, if set.
+pub async fn bucket_ownership(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+) -> Result<Option<Ownership>, S3Error> {
+    Ok(load_text(st, bucket, BucketConfigKind::OwnershipControls)
+        .await?
+        .and_then(|t| Ownership::parse(&t)))
+}
+
+/// The bucket policy as it was put, if set.
+pub async fn bucket_policy_text(
+    st: &Arc<ApiState>,
+    bucket: &BucketName,
+) -> Result<Option<String>, S3Error> {
+    load_text(st, bucket, BucketConfigKind::Policy).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_names_round_trip() {
+        for o in [
+            Ownership::ObjectWriter,
+            Ownership::BucketOwnerPreferred,
+            Ownership::BucketOwnerEnforced,
+        ] {
+            assert_eq!(Ownership::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(Ownership::parse("objectwriter"), None);
+    }
+}
