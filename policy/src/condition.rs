@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::values::{parse_bool, parse_date, parse_ip, Cidr, Num};
 use crate::wildcard::{glob, Pattern, Syntax, Tok};
-use crate::ConditionValues;
+use crate::{clip, ConditionValues};
 
 /// The positive operator an operator name is built on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +169,7 @@ pub(crate) fn parse_condition(v: &Value, variables: bool) -> Result<Vec<Clause>,
     let mut clauses = Vec::new();
     for (name, keys) in ops {
         let op = Operator::parse(name)
-            .ok_or_else(|| format!("Condition: unknown condition operator '{name}'"))?;
+            .ok_or_else(|| format!("Condition: unknown condition operator '{}'", clip(name)))?;
         let Value::Object(keys) = keys else {
             return Err(format!("Condition: {name}: must be an object of keys"));
         };
@@ -186,12 +186,12 @@ fn parse_keys(
     variables: bool,
 ) -> Result<(), String> {
     for (key, vals) in keys {
-        let at = format!("Condition: {name}: '{key}'");
+        let at = format!("Condition: {name}: '{}'", clip(key));
         if key.is_empty() {
             return Err(format!("Condition: {name}: empty condition key"));
         }
         let raw = scalars(vals).map_err(|e| format!("{at}: {e}"))?;
-        let bad = |what: &str, v: &str| format!("{at}: '{v}' is not {what}");
+        let bad = |what: &str, v: &str| format!("{at}: '{}' is not {what}", clip(v));
         let values = match op.base {
             Base::StringEquals | Base::StringEqualsIgnoreCase | Base::StringLike => {
                 let syntax = Syntax {

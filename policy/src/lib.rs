@@ -73,6 +73,15 @@ pub enum PolicyKind {
     Identity,
 }
 
+/// Text from the document echoed in an error message, cut to a readable length.
+pub(crate) fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 80;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &s[..i]).into(),
+        None => s.into(),
+    }
+}
+
 /// The outcome of evaluating a request against one or more policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::condition::parse_condition;
 use crate::model::{Effect, PrincipalClause, Principals, Statement, Targets};
 use crate::wildcard::{can_match_prefix, Pattern, Syntax};
-use crate::{is_known_action, PolicyError, PolicyKind};
+use crate::{clip, is_known_action, PolicyError, PolicyKind};
 
 /// The largest policy document accepted, in bytes (S3's limit for bucket policies).
 pub const MAX_POLICY_LEN: usize = 20 * 1024;
@@ -57,7 +57,12 @@ pub(crate) fn parse(doc: &[u8], kind: &PolicyKind) -> Result<Parsed, PolicyError
                 _ => return Err(malformed("Id: must be a string")),
             },
             "Statement" => statement = Some(v),
-            other => return Err(malformed(format!("Policy has an unknown field '{other}'"))),
+            other => {
+                return Err(malformed(format!(
+                    "Policy has an unknown field '{}'",
+                    clip(other)
+                )))
+            }
         }
     }
     // Policy variables exist only in the 2012-10-17 language.
@@ -128,7 +133,7 @@ fn parse_statement(
                 | "NotResource"
                 | "Condition"
         ) {
-            return Err(format!("unknown field '{k}'"));
+            return Err(format!("unknown field '{}'", clip(k)));
         }
     }
     let sid = match obj.get("Sid") {
@@ -250,16 +255,16 @@ fn parse_principals(v: &Value) -> Result<Principals, String> {
         Value::String(s) if s == "*" => p.wildcard = true,
         Value::Object(map) if !map.is_empty() => {
             for (typ, ids) in map {
-                let ids = string_list(ids).map_err(|e| format!("{typ}: {e}"))?;
+                let ids = string_list(ids).map_err(|e| format!("{}: {e}", clip(typ)))?;
                 for id in ids {
                     if id.is_empty() {
-                        return Err(format!("{typ}: invalid principal \"\""));
+                        return Err(format!("{}: invalid principal \"\"", clip(typ)));
                     }
                     match typ.as_str() {
                         "AWS" if id == "*" => p.wildcard = true,
                         "AWS" | "CanonicalUser" => p.ids.push(id),
                         "Service" | "Federated" => {}
-                        other => return Err(format!("unknown principal type '{other}'")),
+                        other => return Err(format!("unknown principal type '{}'", clip(other))),
                     }
                 }
             }
@@ -284,21 +289,24 @@ fn parse_action(a: &str) -> Result<Pattern, String> {
         return Ok(Pattern::parse(a, syntax));
     }
     let Some((service, name)) = a.split_once(':') else {
-        return Err(format!("invalid action '{a}'"));
+        return Err(format!("invalid action '{}'", clip(a)));
     };
     if !service.eq_ignore_ascii_case("s3") {
-        return Err(format!("invalid action '{a}': the service must be s3"));
+        return Err(format!(
+            "invalid action '{}': the service must be s3",
+            clip(a)
+        ));
     }
     if name.is_empty()
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
     {
-        return Err(format!("invalid action '{a}'"));
+        return Err(format!("invalid action '{}'", clip(a)));
     }
     let pattern = Pattern::parse(a, syntax);
     if !pattern.has_wildcard() && !is_known_action(a) {
-        return Err(format!("unknown action '{a}'"));
+        return Err(format!("unknown action '{}'", clip(a)));
     }
     Ok(pattern)
 }
@@ -310,7 +318,7 @@ fn parse_resource(r: &str, kind: &PolicyKind, variables: bool) -> Result<Pattern
         wildcards: true,
         variables,
     };
-    let invalid = || format!("'{r}': Policy has invalid resource");
+    let invalid = || format!("'{}': Policy has invalid resource", clip(r));
     if r == "*" {
         return Ok(Pattern::parse(r, syntax));
     }

@@ -480,3 +480,26 @@ fn long_error_values_are_cut() {
     assert!(msg.len() < 120, "{msg}");
     assert!(msg.ends_with("..."), "{msg}");
 }
+
+#[test]
+fn long_echoed_text_is_cut() {
+    let long = "a".repeat(5000);
+    let msgs = [
+        err(&format!(r#"{{"{long}":1}}"#)),
+        err(&stmt(&format!(r#"{BASE},"{long}":1"#))),
+        err(&stmt(&format!(
+            r#""Effect":"Allow","Principal":"*","Action":"s3:{long}","Resource":"*""#
+        ))),
+        err(&stmt(&format!(
+            r#""Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::{long}""#
+        ))),
+        err(&stmt(&format!(
+            r#"{BASE},"Condition":{{"NumericEquals":{{"{long}":"{long}"}}}}"#
+        ))),
+        err(&stmt(&format!(r#"{BASE},"Condition":{{"{long}":{{}}}}"#))),
+    ];
+    for m in msgs {
+        assert!(m.len() < 250, "{} bytes: {}...", m.len(), &m[..100]);
+        assert!(m.contains("..."), "{m}");
+    }
+}
