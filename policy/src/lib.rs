@@ -192,9 +192,16 @@ impl Policy {
     }
 
     /// Whether this policy is "public" as S3 Block Public Access defines it: some
-    /// `Allow` statement is open to everyone and not pinned by a condition to fixed
-    /// values of a key such as `aws:SourceIp` or `aws:SourceVpc` (see the `public`
-    /// module). Identity policies are never public.
+    /// `Allow` statement is open to everyone (`"Principal": "*"`, `{"AWS": "*"}`, or any
+    /// `NotPrincipal`) and none of its conditions pins it to fixed values of one of
+    /// `aws:SourceIp` (`IpAddress`, every block /8 or narrower for IPv4, /32 or
+    /// narrower for IPv6), `aws:SourceArn`, `aws:SourceVpc`, `aws:SourceVpce`,
+    /// `aws:SourceOwner`, `aws:SourceAccount`, `aws:PrincipalOrgID`, `aws:userid`,
+    /// `s3:x-amz-server-side-encryption-aws-kms-key-id`, `s3:DataAccessPointArn`,
+    /// `s3:DataAccessPointAccount` (with `StringEquals`, `StringEqualsIgnoreCase`,
+    /// `StringLike`, `ArnEquals` or `ArnLike`). A pin is a positive operator without
+    /// `IfExists` or `ForAllValues:` whose values hold no `*`, `?` or `${...}`. `Deny`
+    /// statements never make a policy public; identity policies are never public.
     pub fn is_public(&self) -> bool {
         matches!(self.kind, PolicyKind::Bucket { .. })
             && public::statements_public(&self.statements)
