@@ -38,6 +38,7 @@ use std::collections::HashMap;
 mod actions;
 mod condition;
 mod eval;
+mod json;
 mod model;
 mod parse;
 mod public;

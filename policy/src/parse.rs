@@ -30,8 +30,8 @@ pub(crate) fn parse(doc: &[u8], kind: &PolicyKind) -> Result<Parsed, PolicyError
     if doc.len() > MAX_POLICY_LEN {
         return Err(PolicyError::TooLarge);
     }
-    // serde_json bounds nesting (128 levels) and reports it as an error.
-    let root: Value = serde_json::from_slice(doc)
+    // Nesting is bounded (128 levels); a repeated key in an object is an error.
+    let root: Value = crate::json::from_slice(doc)
         .map_err(|e| malformed(format!("This policy contains invalid Json: {e}")))?;
     let Value::Object(top) = root else {
         return Err(malformed("Policy must be a JSON object"));

@@ -503,3 +503,18 @@ fn long_echoed_text_is_cut() {
         assert!(m.contains("..."), "{m}");
     }
 }
+
+#[test]
+fn duplicate_keys_are_malformed() {
+    let m = err(
+        r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Effect":"Allow"}]}"#,
+    );
+    assert!(
+        m.starts_with("This policy contains invalid Json: duplicate key 'Effect'"),
+        "{m}"
+    );
+    let m = err(&format!(
+        r#"{{"Statement":[{{{BASE}}}],"Statement":[{{{BASE}}}]}}"#
+    ));
+    assert!(m.contains("duplicate key 'Statement'"), "{m}");
+}
