@@ -1,0 +1,200 @@
+//! The S3 action names a policy may name without wildcards.
+
+/// Every S3 action name (the part after `s3:`) that IAM knows, as AWS spells them.
+const S3_ACTIONS: &[&str] = &[
+    "AbortMultipartUpload",
+    "AssociateAccessGrantsIdentityCenter",
+    "BypassGovernanceRetention",
+    "CreateAccessGrant",
+    "CreateAccessGrantsInstance",
+    "CreateAccessGrantsLocation",
+    "CreateAccessPoint",
+    "CreateAccessPointForObjectLambda",
+    "CreateBucket",
+    "CreateJob",
+    "CreateMultiRegionAccessPoint",
+    "CreateStorageLensGroup",
+    "DeleteAccessGrant",
+    "DeleteAccessGrantsInstance",
+    "DeleteAccessGrantsInstanceResourcePolicy",
+    "DeleteAccessGrantsLocation",
+    "DeleteAccessPoint",
+    "DeleteAccessPointForObjectLambda",
+    "DeleteAccessPointPolicy",
+    "DeleteAccessPointPolicyForObjectLambda",
+    "DeleteBucket",
+    "DeleteBucketPolicy",
+    "DeleteBucketWebsite",
+    "DeleteJobTagging",
+    "DeleteMultiRegionAccessPoint",
+    "DeleteObject",
+    "DeleteObjectTagging",
+    "DeleteObjectVersion",
+    "DeleteObjectVersionTagging",
+    "DeleteStorageLensConfiguration",
+    "DeleteStorageLensConfigurationTagging",
+    "DeleteStorageLensGroup",
+    "DescribeJob",
+    "DescribeMultiRegionAccessPointOperation",
+    "DissociateAccessGrantsIdentityCenter",
+    "GetAccelerateConfiguration",
+    "GetAccessGrant",
+    "GetAccessGrantsInstance",
+    "GetAccessGrantsInstanceForPrefix",
+    "GetAccessGrantsInstanceResourcePolicy",
+    "GetAccessGrantsLocation",
+    "GetAccessPoint",
+    "GetAccessPointConfigurationForObjectLambda",
+    "GetAccessPointForObjectLambda",
+    "GetAccessPointPolicy",
+    "GetAccessPointPolicyForObjectLambda",
+    "GetAccessPointPolicyStatus",
+    "GetAccessPointPolicyStatusForObjectLambda",
+    "GetAccountPublicAccessBlock",
+    "GetAnalyticsConfiguration",
+    "GetBucketAcl",
+    "GetBucketCORS",
+    "GetBucketLocation",
+    "GetBucketLogging",
+    "GetBucketNotification",
+    "GetBucketObjectLockConfiguration",
+    "GetBucketOwnershipControls",
+    "GetBucketPolicy",
+    "GetBucketPolicyStatus",
+    "GetBucketPublicAccessBlock",
+    "GetBucketRequestPayment",
+    "GetBucketTagging",
+    "GetBucketVersioning",
+    "GetBucketWebsite",
+    "GetDataAccess",
+    "GetEncryptionConfiguration",
+    "GetIntelligentTieringConfiguration",
+    "GetInventoryConfiguration",
+    "GetJobTagging",
+    "GetLifecycleConfiguration",
+    "GetMetricsConfiguration",
+    "GetMultiRegionAccessPoint",
+    "GetMultiRegionAccessPointPolicy",
+    "GetMultiRegionAccessPointPolicyStatus",
+    "GetMultiRegionAccessPointRoutes",
+    "GetObject",
+    "GetObjectAcl",
+    "GetObjectAttributes",
+    "GetObjectLegalHold",
+    "GetObjectRetention",
+    "GetObjectTagging",
+    "GetObjectTorrent",
+    "GetObjectVersion",
+    "GetObjectVersionAcl",
+    "GetObjectVersionAttributes",
+    "GetObjectVersionForReplication",
+    "GetObjectVersionTagging",
+    "GetObjectVersionTorrent",
+    "GetReplicationConfiguration",
+    "GetStorageLensConfiguration",
+    "GetStorageLensConfigurationTagging",
+    "GetStorageLensDashboard",
+    "GetStorageLensGroup",
+    "InitiateReplication",
+    "ListAccessGrants",
+    "ListAccessGrantsInstances",
+    "ListAccessGrantsLocations",
+    "ListAccessPoints",
+    "ListAccessPointsForObjectLambda",
+    "ListAllMyBuckets",
+    "ListBucket",
+    // Named in Cairn's brief; kept so that such policies parse.
+    "ListBucketByTags",
+    "ListBucketMultipartUploads",
+    "ListBucketVersions",
+    "ListCallerAccessGrants",
+    "ListJobs",
+    "ListMultipartUploadParts",
+    "ListMultiRegionAccessPoints",
+    "ListStorageLensConfigurations",
+    "ListStorageLensGroups",
+    "ListTagsForResource",
+    "ObjectOwnerOverrideToBucketOwner",
+    "PutAccelerateConfiguration",
+    "PutAccessGrantsInstanceResourcePolicy",
+    "PutAccessPointConfigurationForObjectLambda",
+    "PutAccessPointPolicy",
+    "PutAccessPointPolicyForObjectLambda",
+    "PutAccessPointPublicAccessBlock",
+    "PutAccountPublicAccessBlock",
+    "PutAnalyticsConfiguration",
+    "PutBucketAcl",
+    "PutBucketCORS",
+    "PutBucketLogging",
+    "PutBucketNotification",
+    "PutBucketObjectLockConfiguration",
+    "PutBucketOwnershipControls",
+    "PutBucketPolicy",
+    "PutBucketPublicAccessBlock",
+    "PutBucketRequestPayment",
+    "PutBucketTagging",
+    "PutBucketVersioning",
+    "PutBucketWebsite",
+    "PutEncryptionConfiguration",
+    "PutIntelligentTieringConfiguration",
+    "PutInventoryConfiguration",
+    "PutJobTagging",
+    "PutLifecycleConfiguration",
+    "PutMetricsConfiguration",
+    "PutMultiRegionAccessPointPolicy",
+    "PutObject",
+    "PutObjectAcl",
+    "PutObjectLegalHold",
+    "PutObjectRetention",
+    "PutObjectTagging",
+    "PutObjectVersionAcl",
+    "PutObjectVersionTagging",
+    "PutReplicationConfiguration",
+    "PutStorageLensConfiguration",
+    "PutStorageLensConfigurationTagging",
+    "ReplicateDelete",
+    "ReplicateObject",
+    "ReplicateTags",
+    "RestoreObject",
+    "SubmitMultiRegionAccessPointRoutes",
+    "TagResource",
+    "UntagResource",
+    "UpdateAccessGrantsLocation",
+    "UpdateJobPriority",
+    "UpdateJobStatus",
+    "UpdateStorageLensGroup",
+];
+
+/// Whether `action` (e.g. `s3:GetObject`) is a real S3 action name; case-insensitive,
+/// the `s3:` prefix required, no wildcards.
+pub fn is_known_action(action: &str) -> bool {
+    let Some((service, name)) = action.split_once(':') else {
+        return false;
+    };
+    service.eq_ignore_ascii_case("s3") && S3_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_actions() {
+        assert!(is_known_action("s3:GetObject"));
+        assert!(is_known_action("S3:getobject"));
+        assert!(is_known_action("s3:ListBucketMultipartUploads"));
+        assert!(is_known_action("s3:PutObjectRetention"));
+        assert!(!is_known_action("GetObject"));
+        assert!(!is_known_action("s3:Foo"));
+        assert!(!is_known_action("s3:Get*"));
+        assert!(!is_known_action("iam:GetObject"));
+        assert!(!is_known_action("s3:"));
+    }
+
+    #[test]
+    fn list_is_sorted_and_unique() {
+        for w in S3_ACTIONS.windows(2) {
+            assert!(w[0].to_lowercase() < w[1].to_lowercase(), "{w:?}");
+        }
+    }
+}
