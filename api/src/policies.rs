@@ -413,6 +413,94 @@ pub async fn bucket_policy_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Via;
+
+    fn bucket_policy(doc: &str) -> Option<Arc<Policy>> {
+        let kind = PolicyKind::Bucket {
+            bucket: "bkt".into(),
+        };
+        Some(Arc::new(Policy::parse(doc.as_bytes(), kind).unwrap()))
+    }
+
+    /// Decides `op` on `bkt/k` for `caller`, with ownership and ACLs answering `acl`.
+    fn decide(gate: &Gate, caller: &Caller, op: Op, owner: bool, acl: bool) -> bool {
+        let bucket = BucketName::new("bkt".to_string()).unwrap();
+        let key = ObjectKey::new("k".to_string()).unwrap();
+        let q = Query::default();
+        let headers = HeaderMap::new();
+        let req = PolicyRequest {
+            op,
+            caller,
+            action: op.policy_action(&q),
+            bucket: Some(&bucket),
+            key: Some(&key),
+            q: &q,
+            headers: &headers,
+            existing_tags: None,
+            prefix: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(gate.decide(&req, owner, || async move { Ok(acl) }))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_rule_combines_policies_with_ownership_and_acls() {
+        let anon = Caller::form(None, Via::default());
+        let alice = Caller::form(Some("ALICE".into()), Via::default());
+        // No policy: ownership and ACLs decide.
+        let none = Gate::default();
+        assert!(decide(&none, &anon, Op::GetObject, false, true));
+        assert!(!decide(&none, &anon, Op::GetObject, false, false));
+
+        // A bucket policy's Allow grants what ACLs do not.
+        let open = Gate {
+            bucket_policy: bucket_policy(
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject","s3:GetBucketPolicy"],"Resource":["arn:aws:s3:::bkt/*","arn:aws:s3:::bkt"]}]}"#,
+            ),
+            ..Gate::default()
+        };
+        assert!(decide(&open, &anon, Op::GetObject, false, false));
+        assert!(!decide(&open, &anon, Op::PutObject, false, false));
+        // ... but never the policy operations to anyone but the owner.
+        assert!(!decide(&open, &alice, Op::GetBucketPolicy, false, false));
+        // RestrictPublicBuckets: a public policy gives outsiders nothing, the owner keeps
+        // what it has.
+        let mut restricted = open.clone();
+        restricted.pab.restrict_public_buckets = true;
+        assert!(!decide(&restricted, &anon, Op::GetObject, false, false));
+        assert!(decide(&restricted, &alice, Op::GetObject, true, true));
+
+        // An explicit Deny beats ownership, except the owner managing the policy.
+        let deny = Gate {
+            bucket_policy: bucket_policy(
+                r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::bkt/*","arn:aws:s3:::bkt"]}]}"#,
+            ),
+            ..Gate::default()
+        };
+        assert!(!decide(&deny, &alice, Op::GetObject, true, true));
+        assert!(decide(&deny, &alice, Op::PutBucketPolicy, true, true));
+        assert!(!decide(&deny, &alice, Op::PutBucketPolicy, false, true));
+
+        // A key with an identity policy has what it allows, ownership and ACLs aside.
+        let confined = Gate {
+            identity: Some(Arc::new(
+                Policy::parse(
+                    br#"{"Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::bkt/*"}]}"#,
+                    PolicyKind::Identity,
+                )
+                .unwrap(),
+            )),
+            ..Gate::default()
+        };
+        assert!(decide(&confined, &alice, Op::PutObject, false, false));
+        assert!(!decide(&confined, &alice, Op::GetObject, true, true));
+        let mut confined_open = confined.clone();
+        confined_open.bucket_policy = open.bucket_policy.clone();
+        assert!(decide(&confined_open, &alice, Op::GetObject, false, false));
+    }
 
     #[test]
     fn ownership_names_round_trip() {

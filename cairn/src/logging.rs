@@ -19,6 +19,7 @@ const OWN_CRATES: &[&str] = &[
     "cairn_net",
     "cairn_objects",
     "cairn_placement",
+    "cairn_policy",
     "cairn_sigv4",
     "cairn_types",
     "cairn_worker",

@@ -163,6 +163,10 @@ fn parse_statement(
         (PolicyKind::Bucket { .. }, Some((false, v))) => {
             PrincipalClause::Principal(parse_principals(v).map_err(|e| format!("Principal: {e}"))?)
         }
+        // "Everyone but these" may be denied, never allowed (as S3 says).
+        (PolicyKind::Bucket { .. }, Some((true, _))) if effect == Effect::Allow => {
+            return Err("NotPrincipal: only with \"Effect\": \"Deny\"".into())
+        }
         (PolicyKind::Bucket { .. }, Some((true, v))) => PrincipalClause::NotPrincipal(
             parse_principals(v).map_err(|e| format!("NotPrincipal: {e}"))?,
         ),

@@ -219,6 +219,13 @@ fn principal_refusals() {
         not.starts_with("Statement[0]: NotPrincipal: must be"),
         "{not}"
     );
+    // "Everyone but" may be denied, never allowed.
+    assert_eq!(
+        err(&stmt(
+            r#""Effect":"Allow","NotPrincipal":{"AWS":"x"},"Action":"s3:GetObject","Resource":"*""#
+        )),
+        r#"Statement[0]: NotPrincipal: only with "Effect": "Deny""#
+    );
     // Identity policies name no principal.
     let identity = |body: &str| err_as(&stmt(body), PolicyKind::Identity);
     assert_eq!(
@@ -226,7 +233,7 @@ fn principal_refusals() {
         "Statement[0]: Principal: not allowed in an identity policy"
     );
     assert_eq!(
-        identity(r#""Effect":"Allow","NotPrincipal":"*","Action":"s3:GetObject","Resource":"*""#),
+        identity(r#""Effect":"Deny","NotPrincipal":"*","Action":"s3:GetObject","Resource":"*""#),
         "Statement[0]: NotPrincipal: not allowed in an identity policy"
     );
     assert_eq!(

