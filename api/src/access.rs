@@ -196,6 +196,10 @@ impl Authorized {
         key: &ObjectKey,
         version_id: Option<&str>,
     ) -> Result<bool, S3Error> {
+        if !self.gate.has_policies() {
+            // WRITE on the bucket was checked for the whole request.
+            return Ok(true);
+        }
         let b = self.bucket()?;
         let owner = is_bucket_owner(st, &self.caller, b).await?;
         let action = match version_id {
@@ -303,9 +307,11 @@ pub async fn authorize(
         existing_tags,
         prefix: None,
     };
-    // DeleteObjects names its keys in its body: each is decided as its own DeleteObject
-    // ([`Authorized::may_delete`]); the request itself needs only the bucket.
-    let allowed = op == Op::DeleteObjects
+    // DeleteObjects names its keys in its body: where policies take part, each key is
+    // decided as its own DeleteObject ([`Authorized::may_delete`]); without them, WRITE on
+    // the bucket decides for all (as it does for each).
+    let per_key = op == Op::DeleteObjects && gate.has_policies();
+    let allowed = per_key
         || gate
             .decide(&req, owner, || async {
                 match op.access() {

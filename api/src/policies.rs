@@ -219,6 +219,11 @@ impl Gate {
         acl_allows().await
     }
 
+    /// Whether a bucket policy or an identity policy takes part in decisions.
+    pub fn has_policies(&self) -> bool {
+        self.bucket_policy.is_some() || self.identity.is_some()
+    }
+
     /// Whether the bucket policy is public (AWS's definition).
     pub fn policy_is_public(&self) -> bool {
         self.bucket_policy.as_ref().is_some_and(|p| p.is_public())

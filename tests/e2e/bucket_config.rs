@@ -313,9 +313,13 @@ async fn bucket_tagging_acl_and_default_answers() {
         .unwrap();
     // Setting what Cairn cannot honour is a clear 501.
     let e = s3
-        .put_bucket_policy()
+        .put_bucket_accelerate_configuration()
         .bucket("conf")
-        .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .accelerate_configuration(
+            aws_sdk_s3::types::AccelerateConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketAccelerateStatus::Enabled)
+                .build(),
+        )
         .send()
         .await
         .unwrap_err();
