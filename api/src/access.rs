@@ -111,7 +111,7 @@ async fn bucket_acl_allows(
     if !gate.acls_count() {
         return Ok(false);
     }
-    let grants = bucket_grants(st, bucket).await?;
+    let grants = gate.bucket_grants(bucket)?;
     Ok(grants_allow_in(
         &grants,
         caller.access_key.as_deref(),

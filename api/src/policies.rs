@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
-use cairn_metadata::{BucketConfigKind, BucketRecord, PublicAccessBlock, TagSet};
+use cairn_metadata::{BucketConfigKind, BucketRecord, Grant, PublicAccessBlock, TagSet};
 use cairn_policy::{ConditionValues, Decision, Policy, PolicyKind, RequestContext};
 use cairn_types::{BucketName, ObjectKey};
 
@@ -118,6 +118,8 @@ pub struct Gate {
     key_name: Option<String>,
     /// Whether a loaded policy has conditions on existing object tags.
     pub wants_object_tags: bool,
+    /// The bucket's stored ACL (JSON grants), if it has one.
+    bucket_acl: Option<Vec<u8>>,
 }
 
 impl Gate {
@@ -128,29 +130,41 @@ impl Gate {
         caller: &Caller,
         bucket: Option<&BucketRecord>,
     ) -> Result<Gate, S3Error> {
+        // Two reads: the cluster's settings with the key's policy, the bucket's documents.
+        let (pab, key_policy) = st
+            .objects
+            .access_settings(caller.access_key.as_deref())
+            .await?;
         let mut gate = Gate {
-            pab: st.objects.cluster_public_access_block().await?,
+            pab,
             ..Gate::default()
         };
         let mut texts = Vec::new();
-        if let Some(ak) = caller.access_key.as_deref() {
-            if let Some(doc) = st.objects.access_key_policy(ak).await? {
-                gate.identity = Some(st.policies.parse(&doc, PolicyKind::Identity)?);
-                texts.push(doc);
-            }
+        if let Some(doc) = key_policy {
+            gate.identity = Some(st.policies.parse(&doc, PolicyKind::Identity)?);
+            texts.push(doc);
         }
         if let Some(b) = bucket {
-            if let Some(doc) = load_text(st, &b.name, BucketConfigKind::Policy).await? {
-                let kind = PolicyKind::Bucket {
-                    bucket: b.name.as_str().to_string(),
-                };
-                gate.bucket_policy = Some(st.policies.parse(&doc, kind)?);
-                texts.push(doc);
+            for (kind, value) in st.objects.bucket_configs(&b.name).await? {
+                match kind {
+                    BucketConfigKind::Policy => {
+                        let doc = text(value)?;
+                        let kind = PolicyKind::Bucket {
+                            bucket: b.name.as_str().to_string(),
+                        };
+                        gate.bucket_policy = Some(st.policies.parse(&doc, kind)?);
+                        texts.push(doc);
+                    }
+                    BucketConfigKind::PublicAccessBlock => {
+                        gate.pab = gate.pab.union(decode_pab(&value)?);
+                    }
+                    BucketConfigKind::OwnershipControls => {
+                        gate.ownership = Ownership::parse(&text(value)?).unwrap_or_default();
+                    }
+                    BucketConfigKind::Acl => gate.bucket_acl = Some(value),
+                    _ => {}
+                }
             }
-            gate.pab = gate
-                .pab
-                .union(bucket_public_access_block(st, &b.name).await?);
-            gate.ownership = bucket_ownership(st, &b.name).await?.unwrap_or_default();
         }
         let mentions = |what: &str| texts.iter().any(|t| t.to_ascii_lowercase().contains(what));
         gate.wants_object_tags = mentions("existingobjecttag");
@@ -159,6 +173,15 @@ impl Gate {
             gate.key_name = st.objects.access_key(ak).await?.map(|r| r.name);
         }
         Ok(gate)
+    }
+
+    /// The bucket's ACL grants, as loaded with the gate (absent: the owner's full control).
+    pub fn bucket_grants(&self, bucket: &BucketRecord) -> Result<Vec<Grant>, S3Error> {
+        match &self.bucket_acl {
+            Some(raw) => serde_json::from_slice(raw)
+                .map_err(|e| S3Error::internal(format!("stored bucket ACL: {e}"))),
+            None => Ok(cairn_objects::private_acl(&bucket.owner)),
+        }
     }
 
     /// Whether ACL grants count (not under `BucketOwnerEnforced`).
@@ -358,6 +381,15 @@ const HEADER_KEYS: &[&str] = &[
     "x-amz-object-ownership",
 ];
 
+fn text(value: Vec<u8>) -> Result<String, S3Error> {
+    String::from_utf8(value).map_err(|_| S3Error::internal("a stored bucket document is not UTF-8"))
+}
+
+fn decode_pab(value: &[u8]) -> Result<PublicAccessBlock, S3Error> {
+    serde_json::from_slice(value)
+        .map_err(|e| S3Error::internal(format!("stored public access block: {e}")))
+}
+
 async fn load_text(
     st: &Arc<ApiState>,
     bucket: &BucketName,
@@ -382,19 +414,8 @@ pub async fn stored_public_access_block(
         .await?
     {
         None => Ok(None),
-        Some(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| S3Error::internal(format!("stored public access block: {e}"))),
+        Some(b) => decode_pab(&b).map(Some),
     }
-}
-
-async fn bucket_public_access_block(
-    st: &Arc<ApiState>,
-    bucket: &BucketName,
-) -> Result<PublicAccessBlock, S3Error> {
-    Ok(stored_public_access_block(st, bucket)
-        .await?
-        .unwrap_or_default())
 }
 
 /// The bucket's Object Ownership setting, if set.

@@ -124,6 +124,19 @@ impl MetadataStore for RaftMetadataStore {
         self.local.scan_sys(prefix).await
     }
 
+    async fn get_sys_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.node.linearize().await?;
+        self.local.get_sys_many(keys).await
+    }
+
+    async fn get_bucket_configs(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Vec<(BucketConfigKind, Vec<u8>)>> {
+        self.node.linearize().await?;
+        self.local.get_bucket_configs(bucket).await
+    }
+
     async fn get_upload(
         &self,
         bucket: &BucketName,

@@ -249,6 +249,13 @@ impl MetadataStore for RocksMetadataStore {
         read::get_bucket_config(&*self.inner, bucket, kind)
     }
 
+    async fn get_bucket_configs(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Vec<(BucketConfigKind, Vec<u8>)>> {
+        read::get_bucket_configs(&*self.inner, bucket)
+    }
+
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
         self.blocking(|inner| read::list_access_keys(inner)).await
     }

@@ -194,9 +194,14 @@ pub async fn nodes(meta: &dyn MetadataStore) -> Result<Vec<NodeRecord>> {
 /// The cluster-wide Block Public Access settings (all off when never set).
 pub async fn public_access_block(meta: &dyn MetadataStore) -> Result<PublicAccessBlock> {
     match meta.get_sys(PUBLIC_ACCESS_BLOCK_KEY).await? {
-        Some(raw) => decode_value(&raw, "public access block", json),
+        Some(raw) => decode_public_access_block(&raw),
         None => Ok(PublicAccessBlock::default()),
     }
+}
+
+/// The value under [`PUBLIC_ACCESS_BLOCK_KEY`].
+pub fn decode_public_access_block(raw: &[u8]) -> Result<PublicAccessBlock> {
+    decode_value(raw, "public access block", json)
 }
 
 /// Summaries of past scrubs, oldest first.

@@ -164,6 +164,12 @@ pub trait MetadataStore: Send + Sync + 'static {
         bucket: &BucketName,
         kind: BucketConfigKind,
     ) -> Result<Option<Vec<u8>>>;
+    /// Every configuration document of a bucket (one read for all: what authorizing a
+    /// request needs — ACL, policy, Block Public Access, ownership — comes at once).
+    async fn get_bucket_configs(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Vec<(BucketConfigKind, Vec<u8>)>>;
     /// Every access key, in access-key order.
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
     /// The oldest GC entries, with their sequence numbers.
@@ -172,6 +178,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn get_sys(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Every system value whose key starts with `prefix`, in key order.
     async fn scan_sys(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Several system values at once (a replicated store makes one linearizable read).
+    async fn get_sys_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get_sys(k).await?);
+        }
+        Ok(out)
+    }
     async fn get_upload(
         &self,
         bucket: &BucketName,

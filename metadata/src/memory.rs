@@ -203,6 +203,13 @@ impl MetadataStore for MemoryMetadataStore {
         read::get_bucket_config(&*self.read(), bucket, kind)
     }
 
+    async fn get_bucket_configs(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Vec<(BucketConfigKind, Vec<u8>)>> {
+        read::get_bucket_configs(&*self.read(), bucket)
+    }
+
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
         read::list_access_keys(&*self.read())
     }

@@ -145,6 +145,25 @@ pub fn get_bucket_config(
     view.get(Cf::BucketConfig, &keys::bucket_config(bucket, kind))
 }
 
+/// Every configuration document of a bucket, in kind order (kinds this build does not know
+/// are left out).
+pub fn get_bucket_configs(
+    view: &dyn ReadView,
+    bucket: &BucketName,
+) -> Result<Vec<(BucketConfigKind, Vec<u8>)>> {
+    let mut c = view.cursor(Cf::BucketConfig, &keys::object_prefix(bucket))?;
+    c.seek(&[]);
+    let mut out = Vec::new();
+    while let Some((k, v)) = c.next_entry()? {
+        if let [b] = k.as_slice() {
+            if let Some(kind) = BucketConfigKind::ALL.iter().find(|kind| **kind as u8 == *b) {
+                out.push((*kind, v));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The oldest `limit` GC entries with their sequence numbers.
 pub fn gc_pending(view: &dyn ReadView, limit: usize) -> Result<Vec<(u64, GcEntry)>> {
     let mut c = view.cursor(Cf::Gc, &[])?;

@@ -144,6 +144,21 @@ pub async fn configs_set_get_clear(s: &dyn MetadataStore) -> CaseResult {
         Some(b"[cors]".to_vec())
     );
     check_eq!(s.get_bucket_config(&b, BucketConfigKind::Acl).await?, None);
+    // All of a bucket's documents in one read, in kind order, and only this bucket's.
+    create_bucket(s, &bucket("conformance-x")).await?;
+    s.apply(Command::SetBucketConfig {
+        bucket: bucket("conformance-x"),
+        kind: BucketConfigKind::Policy,
+        value: Some(b"{}".to_vec()),
+    })
+    .await?;
+    check_eq!(
+        s.get_bucket_configs(&b).await?,
+        vec![
+            (BucketConfigKind::Cors, b"[cors]".to_vec()),
+            (BucketConfigKind::Tagging, b"{tags}".to_vec())
+        ]
+    );
     s.apply(set(BucketConfigKind::Cors, None)).await?;
     check_eq!(s.get_bucket_config(&b, BucketConfigKind::Cors).await?, None);
     check_eq!(

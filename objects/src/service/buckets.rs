@@ -116,6 +116,41 @@ impl ObjectService {
         Ok(self.meta.get_bucket_config(bucket, kind).await?)
     }
 
+    /// Every configuration document of a bucket, in one read.
+    pub async fn bucket_configs(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Vec<(BucketConfigKind, Vec<u8>)>, ObjectsError> {
+        Ok(self.meta.get_bucket_configs(bucket).await?)
+    }
+
+    /// What authorizing a request needs from the cluster's state, in one read: the
+    /// cluster-wide Block Public Access, and `access_key`'s identity policy (if it has one).
+    pub async fn access_settings(
+        &self,
+        access_key: Option<&str>,
+    ) -> Result<(PublicAccessBlock, Option<String>), ObjectsError> {
+        let mut keys = vec![cairn_metadata::cluster_state::PUBLIC_ACCESS_BLOCK_KEY.to_string()];
+        if let Some(ak) = access_key {
+            keys.push(cairn_metadata::access_keys::policy_key(ak));
+        }
+        let mut values = self.meta.get_sys_many(&keys).await?.into_iter();
+        let pab = match values.next().flatten() {
+            Some(raw) => cairn_metadata::cluster_state::decode_public_access_block(&raw)?,
+            None => PublicAccessBlock::default(),
+        };
+        let policy = values
+            .next()
+            .flatten()
+            .map(|b| {
+                String::from_utf8(b).map_err(|_| {
+                    ObjectsError::Inconsistent("a stored key policy is not UTF-8".into())
+                })
+            })
+            .transpose()?;
+        Ok((pab, policy))
+    }
+
     /// Sets (`Some`) or removes (`None`) a configuration document of a bucket.
     pub async fn set_bucket_config(
         &self,
