@@ -29,6 +29,7 @@ mod copy_source;
 mod cors;
 mod delete;
 pub mod error;
+pub mod form;
 mod headers;
 pub mod identity;
 pub mod limits;
