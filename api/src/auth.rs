@@ -309,6 +309,16 @@ impl Caller {
         }
     }
 
+    /// The caller of a browser form upload whose policy `access_key` signed (the signature
+    /// covers the policy, not the body: the body is unsigned).
+    pub fn signed_form(access_key: String) -> Caller {
+        Caller {
+            access_key: Some(access_key),
+            payload: PayloadMode::Unsigned,
+            chunk_ctx: None,
+        }
+    }
+
     pub fn is_anonymous(&self) -> bool {
         self.access_key.is_none()
     }

@@ -41,6 +41,8 @@ mod multipart_complete;
 mod multipart_list;
 mod object;
 pub mod op;
+mod post_object;
+mod post_policy;
 mod query;
 mod router;
 mod tagging;

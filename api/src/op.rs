@@ -111,10 +111,10 @@ ops! {
     DeleteBucketReplication => BucketOwner,
     /// The objects its body names are in the bucket: WRITE on the bucket covers them all.
     DeleteObjects => Bucket(Write),
-    /// A browser's form upload (`POST /bucket`), authorized by the signed policy in its
-    /// form, which Cairn does not check yet: it answers NotImplemented, and only to the
-    /// bucket's owner (anyone else is refused, as a form without a valid policy would be).
-    PostObject => BucketOwner,
+    /// A browser's form upload (`POST /bucket`): a PutObject whose key and caller come from
+    /// the form in its body, so it is authorized by its handler once the form's signed
+    /// policy has been checked (see `post_object`), not by the router.
+    PostObject => Bucket(Write),
     GetObject => Object(Read),
     HeadObject => Object(Read),
     GetObjectAttributes => Object(Read),
