@@ -41,6 +41,7 @@ mod multipart_complete;
 mod multipart_list;
 mod object;
 pub mod op;
+pub mod post_form;
 mod post_object;
 mod post_policy;
 mod query;
