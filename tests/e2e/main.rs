@@ -33,6 +33,7 @@ mod multipart;
 mod multipart_checksums;
 mod multipart_durability;
 mod orphans;
+mod post_object;
 mod rate_limits;
 mod scripted;
 mod scrub;
