@@ -358,7 +358,8 @@ impl Caller {
     }
 
     /// The caller of a browser form upload (POST Object): the key whose signature over the
-    /// form's policy was verified (`None`: an anonymous form); its body is the form.
+    /// form's policy was verified (`None`: an anonymous form); the signature covers the
+    /// policy, not the body, which is unsigned.
     pub fn form(access_key: Option<String>, via: Via) -> Caller {
         Caller {
             access_key,

@@ -66,6 +66,12 @@ pub enum S3ErrorCode {
     CorsForbidden,
     BadRequest,
     MalformedACLError,
+    /// A browser form upload whose body is not a well-formed form.
+    MalformedPOSTRequest,
+    /// A browser form upload whose policy document is malformed.
+    InvalidPolicyDocument,
+    /// A browser form upload whose fields before the file are too large.
+    MaxPostPreDataLengthExceededError,
     UnresolvableGrantByEmailAddress,
     InvalidURI,
     MalformedPolicy,
@@ -131,6 +137,9 @@ impl S3ErrorCode {
             CorsForbidden => "AccessForbidden",
             BadRequest => "BadRequest",
             MalformedACLError => "MalformedACLError",
+            MalformedPOSTRequest => "MalformedPOSTRequest",
+            InvalidPolicyDocument => "InvalidPolicyDocument",
+            MaxPostPreDataLengthExceededError => "MaxPostPreDataLengthExceededError",
             UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             InvalidURI => "InvalidURI",
             MalformedPolicy => "MalformedPolicy",
@@ -167,6 +176,9 @@ impl S3ErrorCode {
             | MissingSecurityHeader
             | BadRequest
             | MalformedACLError
+            | MalformedPOSTRequest
+            | InvalidPolicyDocument
+            | MaxPostPreDataLengthExceededError
             | UnresolvableGrantByEmailAddress
             | InvalidURI
             | MalformedPolicy

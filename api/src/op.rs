@@ -124,9 +124,9 @@ ops! {
     DeleteBucketReplication => BucketOwner, "PutReplicationConfiguration",
     /// The objects its body names are in the bucket: WRITE on the bucket covers them all.
     DeleteObjects => Bucket(Write), "DeleteObject",
-    /// A browser's form upload (`POST /bucket`): a PutObject of the key its form names, by
-    /// the key whose signature over the form's policy document checks out (or anonymous).
-    /// Authorized by its handler once the form's fields are read, through [`crate::access`].
+    /// A browser's form upload (`POST /bucket`): a PutObject whose key and caller come from
+    /// the form in its body, so it is authorized by its handler once the form's signed
+    /// policy has been checked (see `post_object`), not by the router.
     PostObject => Bucket(Write), "PutObject",
     GetObject => Object(Read), "GetObject",
     HeadObject => Object(Read), "GetObject",

@@ -2,7 +2,8 @@
 //! (or the virtual host), classifies the request with the operation table ([`crate::op`]),
 //! authenticates it, applies the signing key's rate limit ([`crate::limits`]), has
 //! [`access::authorize`] decide from the table whether the caller may run it, and calls the
-//! operation's handler with the resulting [`Authorized`].
+//! operation's handler with the resulting [`Authorized`]. The one exception is a browser form
+//! upload (POST Object), signed inside its body: its handler authorizes it (see `dispatch`).
 
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ use crate::op::{Op, Target};
 use crate::query::Query;
 use crate::{
     access_config, acl_ops, attributes, auth, bucket, bucket_config, copy, cors, delete, limits,
-    listing, metrics, multipart, multipart_complete, multipart_list, object, tagging, versioning,
-    ApiState,
+    listing, metrics, multipart, multipart_complete, multipart_list, object, post_object, tagging,
+    versioning, ApiState,
 };
 
 /// A request, classified.
@@ -85,6 +86,20 @@ pub async fn dispatch(st: &Arc<ApiState>, p: Parsed, req: Request) -> Result<Res
         .get("origin")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // A browser form upload is signed by fields inside its body (its policy), not by its
+    // headers: it cannot be authorized before its body is read. Its handler reads the form,
+    // verifies the signature and then calls `access::authorize` itself with the form's
+    // caller, key and headers. Its body gets its memory budget first, as any other.
+    if op == Op::PostObject {
+        let bucket = bucket.ok_or_else(|| S3Error::internal("PostObject without a bucket"))?;
+        let _body_budget = st.body_budget.admit(req.headers()).await?;
+        let method = req.method().clone();
+        let mut resp = post_object::post_object(st, caller, &bucket, &query, req).await?;
+        if let Some(origin) = origin {
+            cors::decorate(st, &bucket, &origin, &method, &mut resp).await;
+        }
+        return Ok(resp);
+    }
     let a = access::authorize(
         st,
         caller,
@@ -176,8 +191,8 @@ async fn route(
         | Op::PutBucketOwnershipControls
         | Op::DeleteBucketOwnershipControls => access_config::dispatch(st, a, req).await,
         Op::DeleteObjects => delete::delete_objects(st, a, req).await,
-        Op::PostObject => Err(S3Error::not_implemented(
-            "browser form uploads (POST Object)",
+        Op::PostObject => Err(S3Error::internal(
+            "PostObject is dispatched before authorization",
         )),
         Op::GetObject => object::get_object(st, a, q, h, false).await,
         Op::HeadObject => object::get_object(st, a, q, h, true).await,

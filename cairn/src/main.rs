@@ -49,6 +49,9 @@ enum Command {
     Key(cli::key::KeyArgs),
     /// The nodes of a cluster: list them, add or remove metadata members.
     Node(cli::node::NodeArgs),
+    /// Sign a browser upload form (POST Object) with an access key: prints the URL and
+    /// fields as JSON, or an HTML page with the form (`--html`). Nothing is sent.
+    PresignPost(cli::presign::PresignPostArgs),
     /// Load-test any S3 endpoint (PUT/GET/mixed/LIST/DELETE): throughput, ops/s, latency
     /// percentiles, CPU per GiB; `--baseline-null` measures this client's ceiling in the
     /// same run, `--serve-null` serves that ceiling.
@@ -71,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         Command::Status(args) => cli::scrub::run_status(args),
         Command::Key(args) => cli::key::run(args),
         Command::Node(args) => cli::node::run(args),
+        Command::PresignPost(args) => cli::presign::run(args),
         Command::Bench(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -37,6 +37,10 @@
 //! // ... store `body`; commit only if it ended without error; then `handle.get()`.
 //! ```
 //!
+//! Browser form uploads (POST Object) sign their policy document instead of the request:
+//! [`verify_post_policy`] checks such a signature, [`sign_post_policy_v4`] and
+//! [`sign_post_policy_v2`] make one.
+//!
 //! Every failure is an [`AuthError`], whose [`AuthError::s3_code`] and
 //! [`AuthError::http_status`] give the S3 error to answer with.
 
@@ -45,6 +49,7 @@ mod checksum;
 mod chunked;
 mod dates;
 mod error;
+mod post;
 mod sigv2;
 mod verify;
 
@@ -61,6 +66,10 @@ pub use chunked::{
 };
 pub use dates::{MAX_PRESIGNED_EXPIRES, MAX_SKEW};
 pub use error::AuthError;
+pub use post::{
+    post_credential, sign_post_policy_v2, sign_post_policy_v4, verify_post_policy, PostSignature,
+    POST_ALGORITHM,
+};
 pub use verify::{
     authenticate, Authenticated, ChunkSigningContext, PayloadMode, RequestParts, SecretLookup,
 };

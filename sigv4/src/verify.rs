@@ -167,10 +167,10 @@ pub enum Authenticated {
     },
 }
 
-struct Credential<'a> {
-    access_key: &'a str,
-    date: &'a str,
-    region: &'a str,
+pub(crate) struct Credential<'a> {
+    pub(crate) access_key: &'a str,
+    pub(crate) date: &'a str,
+    pub(crate) region: &'a str,
 }
 
 /// Authenticates a request signed with AWS Signature Version 4 (or the legacy Version 2)
@@ -237,7 +237,7 @@ fn query_error(msg: &str) -> AuthError {
     AuthError::AuthorizationQueryParametersError(msg.to_owned())
 }
 
-fn parse_credential<'a>(
+pub(crate) fn parse_credential<'a>(
     value: &'a str,
     err: fn(&str) -> AuthError,
 ) -> Result<Credential<'a>, AuthError> {

@@ -11,7 +11,9 @@ use std::process::Command;
 
 use crate::common::*;
 
-fn browser() -> Option<(PathBuf, PathBuf)> {
+/// The venv's Python and Chromium, if both are there (see the module documentation);
+/// also used by the POST Object browser test.
+pub(crate) fn browser() -> Option<(PathBuf, PathBuf)> {
     let venv = PathBuf::from(
         std::env::var("CAIRN_VENV")
             .unwrap_or_else(|_| cairn_tests::repo_root().join(".venv").display().to_string()),
@@ -39,7 +41,7 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/e2e-… → target/console-screenshots
     let target = exe.ancestors().nth(3).unwrap().to_path_buf();

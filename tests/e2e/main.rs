@@ -34,6 +34,7 @@ mod multipart_checksums;
 mod multipart_durability;
 mod orphans;
 mod policies;
+mod post_object;
 mod rate_limits;
 mod scripted;
 mod scrub;

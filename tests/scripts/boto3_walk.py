@@ -135,6 +135,29 @@ assert v2.get_object(Bucket="boto-v2", Key="k")["Body"].read() == b"v2"
 v2.delete_object(Bucket="boto-v2", Key="k")
 v2.delete_bucket(Bucket="boto-v2")
 
+# Browser form uploads (POST Object): a form signed by generate_presigned_post, posted as a
+# browser would (multipart/form-data, the file last).
+import urllib3
+
+post = s3.generate_presigned_post(
+    "boto-bucket", "forms/${filename}",
+    Fields={"x-amz-meta-via": "boto3"},
+    Conditions=[{"x-amz-meta-via": "boto3"}, ["content-length-range", 1, 1000]],
+    ExpiresIn=600,
+)
+http = urllib3.PoolManager()
+form = dict(post["fields"])
+form["file"] = ("form.txt", b"posted by a form")
+r = http.request("POST", post["url"], fields=form)
+assert r.status == 204, (r.status, r.data)
+head = s3.head_object(Bucket="boto-bucket", Key="forms/form.txt")
+assert head["Metadata"] == {"via": "boto3"}, head["Metadata"]
+bodies["forms/form.txt"] = b"posted by a form"
+form["file"] = ("big.txt", b"x" * 1001)
+r = http.request("POST", post["url"], fields=form)
+assert r.status == 400 and b"EntityTooLarge" in r.data, (r.status, r.data)
+expect_error("404", s3.head_object, Bucket="boto-bucket", Key="forms/big.txt")
+
 expect_error("NoSuchKey", s3.get_object, Bucket="boto-bucket", Key="missing")
 expect_error("NoSuchBucket", s3.list_objects_v2, Bucket="no-such-bucket")
 expect_error("BucketNotEmpty", s3.delete_bucket, Bucket="boto-bucket")

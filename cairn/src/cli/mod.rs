@@ -5,5 +5,6 @@ pub mod client;
 pub mod config;
 pub mod key;
 pub mod node;
+pub mod presign;
 pub mod scrub;
 pub mod server;

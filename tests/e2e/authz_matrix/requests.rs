@@ -201,9 +201,12 @@ pub(super) fn shape(op: Op, f: &Fixture) -> Shape {
                 "content-type".into(),
                 "multipart/form-data; boundary=x".into(),
             )],
-            body: b"--x\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nobj\r\n--x--\r\n"
+            // A form without a policy: the request's own caller uploads `obj`.
+            body: b"--x\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nobj\r\n\
+                --x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n\
+                overwritten\r\n--x--\r\n"
                 .to_vec(),
-            ..s(Method::POST, false, "", BucketOwner, &[501])
+            ..s(Method::POST, false, "", Bucket(Write), &[204])
         },
         Op::GetObject => Shape {
             ok_missing_key: NOT_FOUND,
