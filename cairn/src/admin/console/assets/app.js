@@ -1,5 +1,6 @@
 // Cairn console: a small single-page app over the admin port's /console/api. No build step,
-// no external assets. Routes: #/buckets, #/b/<bucket>/<prefix>, #/dashboard.
+// no external assets. Routes: #/buckets, #/b/<bucket>/<prefix>, #/perm/<bucket> (permissions.js),
+// #/dashboard (root key only).
 "use strict";
 
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -144,6 +145,8 @@ function route() {
     banner("The cluster view is only for the root key.", "info");
   }
   $("#nav-buckets").classList.add("active");
+  const perm = hash.match(/^#\/perm\/([^/]+)$/);
+  if (perm) return permissions(decodeURIComponent(perm[1]));
   const m = hash.match(/^#\/b\/([^/]+)\/?(.*)$/);
   if (m) return browse(decodeURIComponent(m[1]), decodeURIComponent(m[2] || ""));
   return buckets();
@@ -241,7 +244,7 @@ async function browse(bucket, prefix) {
   const uploads = h("div", { class: "uploads", id: "uploads" });
   const list = h("div", { class: "card table-card", id: "object-list" }, h("div", { class: "loading" }, "Loading…"));
   const more = h("button", { id: "load-more", class: "hidden", onclick: () => load(true) }, "Load more");
-  setView(toolbar, actions, drop, uploads, list, more);
+  setView(toolbar, bucketTabs(bucket, "objects"), actions, drop, uploads, list, more);
 
   for (const ev of ["dragenter", "dragover"]) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
   for (const ev of ["dragleave", "drop"]) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); });
