@@ -14,7 +14,8 @@
 //!
 //! Pages: the buckets, a bucket's objects and its Permissions tab ([`permissions`]: policy,
 //! Block Public Access, Object Ownership, as the key's S3 calls), and for the root key only
-//! the cluster view.
+//! the cluster view and the keys page ([`keys`]: key policies, cluster-wide Block Public
+//! Access).
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ use serde_json::{json as j, Value};
 use super::{json, AdminState};
 
 mod data;
+mod keys;
 mod permissions;
 pub mod session;
 
@@ -69,6 +71,7 @@ const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const PERMISSIONS_JS: &str = include_str!("assets/permissions.js");
+const KEYS_JS: &str = include_str!("assets/keys.js");
 
 pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
     let asset = |body: &'static str, ctype: &'static str| {
@@ -96,6 +99,10 @@ pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
             "/console/permissions.js",
             asset(PERMISSIONS_JS, "text/javascript; charset=utf-8"),
         )
+        .route(
+            "/console/keys.js",
+            asset(KEYS_JS, "text/javascript; charset=utf-8"),
+        )
         .route("/console/api/login", post(login))
         .route("/console/api/logout", post(logout))
         .merge(
@@ -106,6 +113,7 @@ pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
                 .route("/console/api/workers/{name}/{action}", post(worker_action))
                 .merge(data::routes())
                 .merge(permissions::routes())
+                .merge(keys::routes())
                 .route_layer(middleware::from_fn_with_state(state, require_session)),
         )
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))

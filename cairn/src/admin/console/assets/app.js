@@ -1,6 +1,6 @@
 // Cairn console: a small single-page app over the admin port's /console/api. No build step,
 // no external assets. Routes: #/buckets, #/b/<bucket>/<prefix>, #/perm/<bucket> (permissions.js),
-// #/dashboard (root key only).
+// #/dashboard and #/keys (keys.js), the last two for the root key only.
 "use strict";
 
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -95,6 +95,7 @@ function showApp() {
   $("#who").textContent = me.access_key + (me.root ? " (root)" : "");
   // The cluster view is the root key's only (the API answers 403 to other keys).
   $("#nav-dashboard").classList.toggle("hidden", !me.root);
+  $("#nav-keys").classList.toggle("hidden", !me.root);
   route();
 }
 
@@ -143,6 +144,11 @@ function route() {
     if (me.root) { $("#nav-dashboard").classList.add("active"); return dashboard(); }
     history.replaceState(null, "", "#/buckets");
     banner("The cluster view is only for the root key.", "info");
+  }
+  if (hash.startsWith("#/keys")) {
+    if (me.root) { $("#nav-keys").classList.add("active"); return keysPage(); }
+    history.replaceState(null, "", "#/buckets");
+    banner("The keys page is only for the root key.", "info");
   }
   $("#nav-buckets").classList.add("active");
   const perm = hash.match(/^#\/perm\/([^/]+)$/);

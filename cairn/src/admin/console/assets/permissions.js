@@ -2,7 +2,7 @@
 // public, its Block Public Access and its Object Ownership, each read and changed with the
 // logged-in key's own S3 calls, so S3 decides what the key may see and change and its
 // refusals are shown as S3 words them. The policy editor and the four Block Public Access
-// checkboxes are pieces other pages can use too. Uses app.js's helpers (h, api, banner,
+// checkboxes serve the keys page (keys.js) too. Uses app.js's helpers (h, api, banner,
 // setView).
 "use strict";
 
