@@ -4,14 +4,19 @@ server and passes it in the environment:
 
   CAIRN_CONSOLE_URL   the admin port's URL (the console is served at /)
   CAIRN_ACCESS_KEY / CAIRN_SECRET_KEY   the root key
-  CAIRN_USER_ACCESS_KEY / CAIRN_USER_SECRET_KEY   another key (the `nonroot` journey)
+  CAIRN_USER_ACCESS_KEY / CAIRN_USER_SECRET_KEY   another key (the `nonroot` and
+                      `permissions` journeys)
+  CAIRN_S3_URL        the S3 endpoint, for anonymous requests (the `permissions` journey)
   CAIRN_CLUSTER_SECRET   to stop and start a datanode through the admin API
   CAIRN_SCREENSHOTS   directory for the screenshots
   CHROMIUM            the browser executable (default /usr/bin/chromium)
 
 `python console_test.py main` walks the whole user journey; `python console_test.py expiry`
 checks what an expired session shows (the server runs with a 2-second session lifetime);
-`python console_test.py nonroot` checks that another key sees no cluster view.
+`python console_test.py nonroot` checks that another key sees no cluster view nor keys page;
+`python console_test.py permissions` edits a bucket's policy, Block Public Access and Object
+Ownership, a key's policy and the cluster-wide Block Public Access, and checks what an
+anonymous request gets.
 Exits non-zero with a message on the first failed check.
 """
 
@@ -21,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
@@ -45,6 +51,15 @@ def admin(method, path):
     )
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read()
+
+
+def anonymous_get(url):
+    """(status, body) of an unsigned GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def login(page, secret=SK, access_key=AK):
@@ -232,6 +247,143 @@ def nonroot_journey(page, tmp):
     r = page.request.get(URL + "/console/api/cluster")
     assert r.status == 403, f"the cluster view answered {r.status} to another key"
     shot(page, "10-non-root-no-cluster")
+    # Nor the keys page (key policies, cluster-wide Block Public Access).
+    expect(page.locator("#nav-keys")).to_be_hidden()
+    page.goto(URL + "/#/keys")
+    expect(page.locator("#banner")).to_contain_text("only for the root key")
+    expect(page.locator("#bucket-list")).to_be_visible()
+    for path in ("/console/api/keys", "/console/api/public-access-block"):
+        r = page.request.get(URL + path)
+        assert r.status == 403, f"{path} answered {r.status} to another key"
+    # Its own bucket's Permissions tab works: the calls are the key's own.
+    page.fill("#new-bucket", "mine")
+    page.click("#create-bucket")
+    page.click('tr[data-bucket="mine"] a')
+    page.click("#tab-permissions")
+    expect(page.locator("#perm-public")).to_have_attribute("data-public", "false")
+    expect(page.locator("#ownership-state")).to_have_attribute("data-ownership", "")
+
+
+def public_read(bucket, action):
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+        "Action": action, "Resource": f"arn:aws:s3:::{bucket}/*"}]}, indent=2)
+
+
+def permissions_journey(page, tmp):
+    s3 = os.environ["CAIRN_S3_URL"].rstrip("/")
+    user = os.environ["CAIRN_USER_ACCESS_KEY"]
+    login(page)
+    expect(page.locator("#app")).to_be_visible()
+    page.fill("#new-bucket", "site")
+    page.click("#create-bucket")
+    expect(page.locator('tr[data-bucket="site"]')).to_be_visible()
+    body = b"<h1>hello from a public bucket</h1>\n"
+    r = page.request.put(URL + "/console/api/buckets/site/upload?key=index.html", data=body,
+                         headers={"content-type": "text/html"})
+    assert r.ok, r.text()
+    status, _ = anonymous_get(s3 + "/site/index.html")
+    assert status == 403, f"a private object answered {status} to an anonymous GET"
+
+    # The bucket's Permissions tab: nothing set, not public.
+    page.click('tr[data-bucket="site"] a')
+    page.click("#tab-permissions")
+    expect(page.locator("#tab-permissions")).to_have_class("tab active")
+    pill = page.locator("#perm-public")
+    expect(pill).to_have_attribute("data-public", "false")
+    expect(pill).to_have_text("Not public")
+    expect(page.locator("#pab-state")).to_have_attribute("data-set", "false")
+    expect(page.locator("#delete-policy")).to_be_disabled()
+
+    # A policy S3 refuses: its message is shown next to the editor, nothing is stored.
+    err = page.locator("#policy-editor-error")
+    page.fill("#policy-editor", public_read("site", "s3:GetObjekt"))
+    page.click("#save-policy")
+    expect(err).to_contain_text("MalformedPolicy")
+    expect(err).to_contain_text("s3:GetObjekt")
+    shot(page, "11-policy-malformed")
+    r = page.request.get(URL + "/console/api/buckets/site/policy")
+    assert r.json() == {"policy": None}, r.text()
+
+    # A public-read policy: saved, the bucket says public, and an anonymous GET works.
+    page.fill("#policy-editor", public_read("site", "s3:GetObject"))
+    page.click("#save-policy")
+    expect(pill).to_have_attribute("data-public", "true")
+    expect(pill).to_have_text("Public")
+    expect(err).to_be_hidden()
+    expect(page.locator("#delete-policy")).to_be_enabled()
+    status, got = anonymous_get(s3 + "/site/index.html")
+    assert (status, got) == (200, body), f"anonymous GET after the public policy: {status} {got!r}"
+    shot(page, "12-policy-public")
+
+    # Block Public Access on the bucket: saving a public policy is refused, with S3's reason.
+    page.check("#pab-block_public_policy")
+    page.click("#save-pab")
+    expect(page.locator("#pab-state")).to_have_attribute("data-set", "true")
+    page.click("#save-policy")
+    expect(err).to_contain_text("AccessDenied")
+    expect(err).to_contain_text("Block Public Access")
+    shot(page, "13-policy-blocked")
+
+    # Object Ownership: BucketOwnerEnforced, read back after a reload.
+    page.select_option("#ownership", "BucketOwnerEnforced")
+    page.click("#save-ownership")
+    expect(page.locator("#ownership-state")).to_have_attribute("data-ownership", "BucketOwnerEnforced")
+    page.reload()
+    expect(page.locator("#ownership-state")).to_have_attribute("data-ownership", "BucketOwnerEnforced")
+    expect(page.locator("#ownership")).to_have_value("BucketOwnerEnforced")
+    expect(page.locator("#pab-block_public_policy")).to_be_checked()
+    expect(page.locator("#pab-ignore_public_acls")).not_to_be_checked()
+    expect(page.locator("#policy-editor")).to_have_value(public_read("site", "s3:GetObject"))
+    shot(page, "14-permissions-read-back")
+    page.click("#remove-pab")
+    expect(page.locator("#pab-state")).to_have_attribute("data-set", "false")
+    expect(page.locator("#pab-block_public_policy")).not_to_be_checked()
+
+    # The keys page: root sets a policy on the second key and reads it back.
+    page.click("#nav-keys")
+    row = page.locator(f'tr[data-ak="{user}"]')
+    expect(row.locator(".policy-state")).to_have_attribute("data-policy", "no")
+    expect(page.locator(f'tr[data-ak="{AK}"] button.edit-policy')).to_be_disabled()
+    row.locator("button.edit-policy").click()
+    editor = page.locator("#key-policy-editor")
+    expect(editor).to_have_value("")
+    # An identity policy names no principal: refused with the parser's reason.
+    page.fill("#key-policy-editor", public_read("site", "s3:GetObject"))
+    page.click("#save-key-policy")
+    expect(page.locator("#key-policy-editor-error")).to_contain_text("MalformedPolicy")
+    expect(page.locator("#key-policy-editor-error")).to_contain_text("Principal")
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": "arn:aws:s3:::site/uploads/*"}]})
+    page.fill("#key-policy-editor", doc)
+    page.click("#save-key-policy")
+    expect(page.locator("#modal")).to_be_hidden()
+    expect(row.locator(".policy-state")).to_have_attribute("data-policy", "yes")
+    row.locator("button.edit-policy").click()
+    expect(editor).to_have_value(doc)
+    shot(page, "15-key-policy")
+    page.click("#modal-close")
+    stored = admin("GET", f"/admin/keys/{user}/policy")
+    assert json.loads(stored) == json.loads(doc), stored
+
+    # Cluster-wide Block Public Access: RestrictPublicBuckets takes the public policy's grant
+    # from anonymous requests; removing it gives it back.
+    page.check("#cpab-restrict_public_buckets")
+    page.click("#save-cluster-pab")
+    expect(page.locator("#banner")).to_contain_text("Cluster-wide Block Public Access saved")
+    assert json.loads(admin("GET", "/admin/public-access-block"))["restrict_public_buckets"] is True
+    status, _ = anonymous_get(s3 + "/site/index.html")
+    assert status == 403, f"anonymous GET with RestrictPublicBuckets: {status}"
+    page.reload()
+    expect(page.locator("#cpab-restrict_public_buckets")).to_be_checked()
+    expect(page.locator("#cpab-block_public_acls")).not_to_be_checked()
+    shot(page, "16-cluster-block-public-access")
+    page.click("#remove-cluster-pab")
+    expect(page.locator("#cpab-restrict_public_buckets")).not_to_be_checked()
+    assert json.loads(admin("GET", "/admin/public-access-block"))["restrict_public_buckets"] is False
+    status, got = anonymous_get(s3 + "/site/index.html")
+    assert (status, got) == (200, body), f"anonymous GET after removing it: {status}"
 
 
 def run(journey):
@@ -255,5 +407,6 @@ def run(journey):
 
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "main"
-    run({"main": main_journey, "expiry": expiry_journey, "nonroot": nonroot_journey}[which])
+    run({"main": main_journey, "expiry": expiry_journey, "nonroot": nonroot_journey,
+         "permissions": permissions_journey}[which])
     print(f"console {which} journey: ok")

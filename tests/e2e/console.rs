@@ -116,6 +116,27 @@ fn the_console_shows_no_cluster_view_to_other_keys() {
     );
 }
 
+#[test]
+fn the_console_edits_bucket_and_key_policies() {
+    let Some((python, chromium)) = browser() else {
+        return;
+    };
+    let server = Server::start();
+    let (ak, sk) = ("CONSOLEUSER000000003", "console-user-secret-policy-0003");
+    let (ok, out) = server.cairn_key(&["create", "carol", "--access-key", ak, "--secret-key", sk]);
+    assert!(ok, "{out}");
+    journey_with(
+        &server,
+        &python,
+        &chromium,
+        "permissions",
+        &[
+            ("CAIRN_USER_ACCESS_KEY", ak),
+            ("CAIRN_S3_URL", &server.endpoint()),
+        ],
+    );
+}
+
 /// Logs in to the console API as `ak`/`sk`; returns the session cookie (`name=value`).
 fn console_login(server: &Server, ak: &str, sk: &str) -> String {
     let body = serde_json::json!({ "access_key": ak, "secret_key": sk }).to_string();
@@ -134,14 +155,29 @@ fn console_login(server: &Server, ak: &str, sk: &str) -> String {
 }
 
 fn console_call(server: &Server, method: &str, path: &str, cookie: &str) -> RawResponse {
+    console_send(server, method, path, cookie, "{}")
+}
+
+fn console_send(
+    server: &Server,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: &str,
+) -> RawResponse {
     raw_request(
         server.admin,
         format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .as_bytes(),
     )
     .unwrap()
+}
+
+fn json_of(r: &RawResponse) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body_str()))
 }
 
 /// The cluster view names every datanode and, in scrub findings, other keys' buckets and
@@ -163,6 +199,13 @@ fn the_console_cluster_view_is_for_the_root_key_only() {
         ("GET", "/console/api/cluster"),
         ("POST", "/console/api/scrub"),
         ("POST", "/console/api/workers/gc/pause"),
+        ("GET", "/console/api/keys"),
+        ("GET", "/console/api/keys/CONSOLEUSER000000001/policy"),
+        ("PUT", "/console/api/keys/CONSOLEUSER000000001/policy"),
+        ("DELETE", "/console/api/keys/CONSOLEUSER000000001/policy"),
+        ("GET", "/console/api/public-access-block"),
+        ("PUT", "/console/api/public-access-block"),
+        ("DELETE", "/console/api/public-access-block"),
     ] {
         let r = console_call(&server, method, path, &user);
         assert_eq!(r.status, 403, "{method} {path}: {}", r.body_str());
@@ -214,4 +257,266 @@ fn the_console_cluster_view_is_for_the_root_key_only() {
     let r = console_call(&server, "POST", "/console/api/workers/gc/resume", &root);
     assert_eq!(r.status, 200, "{}", r.body_str());
     assert!(!gc_paused(&server));
+}
+
+/// The Permissions tab's calls are S3 calls signed with the session's key: another key gets
+/// S3's AccessDenied on a bucket it does not own; S3's refusals come back with their code
+/// and S3's own message; the keys page's calls check policies as the admin API does.
+#[test]
+fn the_console_permission_calls_run_as_the_key() {
+    let server = Server::start();
+    let (ak, sk) = ("CONSOLEUSER000000004", "console-user-secret-policy-0004");
+    let (ok, out) = server.cairn_key(&["create", "dave", "--access-key", ak, "--secret-key", sk]);
+    assert!(ok, "{out}");
+    let root = console_login(&server, ACCESS_KEY, SECRET_KEY);
+    let user = console_login(&server, ak, sk);
+    let r = console_send(
+        &server,
+        "POST",
+        "/console/api/buckets",
+        &root,
+        r#"{"name":"perm"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body_str());
+
+    // Nothing set yet: nulls, not errors.
+    for (what, field) in [
+        ("policy", "policy"),
+        ("public-access-block", "public_access_block"),
+        ("ownership", "ownership"),
+    ] {
+        let r = console_call(
+            &server,
+            "GET",
+            &format!("/console/api/buckets/perm/{what}"),
+            &root,
+        );
+        assert_eq!(r.status, 200, "{what}: {}", r.body_str());
+        assert!(json_of(&r)[field].is_null(), "{what}: {}", r.body_str());
+    }
+    let r = console_call(
+        &server,
+        "GET",
+        "/console/api/buckets/perm/policy-status",
+        &root,
+    );
+    assert_eq!(json_of(&r)["public"], false, "{}", r.body_str());
+
+    // A malformed policy: 400 MalformedPolicy with the parser's message.
+    let bad = serde_json::json!({ "policy": r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObjekt","Resource":"arn:aws:s3:::perm/*"}]}"# });
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/buckets/perm/policy",
+        &root,
+        &bad.to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body_str());
+    let e = json_of(&r);
+    assert_eq!(e["error"], "MalformedPolicy", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("s3:GetObjekt"),
+        "{e}"
+    );
+
+    // Another key: S3 refuses it the owner's bucket configuration, read or write.
+    let good = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::perm/*"}]}"#;
+    let body = serde_json::json!({ "policy": good }).to_string();
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/buckets/perm/policy",
+        &user,
+        &body,
+    );
+    assert_eq!(r.status, 403, "{}", r.body_str());
+    assert_eq!(json_of(&r)["error"], "AccessDenied", "{}", r.body_str());
+    for what in [
+        "policy",
+        "public-access-block",
+        "ownership",
+        "policy-status",
+    ] {
+        let r = console_call(
+            &server,
+            "GET",
+            &format!("/console/api/buckets/perm/{what}"),
+            &user,
+        );
+        assert_eq!(r.status, 403, "{what}: {}", r.body_str());
+    }
+
+    // The owner saves it; Block Public Access then refuses it with S3's reason.
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/buckets/perm/policy",
+        &root,
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let r = console_call(&server, "GET", "/console/api/buckets/perm/policy", &root);
+    assert_eq!(json_of(&r)["policy"], good, "stored verbatim");
+    let r = console_call(
+        &server,
+        "GET",
+        "/console/api/buckets/perm/policy-status",
+        &root,
+    );
+    assert_eq!(json_of(&r)["public"], true, "{}", r.body_str());
+    let pab = r#"{"block_public_acls":false,"ignore_public_acls":false,"block_public_policy":true,"restrict_public_buckets":false}"#;
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/buckets/perm/public-access-block",
+        &root,
+        pab,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let r = console_call(
+        &server,
+        "GET",
+        "/console/api/buckets/perm/public-access-block",
+        &root,
+    );
+    assert_eq!(
+        json_of(&r)["public_access_block"]["block_public_policy"],
+        true,
+        "{}",
+        r.body_str()
+    );
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/buckets/perm/policy",
+        &root,
+        &body,
+    );
+    assert_eq!(r.status, 403, "{}", r.body_str());
+    let e = json_of(&r);
+    assert_eq!(e["error"], "AccessDenied", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("Block Public Access"),
+        "{e}"
+    );
+
+    // Object Ownership: only the three settings.
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/buckets/perm/ownership",
+        &root,
+        r#"{"ownership":"Nobody"}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.body_str());
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/buckets/perm/ownership",
+        &root,
+        r#"{"ownership":"BucketOwnerEnforced"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let r = console_call(&server, "GET", "/console/api/buckets/perm/ownership", &root);
+    assert_eq!(
+        json_of(&r)["ownership"],
+        "BucketOwnerEnforced",
+        "{}",
+        r.body_str()
+    );
+    let r = console_call(
+        &server,
+        "DELETE",
+        "/console/api/buckets/perm/ownership",
+        &root,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let r = console_call(&server, "GET", "/console/api/buckets/perm/ownership", &root);
+    assert!(json_of(&r)["ownership"].is_null(), "{}", r.body_str());
+
+    // Key policies: checked as the admin API checks them; none for the root key.
+    let keys = json_of(&console_call(&server, "GET", "/console/api/keys", &root));
+    let has = |keys: &serde_json::Value| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["access_key"] == ak)
+            .unwrap()["has_policy"]
+            .clone()
+    };
+    assert_eq!(has(&keys), false, "{keys}");
+    let path = format!("/console/api/keys/{ak}/policy");
+    let r = console_send(&server, "PUT", &path, &root, &body);
+    assert_eq!(
+        r.status,
+        400,
+        "a principal in an identity policy: {}",
+        r.body_str()
+    );
+    assert_eq!(json_of(&r)["error"], "MalformedPolicy", "{}", r.body_str());
+    let doc = r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::perm/*"}]}"#;
+    let body = serde_json::json!({ "policy": doc }).to_string();
+    let r = console_send(&server, "PUT", &path, &root, &body);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert_eq!(
+        json_of(&console_call(&server, "GET", &path, &root))["policy"],
+        doc
+    );
+    let admin = server.admin_call("GET", &format!("/admin/keys/{ak}/policy"), "");
+    assert_eq!(admin.body_str(), doc);
+    assert_eq!(
+        has(&json_of(&console_call(
+            &server,
+            "GET",
+            "/console/api/keys",
+            &root
+        ))),
+        true
+    );
+    let r = console_send(
+        &server,
+        "PUT",
+        &format!("/console/api/keys/{ACCESS_KEY}/policy"),
+        &root,
+        &body,
+    );
+    assert_eq!(r.status, 409, "{}", r.body_str());
+    assert!(
+        json_of(&r)["message"].as_str().unwrap().contains("root"),
+        "{}",
+        r.body_str()
+    );
+    let r = console_call(
+        &server,
+        "GET",
+        "/console/api/keys/NOSUCHKEY00000000000/policy",
+        &root,
+    );
+    assert_eq!(r.status, 404, "{}", r.body_str());
+    let r = console_call(&server, "DELETE", &path, &root);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert!(json_of(&console_call(&server, "GET", &path, &root))["policy"].is_null());
+
+    // The cluster-wide Block Public Access, as the admin API shows it.
+    let r = console_send(
+        &server,
+        "PUT",
+        "/console/api/public-access-block",
+        &root,
+        pab,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let admin = server.admin_call("GET", "/admin/public-access-block", "");
+    let v: serde_json::Value = serde_json::from_slice(&admin.body).unwrap();
+    assert_eq!(v["block_public_policy"], true, "{v}");
+    let r = console_call(&server, "DELETE", "/console/api/public-access-block", &root);
+    assert_eq!(
+        json_of(&r)["block_public_policy"],
+        false,
+        "{}",
+        r.body_str()
+    );
 }

@@ -18,7 +18,7 @@ use axum::Router;
 use cairn_metadata::PublicAccessBlock;
 use cairn_policy::{Policy, PolicyKind};
 
-use super::key_lookup::{existing_key, key_change_failed};
+use super::key_lookup::{answer, existing_key, key_change_refusal, Refusal};
 use super::{json, AdminState};
 
 /// Largest identity policy accepted (as for bucket policies).
@@ -46,25 +46,25 @@ pub(super) fn check_policy(doc: &[u8]) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// Sets or removes `ak`'s policy; the root key takes none.
+/// Sets or removes `ak`'s policy (the caller has found the key and checked the document);
+/// the root key takes none.
 pub(super) async fn set_policy(
     st: &AdminState,
     ak: &str,
     policy: Option<String>,
-) -> Result<(), Response> {
+) -> Result<(), Refusal> {
     if policy.is_some() && st.keys.is_root(ak) {
         return Err((
             StatusCode::CONFLICT,
-            "the root key takes no policy (it would lock the operator out); give the policy to another key\n",
-        )
-            .into_response());
+            "the root key takes no policy (it would lock the operator out); give the policy to another key".into(),
+        ));
     }
     st.objects
         .set_access_key_policy(ak, policy)
         .await
         .map_err(|e| match e {
-            cairn_objects::ObjectsError::Metadata(m) => key_change_failed(m),
-            e => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+            cairn_objects::ObjectsError::Metadata(m) => key_change_refusal(m),
+            e => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         })
 }
 
@@ -98,7 +98,7 @@ async fn put_policy(
         return r;
     }
     if let Err(r) = set_policy(&st, &ak, Some(doc)).await {
-        return r;
+        return answer(r);
     }
     tracing::info!(access_key = %ak, "access key policy set");
     StatusCode::NO_CONTENT.into_response()
@@ -109,7 +109,7 @@ async fn delete_policy(State(st): State<Arc<AdminState>>, Path(ak): Path<String>
         return r;
     }
     if let Err(r) = set_policy(&st, &ak, None).await {
-        return r;
+        return answer(r);
     }
     tracing::info!(access_key = %ak, "access key policy removed");
     StatusCode::NO_CONTENT.into_response()
@@ -141,11 +141,23 @@ async fn delete_pab(State(st): State<Arc<AdminState>>) -> Response {
 }
 
 async fn store_pab(st: &AdminState, pab: Option<PublicAccessBlock>) -> Response {
+    match set_cluster_pab(st, pab).await {
+        Ok(p) => json(StatusCode::OK, &p),
+        Err(r) => answer(r),
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) the cluster-wide Block Public Access; the settings in
+/// force after the change.
+pub(super) async fn set_cluster_pab(
+    st: &AdminState,
+    pab: Option<PublicAccessBlock>,
+) -> Result<PublicAccessBlock, Refusal> {
     if let Err(e) = st.objects.set_cluster_public_access_block(pab).await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
+        return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
     }
     tracing::info!(settings = ?pab, "cluster-wide Block Public Access changed");
-    json(StatusCode::OK, &pab.unwrap_or_default())
+    Ok(pab.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -27,8 +27,9 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
         .route("/admin/keys/{ak}/enable", post(enable_key))
 }
 
+/// An access key as `GET /admin/keys` and the console's keys page list it.
 #[derive(Serialize)]
-struct KeyView {
+pub(super) struct KeyView {
     access_key: String,
     name: String,
     created_ms: i64,
@@ -38,39 +39,46 @@ struct KeyView {
     enabled: bool,
     /// Its rate-limit override (`null`: the server's default).
     limits: key_limits::LimitsView,
+    /// It has an identity policy ([`super::key_policy`]).
+    has_policy: bool,
+}
+
+/// Every access key (deleted ones are gone), with its state, limits and whether it has a
+/// policy.
+pub(super) async fn key_views(st: &AdminState) -> Result<Vec<KeyView>, MetadataError> {
+    let meta = st.objects.metadata();
+    let keys = meta.list_access_keys().await?;
+    let disabled = access_keys::marked(
+        &meta.scan_sys(access_keys::DISABLED_PREFIX).await?,
+        access_keys::DISABLED_PREFIX,
+    );
+    let with_policy = access_keys::marked(
+        &meta.scan_sys(access_keys::POLICY_PREFIX).await?,
+        access_keys::POLICY_PREFIX,
+    );
+    let root = cluster_state::root_key(meta.as_ref()).await?;
+    let limits = key_limits::read_all(meta.as_ref()).await?;
+    Ok(keys
+        .into_iter()
+        .map(|k| KeyView {
+            root: root.as_deref() == Some(k.access_key.as_str()),
+            enabled: !disabled.contains(&k.access_key),
+            limits: limits
+                .get(&k.access_key)
+                .copied()
+                .unwrap_or_default()
+                .into(),
+            has_policy: with_policy.contains(&k.access_key),
+            access_key: k.access_key,
+            name: k.name,
+            created_ms: k.created_ms,
+        })
+        .collect())
 }
 
 async fn list_keys(State(st): State<Arc<AdminState>>) -> Response {
-    let meta = st.objects.metadata();
-    let read = async {
-        let keys = meta.list_access_keys().await?;
-        let disabled = access_keys::marked(
-            &meta.scan_sys(access_keys::DISABLED_PREFIX).await?,
-            access_keys::DISABLED_PREFIX,
-        );
-        let root = cluster_state::root_key(meta.as_ref()).await?;
-        let limits = key_limits::read_all(meta.as_ref()).await?;
-        Ok::<_, MetadataError>((keys, disabled, root, limits))
-    };
-    match read.await {
-        Ok((keys, disabled, root, limits)) => {
-            let view: Vec<KeyView> = keys
-                .into_iter()
-                .map(|k| KeyView {
-                    root: root.as_deref() == Some(k.access_key.as_str()),
-                    enabled: !disabled.contains(&k.access_key),
-                    limits: limits
-                        .get(&k.access_key)
-                        .copied()
-                        .unwrap_or_default()
-                        .into(),
-                    access_key: k.access_key,
-                    name: k.name,
-                    created_ms: k.created_ms,
-                })
-                .collect();
-            json(StatusCode::OK, &view)
-        }
+    match key_views(&st).await {
+        Ok(view) => json(StatusCode::OK, &view),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }
@@ -179,7 +187,7 @@ async fn create_key(State(st): State<Arc<AdminState>>, body: Bytes) -> Response 
     // Before anyone has the secret: the key never signs a request without its policy.
     if let Some(doc) = policy {
         if let Err(r) = super::key_policy::set_policy(&st, &access_key, Some(doc)).await {
-            return r;
+            return super::key_lookup::answer(r);
         }
     }
     st.keys.insert(access_key.clone(), secret_key.clone());

@@ -106,12 +106,12 @@ fn client_at(st: &AdminState, s: &Session, endpoint: &str) -> Client {
 }
 
 /// The session's S3 client, or the 401 response.
-fn open(st: &AdminState, headers: &HeaderMap) -> Result<Client, Box<Response>> {
+pub(super) fn open(st: &AdminState, headers: &HeaderMap) -> Result<Client, Box<Response>> {
     session(st, headers).map(|s| client(st, &s))
 }
 
 /// An S3 failure as the page shows it: the S3 code and a message saying what to do.
-fn s3_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+pub(super) fn s3_error<E: ProvideErrorMetadata + std::fmt::Debug>(
     e: SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> Response {
     let status = e.raw_response().map(|r| r.status().as_u16());

@@ -10,7 +10,12 @@
 //! Every API call but login and logout needs a session, checked in a middleware before the
 //! body is read: without one the call gets 401 and its connection closed, its body unread.
 //! Bodies are then limited per route to what the page sends ([`MAX_CONSOLE_BODY`] for
-//! uploads, [`MAX_JSON_BODY`] and [`MAX_SMALL_BODY`] for JSON).
+//! uploads, [`MAX_JSON_BODY`], [`MAX_POLICY_BODY`] and [`MAX_SMALL_BODY`] for JSON).
+//!
+//! Pages: the buckets, a bucket's objects and its Permissions tab ([`permissions`]: policy,
+//! Block Public Access, Object Ownership, as the key's S3 calls), and for the root key only
+//! the cluster view and the keys page ([`keys`]: key policies, cluster-wide Block Public
+//! Access).
 
 use std::sync::Arc;
 
@@ -28,6 +33,8 @@ use serde_json::{json as j, Value};
 use super::{json, AdminState};
 
 mod data;
+mod keys;
+mod permissions;
 pub mod session;
 
 pub use session::Sessions;
@@ -54,12 +61,17 @@ pub const MAX_CONSOLE_BODY: usize = 16 << 20;
 /// Largest JSON body of the calls that list objects or parts: a delete of 1,000 keys (S3's
 /// limit per call) of up to 1 KiB, each byte escaped, or a completion of 10,000 parts.
 pub const MAX_JSON_BODY: usize = 4 << 20;
+/// Largest body of the calls that set a policy: a policy of S3's 20 KiB limit with every
+/// byte escaped (`\uXXXX`) in its JSON string.
+pub const MAX_POLICY_BODY: usize = 128 << 10;
 /// Largest body of the other calls (a login, a bucket name, a setting).
 pub const MAX_SMALL_BODY: usize = 16 << 10;
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const PERMISSIONS_JS: &str = include_str!("assets/permissions.js");
+const KEYS_JS: &str = include_str!("assets/keys.js");
 
 pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
     let asset = |body: &'static str, ctype: &'static str| {
@@ -83,6 +95,14 @@ pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
             "/console/app.css",
             asset(APP_CSS, "text/css; charset=utf-8"),
         )
+        .route(
+            "/console/permissions.js",
+            asset(PERMISSIONS_JS, "text/javascript; charset=utf-8"),
+        )
+        .route(
+            "/console/keys.js",
+            asset(KEYS_JS, "text/javascript; charset=utf-8"),
+        )
         .route("/console/api/login", post(login))
         .route("/console/api/logout", post(logout))
         .merge(
@@ -92,6 +112,8 @@ pub(super) fn routes(state: Arc<AdminState>) -> Router<Arc<AdminState>> {
                 .route("/console/api/scrub", post(scrub))
                 .route("/console/api/workers/{name}/{action}", post(worker_action))
                 .merge(data::routes())
+                .merge(permissions::routes())
+                .merge(keys::routes())
                 .route_layer(middleware::from_fn_with_state(state, require_session)),
         )
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))

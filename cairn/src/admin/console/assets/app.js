@@ -1,5 +1,6 @@
 // Cairn console: a small single-page app over the admin port's /console/api. No build step,
-// no external assets. Routes: #/buckets, #/b/<bucket>/<prefix>, #/dashboard.
+// no external assets. Routes: #/buckets, #/b/<bucket>/<prefix>, #/perm/<bucket> (permissions.js),
+// #/dashboard and #/keys (keys.js), the last two for the root key only.
 "use strict";
 
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -94,6 +95,7 @@ function showApp() {
   $("#who").textContent = me.access_key + (me.root ? " (root)" : "");
   // The cluster view is the root key's only (the API answers 403 to other keys).
   $("#nav-dashboard").classList.toggle("hidden", !me.root);
+  $("#nav-keys").classList.toggle("hidden", !me.root);
   route();
 }
 
@@ -143,7 +145,14 @@ function route() {
     history.replaceState(null, "", "#/buckets");
     banner("The cluster view is only for the root key.", "info");
   }
+  if (hash.startsWith("#/keys")) {
+    if (me.root) { $("#nav-keys").classList.add("active"); return keysPage(); }
+    history.replaceState(null, "", "#/buckets");
+    banner("The keys page is only for the root key.", "info");
+  }
   $("#nav-buckets").classList.add("active");
+  const perm = hash.match(/^#\/perm\/([^/]+)$/);
+  if (perm) return permissions(decodeURIComponent(perm[1]));
   const m = hash.match(/^#\/b\/([^/]+)\/?(.*)$/);
   if (m) return browse(decodeURIComponent(m[1]), decodeURIComponent(m[2] || ""));
   return buckets();
@@ -241,7 +250,7 @@ async function browse(bucket, prefix) {
   const uploads = h("div", { class: "uploads", id: "uploads" });
   const list = h("div", { class: "card table-card", id: "object-list" }, h("div", { class: "loading" }, "Loading…"));
   const more = h("button", { id: "load-more", class: "hidden", onclick: () => load(true) }, "Load more");
-  setView(toolbar, actions, drop, uploads, list, more);
+  setView(toolbar, bucketTabs(bucket, "objects"), actions, drop, uploads, list, more);
 
   for (const ev of ["dragenter", "dragover"]) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
   for (const ev of ["dragleave", "drop"]) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); });
