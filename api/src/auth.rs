@@ -338,7 +338,7 @@ impl Via {
             )
         };
         Via {
-            source_ip: crate::limits::client_ip(req),
+            source_ip: crate::util::client_ip(req),
             secure: st.secure_transport,
             auth_type,
             signature_version: signed.then_some(if v4 { "AWS4-HMAC-SHA256" } else { "AWS" }),

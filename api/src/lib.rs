@@ -49,6 +49,7 @@ mod post_policy;
 mod query;
 mod router;
 mod tagging;
+mod tags;
 mod util;
 mod versioning;
 pub mod xml;
@@ -92,7 +93,7 @@ async fn handle(State(st): State<Arc<ApiState>>, req: Request) -> Response {
     let req_bytes = metrics::declared_len(req.headers());
     let span = tracing::info_span!("s3", request_id = %request_id, op, method = %req.method(), path = %resource);
     // The per-address rate limit comes first, for every request (signed or not).
-    let client_ip = limits::client_ip(&req);
+    let client_ip = util::client_ip(&req);
     let result = match limits::check_ip(&st, client_ip, req_bytes.unwrap_or(0)).and(parsed) {
         Ok(p) => router::dispatch(&st, p, req).instrument(span.clone()).await,
         Err(e) => Err(e),

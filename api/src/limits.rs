@@ -24,11 +24,10 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request};
 use cairn_metadata::key_limits::Limit;
 
 use crate::auth::KeyRing;
@@ -442,13 +441,6 @@ fn client_block(ip: IpAddr) -> IpAddr {
             None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
         },
     }
-}
-
-/// The client's address, when the listener recorded it.
-pub(crate) fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
 }
 
 /// The per-IP check of every request (before authentication); counts refusals.

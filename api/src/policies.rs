@@ -349,7 +349,7 @@ impl PolicyRequest<'_> {
                 c.insert(&format!("s3:{name}"), v.to_string());
             }
         }
-        if let Ok(Some(tags)) = crate::tagging::from_header(self.headers) {
+        if let Ok(Some(tags)) = crate::tags::from_header(self.headers) {
             for (k, v) in tags {
                 c.insert(&format!("s3:RequestObjectTag/{k}"), v);
                 c.insert("s3:RequestObjectTagKeys", k);

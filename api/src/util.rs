@@ -53,6 +53,13 @@ pub fn url_encode(s: &str) -> String {
     utf8_percent_encode(s, URL_ENCODE).to_string()
 }
 
+/// The client's address, when the listener recorded it.
+pub(crate) fn client_ip(req: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -609,6 +609,12 @@ impl MetadataStore for LostRelocations {
     ) -> cairn_metadata::Result<Option<Vec<u8>>> {
         self.inner.get_bucket_config(bucket, kind).await
     }
+    async fn get_bucket_configs(
+        &self,
+        bucket: &BucketName,
+    ) -> cairn_metadata::Result<Vec<(cairn_metadata::BucketConfigKind, Vec<u8>)>> {
+        self.inner.get_bucket_configs(bucket).await
+    }
     async fn list_access_keys(
         &self,
     ) -> cairn_metadata::Result<Vec<cairn_metadata::AccessKeyRecord>> {

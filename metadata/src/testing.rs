@@ -237,6 +237,12 @@ mod tests {
         ) -> crate::Result<Option<Vec<u8>>> {
             self.0.get_bucket_config(b, k).await
         }
+        async fn get_bucket_configs(
+            &self,
+            b: &cairn_types::BucketName,
+        ) -> crate::Result<Vec<(crate::BucketConfigKind, Vec<u8>)>> {
+            self.0.get_bucket_configs(b).await
+        }
         async fn list_access_keys(&self) -> crate::Result<Vec<crate::AccessKeyRecord>> {
             self.0.list_access_keys().await
         }
