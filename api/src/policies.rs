@@ -344,6 +344,11 @@ impl PolicyRequest<'_> {
         if let Some(v) = self.q.get("versionId") {
             c.insert("s3:versionid", v.to_string());
         }
+        for (header, key) in [("referer", "aws:Referer"), ("user-agent", "aws:UserAgent")] {
+            if let Some(v) = self.headers.get(header).and_then(|v| v.to_str().ok()) {
+                c.insert(key, v.to_string());
+            }
+        }
         for name in HEADER_KEYS {
             if let Some(v) = self.headers.get(*name).and_then(|v| v.to_str().ok()) {
                 c.insert(&format!("s3:{name}"), v.to_string());

@@ -122,6 +122,11 @@ pub(super) async fn fixture(
         (p, id)
     };
     let mut create = s3.create_bucket().bucket(bucket);
+    // The caller granted FULL_CONTROL, then denied everything by the bucket policy.
+    let who_for_grants = match who {
+        Who::GrantedButDeniedByPolicy => Who::Grantee(Perm::Full),
+        w => w,
+    };
     let mut put = s3
         .put_object()
         .bucket(bucket)
@@ -130,7 +135,7 @@ pub(super) async fn fixture(
             format!("matrix data of {bucket}").into_bytes(),
         ))
         .tagging("t=1");
-    match who {
+    match who_for_grants {
         Who::Grantee(p) => {
             let (p, id) = grant(p);
             create = match p {
@@ -169,6 +174,25 @@ pub(super) async fn fixture(
     put.send()
         .await
         .unwrap_or_else(|e| panic!("{bucket}: {e:?}"));
+    let policy = |effect: &str, user: &str| {
+        let (_, ak, _) = USERS.iter().find(|(n, _, _)| *n == user).unwrap();
+        format!(
+            r#"{{"Statement":[{{"Effect":"{effect}","Principal":{{"AWS":"{ak}"}},"Action":"s3:*","Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
+        )
+    };
+    let bucket_policy = match who {
+        Who::AllowedByPolicy => Some(policy("Allow", "other")),
+        Who::GrantedButDeniedByPolicy => Some(policy("Deny", "full")),
+        _ => None,
+    };
+    if let Some(doc) = bucket_policy {
+        s3.put_bucket_policy()
+            .bucket(bucket)
+            .policy(doc)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{bucket}: {e:?}"));
+    }
     s3.put_bucket_tagging()
         .bucket(bucket)
         .tagging(

@@ -35,7 +35,16 @@ pub(super) const USERS: &[(&str, &str, &str)] = &[
         "MATRIXFULL0000000001",
         "matrix-full-secret-000000000000000001",
     ),
+    (
+        "confined",
+        "MATRIXCONFINED000001",
+        "matrix-confined-secret-0000000000001",
+    ),
 ];
+
+/// The identity policy of the `confined` key: GetObject of any object, nothing else.
+pub(super) const CONFINED_POLICY: &str =
+    r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::*"}]}"#;
 
 /// ACL permissions, as the model knows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,6 +78,13 @@ pub(super) enum Who {
     /// The owner's presigned URL for GetObject of `obj`, replayed with this request's
     /// method, path and query.
     OwnerPresignedGetReplayed,
+    /// Another key without grants, on a bucket whose policy allows it `s3:*`.
+    AllowedByPolicy,
+    /// The key granted FULL_CONTROL on the bucket and `obj`, which the bucket policy denies
+    /// `s3:*`.
+    GrantedButDeniedByPolicy,
+    /// A key whose identity policy allows `s3:GetObject` on every object, and nothing else.
+    Confined,
 }
 
 pub(super) const CALLERS: &[Who] = &[
@@ -85,6 +101,9 @@ pub(super) const CALLERS: &[Who] = &[
     Who::AnonymousOnPublicReadWrite,
     Who::PresignedByOther,
     Who::OwnerPresignedGetReplayed,
+    Who::AllowedByPolicy,
+    Who::GrantedButDeniedByPolicy,
+    Who::Confined,
 ];
 
 /// What the request addresses.
@@ -122,7 +141,10 @@ pub(super) fn holds(who: Who, need: Need) -> bool {
         Who::Anonymous => (false, false, vec![], vec![]),
         Who::AnonymousOnPublicRead => (false, false, vec![Read], vec![Read]),
         Who::AnonymousOnPublicReadWrite => (false, false, vec![Read, Write], vec![Read]),
-        Who::OwnerPresignedGetReplayed => unreachable!("decided by the signature"),
+        Who::OwnerPresignedGetReplayed
+        | Who::AllowedByPolicy
+        | Who::GrantedButDeniedByPolicy
+        | Who::Confined => unreachable!("decided by policies"),
     };
     match need {
         Need::Public => true,
@@ -150,6 +172,9 @@ pub(super) fn expect(op: Op, sh: &Shape, who: Who, res: Resource) -> Result<Vec<
         } else {
             Err(())
         };
+    }
+    if let Some(decided) = by_policy(op, sh, who, res) {
+        return decided;
     }
     let anonymous = matches!(
         who,
@@ -187,4 +212,49 @@ pub(super) fn expect(op: Op, sh: &Shape, who: Who, res: Resource) -> Result<Vec<
         Resource::MissingKey => Ok(sh.ok_missing_key.to_vec()),
         Resource::MissingBucket => unreachable!(),
     }
+}
+
+/// What the policy callers may do (the model's reading of S3's rule: an explicit Deny wins;
+/// a bucket policy's Allow grants what ACLs do not, but never the policy operations to
+/// anyone but the owner; a key with an identity policy has exactly what it allows); `None`
+/// for the other callers.
+fn by_policy(op: Op, sh: &Shape, who: Who, res: Resource) -> Option<Result<Vec<u16>, ()>> {
+    let ok = |res: Resource| match res {
+        Resource::Existing => Ok(sh.ok.to_vec()),
+        Resource::MissingKey => Ok(sh.ok_missing_key.to_vec()),
+        Resource::MissingBucket => Ok(NOT_FOUND.to_vec()),
+    };
+    let on_service = matches!(op, Op::ListBuckets | Op::CreateBucket);
+    let policy_op = matches!(
+        op,
+        Op::GetBucketPolicy | Op::PutBucketPolicy | Op::DeleteBucketPolicy
+    );
+    Some(match who {
+        Who::AllowedByPolicy | Who::GrantedButDeniedByPolicy if on_service => {
+            // Not the bucket's policy's business: any key lists its buckets and may make
+            // a new one.
+            match (op, res) {
+                (Op::CreateBucket, Resource::Existing) => Ok(vec![409]),
+                _ => Ok(OK.to_vec()),
+            }
+        }
+        _ if res == Resource::MissingBucket && !on_service => {
+            if matches!(
+                who,
+                Who::AllowedByPolicy | Who::GrantedButDeniedByPolicy | Who::Confined
+            ) {
+                Ok(NOT_FOUND.to_vec())
+            } else {
+                return None;
+            }
+        }
+        Who::AllowedByPolicy if policy_op => Err(()),
+        Who::AllowedByPolicy => ok(res),
+        Who::GrantedButDeniedByPolicy => Err(()),
+        Who::Confined => match (op, res) {
+            (Op::GetObject | Op::HeadObject, Resource::Existing) => ok(res),
+            _ => Err(()),
+        },
+        _ => return None,
+    })
 }
