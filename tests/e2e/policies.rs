@@ -13,35 +13,38 @@ use aws_sdk_s3::Client;
 use crate::acl::{anon, denied, new_user, ALT_KEY, ALT_SECRET};
 use crate::common::*;
 
-async fn put(s3: &Client, bucket: &str, key: &str) -> Result<(), String> {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from_static(b"data"))
-        .send()
-        .await
-        .map(|_| ())
+/// Ok, or the S3 error code of the answer.
+fn outcome<T, E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E, R>>,
+) -> Result<(), String> {
+    r.map(|_| ())
         .map_err(|e| code_of(&e).unwrap_or_else(|| format!("{e:?}")))
+}
+
+async fn put(s3: &Client, bucket: &str, key: &str) -> Result<(), String> {
+    let body = ByteStream::from_static(b"data");
+    outcome(
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await,
+    )
 }
 
 async fn get(s3: &Client, bucket: &str, key: &str) -> Result<(), String> {
-    s3.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| code_of(&e).unwrap_or_else(|| format!("{e:?}")))
+    outcome(s3.get_object().bucket(bucket).key(key).send().await)
 }
 
 async fn set_policy(s3: &Client, bucket: &str, doc: &str) -> Result<(), String> {
-    s3.put_bucket_policy()
-        .bucket(bucket)
-        .policy(doc)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| code_of(&e).unwrap_or_else(|| format!("{e:?}")))
+    outcome(
+        s3.put_bucket_policy()
+            .bucket(bucket)
+            .policy(doc)
+            .send()
+            .await,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
