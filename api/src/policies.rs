@@ -120,6 +120,9 @@ pub struct Gate {
     pub wants_object_tags: bool,
     /// The bucket's stored ACL (JSON grants), if it has one.
     bucket_acl: Option<Vec<u8>>,
+    /// A stored policy that this build cannot read (written by another version): it
+    /// refuses everything but the owner's repair of the bucket policy, as a Deny of all.
+    unreadable_policy: bool,
 }
 
 impl Gate {
@@ -141,7 +144,10 @@ impl Gate {
         };
         let mut texts = Vec::new();
         if let Some(doc) = key_policy {
-            gate.identity = Some(st.policies.parse(&doc, PolicyKind::Identity)?);
+            match st.policies.parse(&doc, PolicyKind::Identity) {
+                Ok(p) => gate.identity = Some(p),
+                Err(e) => gate.unreadable("the signing key's identity policy", &e),
+            }
             texts.push(doc);
         }
         if let Some(b) = bucket {
@@ -152,7 +158,10 @@ impl Gate {
                         let kind = PolicyKind::Bucket {
                             bucket: b.name.as_str().to_string(),
                         };
-                        gate.bucket_policy = Some(st.policies.parse(&doc, kind)?);
+                        match st.policies.parse(&doc, kind) {
+                            Ok(p) => gate.bucket_policy = Some(p),
+                            Err(e) => gate.unreadable("the bucket policy", &e),
+                        }
                         texts.push(doc);
                     }
                     BucketConfigKind::PublicAccessBlock => {
@@ -182,6 +191,14 @@ impl Gate {
                 .map_err(|e| S3Error::internal(format!("stored bucket ACL: {e}"))),
             None => Ok(cairn_objects::private_acl(&bucket.owner)),
         }
+    }
+
+    /// Fails closed on a stored policy that does not parse any more: logged, and counted
+    /// as a Deny of everything (the bucket owner can still get, put and delete the bucket
+    /// policy; the operator can replace a key's policy).
+    fn unreadable(&mut self, what: &str, e: &S3Error) {
+        tracing::warn!(policy = what, error = %e.message, "a stored policy does not parse; it denies everything");
+        self.unreadable_policy = true;
     }
 
     /// Whether ACL grants count (not under `BucketOwnerEnforced`).
@@ -229,7 +246,10 @@ impl Gate {
             req.op,
             Op::GetBucketPolicy | Op::PutBucketPolicy | Op::DeleteBucketPolicy
         );
-        if identity == Some(Decision::Deny) || bucket == Some(Decision::Deny) {
+        if self.unreadable_policy
+            || identity == Some(Decision::Deny)
+            || bucket == Some(Decision::Deny)
+        {
             return Ok(owner && manages_policy);
         }
         let bucket_allows = bucket == Some(Decision::Allow) && !manages_policy;
@@ -528,6 +548,13 @@ mod tests {
         };
         assert!(decide(&confined, &alice, Op::PutObject, false, false));
         assert!(!decide(&confined, &alice, Op::GetObject, true, true));
+        // A stored policy this build cannot read denies everything but its repair.
+        let broken = Gate {
+            unreadable_policy: true,
+            ..Gate::default()
+        };
+        assert!(!decide(&broken, &alice, Op::GetObject, true, true));
+        assert!(decide(&broken, &alice, Op::DeleteBucketPolicy, true, true));
         let mut confined_open = confined.clone();
         confined_open.bucket_policy = open.bucket_policy.clone();
         assert!(decide(&confined_open, &alice, Op::GetObject, false, false));
