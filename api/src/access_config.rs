@@ -47,12 +47,21 @@ pub async fn dispatch(
             .with("BucketName", name.as_str())),
         },
         Op::PutBucketPolicy => {
-            let body = read_small_body(a.caller(), req, MAX_POLICY + 1).await?;
-            if body.len() > MAX_POLICY {
-                return Err(S3Error::new(
+            let too_large = || {
+                S3Error::new(
                     S3ErrorCode::MalformedPolicy,
                     format!("Policies must be at most {MAX_POLICY} bytes"),
-                ));
+                )
+            };
+            let body = read_small_body(a.caller(), req, MAX_POLICY + 1)
+                .await
+                .map_err(|e| match e.code {
+                    // Only its size makes a small body's read InvalidRequest.
+                    S3ErrorCode::InvalidRequest => too_large(),
+                    _ => e,
+                })?;
+            if body.len() > MAX_POLICY {
+                return Err(too_large());
             }
             let doc = std::str::from_utf8(&body)
                 .map_err(|_| S3Error::new(S3ErrorCode::MalformedPolicy, "Policy is not UTF-8"))?;
