@@ -97,15 +97,16 @@ pub async fn is_bucket_owner(
     Ok(st.objects.key_deleted(&bucket.owner).await?)
 }
 
-/// Whether ownership and the bucket's ACL give the caller `perm` on the bucket.
-async fn bucket_acl_allows(
-    st: &Arc<ApiState>,
+/// Whether ownership (`owner`: the caller owns the bucket) and the bucket's ACL, as the
+/// gate loaded it, give the caller `perm` on the bucket.
+fn bucket_acl_allows(
     gate: &Gate,
     caller: &Caller,
     bucket: &BucketRecord,
     perm: Permission,
+    owner: bool,
 ) -> Result<bool, S3Error> {
-    if is_bucket_owner(st, caller, bucket).await? {
+    if owner {
         return Ok(true);
     }
     if !gate.acls_count() {
@@ -220,8 +221,8 @@ impl Authorized {
             prefix: None,
         };
         self.gate
-            .decide(&req, owner, || {
-                bucket_acl_allows(st, &self.gate, &self.caller, b, Permission::Write)
+            .decide(&req, owner, || async {
+                bucket_acl_allows(&self.gate, &self.caller, b, Permission::Write, owner)
             })
             .await
     }
@@ -319,7 +320,7 @@ pub async fn authorize(
                     Access::AnyKey => Ok(caller.access_key.is_some()),
                     Access::BucketOwner => Ok(owner),
                     Access::Bucket(perm) => {
-                        bucket_acl_allows(st, &gate, &caller, bucket_rec()?, perm).await
+                        bucket_acl_allows(&gate, &caller, bucket_rec()?, perm, owner)
                     }
                     Access::Object(perm) => {
                         let o = object.as_ref().ok_or_else(|| missing(op, "an object"))?;
@@ -497,8 +498,8 @@ async fn hide_absence(
     };
     let may_list = async {
         let owner = is_bucket_owner(st, caller, bucket).await?;
-        gate.decide(&req, owner, || {
-            bucket_acl_allows(st, gate, caller, bucket, Permission::Read)
+        gate.decide(&req, owner, || async {
+            bucket_acl_allows(gate, caller, bucket, Permission::Read, owner)
         })
         .await
     };

@@ -83,7 +83,7 @@ pub async fn dispatch(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         Op::GetBucketPolicyStatus => {
-            let grants = access::bucket_grants(st, bucket).await?;
+            let grants = a.gate().bucket_grants(bucket)?;
             let gate = a.gate();
             let acl_public = gate.acls_count()
                 && gate.public_grants_count()
@@ -135,7 +135,7 @@ pub async fn dispatch(
             let o = parse_ownership(&body)?;
             if o == Ownership::BucketOwnerEnforced {
                 // Only a bucket whose ACL gives nothing beyond its owner may stop ACLs.
-                let grants = access::bucket_grants(st, bucket).await?;
+                let grants = a.gate().bucket_grants(bucket)?;
                 if grants != crate::acl::private(&bucket.owner) {
                     return Err(invalid_acl_with_ownership());
                 }
