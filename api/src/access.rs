@@ -201,16 +201,44 @@ impl Authorized {
             // WRITE on the bucket was checked for the whole request.
             return Ok(true);
         }
-        let b = self.bucket()?;
-        let owner = is_bucket_owner(st, &self.caller, b).await?;
         let action = match version_id {
             Some(_) => "s3:DeleteObjectVersion",
             None => "s3:DeleteObject",
         };
+        self.decide(st, key, action, Permission::Write).await
+    }
+
+    /// Whether the caller may do `action` (an `s3:` action no operation of its own stands
+    /// for, e.g. `s3:BypassGovernanceRetention`) on `key` of the bucket: policies decide;
+    /// without a policy's word, only the bucket's owner may.
+    pub async fn may(
+        &self,
+        st: &Arc<ApiState>,
+        key: &ObjectKey,
+        action: &'static str,
+    ) -> Result<bool, S3Error> {
+        self.decide(st, key, action, Permission::FullControl).await
+    }
+
+    /// [`Gate::decide`] for `action` on `key`, with `perm` on the bucket's ACL as the
+    /// fallback (`FullControl`: the owner alone).
+    async fn decide(
+        &self,
+        st: &Arc<ApiState>,
+        key: &ObjectKey,
+        action: &'static str,
+        perm: Permission,
+    ) -> Result<bool, S3Error> {
+        let b = self.bucket()?;
+        let owner = is_bucket_owner(st, &self.caller, b).await?;
         let q = Query::default();
         let headers = HeaderMap::new();
         let req = PolicyRequest {
-            op: Op::DeleteObject,
+            // Each key of a DeleteObjects is decided as its own DeleteObject.
+            op: match self.op {
+                Op::DeleteObjects => Op::DeleteObject,
+                op => op,
+            },
             caller: &self.caller,
             action,
             bucket: Some(&b.name),
@@ -222,7 +250,10 @@ impl Authorized {
         };
         self.gate
             .decide(&req, owner, || async {
-                bucket_acl_allows(&self.gate, &self.caller, b, Permission::Write, owner)
+                if perm == Permission::FullControl {
+                    return Ok(owner);
+                }
+                bucket_acl_allows(&self.gate, &self.caller, b, perm, owner)
             })
             .await
     }

@@ -109,6 +109,10 @@ pub async fn create_bucket(
         // The cluster's Block Public Access (a new bucket has none of its own yet).
         access::check_public_acl(a.gate(), grants)?;
     }
+    let lock_header = req
+        .headers()
+        .get("x-amz-bucket-object-lock-enabled")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let body = read_small_body(caller, req, 64 << 10).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let cfg: xml::CreateBucketConfiguration =
@@ -119,8 +123,33 @@ pub async fn create_bucket(
             tracing::debug!(location = %loc, "CreateBucket location constraint");
         }
     }
+    let object_lock = match lock_header.as_deref() {
+        None => false,
+        Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+        Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "x-amz-bucket-object-lock-enabled must be true or false",
+            )
+            .with("ArgumentName", "x-amz-bucket-object-lock-enabled"))
+        }
+    };
     match st.objects.create_bucket(&name, &me, requested).await {
         Ok(BucketCreated::Created) => {
+            if object_lock {
+                // Object Lock needs versioning, for good.
+                st.objects
+                    .set_versioning(&name, cairn_metadata::VersioningState::Enabled)
+                    .await?;
+                st.objects
+                    .set_bucket_config(
+                        &name,
+                        BucketConfigKind::ObjectLock,
+                        Some(cairn_metadata::object_lock::ObjectLockConfig::default().encode()),
+                    )
+                    .await?;
+            }
             if let Some(o) = ownership {
                 st.objects
                     .set_bucket_config(

@@ -1,7 +1,7 @@
 //! Bucket configuration operations: CORS and tagging (stored per bucket; the ACL is in
 //! `acl_ops`, policy, Block Public Access and Object Ownership in `access_config`), and
 //! graceful answers for the configuration calls clients make by default (notification,
-//! lifecycle, encryption, object lock, website, logging, accelerate, request payment,
+//! encryption, website, logging, accelerate, request payment,
 //! replication): a GET says
 //! "none configured" the way S3 does, a DELETE of nothing succeeds, and a PUT that Cairn
 //! cannot honour is NotImplemented.
@@ -76,17 +76,9 @@ pub async fn dispatch(
             w.close("RequestPaymentConfiguration");
             Ok(xml_response(w.finish()))
         }
-        Op::GetBucketLifecycleConfiguration => none(
-            S3ErrorCode::NoSuchLifecycleConfiguration,
-            "lifecycle configuration",
-        ),
         Op::GetBucketEncryption => none(
             S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
             "server side encryption configuration",
-        ),
-        Op::GetObjectLockConfiguration => none(
-            S3ErrorCode::ObjectLockConfigurationNotFoundError,
-            "object lock configuration",
         ),
         Op::GetBucketWebsite => none(
             S3ErrorCode::NoSuchWebsiteConfiguration,
@@ -97,10 +89,9 @@ pub async fn dispatch(
             "replication configuration",
         ),
         // Removing a configuration that cannot exist succeeds, as it does on S3.
-        Op::DeleteBucketLifecycle
-        | Op::DeleteBucketEncryption
-        | Op::DeleteBucketWebsite
-        | Op::DeleteBucketReplication => Ok(StatusCode::NO_CONTENT.into_response()),
+        Op::DeleteBucketEncryption | Op::DeleteBucketWebsite | Op::DeleteBucketReplication => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         other => Err(S3Error::internal(format!(
             "{} is not a bucket configuration operation",
             other.name()

@@ -102,6 +102,7 @@ pub async fn copy_object(
         },
         acl,
         checksum: requested_algorithm(h)?,
+        lock: crate::object_lock::new_version_lock(a, h, false)?,
     };
     let stored = st.objects.copy_object(copy).await?;
     let (etag, modified, checksum) = (&stored.etag, stored.last_modified_ms, &stored.checksum);

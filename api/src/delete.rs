@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cairn_metadata::{Deletion, VersionSel};
 use cairn_types::{BucketName, ObjectKey};
@@ -15,19 +15,29 @@ use crate::auth::read_small_body;
 use crate::error::S3Error;
 use crate::headers::set;
 use crate::lookup::version_param;
+use crate::object_lock;
 use crate::query::Query;
 use crate::xml::{self, XmlWriter};
 use crate::{xml_response, ApiState};
 
 /// Deletes `sel` of `key`; returns what happened and the version id to report (the marker
 /// created, or the version named).
+/// Object Lock decides in the metadata state machine; `h` may ask to bypass GOVERNANCE
+/// retention, which counts only for callers allowed to.
 async fn delete_one(
     st: &Arc<ApiState>,
+    a: &Authorized,
     bucket: &BucketName,
     key: &ObjectKey,
     sel: VersionSel,
+    h: &HeaderMap,
 ) -> Result<(Deletion, Option<String>), S3Error> {
-    Ok(st.objects.delete_object(bucket, key, sel).await?)
+    let bypass = match sel {
+        // Removing a version is what retention guards; a delete marker harms nothing.
+        VersionSel::Id(_) => object_lock::bypass_governance(st, a, h, key).await?,
+        VersionSel::Latest => false,
+    };
+    Ok(st.objects.delete_object(bucket, key, sel, bypass).await?)
 }
 
 pub async fn delete_object(
@@ -35,10 +45,11 @@ pub async fn delete_object(
     a: &Authorized,
     key: &ObjectKey,
     q: &Query,
+    h: &HeaderMap,
 ) -> Result<Response, S3Error> {
     let bucket = &a.bucket()?.name;
     let sel = version_param(q)?;
-    let (d, id) = delete_one(st, bucket, key, sel).await?;
+    let (d, id) = delete_one(st, a, bucket, key, sel, h).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if d.delete_marker {
         set(resp.headers_mut(), "x-amz-delete-marker", "true");
@@ -56,6 +67,7 @@ pub async fn delete_objects(
 ) -> Result<Response, S3Error> {
     let caller = a.caller();
     let bucket = &a.bucket()?.name;
+    let headers = req.headers().clone();
     let body = read_small_body(caller, req, 2 << 20).await?;
     let parsed = xml::parse_delete(&body).ok_or_else(S3Error::malformed_xml)?;
     if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
@@ -79,7 +91,7 @@ pub async fn delete_objects(
                     version_param(&q)?
                 }
             };
-            delete_one(st, bucket, &key, sel).await
+            delete_one(st, a, bucket, &key, sel, &headers).await
         }
         .await;
         match result {

@@ -77,6 +77,13 @@ pub enum S3ErrorCode {
     MalformedPolicy,
     AccessControlListNotSupported,
     InvalidBucketAclWithObjectOwnership,
+    /// The bucket's state forbids the change (Object Lock: suspending versioning, a lock
+    /// configuration on a bucket without versioning).
+    InvalidBucketState,
+    /// An Object Lock default retention period that is not a positive number.
+    InvalidRetentionPeriod,
+    /// A version without the retention or legal hold asked for.
+    NoSuchObjectLockConfiguration,
 }
 
 impl S3ErrorCode {
@@ -145,6 +152,9 @@ impl S3ErrorCode {
             MalformedPolicy => "MalformedPolicy",
             AccessControlListNotSupported => "AccessControlListNotSupported",
             InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
+            InvalidBucketState => "InvalidBucketState",
+            InvalidRetentionPeriod => "InvalidRetentionPeriod",
+            NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
         }
     }
 
@@ -184,12 +194,15 @@ impl S3ErrorCode {
             | MalformedPolicy
             | AccessControlListNotSupported
             | InvalidBucketAclWithObjectOwnership
+            | InvalidRetentionPeriod
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            BucketAlreadyOwnedByYou | BucketAlreadyExists | BucketNotEmpty | OperationAborted => {
-                StatusCode::CONFLICT
-            }
+            BucketAlreadyOwnedByYou
+            | BucketAlreadyExists
+            | BucketNotEmpty
+            | OperationAborted
+            | InvalidBucketState => StatusCode::CONFLICT,
             NoSuchBucket
             | NoSuchKey
             | NoSuchUpload
@@ -203,6 +216,7 @@ impl S3ErrorCode {
             | ServerSideEncryptionConfigurationNotFoundError
             | ObjectLockConfigurationNotFoundError
             | OwnershipControlsNotFoundError
+            | NoSuchObjectLockConfiguration
             | ReplicationConfigurationNotFoundError => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -390,6 +404,13 @@ impl From<MetadataError> for S3Error {
                 S3ErrorCode::IllegalVersioningConfigurationException,
                 format!("The versioning configuration specified in the request is invalid: {msg}"),
             ),
+            MetadataError::ObjectLocked(why) => S3Error::new(
+                S3ErrorCode::AccessDenied,
+                format!("Access Denied because object protected by object lock: {why}"),
+            ),
+            MetadataError::InvalidBucketState(why) => {
+                S3Error::new(S3ErrorCode::InvalidBucketState, why)
+            }
             MetadataError::UploadExists | MetadataError::Corrupt(_) => S3Error::internal(e),
             MetadataError::Unavailable(_) => {
                 tracing::warn!(error = %e, "metadata quorum unavailable");

@@ -76,12 +76,15 @@ pub async fn create_upload(
     let bucket = &a.bucket()?.name;
     let algorithm = requested_algorithm(h)?;
     let checksum_type = checksum_type(algorithm, header_str(h, "x-amz-checksum-type"))?;
+    let mut metadata = object_metadata(h)?;
+    // The completed object's lock (a default retention counts from the upload's start).
+    crate::object_lock::new_version_lock(a, h, false)?.store(&mut metadata.headers);
     let upload = st
         .objects
         .create_upload(NewUpload {
             bucket: bucket.clone(),
             key: key.clone(),
-            metadata: object_metadata(h)?,
+            metadata,
             tags: tagging::from_header(h)?.unwrap_or_default(),
             acl,
             checksum_algorithm: algorithm,

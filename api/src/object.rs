@@ -38,10 +38,12 @@ pub async fn put_object(
     let headers = req.headers().clone();
     let condition = write_condition(&headers)?;
     let declared = declared_or_chunked(&caller, &headers, MAX_PUT_SIZE)?;
+    let mut metadata = object_metadata(&headers)?;
+    crate::object_lock::new_version_lock(a, &headers, true)?.store(&mut metadata.headers);
     let put = PutObject {
         bucket,
         key: key.clone(),
-        metadata: object_metadata(&headers)?,
+        metadata,
         tags: tagging::from_header(&headers)?.unwrap_or_default(),
         acl,
         condition,
@@ -66,6 +68,7 @@ pub async fn put_object(
 
     let mut resp = StatusCode::OK.into_response();
     set(resp.headers_mut(), "etag", &format!("\"{etag}\""));
+    crate::lifecycle::expiration(a, key.as_str(), &stored, resp.headers_mut());
     if let Some(v) = &stored.version_id {
         set(resp.headers_mut(), "x-amz-version-id", v);
     }
@@ -188,6 +191,7 @@ fn check_conditions(h: &HeaderMap, rec: &ObjectRecord) -> Result<Option<Response
 pub async fn get_object(
     st: &Arc<ApiState>,
     a: &Authorized,
+    key: &ObjectKey,
     q: &Query,
     headers: &HeaderMap,
     head: bool,
@@ -251,6 +255,9 @@ pub async fn get_object(
         set(h, "x-amz-version-id", v);
     }
     tagging::count_header(h, &rec.tags);
+    if q.get("versionId").is_none() {
+        crate::lifecycle::expiration(a, key.as_str(), rec, h);
+    }
     set(
         h,
         "content-type",

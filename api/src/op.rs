@@ -104,10 +104,14 @@ ops! {
     GetBucketAccelerateConfiguration => BucketOwner, "GetAccelerateConfiguration",
     GetBucketRequestPayment => BucketOwner, "GetBucketRequestPayment",
     GetBucketLifecycleConfiguration => BucketOwner, "GetLifecycleConfiguration",
+    /// Also the legacy PutBucketLifecycle (the same `?lifecycle` PUT).
+    PutBucketLifecycleConfiguration => BucketOwner, "PutLifecycleConfiguration",
     DeleteBucketLifecycle => BucketOwner, "PutLifecycleConfiguration",
     GetBucketEncryption => BucketOwner, "GetEncryptionConfiguration",
     DeleteBucketEncryption => BucketOwner, "PutEncryptionConfiguration",
     GetObjectLockConfiguration => BucketOwner, "GetBucketObjectLockConfiguration",
+    /// Enables Object Lock (where versioning is enabled) and sets its default retention.
+    PutObjectLockConfiguration => BucketOwner, "PutBucketObjectLockConfiguration",
     GetBucketOwnershipControls => BucketOwner, "GetBucketOwnershipControls",
     /// The bucket's Object Ownership: who owns new objects, whether ACLs count.
     PutBucketOwnershipControls => BucketOwner, "PutBucketOwnershipControls",
@@ -140,6 +144,12 @@ ops! {
     GetObjectTagging => BucketOwner, "GetObjectTagging",
     PutObjectTagging => BucketOwner, "PutObjectTagging",
     DeleteObjectTagging => BucketOwner, "DeleteObjectTagging",
+    GetObjectRetention => BucketOwner, "GetObjectRetention",
+    /// Shortening or removing a GOVERNANCE retention also needs
+    /// `s3:BypassGovernanceRetention` (see `object_lock`).
+    PutObjectRetention => BucketOwner, "PutObjectRetention",
+    GetObjectLegalHold => BucketOwner, "GetObjectLegalHold",
+    PutObjectLegalHold => BucketOwner, "PutObjectLegalHold",
     CreateMultipartUpload => Bucket(Write), "PutObject",
     UploadPart => Bucket(Write), "PutObject",
     /// Also READ on the copy source (`x-amz-copy-source`).
@@ -262,10 +272,12 @@ impl Op {
                 (Some("accelerate"), M::GET) => Op::GetBucketAccelerateConfiguration,
                 (Some("requestPayment"), M::GET) => Op::GetBucketRequestPayment,
                 (Some("lifecycle"), M::GET) => Op::GetBucketLifecycleConfiguration,
+                (Some("lifecycle"), M::PUT) => Op::PutBucketLifecycleConfiguration,
                 (Some("lifecycle"), M::DELETE) => Op::DeleteBucketLifecycle,
                 (Some("encryption"), M::GET) => Op::GetBucketEncryption,
                 (Some("encryption"), M::DELETE) => Op::DeleteBucketEncryption,
                 (Some("object-lock"), M::GET) => Op::GetObjectLockConfiguration,
+                (Some("object-lock"), M::PUT) => Op::PutObjectLockConfiguration,
                 (Some("ownershipControls"), M::GET) => Op::GetBucketOwnershipControls,
                 (Some("ownershipControls"), M::PUT) => Op::PutBucketOwnershipControls,
                 (Some("ownershipControls"), M::DELETE) => Op::DeleteBucketOwnershipControls,
@@ -318,8 +330,12 @@ impl Op {
                 (Some("uploadId"), M::POST) => Op::CompleteMultipartUpload,
                 (Some("uploadId"), M::DELETE) => Op::AbortMultipartUpload,
                 (Some("uploadId"), M::GET) => Op::ListParts,
+                (Some("retention"), M::GET) => Op::GetObjectRetention,
+                (Some("retention"), M::PUT) => Op::PutObjectRetention,
+                (Some("legal-hold"), M::GET) => Op::GetObjectLegalHold,
+                (Some("legal-hold"), M::PUT) => Op::PutObjectLegalHold,
                 (
-                    Some(sub @ ("retention" | "legal-hold" | "restore" | "select" | "torrent")),
+                    Some(sub @ ("restore" | "select" | "torrent")),
                     m @ (M::PUT | M::POST | M::GET | M::DELETE),
                 ) => return Err(not_implemented(&m, sub, target)),
                 _ => return Err(method_not_allowed()),
@@ -369,6 +385,10 @@ impl Op {
             | GetObjectTagging
             | PutObjectTagging
             | DeleteObjectTagging
+            | GetObjectRetention
+            | PutObjectRetention
+            | GetObjectLegalHold
+            | PutObjectLegalHold
             | CreateMultipartUpload
             | UploadPart
             | UploadPartCopy
@@ -498,7 +518,15 @@ mod tests {
         );
         assert_eq!(
             op(Method::PUT, "/b", Some("lifecycle")),
+            Ok(Op::PutBucketLifecycleConfiguration)
+        );
+        assert_eq!(
+            op(Method::PUT, "/b", Some("website")),
             Err(S3ErrorCode::NotImplemented)
+        );
+        assert_eq!(
+            op(Method::PUT, "/b/k", Some("retention")),
+            Ok(Op::PutObjectRetention)
         );
         assert_eq!(
             op(Method::PUT, "/b", Some("policy")),

@@ -118,6 +118,11 @@ pub struct Gate {
     key_name: Option<String>,
     /// Whether a loaded policy has conditions on existing object tags.
     pub wants_object_tags: bool,
+    /// The bucket's Object Lock configuration (present: Object Lock is on), loaded with the
+    /// other documents for the write handlers' default retention.
+    pub object_lock: Option<cairn_metadata::object_lock::ObjectLockConfig>,
+    /// The bucket's lifecycle rules as stored (for `x-amz-expiration`).
+    pub lifecycle: Option<Vec<u8>>,
     /// The bucket's stored ACL (JSON grants), if it has one.
     bucket_acl: Option<Vec<u8>>,
     /// A stored policy that this build cannot read (written by another version): it
@@ -171,6 +176,12 @@ impl Gate {
                         gate.ownership = Ownership::parse(&text(value)?).unwrap_or_default();
                     }
                     BucketConfigKind::Acl => gate.bucket_acl = Some(value),
+                    BucketConfigKind::ObjectLock => {
+                        gate.object_lock = Some(
+                            cairn_metadata::object_lock::ObjectLockConfig::decode(&value)?,
+                        )
+                    }
+                    BucketConfigKind::Lifecycle => gate.lifecycle = Some(value),
                     _ => {}
                 }
             }

@@ -18,9 +18,9 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::op::{Op, Target};
 use crate::query::Query;
 use crate::{
-    access_config, acl_ops, attributes, auth, bucket, bucket_config, copy, cors, delete, limits,
-    listing, metrics, multipart, multipart_complete, multipart_list, object, post_object, tagging,
-    versioning, ApiState,
+    access_config, acl_ops, attributes, auth, bucket, bucket_config, copy, cors, delete, lifecycle,
+    limits, listing, metrics, multipart, multipart_complete, multipart_list, object, object_lock,
+    post_object, tagging, versioning, ApiState,
 };
 
 /// A request, classified.
@@ -171,11 +171,8 @@ async fn route(
         | Op::GetBucketLogging
         | Op::GetBucketAccelerateConfiguration
         | Op::GetBucketRequestPayment
-        | Op::GetBucketLifecycleConfiguration
-        | Op::DeleteBucketLifecycle
         | Op::GetBucketEncryption
         | Op::DeleteBucketEncryption
-        | Op::GetObjectLockConfiguration
         | Op::GetBucketWebsite
         | Op::DeleteBucketWebsite
         | Op::GetBucketReplication
@@ -190,12 +187,21 @@ async fn route(
         | Op::GetBucketOwnershipControls
         | Op::PutBucketOwnershipControls
         | Op::DeleteBucketOwnershipControls => access_config::dispatch(st, a, req).await,
+        Op::GetBucketLifecycleConfiguration => lifecycle::get(a).await,
+        Op::PutBucketLifecycleConfiguration => lifecycle::put(st, a, req).await,
+        Op::DeleteBucketLifecycle => lifecycle::delete(st, a).await,
+        Op::GetObjectLockConfiguration => object_lock::get_configuration(a).await,
+        Op::PutObjectLockConfiguration => object_lock::put_configuration(st, a, req).await,
+        Op::GetObjectRetention => object_lock::get_retention(st, a, &key()?, q).await,
+        Op::PutObjectRetention => object_lock::put_retention(st, a, &key()?, q, req).await,
+        Op::GetObjectLegalHold => object_lock::get_legal_hold(st, a, &key()?, q).await,
+        Op::PutObjectLegalHold => object_lock::put_legal_hold(st, a, &key()?, q, req).await,
         Op::DeleteObjects => delete::delete_objects(st, a, req).await,
         Op::PostObject => Err(S3Error::internal(
             "PostObject is dispatched before authorization",
         )),
-        Op::GetObject => object::get_object(st, a, q, h, false).await,
-        Op::HeadObject => object::get_object(st, a, q, h, true).await,
+        Op::GetObject => object::get_object(st, a, &key()?, q, h, false).await,
+        Op::HeadObject => object::get_object(st, a, &key()?, q, h, true).await,
         Op::GetObjectAttributes => attributes::get_object_attributes(a, h).await,
         Op::PutObject => {
             let acl = access::new_object_acl(st, a, h).await?;
@@ -205,7 +211,7 @@ async fn route(
             let acl = access::new_object_acl(st, a, h).await?;
             copy::copy_object(st, a, &key()?, h, acl).await
         }
-        Op::DeleteObject => delete::delete_object(st, a, &key()?, q).await,
+        Op::DeleteObject => delete::delete_object(st, a, &key()?, q, h).await,
         Op::GetObjectAcl => acl_ops::get_object_acl(st, a).await,
         Op::PutObjectAcl => acl_ops::put_object_acl(st, a, &key()?, q, req).await,
         Op::GetObjectTagging => tagging::get_object_tagging(st, a, &key()?, q).await,

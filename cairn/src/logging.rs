@@ -13,6 +13,7 @@ const OWN_CRATES: &[&str] = &[
     "cairn_datanode",
     "cairn_erasure",
     "cairn_heal",
+    "cairn_lifecycle",
     "cairn_metadata",
     "cairn_metadata_raft",
     "cairn_metadata_rocks",

@@ -16,7 +16,7 @@ use cairn_metadata_rocks::RocksMetadataStore;
 use cairn_objects::{ObjectService, ObjectsConfig};
 use cairn_types::clock::now_ms;
 use cairn_types::{EcScheme, NodeId};
-use cairn_worker::WorkerRegistry;
+use cairn_worker::{Schedule, WorkerRegistry};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
@@ -224,6 +224,31 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         Some(leading.clone()),
         shutdown_rx.clone(),
     ));
+    // Lifecycle rules run once per cluster too: on the leader, continuing a run a previous
+    // leader left unfinished.
+    let lifecycle_period = match args.lifecycle_day_secs {
+        0 => Duration::from_secs(args.lifecycle_interval.max(1)),
+        day => Duration::from_millis((day * 1000 / 4).clamp(200, 1000)),
+    };
+    let lifecycle = tokio::spawn(
+        workers
+            .register(
+                "lifecycle",
+                "expires objects, removes noncurrent versions and aborts old uploads as bucket lifecycle rules say",
+            )?
+            .run(
+                cairn_lifecycle::LifecycleJob::new(
+                    objects.clone(),
+                    cairn_lifecycle::DayLength::secs(args.lifecycle_day_secs),
+                    args.lifecycle_rate,
+                )
+                .while_leading(leading.clone()),
+                Schedule::every(lifecycle_period)
+                    .at_start()
+                    .gated(leading.clone(), "only the metadata leader runs lifecycle rules"),
+                shutdown_rx.clone(),
+            ),
+    );
     let healer = Healer::new(
         objects.clone(),
         HealConfig {
@@ -431,6 +456,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     a?;
     b?;
     let _ = gc.await;
+    let _ = lifecycle.await;
     let _ = heal_task.await;
     let _ = watcher.await;
     datanodes.join().await;

@@ -49,13 +49,15 @@ pub const NODE_PREFIX: &str = "node/";
 pub const SCRUB_HISTORY_KEY: &str = "scrub-history";
 /// Key in `sys` of the cluster-wide Block Public Access settings.
 pub const PUBLIC_ACCESS_BLOCK_KEY: &str = "public-access-block";
+/// Key in `sys` of the lifecycle worker's progress (its own JSON; see `cairn-lifecycle`).
+pub const LIFECYCLE_PROGRESS_KEY: &str = "lifecycle-progress";
 /// Scrub summaries the history keeps.
 pub const SCRUB_HISTORY_LEN: usize = 50;
 
 /// Keys in `sys` that only `apply` writes: the counters, the registry's, and every key
 /// with a typed command (`orphan-barrier` is what older builds wrote for
 /// [`Command::Barrier`]).
-const OWNED_KEYS: [&str; 10] = [
+const OWNED_KEYS: [&str; 11] = [
     "gc-next-seq",
     "version-next-seq",
     "datanode-next-id",
@@ -65,6 +67,7 @@ const OWNED_KEYS: [&str; 10] = [
     CA_KEY,
     SCRUB_HISTORY_KEY,
     PUBLIC_ACCESS_BLOCK_KEY,
+    LIFECYCLE_PROGRESS_KEY,
     "orphan-barrier",
 ];
 /// Prefixes in `sys` that only `apply` writes under.
@@ -202,6 +205,11 @@ pub async fn public_access_block(meta: &dyn MetadataStore) -> Result<PublicAcces
 /// The value under [`PUBLIC_ACCESS_BLOCK_KEY`].
 pub fn decode_public_access_block(raw: &[u8]) -> Result<PublicAccessBlock> {
     decode_value(raw, "public access block", json)
+}
+
+/// The lifecycle worker's progress as it recorded it (opaque here).
+pub async fn lifecycle_progress(meta: &dyn MetadataStore) -> Result<Option<Vec<u8>>> {
+    meta.get_sys(LIFECYCLE_PROGRESS_KEY).await
 }
 
 /// Summaries of past scrubs, oldest first.

@@ -17,6 +17,7 @@ use crate::data_refs::{self, DataAddress, ShardMove};
 use crate::keys::{self, Cf};
 use crate::multipart;
 pub use crate::multipart::CompletePart;
+use crate::object_lock::{self, ObjectLock, ObjectLockConfig, Removal, Retention};
 use crate::records::{
     decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectAcl,
     ObjectRecord, PartRecord, PublicAccessBlock, StoredChecksum, TagSet, UploadRecord,
@@ -220,6 +221,37 @@ pub enum Command {
     },
     /// Sets (`Some`) or removes (`None`) the cluster-wide Block Public Access settings.
     SetPublicAccessBlock(Option<PublicAccessBlock>),
+    /// [`Command::DeleteVersion`] at the gateway's clock `now_ms`: refused while Object Lock
+    /// protects the version (GOVERNANCE yields to `bypass_governance`), see
+    /// [`crate::object_lock`]. Every removal of a version by id uses this one.
+    DeleteVersionAt {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: Option<String>,
+        now_ms: i64,
+        bypass_governance: bool,
+    },
+    /// Sets (`Some`) or removes (`None`) the retention of one version of an object in a
+    /// bucket with Object Lock, as [`crate::object_lock::check_retention_change`] allows.
+    SetObjectRetention {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: VersionSel,
+        retention: Option<Retention>,
+        now_ms: i64,
+        bypass_governance: bool,
+    },
+    /// Puts on (`true`) or takes off the legal hold of one version of an object in a bucket
+    /// with Object Lock.
+    SetObjectLegalHold {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: VersionSel,
+        on: bool,
+    },
+    /// Records the lifecycle worker's progress (where its run stands, what it has done), so
+    /// that a new leader continues the run (opaque bytes, the worker's own format).
+    SetLifecycleProgress(Vec<u8>),
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -340,11 +372,77 @@ pub fn apply(
                 bucket,
                 key,
                 version_id.as_deref(),
+                Removal::default(),
                 &mut writes,
                 &mut dead,
             )?;
             queue_gc(view, &mut writes, dead)?;
             CommandOutput::Deleted(d)
+        }
+        Command::DeleteVersionAt {
+            bucket,
+            key,
+            version_id,
+            now_ms,
+            bypass_governance,
+        } => {
+            require_bucket(view, bucket)?;
+            let mut dead = Vec::new();
+            let how = Removal {
+                now_ms: Some(*now_ms),
+                bypass_governance: *bypass_governance,
+            };
+            let d = versions::delete_version(
+                view,
+                bucket,
+                key,
+                version_id.as_deref(),
+                how,
+                &mut writes,
+                &mut dead,
+            )?;
+            queue_gc(view, &mut writes, dead)?;
+            CommandOutput::Deleted(d)
+        }
+        Command::SetObjectRetention {
+            bucket,
+            key,
+            version,
+            retention,
+            now_ms,
+            bypass_governance,
+        } => {
+            require_bucket(view, bucket)?;
+            require_object_lock(view, bucket)?;
+            let id = versions::update_checked(view, bucket, key, version, &mut writes, |o| {
+                let mut lock = ObjectLock::of(o);
+                object_lock::check_retention_change(
+                    lock.retention,
+                    *retention,
+                    *now_ms,
+                    *bypass_governance,
+                )?;
+                lock.retention = *retention;
+                lock.store(&mut o.headers);
+                Ok(())
+            })?;
+            CommandOutput::Tagged(id)
+        }
+        Command::SetObjectLegalHold {
+            bucket,
+            key,
+            version,
+            on,
+        } => {
+            require_bucket(view, bucket)?;
+            require_object_lock(view, bucket)?;
+            let id = versions::update_checked(view, bucket, key, version, &mut writes, |o| {
+                let mut lock = ObjectLock::of(o);
+                lock.legal_hold = Some(*on);
+                lock.store(&mut o.headers);
+                Ok(())
+            })?;
+            CommandOutput::Tagged(id)
         }
         Command::SetObjectTags {
             bucket,
@@ -511,6 +609,9 @@ pub fn apply(
                 let next = VersioningState::parse(value.as_deref())?;
                 versions::change_state(view, bucket, next, &mut writes)?;
             }
+            if *kind == BucketConfigKind::ObjectLock {
+                check_object_lock_config(view, bucket, value.as_deref())?;
+            }
             writes.push(Write {
                 cf: Cf::BucketConfig,
                 key: keys::bucket_config(bucket, *kind),
@@ -566,6 +667,14 @@ pub fn apply(
             access_keys::set_policy(view, access_key, policy.as_deref(), &mut writes)?;
             CommandOutput::Done
         }
+        Command::SetLifecycleProgress(raw) => {
+            writes.push(put(
+                Cf::Sys,
+                cluster_state::LIFECYCLE_PROGRESS_KEY.as_bytes().to_vec(),
+                raw.clone(),
+            ));
+            CommandOutput::Done
+        }
         Command::SetPublicAccessBlock(pab) => {
             cluster_state::set_public_access_block(pab.as_ref(), &mut writes);
             CommandOutput::Done
@@ -584,6 +693,49 @@ pub fn apply(
         }
     };
     Ok((writes, out))
+}
+
+/// Object Lock, once on, stays on; it needs versioning enabled, and its value must read.
+fn check_object_lock_config(
+    view: &dyn StateView,
+    bucket: &BucketName,
+    value: Option<&[u8]>,
+) -> Result<(), MetadataError> {
+    let Some(raw) = value else {
+        if view
+            .get(
+                Cf::BucketConfig,
+                &keys::bucket_config(bucket, BucketConfigKind::ObjectLock),
+            )?
+            .is_some()
+        {
+            return Err(MetadataError::InvalidBucketState(
+                "Object Lock cannot be turned off once it is enabled".into(),
+            ));
+        }
+        return Ok(());
+    };
+    ObjectLockConfig::decode(raw)?;
+    if versions::state(view, bucket)? != VersioningState::Enabled {
+        return Err(MetadataError::InvalidBucketState(
+            "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Retention and legal holds exist only in buckets with Object Lock.
+fn require_object_lock(view: &dyn StateView, bucket: &BucketName) -> Result<(), MetadataError> {
+    match view.get(
+        Cf::BucketConfig,
+        &keys::bucket_config(bucket, BucketConfigKind::ObjectLock),
+    )? {
+        Some(_) => Ok(()),
+        None => Err(MetadataError::InvalidBucketState(
+            "Bucket is missing Object Lock Configuration".into(),
+        )),
+    }
 }
 
 /// Fails with `PreconditionFailed` (or `NoSuchKey` for `IfMatch` on a missing key) when the

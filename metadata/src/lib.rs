@@ -31,6 +31,7 @@ pub mod keys;
 pub mod list;
 mod memory;
 pub mod multipart;
+pub mod object_lock;
 pub mod overlay;
 pub mod read;
 pub mod records;
@@ -107,6 +108,13 @@ pub enum MetadataError {
     /// appended: forwarded-write replies carry this enum.)
     #[error("conflicting concurrent change: {0}")]
     Conflict(String),
+    /// Object Lock protects the version (retention or legal hold): nothing was done.
+    #[error("object locked: {0}")]
+    ObjectLocked(String),
+    /// The bucket's state does not allow the change (e.g. suspending versioning or turning
+    /// off Object Lock on a bucket with Object Lock).
+    #[error("invalid bucket state: {0}")]
+    InvalidBucketState(String),
 }
 
 impl MetadataError {

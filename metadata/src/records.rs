@@ -339,10 +339,16 @@ pub enum BucketConfigKind {
     PublicAccessBlock = 6,
     /// The bucket's Object Ownership setting (its name as text, e.g. `ObjectWriter`).
     OwnershipControls = 7,
+    /// Object Lock is enabled (for good) with this default retention (JSON
+    /// [`crate::object_lock::ObjectLockConfig`]); see [`crate::object_lock`].
+    ObjectLock = 8,
+    /// The lifecycle rules (JSON, written and read by the S3 front end and the lifecycle
+    /// worker).
+    Lifecycle = 9,
 }
 
 impl BucketConfigKind {
-    pub const ALL: [BucketConfigKind; 7] = [
+    pub const ALL: [BucketConfigKind; 9] = [
         BucketConfigKind::Versioning,
         BucketConfigKind::Cors,
         BucketConfigKind::Tagging,
@@ -350,6 +356,8 @@ impl BucketConfigKind {
         BucketConfigKind::Policy,
         BucketConfigKind::PublicAccessBlock,
         BucketConfigKind::OwnershipControls,
+        BucketConfigKind::ObjectLock,
+        BucketConfigKind::Lifecycle,
     ];
 }
 

@@ -22,7 +22,7 @@ use crate::{MetadataError, MetadataStore};
 
 mod access;
 mod buckets;
-mod fixtures;
+pub(crate) mod fixtures;
 mod multipart;
 mod objects;
 mod system;

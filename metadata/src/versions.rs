@@ -26,6 +26,7 @@ use cairn_types::{BucketName, NodeId, ObjectKey, ShardId};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, Cf};
+use crate::object_lock::{guard_removal, Removal};
 use crate::records::{decode, encode, BucketConfigKind, ObjectRecord, VersionRecord};
 use crate::state::{del, put, StateView, Write};
 use crate::MetadataError;
@@ -91,6 +92,17 @@ pub(crate) fn change_state(
     next: VersioningState,
     writes: &mut Vec<Write>,
 ) -> Result<(), MetadataError> {
+    let locked = view
+        .get(
+            Cf::BucketConfig,
+            &keys::bucket_config(bucket, BucketConfigKind::ObjectLock),
+        )?
+        .is_some();
+    if locked && next != VersioningState::Enabled {
+        return Err(MetadataError::InvalidBucketState(
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
+        ));
+    }
     match (state(view, bucket)?, next) {
         (VersioningState::Unversioned, VersioningState::Unversioned) => Ok(()),
         (_, VersioningState::Unversioned) => Err(MetadataError::IllegalVersioning(
@@ -190,18 +202,21 @@ fn current(
         .transpose()
 }
 
-/// Removes the `null` version of `key`, queueing its shards.
+/// Removes the `null` version of `key`, queueing its shards (refused when Object Lock
+/// protects it: these commands carry no clock, so any retention holds).
 fn remove_null(
     versions: &[(Vec<u8>, VersionRecord)],
     writes: &mut Vec<Write>,
     dead: &mut DeadShards,
-) {
+) -> Result<(), MetadataError> {
     for (k, v) in versions.iter().filter(|(_, v)| v.version_id.is_none()) {
         if let Some(o) = &v.object {
+            guard_removal(o, Removal::default())?;
             dead.extend(o.data.shards());
         }
         writes.push(del(Cf::Versions, k.clone()));
     }
+    Ok(())
 }
 
 /// Writes `record` as the new current object of `key`; returns it with its final version id
@@ -220,6 +235,7 @@ pub(crate) fn write_object(
         VersioningState::Unversioned => {
             record.version_id = None;
             if let Some(old) = current(view, bucket, key.as_str())? {
+                guard_removal(&old, Removal::default())?;
                 dead.extend(old.data.shards());
             }
         }
@@ -235,7 +251,7 @@ pub(crate) fn write_object(
                 }
             } else {
                 record.version_id = None;
-                remove_null(&load(view, bucket, key.as_str())?, writes, dead);
+                remove_null(&load(view, bucket, key.as_str())?, writes, dead)?;
             }
             let mut seqs = SeqAlloc::new(view)?;
             let version = VersionRecord {
@@ -280,6 +296,7 @@ pub(crate) fn delete_current(
         VersioningState::Unversioned => {
             let existed = cur.is_some();
             if let Some(old) = cur {
+                guard_removal(&old, Removal::default())?;
                 dead.extend(old.data.shards());
             }
             return Ok(Deletion {
@@ -297,7 +314,7 @@ pub(crate) fn delete_current(
             Some(marker_id.to_string())
         }
         VersioningState::Suspended => {
-            remove_null(&load(view, bucket, key.as_str())?, writes, dead);
+            remove_null(&load(view, bucket, key.as_str())?, writes, dead)?;
             None
         }
     };
@@ -320,12 +337,14 @@ pub(crate) fn delete_current(
     })
 }
 
-/// DeleteObject with a version id (`None` is `null`): removes that version for good.
+/// DeleteObject with a version id (`None` is `null`): removes that version for good, unless
+/// Object Lock protects it (`how`).
 pub(crate) fn delete_version(
     view: &dyn StateView,
     bucket: &BucketName,
     key: &ObjectKey,
     id: Option<&str>,
+    how: Removal,
     writes: &mut Vec<Write>,
     dead: &mut DeadShards,
 ) -> Result<Deletion, MetadataError> {
@@ -340,6 +359,7 @@ pub(crate) fn delete_version(
         let cur = current(view, bucket, key.as_str())?;
         return match cur {
             Some(old) if id.is_none() && old.version_id.is_none() => {
+                guard_removal(&old, how)?;
                 dead.extend(old.data.shards());
                 writes.push(del(Cf::Objects, keys::object(bucket, key.as_str())));
                 Ok(Deletion {
@@ -357,10 +377,11 @@ pub(crate) fn delete_version(
         return Ok(gone);
     };
     let (k, v) = &versions[i];
-    writes.push(del(Cf::Versions, k.clone()));
     if let Some(o) = &v.object {
+        guard_removal(o, how)?;
         dead.extend(o.data.shards());
     }
+    writes.push(del(Cf::Versions, k.clone()));
     if i == 0 {
         let ok = keys::object(bucket, key.as_str());
         match versions.get(1).and_then(|(_, next)| next.object.as_ref()) {
@@ -385,6 +406,21 @@ pub(crate) fn update(
     writes: &mut Vec<Write>,
     change: impl Fn(&mut ObjectRecord),
 ) -> Result<Option<String>, MetadataError> {
+    update_checked(view, bucket, key, sel, writes, |o| {
+        change(o);
+        Ok(())
+    })
+}
+
+/// [`update`] with a change that may refuse (e.g. a retention Object Lock forbids).
+pub(crate) fn update_checked(
+    view: &dyn StateView,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    sel: &VersionSel,
+    writes: &mut Vec<Write>,
+    change: impl Fn(&mut ObjectRecord) -> Result<(), MetadataError>,
+) -> Result<Option<String>, MetadataError> {
     let ok = keys::object(bucket, key.as_str());
     let cur = current(view, bucket, key.as_str())?;
     let versions = load(view, bucket, key.as_str())?;
@@ -400,7 +436,7 @@ pub(crate) fn update(
     if versions.is_empty() {
         return match cur {
             Some(mut rec) if rec.version_id.as_deref() == want => {
-                change(&mut rec);
+                change(&mut rec)?;
                 writes.push(put(Cf::Objects, ok, encode(&rec)));
                 Ok(None)
             }
@@ -418,7 +454,7 @@ pub(crate) fn update(
     let Some(obj) = v.object.as_mut() else {
         return Err(MetadataError::DeleteMarker);
     };
-    change(obj);
+    change(obj)?;
     if i == 0 {
         writes.push(put(Cf::Objects, ok, encode(&*obj)));
     }

@@ -502,16 +502,21 @@ impl ObjectService {
     }
 
     /// Removes one version for good (`None`: the null version); its shards go to GC.
+    /// Refused while Object Lock protects it (`bypass_governance`: the caller may remove a
+    /// version under GOVERNANCE retention).
     pub async fn delete_version(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version_id: Option<String>,
+        bypass_governance: bool,
     ) -> Result<Deletion, ObjectsError> {
-        self.apply_delete(Command::DeleteVersion {
+        self.apply_delete(Command::DeleteVersionAt {
             bucket: bucket.clone(),
             key: key.clone(),
             version_id,
+            now_ms: cairn_types::clock::now_ms(),
+            bypass_governance,
         })
         .await
     }

@@ -162,6 +162,18 @@ pub struct ServerArgs {
     /// Shards of a stripe that must be durable before a write succeeds (default DATA+1).
     #[arg(long)]
     pub write_quorum: Option<usize>,
+    /// Seconds between lifecycle runs over the buckets with lifecycle rules (a run that
+    /// takes longer starts the next one when it ends).
+    #[arg(long, default_value_t = 3600, env = "CAIRN_LIFECYCLE_INTERVAL")]
+    pub lifecycle_interval: u64,
+    /// For tests only: a lifecycle "day" lasts this many seconds (0: a real day), like RGW's
+    /// `rgw_lc_debug_interval`; runs then start every second or so.
+    #[arg(long, default_value_t = 0, env = "CAIRN_LIFECYCLE_DAY_SECS")]
+    pub lifecycle_day_secs: u64,
+    /// Most lifecycle deletions and aborts per second (so that expiring millions of objects
+    /// never crowds out requests).
+    #[arg(long, default_value_t = 500, env = "CAIRN_LIFECYCLE_RATE")]
+    pub lifecycle_rate: u32,
     /// Seconds between scheduled light scrubs (Merkle comparison; 0: only on request).
     #[arg(long, default_value_t = 3600, env = "CAIRN_SCRUB_INTERVAL")]
     pub scrub_interval: u64,

@@ -346,6 +346,15 @@ fn new_commands_are_appended_after_the_old_ones() {
         30
     );
     assert_eq!(idx(&Command::SetPublicAccessBlock(None)), 31);
+    assert_eq!(
+        idx(&Command::SetObjectLegalHold {
+            bucket: cairn_types::BucketName::new("b-b").unwrap(),
+            key: cairn_types::ObjectKey::new("k").unwrap(),
+            version: crate::VersionSel::Latest,
+            on: false,
+        }),
+        34
+    );
 }
 
 #[test]

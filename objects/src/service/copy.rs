@@ -6,6 +6,7 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+use cairn_metadata::object_lock::ObjectLock;
 use cairn_metadata::{ObjectAcl, ObjectRecord, StoredChecksum, TagSet};
 use cairn_sigv4::{ChecksumAlgorithm, Checksummer};
 use cairn_types::{BucketName, ObjectKey};
@@ -30,6 +31,9 @@ pub struct CopyObject {
     pub acl: ObjectAcl,
     /// The checksum to compute; `None`: the source's algorithm, if it has one.
     pub checksum: Option<ChecksumAlgorithm>,
+    /// The copy's Object Lock (from the request or the bucket's default; never the
+    /// source's).
+    pub lock: ObjectLock,
 }
 
 /// A checksum computed over a body while it streams.
@@ -84,6 +88,7 @@ impl ObjectService {
             tags,
             acl,
             checksum,
+            lock,
         } = copy;
         let algorithm = checksum.or_else(|| {
             source
@@ -91,11 +96,12 @@ impl ObjectService {
                 .as_ref()
                 .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm))
         });
-        let metadata = metadata.unwrap_or_else(|| ObjectMetadata {
+        let mut metadata = metadata.unwrap_or_else(|| ObjectMetadata {
             content_type: source.content_type.clone(),
             headers: source.headers.clone(),
             user_meta: source.user_meta.clone(),
         });
+        lock.store(&mut metadata.headers);
         let tags = tags.unwrap_or_else(|| source.tags.clone());
         let digest = Digest::new(algorithm);
         let body = self.copy_stream(&source, 0..source.size, &digest);

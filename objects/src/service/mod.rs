@@ -14,7 +14,8 @@ use std::future::Future;
 
 use bytes::Bytes;
 use cairn_metadata::{
-    Command, CommandOutput, Deletion, ObjectAcl, ObjectRecord, TagSet, VersionSel,
+    object_lock::Retention, Command, CommandOutput, Deletion, ObjectAcl, ObjectRecord, TagSet,
+    VersionSel,
 };
 use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
@@ -197,13 +198,15 @@ impl ObjectService {
     }
 
     /// Deletes `sel` of `key`: the current object (an unversioned bucket loses it, a
-    /// versioned one gains a delete marker) or one version for good. Returns what happened
+    /// versioned one gains a delete marker) or one version for good, unless Object Lock
+    /// protects it (`bypass_governance`: GOVERNANCE retention yields). Returns what happened
     /// and the version id to report (the marker created, or the version named).
     pub async fn delete_object(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         sel: VersionSel,
+        bypass_governance: bool,
     ) -> Result<(Deletion, Option<String>), ObjectsError> {
         match sel {
             VersionSel::Latest => {
@@ -216,7 +219,9 @@ impl ObjectService {
             }
             VersionSel::Id(id) => {
                 let shown = id.clone().unwrap_or_else(|| "null".into());
-                let d = self.delete_version(bucket, key, id).await?;
+                let d = self
+                    .delete_version(bucket, key, id, bypass_governance)
+                    .await?;
                 Ok((d, Some(shown)))
             }
         }
@@ -276,6 +281,58 @@ impl ObjectService {
             return Err(unexpected("SetObjectAclIfUnchanged", &out));
         };
         Ok(id.or_else(|| current.version_id.clone()))
+    }
+}
+
+impl ObjectService {
+    /// Sets (`Some`) or removes the retention of version `sel` of `key` (Object Lock's rules
+    /// decide in the state machine); returns the version id.
+    pub async fn set_object_retention(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        sel: VersionSel,
+        retention: Option<Retention>,
+        bypass_governance: bool,
+    ) -> Result<Option<String>, ObjectsError> {
+        let out = self
+            .meta
+            .apply(Command::SetObjectRetention {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version: sel,
+                retention,
+                now_ms: now_ms(),
+                bypass_governance,
+            })
+            .await?;
+        let CommandOutput::Tagged(id) = out else {
+            return Err(unexpected("SetObjectRetention", &out));
+        };
+        Ok(id)
+    }
+
+    /// Puts on or takes off the legal hold of version `sel` of `key`; returns its id.
+    pub async fn set_object_legal_hold(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        sel: VersionSel,
+        on: bool,
+    ) -> Result<Option<String>, ObjectsError> {
+        let out = self
+            .meta
+            .apply(Command::SetObjectLegalHold {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version: sel,
+                on,
+            })
+            .await?;
+        let CommandOutput::Tagged(id) = out else {
+            return Err(unexpected("SetObjectLegalHold", &out));
+        };
+        Ok(id)
     }
 }
 

@@ -265,7 +265,7 @@ async fn lookups_select_versions_and_name_delete_markers() {
     let v1_id = v1.version_id.clone().unwrap();
     let (d, marker) = f
         .svc
-        .delete_object(&f.bucket, &k, VersionSel::Latest)
+        .delete_object(&f.bucket, &k, VersionSel::Latest, false)
         .await
         .unwrap();
     assert!(d.delete_marker);
@@ -301,7 +301,7 @@ async fn lookups_select_versions_and_name_delete_markers() {
     ));
     // Removing the marker for good brings v1 back.
     f.svc
-        .delete_object(&f.bucket, &k, VersionSel::Id(Some(marker)))
+        .delete_object(&f.bucket, &k, VersionSel::Id(Some(marker)), false)
         .await
         .unwrap();
     let cur = f
@@ -371,6 +371,7 @@ async fn copies_carry_or_replace_metadata_and_tags() {
         tags,
         acl: acl(),
         checksum: Some(cairn_sigv4::ChecksumAlgorithm::Crc32),
+        lock: Default::default(),
     };
     let same = f.svc.copy_object(copy(None, None)).await.unwrap();
     assert_eq!(same.etag, src.etag);

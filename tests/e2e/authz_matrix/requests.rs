@@ -36,6 +36,12 @@ pub(super) const CORS_XML: &str = "<CORSConfiguration><CORSRule><AllowedOrigin>h
 pub(super) const TAGS_XML: &str =
     "<Tagging><TagSet><Tag><Key>changed</Key><Value>yes</Value></Tag></TagSet></Tagging>";
 
+pub(super) const LIFECYCLE_XML: &str = "<LifecycleConfiguration><Rule><ID>old</ID><Prefix>never-written/</Prefix><Status>Enabled</Status><Expiration><Days>3650</Days></Expiration></Rule></LifecycleConfiguration>";
+pub(super) const OBJECT_LOCK_XML: &str = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>";
+pub(super) const RETENTION_XML: &str =
+    "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2100-01-01T00:00:00Z</RetainUntilDate></Retention>";
+pub(super) const LEGAL_HOLD_XML: &str = "<LegalHold><Status>ON</Status></LegalHold>";
+
 pub(super) const OWNERSHIP_XML: &str = "<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule></OwnershipControls>";
 pub(super) const PAB_XML: &str = "<PublicAccessBlockConfiguration><BlockPublicAcls>false</BlockPublicAcls></PublicAccessBlockConfiguration>";
 
@@ -126,8 +132,12 @@ pub(super) fn shape(op: Op, f: &Fixture) -> Shape {
         }
         Op::GetBucketRequestPayment => s(Method::GET, false, "requestPayment", BucketOwner, OK),
         Op::GetBucketLifecycleConfiguration => {
-            s(Method::GET, false, "lifecycle", BucketOwner, NOT_FOUND)
+            s(Method::GET, false, "lifecycle", BucketOwner, &[200, 404])
         }
+        Op::PutBucketLifecycleConfiguration => Shape {
+            body: LIFECYCLE_XML.as_bytes().to_vec(),
+            ..s(Method::PUT, false, "lifecycle", BucketOwner, OK)
+        },
         Op::DeleteBucketLifecycle => s(Method::DELETE, false, "lifecycle", BucketOwner, NO_CONTENT),
         Op::GetBucketEncryption => s(Method::GET, false, "encryption", BucketOwner, NOT_FOUND),
         Op::DeleteBucketEncryption => {
@@ -136,6 +146,33 @@ pub(super) fn shape(op: Op, f: &Fixture) -> Shape {
         Op::GetObjectLockConfiguration => {
             s(Method::GET, false, "object-lock", BucketOwner, NOT_FOUND)
         }
+        // The matrix bucket has no Object Lock (it is not versioned): an allowed request
+        // reaches the handler, which refuses the bucket's state.
+        Op::PutObjectLockConfiguration => Shape {
+            body: OBJECT_LOCK_XML.as_bytes().to_vec(),
+            headers: vec![("content-md5".into(), md5_b64(OBJECT_LOCK_XML.as_bytes()))],
+            ..s(Method::PUT, false, "object-lock", BucketOwner, &[409])
+        },
+        Op::GetObjectRetention => Shape {
+            ok_missing_key: &[400],
+            ..s(Method::GET, true, "retention", BucketOwner, &[400])
+        },
+        Op::PutObjectRetention => Shape {
+            body: RETENTION_XML.as_bytes().to_vec(),
+            headers: vec![("content-md5".into(), md5_b64(RETENTION_XML.as_bytes()))],
+            ok_missing_key: &[400],
+            ..s(Method::PUT, true, "retention", BucketOwner, &[400])
+        },
+        Op::GetObjectLegalHold => Shape {
+            ok_missing_key: &[400],
+            ..s(Method::GET, true, "legal-hold", BucketOwner, &[400])
+        },
+        Op::PutObjectLegalHold => Shape {
+            body: LEGAL_HOLD_XML.as_bytes().to_vec(),
+            headers: vec![("content-md5".into(), md5_b64(LEGAL_HOLD_XML.as_bytes()))],
+            ok_missing_key: &[400],
+            ..s(Method::PUT, true, "legal-hold", BucketOwner, &[400])
+        },
         Op::GetBucketOwnershipControls => s(
             Method::GET,
             false,
