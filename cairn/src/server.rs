@@ -230,6 +230,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         0 => Duration::from_secs(args.lifecycle_interval.max(1)),
         day => Duration::from_millis((day * 1000 / 4).clamp(200, 1000)),
     };
+    let lifecycle_job = cairn_lifecycle::LifecycleJob::new(
+        objects.clone(),
+        cairn_lifecycle::DayLength::secs(args.lifecycle_day_secs),
+        args.lifecycle_rate,
+    )
+    .while_leading(leading.clone());
+    let lifecycle_stats = lifecycle_job.stats();
     let lifecycle = tokio::spawn(
         workers
             .register(
@@ -237,12 +244,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 "expires objects, removes noncurrent versions and aborts old uploads as bucket lifecycle rules say",
             )?
             .run(
-                cairn_lifecycle::LifecycleJob::new(
-                    objects.clone(),
-                    cairn_lifecycle::DayLength::secs(args.lifecycle_day_secs),
-                    args.lifecycle_rate,
-                )
-                .while_leading(leading.clone()),
+                lifecycle_job,
                 Schedule::every(lifecycle_period)
                     .at_start()
                     .gated(leading.clone(), "only the metadata leader runs lifecycle rules"),
@@ -275,6 +277,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     api_metrics.register(&mut registry);
     objects.metrics().register(&mut registry);
     healer.metrics().register(&mut registry);
+    lifecycle_stats.register(&mut registry);
     cairn_net::NetMetrics::global().register(&mut registry);
     let body_budget = cairn_api::budget::BodyBudget::new(
         args.max_inflight_bytes,

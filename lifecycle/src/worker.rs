@@ -12,8 +12,6 @@
 //! Pacing: at most `actions_per_sec` deletes per second, and a pause between pages, so that a
 //! bucket with millions of expired objects never crowds out foreground requests.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_metadata::{
@@ -24,6 +22,11 @@ use cairn_objects::{ObjectService, ObjectsError};
 use cairn_types::clock::now_ms;
 use cairn_types::{BucketName, ObjectKey};
 use cairn_worker::{Job, Round, Worker};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::LifecycleConfig;
@@ -32,18 +35,43 @@ use crate::schedule::{plan_key, Action, DayLength};
 /// Keys listed per page.
 const PAGE: usize = 500;
 
-/// What the worker has done, for metrics and `cairn status` (this process's counts since it
-/// started; the persisted [`Progress`] has the cluster's).
-#[derive(Debug, Default)]
+/// What this process's worker has done since it started, as Prometheus counters (the
+/// persisted [`Progress`] has the cluster's totals); clones share the values.
+#[derive(Debug, Clone, Default)]
 pub struct LifecycleStats {
-    pub expired: AtomicU64,
-    pub noncurrent_removed: AtomicU64,
-    pub markers_removed: AtomicU64,
-    pub uploads_aborted: AtomicU64,
-    /// Versions a rule named that Object Lock protects (left alone).
-    pub locked: AtomicU64,
-    pub failures: AtomicU64,
-    pub runs: AtomicU64,
+    /// Lifecycle actions done, by `action` (`expire`, `noncurrent`, `delete_marker`,
+    /// `abort_upload`) and `outcome` (`done`, `locked`: Object Lock kept the version,
+    /// `failed`).
+    pub actions: Family<ActionLabels, Counter>,
+    /// Complete runs over every bucket with rules.
+    pub runs: Counter,
+    /// When the last complete run finished (seconds since the epoch).
+    pub last_run: Gauge,
+}
+
+/// Labels of `cairn_lifecycle_actions_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: &'static str,
+    pub outcome: &'static str,
+}
+
+impl LifecycleStats {
+    /// Registers the counters under the `cairn_lifecycle` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("cairn_lifecycle");
+        r.register(
+            "actions",
+            "Lifecycle actions by action and outcome",
+            self.actions.clone(),
+        );
+        r.register("runs", "Complete lifecycle runs", self.runs.clone());
+        r.register(
+            "last_run_seconds",
+            "When the last complete lifecycle run finished",
+            self.last_run.clone(),
+        );
+    }
 }
 
 /// Counts of one kind of action.
@@ -124,7 +152,7 @@ pub struct LifecycleJob {
     objects: ObjectService,
     day: DayLength,
     actions_per_sec: u32,
-    stats: Arc<LifecycleStats>,
+    stats: LifecycleStats,
     /// While this says `false` (this node stopped leading), the run stops at its next page.
     leading: Option<tokio::sync::watch::Receiver<bool>>,
 }
@@ -135,7 +163,7 @@ impl LifecycleJob {
             objects,
             day,
             actions_per_sec: actions_per_sec.max(1),
-            stats: Arc::default(),
+            stats: LifecycleStats::default(),
             leading: None,
         }
     }
@@ -151,7 +179,7 @@ impl LifecycleJob {
         self.leading.as_ref().is_none_or(|l| *l.borrow())
     }
 
-    pub fn stats(&self) -> Arc<LifecycleStats> {
+    pub fn stats(&self) -> LifecycleStats {
         self.stats.clone()
     }
 
@@ -212,7 +240,8 @@ impl LifecycleJob {
         p.last_run_finished_ms = Some(now);
         p.last_run_ms = Some(now - p.run_started_ms);
         self.save(&p).await?;
-        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+        self.stats.runs.inc();
+        self.stats.last_run.set(now / 1000);
         let c = p.this_run;
         Ok(Round::Done(format!(
             "run {} over {} buckets with rules: {} expired, {} noncurrent versions and {} delete markers removed, {} uploads aborted, {} locked versions kept",
@@ -317,8 +346,8 @@ impl LifecycleJob {
         };
         let mut failed = false;
         for a in actions {
-            let (sel, done) = match &a {
-                Action::ExpireCurrent { .. } => (VersionSel::Latest, Done::Expired),
+            let (sel, done, label) = match &a {
+                Action::ExpireCurrent { .. } => (VersionSel::Latest, Done::Expired, "expire"),
                 Action::DeleteVersion {
                     expired_marker: true,
                     ..
@@ -333,6 +362,11 @@ impl LifecycleJob {
                         Done::MarkerRemoved
                     } else {
                         Done::NoncurrentRemoved
+                    },
+                    if *expired_marker {
+                        "delete_marker"
+                    } else {
+                        "noncurrent"
                     },
                 ),
             };
@@ -349,24 +383,23 @@ impl LifecycleJob {
                 }
             };
             failed |= matches!(outcome, Done::Locked | Done::Failed);
-            self.count(p, outcome);
+            self.count(p, label, outcome);
         }
     }
 
-    /// Counts an outcome in the run's, the cluster's and this process's counts.
-    fn count(&self, p: &mut Progress, outcome: Done) {
+    /// Counts an outcome of `action` in the run's, the cluster's and this process's counts.
+    fn count(&self, p: &mut Progress, action: &'static str, outcome: Done) {
         p.this_run.bump(outcome);
         p.total.bump(outcome);
-        let s = &self.stats;
-        let stat = match outcome {
-            Done::Expired => &s.expired,
-            Done::NoncurrentRemoved => &s.noncurrent_removed,
-            Done::MarkerRemoved => &s.markers_removed,
-            Done::UploadAborted => &s.uploads_aborted,
-            Done::Locked => &s.locked,
-            Done::Failed => &s.failures,
+        let outcome = match outcome {
+            Done::Locked => "locked",
+            Done::Failed => "failed",
+            _ => "done",
         };
-        stat.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .actions
+            .get_or_create(&ActionLabels { action, outcome })
+            .inc();
     }
 
     /// Aborts the bucket's incomplete multipart uploads the rules name.
@@ -411,7 +444,7 @@ impl LifecycleJob {
                         Done::Failed
                     }
                 };
-                self.count(p, outcome);
+                self.count(p, "abort_upload", outcome);
             }
             match (page.is_truncated, last) {
                 (true, Some((key, id))) => {

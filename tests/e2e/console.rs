@@ -138,7 +138,7 @@ fn the_console_edits_bucket_and_key_policies() {
 }
 
 /// Logs in to the console API as `ak`/`sk`; returns the session cookie (`name=value`).
-fn console_login(server: &Server, ak: &str, sk: &str) -> String {
+pub(crate) fn console_login(server: &Server, ak: &str, sk: &str) -> String {
     let body = serde_json::json!({ "access_key": ak, "secret_key": sk }).to_string();
     let r = raw_request(
         server.admin,
@@ -154,11 +154,11 @@ fn console_login(server: &Server, ak: &str, sk: &str) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
-fn console_call(server: &Server, method: &str, path: &str, cookie: &str) -> RawResponse {
+pub(crate) fn console_call(server: &Server, method: &str, path: &str, cookie: &str) -> RawResponse {
     console_send(server, method, path, cookie, "{}")
 }
 
-fn console_send(
+pub(crate) fn console_send(
     server: &Server,
     method: &str,
     path: &str,

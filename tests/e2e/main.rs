@@ -32,6 +32,7 @@ mod memory;
 mod multipart;
 mod multipart_checksums;
 mod multipart_durability;
+mod object_lock;
 mod orphans;
 mod policies;
 mod post_object;

@@ -141,6 +141,8 @@ struct ClusterStatus<'a> {
     ring: super::nodes::RingView,
     /// This node's background workers.
     workers: Vec<cairn_worker::WorkerSnapshot>,
+    /// The cluster's lifecycle runs, as the leader's worker recorded them.
+    lifecycle: cairn_lifecycle::worker::Progress,
 }
 
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
@@ -212,6 +214,9 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
             rebalance_pending,
             ring: super::nodes::ring_view(&st.objects),
             workers: st.workers.snapshot(),
+            lifecycle: cairn_lifecycle::worker::Progress::load(&st.objects)
+                .await
+                .unwrap_or_default(),
         },
     )
 }

@@ -363,6 +363,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
     if v["workers"].is_array() {
         print!("{}", workers_table(&v["workers"]));
     }
+    println!("{}", lifecycle_line(&v["lifecycle"], now));
     let pending = v["rebalance_pending"].as_u64().unwrap_or(0);
     if pending > 0 {
         let avg = live_total.checked_div(shards_total).unwrap_or(0);
@@ -374,6 +375,32 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         println!("rebalancing: nothing to move");
     }
     Ok(())
+}
+
+/// The lifecycle line of `cairn status`: the run in progress (where it stands) or the last
+/// one, and what every run has done.
+fn lifecycle_line(l: &serde_json::Value, now: i64) -> String {
+    let t = &l["total"];
+    let totals = format!(
+        "{} expired, {} noncurrent versions and {} delete markers removed, {} uploads aborted, {} locked versions kept, {} failures",
+        t["expired"], t["noncurrent_removed"], t["markers_removed"], t["uploads_aborted"], t["locked"], t["failures"]
+    );
+    let run = l["run"].as_u64().unwrap_or(0);
+    if run == 0 {
+        return "lifecycle: no run yet".into();
+    }
+    match (l["bucket"].as_str(), l["last_run_finished_ms"].as_i64()) {
+        (Some(b), _) => format!(
+            "lifecycle: run {run} in progress at bucket {b} (after key {:?}); all runs: {totals}",
+            l["key_marker"].as_str().unwrap_or("")
+        ),
+        (None, Some(done)) => format!(
+            "lifecycle: run {run} finished {} ago in {} ms; all runs: {totals}",
+            age(now - done),
+            l["last_run_ms"]
+        ),
+        (None, None) => format!("lifecycle: run {run}; all runs: {totals}"),
+    }
 }
 
 /// The workers of `GET /admin/workers` (or `cairn status`) as a table: one line each.
