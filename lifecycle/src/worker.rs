@@ -123,6 +123,9 @@ pub struct Progress {
     pub key_marker: Option<String>,
     /// Buckets with rules this run has finished.
     pub buckets_done: u64,
+    /// Runs continued by a process that did not start them (a restart, a new leader).
+    #[serde(default)]
+    pub resumed: u64,
     /// When the last complete run finished, and how long it took.
     pub last_run_finished_ms: Option<i64>,
     pub last_run_ms: Option<i64>,
@@ -155,6 +158,8 @@ pub struct LifecycleJob {
     stats: LifecycleStats,
     /// While this says `false` (this node stopped leading), the run stops at its next page.
     leading: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The run this process is in (to tell a run it continues from one it started).
+    current_run: Option<u64>,
 }
 
 impl LifecycleJob {
@@ -165,6 +170,7 @@ impl LifecycleJob {
             actions_per_sec: actions_per_sec.max(1),
             stats: LifecycleStats::default(),
             leading: None,
+            current_run: None,
         }
     }
 
@@ -200,7 +206,11 @@ impl LifecycleJob {
             p.run_started_ms = now_ms();
             p.buckets_done = 0;
             p.this_run = Counts::default();
+        } else if self.current_run != Some(p.run) {
+            p.resumed += 1;
+            tracing::info!(run = p.run, bucket = ?p.bucket, after = ?p.key_marker, "continuing a lifecycle run another process started");
         }
+        self.current_run = Some(p.run);
         let mut buckets = self.objects.metadata().list_buckets().await?;
         buckets.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
         for b in buckets {

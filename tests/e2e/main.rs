@@ -27,6 +27,7 @@ mod hostile_bodies;
 mod indeterminate;
 mod inflight_budget;
 mod keys;
+mod lifecycle;
 mod listing;
 mod memory;
 mod multipart;

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    Delete, DefaultRetention, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-    LifecycleRuleFilter, NoncurrentVersionExpiration, ObjectIdentifier, ObjectLockConfiguration,
-    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
-    ObjectLockRetention, ObjectLockRetentionMode, ObjectLockRule, BucketLifecycleConfiguration,
-    BucketVersioningStatus, VersioningConfiguration,
+    BucketLifecycleConfiguration, BucketVersioningStatus, DefaultRetention, Delete,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+    NoncurrentVersionExpiration, ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled,
+    ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention,
+    ObjectLockRetentionMode, ObjectLockRule, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 
@@ -52,7 +52,12 @@ async fn lock_bucket(s3: &Client, bucket: &str, default: Option<(ObjectLockReten
 
 /// Every version of the bucket: (key, version id) → body.
 async fn versions(s3: &Client, bucket: &str) -> BTreeMap<(String, String), Vec<u8>> {
-    let out = s3.list_object_versions().bucket(bucket).send().await.unwrap();
+    let out = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
     assert!(!out.is_truncated().unwrap_or(false));
     let mut all = BTreeMap::new();
     for v in out.versions() {
@@ -82,7 +87,11 @@ fn denied<T, E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug, R: st
 ) {
     match r {
         Ok(_) => panic!("{what}: succeeded"),
-        Err(e) => assert_eq!(code_of(&e).as_deref(), Some("AccessDenied"), "{what}: {e:?}"),
+        Err(e) => assert_eq!(
+            code_of(&e).as_deref(),
+            Some("AccessDenied"),
+            "{what}: {e:?}"
+        ),
     }
 }
 
@@ -104,38 +113,81 @@ async fn a_root_key_attacker_cannot_destroy_compliance_locked_versions() {
     assert_eq!(protected.len(), 6);
     // Every version got the default retention, visible on HEAD.
     let (k0, v0) = protected.keys().next().unwrap().clone();
-    let head = s3.head_object().bucket(BUCKET).key(&k0).send().await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket(BUCKET)
+        .key(&k0)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
     let until = head.object_lock_retain_until_date().unwrap().secs();
     let now = DateTime::from(std::time::SystemTime::now()).secs();
-    assert!((until - now - 86_400).abs() < 120, "one day of retention: {until} vs {now}");
+    assert!(
+        (until - now - 86_400).abs() < 120,
+        "one day of retention: {until} vs {now}"
+    );
 
     // 1. Deleting by version id, with and without the bypass header.
     for ((k, v), _) in &protected {
-        denied(s3.delete_object().bucket(BUCKET).key(k).version_id(v).send().await, "delete version");
         denied(
-            s3.delete_object().bucket(BUCKET).key(k).version_id(v).bypass_governance_retention(true).send().await,
+            s3.delete_object()
+                .bucket(BUCKET)
+                .key(k)
+                .version_id(v)
+                .send()
+                .await,
+            "delete version",
+        );
+        denied(
+            s3.delete_object()
+                .bucket(BUCKET)
+                .key(k)
+                .version_id(v)
+                .bypass_governance_retention(true)
+                .send()
+                .await,
             "delete version with bypass",
         );
     }
     // 2. DeleteObjects naming every version, with bypass: one AccessDenied per version.
     let ids: Vec<ObjectIdentifier> = protected
         .keys()
-        .map(|(k, v)| ObjectIdentifier::builder().key(k).version_id(v).build().unwrap())
+        .map(|(k, v)| {
+            ObjectIdentifier::builder()
+                .key(k)
+                .version_id(v)
+                .build()
+                .unwrap()
+        })
         .collect();
     let out = s3
         .delete_objects()
         .bucket(BUCKET)
         .bypass_governance_retention(true)
-        .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().unwrap())
+        .delete(
+            Delete::builder()
+                .set_objects(Some(ids))
+                .quiet(true)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(out.errors().len(), 6, "{out:?}");
-    assert!(out.errors().iter().all(|e| e.code() == Some("AccessDenied")));
+    assert!(out
+        .errors()
+        .iter()
+        .all(|e| e.code() == Some("AccessDenied")));
     // 3. Deleting without a version id only hides the objects behind delete markers, and an
     //    overwrite only adds a version.
-    s3.delete_object().bucket(BUCKET).key("backup-0").send().await.unwrap();
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key("backup-0")
+        .send()
+        .await
+        .unwrap();
     s3.put_object()
         .bucket(BUCKET)
         .key("backup-1")
@@ -151,7 +203,12 @@ async fn a_root_key_attacker_cannot_destroy_compliance_locked_versions() {
             .key(&k0)
             .version_id(&v0)
             .bypass_governance_retention(true)
-            .retention(ObjectLockRetention::builder().mode(ObjectLockRetentionMode::Compliance).retain_until_date(short).build())
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(ObjectLockRetentionMode::Compliance)
+                    .retain_until_date(short)
+                    .build(),
+            )
             .send()
             .await,
         "shorten compliance",
@@ -187,19 +244,38 @@ async fn a_root_key_attacker_cannot_destroy_compliance_locked_versions() {
         .bucket(BUCKET)
         .key(&k0)
         .version_id(&v0)
-        .legal_hold(ObjectLockLegalHold::builder().status(ObjectLockLegalHoldStatus::Off).build())
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::Off)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    denied(s3.delete_object().bucket(BUCKET).key(&k0).version_id(&v0).send().await, "delete after legal hold off");
+    denied(
+        s3.delete_object()
+            .bucket(BUCKET)
+            .key(&k0)
+            .version_id(&v0)
+            .send()
+            .await,
+        "delete after legal hold off",
+    );
     // 5. Versioning cannot be suspended (which would let overwrites replace versions).
     let suspend = s3
         .put_bucket_versioning()
         .bucket(BUCKET)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
         .send()
         .await;
-    assert_eq!(code_of(&suspend.unwrap_err()).as_deref(), Some("InvalidBucketState"));
+    assert_eq!(
+        code_of(&suspend.unwrap_err()).as_deref(),
+        Some("InvalidBucketState")
+    );
     // 6. Lifecycle rules that would expire everything, in lifecycle days of one second.
     s3.put_bucket_lifecycle_configuration()
         .bucket(BUCKET)
@@ -211,7 +287,11 @@ async fn a_root_key_attacker_cannot_destroy_compliance_locked_versions() {
                         .status(ExpirationStatus::Enabled)
                         .filter(LifecycleRuleFilter::builder().prefix("").build())
                         .expiration(LifecycleExpiration::builder().days(1).build())
-                        .noncurrent_version_expiration(NoncurrentVersionExpiration::builder().noncurrent_days(1).build())
+                        .noncurrent_version_expiration(
+                            NoncurrentVersionExpiration::builder()
+                                .noncurrent_days(1)
+                                .build(),
+                        )
                         .build()
                         .unwrap(),
                 )
@@ -231,22 +311,43 @@ async fn a_root_key_attacker_cannot_destroy_compliance_locked_versions() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(locked >= 6.0, "the lifecycle worker tried and was refused: {locked}");
+    assert!(
+        locked >= 6.0,
+        "the lifecycle worker tried and was refused: {locked}"
+    );
     // 7. The console (signed in with the root key) and the admin tools.
     let cookie = crate::console::console_login(&server, ACCESS_KEY, SECRET_KEY);
     let keys: Vec<String> = (0..6).map(|i| format!("backup-{i}")).collect();
     let body = serde_json::json!({ "keys": keys }).to_string();
-    let r = crate::console::console_send(&server, "POST", &format!("/console/api/buckets/{BUCKET}/delete"), &cookie, &body);
+    let r = crate::console::console_send(
+        &server,
+        "POST",
+        &format!("/console/api/buckets/{BUCKET}/delete"),
+        &cookie,
+        &body,
+    );
     assert_eq!(r.status, 200, "{}", r.body_str());
-    let r = crate::console::console_call(&server, "DELETE", &format!("/console/api/buckets/{BUCKET}"), &cookie);
-    assert_ne!(r.status, 200, "the console cannot delete a bucket holding versions");
+    let r = crate::console::console_call(
+        &server,
+        "DELETE",
+        &format!("/console/api/buckets/{BUCKET}"),
+        &cookie,
+    );
+    assert_ne!(
+        r.status, 200,
+        "the console cannot delete a bucket holding versions"
+    );
     // (No admin command removes objects: the admin API has none, by design.)
     // Nothing was destroyed: every protected version is there, byte for byte.
     let after = versions(&s3, BUCKET).await;
     for (id, body) in &protected {
         assert_eq!(after.get(id), Some(body), "version {id:?} survived intact");
     }
-    assert_eq!(after.len(), protected.len() + 1, "plus the overwrite's version");
+    assert_eq!(
+        after.len(),
+        protected.len() + 1,
+        "plus the overwrite's version"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -258,10 +359,17 @@ async fn governance_retention_and_legal_holds_yield_only_as_s3_says() {
     let plain = s3
         .put_object_lock_configuration()
         .bucket("plain")
-        .object_lock_configuration(ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).build())
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .build(),
+        )
         .send()
         .await;
-    assert_eq!(code_of(&plain.unwrap_err()).as_deref(), Some("InvalidBucketState"));
+    assert_eq!(
+        code_of(&plain.unwrap_err()).as_deref(),
+        Some("InvalidBucketState")
+    );
     lock_bucket(&s3, "gov", None).await;
     let v = s3
         .get_bucket_versioning()
@@ -282,21 +390,57 @@ async fn governance_retention_and_legal_holds_yield_only_as_s3_says() {
         .await
         .unwrap();
     let vid = put.version_id().unwrap().to_string();
-    let r = s3.get_object_retention().bucket("gov").key("doc").version_id(&vid).send().await.unwrap();
-    assert_eq!(r.retention().unwrap().mode(), Some(&ObjectLockRetentionMode::Governance));
-    denied(s3.delete_object().bucket("gov").key("doc").version_id(&vid).send().await, "governance without bypass");
+    let r = s3
+        .get_object_retention()
+        .bucket("gov")
+        .key("doc")
+        .version_id(&vid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.retention().unwrap().mode(),
+        Some(&ObjectLockRetentionMode::Governance)
+    );
+    denied(
+        s3.delete_object()
+            .bucket("gov")
+            .key("doc")
+            .version_id(&vid)
+            .send()
+            .await,
+        "governance without bypass",
+    );
     // A key allowed everything but the bypass cannot use the header.
     let ak = "EDITORKEY00000000001";
-    let editor = crate::acl::new_user(&server, "editor", ak, "editor-secret-000000000000000000000000").s3;
+    let editor = crate::acl::new_user(
+        &server,
+        "editor",
+        ak,
+        "editor-secret-000000000000000000000000",
+    )
+    .s3;
     let policy = serde_json::json!({
         "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": ak}, "Action": "s3:*", "Resource": ["arn:aws:s3:::gov", "arn:aws:s3:::gov/*"]},
             {"Effect": "Deny", "Principal": {"AWS": ak}, "Action": "s3:BypassGovernanceRetention", "Resource": "arn:aws:s3:::gov/*"}
         ]
     });
-    s3.put_bucket_policy().bucket("gov").policy(policy.to_string()).send().await.unwrap();
+    s3.put_bucket_policy()
+        .bucket("gov")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
     denied(
-        editor.delete_object().bucket("gov").key("doc").version_id(&vid).bypass_governance_retention(true).send().await,
+        editor
+            .delete_object()
+            .bucket("gov")
+            .key("doc")
+            .version_id(&vid)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
         "bypass without s3:BypassGovernanceRetention",
     );
     // A legal hold holds even with the bypass.
@@ -304,21 +448,44 @@ async fn governance_retention_and_legal_holds_yield_only_as_s3_says() {
         .bucket("gov")
         .key("doc")
         .version_id(&vid)
-        .legal_hold(ObjectLockLegalHold::builder().status(ObjectLockLegalHoldStatus::On).build())
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     denied(
-        s3.delete_object().bucket("gov").key("doc").version_id(&vid).bypass_governance_retention(true).send().await,
+        s3.delete_object()
+            .bucket("gov")
+            .key("doc")
+            .version_id(&vid)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
         "legal hold with bypass",
     );
-    let h = s3.head_object().bucket("gov").key("doc").send().await.unwrap();
-    assert_eq!(h.object_lock_legal_hold_status(), Some(&ObjectLockLegalHoldStatus::On));
+    let h = s3
+        .head_object()
+        .bucket("gov")
+        .key("doc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.object_lock_legal_hold_status(),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
     s3.put_object_legal_hold()
         .bucket("gov")
         .key("doc")
         .version_id(&vid)
-        .legal_hold(ObjectLockLegalHold::builder().status(ObjectLockLegalHoldStatus::Off).build())
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::Off)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
