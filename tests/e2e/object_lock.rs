@@ -129,7 +129,7 @@ async fn a_root_key_attacker_cannot_destroy_compliance_locked_versions() {
     );
 
     // 1. Deleting by version id, with and without the bypass header.
-    for ((k, v), _) in &protected {
+    for (k, v) in protected.keys() {
         denied(
             s3.delete_object()
                 .bucket(BUCKET)
