@@ -86,6 +86,7 @@ pub async fn copy_object(
             format!("The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"),
         ));
     }
+    a.gate().check_quota(src.size, 1, a.gate().versioned())?;
     let copy = CopyObject {
         bucket: bucket.clone(),
         key: key.clone(),

@@ -84,6 +84,9 @@ pub enum S3ErrorCode {
     InvalidRetentionPeriod,
     /// A version without the retention or legal hold asked for.
     NoSuchObjectLockConfiguration,
+    /// The bucket's quota (bytes or objects, `cairn admin bucket-quota`) would be exceeded
+    /// (403, as other S3 servers answer it).
+    QuotaExceeded,
 }
 
 impl S3ErrorCode {
@@ -155,6 +158,7 @@ impl S3ErrorCode {
             InvalidBucketState => "InvalidBucketState",
             InvalidRetentionPeriod => "InvalidRetentionPeriod",
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            QuotaExceeded => "QuotaExceeded",
         }
     }
 
@@ -165,6 +169,7 @@ impl S3ErrorCode {
             | InvalidAccessKeyId
             | SignatureDoesNotMatch
             | RequestTimeTooSkewed
+            | QuotaExceeded
             | CorsForbidden => StatusCode::FORBIDDEN,
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
@@ -411,6 +416,10 @@ impl From<MetadataError> for S3Error {
             MetadataError::InvalidBucketState(why) => {
                 S3Error::new(S3ErrorCode::InvalidBucketState, why)
             }
+            MetadataError::QuotaExceeded(why) => S3Error::new(
+                S3ErrorCode::QuotaExceeded,
+                format!("Bucket quota exceeded: {why}"),
+            ),
             MetadataError::UploadExists | MetadataError::Corrupt(_) => S3Error::internal(e),
             MetadataError::Unavailable(_) => {
                 tracing::warn!(error = %e, "metadata quorum unavailable");
@@ -480,7 +489,8 @@ impl From<ObjectsError> for S3Error {
                     Some(id) => e
                         .with_header("x-amz-delete-marker", "true")
                         .with_header("x-amz-version-id", id),
-                    None => e,
+                    // As S3: a 404 says whether a delete marker hides the key.
+                    None => e.with_header("x-amz-delete-marker", "false"),
                 }
             }
             ObjectsError::NoSuchVersion { key, version_id } => S3Error::no_such_version()

@@ -166,6 +166,9 @@ pub async fn upload_part(
     let upload_id = upload_id_param(q)?;
     let upload = require_upload(st, bucket, key, upload_id).await?;
     let declared = declared_length(&caller, req.headers(), MAX_PART_SIZE)?;
+    // A part adds its bytes (one replacing a part of the same number may be refused here
+    // at the very limit; the commit counts exactly).
+    a.gate().check_quota(declared, 0, true)?;
     let upload_alg = upload
         .checksum_algorithm
         .as_deref()

@@ -38,6 +38,9 @@ pub async fn put_object(
     let headers = req.headers().clone();
     let condition = write_condition(&headers)?;
     let declared = declared_or_chunked(&caller, &headers, MAX_PUT_SIZE)?;
+    if let Some(n) = declared {
+        a.gate().check_quota(n, 1, a.gate().versioned())?;
+    }
     let mut metadata = object_metadata(&headers)?;
     crate::object_lock::new_version_lock(a, &headers, true)?.store(&mut metadata.headers);
     let put = PutObject {

@@ -123,6 +123,11 @@ pub struct Gate {
     pub object_lock: Option<cairn_metadata::object_lock::ObjectLockConfig>,
     /// The bucket's lifecycle rules as stored (for `x-amz-expiration`).
     pub lifecycle: Option<Vec<u8>>,
+    /// The bucket's quota and usage as loaded (for refusing a write before its data is
+    /// stored; the state machine decides at commit).
+    pub quota: Option<cairn_metadata::usage::BucketQuota>,
+    pub usage: Option<cairn_metadata::usage::BucketUsage>,
+    versioning: cairn_metadata::VersioningState,
     /// The bucket's stored ACL (JSON grants), if it has one.
     bucket_acl: Option<Vec<u8>>,
     /// A stored policy that this build cannot read (written by another version): it
@@ -131,6 +136,32 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// Refuses early, before any data is stored, a write of `bytes` (and `objects`) that the
+    /// bucket's quota certainly cannot take: one that adds to the usage as loaded (`adds`: a
+    /// new version, a part) and does not fit beside it, or one larger than the whole quota.
+    /// Whatever passes here is decided exactly at commit, by the state machine.
+    pub fn check_quota(&self, bytes: u64, objects: u64, adds: bool) -> Result<(), S3Error> {
+        let (Some(q), Some(u)) = (&self.quota, &self.usage) else {
+            return Ok(());
+        };
+        let base = if adds {
+            *u
+        } else {
+            cairn_metadata::usage::BucketUsage::default()
+        };
+        base.check(q, bytes, objects).map_err(|why| {
+            S3Error::new(
+                crate::error::S3ErrorCode::QuotaExceeded,
+                format!("Bucket quota exceeded: {why}"),
+            )
+        })
+    }
+
+    /// Whether every write adds a version (versioning enabled, as loaded).
+    pub fn versioned(&self) -> bool {
+        self.versioning == cairn_metadata::VersioningState::Enabled
+    }
+
     /// Loads the policies and settings that govern `caller` on `bucket` (none for requests
     /// on the service).
     pub async fn load(
@@ -182,6 +213,15 @@ impl Gate {
                         )
                     }
                     BucketConfigKind::Lifecycle => gate.lifecycle = Some(value),
+                    BucketConfigKind::Versioning => {
+                        gate.versioning = cairn_metadata::VersioningState::parse(Some(&value))?
+                    }
+                    BucketConfigKind::Quota => {
+                        gate.quota = Some(cairn_metadata::usage::BucketQuota::decode(&value)?)
+                    }
+                    BucketConfigKind::Usage => {
+                        gate.usage = Some(cairn_metadata::usage::BucketUsage::decode(&value)?)
+                    }
                     _ => {}
                 }
             }

@@ -25,6 +25,7 @@ use crate::records::{
 use crate::scrub_report::ScrubReport;
 use crate::state::{del, put};
 pub use crate::state::{RawKv, StateView, Write};
+use crate::usage::{self, BucketQuota};
 use crate::versions::{self, Deletion, VersionSel, VersioningState};
 use crate::MetadataError;
 
@@ -252,6 +253,12 @@ pub enum Command {
     /// Records the lifecycle worker's progress (where its run stands, what it has done), so
     /// that a new leader continues the run (opaque bytes, the worker's own format).
     SetLifecycleProgress(Vec<u8>),
+    /// Sets (`Some`) or removes a bucket's quota; a bucket whose usage is not counted yet
+    /// (older than usage accounting) is counted first (see [`crate::usage`]).
+    SetBucketQuota {
+        bucket: BucketName,
+        quota: Option<BucketQuota>,
+    },
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -294,6 +301,35 @@ pub fn apply(
     view: &dyn StateView,
     cmd: &Command,
 ) -> Result<(Vec<Write>, CommandOutput), MetadataError> {
+    let (mut writes, out) = apply_command(view, cmd)?;
+    // Usage follows every command that changes a bucket's data (and quotas refuse the ones
+    // that would take it too far): derived from the writes, see [`crate::usage`].
+    let data = match cmd {
+        Command::PutObject { bucket, .. }
+        | Command::CompleteUpload { bucket, .. }
+        | Command::PutPart { bucket, .. } => Some((bucket, true)),
+        Command::DeleteObject { bucket, .. }
+        | Command::DeleteVersion { bucket, .. }
+        | Command::DeleteVersionAt { bucket, .. }
+        | Command::AbortUpload { bucket, .. }
+        | Command::SetObjectTags { bucket, .. }
+        | Command::SetObjectAcl { bucket, .. }
+        | Command::SetObjectAclIfUnchanged { bucket, .. }
+        | Command::SetObjectRetention { bucket, .. }
+        | Command::SetObjectLegalHold { bucket, .. }
+        | Command::SetVersioning { bucket, .. } => Some((bucket, false)),
+        _ => None,
+    };
+    if let Some((bucket, adds)) = data {
+        usage::account(view, bucket, adds, &mut writes)?;
+    }
+    Ok((writes, out))
+}
+
+fn apply_command(
+    view: &dyn StateView,
+    cmd: &Command,
+) -> Result<(Vec<Write>, CommandOutput), MetadataError> {
     let mut writes = Vec::new();
     let out = match cmd {
         Command::CreateBucket(rec) => {
@@ -305,6 +341,8 @@ pub fn apply(
                 });
             }
             writes.push(put(Cf::Buckets, k, encode(rec)));
+            // A new bucket's usage is counted from the start.
+            writes.push(usage::record(&rec.name, &usage::BucketUsage::default()));
             CommandOutput::Done
         }
         Command::DeleteBucket { name } => {
@@ -612,6 +650,11 @@ pub fn apply(
             if *kind == BucketConfigKind::ObjectLock {
                 check_object_lock_config(view, bucket, value.as_deref())?;
             }
+            if matches!(kind, BucketConfigKind::Quota | BucketConfigKind::Usage) {
+                return Err(MetadataError::InvalidArgument(
+                    "quotas and usage have their own command".into(),
+                ));
+            }
             writes.push(Write {
                 cf: Cf::BucketConfig,
                 key: keys::bucket_config(bucket, *kind),
@@ -665,6 +708,18 @@ pub fn apply(
         Command::Barrier => CommandOutput::Done,
         Command::SetAccessKeyPolicy { access_key, policy } => {
             access_keys::set_policy(view, access_key, policy.as_deref(), &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::SetBucketQuota { bucket, quota } => {
+            require_bucket(view, bucket)?;
+            if usage::usage(view, bucket)?.is_none() {
+                writes.push(usage::record(bucket, &usage::count(view, bucket)?));
+            }
+            let k = keys::bucket_config(bucket, BucketConfigKind::Quota);
+            writes.push(match quota {
+                Some(q) => put(Cf::BucketConfig, k, q.encode()),
+                None => del(Cf::BucketConfig, k),
+            });
             CommandOutput::Done
         }
         Command::SetLifecycleProgress(raw) => {

@@ -40,6 +40,7 @@ pub mod scrub_report;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod usage;
 pub mod version_list;
 pub mod versions;
 
@@ -115,6 +116,9 @@ pub enum MetadataError {
     /// off Object Lock on a bucket with Object Lock).
     #[error("invalid bucket state: {0}")]
     InvalidBucketState(String),
+    /// The bucket's quota would be exceeded: nothing was done.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
 }
 
 impl MetadataError {

@@ -345,10 +345,16 @@ pub enum BucketConfigKind {
     /// The lifecycle rules (JSON, written and read by the S3 front end and the lifecycle
     /// worker).
     Lifecycle = 9,
+    /// The bucket's quota (JSON [`crate::usage::BucketQuota`]); only
+    /// `Command::SetBucketQuota` writes it.
+    Quota = 10,
+    /// What the bucket stores (JSON [`crate::usage::BucketUsage`]); only the state machine
+    /// writes it, see [`crate::usage`].
+    Usage = 11,
 }
 
 impl BucketConfigKind {
-    pub const ALL: [BucketConfigKind; 9] = [
+    pub const ALL: [BucketConfigKind; 11] = [
         BucketConfigKind::Versioning,
         BucketConfigKind::Cors,
         BucketConfigKind::Tagging,
@@ -358,6 +364,8 @@ impl BucketConfigKind {
         BucketConfigKind::OwnershipControls,
         BucketConfigKind::ObjectLock,
         BucketConfigKind::Lifecycle,
+        BucketConfigKind::Quota,
+        BucketConfigKind::Usage,
     ];
 }
 

@@ -26,6 +26,7 @@ pub(crate) mod fixtures;
 mod multipart;
 mod objects;
 mod system;
+mod usage;
 mod versions;
 
 /// Why a case failed.
@@ -138,6 +139,7 @@ pub fn cases() -> Vec<Case> {
     all.extend(multipart::cases());
     all.extend(access::cases());
     all.extend(system::cases());
+    all.extend(usage::cases());
     all
 }
 

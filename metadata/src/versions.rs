@@ -39,8 +39,9 @@ const VERSION_SEQ_KEY: &[u8] = b"version-next-seq";
 /// versioned encoding of [`crate::records`] by [`crate::Command::SetVersioning`]; older
 /// builds stored the text `Enabled` or `Suspended`, which still reads. Never versioned: no
 /// value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VersioningState {
+    #[default]
     Unversioned,
     Enabled,
     Suspended,

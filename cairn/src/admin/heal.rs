@@ -143,6 +143,8 @@ struct ClusterStatus<'a> {
     workers: Vec<cairn_worker::WorkerSnapshot>,
     /// The cluster's lifecycle runs, as the leader's worker recorded them.
     lifecycle: cairn_lifecycle::worker::Progress,
+    /// Every bucket with a quota, with its usage.
+    quotas: Vec<super::quotas::QuotaView>,
 }
 
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
@@ -217,6 +219,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
             lifecycle: cairn_lifecycle::worker::Progress::load(&st.objects)
                 .await
                 .unwrap_or_default(),
+            quotas: super::quotas::with_quotas(&st).await.unwrap_or_default(),
         },
     )
 }

@@ -70,6 +70,7 @@ mod heal;
 mod key_limits;
 mod key_lookup;
 mod key_policy;
+mod quotas;
 mod keys;
 mod nodes;
 pub mod populate;
@@ -302,6 +303,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(heal::routes())
         .merge(key_limits::routes())
         .merge(key_policy::routes())
+        .merge(quotas::routes())
         .merge(nodes::routes())
         .merge(workers::routes())
         .merge(populate::routes())

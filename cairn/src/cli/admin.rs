@@ -1,5 +1,5 @@
 //! `cairn admin`: operator actions against a running server's admin API (datanodes, keys,
-//! background workers, cluster-wide Block Public Access).
+//! background workers, cluster-wide Block Public Access, bucket quotas).
 
 use anyhow::bail;
 
@@ -74,6 +74,22 @@ pub enum AdminAction {
         all: bool,
         /// All four off.
         #[arg(long)]
+        clear: bool,
+    },
+    /// Show or change a bucket's quota. Without flags, prints the quota and the usage (bytes
+    /// of every object version and of incomplete uploads' parts; object versions, delete
+    /// markers not counted); with `--max-bytes`/`--max-objects`, sets the quota (an absent
+    /// limit is none); `--clear` removes it. Writes past a quota get 403 QuotaExceeded.
+    BucketQuota {
+        bucket: String,
+        /// Most bytes the bucket may store (e.g. 10G, 500M, 1T; plain numbers are bytes).
+        #[arg(long, value_parser = parse_size)]
+        max_bytes: Option<u64>,
+        /// Most object versions the bucket may store.
+        #[arg(long)]
+        max_objects: Option<u64>,
+        /// Remove the quota.
+        #[arg(long, conflicts_with_all = ["max_bytes", "max_objects"])]
         clear: bool,
     },
     /// Create an access key; prints it with its secret (shown only this once).
@@ -152,6 +168,23 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 ("GET", path)
             }
         }
+        AdminAction::BucketQuota {
+            bucket,
+            max_bytes,
+            max_objects,
+            clear,
+        } => {
+            let path = format!("/admin/buckets/{bucket}/quota");
+            if *clear {
+                ("DELETE", path)
+            } else if max_bytes.is_some() || max_objects.is_some() {
+                body = serde_json::json!({ "max_bytes": max_bytes, "max_objects": max_objects })
+                    .to_string();
+                ("PUT", path)
+            } else {
+                ("GET", path)
+            }
+        }
         AdminAction::CreateKey {
             name,
             access_key,
@@ -175,6 +208,24 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         bail!("the server answered {}", reply.status);
     }
     Ok(())
+}
+
+/// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, shift) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&s[..s.len() - 1], 10),
+        Some('M') => (&s[..s.len() - 1], 20),
+        Some('G') => (&s[..s.len() - 1], 30),
+        Some('T') => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 500M, 10G)"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Calls the populate endpoint in slices of at most `MAX_PER_CALL` objects, with a progress

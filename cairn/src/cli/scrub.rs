@@ -364,6 +364,19 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         print!("{}", workers_table(&v["workers"]));
     }
     println!("{}", lifecycle_line(&v["lifecycle"], now));
+    for q in v["quotas"].as_array().into_iter().flatten() {
+        let (u, l) = (&q["usage"], &q["quota"]);
+        let limit = |used: &serde_json::Value, max: &serde_json::Value, unit: &str| match max.as_u64() {
+            Some(m) => format!("{} of {m} {unit}", used.as_u64().unwrap_or(0)),
+            None => format!("{} {unit} (no limit)", used.as_u64().unwrap_or(0)),
+        };
+        println!(
+            "quota: bucket {}: {}, {}",
+            q["bucket"].as_str().unwrap_or("?"),
+            limit(&u["bytes"], &l["max_bytes"], "bytes"),
+            limit(&u["objects"], &l["max_objects"], "objects")
+        );
+    }
     let pending = v["rebalance_pending"].as_u64().unwrap_or(0);
     if pending > 0 {
         let avg = live_total.checked_div(shards_total).unwrap_or(0);

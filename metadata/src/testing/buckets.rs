@@ -156,7 +156,12 @@ pub async fn configs_set_get_clear(s: &dyn MetadataStore) -> CaseResult {
         s.get_bucket_configs(&b).await?,
         vec![
             (BucketConfigKind::Cors, b"[cors]".to_vec()),
-            (BucketConfigKind::Tagging, b"{tags}".to_vec())
+            (BucketConfigKind::Tagging, b"{tags}".to_vec()),
+            // A new bucket's usage, counted by the state machine from its creation.
+            (
+                BucketConfigKind::Usage,
+                br#"{"bytes":0,"objects":0}"#.to_vec()
+            )
         ]
     );
     s.apply(set(BucketConfigKind::Cors, None)).await?;

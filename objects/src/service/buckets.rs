@@ -192,6 +192,44 @@ impl ObjectService {
             .await
     }
 
+    /// Sets (`Some`) or removes a bucket's quota (its usage is counted first if it never
+    /// was; see `cairn_metadata::usage`).
+    pub async fn set_bucket_quota(
+        &self,
+        bucket: &BucketName,
+        quota: Option<cairn_metadata::usage::BucketQuota>,
+    ) -> Result<(), ObjectsError> {
+        self.metadata()
+            .apply(Command::SetBucketQuota {
+                bucket: bucket.clone(),
+                quota,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A bucket's quota and usage (`None`: none set; usage not counted yet).
+    pub async fn bucket_quota(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<
+        (
+            Option<cairn_metadata::usage::BucketQuota>,
+            Option<cairn_metadata::usage::BucketUsage>,
+        ),
+        ObjectsError,
+    > {
+        let (mut quota, mut usage) = (None, None);
+        for (kind, raw) in self.bucket_configs(bucket).await? {
+            match kind {
+                BucketConfigKind::Quota => quota = Some(cairn_metadata::usage::BucketQuota::decode(&raw)?),
+                BucketConfigKind::Usage => usage = Some(cairn_metadata::usage::BucketUsage::decode(&raw)?),
+                _ => {}
+            }
+        }
+        Ok((quota, usage))
+    }
+
     /// The bucket's versioning state.
     pub async fn versioning(&self, bucket: &BucketName) -> Result<VersioningState, ObjectsError> {
         let v = self
