@@ -37,6 +37,7 @@ mod object_lock;
 mod orphans;
 mod policies;
 mod post_object;
+mod quotas;
 mod rate_limits;
 mod scripted;
 mod scrub;

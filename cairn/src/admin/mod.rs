@@ -70,10 +70,10 @@ mod heal;
 mod key_limits;
 mod key_lookup;
 mod key_policy;
-mod quotas;
 mod keys;
 mod nodes;
 pub mod populate;
+mod quotas;
 mod workers;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.

@@ -366,10 +366,11 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
     println!("{}", lifecycle_line(&v["lifecycle"], now));
     for q in v["quotas"].as_array().into_iter().flatten() {
         let (u, l) = (&q["usage"], &q["quota"]);
-        let limit = |used: &serde_json::Value, max: &serde_json::Value, unit: &str| match max.as_u64() {
-            Some(m) => format!("{} of {m} {unit}", used.as_u64().unwrap_or(0)),
-            None => format!("{} {unit} (no limit)", used.as_u64().unwrap_or(0)),
-        };
+        let limit =
+            |used: &serde_json::Value, max: &serde_json::Value, unit: &str| match max.as_u64() {
+                Some(m) => format!("{} of {m} {unit}", used.as_u64().unwrap_or(0)),
+                None => format!("{} {unit} (no limit)", used.as_u64().unwrap_or(0)),
+            };
         println!(
             "quota: bucket {}: {}, {}",
             q["bucket"].as_str().unwrap_or("?"),

@@ -222,8 +222,12 @@ impl ObjectService {
         let (mut quota, mut usage) = (None, None);
         for (kind, raw) in self.bucket_configs(bucket).await? {
             match kind {
-                BucketConfigKind::Quota => quota = Some(cairn_metadata::usage::BucketQuota::decode(&raw)?),
-                BucketConfigKind::Usage => usage = Some(cairn_metadata::usage::BucketUsage::decode(&raw)?),
+                BucketConfigKind::Quota => {
+                    quota = Some(cairn_metadata::usage::BucketQuota::decode(&raw)?)
+                }
+                BucketConfigKind::Usage => {
+                    usage = Some(cairn_metadata::usage::BucketUsage::decode(&raw)?)
+                }
                 _ => {}
             }
         }
