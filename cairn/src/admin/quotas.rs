@@ -46,9 +46,9 @@ fn failure(e: ObjectsError) -> Response {
     }
 }
 
-fn bucket(name: &str) -> Result<BucketName, Response> {
+fn bucket(name: &str) -> Result<BucketName, Box<Response>> {
     BucketName::new(name.to_string())
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response())
+        .map_err(|e| Box::new((StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()))
 }
 
 pub(crate) async fn view(st: &AdminState, b: &BucketName) -> Result<QuotaView, ObjectsError> {
@@ -66,7 +66,7 @@ pub(crate) async fn view(st: &AdminState, b: &BucketName) -> Result<QuotaView, O
 async fn get_quota(State(st): State<Arc<AdminState>>, Path(b): Path<String>) -> Response {
     let b = match bucket(&b) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match view(&st, &b).await {
         Ok(v) => json(StatusCode::OK, &v),
@@ -81,7 +81,7 @@ async fn put_quota(
 ) -> Response {
     let b = match bucket(&b) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let quota: BucketQuota = match serde_json::from_slice(&body) {
         Ok(q) => q,
@@ -99,7 +99,7 @@ async fn put_quota(
 async fn delete_quota(State(st): State<Arc<AdminState>>, Path(b): Path<String>) -> Response {
     match bucket(&b) {
         Ok(b) => set(&st, &b, None).await,
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
