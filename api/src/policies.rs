@@ -425,6 +425,30 @@ impl PolicyRequest<'_> {
                 c.insert(&format!("s3:{name}"), v.to_string());
             }
         }
+        // Object Lock keys, from the lock headers of a write (PutObject, CopyObject,
+        // CreateMultipartUpload).
+        for (header, key) in [
+            ("x-amz-object-lock-mode", "s3:object-lock-mode"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "s3:object-lock-retain-until-date",
+            ),
+            ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
+        ] {
+            if let Some(v) = self.headers.get(header).and_then(|v| v.to_str().ok()) {
+                c.insert(key, v.trim().to_string());
+            }
+        }
+        if let Some(until) = self
+            .headers
+            .get("x-amz-object-lock-retain-until-date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(cairn_metadata::object_lock::parse_timestamp)
+        {
+            let left = (until - cairn_types::clock::now_ms()).max(0);
+            let days = (left + 86_399_999) / 86_400_000;
+            c.insert("s3:object-lock-remaining-retention-days", days.to_string());
+        }
         if let Ok(Some(tags)) = crate::tags::from_header(self.headers) {
             for (k, v) in tags {
                 c.insert(&format!("s3:RequestObjectTag/{k}"), v);

@@ -17,7 +17,7 @@ use crate::data_refs::{self, DataAddress, ShardMove};
 use crate::keys::{self, Cf};
 use crate::multipart;
 pub use crate::multipart::CompletePart;
-use crate::object_lock::{self, ObjectLock, ObjectLockConfig, Removal, Retention};
+use crate::object_lock::{Removal, Retention};
 use crate::records::{
     decode, encode, AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, ObjectAcl,
     ObjectRecord, PartRecord, PublicAccessBlock, StoredChecksum, TagSet, UploadRecord,
@@ -26,6 +26,8 @@ use crate::scrub_report::ScrubReport;
 use crate::state::{del, put};
 pub use crate::state::{RawKv, StateView, Write};
 use crate::usage::{self, BucketQuota};
+
+mod governance;
 use crate::versions::{self, Deletion, VersionSel, VersioningState};
 use crate::MetadataError;
 
@@ -304,23 +306,7 @@ pub fn apply(
     let (mut writes, out) = apply_command(view, cmd)?;
     // Usage follows every command that changes a bucket's data (and quotas refuse the ones
     // that would take it too far): derived from the writes, see [`crate::usage`].
-    let data = match cmd {
-        Command::PutObject { bucket, .. }
-        | Command::CompleteUpload { bucket, .. }
-        | Command::PutPart { bucket, .. } => Some((bucket, true)),
-        Command::DeleteObject { bucket, .. }
-        | Command::DeleteVersion { bucket, .. }
-        | Command::DeleteVersionAt { bucket, .. }
-        | Command::AbortUpload { bucket, .. }
-        | Command::SetObjectTags { bucket, .. }
-        | Command::SetObjectAcl { bucket, .. }
-        | Command::SetObjectAclIfUnchanged { bucket, .. }
-        | Command::SetObjectRetention { bucket, .. }
-        | Command::SetObjectLegalHold { bucket, .. }
-        | Command::SetVersioning { bucket, .. } => Some((bucket, false)),
-        _ => None,
-    };
-    if let Some((bucket, adds)) = data {
+    if let Some((bucket, adds)) = governance::data_bucket(cmd) {
         usage::account(view, bucket, adds, &mut writes)?;
     }
     Ok((writes, out))
@@ -417,71 +403,11 @@ fn apply_command(
             queue_gc(view, &mut writes, dead)?;
             CommandOutput::Deleted(d)
         }
-        Command::DeleteVersionAt {
-            bucket,
-            key,
-            version_id,
-            now_ms,
-            bypass_governance,
-        } => {
-            require_bucket(view, bucket)?;
-            let mut dead = Vec::new();
-            let how = Removal {
-                now_ms: Some(*now_ms),
-                bypass_governance: *bypass_governance,
-            };
-            let d = versions::delete_version(
-                view,
-                bucket,
-                key,
-                version_id.as_deref(),
-                how,
-                &mut writes,
-                &mut dead,
-            )?;
-            queue_gc(view, &mut writes, dead)?;
-            CommandOutput::Deleted(d)
-        }
-        Command::SetObjectRetention {
-            bucket,
-            key,
-            version,
-            retention,
-            now_ms,
-            bypass_governance,
-        } => {
-            require_bucket(view, bucket)?;
-            require_object_lock(view, bucket)?;
-            let id = versions::update_checked(view, bucket, key, version, &mut writes, |o| {
-                let mut lock = ObjectLock::of(o);
-                object_lock::check_retention_change(
-                    lock.retention,
-                    *retention,
-                    *now_ms,
-                    *bypass_governance,
-                )?;
-                lock.retention = *retention;
-                lock.store(&mut o.headers);
-                Ok(())
-            })?;
-            CommandOutput::Tagged(id)
-        }
-        Command::SetObjectLegalHold {
-            bucket,
-            key,
-            version,
-            on,
-        } => {
-            require_bucket(view, bucket)?;
-            require_object_lock(view, bucket)?;
-            let id = versions::update_checked(view, bucket, key, version, &mut writes, |o| {
-                let mut lock = ObjectLock::of(o);
-                lock.legal_hold = Some(*on);
-                lock.store(&mut o.headers);
-                Ok(())
-            })?;
-            CommandOutput::Tagged(id)
-        }
+        Command::DeleteVersionAt { .. }
+        | Command::SetObjectRetention { .. }
+        | Command::SetObjectLegalHold { .. }
+        | Command::SetBucketQuota { .. }
+        | Command::SetLifecycleProgress(_) => governance::apply(view, cmd, &mut writes)?,
         Command::SetObjectTags {
             bucket,
             key,
@@ -648,7 +574,7 @@ fn apply_command(
                 versions::change_state(view, bucket, next, &mut writes)?;
             }
             if *kind == BucketConfigKind::ObjectLock {
-                check_object_lock_config(view, bucket, value.as_deref())?;
+                governance::check_object_lock_config(view, bucket, value.as_deref())?;
             }
             if matches!(kind, BucketConfigKind::Quota | BucketConfigKind::Usage) {
                 return Err(MetadataError::InvalidArgument(
@@ -710,26 +636,6 @@ fn apply_command(
             access_keys::set_policy(view, access_key, policy.as_deref(), &mut writes)?;
             CommandOutput::Done
         }
-        Command::SetBucketQuota { bucket, quota } => {
-            require_bucket(view, bucket)?;
-            if usage::usage(view, bucket)?.is_none() {
-                writes.push(usage::record(bucket, &usage::count(view, bucket)?));
-            }
-            let k = keys::bucket_config(bucket, BucketConfigKind::Quota);
-            writes.push(match quota {
-                Some(q) => put(Cf::BucketConfig, k, q.encode()),
-                None => del(Cf::BucketConfig, k),
-            });
-            CommandOutput::Done
-        }
-        Command::SetLifecycleProgress(raw) => {
-            writes.push(put(
-                Cf::Sys,
-                cluster_state::LIFECYCLE_PROGRESS_KEY.as_bytes().to_vec(),
-                raw.clone(),
-            ));
-            CommandOutput::Done
-        }
         Command::SetPublicAccessBlock(pab) => {
             cluster_state::set_public_access_block(pab.as_ref(), &mut writes);
             CommandOutput::Done
@@ -748,49 +654,6 @@ fn apply_command(
         }
     };
     Ok((writes, out))
-}
-
-/// Object Lock, once on, stays on; it needs versioning enabled, and its value must read.
-fn check_object_lock_config(
-    view: &dyn StateView,
-    bucket: &BucketName,
-    value: Option<&[u8]>,
-) -> Result<(), MetadataError> {
-    let Some(raw) = value else {
-        if view
-            .get(
-                Cf::BucketConfig,
-                &keys::bucket_config(bucket, BucketConfigKind::ObjectLock),
-            )?
-            .is_some()
-        {
-            return Err(MetadataError::InvalidBucketState(
-                "Object Lock cannot be turned off once it is enabled".into(),
-            ));
-        }
-        return Ok(());
-    };
-    ObjectLockConfig::decode(raw)?;
-    if versions::state(view, bucket)? != VersioningState::Enabled {
-        return Err(MetadataError::InvalidBucketState(
-            "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Retention and legal holds exist only in buckets with Object Lock.
-fn require_object_lock(view: &dyn StateView, bucket: &BucketName) -> Result<(), MetadataError> {
-    match view.get(
-        Cf::BucketConfig,
-        &keys::bucket_config(bucket, BucketConfigKind::ObjectLock),
-    )? {
-        Some(_) => Ok(()),
-        None => Err(MetadataError::InvalidBucketState(
-            "Bucket is missing Object Lock Configuration".into(),
-        )),
-    }
 }
 
 /// Fails with `PreconditionFailed` (or `NoSuchKey` for `IfMatch` on a missing key) when the

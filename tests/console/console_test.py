@@ -16,7 +16,8 @@ checks what an expired session shows (the server runs with a 2-second session li
 `python console_test.py nonroot` checks that another key sees no cluster view nor keys page;
 `python console_test.py permissions` edits a bucket's policy, Block Public Access and Object
 Ownership, a key's policy and the cluster-wide Block Public Access, and checks what an
-anonymous request gets.
+anonymous request gets; `python console_test.py governance` sets a bucket quota, sees an
+upload past it refused and the usage against it, and the lifecycle card.
 Exits non-zero with a message on the first failed check.
 """
 
@@ -386,6 +387,41 @@ def permissions_journey(page, tmp):
     assert (status, got) == (200, body), f"anonymous GET after removing it: {status}"
 
 
+def governance_journey(page, tmp):
+    """Quotas and lifecycle in the console: the root key sets a bucket's quota from the bucket
+    list, an upload past it fails with the server's QuotaExceeded, the usage shows against
+    the quota, and the cluster view shows the lifecycle runs."""
+    login(page)
+    expect(page.locator("#app")).to_be_visible()
+    page.fill("#new-bucket", "capped")
+    page.click("#create-bucket")
+    row = page.locator('tr[data-bucket="capped"]')
+    expect(row.locator(".quota")).to_contain_text("none")
+    answers = iter(["3K", "5"])
+    page.on("dialog", lambda d: d.accept(next(answers)))
+    row.locator(".set-quota").click()
+    expect(row.locator(".quota")).to_contain_text("0 B of 3.0 KiB · 0 of 5 objects")
+    shot(page, "20-quota-set")
+    page.click('tr[data-bucket="capped"] a')
+    fits = os.path.join(tmp, "fits.txt")
+    too_big = os.path.join(tmp, "too-big.bin")
+    with open(fits, "wb") as f:
+        f.write(b"x" * 2048)
+    with open(too_big, "wb") as f:
+        f.write(os.urandom(2048))
+    page.set_input_files("#file-input", [fits])
+    expect(page.locator('div[data-upload="fits.txt"]')).to_have_attribute("data-done", "1", timeout=60_000)
+    page.set_input_files("#file-input", [too_big])
+    expect(page.locator('div[data-upload="too-big.bin"] .status')).to_contain_text("quota", timeout=60_000)
+    shot(page, "21-quota-refused")
+    page.goto(URL + "/#/")
+    expect(page.locator('tr[data-bucket="capped"] .quota')).to_contain_text("2.0 KiB of 3.0 KiB · 1 of 5 objects")
+    expect(page.locator('tr[data-bucket="capped"] .quota-full')).to_have_count(0)
+    page.click("#nav-dashboard")
+    expect(page.locator("#lifecycle-info")).to_contain_text("All runs")
+    shot(page, "22-lifecycle-card")
+
+
 def run(journey):
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
@@ -408,5 +444,5 @@ def run(journey):
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "main"
     run({"main": main_journey, "expiry": expiry_journey, "nonroot": nonroot_journey,
-         "permissions": permissions_journey}[which])
+         "permissions": permissions_journey, "governance": governance_journey}[which])
     print(f"console {which} journey: ok")

@@ -137,6 +137,15 @@ fn the_console_edits_bucket_and_key_policies() {
     );
 }
 
+#[test]
+fn the_console_sets_quotas_and_shows_lifecycle_runs() {
+    let Some((python, chromium)) = browser() else {
+        return;
+    };
+    let server = Server::start_with(&["--lifecycle-day-secs", "1"]);
+    journey(&server, &python, &chromium, "governance");
+}
+
 /// Logs in to the console API as `ak`/`sk`; returns the session cookie (`name=value`).
 pub(crate) fn console_login(server: &Server, ak: &str, sk: &str) -> String {
     let body = serde_json::json!({ "access_key": ak, "secret_key": sk }).to_string();
@@ -235,7 +244,14 @@ fn the_console_cluster_view_is_for_the_root_key_only() {
         .collect();
     assert_eq!(
         names,
-        ["cluster-watcher", "compaction", "gc", "repair", "scrub"],
+        [
+            "cluster-watcher",
+            "compaction",
+            "gc",
+            "lifecycle",
+            "repair",
+            "scrub"
+        ],
         "{c}"
     );
     let gc_paused = |server: &Server| {

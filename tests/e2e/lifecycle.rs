@@ -342,6 +342,8 @@ async fn rules_expire_exactly_what_they_name_across_a_leader_kill() {
         let id = put(&s3[2], "history", &key, body.clone(), None).await;
         expected_history.insert(key, vec![(id, body)]);
     }
+    // Every object written so far is due two seconds (one lifecycle day) from now.
+    let due_ms = cairn_types::clock::now_ms() + 2_000;
     let mut kept_uploads = BTreeSet::new();
     for (prefix, n) in [("mpu/", 5), ("keepmpu/", 2)] {
         for i in 0..n {
@@ -494,6 +496,30 @@ async fn rules_expire_exactly_what_they_name_across_a_leader_kill() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     println!("lifecycle run at the kill: {at_kill}\nafter: {finished}");
+    // A run may start before some objects are due (they go in the next one): wait for a
+    // whole run that started once everything was due.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut due_run = None;
+    loop {
+        if let Some(v) = status(&c, new_leader) {
+            let l = &v["lifecycle"];
+            let (run, started) = (
+                l["run"].as_u64().unwrap_or(0),
+                l["run_started_ms"].as_i64().unwrap_or(0),
+            );
+            if due_run.is_none() && started > due_ms {
+                due_run = Some(run);
+            }
+            if due_run.is_some_and(|r| run > r || (run == r && l["bucket"].is_null())) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run after the objects were due finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Exactly what the rules name is gone; everything else is intact.
     let s3 = &s3[new_leader];

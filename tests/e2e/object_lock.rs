@@ -423,7 +423,9 @@ async fn governance_retention_and_legal_holds_yield_only_as_s3_says() {
     let policy = serde_json::json!({
         "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": ak}, "Action": "s3:*", "Resource": ["arn:aws:s3:::gov", "arn:aws:s3:::gov/*"]},
-            {"Effect": "Deny", "Principal": {"AWS": ak}, "Action": "s3:BypassGovernanceRetention", "Resource": "arn:aws:s3:::gov/*"}
+            {"Effect": "Deny", "Principal": {"AWS": ak}, "Action": "s3:BypassGovernanceRetention", "Resource": "arn:aws:s3:::gov/*"},
+            {"Effect": "Deny", "Principal": {"AWS": ak}, "Action": "s3:PutObject", "Resource": "arn:aws:s3:::gov/*",
+             "Condition": {"NumericLessThan": {"s3:object-lock-remaining-retention-days": "7"}}}
         ]
     });
     s3.put_bucket_policy()

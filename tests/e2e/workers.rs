@@ -9,7 +9,14 @@ use serde_json::Value;
 use crate::common::*;
 
 const BUCKET: &str = "workers";
-const WORKERS: [&str; 5] = ["cluster-watcher", "compaction", "gc", "repair", "scrub"];
+const WORKERS: [&str; 6] = [
+    "cluster-watcher",
+    "compaction",
+    "gc",
+    "lifecycle",
+    "repair",
+    "scrub",
+];
 
 /// Live shards over every datanode, from `cairn admin datanodes`.
 fn total_shards(server: &Server) -> u64 {

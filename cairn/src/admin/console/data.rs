@@ -35,6 +35,10 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
             axum::routing::delete(delete_bucket),
         )
         .route("/console/api/buckets/{b}/versioning", put(set_versioning))
+        .route(
+            "/console/api/buckets/{b}/quota",
+            put(set_quota).delete(clear_quota),
+        )
         .route("/console/api/buckets/{b}/objects", get(list_objects))
         .route("/console/api/buckets/{b}/object", get(object_details))
         .route(
@@ -199,12 +203,86 @@ async fn list_buckets(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Respon
             .await
             .ok()
             .and_then(|v| v.status().map(|s| s.as_str().to_string()));
+        // Usage as the metadata counts it (every version, parts of uploads) and the quota.
+        let (quota, usage) = match cairn_types::BucketName::new(name.clone()) {
+            Ok(bn) => st.objects.bucket_quota(&bn).await.unwrap_or_default(),
+            Err(_) => (None, None),
+        };
         buckets.push(j!({
             "name": name, "created_ms": ms(b.creation_date()), "objects": count,
             "objects_more": more, "bytes": bytes, "versioning": versioning,
+            "quota": quota, "usage": usage,
         }));
     }
     json(StatusCode::OK, &buckets)
+}
+
+/// Sets a bucket's quota (root only: quotas bind every key writing there).
+async fn set_quota(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    Path(b): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = super::require_root(&st, &h, "set bucket quotas") {
+        return *r;
+    }
+    let Ok(quota) = serde_json::from_slice::<cairn_metadata::usage::BucketQuota>(&body) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "A quota is a number of bytes and a number of objects (either may be empty).",
+        );
+    };
+    let quota = (quota != Default::default()).then_some(quota);
+    store_quota(&st, &b, quota).await
+}
+
+async fn clear_quota(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    Path(b): Path<String>,
+) -> Response {
+    if let Err(r) = super::require_root(&st, &h, "set bucket quotas") {
+        return *r;
+    }
+    store_quota(&st, &b, None).await
+}
+
+async fn store_quota(
+    st: &AdminState,
+    b: &str,
+    quota: Option<cairn_metadata::usage::BucketQuota>,
+) -> Response {
+    let Ok(name) = cairn_types::BucketName::new(b.to_string()) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "InvalidBucketName",
+            "Not a bucket name.",
+        );
+    };
+    match st.objects.set_bucket_quota(&name, quota).await {
+        Ok(()) => match st.objects.bucket_quota(&name).await {
+            Ok((quota, usage)) => json(StatusCode::OK, &j!({ "quota": quota, "usage": usage })),
+            Err(e) => fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                &e.to_string(),
+            ),
+        },
+        Err(cairn_objects::ObjectsError::Metadata(cairn_metadata::MetadataError::NoSuchBucket)) => {
+            fail(
+                StatusCode::NOT_FOUND,
+                "NoSuchBucket",
+                "The bucket does not exist.",
+            )
+        }
+        Err(e) => fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            &e.to_string(),
+        ),
+    }
 }
 
 #[derive(Deserialize)]

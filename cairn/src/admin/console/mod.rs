@@ -271,7 +271,11 @@ fn request_totals(st: &AdminState) -> Value {
 }
 
 /// Passes a root key's session; else the 401 (no session) or 403 (another key) to answer.
-fn require_root(st: &AdminState, headers: &HeaderMap, what: &str) -> Result<(), Box<Response>> {
+pub(super) fn require_root(
+    st: &AdminState,
+    headers: &HeaderMap,
+    what: &str,
+) -> Result<(), Box<Response>> {
     if !st.keys.is_root(&session(st, headers)?.access_key) {
         return Err(Box::new(fail(
             StatusCode::FORBIDDEN,
@@ -325,6 +329,7 @@ async fn cluster(State(st): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
             "heal": st.healer.status(),
             "scrub_history": recent,
             "workers": st.workers.snapshot(),
+            "lifecycle": cairn_lifecycle::worker::Progress::load(&st.objects).await.unwrap_or_default(),
         }),
     )
 }

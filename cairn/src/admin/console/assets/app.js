@@ -209,6 +209,7 @@ async function buckets() {
             banner(`Versioning ${ev.target.checked ? "enabled" : "suspended"} on ${b.name}.`, "info"); }
           catch (e) { ev.target.checked = !ev.target.checked; banner(e.message); }
         } }), b.versioning || "Off")),
+      h("td", { class: "hide-narrow small quota" }, quotaCell(b, load)),
       h("td", { class: "hide-narrow muted small" }, when(b.created_ms)),
       h("td", { class: "num" }, h("button", { class: "danger delete-bucket", onclick: async () => {
         if (!confirm(`Delete bucket ${b.name}?`)) return;
@@ -217,7 +218,7 @@ async function buckets() {
       } }, "Delete"))));
     body.replaceChildren(h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "num" }, "Objects"), h("th", { class: "num" }, "Size"),
-        h("th", { class: "hide-narrow" }, "Versioning"), h("th", { class: "hide-narrow" }, "Created"), h("th", {}))),
+        h("th", { class: "hide-narrow" }, "Versioning"), h("th", { class: "hide-narrow" }, "Quota"), h("th", { class: "hide-narrow" }, "Created"), h("th", {}))),
       h("tbody", {}, rows)));
   }
   await load();
@@ -561,7 +562,46 @@ function renderCluster(c) {
         h("button", { class: "primary", id: "start-scrub", disabled: !me.root || !!heal.running, title: me.root ? "" : "Only the root key can start a scrub", onclick: start(false) }, "Start scrub"),
         h("button", { id: "start-deep-scrub", disabled: !me.root || !!heal.running, onclick: start(true) }, "Deep scrub"))),
     scrubInfo);
-  return [stats, nodesCard, h("div", { class: "grid", style: "grid-template-columns:repeat(auto-fit,minmax(320px,1fr))" }, ring, scrub), workersCard(c.workers || [])];
+  return [stats, nodesCard, h("div", { class: "grid", style: "grid-template-columns:repeat(auto-fit,minmax(320px,1fr))" }, ring, scrub, lifecycleCard(c.lifecycle)), workersCard(c.workers || [])];
+}
+
+// A bucket's usage against its quota (every version and incomplete upload counted, as the
+// server enforces it); the root key may set or clear the quota.
+function quotaCell(b, reload) {
+  const u = b.usage || { bytes: 0, objects: 0 };
+  const q = b.quota;
+  const text = q
+    ? `${q.max_bytes != null ? `${bytes(u.bytes)} of ${bytes(q.max_bytes)}` : bytes(u.bytes)} · ${q.max_objects != null ? `${u.objects} of ${q.max_objects}` : u.objects} objects`
+    : "none";
+  const full = q && ((q.max_bytes != null && u.bytes >= q.max_bytes) || (q.max_objects != null && u.objects >= q.max_objects));
+  const set = h("button", { class: "small set-quota", hidden: !me.root, onclick: async () => {
+    const mb = prompt(`Most bytes in ${b.name} (e.g. 10G, 500M; empty: no limit)`, q && q.max_bytes != null ? String(q.max_bytes) : "");
+    if (mb === null) return;
+    const mo = prompt(`Most objects in ${b.name} (empty: no limit)`, q && q.max_objects != null ? String(q.max_objects) : "");
+    if (mo === null) return;
+    const size = (s) => { const m = /^\s*(\d+)\s*([KMGT]?)i?B?\s*$/i.exec(s); if (!m) return null; return Number(m[1]) * 1024 ** " KMGT".indexOf((m[2] || " ").toUpperCase()); };
+    const body = { max_bytes: mb.trim() ? size(mb) : null, max_objects: mo.trim() ? Number(mo) : null };
+    if ((mb.trim() && body.max_bytes == null) || (mo.trim() && !Number.isInteger(body.max_objects))) { banner("A quota is a size (e.g. 10G) and a whole number of objects."); return; }
+    try {
+      if (body.max_bytes == null && body.max_objects == null) await api("DELETE", `/console/api/buckets/${encodeURIComponent(b.name)}/quota`);
+      else await api("PUT", `/console/api/buckets/${encodeURIComponent(b.name)}/quota`, body);
+      banner(`Quota of ${b.name} updated.`, "info"); await reload();
+    } catch (e) { banner(e.message); }
+  } }, "Set");
+  return h("span", {}, h("span", { class: full ? "quota-full" : "", style: full ? "color:var(--bad)" : "" }, text), " ", set);
+}
+
+// The lifecycle runs of the cluster: the run in progress (where) or the last, and totals.
+function lifecycleCard(l) {
+  const info = h("dl", { class: "kv", id: "lifecycle-info" });
+  const add = (k, v) => info.append(h("dt", {}, k), h("dd", {}, v));
+  const t = (l && l.total) || {};
+  if (!l || !l.run) add("Runs", "none yet");
+  else if (l.bucket) add("Run in progress", `#${l.run} at bucket ${l.bucket}${l.key_marker ? ` after ${l.key_marker}` : ""}`);
+  else add("Last run", `#${l.run}, ${ago(l.last_run_finished_ms)}, took ${((l.last_run_ms || 0) / 1000).toFixed(1)} s`);
+  add("All runs", `${t.expired || 0} expired · ${t.noncurrent_removed || 0} noncurrent versions and ${t.markers_removed || 0} delete markers removed · ${t.uploads_aborted || 0} uploads aborted · ${t.locked || 0} locked versions kept · ${t.failures || 0} failures`);
+  if (l && l.resumed) add("Continued", `${l.resumed} run(s) continued by a new leader`);
+  return h("div", { class: "card section" }, h("div", { class: "section-head" }, h("h2", {}, "Lifecycle")), info);
 }
 
 // The background workers of the node serving the console: state, progress, pause/resume.
