@@ -15,7 +15,7 @@ use cairn_metadata::object_lock::{
     format_timestamp, parse_timestamp, DefaultRetention, ObjectLock, ObjectLockConfig, Retention,
     RetentionMode, LEGAL_HOLD_HEADER, MODE_HEADER, UNTIL_HEADER,
 };
-use cairn_metadata::{BucketConfigKind, VersioningState};
+use cairn_metadata::{BucketConfigKind, VersionSel, VersioningState};
 use cairn_types::clock::now_ms;
 use cairn_types::ObjectKey;
 use serde::Deserialize;
@@ -281,6 +281,33 @@ struct LegalHoldXml {
     status: Option<String>,
 }
 
+/// A Put…Retention or Put…LegalHold request on a bucket with Object Lock: the version it
+/// names, its headers and its body.
+async fn lock_request<T: serde::de::DeserializeOwned>(
+    a: &Authorized,
+    q: &Query,
+    req: Request,
+) -> Result<(VersionSel, HeaderMap, T), S3Error> {
+    if a.gate().object_lock.is_none() {
+        return Err(missing_lock_configuration());
+    }
+    require_digest(req.headers())?;
+    let sel = version_param(q)?;
+    let headers = req.headers().clone();
+    let body = read_small_body(a.caller(), req, MAX_BODY).await?;
+    let doc = xml::parse(&body).ok_or_else(malformed)?;
+    Ok((sel, headers, doc))
+}
+
+/// 200, naming the version changed.
+fn changed(id: Option<String>) -> Response {
+    let mut resp = StatusCode::OK.into_response();
+    if let Some(id) = id {
+        set(resp.headers_mut(), "x-amz-version-id", &id);
+    }
+    resp
+}
+
 pub async fn put_retention(
     st: &Arc<ApiState>,
     a: &Authorized,
@@ -289,14 +316,8 @@ pub async fn put_retention(
     req: Request,
 ) -> Result<Response, S3Error> {
     let bucket = &a.bucket()?.name;
-    if a.gate().object_lock.is_none() {
-        return Err(missing_lock_configuration());
-    }
-    require_digest(req.headers())?;
-    let bypass = bypass_governance(st, a, req.headers(), key).await?;
-    let sel = version_param(q)?;
-    let body = read_small_body(a.caller(), req, MAX_BODY).await?;
-    let doc: RetentionXml = xml::parse(&body).ok_or_else(malformed)?;
+    let (sel, headers, doc): (_, _, RetentionXml) = lock_request(a, q, req).await?;
+    let bypass = bypass_governance(st, a, &headers, key).await?;
     let retention = match (doc.mode, doc.until) {
         (None, None) => None,
         (Some(m), Some(u)) => {
@@ -316,11 +337,7 @@ pub async fn put_retention(
         .objects
         .set_object_retention(bucket, key, sel, retention, bypass)
         .await?;
-    let mut resp = StatusCode::OK.into_response();
-    if let Some(id) = id {
-        set(resp.headers_mut(), "x-amz-version-id", &id);
-    }
-    Ok(resp)
+    Ok(changed(id))
 }
 
 /// The lock of the version a Get…Retention or Get…LegalHold request names.
@@ -373,13 +390,7 @@ pub async fn put_legal_hold(
     req: Request,
 ) -> Result<Response, S3Error> {
     let bucket = &a.bucket()?.name;
-    if a.gate().object_lock.is_none() {
-        return Err(missing_lock_configuration());
-    }
-    require_digest(req.headers())?;
-    let sel = version_param(q)?;
-    let body = read_small_body(a.caller(), req, MAX_BODY).await?;
-    let doc: LegalHoldXml = xml::parse(&body).ok_or_else(malformed)?;
+    let (sel, _, doc): (_, _, LegalHoldXml) = lock_request(a, q, req).await?;
     let on = match doc.status.as_deref().map(str::trim) {
         Some("ON") => true,
         Some("OFF") => false,
@@ -389,11 +400,7 @@ pub async fn put_legal_hold(
         .objects
         .set_object_legal_hold(bucket, key, sel, on)
         .await?;
-    let mut resp = StatusCode::OK.into_response();
-    if let Some(id) = id {
-        set(resp.headers_mut(), "x-amz-version-id", &id);
-    }
-    Ok(resp)
+    Ok(changed(id))
 }
 
 pub async fn get_legal_hold(

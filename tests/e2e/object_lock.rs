@@ -50,6 +50,23 @@ async fn lock_bucket(s3: &Client, bucket: &str, default: Option<(ObjectLockReten
     }
 }
 
+async fn legal_hold(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    vid: &str,
+    on: ObjectLockLegalHoldStatus,
+) {
+    s3.put_object_legal_hold()
+        .bucket(bucket)
+        .key(key)
+        .version_id(vid)
+        .legal_hold(ObjectLockLegalHold::builder().status(on).build())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Every version of the bucket: (key, version id) → body.
 async fn versions(s3: &Client, bucket: &str) -> BTreeMap<(String, String), Vec<u8>> {
     let out = s3
@@ -240,18 +257,7 @@ async fn a_root_key_attacker_cannot_destroy_compliance_locked_versions() {
             .await,
         "remove retention",
     );
-    s3.put_object_legal_hold()
-        .bucket(BUCKET)
-        .key(&k0)
-        .version_id(&v0)
-        .legal_hold(
-            ObjectLockLegalHold::builder()
-                .status(ObjectLockLegalHoldStatus::Off)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    legal_hold(&s3, BUCKET, &k0, &v0, ObjectLockLegalHoldStatus::Off).await;
     denied(
         s3.delete_object()
             .bucket(BUCKET)
@@ -446,18 +452,7 @@ async fn governance_retention_and_legal_holds_yield_only_as_s3_says() {
         "bypass without s3:BypassGovernanceRetention",
     );
     // A legal hold holds even with the bypass.
-    s3.put_object_legal_hold()
-        .bucket("gov")
-        .key("doc")
-        .version_id(&vid)
-        .legal_hold(
-            ObjectLockLegalHold::builder()
-                .status(ObjectLockLegalHoldStatus::On)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    legal_hold(&s3, "gov", "doc", &vid, ObjectLockLegalHoldStatus::On).await;
     denied(
         s3.delete_object()
             .bucket("gov")
@@ -479,18 +474,7 @@ async fn governance_retention_and_legal_holds_yield_only_as_s3_says() {
         h.object_lock_legal_hold_status(),
         Some(&ObjectLockLegalHoldStatus::On)
     );
-    s3.put_object_legal_hold()
-        .bucket("gov")
-        .key("doc")
-        .version_id(&vid)
-        .legal_hold(
-            ObjectLockLegalHold::builder()
-                .status(ObjectLockLegalHoldStatus::Off)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    legal_hold(&s3, "gov", "doc", &vid, ObjectLockLegalHoldStatus::Off).await;
     // The owner may bypass governance.
     s3.delete_object()
         .bucket("gov")
