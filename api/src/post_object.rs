@@ -161,10 +161,13 @@ pub async fn post_object(
     )
     .await?;
     let acl = access::new_object_acl(st, &a, &headers).await?;
+    let mut metadata = object_metadata(&headers)?;
+    // A bucket's default retention holds for form uploads too.
+    crate::object_lock::new_version_lock(&a, &headers, false)?.store(&mut metadata.headers);
     let put = PutObject {
         bucket: a.bucket()?.name.clone(),
         key: key.clone(),
-        metadata: object_metadata(&headers)?,
+        metadata,
         tags,
         acl,
         condition: WriteCondition::Always,

@@ -586,3 +586,60 @@ async fn a_browser_uploads_with_a_signed_form_and_follows_the_redirect() {
     let listed = s3.list_objects_v2().bucket("browser").send().await.unwrap();
     assert_eq!(listed.key_count(), Some(1), "{listed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_upload_into_a_locked_bucket_gets_the_default_retention() {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockMode,
+        ObjectLockRetentionMode, ObjectLockRule,
+    };
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket()
+        .bucket("vault")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    s3.put_object_lock_configuration()
+        .bucket("vault")
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Compliance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let signed = root_fields(r#"{"bucket": "vault"}, ["starts-with", "$key", ""]"#);
+    let fields = with(&signed, vec![("key", "form.txt")]);
+    let r = post_form(&server, "vault", &fields, "form.txt", b"kept a day");
+    assert_eq!(r.status, 204, "{}", r.body_str());
+    let head = s3
+        .head_object()
+        .bucket("vault")
+        .key("form.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
+    let v = head.version_id().unwrap();
+    let del = s3
+        .delete_object()
+        .bucket("vault")
+        .key("form.txt")
+        .version_id(v)
+        .send()
+        .await;
+    assert_eq!(code_of(&del.unwrap_err()).as_deref(), Some("AccessDenied"));
+}

@@ -58,6 +58,13 @@ async fn fill(s3: &[Client], bucket: &str, size: usize) -> u64 {
                     Ok(_) => {
                         acked.fetch_add(1, Ordering::Relaxed);
                     }
+                    // A busy cluster may answer 503 (the write's outcome is then unknown:
+                    // the listing below counts what landed).
+                    Err(e)
+                        if matches!(
+                            code_of(&e).as_deref(),
+                            Some("ServiceUnavailable" | "SlowDown")
+                        ) => {}
                     Err(e) => {
                         assert_eq!(code_of(&e).as_deref(), Some("QuotaExceeded"), "{e:?}");
                         refused += 1;
@@ -103,14 +110,19 @@ async fn concurrent_writers_cannot_pass_a_quota_and_usage_stays_exact() {
 
     // Objects: exactly up to the limit, never past it.
     let acked = fill(&s3, "by-count", 2000).await;
-    assert_eq!(
-        acked, 40,
-        "every acknowledged PUT fits the quota, and the quota fills"
+    assert!(
+        acked <= 40,
+        "every acknowledged PUT fits the quota: {acked}"
     );
-    assert_eq!(listed(&s3[0], "by-count").await, (80_000, 40));
+    assert_eq!(
+        listed(&s3[0], "by-count").await,
+        (80_000, 40),
+        "and the quota fills"
+    );
     // Bytes: 10 KiB objects under 300 KiB.
     let acked = fill(&s3, "by-size", 10 << 10).await;
-    assert_eq!(acked, 30);
+    assert!(acked <= 30, "{acked}");
+    assert_eq!(listed(&s3[0], "by-size").await, (30 * (10 << 10), 30));
     let v = quota_view(&c, 0, "by-size");
     assert_eq!(v["usage"]["bytes"], 30 * (10 << 10), "{v}");
     // A multipart part counts its bytes: the bucket is full.

@@ -99,6 +99,21 @@ async fn populate(
         Ok(None) => return bad(StatusCode::NOT_FOUND, "no such bucket"),
         Err(e) => return bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
+    // Synthetic objects get no retention: a bucket with Object Lock is not for them.
+    match st
+        .objects
+        .bucket_config(&name, cairn_metadata::BucketConfigKind::ObjectLock)
+        .await
+    {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return bad(
+                StatusCode::CONFLICT,
+                "the bucket has Object Lock: populate writes objects without retention",
+            )
+        }
+        Err(e) => return bad(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
     let started = Instant::now();
     let body = Bytes::from(vec![0u8; req.size]);
     let objects = &st.objects;
