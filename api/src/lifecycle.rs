@@ -95,9 +95,7 @@ pub fn expiration(a: &Authorized, key: &str, rec: &ObjectRecord, h: &mut HeaderM
         tags: &rec.tags,
     };
     if let Some((at, rule)) = expiration_header(&cfg, &c, rec.last_modified_ms) {
-        let date = httpdate::fmt_http_date(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.max(0) as u64),
-        );
+        let date = crate::util::http_date(at);
         set(
             h,
             "x-amz-expiration",

@@ -15,7 +15,7 @@ use cairn_metadata::object_lock::{
     format_timestamp, parse_timestamp, DefaultRetention, ObjectLock, ObjectLockConfig, Retention,
     RetentionMode, LEGAL_HOLD_HEADER, MODE_HEADER, UNTIL_HEADER,
 };
-use cairn_metadata::{BucketConfigKind, VersionSel, VersioningState};
+use cairn_metadata::{BucketConfigKind, VersionSel};
 use cairn_types::clock::now_ms;
 use cairn_types::ObjectKey;
 use serde::Deserialize;
@@ -160,9 +160,8 @@ pub async fn put_configuration(
     require_digest(req.headers())?;
     let body = read_small_body(a.caller(), req, MAX_BODY).await?;
     let cfg = parse_configuration(&body)?;
-    if a.gate().object_lock.is_none()
-        && st.objects.versioning(bucket).await? != VersioningState::Enabled
-    {
+    // The versioning state as loaded with the gate (the state machine checks again).
+    if a.gate().object_lock.is_none() && !a.gate().versioned() {
         return Err(S3Error::new(
             S3ErrorCode::InvalidBucketState,
             "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",

@@ -128,6 +128,15 @@ fn weight(cf: Cf, raw: Option<&[u8]>) -> Result<(i64, i64), MetadataError> {
     })
 }
 
+/// Where `bucket`'s object versions are counted: `versions` once versioning was ever on,
+/// else `objects` (the same object is in both once it is).
+fn counted_cf(view: &dyn StateView, bucket: &BucketName) -> Result<Cf, MetadataError> {
+    Ok(match versions::state(view, bucket)? {
+        VersioningState::Unversioned => Cf::Objects,
+        _ => Cf::Versions,
+    })
+}
+
 /// Brings `bucket`'s usage up to date with `writes` (a command's, not yet applied) and, for a
 /// command that stores data (`adds`), refuses it if that takes usage past the quota.
 pub(crate) fn account(
@@ -139,10 +148,7 @@ pub(crate) fn account(
     let Some(before) = usage(view, bucket)? else {
         return Ok(());
     };
-    let counted = match versions::state(view, bucket)? {
-        VersioningState::Unversioned => Cf::Objects,
-        _ => Cf::Versions,
-    };
+    let counted = counted_cf(view, bucket)?;
     let prefix = keys::object_prefix(bucket);
     let (mut bytes, mut objects) = (0i64, 0i64);
     let mut seen = std::collections::BTreeSet::new();
@@ -183,10 +189,7 @@ pub(crate) fn count(
     view: &dyn StateView,
     bucket: &BucketName,
 ) -> Result<BucketUsage, MetadataError> {
-    let counted = match versions::state(view, bucket)? {
-        VersioningState::Unversioned => Cf::Objects,
-        _ => Cf::Versions,
-    };
+    let counted = counted_cf(view, bucket)?;
     let prefix = keys::object_prefix(bucket);
     let mut u = BucketUsage::default();
     for cf in [counted, Cf::Parts] {
