@@ -21,4 +21,17 @@ set -e
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; s += $8 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+# The fault campaign's short profile (docs/chaos.md): needs root, iproute2, iptables and
+# faketime; CAIRN_REQUIRE_CHAOS=1 (set by CI) makes their absence a failure, not a skip.
+if [ "$(id -u)" = 0 ] && command -v iptables >/dev/null && command -v faketime >/dev/null; then
+  echo "== fault campaign, short profile"
+  if ! bash scripts/chaos.sh --minutes "${CAIRN_CHAOS_MINUTES:-3}" --run-secs 45; then
+    status=1
+  fi
+elif [ "${CAIRN_REQUIRE_CHAOS:-0}" = 1 ]; then
+  echo "chaos: the fault campaign needs root, iproute2, iptables and faketime" >&2
+  status=1
+else
+  echo "WARNING: fault campaign SKIPPED (needs root, iproute2, iptables and faketime)" >&2
+fi
 exit "$status"

@@ -15,6 +15,7 @@ use cairn_types::ShardId;
 use crate::merkle::{Hash, MerkleNode, NodePath};
 
 mod compaction;
+pub mod faults;
 mod index;
 pub mod merkle;
 pub mod record;

@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::faults::DiskFaults;
 use crate::index::Index;
 
 /// One segment file as readers see it.
@@ -32,13 +34,16 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     /// fsync calls made on segment files and the directory since open.
     pub fsyncs: AtomicU64,
+    /// The disk-fault seam (inert unless fault injection is enabled).
+    pub faults: DiskFaults,
 }
 
 impl Shared {
-    pub fn new(state: State, fsyncs: u64) -> Shared {
+    pub fn new(state: State, fsyncs: u64, dir: &Path) -> Shared {
         Shared {
             state: RwLock::new(state),
             fsyncs: AtomicU64::new(fsyncs),
+            faults: DiskFaults::new(dir),
         }
     }
 

@@ -89,7 +89,7 @@ impl LocalShardStore {
     /// Does blocking I/O; call it at startup or from `spawn_blocking`.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
         let recovered = recover(dir)?;
-        let shared = Arc::new(Shared::new(recovered.state, recovered.fsyncs));
+        let shared = Arc::new(Shared::new(recovered.state, recovered.fsyncs, dir));
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let writer = Writer::new(
             WriterConfig {
@@ -266,11 +266,12 @@ impl ShardStore for LocalShardStore {
         };
         // Read and checksum off the async worker threads, the CRC computed as the bytes
         // come in (while they are still in cache).
+        let shared = self.shared.clone();
         let read = tokio::task::spawn_blocking(move || {
-            read_payload(&reader, loc.offset, loc.len).map(|buf| {
-                let crc = crc32c(&buf);
-                (buf, crc)
-            })
+            let mut buf = read_payload(&reader, loc.offset, loc.len)?;
+            shared.faults.after_read(&mut buf)?;
+            let crc = crc32c(&buf);
+            Ok::<_, io::Error>((buf, crc))
         })
         .await
         .map_err(|e| DatanodeError::Io(io::Error::other(e)))?;

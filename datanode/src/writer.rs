@@ -371,6 +371,7 @@ impl Writer {
 
     fn append(&self, header: &RecordHeader, payload: &[u8], offset: u64) -> io::Result<()> {
         const COPY_LIMIT: usize = 64 * 1024;
+        self.shared.faults.before_write()?;
         let head = header.encode();
         if payload.len() <= COPY_LIMIT {
             let mut buf = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
@@ -392,7 +393,7 @@ impl Writer {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        let synced = self.active.file.sync_data();
+        let synced = (self.shared.faults.before_sync()).and_then(|()| self.active.file.sync_data());
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = synced {
             tracing::error!(error = %e, segment = self.active.number, "fsync failed; writes disabled");

@@ -31,7 +31,7 @@ const PURGED: &[u8] = b"last-purged";
 #[derive(Clone)]
 pub struct LogStore {
     pub(crate) inner: RocksMetadataStore,
-    syncer: Arc<WalSyncer>,
+    syncer: Arc<SyncerHandle>,
 }
 
 impl LogStore {
@@ -45,71 +45,116 @@ impl LogStore {
 /// One thread that makes appended entries durable: it takes every append waiting for its
 /// sync, syncs the WAL once, and tells all of them — so appends that arrive while a sync
 /// runs share the next one.
+///
+/// The thread is stopped and joined when the last log store goes ([`SyncerHandle`]), so the
+/// database it holds closes then, not in a thread nobody waits for: a process that exits
+/// while such a thread still holds an open database tears RocksDB's statics down under it
+/// and aborts ("pthread lock: Invalid argument").
 struct WalSyncer {
-    waiting: std::sync::Mutex<Vec<LogFlushed<TypeConfig>>>,
+    inner: RocksMetadataStore,
+    /// The metadata directory's `FAULTS` file, when fault injection is enabled
+    /// (`CAIRN_FAILPOINTS=1`): a line `fsync-eio` there makes every WAL sync fail with EIO,
+    /// as a failing disk would. Never enabled in production.
+    faults: Option<std::path::PathBuf>,
+    waiting: std::sync::Mutex<Waiting>,
     wake: std::sync::Condvar,
     /// WAL syncs made (for metrics and figures).
     syncs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    appends: Vec<LogFlushed<TypeConfig>>,
+    stop: bool,
+}
+
+/// Owns the sync thread: dropping it (with the last log store) stops and joins the thread.
+struct SyncerHandle {
+    syncer: Arc<WalSyncer>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SyncerHandle {
+    fn drop(&mut self) {
+        self.syncer.lock().stop = true;
+        self.syncer.wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            // The thread finishes the sync it is in (appends already waiting get it) and ends.
+            let _ = t.join();
+        }
+    }
 }
 
 impl WalSyncer {
     fn start(
         inner: RocksMetadataStore,
         syncs: Arc<std::sync::atomic::AtomicU64>,
-    ) -> Arc<WalSyncer> {
+    ) -> Arc<SyncerHandle> {
+        let faults = (std::env::var("CAIRN_FAILPOINTS").as_deref() == Ok("1"))
+            .then(|| inner.db().path().join("FAULTS"));
         let syncer = Arc::new(WalSyncer {
-            waiting: std::sync::Mutex::new(Vec::new()),
+            inner,
+            faults,
+            waiting: std::sync::Mutex::new(Waiting::default()),
             wake: std::sync::Condvar::new(),
             syncs,
         });
-        let weak = Arc::downgrade(&syncer);
-        std::thread::Builder::new()
+        let runner = syncer.clone();
+        let thread = std::thread::Builder::new()
             .name("raft-wal-sync".into())
-            .spawn(move || WalSyncer::run(weak, inner))
+            .spawn(move || runner.run())
             .expect("spawn the WAL sync thread");
-        syncer
+        Arc::new(SyncerHandle {
+            syncer,
+            thread: Some(thread),
+        })
     }
 
-    fn request(&self, done: LogFlushed<TypeConfig>) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(done);
+    }
+
+    fn request(&self, done: LogFlushed<TypeConfig>) {
+        self.lock().appends.push(done);
         self.wake.notify_one();
     }
 
-    fn run(me: std::sync::Weak<WalSyncer>, inner: RocksMetadataStore) {
+    /// Whether the fault seam says this sync fails.
+    fn fsync_fails(&self) -> bool {
+        self.faults.as_ref().is_some_and(|f| {
+            std::fs::read_to_string(f).is_ok_and(|t| t.lines().any(|l| l.trim() == "fsync-eio"))
+        })
+    }
+
+    fn run(&self) {
         loop {
-            let Some(s) = me.upgrade() else { return };
             let batch = {
-                let mut waiting = s
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                while waiting.is_empty() {
-                    let (w, timeout) = s
+                let mut waiting = self.lock();
+                while waiting.appends.is_empty() && !waiting.stop {
+                    waiting = self
                         .wake
-                        .wait_timeout(waiting, std::time::Duration::from_millis(200))
+                        .wait(waiting)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    waiting = w;
-                    if timeout.timed_out() && waiting.is_empty() {
-                        break;
-                    }
                 }
-                std::mem::take(&mut *waiting)
+                if waiting.appends.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut waiting.appends)
             };
-            if batch.is_empty() {
-                // Nothing to do; check whether the store is gone before waiting again.
-                drop(s);
-                continue;
-            }
-            let r = inner.db().flush_wal(true);
-            s.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let r = if self.fsync_fails() {
+                Err(std::io::Error::from_raw_os_error(5).to_string())
+            } else {
+                self.inner.db().flush_wal(true).map_err(|e| e.to_string())
+            };
+            self.syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             for done in batch {
                 let r = r
                     .as_ref()
                     .map(|_| ())
-                    .map_err(|e| std::io::Error::other(e.to_string()));
+                    .map_err(|e| std::io::Error::other(e.clone()));
                 done.log_io_completed(r);
             }
         }
@@ -317,7 +362,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         // Readable now; durable once the syncer's next WAL sync completes.
         self.inner.db().write(batch).map_err(write_err)?;
-        self.syncer.request(callback);
+        self.syncer.syncer.request(callback);
         Ok(())
     }
 
