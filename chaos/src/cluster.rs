@@ -244,7 +244,12 @@ impl Cluster {
         } else {
             format!("{secs}\n")
         };
-        std::fs::write(self.node_dir(i).join("faketime"), spec)?;
+        // Written aside and renamed: libfaketime must never read a half-written file (an
+        // empty one reads as an absolute time, which freezes the clock, and a frozen clock
+        // never lets its cache expire to read the file again).
+        let dir = self.node_dir(i);
+        std::fs::write(dir.join("faketime.new"), spec)?;
+        std::fs::rename(dir.join("faketime.new"), dir.join("faketime"))?;
         Ok(())
     }
 

@@ -612,9 +612,11 @@ impl Workload {
     pub async fn final_reads(&self, patience: Duration) -> Vec<String> {
         let mut unanswered = Vec::new();
         let client = u32::MAX;
+        // One deadline for all: reads that do not answer are retried until it passes, then
+        // each is tried once.
+        let deadline = Instant::now() + patience;
         for (bucket, key) in keys() {
             for node in 0..self.clients.len() {
-                let deadline = Instant::now() + patience;
                 loop {
                     let op = self.get(client, node, bucket, &key).await;
                     let answered = matches!(op.outcome, Outcome::Ok(_));
@@ -650,7 +652,6 @@ impl Workload {
             })
             .collect();
         for (key, version, value, node) in versions {
-            let deadline = Instant::now() + patience;
             loop {
                 let op = self
                     .get_version(
