@@ -115,6 +115,10 @@ fn main() -> anyhow::Result<()> {
             Err(e) => {
                 errors += 1;
                 eprintln!("chaos: run {} (seed {s}) could not run: {e:#}", i + 1);
+                if errors >= 3 {
+                    eprintln!("chaos: giving up after {errors} runs that could not run");
+                    break;
+                }
             }
         }
         i += 1;

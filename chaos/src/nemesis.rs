@@ -116,9 +116,8 @@ pub struct Applied {
     /// µs since the run began.
     pub from: u64,
     pub to: u64,
-    /// Milliseconds until the other nodes had a new leader, for faults that cut off or
-    /// stopped the leader (`None`: none was elected before the fault ended).
-    pub failover_ms: Option<u64>,
+    /// The leader this fault cut off or stopped (for the failover figures).
+    pub leader: Option<usize>,
     #[serde(skip)]
     minority: Vec<usize>,
     #[serde(skip)]
@@ -164,32 +163,16 @@ impl Nemesis {
                     Err(e) => eprintln!("chaos: applying {} failed: {e:#}", kind.name()),
                 }
             }
-            let hold = Duration::from_millis(step.hold_ms);
-            let started = Instant::now();
-            let watch_failover = now_applied.iter().any(|a| a.failover_ms.is_some());
-            let failover = if watch_failover {
-                self.watch_failover(&now_applied, hold)
-            } else {
-                None
-            };
-            if let Some(rest) = hold.checked_sub(started.elapsed()) {
-                std::thread::sleep(rest);
-            }
+            std::thread::sleep(Duration::from_millis(step.hold_ms));
             for mut a in now_applied {
                 self.undo(&a.undo);
                 a.to = self.now();
-                if a.failover_ms.is_some() {
-                    a.failover_ms = failover;
-                }
                 eprintln!(
-                    "chaos:   {:>14} {:>7.1}s..{:>6.1}s {}{}",
+                    "chaos:   {:>14} {:>7.1}s..{:>6.1}s {}",
                     a.kind.name(),
                     a.from as f64 / 1e6,
                     a.to as f64 / 1e6,
                     a.detail,
-                    a.failover_ms
-                        .map(|ms| format!(" (new leader in {ms} ms)"))
-                        .unwrap_or_default()
                 );
                 self.log.push(a);
             }
@@ -235,7 +218,7 @@ impl Nemesis {
             detail: String::new(),
             from: 0,
             to: 0,
-            failover_ms: None,
+            leader: None,
             minority: Vec::new(),
             undo: Vec::new(),
         };
@@ -295,7 +278,7 @@ impl Nemesis {
                 applied.undo.push(Undo::Network);
                 applied.detail = format!("leader {} cut off", name(l));
                 applied.minority = vec![l];
-                applied.failover_ms = Some(l as u64);
+                applied.leader = Some(l);
             }
             FaultKind::Kill => {
                 let count = if rng.gen_bool(0.3) { 2 } else { 1 };
@@ -322,7 +305,7 @@ impl Nemesis {
                     if leader { " (leader)" } else { "" }
                 );
                 if leader {
-                    applied.failover_ms = Some(v as u64);
+                    applied.leader = Some(v);
                 }
             }
             FaultKind::Clock => {
@@ -412,26 +395,6 @@ impl Nemesis {
         }
         applied.from = self.now();
         Ok(applied)
-    }
-
-    /// Milliseconds until the nodes other than the old leader agree on a new one.
-    fn watch_failover(&self, applied: &[Applied], within: Duration) -> Option<u64> {
-        let old = applied.iter().find_map(|a| a.failover_ms)? as usize;
-        let started = Instant::now();
-        while started.elapsed() < within {
-            let c = self.cluster.lock().expect("cluster");
-            let others: Vec<Option<usize>> = (0..c.len())
-                .filter(|i| *i != old && c.is_running(*i))
-                .map(|i| c.leader_seen_by(i))
-                .collect();
-            drop(c);
-            let new = others.iter().flatten().filter(|l| **l != old).count();
-            if new * 2 > others.len() {
-                return Some(started.elapsed().as_millis() as u64);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
     }
 
     fn undo(&self, undo: &[Undo]) {

@@ -102,6 +102,8 @@ impl Net {
     pub fn teardown(nodes: usize) {
         for i in 0..nodes {
             try_run(&["ip", "netns", "del", &Self::ns(i)]);
+            // Deleting the namespace deletes the pair, unless the namespace went first.
+            try_run(&["ip", "link", "del", &format!("cchaos-v{}", i + 1)]);
         }
         while Command::new("iptables")
             .args(["-D", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"])

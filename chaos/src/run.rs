@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::checks::{self, Anomaly};
 use crate::cluster::Cluster;
+use crate::history::Op;
 use crate::nemesis::{schedule, Applied, FaultKind, Nemesis};
 use crate::workload::Workload;
 
@@ -163,9 +164,7 @@ pub fn run_one(cfg: &RunConfig, index: usize, seed: u64) -> anyhow::Result<RunRe
     let failovers = nemesis
         .log
         .iter()
-        .filter(|a| matches!(a.kind, FaultKind::IsolateLeader | FaultKind::Pause))
-        .filter(|a| a.detail.contains("leader"))
-        .map(|a: &Applied| (a.kind, a.failover_ms))
+        .filter_map(|a| Some((a.kind, failover(a, a.leader?, &ops))))
         .collect();
     let result = RunResult {
         seed,
@@ -202,4 +201,16 @@ pub fn run_one(cfg: &RunConfig, index: usize, seed: u64) -> anyhow::Result<RunRe
         ..result
     })
     .inspect(|r| write_json(&dir.join("result.json"), r))
+}
+
+/// Milliseconds from a fault that cut off or stopped leader `old` until the first write
+/// sent after it began was acknowledged by another node: no write can commit before a new
+/// leader is elected, so this bounds the failover as a client sees it (`None`: no write
+/// succeeded before the fault ended).
+fn failover(a: &Applied, old: usize, ops: &[Op]) -> Option<u64> {
+    ops.iter()
+        .filter(|o| o.kind.is_write() && o.acknowledged() && o.node != old)
+        .filter(|o| o.invoke >= a.from && o.complete <= a.to)
+        .map(|o| (o.complete - a.from) / 1000)
+        .min()
 }
