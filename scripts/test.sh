@@ -25,7 +25,7 @@ awk '/^test result:/ { p += $4; f += $6; s += $8 }
 # faketime; CAIRN_REQUIRE_CHAOS=1 (set by CI) makes their absence a failure, not a skip.
 if [ "$(id -u)" = 0 ] && command -v iptables >/dev/null && command -v faketime >/dev/null; then
   echo "== fault campaign, short profile"
-  if ! bash scripts/chaos.sh --minutes "${CAIRN_CHAOS_MINUTES:-3}" --run-secs 45; then
+  if ! bash scripts/chaos.sh --minutes "${CAIRN_CHAOS_MINUTES:-3}" --run-secs 45 --seed "${CAIRN_CHAOS_SEED:-1}"; then
     status=1
   fi
 elif [ "${CAIRN_REQUIRE_CHAOS:-0}" = 1 ]; then

@@ -2,9 +2,10 @@
 //! ([`crate::net`]) with two datanode directories (ten datanodes, erasure coding 4+2).
 //! Nodes 1–3 are metadata voters, 4 and 5 learners; every node serves S3.
 //!
-//! Each node runs under libfaketime with only the wall clock faked, read from a file the
-//! nemesis rewrites (`+0`, `-300`, …), so clock faults need no restart; monotonic time,
-//! which Raft's timers use, stays true.
+//! A node with a clock fault is restarted under libfaketime with only the wall clock
+//! offset (`FAKETIME=+3600`); monotonic time, which Raft's timers use, stays true. (Its
+//! file-driven mode, which would change a running process's clock, did not reliably go
+//! back to the true time, so clock faults restart the node.)
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -39,6 +40,8 @@ pub struct Cluster {
     children: Vec<Option<Child>>,
     paused: Vec<bool>,
     faketime: Option<String>,
+    /// Each node's wall-clock offset in seconds (0: true time, no libfaketime).
+    clock: Vec<i64>,
     /// Flags every node gets.
     extra: Vec<String>,
 }
@@ -67,11 +70,11 @@ impl Cluster {
             children: (0..n).map(|_| None).collect(),
             paused: vec![false; n],
             faketime,
+            clock: vec![0; n],
             extra: extra.to_vec(),
         };
         for i in 0..n {
             std::fs::create_dir_all(c.node_dir(i))?;
-            c.set_clock(i, 0)?;
             c.start_node(i)?;
             c.wait_ready(i, Duration::from_secs(90))?;
         }
@@ -167,12 +170,12 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        if let Some(lib) = &self.faketime {
-            cmd.env("LD_PRELOAD", lib)
-                .env("FAKETIME_TIMESTAMP_FILE", dir.join("faketime"))
-                .env("FAKETIME_CACHE_DURATION", "1")
-                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-                .env("FAKETIME_DONT_RESET", "1");
+        if let (Some(lib), secs) = (&self.faketime, self.clock[i]) {
+            if secs != 0 {
+                cmd.env("LD_PRELOAD", lib)
+                    .env("FAKETIME", format!("{secs:+}"))
+                    .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+            }
         }
         // `ip netns exec` execs the server, so the child's pid is the server's.
         let child = cmd.spawn().context("starting a node")?;
@@ -236,21 +239,13 @@ impl Cluster {
         }
     }
 
-    /// Sets node `i`'s wall clock `secs` seconds off the true time (libfaketime rereads it
-    /// within a second).
-    pub fn set_clock(&self, i: usize, secs: i64) -> anyhow::Result<()> {
-        let spec = if secs >= 0 {
-            format!("+{secs}\n")
-        } else {
-            format!("{secs}\n")
-        };
-        // Written aside and renamed: libfaketime must never read a half-written file (an
-        // empty one reads as an absolute time, which freezes the clock, and a frozen clock
-        // never lets its cache expire to read the file again).
-        let dir = self.node_dir(i);
-        std::fs::write(dir.join("faketime.new"), spec)?;
-        std::fs::rename(dir.join("faketime.new"), dir.join("faketime"))?;
-        Ok(())
+    /// Node `i`'s wall clock runs `secs` seconds off the true time from its next start.
+    pub fn set_clock(&mut self, i: usize, secs: i64) {
+        self.clock[i] = secs;
+    }
+
+    pub fn clock(&self, i: usize) -> i64 {
+        self.clock[i]
     }
 
     /// An admin API call on node `i` (the cluster secret as bearer token).

@@ -310,7 +310,6 @@ impl Nemesis {
             }
             FaultKind::Clock => {
                 let count = if rng.gen_bool(0.4) { 2 } else { 1 };
-                let c = self.cluster.lock().expect("cluster");
                 let mut parts = Vec::new();
                 for &v in &nodes[..count] {
                     let secs: i64 = match rng.gen_range(0..3) {
@@ -318,7 +317,7 @@ impl Nemesis {
                         1 => rng.gen_range(-3_600..3_600),
                         _ => rng.gen_range(-86_400 * 3..86_400 * 3),
                     };
-                    c.set_clock(v, secs)?;
+                    self.set_clock(v, secs)?;
                     applied.undo.push(Undo::Clock(v));
                     parts.push(format!("{} {secs:+}s", name(v)));
                 }
@@ -416,7 +415,12 @@ impl Nemesis {
                 self.workload.down[*i].store(false, Ordering::SeqCst);
             }
             Undo::Resume(i) => c.resume(*i)?,
-            Undo::Clock(i) => c.set_clock(*i, 0)?,
+            Undo::Clock(i) => {
+                if c.clock(*i) != 0 {
+                    drop(c);
+                    self.set_clock(*i, 0)?;
+                }
+            }
             Undo::AddVoter(i) => {
                 let via = (0..c.len()).find(|x| c.is_running(*x)).unwrap_or(0);
                 let body = format!(
@@ -444,6 +448,18 @@ impl Nemesis {
                 c.admin(via, "POST", &format!("/admin/datanodes/{d}/undrain"), "")?;
             }
         }
+        Ok(())
+    }
+
+    /// Restarts node `v` with its wall clock `secs` off (clients leave it alone meanwhile).
+    fn set_clock(&self, v: usize, secs: i64) -> anyhow::Result<()> {
+        let mut c = self.cluster.lock().expect("cluster");
+        self.workload.down[v].store(true, Ordering::SeqCst);
+        c.kill(v);
+        c.set_clock(v, secs);
+        c.start_node(v)?;
+        let _ = c.wait_ready(v, Duration::from_secs(30));
+        self.workload.down[v].store(false, Ordering::SeqCst);
         Ok(())
     }
 
