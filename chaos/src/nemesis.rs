@@ -348,9 +348,19 @@ impl Nemesis {
                 let via = (0..n).find(|i| c.is_running(*i)).unwrap_or(0);
                 if rng.gen_bool(0.5) {
                     let v = *nodes.iter().find(|i| **i < VOTERS).expect("a voter");
-                    let r = c.admin(via, "POST", &format!("/admin/nodes/{}/remove", v + 1), "")?;
-                    applied.detail =
-                        format!("voter {} removed: {} {}", name(v), r.status, r.body.trim());
+                    let r = c.admin_waiting(
+                        via,
+                        "POST",
+                        &format!("/admin/nodes/{}/remove", v + 1),
+                        "",
+                        Duration::from_secs(60),
+                    )?;
+                    applied.detail = format!(
+                        "voter {} removed: {} {}",
+                        name(v),
+                        r.status,
+                        one_line(&r.body)
+                    );
                     applied.undo.push(Undo::AddVoter(v));
                 } else {
                     let dn = datanode_ids(&c, via);
@@ -359,7 +369,7 @@ impl Nemesis {
                     };
                     let r = c.admin(via, "POST", &format!("/admin/datanodes/{d}/drain"), "")?;
                     applied.detail =
-                        format!("datanode {d} drained: {} {}", r.status, r.body.trim());
+                        format!("datanode {d} drained: {} {}", r.status, one_line(&r.body));
                     applied.undo.push(Undo::Undrain(d));
                 }
             }
@@ -428,9 +438,16 @@ impl Nemesis {
                     i + 1,
                     Net::ip(*i)
                 );
-                let r = c.admin(via, "POST", "/admin/nodes", &body)?;
+                // A membership change waits for the leader to commit it.
+                let r =
+                    c.admin_waiting(via, "POST", "/admin/nodes", &body, Duration::from_secs(60))?;
                 if r.status >= 300 {
-                    anyhow::bail!("adding node {} back: {} {}", i + 1, r.status, r.body.trim());
+                    anyhow::bail!(
+                        "adding node {} back: {} {}",
+                        i + 1,
+                        r.status,
+                        one_line(&r.body)
+                    );
                 }
             }
             Undo::Clear(path) => {
@@ -467,7 +484,9 @@ impl Nemesis {
     pub fn heal_all(&self) {
         let c = self.cluster.lock().expect("cluster");
         let n = c.len();
-        let mut undo = vec![Undo::Network];
+        // Voters whose removal was not undone (the add failed) are added back too.
+        let mut undo: Vec<Undo> = vec![Undo::Network];
+        undo.extend((0..VOTERS.min(n)).map(Undo::AddVoter));
         for i in 0..n {
             for dir in [
                 c.disk_dir(i, "disk1"),
@@ -485,6 +504,10 @@ impl Nemesis {
         }
         self.undo(&undo);
     }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn names(nodes: &[usize]) -> Vec<String> {
