@@ -432,23 +432,29 @@ impl Nemesis {
                 }
             }
             Undo::AddVoter(i) => {
-                let via = (0..c.len()).find(|x| c.is_running(*x)).unwrap_or(0);
                 let body = format!(
                     "{{\"id\": {}, \"addr\": \"{}:9002\", \"voter\": true}}",
                     i + 1,
                     Net::ip(*i)
                 );
-                // A membership change waits for the leader to commit it.
-                let r =
-                    c.admin_waiting(via, "POST", "/admin/nodes", &body, Duration::from_secs(60))?;
-                if r.status >= 300 {
-                    anyhow::bail!(
-                        "adding node {} back: {} {}",
-                        i + 1,
-                        r.status,
-                        one_line(&r.body)
-                    );
+                // Through a node still in the group: the removed one was never told it was
+                // removed and knows no leader.
+                let mut last = String::from("no node to ask");
+                for via in (0..c.len()).filter(|x| *x != *i && c.is_running(*x)) {
+                    // A membership change waits for the leader to commit it.
+                    match c.admin_waiting(
+                        via,
+                        "POST",
+                        "/admin/nodes",
+                        &body,
+                        Duration::from_secs(60),
+                    ) {
+                        Ok(r) if r.status < 300 => return Ok(()),
+                        Ok(r) => last = format!("{} {}", r.status, one_line(&r.body)),
+                        Err(e) => last = format!("{e:#}"),
+                    }
                 }
+                anyhow::bail!("adding node {} back: {last}", i + 1);
             }
             Undo::Clear(path) => {
                 let _ = std::fs::remove_file(path);
