@@ -93,7 +93,7 @@ fn main() -> anyhow::Result<()> {
         match run_one(&cfg, i, s) {
             Ok(r) => {
                 eprintln!(
-                    "chaos: run {} (seed {s}): {} operations ({} unknown), {} faults, {} anomalies, {} keys, {} lists, {} versions checked{}",
+                    "chaos: run {} (seed {s}): {} operations ({} unknown), {} faults, {} anomalies, {} keys, {} lists, {} versions checked, {} minority writes refused{}",
                     i + 1,
                     r.ops,
                     r.unknown_ops,
@@ -102,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                     r.keys_checked,
                     r.lists_checked,
                     r.versions_checked,
+                    r.minority_writes_refused,
                     r.dir.as_ref().map(|d| format!(", kept in {}", d.display())).unwrap_or_default()
                 );
                 for a in r.anomalies.iter().take(20) {
@@ -168,6 +169,10 @@ fn summary(results: &[RunResult], kinds: &[FaultKind]) {
             p.3
         );
     }
+    println!(
+        "minority side: {} writes sent to nodes cut off from the voters' majority, none acknowledged (any would be an anomaly above)",
+        results.iter().map(|r| r.minority_writes_refused).sum::<usize>()
+    );
     for kind in [FaultKind::IsolateLeader, FaultKind::Pause] {
         let mut ms: Vec<Option<u64>> = results
             .iter()
