@@ -164,9 +164,12 @@ impl Nemesis {
                 }
             }
             std::thread::sleep(Duration::from_millis(step.hold_ms));
+            // Faults end when healing begins: a minority window must not include the time
+            // the rules are being removed node by node (one network undo removes all).
+            let end = self.now();
             for mut a in now_applied {
+                a.to = end;
                 self.undo(&a.undo);
-                a.to = self.now();
                 eprintln!(
                     "chaos:   {:>14} {:>7.1}s..{:>6.1}s {}",
                     a.kind.name(),
