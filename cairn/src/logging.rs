@@ -10,6 +10,7 @@ const OWN_CRATES: &[&str] = &[
     "cairn",
     "cairn_api",
     "cairn_bench",
+    "cairn_chaos",
     "cairn_datanode",
     "cairn_erasure",
     "cairn_heal",
