@@ -393,7 +393,11 @@ impl Writer {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        let synced = (self.shared.faults.before_sync()).and_then(|()| self.active.file.sync_data());
+        let synced = self
+            .shared
+            .faults
+            .before_sync()
+            .and_then(|()| self.active.file.sync_data());
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = synced {
             tracing::error!(error = %e, segment = self.active.number, "fsync failed; writes disabled");
