@@ -19,6 +19,7 @@ pub struct RootCredentials {
 }
 
 /// Where the credentials came from, so that startup says the right thing.
+#[derive(Clone, Copy)]
 pub enum Source {
     Environment,
     File,

@@ -70,8 +70,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // One pool for the calls to every datanode of the cluster.
     let datanode_client = membership.transport.client(Default::default());
     let configured_root = root.access_key.clone();
-    let (root, source) = cluster_root(meta.as_ref(), &args, root, source).await?;
-    let ec = resolve_ec(meta.as_ref(), &args).await?;
+    // A node restarted while the group has no quorum waits for one (up to the start
+    // patience) instead of exiting: the fault campaign found such a node exit at once.
+    let (root, source) = crate::retry::while_unavailable("reading the cluster's root key", || {
+        cluster_root(meta.as_ref(), &args, root.clone(), source)
+    })
+    .await?;
+    let ec = crate::retry::while_unavailable("reading the erasure-coding scheme", || {
+        resolve_ec(meta.as_ref(), &args)
+    })
+    .await?;
 
     let registered: Vec<_> = cluster::datanodes(meta.as_ref())
         .await?
