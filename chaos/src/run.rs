@@ -63,6 +63,8 @@ fn write_json(path: &Path, v: &impl Serialize) {
 /// Runs one run with `seed`.
 pub fn run_one(cfg: &RunConfig, index: usize, seed: u64) -> anyhow::Result<RunResult> {
     let dir = cfg.out.join(format!("run-{index:03}-seed-{seed}"));
+    // A kept or interrupted earlier run with this seed must not be reopened.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let plan = schedule(seed, &cfg.kinds, cfg.secs);
     write_json(&dir.join("schedule.json"), &plan);
