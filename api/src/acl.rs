@@ -184,8 +184,16 @@ fn check_count(grants: &[Grant]) -> Result<(), S3Error> {
 
 #[derive(Debug, Deserialize)]
 struct PolicyXml {
+    #[serde(rename = "Owner", default)]
+    owner: Option<OwnerXml>,
     #[serde(rename = "AccessControlList", default)]
     list: ListXml,
+}
+
+#[derive(Debug, Deserialize)]
+struct OwnerXml {
+    #[serde(rename = "ID", default)]
+    id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -196,10 +204,10 @@ struct ListXml {
 
 #[derive(Debug, Deserialize)]
 struct GrantXml {
-    #[serde(rename = "Grantee")]
-    grantee: GranteeXml,
-    #[serde(rename = "Permission")]
-    permission: String,
+    #[serde(rename = "Grantee", default)]
+    grantee: Option<GranteeXml>,
+    #[serde(rename = "Permission", default)]
+    permission: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,25 +241,40 @@ fn permission_name(p: Permission) -> &'static str {
     }
 }
 
-/// The grants of an AccessControlPolicy document (its Owner is not changeable and ignored).
+fn malformed_acl(why: impl Into<String>) -> S3Error {
+    S3Error::new(S3ErrorCode::MalformedACLError, why)
+}
+
+/// The grants of an AccessControlPolicy document. As in S3 the document must name its Owner
+/// (which cannot be changed this way, so its value is not used) and every grant both a
+/// Grantee and a Permission: a document without them is refused rather than taken as "no
+/// grants".
 pub async fn from_xml(dir: &Directory<'_>, body: &[u8]) -> Result<Vec<Grant>, S3Error> {
     let policy: PolicyXml = crate::xml::parse(body).ok_or_else(S3Error::malformed_xml)?;
+    if policy
+        .owner
+        .and_then(|o| o.id)
+        .is_none_or(|id| id.trim().is_empty())
+    {
+        return Err(malformed_acl(
+            "The AccessControlPolicy must name its Owner (Owner/ID)",
+        ));
+    }
     let mut grants = Vec::with_capacity(policy.list.grants.len());
     for g in policy.list.grants {
-        let permission = permission(&g.permission).ok_or_else(|| {
-            S3Error::new(
-                S3ErrorCode::MalformedACLError,
-                format!("`{}` is not an ACL permission", g.permission),
-            )
-        })?;
-        let e = g.grantee;
+        let (Some(e), Some(p)) = (g.grantee, g.permission) else {
+            return Err(malformed_acl(
+                "Every Grant needs a Grantee and a Permission",
+            ));
+        };
+        let permission = permission(&p)
+            .ok_or_else(|| malformed_acl(format!("`{p}` is not an ACL permission")))?;
         let grantee = match (e.id, e.uri, e.email) {
             (Some(id), None, None) => user(dir, id.trim()).await?,
             (None, Some(uri), None) => group(uri.trim())?,
             (None, None, Some(email)) => return Err(unresolvable_email(email.trim())),
             _ => {
-                return Err(S3Error::new(
-                    S3ErrorCode::MalformedACLError,
+                return Err(malformed_acl(
                     "A grantee names exactly one of ID, URI or EmailAddress",
                 ))
             }

@@ -17,7 +17,30 @@ pub const START_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Runs `step` until it succeeds, fails with something other than "metadata unavailable",
 /// or `START_PATIENCE` has passed.
-pub async fn while_unavailable<T, F, Fut>(what: &str, mut step: F) -> anyhow::Result<T>
+pub async fn while_unavailable<T, F, Fut>(what: &str, step: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    retry(what, step, unavailable).await
+}
+
+/// As [`while_unavailable`], for a step that may also be repeated after an outcome it does
+/// not know (a write that is idempotent: doing it twice is doing it once), which a leader
+/// change during the step gives.
+pub async fn while_unsettled<T, F, Fut>(what: &str, step: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    retry(what, step, |e| unavailable(e) || indeterminate(e)).await
+}
+
+async fn retry<T, F, Fut>(
+    what: &str,
+    mut step: F,
+    again: impl Fn(&anyhow::Error) -> bool,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -25,13 +48,22 @@ where
     let deadline = Instant::now() + START_PATIENCE;
     loop {
         match step().await {
-            Err(e) if unavailable(&e) && Instant::now() < deadline => {
+            Err(e) if again(&e) && Instant::now() < deadline => {
                 tracing::warn!(error = %format!("{e:#}"), "{what}: metadata unavailable, trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             r => return r,
         }
     }
+}
+
+fn indeterminate(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<MetadataError>(),
+            Some(MetadataError::Indeterminate(_))
+        )
+    })
 }
 
 fn unavailable(e: &anyhow::Error) -> bool {
@@ -74,5 +106,19 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1, "{e:#}");
+
+        // An idempotent step is repeated after an unknown outcome too.
+        let calls = AtomicU32::new(0);
+        let v = while_unsettled("test", || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            match n {
+                0 => Err(MetadataError::Indeterminate("lost".into())).context("writing"),
+                1 => Err(MetadataError::Unavailable("no leader".into())).context("writing"),
+                _ => Ok(n),
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 2);
     }
 }

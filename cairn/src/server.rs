@@ -81,7 +81,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
 
-    let registered: Vec<_> = cluster::datanodes(meta.as_ref())
+    let registered: Vec<_> =
+        crate::retry::while_unavailable("reading the datanode registry", || {
+            cluster::datanodes(meta.as_ref())
+        })
         .await?
         .into_iter()
         .filter(|r| r.node == args.node_id)
@@ -144,11 +147,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let addr = datanodes.addr(i).context("datanode address")?;
         datanode_addrs.push(format!("{datanode_host}:{}", addr.port()));
     }
-    let ids = cluster::register_datanodes(meta.as_ref(), args.node_id, &args.zone, &datanode_addrs)
-        .await?;
+    // Registering is idempotent (a datanode's slot keeps its id), so it is repeated after an
+    // unknown outcome as well.
+    let ids = crate::retry::while_unsettled("registering the datanodes", || {
+        cluster::register_datanodes(meta.as_ref(), args.node_id, &args.zone, &datanode_addrs)
+    })
+    .await?;
     datanodes.set_ids(ids.clone());
 
-    let records = cluster::datanodes(meta.as_ref()).await?;
+    let records = crate::retry::while_unavailable("reading the datanode registry", || {
+        cluster::datanodes(meta.as_ref())
+    })
+    .await?;
     let alone = raft.status().members.len() == 1;
     if alone && args.data_dirs.is_empty() && ec.total() > records.len() {
         anyhow::bail!(
@@ -182,7 +192,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // stored there by `cluster_root`); the cluster watcher keeps the ring current.
     let keys = KeyRing::default();
     let started = keys.generation();
-    keys.sync(&cluster::read_keys(meta.as_ref()).await?, started);
+    let stored_keys = crate::retry::while_unavailable("reading the access keys", || {
+        cluster::read_keys(meta.as_ref())
+    })
+    .await?;
+    keys.sync(&stored_keys, started);
 
     let objects = ObjectService::new(
         meta.clone(),

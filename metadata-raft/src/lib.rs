@@ -308,6 +308,23 @@ impl RaftNode {
         self.raft.metrics().borrow().current_leader == Some(self.id)
     }
 
+    /// Resolves once this node no longer sees `leader` as the leader (another leader was
+    /// elected, or an election started). A call in flight to a leader that was cut off or
+    /// paused would otherwise wait for its whole timeout, and every call queued behind it
+    /// with it.
+    pub(crate) async fn leader_changed(&self, leader: NodeId) {
+        let mut rx = self.raft.metrics();
+        loop {
+            if rx.borrow_and_update().current_leader != Some(leader) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                // Raft shut down: nothing will change any more.
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// Waits until a leader is known (or `timeout` passes).
     pub async fn wait_for_leader(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -362,7 +379,7 @@ impl RaftNode {
                     WriteReply::Indeterminate(m) => return Err(MetadataError::Indeterminate(m)),
                     WriteReply::NotLeader => {}
                 },
-                Some((_, addr)) => match self.forward(&addr, cmd.clone(), left).await {
+                Some((id, addr)) => match self.forward(id, &addr, cmd.clone(), left).await {
                     Ok(WriteReply::Applied(r)) => return r,
                     Ok(WriteReply::Unavailable(m)) => return Err(MetadataError::Unavailable(m)),
                     Ok(WriteReply::Indeterminate(m)) => {
@@ -398,6 +415,7 @@ impl RaftNode {
     /// command stays behind without a writer to send it.
     async fn forward(
         &self,
+        leader: NodeId,
         addr: &str,
         cmd: Command,
         left: Duration,
@@ -429,20 +447,33 @@ impl RaftNode {
                     "forwarded write lost".into(),
                 ));
             }
-            self.forward_batch(addr, batch, left).await;
+            self.forward_batch(leader, addr, batch, left).await;
         }
     }
 
     /// One forwarding call: sends `batch` and hands each writer its answer (or the call's
-    /// error).
-    async fn forward_batch(&self, addr: &str, batch: Vec<PendingForward>, left: Duration) {
+    /// error). The call is given up as soon as `leader` stops being the leader here: its
+    /// outcome is then unknown (the old leader may have committed it before it was cut off),
+    /// but the writers learn that at once instead of after the whole timeout.
+    async fn forward_batch(
+        &self,
+        leader: NodeId,
+        addr: &str,
+        batch: Vec<PendingForward>,
+        left: Duration,
+    ) {
         let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
         self.stats.forward_calls.fetch_add(1, Ordering::Relaxed);
         self.stats
             .forwarded
             .fetch_add(cmds.len() as u64, Ordering::Relaxed);
-        let r: std::result::Result<Vec<WriteReply>, CallError> =
-            self.rpc.call(addr, "/raft/write-batch", &cmds, left).await;
+        let r: std::result::Result<Vec<WriteReply>, CallError> = tokio::select! {
+            r = self.rpc.call(addr, "/raft/write-batch", &cmds, left) => r,
+            () = self.leader_changed(leader) => Err(CallError::Failed(
+                addr.to_string(),
+                "the metadata leader changed while the write was in flight".into(),
+            )),
+        };
         match r {
             Ok(answers) if answers.len() == replies.len() => {
                 for (reply, answer) in replies.into_iter().zip(answers) {

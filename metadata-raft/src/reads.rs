@@ -83,11 +83,11 @@ impl RaftNode {
             let left = deadline.saturating_duration_since(Instant::now());
             let reply = match self.leader() {
                 Some((id, _)) if id == self.id => Some(self.read_index_as_leader().await),
-                Some((_, addr)) => self
-                    .rpc
-                    .call::<_, ReadIndexReply>(&addr, "/raft/read-index", &(), left)
-                    .await
-                    .ok(),
+                // A read is safe to repeat: when the leader changes mid-call, ask the new one.
+                Some((id, addr)) => tokio::select! {
+                    r = self.rpc.call::<_, ReadIndexReply>(&addr, "/raft/read-index", &(), left) => r.ok(),
+                    () = self.leader_changed(id) => None,
+                },
                 None => None,
             };
             match reply {

@@ -4,7 +4,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ObjectCannedAcl;
 
-use crate::acl::{anon, denied, new_user, ALT_KEY, ALT_SECRET};
+use crate::acl::{anon, denied, new_user, root_id, ALT_KEY, ALT_SECRET};
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,6 +72,22 @@ async fn bad_acls_are_refused_with_s3_errors() {
         code(&put_acl(&[], bad_perm)),
         (400, Some("MalformedACLError".into()))
     );
+    // A document without its Owner, or with a grant missing its Grantee or Permission, is
+    // refused (it once went through and cleared every grant).
+    let owner = root_id(&server);
+    let all_users = "<Grantee><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>";
+    for body in [
+        format!("<AccessControlPolicy><AccessControlList><Grant>{all_users}<Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"),
+        "<AccessControlPolicy><Owner></Owner><AccessControlList/></AccessControlPolicy>".to_string(),
+        format!("<AccessControlPolicy><Owner><ID>{owner}</ID></Owner><AccessControlList><Grant>{all_users}</Grant></AccessControlList></AccessControlPolicy>"),
+        format!("<AccessControlPolicy><Owner><ID>{owner}</ID></Owner><AccessControlList><Grant><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"),
+    ] {
+        assert_eq!(
+            code(&put_acl(&[], body.as_bytes())),
+            (400, Some("MalformedACLError".into())),
+            "{body}"
+        );
+    }
     // Nothing of that changed the ACL.
     let acl = root
         .get_bucket_acl()

@@ -12,6 +12,7 @@ use crate::{RawResponse, Server};
 pub const CLUSTER_SECRET: &str = "cairn-test-cluster-secret-0123456789abcdef";
 
 /// One node's fixed settings.
+#[derive(Clone)]
 struct NodeSpec {
     id: u64,
     data: PathBuf,
@@ -78,11 +79,45 @@ impl Cluster {
     /// the first time, or when another process took the old one meanwhile: the node then
     /// tells the cluster its new address). A node that starts again ignores `--join`.
     pub fn start_node(&mut self, i: usize) {
+        let (server, port) = Self::spawn_node(&self.specs[i]);
+        self.specs[i].port = Some(port);
+        self.nodes[i] = Some(server);
+    }
+
+    /// Starts the nodes `order` (stopped ones) `gap` apart without waiting for one to be
+    /// ready before starting the next: a node that needs the others to come up (a metadata
+    /// group without quorum) must wait for them instead of exiting. Panics when a node exits
+    /// or they are not all ready within three minutes.
+    pub fn start_nodes_apart(&mut self, order: &[usize], gap: Duration) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (n, &i) in order.iter().enumerate() {
+            let (spec, tx) = (self.specs[i].clone(), tx.clone());
+            let wait = gap * n as u32;
+            std::thread::spawn(move || {
+                std::thread::sleep(wait);
+                let r = std::panic::catch_unwind(|| Self::spawn_node(&spec));
+                let _ = tx.send((i, r));
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(180);
+        for _ in order {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (i, r) = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("nodes {order:?} were not all ready in time"));
+            let (server, port) = r.unwrap_or_else(|e| std::panic::resume_unwind(e));
+            self.specs[i].port = Some(port);
+            self.nodes[i] = Some(server);
+        }
+    }
+
+    /// Spawns the node of `spec` and waits until it is ready; returns it and its cluster
+    /// port.
+    fn spawn_node(spec: &NodeSpec) -> (Server, u16) {
         let envs = vec![(
             "CAIRN_CLUSTER_SECRET".to_string(),
             CLUSTER_SECRET.to_string(),
         )];
-        let spec = &self.specs[i];
         let spawn = |port: u16| {
             let mut args = spec.args.clone();
             args.push("--cluster-listen".into());
@@ -100,8 +135,7 @@ impl Cluster {
             .and_then(|a| a.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .expect("the node printed its cluster address");
-        self.specs[i].port = Some(port);
-        self.nodes[i] = Some(server);
+        (server, port)
     }
 
     /// SIGKILLs node `i`.
