@@ -180,7 +180,12 @@ fn summary(results: &[RunResult], kinds: &[FaultKind]) {
             .filter(|(k, _)| *k == kind)
             .map(|(_, ms)| *ms)
             .collect();
-        if ms.is_empty() {
+        let overlapped = results
+            .iter()
+            .flat_map(|r| r.failovers_overlapped.iter())
+            .filter(|k| **k == kind)
+            .count();
+        if ms.is_empty() && overlapped == 0 {
             continue;
         }
         let none = ms.iter().filter(|m| m.is_none()).count();
@@ -189,7 +194,7 @@ fn summary(results: &[RunResult], kinds: &[FaultKind]) {
         let median = got.get(got.len() / 2).copied().unwrap_or(0);
         let worst = got.last().copied().unwrap_or(0);
         println!(
-            "failover after {}: {} faults, median {median} ms, worst {worst} ms, {none} without a new leader before the fault ended",
+            "failover after {}: {} faults alone, median {median} ms, worst {worst} ms, {none} without a new leader before the fault ended; {overlapped} overlapped another fault (not measured)",
             if kind == FaultKind::Pause { "SIGSTOP of the leader" } else { "isolating the leader" },
             got.len() + none
         );

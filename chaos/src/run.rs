@@ -38,6 +38,8 @@ pub struct RunResult {
     pub unknown_ops: usize,
     pub faults: BTreeMap<FaultKind, usize>,
     pub failovers: Vec<(FaultKind, Option<u64>)>,
+    /// Faults on the leader that overlapped another fault (not measured).
+    pub failovers_overlapped: Vec<FaultKind>,
     pub anomalies: Vec<Anomaly>,
     pub keys_checked: usize,
     pub lists_checked: usize,
@@ -163,11 +165,24 @@ pub fn run_one(cfg: &RunConfig, index: usize, seed: u64) -> anyhow::Result<RunRe
     let report = checks::check(&ops, &nemesis.minority_windows());
     let mut anomalies = extra;
     anomalies.extend(report.anomalies);
-    let failovers = nemesis
+    // Failover is measured on faults that held alone: with another fault at the same time
+    // (a second node stopped, a partition) a quorum may not exist at all.
+    let alone = |a: &Applied| {
+        !nemesis
+            .log
+            .iter()
+            .any(|b| !std::ptr::eq(a, b) && b.from < a.to && a.from < b.to)
+    };
+    let (failovers, failovers_overlapped) = nemesis
         .log
         .iter()
+        .filter(|a| a.leader.is_some())
+        .partition::<Vec<&Applied>, _>(|a| alone(a));
+    let failovers = failovers
+        .into_iter()
         .filter_map(|a| Some((a.kind, failover(a, a.leader?, &ops))))
         .collect();
+    let failovers_overlapped = failovers_overlapped.iter().map(|a| a.kind).collect();
     let result = RunResult {
         seed,
         ops: ops.len(),
@@ -177,6 +192,7 @@ pub fn run_one(cfg: &RunConfig, index: usize, seed: u64) -> anyhow::Result<RunRe
             .count(),
         faults: nemesis.counts(),
         failovers,
+        failovers_overlapped,
         anomalies,
         keys_checked: report.keys_checked,
         lists_checked: report.lists_checked,

@@ -44,8 +44,23 @@ pub fn keys() -> Vec<(&'static str, String)> {
     for k in 0..VERSIONED_KEYS {
         out.push((VERSIONED, format!("v{k}")));
     }
+    for n in 0..crate::run::NODES {
+        out.push((BUCKET, probe_key(n)));
+    }
     out
 }
+
+/// The key node `n`'s probe writes (outside the listed prefixes).
+fn probe_key(n: usize) -> String {
+    format!("probe/n{}", n + 1)
+}
+
+/// A probe writes a small object through its own node this often, so that the moment a
+/// node takes writes again after a fault shows in the history whatever the other clients
+/// are stuck on.
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+/// Client numbers from here on are probes (one per node).
+const PROBE_CLIENT: u32 = 1000;
 
 /// The shared state of a run's clients.
 pub struct Workload {
@@ -204,16 +219,34 @@ impl Workload {
             .insert((bucket.to_string(), key.to_string()), value);
     }
 
-    /// Runs `clients` concurrent clients until [`Workload::stop`].
+    /// Runs `clients` concurrent clients, and one probe per node, until [`Workload::stop`].
     pub async fn run(self: &Arc<Self>, clients: u32, seed: u64) {
-        let tasks: Vec<_> = (0..clients)
+        let mut tasks: Vec<_> = (0..clients)
             .map(|c| {
                 let w = self.clone();
                 tokio::spawn(async move { w.client_loop(c, seed ^ (u64::from(c) << 32)).await })
             })
             .collect();
+        tasks.extend((0..self.clients.len()).map(|n| {
+            let w = self.clone();
+            tokio::spawn(async move { w.probe_loop(n).await })
+        }));
         for t in tasks {
             let _ = t.await;
+        }
+    }
+
+    /// Small unconditional PUTs of node `n`'s probe key through node `n`, one at a time.
+    async fn probe_loop(self: Arc<Self>, n: usize) {
+        let client = PROBE_CLIENT + n as u32;
+        while !self.stop.load(Ordering::SeqCst) {
+            if !self.down[n].load(Ordering::SeqCst) {
+                let op = self
+                    .put(client, n, BUCKET, &probe_key(n), 256, Cond::None)
+                    .await;
+                self.record(op);
+            }
+            tokio::time::sleep(PROBE_EVERY).await;
         }
     }
 
