@@ -162,6 +162,57 @@ async fn writes_anywhere_are_read_everywhere_at_once() {
     }
 }
 
+/// Found by the fault campaign: the leader asked to remove itself committed the removal and
+/// then proposed a second change, and openraft's core panicked ("Only leader is allowed to
+/// call update_effective_membership()"), leaving that node without metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_removes_itself_and_the_others_go_on() {
+    let dirs = tempdirs(3);
+    let nodes = three(&dirs, 10_000).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nodes[2]
+        .node
+        .status()
+        .members
+        .iter()
+        .filter(|m| m.voter)
+        .count()
+        < 3
+    {
+        assert!(Instant::now() < deadline, "node 3 never became a voter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let leader = nodes
+        .iter()
+        .position(|n| n.node.is_leader())
+        .expect("a leader");
+    let id = nodes[leader].node.id;
+    nodes[leader].node.remove_node(id).await.unwrap();
+    // The two others elect a leader among themselves and take writes; the removed node is
+    // no longer a member anywhere.
+    let others: Vec<&TestNode> = nodes.iter().filter(|n| n.node.id != id).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match others[0].meta.apply(set("after", "removal")).await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no writes after the removal: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        others[1].meta.get_sys("after").await.unwrap(),
+        Some(b"removal".to_vec())
+    );
+    let members = others[1].node.status().members;
+    assert!(members.iter().all(|m| m.id != id), "{members:?}");
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_behind_the_purged_log_catches_up_from_a_snapshot() {
     let dirs = tempdirs(3);
