@@ -463,6 +463,14 @@ impl RaftNode {
         left: Duration,
     ) {
         let (cmds, replies): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
+        if self.leader().map(|(id, _)| id) != Some(leader) {
+            // Queued behind a call to a leader that is gone: not sent, so certainly not
+            // proposed; each writer tries again with the leader it sees now.
+            for reply in replies {
+                let _ = reply.send(Ok(WriteReply::NotLeader));
+            }
+            return;
+        }
         self.stats.forward_calls.fetch_add(1, Ordering::Relaxed);
         self.stats
             .forwarded
