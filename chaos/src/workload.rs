@@ -34,7 +34,8 @@ const PART: usize = 5 << 20;
 /// The client gives up on an operation after this long (its outcome is then unknown).
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn keys() -> Vec<(&'static str, String)> {
+/// Every key the clients write (the probes' of `nodes` nodes among them).
+pub fn keys(nodes: usize) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for p in 0..PREFIXES {
         for k in 0..KEYS_PER_PREFIX {
@@ -44,7 +45,7 @@ pub fn keys() -> Vec<(&'static str, String)> {
     for k in 0..VERSIONED_KEYS {
         out.push((VERSIONED, format!("v{k}")));
     }
-    for n in 0..crate::run::NODES {
+    for n in 0..nodes {
         out.push((BUCKET, probe_key(n)));
     }
     out
@@ -648,7 +649,7 @@ impl Workload {
         // One deadline for all: reads that do not answer are retried until it passes, then
         // each is tried once.
         let deadline = Instant::now() + patience;
-        for (bucket, key) in keys() {
+        for (bucket, key) in keys(self.clients.len()) {
             for node in 0..self.clients.len() {
                 loop {
                     let op = self.get(client, node, bucket, &key).await;
