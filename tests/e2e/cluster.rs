@@ -318,14 +318,21 @@ async fn list_all(s3: &Client) -> BTreeSet<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn without_a_metadata_quorum_writes_fail_with_503_until_a_node_returns() {
+/// Three nodes with a short metadata timeout, and object `before` = "kept" written through
+/// node 0 (whose client, without retries, comes with them).
+async fn three_nodes_holding_one_object() -> (Cluster, Client) {
     let mut flags = ec_flags();
     flags.extend(["--meta-timeout", "2"]);
-    let mut c = Cluster::start(3, 2, &flags);
+    let c = Cluster::start(3, 2, &flags);
     let s3 = no_retry(c.node(0));
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     put(&s3, "before", b"kept".to_vec()).await.unwrap();
+    (c, s3)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_metadata_quorum_writes_fail_with_503_until_a_node_returns() {
+    let (mut c, s3) = three_nodes_holding_one_object().await;
     c.stop(1);
     c.stop(2);
     // Writes fail cleanly: 503 ServiceUnavailable, quickly, never acknowledged.
@@ -367,12 +374,7 @@ async fn without_a_metadata_quorum_writes_fail_with_503_until_a_node_returns() {
 /// (a power cut, a rolling restart gone wrong) never did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_restarted_one_by_one_after_a_full_stop_wait_for_a_quorum() {
-    let mut flags = ec_flags();
-    flags.extend(["--meta-timeout", "2"]);
-    let mut c = Cluster::start(3, 2, &flags);
-    let s3 = no_retry(c.node(0));
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    put(&s3, "before", b"kept".to_vec()).await.unwrap();
+    let (mut c, _) = three_nodes_holding_one_object().await;
     for i in [1, 2, 0] {
         c.stop(i);
     }
