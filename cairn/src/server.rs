@@ -213,9 +213,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .context("configuring the data path")?;
     objects.membership().set_nodes(nodes, topology);
     let _ = membership.in_flight.set(objects.clone());
-    let drained = cluster_state::drained(meta.as_ref())
-        .await
-        .context("reading drained datanodes")?;
+    let drained = crate::retry::while_unavailable("reading the drained datanodes", || async {
+        cluster_state::drained(meta.as_ref())
+            .await
+            .context("reading drained datanodes")
+    })
+    .await?;
     if !drained.is_empty() {
         objects
             .membership()
@@ -347,20 +350,21 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     let admin_addr = admin_l.local_addr()?;
 
-    cluster::record_node(
-        meta.as_ref(),
-        &cluster::NodeRecord {
-            id: args.node_id,
-            roles: args.roles.to_string(),
-            cluster_addr: membership.addr.clone(),
-            admin_addr: cluster::advertised(&cluster_config, admin_addr),
-            s3_addr: s3
-                .as_ref()
-                .map(|_| cluster::advertised(&cluster_config, s3_addr)),
-            zone: args.zone.clone(),
-            started_ms: now_ms(),
-        },
-    )
+    let node_record = cluster::NodeRecord {
+        id: args.node_id,
+        roles: args.roles.to_string(),
+        cluster_addr: membership.addr.clone(),
+        admin_addr: cluster::advertised(&cluster_config, admin_addr),
+        s3_addr: s3
+            .as_ref()
+            .map(|_| cluster::advertised(&cluster_config, s3_addr)),
+        zone: args.zone.clone(),
+        started_ms: now_ms(),
+    };
+    // Recording this node overwrites its own record: idempotent.
+    crate::retry::while_unsettled("recording this node", || {
+        cluster::record_node(meta.as_ref(), &node_record)
+    })
     .await?;
 
     match source {
