@@ -1,5 +1,11 @@
 //! Segment compaction: frees the disk space of deleted and overwritten shards.
 //!
+//! A pass first seals the active segment when its live share is under `threshold` and at
+//! least `StoreOptions::seal_min_dead` of it is dead: the writer commits what is queued and
+//! starts a new segment ([`Request::Seal`]), and the old one is compacted like any sealed
+//! segment in the same pass. So deleted data frees its space whether or not the segment
+//! ever fills.
+//!
 //! For each sealed segment (not the active one, not one recovery found damaged) whose live
 //! records take less than `threshold` of its file, compaction
 //!
@@ -30,7 +36,7 @@ use cairn_types::{crc32c, ShardId};
 use cairn_worker::{Job, Round, Schedule, Worker};
 
 use crate::index::Location;
-use crate::record::{RecordKind, RECORD_HEADER_LEN};
+use crate::record::{RecordKind, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{read_payload, scan_records, segment_file_name, sync_dir, ScanEnd};
 use crate::store::LocalShardStore;
 use crate::writer::{Relocated, Relocation, Request};
@@ -51,6 +57,8 @@ pub struct CompactionReport {
     pub bytes_reclaimed: u64,
     /// Records (puts and tombstones) copied into the active segment.
     pub records_moved: u64,
+    /// Active segments sealed because they were mostly dead.
+    pub segments_sealed: u64,
 }
 
 /// A sealed segment chosen for compaction.
@@ -77,6 +85,13 @@ impl LocalShardStore {
         worker: Option<&Worker>,
     ) -> Result<CompactionReport> {
         let _guard = self.compaction.lock().await;
+        let mut report = CompactionReport::default();
+        if let Some(number) = self.active_to_seal(threshold) {
+            if self.submit(|reply| Request::Seal { number, reply }).await? {
+                tracing::debug!(segment = number, "sealed a mostly dead active segment");
+                report.segments_sealed += 1;
+            }
+        }
         let candidates: Vec<Candidate> = {
             let state = self.shared().read_state();
             state
@@ -94,7 +109,6 @@ impl LocalShardStore {
                 })
                 .collect()
         };
-        let mut report = CompactionReport::default();
         let total = candidates.len();
         for (i, c) in candidates.into_iter().enumerate() {
             if let Some(w) = worker {
@@ -123,6 +137,23 @@ impl LocalShardStore {
             }
         }
         Ok(report)
+    }
+
+    /// The active segment's number if it should be sealed: its live records take less than
+    /// `threshold` of it and at least `seal_min_dead` of its bytes are dead.
+    fn active_to_seal(&self, threshold: f64) -> Option<u64> {
+        let state = self.shared().read_state();
+        let number = state.active;
+        let segment = state.segments.get(&number)?;
+        let live = state.index.segment_live(number).record_bytes();
+        let dead = segment
+            .len
+            .saturating_sub(SEGMENT_HEADER_LEN as u64)
+            .saturating_sub(live);
+        (!segment.damaged
+            && dead >= self.options().seal_min_dead
+            && (live as f64) < threshold * segment.len as f64)
+            .then_some(number)
     }
 
     /// Compacts one segment. `None`: it was left in place (damage found, or a record that
@@ -327,6 +358,7 @@ impl Job for CompactionJob {
                     if report.segments_compacted > 0 {
                         tracing::info!(
                             dir = %store.dir().display(),
+                            sealed = report.segments_sealed,
                             segments = report.segments_compacted,
                             bytes_reclaimed = report.bytes_reclaimed,
                             records_moved = report.records_moved,
@@ -336,6 +368,7 @@ impl Job for CompactionJob {
                     total.segments_compacted += report.segments_compacted;
                     total.bytes_reclaimed += report.bytes_reclaimed;
                     total.records_moved += report.records_moved;
+                    total.segments_sealed += report.segments_sealed;
                 }
                 Err(e) => errors.push(format!("{}: {e}", store.dir().display())),
             }

@@ -34,7 +34,7 @@ pub use compaction::{run_compaction, CompactionJob, CompactionReport};
 pub use remote::{RemoteShardStore, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SCRUB_TIMEOUT};
 pub use scrub::diff_against_store;
 pub use server::{default_limits, router, serve, serve_with_limits};
-pub use store::{LocalShardStore, StoreOptions};
+pub use store::{LocalShardStore, StoreOptions, DEFAULT_SEGMENT_SIZE};
 
 /// What a datanode knows about one stored shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,11 @@ pub struct StoreStats {
     /// unknown).
     pub capacity_bytes: u64,
     pub free_bytes: u64,
+}
+
+/// Disk bytes over live bytes (1.0 = no dead data or overhead); `None` while nothing is live.
+pub fn space_amplification(live_bytes: u64, disk_bytes: u64) -> Option<f64> {
+    (live_bytes > 0).then(|| disk_bytes as f64 / live_bytes as f64)
 }
 
 /// Errors of the datanode crate. `is_retryable` says whether trying again may help.

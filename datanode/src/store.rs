@@ -27,6 +27,9 @@ use crate::state::Shared;
 use crate::writer::{Request, Writer, WriterConfig};
 use crate::{DatanodeError, DeepScrubReport, Result, ShardInfo, ShardStore, StoreStats};
 
+/// The default [`StoreOptions::segment_size`]: 256 MiB (see `docs/formats.md` for why).
+pub const DEFAULT_SEGMENT_SIZE: u64 = 256 << 20;
+
 /// Tuning of a [`LocalShardStore`].
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -45,17 +48,23 @@ pub struct StoreOptions {
     /// [`LocalShardStore::compact`] threshold used by [`crate::run_compaction`]: a sealed
     /// segment whose live records take less than this fraction of its file is compacted.
     pub compaction_threshold: f64,
+    /// Compaction seals the *active* segment (starts a new one, so that it can be rewritten)
+    /// when its live share is under `compaction_threshold` and at least this many of its
+    /// bytes are dead. Space held by deleted shards therefore never waits for the segment to
+    /// fill; this is the most a datanode keeps dead in its active segment.
+    pub seal_min_dead: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            segment_size: 1 << 30,
+            segment_size: DEFAULT_SEGMENT_SIZE,
             max_shard_size: 256 << 20,
             commit_delay: Duration::ZERO,
             max_batch: 1024,
             queue_depth: 4096,
             compaction_threshold: 0.5,
+            seal_min_dead: 4 << 20,
         }
     }
 }

@@ -55,6 +55,13 @@ pub(crate) enum Request {
         victims: Vec<(ShardId, Location)>,
         reply: oneshot::Sender<Result<Vec<ShardId>>>,
     },
+    /// Compaction: seal segment `number` if it is still the active one and holds records
+    /// (commit what is queued, start a new segment) so that compaction may rewrite it.
+    /// Answers whether it rolled.
+    Seal {
+        number: u64,
+        reply: oneshot::Sender<Result<bool>>,
+    },
 }
 
 /// A record compaction asks the writer to copy into the active segment.
@@ -236,6 +243,11 @@ impl Writer {
                     drop(reply.send(result));
                     continue;
                 }
+                Request::Seal { number, reply } => {
+                    let result = self.seal(number);
+                    drop(reply.send(result));
+                    continue;
+                }
                 Request::Put {
                     id,
                     data,
@@ -290,6 +302,23 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Seals the active segment if it is still `number` and holds records: commits what is
+    /// pending, then rolls to a new segment. Returns whether it rolled.
+    fn seal(&mut self, number: u64) -> Result<bool> {
+        self.commit();
+        if let Some(reason) = &self.poisoned {
+            return Err(poisoned_error(reason));
+        }
+        if self.active.number != number || self.active.len <= SEGMENT_HEADER_LEN as u64 {
+            return Ok(false);
+        }
+        if let Err(e) = self.roll() {
+            tracing::warn!(error = %e, "could not create a new segment");
+            return Err(e.into());
+        }
+        Ok(true)
     }
 
     /// After a failed append at `offset`: cuts off whatever part of the record reached the

@@ -393,8 +393,10 @@ impl Repairer<'_> {
             let Some(bytes) = reader.shard(i).cloned() else {
                 continue;
             };
-            // Only rewrite a shard the node really lacks or holds damaged now.
-            if self.store(loc.node).is_none() {
+            // Only rewrite a shard the node really lacks or holds damaged now, and never on
+            // a drained node: the hint may carry a record from before the scrub moved this
+            // shard off it, and rewriting it there would refill the node being emptied.
+            if self.store(loc.node).is_none() || self.view.drained().contains(&loc.node) {
                 continue;
             }
             match self

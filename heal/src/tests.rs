@@ -538,6 +538,31 @@ async fn degraded_reads_queue_their_stripe_for_repair() {
     assert_eq!(f.scrub(false, false).await.found, Counts::default());
 }
 
+#[tokio::test]
+async fn a_hint_from_before_a_drain_never_refills_the_drained_node() {
+    // The drain race: a degraded read queued its stripe with the record it read, which names
+    // a node that is drained (and emptied by a scrub) before the hint runs.
+    let f = fixture(7, &[20_000]).await;
+    let key = f.objects[0].0.clone();
+    let (node, sid) = f.shards(&key).await[0];
+    f.store(node).delete(sid).await.unwrap();
+    f.read_all_back().await;
+    assert_eq!(f.svc.repair_hints().len(), 1);
+    f.svc
+        .membership()
+        .set_drained([node].into_iter().collect())
+        .unwrap();
+    let r = f.scrub(false, true).await;
+    assert_eq!(r.damage_remaining(), 0, "{r:#?}");
+    assert_eq!(f.healer.drain_hints().await, 0);
+    assert_eq!(
+        f.store(node).stats().await.unwrap().shards,
+        0,
+        "the drained node stays empty"
+    );
+    f.read_all_back().await;
+}
+
 /// Metadata whose answers to relocations are lost while armed: the relocation is applied
 /// (`commit`) or not, and either way the caller hears that the outcome is unknown.
 struct LostRelocations {

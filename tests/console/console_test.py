@@ -24,6 +24,7 @@ Exits non-zero with a message on the first failed check.
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -180,6 +181,8 @@ def main_journey(page, tmp):
     page.click("#nav-dashboard")
     expect(page.locator("#nodes")).to_be_visible()
     expect(page.locator('tr[data-node="2"] .pill')).to_have_attribute("data-state", "up")
+    # Each datanode's space amplification (bytes on disk over live bytes) is shown.
+    expect(page.locator('tr[data-node="1"] .amp')).to_have_text(re.compile(r"· \d+\.\d\d×"))
     admin("POST", "/admin/datanodes/2/stop")
     expect(page.locator('tr[data-node="2"] .pill')).to_have_attribute("data-state", "stopped", timeout=20_000)
     expect(page.locator("#stat-up")).to_contain_text("5 / 6")

@@ -41,6 +41,7 @@ mod quotas;
 mod rate_limits;
 mod scripted;
 mod scrub;
+mod space;
 mod streaming;
 mod tagging;
 mod versioning;

@@ -43,6 +43,7 @@
 //! checked before the body is read: a request they do not authenticate gets 401 and its
 //! connection closed, its body unread; a body over [`ADMIN_BODY_LIMIT`] gets 413.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,6 +207,7 @@ struct NodeGauges {
     shards: Family<NodeLabel, Gauge>,
     live_bytes: Family<NodeLabel, Gauge>,
     disk_bytes: Family<NodeLabel, Gauge>,
+    space_amplification: Family<NodeLabel, Gauge<f64, AtomicU64>>,
 }
 
 pub struct AdminState {
@@ -258,6 +260,11 @@ impl AdminState {
             "disk_bytes",
             "Bytes of segment files on disk",
             gauges.disk_bytes.clone(),
+        );
+        r.register(
+            "space_amplification",
+            "Bytes of segment files over bytes of live shards (0 while nothing is live)",
+            gauges.space_amplification.clone(),
         );
         let raft_metrics = RaftMetrics::default();
         raft_metrics.register(&mut registry);
@@ -400,6 +407,9 @@ async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
                     .disk_bytes
                     .get_or_create(&label)
                     .set(s.disk_bytes as i64);
+                st.gauges.space_amplification.get_or_create(&label).set(
+                    cairn_datanode::space_amplification(s.live_bytes, s.disk_bytes).unwrap_or(0.0),
+                );
             }
             _ => {
                 st.gauges.up.get_or_create(&label).set(0);
@@ -432,6 +442,8 @@ struct DatanodeView {
     shards: Option<u64>,
     live_bytes: Option<u64>,
     disk_bytes: Option<u64>,
+    /// `disk_bytes / live_bytes`: what dead data and overhead cost (1.0 = none).
+    space_amplification: Option<f64>,
     /// The filesystem it is on: size and free bytes.
     capacity_bytes: Option<u64>,
     free_bytes: Option<u64>,
@@ -471,12 +483,17 @@ async fn all_datanode_views(
             shards: d.shards,
             live_bytes: d.live_bytes,
             disk_bytes: d.disk_bytes,
+            space_amplification: amplification(d.live_bytes, d.disk_bytes),
             capacity_bytes: d.capacity_bytes,
             free_bytes: d.free_bytes,
         });
     }
     views.sort_by_key(|v| v.status.id);
     views
+}
+
+fn amplification(live: Option<u64>, disk: Option<u64>) -> Option<f64> {
+    cairn_datanode::space_amplification(live?, disk?)
 }
 
 async fn datanode_views(st: &AdminState) -> Vec<DatanodeView> {
@@ -502,6 +519,8 @@ async fn datanode_views(st: &AdminState) -> Vec<DatanodeView> {
             shards: stats.map(|s| s.shards),
             live_bytes: stats.map(|s| s.live_bytes),
             disk_bytes: stats.map(|s| s.disk_bytes),
+            space_amplification: stats
+                .and_then(|s| cairn_datanode::space_amplification(s.live_bytes, s.disk_bytes)),
         });
     }
     out

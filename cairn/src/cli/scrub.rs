@@ -289,8 +289,8 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
     );
     println!("{}", super::node::ring_line(&v["ring"]));
     println!(
-        "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>10}  last scrub",
-        "dn", "node", "state", "address", "shards", "live", "disk", "free"
+        "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>6} {:>10}  last scrub",
+        "dn", "node", "state", "address", "shards", "live", "disk", "amp", "free"
     );
     let now = cairn_types::clock::now_ms();
     let mut live_total = 0u64;
@@ -310,7 +310,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         live_total += n["live_bytes"].as_u64().unwrap_or(0);
         shards_total += n["shards"].as_u64().unwrap_or(0);
         println!(
-            "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>10}  {last}",
+            "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>6} {:>10}  {last}",
             format!("dn{}", n["id"]),
             n["node"]
                 .as_u64()
@@ -320,6 +320,9 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
             n["shards"].as_u64().map_or("-".into(), |s| s.to_string()),
             n["live_bytes"].as_u64().map_or("-".into(), bytes),
             n["disk_bytes"].as_u64().map_or("-".into(), bytes),
+            n["space_amplification"]
+                .as_f64()
+                .map_or("-".into(), |a| format!("{a:.2}x")),
             match (n["free_bytes"].as_u64(), n["capacity_bytes"].as_u64()) {
                 (Some(f), Some(c)) if c > 0 => format!("{}/{}", bytes(f), bytes(c)),
                 _ => "-".into(),

@@ -149,8 +149,9 @@ pub struct ServerArgs {
     /// Address the local datanodes' internal shard servers bind to (ports chosen at start).
     #[arg(long, default_value = "127.0.0.1", env = "CAIRN_DATANODE_LISTEN")]
     pub datanode_listen: IpAddr,
-    /// Size at which a datanode starts a new segment file, in bytes.
-    #[arg(long, default_value_t = 1 << 30)]
+    /// Size at which a datanode starts a new segment file, in bytes (compaction also seals a
+    /// mostly dead segment early, so deleted data frees space whatever the fill).
+    #[arg(long, default_value_t = cairn_datanode::DEFAULT_SEGMENT_SIZE)]
     pub segment_size: u64,
     /// Seconds between compaction passes (segments under 50% live are rewritten).
     #[arg(long, default_value_t = 60)]

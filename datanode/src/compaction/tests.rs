@@ -131,6 +131,61 @@ async fn compaction_frees_space_and_keeps_live_shards() {
 }
 
 #[tokio::test]
+async fn a_mostly_dead_active_segment_is_sealed_and_compacted_at_the_default_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions::default();
+    let store = LocalShardStore::open(dir.path(), options.clone()).expect("open");
+    let mut model = BTreeMap::new();
+    // 40 shards of 256 KiB in the one (active) segment, then 36 deleted: 9 MiB dead.
+    for n in 0..40u128 {
+        let v = data(n, 256 << 10);
+        store.put(id(n), v.clone()).await.expect("put");
+        model.insert(id(n), v);
+    }
+    for n in 0..36u128 {
+        store.delete(id(n)).await.expect("delete");
+        model.remove(&id(n));
+    }
+    assert_eq!(list_segments(dir.path()).expect("list").len(), 1);
+    let before = disk_bytes(dir.path());
+    let report = store.compact(0.5).await.expect("compact");
+    assert_eq!(report.segments_sealed, 1, "{report:?}");
+    assert_eq!(report.segments_compacted, 1, "{report:?}");
+    assert_eq!(report.records_moved, 4, "{report:?}");
+    let after = disk_bytes(dir.path());
+    let live = 4 * (256 << 10) as u64;
+    assert!(
+        after < live + (64 << 10),
+        "{before} -> {after} bytes on disk for {live} live"
+    );
+    assert_matches(&store, &model).await;
+    // Writes go on in the new active segment; nothing more to seal.
+    store.put(id(100), data(100, 1000)).await.expect("put");
+    model.insert(id(100), data(100, 1000));
+    let again = store.compact(0.5).await.expect("compact again");
+    assert_eq!(again, CompactionReport::default());
+    drop(store);
+    let store = LocalShardStore::open(dir.path(), options).expect("reopen");
+    assert_matches(&store, &model).await;
+}
+
+#[tokio::test]
+async fn an_active_segment_with_little_dead_data_is_left_to_fill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalShardStore::open(dir.path(), StoreOptions::default()).expect("open");
+    // 90% dead but only 1.8 MiB of it: under `seal_min_dead` (4 MiB), so kept.
+    for n in 0..10u128 {
+        store.put(id(n), data(n, 200 << 10)).await.expect("put");
+    }
+    for n in 0..9u128 {
+        store.delete(id(n)).await.expect("delete");
+    }
+    let report = store.compact(0.5).await.expect("compact");
+    assert_eq!(report, CompactionReport::default());
+    assert_eq!(list_segments(dir.path()).expect("list"), vec![1]);
+}
+
+#[tokio::test]
 async fn tombstones_survive_while_an_older_segment_holds_the_put() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = small(600);
@@ -348,9 +403,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-async fn run_model(ops: Vec<Op>) {
+async fn run_model(ops: Vec<Op>, seal_min_dead: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = small(300);
+    let options = StoreOptions {
+        seal_min_dead,
+        ..small(300)
+    };
     let mut store = LocalShardStore::open(dir.path(), options.clone()).expect("open");
     let mut model: BTreeMap<ShardId, Bytes> = BTreeMap::new();
     for (step, op) in ops.into_iter().enumerate() {
@@ -384,12 +442,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
-    fn random_ops_with_compaction_match_a_map(ops in proptest::collection::vec(op(), 0..80)) {
+    fn random_ops_with_compaction_match_a_map(
+        ops in proptest::collection::vec(op(), 0..80),
+        seal_min_dead in prop_oneof![Just(0u64), Just(200), Just(u64::MAX)],
+    ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(run_model(ops));
+        rt.block_on(run_model(ops, seal_min_dead));
     }
 }
 

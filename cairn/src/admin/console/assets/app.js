@@ -522,7 +522,8 @@ function renderCluster(c) {
       h("td", { class: "num" }, n.shards ?? "–"),
       h("td", {}, h("div", { style: "display:flex;gap:.6rem;align-items:center" },
         h("div", { class: "usage", title: `${bytes(n.disk_bytes)} on disk` }, h("span", { style: `width:${(100 * (n.disk_bytes || 0)) / maxDisk}%` })),
-        h("span", { class: "small muted" }, `${bytes(n.live_bytes)} live · ${bytes(n.disk_bytes)} on disk`))),
+        h("span", { class: "small muted" }, `${bytes(n.live_bytes)} live · ${bytes(n.disk_bytes)} on disk`),
+        h("span", { class: "small muted amp", title: "space amplification: bytes on disk over live bytes" }, n.space_amplification == null ? "" : `· ${n.space_amplification.toFixed(2)}×`))),
       h("td", { class: "small hide-narrow" }, last ? `${ago(last.finished_ms)} · ${Object.values(last.found).reduce((a, b) => a + b, 0)} found` : "never"));
   });
   const nodesCard = h("div", { class: "card section" },
