@@ -278,15 +278,15 @@ pub async fn register_datanodes(
     meta: &dyn MetadataStore,
     node: u64,
     zone: &str,
-    addrs: &[String],
+    addrs: &[(u32, String)],
 ) -> anyhow::Result<Vec<u32>> {
     let mut ids = Vec::with_capacity(addrs.len());
-    for (i, addr) in addrs.iter().enumerate() {
+    for (i, addr) in addrs {
         let out = meta
             .apply(Command::RegisterDatanode(DatanodeRecord {
                 id: 0,
                 node,
-                index: i as u32,
+                index: *i,
                 addr: addr.clone(),
                 zone: zone.to_string(),
                 registered_ms: cairn_types::clock::now_ms(),
@@ -341,6 +341,15 @@ pub fn topology(recs: &[DatanodeRecord]) -> BTreeMap<NodeId, NodeTopology> {
 pub async fn datanodes(meta: &dyn MetadataStore) -> anyhow::Result<Vec<DatanodeRecord>> {
     Ok(registry::decode_all(
         &meta.scan_sys(registry::PREFIX).await?,
+    )?)
+}
+
+/// The slots of datanodes removed from the cluster.
+pub async fn removed_datanodes(
+    meta: &dyn MetadataStore,
+) -> anyhow::Result<Vec<registry::RemovedSlot>> {
+    Ok(registry::decode_removed(
+        &meta.scan_sys(registry::REMOVED_PREFIX).await?,
     )?)
 }
 
@@ -420,6 +429,33 @@ impl ClusterView {
     }
 }
 
+/// Retires this node's datanodes that were removed from the cluster (through any node):
+/// one missing from the registry `recs` counts only if a removal marker names its id.
+async fn retire_removed(
+    meta: &dyn MetadataStore,
+    local: &crate::datanodes::LocalDatanodes,
+    recs: &[DatanodeRecord],
+) {
+    let missing: Vec<(usize, u32)> = local
+        .in_service()
+        .into_iter()
+        .filter(|(_, id)| !recs.iter().any(|r| r.id == *id))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let Ok(removed) = removed_datanodes(meta).await else {
+        return;
+    };
+    for (i, id) in missing {
+        if removed.iter().any(|r| r.id == id) {
+            if let Err(e) = local.retire(i).await {
+                tracing::warn!(datanode = id, error = %e, "retiring a removed datanode");
+            }
+        }
+    }
+}
+
 /// Heartbeats missed before a datanode is marked down.
 const MISSED_BEATS: u32 = 3;
 
@@ -464,6 +500,7 @@ pub async fn watch_cluster(
         // The registry → the ring.
         match datanodes(meta.as_ref()).await {
             Ok(recs) => {
+                retire_removed(meta.as_ref(), &connector.local, &recs).await;
                 let mut changed = recs.len() != records.len();
                 for r in &recs {
                     let same = stores.get(&r.id).is_some_and(|(a, _)| a == &r.addr);

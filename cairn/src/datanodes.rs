@@ -36,6 +36,21 @@ struct Datanode {
     up: Arc<AtomicBool>,
     /// The serving task and the switch that stops it, while it runs.
     serving: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+    /// Removed from the cluster: stopped for good, not listed, not started again.
+    retired: AtomicBool,
+}
+
+/// The file that marks a datanode directory whose datanode was removed from the cluster.
+pub const REMOVED_FILE: &str = "REMOVED";
+
+/// Whether `dir` holds nothing yet (a new or wiped datanode directory).
+pub fn is_fresh(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
+}
+
+/// Whether `dir` is marked as the directory of a removed datanode.
+pub fn is_marked_removed(dir: &std::path::Path) -> bool {
+    dir.join(REMOVED_FILE).exists()
 }
 
 /// What the admin API reports about a local datanode.
@@ -94,6 +109,7 @@ impl LocalDatanodes {
                 store,
                 up: Arc::new(AtomicBool::new(true)),
                 serving: Mutex::new(None),
+                retired: AtomicBool::new(false),
             };
             let serving = spawn_server(&node, listener, &transport, &limits, shutdown.clone());
             *node.serving.lock().await = Some(serving);
@@ -166,6 +182,9 @@ impl LocalDatanodes {
     pub async fn status(&self) -> Vec<DatanodeStatus> {
         let mut out = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
+            if n.retired.load(Ordering::SeqCst) {
+                continue;
+            }
             out.push(DatanodeStatus {
                 id: self.id_of(i),
                 addr: n.addr.to_string(),
@@ -192,11 +211,44 @@ impl LocalDatanodes {
         Ok(true)
     }
 
+    /// Retires local datanode `i`, whose datanode was removed from the cluster (it held no
+    /// shard): stops serving it for good, leaves it out of listings, and marks its directory
+    /// so that later starts leave it alone until it is wiped.
+    pub async fn retire(&self, i: usize) -> anyhow::Result<()> {
+        let node = self.nodes.get(i).context("no such datanode")?;
+        if node.retired.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        node.up.store(false, Ordering::SeqCst);
+        if let Some((tx, task)) = node.serving.lock().await.take() {
+            let _ = tx.send(true);
+            let _ = task.await;
+        }
+        let id = Some(self.id_of(i)).filter(|id| *id != u32::MAX);
+        self.ids
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = u32::MAX;
+        mark_removed(&node.dir, id)?;
+        tracing::warn!(datanode = ?id, dir = %node.dir.display(), "datanode removed from the cluster; its directory is left alone until it is wiped");
+        Ok(())
+    }
+
+    /// The local indexes whose datanode is still in service, with their cluster ids.
+    pub fn in_service(&self) -> Vec<(usize, u32)> {
+        (0..self.nodes.len())
+            .filter(|i| !self.nodes[*i].retired.load(Ordering::SeqCst))
+            .map(|i| (i, self.id_of(i)))
+            .collect()
+    }
+
     /// Serves the datanode with cluster id `id` again on its old address. `Ok(false)` if it
     /// was already serving.
     pub async fn start(&self, id: usize) -> anyhow::Result<bool> {
         let i = self.index_of(id as u32).context("no such datanode")?;
         let node = self.nodes.get(i).context("no such datanode")?;
+        if node.retired.load(Ordering::SeqCst) {
+            anyhow::bail!("datanode {id} was removed from the cluster");
+        }
         let mut serving = node.serving.lock().await;
         if serving.is_some() {
             return Ok(false);
@@ -228,6 +280,26 @@ impl LocalDatanodes {
             let _ = task.await;
         }
     }
+}
+
+/// Writes the [`REMOVED_FILE`] marker into `dir` unless it is there (durably: it is what
+/// keeps a removed datanode from serving again).
+pub fn mark_removed(dir: &std::path::Path, id: Option<u32>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = dir.join(REMOVED_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let mut f =
+        std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+    let which = id.map_or("this datanode".to_string(), |id| format!("datanode {id}"));
+    writeln!(
+        f,
+        "{which} was removed from the cluster; delete everything in this directory to use it again (as a new datanode)"
+    )?;
+    f.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// Serves `node` on `listener` until either the process shuts down or the returned switch

@@ -89,16 +89,28 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .into_iter()
         .filter(|r| r.node == args.node_id)
         .collect();
+    // Slots of this node whose datanode was removed: their directories are left alone
+    // until wiped.
+    let removed: Vec<_> = crate::retry::while_unavailable("reading the removed datanodes", || {
+        cluster::removed_datanodes(meta.as_ref())
+    })
+    .await?
+    .into_iter()
+    .filter(|r| r.node == args.node_id)
+    .collect();
     let dirs: Vec<std::path::PathBuf> = if !args.roles.data {
         Vec::new()
     } else if !args.data_dirs.is_empty() {
         args.data_dirs.clone()
     } else {
-        let n = args.datanodes.unwrap_or(if registered.is_empty() {
-            DEFAULT_DATANODES
-        } else {
-            registered.len() as u32
-        });
+        let slots = registered
+            .iter()
+            .map(|r| r.index)
+            .chain(removed.iter().map(|r| r.index))
+            .max();
+        let n = args
+            .datanodes
+            .unwrap_or(slots.map_or(DEFAULT_DATANODES, |i| i + 1));
         (0..n)
             .map(|i| args.data.join("datanodes").join(format!("dn{i}")))
             .collect()
@@ -110,6 +122,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             dirs.len()
         );
     }
+    // Which directories belong to removed datanodes: marked so, or not wiped since their
+    // slot's datanode was removed (a wiped one registers as a new datanode).
+    let retired: Vec<bool> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            crate::datanodes::is_marked_removed(dir)
+                || (!crate::datanodes::is_fresh(dir) && removed.iter().any(|r| r.index == i as u32))
+        })
+        .collect();
     // Every background job is a worker listed here (for `cairn status` and the console).
     let workers = WorkerRegistry::new();
     let compaction = workers.register(
@@ -143,17 +165,24 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         args.datanode_listen.to_string()
     };
     let mut datanode_addrs = Vec::new();
-    for i in 0..datanodes.len() {
+    for i in (0..datanodes.len()).filter(|i| !retired[*i]) {
         let addr = datanodes.addr(i).context("datanode address")?;
-        datanode_addrs.push(format!("{datanode_host}:{}", addr.port()));
+        datanode_addrs.push((i as u32, format!("{datanode_host}:{}", addr.port())));
     }
     // Registering is idempotent (a datanode's slot keeps its id), so it is repeated after an
     // unknown outcome as well.
-    let ids = crate::retry::while_unsettled("registering the datanodes", || {
+    let registered_ids = crate::retry::while_unsettled("registering the datanodes", || {
         cluster::register_datanodes(meta.as_ref(), args.node_id, &args.zone, &datanode_addrs)
     })
     .await?;
+    let mut ids = vec![u32::MAX; datanodes.len()];
+    for ((i, _), id) in datanode_addrs.iter().zip(&registered_ids) {
+        ids[*i as usize] = *id;
+    }
     datanodes.set_ids(ids.clone());
+    for (i, _) in retired.iter().enumerate().filter(|(_, r)| **r) {
+        datanodes.retire(i).await?;
+    }
 
     let records = crate::retry::while_unavailable("reading the datanode registry", || {
         cluster::datanodes(meta.as_ref())
@@ -406,8 +435,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ec.data,
         ec.parity
     );
-    for (i, addr) in datanode_addrs.iter().enumerate() {
-        println!("Datanode dn{} listening on http://{addr}", ids[i]);
+    for ((_, addr), id) in datanode_addrs.iter().zip(&registered_ids) {
+        println!("Datanode dn{id} listening on http://{addr}");
     }
     if alone && args.join.is_none() {
         println!(

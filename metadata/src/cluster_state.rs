@@ -71,9 +71,10 @@ const OWNED_KEYS: [&str; 11] = [
     "orphan-barrier",
 ];
 /// Prefixes in `sys` that only `apply` writes under.
-const OWNED_PREFIXES: [&str; 4] = [
+const OWNED_PREFIXES: [&str; 5] = [
     crate::registry::PREFIX,
     "datanode-slot/",
+    crate::registry::REMOVED_PREFIX,
     "access-key/",
     NODE_PREFIX,
 ];

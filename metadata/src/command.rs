@@ -261,6 +261,11 @@ pub enum Command {
         bucket: BucketName,
         quota: Option<BucketQuota>,
     },
+    /// Forgets a drained datanode: its registry record and slot go, the slot is marked
+    /// removed (see [`crate::registry::remove`]).
+    RemoveDatanode {
+        id: u32,
+    },
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -642,6 +647,10 @@ fn apply_command(
         }
         Command::RegisterDatanode(rec) => {
             CommandOutput::Registered(crate::registry::register(view, rec.clone(), &mut writes)?)
+        }
+        Command::RemoveDatanode { id } => {
+            crate::registry::remove(view, *id, &mut writes)?;
+            CommandOutput::Done
         }
         Command::RelocateShards { at, object, moves } => {
             CommandOutput::Relocated(data_refs::relocate(view, at, *object, moves, &mut writes)?)

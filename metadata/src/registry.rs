@@ -5,7 +5,10 @@
 //! - `datanode/<id, 8 hex digits>` → [`DatanodeRecord`] (versioned: format byte + postcard;
 //!   older builds wrote JSON, still read);
 //! - `datanode-slot/<node id>/<dir index>` → the id given to that directory of that node;
-//! - `datanode-next-id` → the next id to give.
+//! - `datanode-next-id` → the next id to give;
+//! - `datanode-removed/<node id>/<dir index>` → the id of a datanode removed from that slot
+//!   ([`remove`]): the node running that directory stops serving it and marks it, and only
+//!   a wiped directory registers again there, under a new id (the marker then goes).
 //!
 //! A node registers its datanodes at every start: a directory seen before keeps its id (so the
 //! shards recorded on it stay addressable) and gets its new address; a new one gets the next
@@ -15,12 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::Cf;
 use crate::records::{decode_value, encode, Stored};
-use crate::state::{put, StateView, Write};
+use crate::state::{del, put, StateView, Write};
 use crate::MetadataError;
 
 /// Prefix of the registry's records in `sys`.
 pub const PREFIX: &str = "datanode/";
 const NEXT_ID: &str = "datanode-next-id";
+/// Prefix in `sys` of the slots whose datanode was removed.
+pub const REMOVED_PREFIX: &str = "datanode-removed/";
 
 /// One registered datanode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +61,70 @@ fn slot_key(node: u64, index: u32) -> String {
     format!("datanode-slot/{node}/{index}")
 }
 
+/// The `sys` key that marks slot (`node`, `index`) as the place of a removed datanode.
+pub fn removed_key(node: u64, index: u32) -> String {
+    format!("{REMOVED_PREFIX}{node}/{index}")
+}
+
+/// A removed datanode: which node's which directory it was, and its old id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemovedSlot {
+    pub node: u64,
+    pub index: u32,
+    pub id: u32,
+}
+
+/// Decodes the markers of a `sys` scan over [`REMOVED_PREFIX`].
+pub fn decode_removed(entries: &[(String, Vec<u8>)]) -> Result<Vec<RemovedSlot>, MetadataError> {
+    entries
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(REMOVED_PREFIX)?, v)))
+        .map(|(slot, v)| {
+            let bad = || MetadataError::Corrupt(format!("removed datanode marker {slot}"));
+            let (node, index) = slot.split_once('/').ok_or_else(bad)?;
+            Ok(RemovedSlot {
+                node: node.parse().map_err(|_| bad())?,
+                index: index.parse().map_err(|_| bad())?,
+                id: serde_json::from_slice(v).map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// `RemoveDatanode`: forgets datanode `id`, which must be registered and drained (the
+/// gateway also checks that it holds no shard; the ring already gives it none). Its record
+/// and slot go, its slot is marked removed, and it leaves the drained list.
+pub(crate) fn remove(
+    view: &dyn StateView,
+    id: u32,
+    writes: &mut Vec<Write>,
+) -> Result<(), MetadataError> {
+    let raw = view
+        .get(Cf::Sys, record_key(id).as_bytes())?
+        .ok_or_else(|| {
+            MetadataError::InvalidArgument(format!("datanode {id} is not registered"))
+        })?;
+    let rec = decode_record(&raw)?;
+    let mut drained = match view.get(Cf::Sys, crate::cluster_state::DRAINED_KEY.as_bytes())? {
+        Some(raw) => crate::cluster_state::decode_drained(&raw)?,
+        None => Default::default(),
+    };
+    if !drained.remove(&cairn_types::NodeId(id)) {
+        return Err(MetadataError::InvalidArgument(format!(
+            "datanode {id} is not drained: drain it and move its shards off first"
+        )));
+    }
+    writes.push(del(Cf::Sys, record_key(id).into_bytes()));
+    writes.push(del(Cf::Sys, slot_key(rec.node, rec.index).into_bytes()));
+    writes.push(put(
+        Cf::Sys,
+        removed_key(rec.node, rec.index).into_bytes(),
+        json(&id)?,
+    ));
+    crate::cluster_state::set_drained(&drained, writes);
+    Ok(())
+}
+
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, MetadataError> {
     serde_json::to_vec(v).map_err(|e| MetadataError::Corrupt(e.to_string()))
 }
@@ -83,6 +152,8 @@ pub(crate) fn register(
                 json(&(next + 1))?,
             ));
             writes.push(put(Cf::Sys, slot.into_bytes(), json(&next)?));
+            // A wiped directory in the slot of a removed datanode: a new datanode.
+            writes.push(del(Cf::Sys, removed_key(rec.node, rec.index).into_bytes()));
             next
         }
     };

@@ -228,6 +228,36 @@ impl Membership {
         });
     }
 
+    /// Takes datanode `id` out of the view and the ring (it was removed from the cluster).
+    /// Refused when fewer than a stripe's width of placeable datanodes would remain, or
+    /// when `id` is unknown.
+    pub fn remove_node(&self, id: NodeId) -> Result<(), ObjectsError> {
+        self.update(|cur| {
+            if !cur.nodes.contains_key(&id) {
+                return Err(ObjectsError::UnknownNode(id));
+            }
+            let mut nodes = (*cur.nodes).clone();
+            nodes.remove(&id);
+            let mut topology = (*cur.topology).clone();
+            topology.remove(&id);
+            let mut drained = cur.drained.clone();
+            drained.remove(&id);
+            let mut down = cur.down.clone();
+            down.remove(&id);
+            let ring = build_ring(nodes.keys(), &drained, &topology, self.stripe_width)?;
+            Ok((
+                MembershipView {
+                    nodes: Arc::new(nodes),
+                    topology: Arc::new(topology),
+                    drained,
+                    down,
+                    ring,
+                },
+                (),
+            ))
+        })
+    }
+
     /// Marks the datanodes that stopped answering heartbeats: new shards skip them (to the
     /// next distinct node on the ring) instead of waiting for them to fail.
     pub fn set_down(&self, down: BTreeSet<NodeId>) {

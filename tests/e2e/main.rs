@@ -18,6 +18,7 @@ mod conditional_put;
 mod console;
 mod copy;
 mod crash;
+mod datanode_removal;
 mod degraded;
 mod docker;
 mod ec;

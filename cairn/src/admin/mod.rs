@@ -306,6 +306,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/datanodes/{n}/start", post(start_datanode))
         .route("/admin/datanodes/{n}/drain", post(drain_datanode))
         .route("/admin/datanodes/{n}/undrain", post(undrain_datanode))
+        .route("/admin/datanodes/{n}/remove", post(remove_datanode))
         .merge(keys::routes())
         .merge(heal::routes())
         .merge(key_limits::routes())
@@ -466,6 +467,10 @@ async fn all_datanode_views(
     let view = st.objects.membership().view();
     let drained = view.drained();
     for d in &c.datanodes {
+        // Removed since the last heartbeat round.
+        if !view.nodes().contains_key(&cairn_types::NodeId(d.id)) {
+            continue;
+        }
         if let Some(v) = views.iter_mut().find(|v| v.status.id == d.id) {
             v.node = Some(d.node);
             continue;
@@ -594,6 +599,83 @@ async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
     };
     tracing::info!(datanode = n, drain, "drain state changed");
     (StatusCode::OK, format!("datanode {n} {what}\n")).into_response()
+}
+
+/// Removes a drained datanode that holds nothing from the cluster (see
+/// `cairn_metadata::registry::remove`); this node applies it to its view at once, the others
+/// at their next look at the registry, and the node that runs it retires it.
+async fn remove_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>) -> Response {
+    let refuse = |status: StatusCode, why: String| {
+        (status, format!("datanode {n}: {why}\n")).into_response()
+    };
+    let membership = st.objects.membership();
+    let view = membership.view();
+    let id = cairn_types::NodeId(n);
+    let Some(store) = view.store(id) else {
+        return refuse(StatusCode::NOT_FOUND, "no such datanode".into());
+    };
+    if !view.drained().contains(&id) {
+        return refuse(
+            StatusCode::CONFLICT,
+            format!("not drained: `cairn admin drain-datanode {n}`, then `cairn repair` moves its shards off"),
+        );
+    }
+    // Whatever it still holds would be lost with it.
+    match tokio::time::timeout(PROBE_TIMEOUT, store.stats()).await {
+        Ok(Ok(s)) if s.shards == 0 => {}
+        Ok(Ok(s)) => {
+            return refuse(
+                StatusCode::CONFLICT,
+                format!(
+                    "still holds {} shard(s): run `cairn repair` to move them off",
+                    s.shards
+                ),
+            )
+        }
+        _ => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "does not answer, so what it holds cannot be checked".into(),
+            )
+        }
+    }
+    let placeable = view.nodes().len() - view.drained().len();
+    let width = st.objects.scheme().total();
+    if view.nodes().len() - 1 < width || placeable < width {
+        return refuse(
+            StatusCode::CONFLICT,
+            format!(
+                "{} datanodes would remain, and a stripe needs {width}",
+                view.nodes().len() - 1
+            ),
+        );
+    }
+    match st
+        .objects
+        .metadata()
+        .apply(Command::RemoveDatanode { id: n })
+        .await
+    {
+        Ok(_) => {}
+        Err(cairn_metadata::MetadataError::InvalidArgument(why)) => {
+            return refuse(StatusCode::CONFLICT, why)
+        }
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+    if let Err(e) = membership.remove_node(id) {
+        tracing::warn!(datanode = n, error = %e, "removed datanode stays in this node's view until the next look");
+    }
+    if let Some(i) = st.datanodes.index_of(n) {
+        if let Err(e) = st.datanodes.retire(i).await {
+            tracing::warn!(datanode = n, error = %e, "retiring the removed datanode");
+        }
+    }
+    tracing::info!(datanode = n, "datanode removed from the cluster");
+    (
+        StatusCode::OK,
+        format!("datanode {n} removed from the cluster\n"),
+    )
+        .into_response()
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {

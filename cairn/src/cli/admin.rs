@@ -25,6 +25,10 @@ pub enum AdminAction {
     DrainDatanode { id: u32 },
     /// Stop draining a datanode.
     UndrainDatanode { id: u32 },
+    /// Remove a drained, empty datanode from the cluster: it leaves the registry, the ring
+    /// and every listing, and its directory is left alone (wipe it to use it again, as a
+    /// new datanode). Refused while it holds shards or when too few datanodes would remain.
+    RemoveDatanode { id: u32 },
     /// List the background workers: state, progress, rounds, last error.
     Workers,
     /// Pause a background worker at its next safe point (it starts no more work until
@@ -114,6 +118,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminAction::StartDatanode { id } => ("POST", format!("/admin/datanodes/{id}/start")),
         AdminAction::DrainDatanode { id } => ("POST", format!("/admin/datanodes/{id}/drain")),
         AdminAction::UndrainDatanode { id } => ("POST", format!("/admin/datanodes/{id}/undrain")),
+        AdminAction::RemoveDatanode { id } => ("POST", format!("/admin/datanodes/{id}/remove")),
         AdminAction::Workers => {
             let reply = args.conn.call("GET", "/admin/workers", "")?;
             if !reply.ok() {

@@ -4,7 +4,7 @@
 use cairn_types::NodeId;
 
 use super::fixtures::*;
-use super::{case, check, check_eq, Case, CaseResult};
+use super::{case, check, check_eq, check_err, Case, CaseResult};
 use crate::data_refs::{DataAddress, DataTable, ShardMove};
 use crate::records::ObjectData;
 use crate::registry::{self, DatanodeRecord};
@@ -15,6 +15,7 @@ pub fn cases() -> Vec<Case> {
         case!(system::gc_queue_in_order_until_done),
         case!(system::sys_values_and_prefix_scans),
         case!(system::datanode_registry_keeps_ids),
+        case!(system::a_removed_datanode_leaves_the_registry_and_its_slot_takes_a_new_id),
         case!(system::scan_data_pages_every_reference),
         case!(system::relocate_moves_shards_where_still_referenced),
     ]
@@ -132,6 +133,58 @@ pub async fn datanode_registry_keeps_ids(s: &dyn MetadataStore) -> CaseResult {
     let all = registry::decode_all(&s.scan_sys(registry::PREFIX).await?)?;
     let seen: Vec<(u32, &str)> = all.iter().map(|r| (r.id, r.addr.as_str())).collect();
     check_eq!(seen, [(0, "h1:1"), (1, "h1:9"), (2, "h2:1")]);
+    Ok(())
+}
+
+pub async fn a_removed_datanode_leaves_the_registry_and_its_slot_takes_a_new_id(
+    s: &dyn MetadataStore,
+) -> CaseResult {
+    let reg = |r| Command::RegisterDatanode(r);
+    for i in 0..3 {
+        s.apply(reg(datanode(1, i, "h1:1"))).await?;
+    }
+    // Only a registered, drained datanode can be removed.
+    check_err!(
+        s.apply(Command::RemoveDatanode { id: 7 }).await,
+        crate::MetadataError::InvalidArgument(_)
+    );
+    check_err!(
+        s.apply(Command::RemoveDatanode { id: 1 }).await,
+        crate::MetadataError::InvalidArgument(_)
+    );
+    let drained = [NodeId(1), NodeId(2)].into_iter().collect();
+    s.apply(Command::SetDrained { nodes: drained }).await?;
+    check_eq!(
+        s.apply(Command::RemoveDatanode { id: 1 }).await?,
+        CommandOutput::Done
+    );
+    let ids: Vec<u32> = registry::decode_all(&s.scan_sys(registry::PREFIX).await?)?
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    check_eq!(ids, [0, 2]);
+    check_eq!(
+        crate::cluster_state::drained(s).await?,
+        [NodeId(2)].into_iter().collect()
+    );
+    let removed = registry::decode_removed(&s.scan_sys(registry::REMOVED_PREFIX).await?)?;
+    check_eq!(
+        removed,
+        [registry::RemovedSlot {
+            node: 1,
+            index: 1,
+            id: 1
+        }]
+    );
+    // A (wiped) directory registering in that slot is a new datanode; the marker goes.
+    check_eq!(
+        s.apply(reg(datanode(1, 1, "h1:5"))).await?,
+        CommandOutput::Registered(3)
+    );
+    check!(
+        s.scan_sys(registry::REMOVED_PREFIX).await?.is_empty(),
+        "the removed marker stays"
+    );
     Ok(())
 }
 
