@@ -49,7 +49,7 @@ where
     loop {
         match step().await {
             Err(e) if again(&e) && Instant::now() < deadline => {
-                tracing::warn!(error = %format!("{e:#}"), "{what}: metadata unavailable, trying again");
+                tracing::warn!(error = %format!("{e:#}"), "{what}: the metadata group did not settle it, trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             r => return r,

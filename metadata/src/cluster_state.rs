@@ -226,6 +226,14 @@ fn sys_put(writes: &mut Vec<Write>, key: &str, value: Vec<u8>) {
 }
 
 /// `SetDrained`.
+/// The drained datanodes as the state machine sees them.
+pub(crate) fn drained_in(view: &dyn StateView) -> Result<BTreeSet<NodeId>> {
+    match view.get(Cf::Sys, DRAINED_KEY.as_bytes())? {
+        Some(raw) => decode_drained(&raw),
+        None => Ok(BTreeSet::new()),
+    }
+}
+
 pub(crate) fn set_drained(nodes: &BTreeSet<NodeId>, writes: &mut Vec<Write>) {
     sys_put(writes, DRAINED_KEY, encode(nodes));
 }

@@ -650,6 +650,13 @@ fn apply_command(
         }
         Command::RemoveDatanode { id } => {
             crate::registry::remove(view, *id, &mut writes)?;
+            let mut drained = cluster_state::drained_in(view)?;
+            if !drained.remove(&NodeId(*id)) {
+                return Err(MetadataError::InvalidArgument(format!(
+                    "datanode {id} is not drained: drain it and move its shards off first"
+                )));
+            }
+            cluster_state::set_drained(&drained, &mut writes);
             CommandOutput::Done
         }
         Command::RelocateShards { at, object, moves } => {

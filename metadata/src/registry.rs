@@ -91,9 +91,9 @@ pub fn decode_removed(entries: &[(String, Vec<u8>)]) -> Result<Vec<RemovedSlot>,
         .collect()
 }
 
-/// `RemoveDatanode`: forgets datanode `id`, which must be registered and drained (the
-/// gateway also checks that it holds no shard; the ring already gives it none). Its record
-/// and slot go, its slot is marked removed, and it leaves the drained list.
+/// `RemoveDatanode` (its registry part; `apply` also checks that it is drained and takes it
+/// off the drained list): forgets registered datanode `id`: its record and slot go, and its
+/// slot is marked removed.
 pub(crate) fn remove(
     view: &dyn StateView,
     id: u32,
@@ -105,15 +105,6 @@ pub(crate) fn remove(
             MetadataError::InvalidArgument(format!("datanode {id} is not registered"))
         })?;
     let rec = decode_record(&raw)?;
-    let mut drained = match view.get(Cf::Sys, crate::cluster_state::DRAINED_KEY.as_bytes())? {
-        Some(raw) => crate::cluster_state::decode_drained(&raw)?,
-        None => Default::default(),
-    };
-    if !drained.remove(&cairn_types::NodeId(id)) {
-        return Err(MetadataError::InvalidArgument(format!(
-            "datanode {id} is not drained: drain it and move its shards off first"
-        )));
-    }
     writes.push(del(Cf::Sys, record_key(id).into_bytes()));
     writes.push(del(Cf::Sys, slot_key(rec.node, rec.index).into_bytes()));
     writes.push(put(
@@ -121,7 +112,6 @@ pub(crate) fn remove(
         removed_key(rec.node, rec.index).into_bytes(),
         json(&id)?,
     ));
-    crate::cluster_state::set_drained(&drained, writes);
     Ok(())
 }
 
