@@ -43,9 +43,15 @@ struct Datanode {
 /// The file that marks a datanode directory whose datanode was removed from the cluster.
 pub const REMOVED_FILE: &str = "REMOVED";
 
-/// Whether `dir` holds nothing yet (a new or wiped datanode directory).
+/// Whether `dir` holds nothing yet (a new or wiped datanode directory; a filesystem's own
+/// `lost+found` does not count). A directory that cannot be read is not fresh.
 pub fn is_fresh(dir: &std::path::Path) -> bool {
-    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .all(|e| e.file_name() == "lost+found"),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// Whether `dir` is marked as the directory of a removed datanode.
@@ -224,6 +230,7 @@ impl LocalDatanodes {
             let _ = tx.send(true);
             let _ = task.await;
         }
+        node.store.stop_compacting().await;
         let id = Some(self.id_of(i)).filter(|id| *id != u32::MAX);
         self.ids
             .write()

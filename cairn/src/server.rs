@@ -115,6 +115,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .map(|i| args.data.join("datanodes").join(format!("dn{i}")))
             .collect()
     };
+    // Slots are positions in the directory list: a registered one past its end means a
+    // directory was left out (and the later ones moved up into other datanodes' slots).
+    if let Some(r) = registered.iter().find(|r| r.index as usize >= dirs.len()) {
+        anyhow::bail!(
+            "datanode {} of this node is directory number {} (from 0), but only {} directories are given; removing a datanode is `cairn admin drain-datanode`, `cairn repair`, then `cairn admin remove-datanode`, and its directory keeps its place in the list",
+            r.id,
+            r.index,
+            dirs.len()
+        );
+    }
     if dirs.len() < registered.len() {
         anyhow::bail!(
             "this node has {} datanodes; removing datanodes (to {}) is not supported yet",
@@ -248,6 +258,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .context("reading drained datanodes")
     })
     .await?;
+    // Only datanodes still registered (a removal may have raced with a drain elsewhere).
+    let drained: std::collections::BTreeSet<NodeId> = drained
+        .into_iter()
+        .filter(|n| records.iter().any(|r| r.id == n.0))
+        .collect();
     if !drained.is_empty() {
         objects
             .membership()

@@ -86,10 +86,21 @@ impl LocalShardStore {
     ) -> Result<CompactionReport> {
         let _guard = self.compaction.lock().await;
         let mut report = CompactionReport::default();
+        if self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(report);
+        }
         if let Some(number) = self.active_to_seal(threshold) {
-            if self.submit(|reply| Request::Seal { number, reply }).await? {
-                tracing::debug!(segment = number, "sealed a mostly dead active segment");
-                report.segments_sealed += 1;
+            // A failed seal (no room for a new segment) must not keep the sealed segments
+            // that only need unlinking from being freed.
+            match self.submit(|reply| Request::Seal { number, reply }).await {
+                Ok(true) => {
+                    tracing::debug!(segment = number, "sealed a mostly dead active segment");
+                    report.segments_sealed += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(segment = number, error = %e, "could not seal the active segment")
+                }
             }
         }
         let candidates: Vec<Candidate> = {
@@ -140,7 +151,9 @@ impl LocalShardStore {
     }
 
     /// The active segment's number if it should be sealed: its live records take less than
-    /// `threshold` of it and at least `seal_min_dead` of its bytes are dead.
+    /// `threshold` of it and at least `seal_min_dead` of its bytes are dead puts (tombstones
+    /// do not count: sealing would copy the ones still needed into the next active segment,
+    /// and seal that again at every pass).
     fn active_to_seal(&self, threshold: f64) -> Option<u64> {
         let state = self.shared().read_state();
         let number = state.active;
@@ -149,6 +162,7 @@ impl LocalShardStore {
         let dead = segment
             .len
             .saturating_sub(SEGMENT_HEADER_LEN as u64)
+            .saturating_sub(segment.tombstone_bytes)
             .saturating_sub(live);
         (!segment.damaged
             && dead >= self.options().seal_min_dead

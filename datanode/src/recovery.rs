@@ -97,9 +97,13 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
         };
 
         let mut damaged = !header_ok;
+        let mut tombstone_bytes = 0;
         if header_ok {
             let mut tail: VecDeque<(u64, RecordHeader)> = VecDeque::new();
             let end = scan_records(&file, len, |offset, h| {
+                if h.kind == RecordKind::Tombstone {
+                    tombstone_bytes += h.record_len();
+                }
                 if is_last {
                     tail.push_back((offset, *h));
                     if tail.len() > TAIL_WINDOW {
@@ -161,6 +165,7 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
                 reader: Arc::new(File::open(&path)?),
                 len,
                 damaged,
+                tombstone_bytes,
             },
         );
     }
@@ -177,6 +182,7 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
                     reader: Arc::new(File::open(dir.join(segment_file_name(number)))?),
                     len,
                     damaged: false,
+                    tombstone_bytes: 0,
                 },
             );
             ActiveSegment { number, file, len }

@@ -19,6 +19,9 @@ pub(crate) struct SegmentEntry {
     /// Recovery found a bad segment header or damage inside the segment. Compaction leaves
     /// such a segment alone (it stays for inspection).
     pub damaged: bool,
+    /// Bytes of the tombstone records in it. They are not dead space that sealing could
+    /// free (compaction copies the ones still needed), so they do not count towards it.
+    pub tombstone_bytes: u64,
 }
 
 /// What readers and the writer share under the lock.

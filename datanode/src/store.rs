@@ -79,6 +79,8 @@ pub struct LocalShardStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Serialises [`LocalShardStore::compact`] calls.
     pub(crate) compaction: tokio::sync::Mutex<()>,
+    /// Set by [`LocalShardStore::stop_compacting`]: compaction leaves the directory alone.
+    pub(crate) frozen: std::sync::atomic::AtomicBool,
     /// Merkle tree cache and deep scrub (see `scrub.rs`).
     pub(crate) scrub: ScrubState,
 }
@@ -121,8 +123,16 @@ impl LocalShardStore {
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             compaction: tokio::sync::Mutex::new(()),
+            frozen: std::sync::atomic::AtomicBool::new(false),
             scrub: ScrubState::default(),
         })
+    }
+
+    /// Compaction no longer touches this store's files (its datanode left the cluster; the
+    /// directory is left as it is). Waits for a compaction under way to finish.
+    pub async fn stop_compacting(&self) {
+        let _guard = self.compaction.lock().await;
+        self.frozen.store(true, Ordering::SeqCst);
     }
 
     pub fn dir(&self) -> &Path {

@@ -456,8 +456,14 @@ impl Writer {
                     RecordKind::Tombstone => state.index.remove(&header.id),
                 }
             }
+            let tombstones: u64 = pending
+                .iter()
+                .filter(|(_, h, _)| h.kind == RecordKind::Tombstone)
+                .map(|(_, h, _)| h.record_len())
+                .sum();
             if let Some(seg) = state.segments.get_mut(&self.active.number) {
                 seg.len = self.active.len;
+                seg.tombstone_bytes += tombstones;
             }
         }
         // Big payloads are durable now: their pages leave the page cache, so that a
@@ -502,6 +508,7 @@ impl Writer {
                     reader: Arc::new(reader),
                     len,
                     damaged: false,
+                    tombstone_bytes: 0,
                 },
             );
             state.active = number;

@@ -613,7 +613,18 @@ fn apply_command(
             CommandOutput::Done
         }
         Command::SetDrained { nodes } => {
-            cluster_state::set_drained(nodes, &mut writes);
+            // Only registered datanodes: a gateway whose view predates a removal may still
+            // list the removed one.
+            let mut kept = BTreeSet::new();
+            for n in nodes {
+                if view
+                    .get(Cf::Sys, crate::registry::record_key(n.0).as_bytes())?
+                    .is_some()
+                {
+                    kept.insert(*n);
+                }
+            }
+            cluster_state::set_drained(&kept, &mut writes);
             CommandOutput::Done
         }
         Command::SetEcScheme(ec) => {

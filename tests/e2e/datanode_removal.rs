@@ -173,6 +173,17 @@ async fn a_drained_datanode_is_removed_and_every_object_stays_readable() {
         ["dn0", "dn1", "dn2", "dn4", "dn5", "dn6"]
     );
 
+    // Without its marker file (as when its node was down during the removal) but not
+    // wiped, the slot's removal marker in metadata still keeps it out, and marks it again.
+    assert!(server.terminate());
+    std::fs::remove_file(dir.join("REMOVED")).unwrap();
+    server.restart();
+    assert_eq!(
+        status(&server).0,
+        ["dn0", "dn1", "dn2", "dn4", "dn5", "dn6"]
+    );
+    assert!(dir.join("REMOVED").exists());
+
     // Wiped, it registers again as a new datanode and takes placements.
     assert!(server.terminate());
     std::fs::remove_dir_all(&dir).unwrap();

@@ -392,6 +392,12 @@ async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
     if let Some(c) = &st.cluster {
         st.raft_metrics.update(&c.raft);
     }
+    // Only the datanodes in the view now (a removed one's series go).
+    st.gauges.up.clear();
+    st.gauges.shards.clear();
+    st.gauges.live_bytes.clear();
+    st.gauges.disk_bytes.clear();
+    st.gauges.space_amplification.clear();
     for (id, node) in st.objects.membership().view().nodes().iter() {
         let label = NodeLabel {
             node: id.to_string(),
@@ -657,8 +663,19 @@ async fn remove_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>) 
         .await
     {
         Ok(_) => {}
+        // Asked again after an unknown outcome: the first call did remove it.
+        Err(cairn_metadata::MetadataError::InvalidArgument(_))
+            if crate::cluster::removed_datanodes(st.objects.metadata().as_ref())
+                .await
+                .is_ok_and(|r| r.iter().any(|r| r.id == n)) => {}
         Err(cairn_metadata::MetadataError::InvalidArgument(why)) => {
             return refuse(StatusCode::CONFLICT, why)
+        }
+        Err(e @ cairn_metadata::MetadataError::Indeterminate(_)) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{e}; it may have been removed: ask again to know"),
+            )
         }
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }

@@ -186,6 +186,39 @@ async fn an_active_segment_with_little_dead_data_is_left_to_fill() {
 }
 
 #[tokio::test]
+async fn an_active_segment_of_needed_tombstones_is_not_sealed_again_and_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Segment 1 holds exactly 100 puts of 1000 bytes; the deletes go to segment 2.
+    let options = StoreOptions {
+        segment_size: 32 + 100 * (48 + 1000),
+        seal_min_dead: 1000,
+        ..StoreOptions::default()
+    };
+    let store = LocalShardStore::open(dir.path(), options.clone()).expect("open");
+    for n in 0..100u128 {
+        store.put(id(n), data(n, 1000)).await.expect("put");
+    }
+    // 40 tombstones (1,920 bytes) whose puts stay in segment 1, which is 60% live.
+    for n in 0..40u128 {
+        store.delete(id(n)).await.expect("delete");
+    }
+    assert_eq!(list_segments(dir.path()).expect("list"), vec![1, 2]);
+    for _ in 0..3 {
+        let report = store.compact(0.5).await.expect("compact");
+        assert_eq!(report, CompactionReport::default());
+    }
+    // Still so after a reopen (recovery counts the tombstones too).
+    drop(store);
+    let store = LocalShardStore::open(dir.path(), options).expect("reopen");
+    assert_eq!(
+        store.compact(0.5).await.expect("compact"),
+        CompactionReport::default()
+    );
+    assert!(store.get(id(0)).await.is_err());
+    assert_eq!(store.get(id(50)).await.expect("get"), data(50, 1000));
+}
+
+#[tokio::test]
 async fn tombstones_survive_while_an_older_segment_holds_the_put() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = small(600);

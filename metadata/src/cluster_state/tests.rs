@@ -72,9 +72,21 @@ fn key(ak: &str) -> AccessKeyRecord {
 #[test]
 fn typed_values_are_stored_versioned_and_read_back() {
     let mut m = Mem::default();
+    // Datanodes 0..=7 registered: only registered ones can be drained.
+    for index in 0..8 {
+        m.run(Command::RegisterDatanode(crate::registry::DatanodeRecord {
+            id: 0,
+            node: 1,
+            index,
+            addr: format!("h:{index}"),
+            zone: String::new(),
+            registered_ms: 0,
+        }))
+        .unwrap();
+    }
     let drained = BTreeSet::from([NodeId(3), NodeId(7)]);
     m.run(Command::SetDrained {
-        nodes: drained.clone(),
+        nodes: drained.iter().copied().chain([NodeId(42)]).collect(),
     })
     .unwrap();
     let raw = m.sys(DRAINED_KEY).unwrap();
