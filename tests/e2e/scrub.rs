@@ -565,7 +565,15 @@ async fn a_seventh_datanode_takes_about_a_seventh_of_the_shards_and_nothing_else
     loop {
         let heal: Value =
             serde_json::from_str(&server.admin_call("GET", "/admin/scrub", "").body_str()).unwrap();
-        if heal["repair_queue"] == 0 {
+        // A hint leaves the queue before its repair runs: wait for the worker to be idle too.
+        let workers: Value =
+            serde_json::from_slice(&server.admin_call("GET", "/admin/workers", "").body).unwrap();
+        let repair_idle = workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["name"] == "repair" && w["state"] == "idle");
+        if heal["repair_queue"] == 0 && repair_idle {
             break;
         }
         assert!(
