@@ -558,6 +558,35 @@ async fn a_fresh_node_joins_a_running_cluster_and_serves() {
         out.contains(&format!("ring: epoch {seven}, 7 datanodes")),
         "{out}"
     );
+
+    // Drained again, emptied by a repair scrub and removed through node 1: node 4, which runs
+    // it, retires it (its watcher sees the removal), and every gateway drops it.
+    let (ok, out) = c.node(n).cairn_admin(&["drain-datanode", "6"]);
+    assert!(ok, "{out}");
+    agreed_ring(&c, 7, &[6]);
+    let (ok, out, err) = c.node(0).cairn("scrub", &["--repair"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out) = c.node(0).cairn_admin(&["remove-datanode", "6"]);
+    assert!(ok, "{out}");
+    agreed_ring(&c, 6, &[]);
+    let marker = c.node(n).data.join("disk0").join("REMOVED");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "node 4 never retired dn6");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, out, err) = c.node(n).cairn("status", &[]);
+    assert!(ok, "{out}{err}");
+    assert!(!out.lines().any(|l| l.starts_with("dn6 ")), "{out}");
+    for (i, data) in written.iter().enumerate() {
+        assert_eq!(&get_bytes(&s3d, BUCKET, &format!("j{i:02}")).await, data);
+    }
+    for i in 0..12u64 {
+        assert_eq!(
+            get_bytes(&s3d, BUCKET, &format!("new{i}")).await,
+            random_bytes(300_000, 100 + i)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
