@@ -88,8 +88,8 @@ pub type Entry = openraft::Entry<TypeConfig>;
 pub struct RaftOptions {
     /// Leader heartbeat period.
     pub heartbeat: Duration,
-    /// A follower that hears nothing for a random time in `[election, 2 × election]` starts an
-    /// election.
+    /// A follower that hears nothing for a random time in `[election, 1.25 × election]`
+    /// starts an election (at least 3 heartbeats).
     pub election: Duration,
     /// A snapshot is built once this many entries were applied since the last one; the log
     /// before it is then purged (keeping `keep_logs` entries for slow followers).
@@ -202,8 +202,13 @@ impl RaftNode {
         let config = Config {
             cluster_name: "cairn".into(),
             heartbeat_interval: hb,
+            // openraft's leader lease is `election_timeout_max`: a follower refuses every
+            // vote until that long after it last heard the leader, so the first election
+            // round after a leader dies always fails, and failover takes two rounds. A
+            // narrow range (1.25 × min instead of 2 ×) shortens both; the fault campaign
+            // measured paused-leader failovers of 3.9 s median, 8.5 s worst with 2 ×.
             election_timeout_min: el,
-            election_timeout_max: el * 2,
+            election_timeout_max: el + el / 4,
             install_snapshot_timeout: 30_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_logs.max(1)),
             max_in_snapshot_log_to_keep: opts.keep_logs,
