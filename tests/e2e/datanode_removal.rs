@@ -9,19 +9,12 @@ use crate::common::*;
 
 const BUCKET: &str = "removal";
 
+/// The scrub tests' flags (no scheduled scrubs, no orphan grace, no rate limits), with a
+/// seventh datanode so that one can go.
 fn flags() -> Vec<&'static str> {
-    vec![
-        "--datanodes",
-        "7",
-        "--scrub-interval",
-        "0",
-        "--deep-scrub-interval",
-        "0",
-        "--orphan-grace",
-        "0",
-        "--repair-rate",
-        "0",
-    ]
+    let mut flags = super::scrub::flags();
+    flags.extend(["--datanodes", "7"]);
+    flags
 }
 
 /// Objects of several shapes: inline, one stripe, several stripes.

@@ -22,7 +22,7 @@ const MIB: usize = 1 << 20;
 const STRIPE: usize = 4 * MIB;
 const BUCKET: &str = "scrub";
 
-fn flags() -> Vec<&'static str> {
+pub(crate) fn flags() -> Vec<&'static str> {
     vec![
         "--scrub-interval",
         "0",
