@@ -174,6 +174,10 @@ pub struct RaftNode {
     /// How long after a quorum acknowledged it the leader may answer read indexes without
     /// asking the quorum again (well inside the lease followers give it).
     lease: Duration,
+    /// The read lease this leader holds: (term, until). Taken from the *start* of a quorum
+    /// round that confirmed it leads (monotonic clock), never from a metrics snapshot, which
+    /// does not age while the process is paused.
+    read_lease: std::sync::Mutex<Option<(u64, tokio::time::Instant)>>,
 }
 
 impl RaftNode {
@@ -245,6 +249,7 @@ impl RaftNode {
             applied,
             failpoints,
             lease: Duration::from_millis(el / 2),
+            read_lease: std::sync::Mutex::new(None),
         }))
     }
 

@@ -17,16 +17,24 @@ impl RaftNode {
     /// to where the reader must have applied.
     pub async fn read_index_as_leader(&self) -> ReadIndexReply {
         // Leader lease: followers refuse to elect anyone else for an election timeout after
-        // they last heard from this leader, so while a quorum acknowledged it less than half
-        // of that ago it still leads, and everything acknowledged so far is applied here once
-        // it applied an entry of its own term.
+        // they last heard from this leader. A quorum round that confirmed this node leads
+        // proves they heard from it after the round started, so until half an election
+        // timeout after that start it still leads, and everything acknowledged so far is
+        // applied here once it applied an entry of its own term. The lease is timed from
+        // the round's start on the monotonic clock: the fault campaign found a leader
+        // paused (SIGSTOP) for seconds answer a stale listing on resuming when the lease
+        // came from openraft's metrics snapshot, which does not age while paused.
         {
             let metrics = self.raft.metrics();
             let m = metrics.borrow();
-            let fresh = m
-                .millis_since_quorum_ack
-                .is_some_and(|ms| u128::from(ms) < self.lease.as_millis());
-            if m.state == ServerState::Leader && fresh {
+            let leased = self
+                .read_lease
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some_and(|(term, until)| {
+                    term == m.current_term && tokio::time::Instant::now() < until
+                });
+            if m.state == ServerState::Leader && leased {
                 if let Some(applied) = self.applied.get() {
                     if applied.leader_id.get_term() == m.current_term {
                         return ReadIndexReply::Index(Some(applied.index));
@@ -34,8 +42,20 @@ impl RaftNode {
                 }
             }
         }
+        let started = tokio::time::Instant::now();
+        let term = self.raft.metrics().borrow().current_term;
         match tokio::time::timeout(self.timeout, self.raft.get_read_log_id()).await {
-            Ok(Ok((read, _applied))) => ReadIndexReply::Index(read.map(|l| l.index)),
+            Ok(Ok((read, _applied))) => {
+                // Confirmed as leader of `term` at some point after `started`.
+                if self.raft.metrics().borrow().current_term == term {
+                    *self
+                        .read_lease
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some((term, started + self.lease));
+                }
+                ReadIndexReply::Index(read.map(|l| l.index))
+            }
             Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
                 _,
             )))) => ReadIndexReply::NotLeader,
