@@ -497,10 +497,6 @@ pub async fn watch_cluster(
     let mut rounds = worker.rounds(Schedule::every(period).at_start(), shutdown);
     while rounds.next().await {
         let mut errors = Vec::new();
-        // The drained list is read before the registry: a datanode removed between the two
-        // reads is then gone from the registry too, never listed there while no longer
-        // drained (which would make it placeable until the next look).
-        let drained = cluster_state::drained(meta.as_ref()).await;
         // The registry → the ring.
         match datanodes(meta.as_ref()).await {
             Ok(recs) => {
@@ -532,7 +528,7 @@ pub async fn watch_cluster(
         // The drained list and the access keys, as another node may have changed them. The
         // drained list is applied only when its stored value changed since the last look, so
         // that a read from just before a local change cannot undo it.
-        if let Ok(want) = drained {
+        if let Ok(want) = cluster_state::drained(meta.as_ref()).await {
             if last_drained.as_ref() != Some(&want) {
                 // A removed datanode the stored list may still name is not there to drain.
                 let known: BTreeSet<NodeId> = want
