@@ -72,6 +72,8 @@ async fn admin_actions_need_the_cluster_secret() {
     for req in [
         &b"POST /admin/datanodes/0/stop HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..],
         b"POST /admin/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"POST /admin/datanodes/0/remove HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"POST /admin/datanodes/0/remove HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         // An empty bearer token is refused, whatever the secret.
         b"GET /admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\nConnection: close\r\n\r\n",
     ] {
@@ -86,6 +88,14 @@ async fn admin_actions_need_the_cluster_secret() {
     assert!(ok, "{out}");
     let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(keys.as_array().unwrap().len(), 1, "{out}");
+    let (ok, out) = server.cairn_admin(&["datanodes"]);
+    assert!(ok, "{out}");
+    let nodes: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        nodes.as_array().unwrap().len(),
+        6,
+        "no datanode was removed: {out}"
+    );
 }
 
 /// The data directory, `meta/` and the datanodes' segment files used to be created with the
