@@ -226,7 +226,8 @@ impl RaftNode {
         .map_err(|e| MetadataError::Engine(format!("raft config: {e}")))?;
         let rpc = RpcClient::new(transport);
         let stats = RaftStats::default();
-        let log = log_store::LogStore::new(store.clone(), stats.wal_syncs.clone());
+        let mut log = log_store::LogStore::new(store.clone(), stats.wal_syncs.clone());
+        log.stall = failpoints.log_stall.clone();
         let applied = Arc::new(state_machine::AppliedMark::default());
         let sm = state_machine::StateMachine::new(store.clone(), applied.clone());
         let network = rpc::Network { rpc: rpc.clone() };
@@ -716,9 +717,13 @@ fn proposal_lost() -> WriteReply {
 ///   object or part write (`PutObject`, `PutPart`) this many milliseconds after the entry
 ///   was committed and applied. With a delay longer than `--meta-timeout` the writer gets
 ///   [`MetadataError::Indeterminate`] for a write that did commit.
+///
+/// `log_stall` has no environment variable: only the unit tests set it, to freeze a node's
+/// Raft core as a paused process would (see [`log_store::LogStore`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Failpoints {
     pub commit_delay: Option<Duration>,
+    pub log_stall: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Failpoints {
@@ -734,7 +739,10 @@ impl Failpoints {
         if let Some(d) = commit_delay {
             tracing::warn!(delay = ?d, "fail point: object and part writes answer late");
         }
-        Failpoints { commit_delay }
+        Failpoints {
+            commit_delay,
+            log_stall: None,
+        }
     }
 
     fn commit_delay_for(&self, cmds: &[Command]) -> Option<Duration> {

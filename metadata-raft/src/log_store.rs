@@ -32,13 +32,20 @@ const PURGED: &[u8] = b"last-purged";
 pub struct LogStore {
     pub(crate) inner: RocksMetadataStore,
     syncer: Arc<SyncerHandle>,
+    /// Test fail point: while set, appends wait, and with them the Raft core that awaits
+    /// them (no heartbeats, no metrics updates), as in a paused process.
+    pub(crate) stall: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl LogStore {
     /// `syncs` counts the WAL syncs made (one per group of appends).
     pub(crate) fn new(inner: RocksMetadataStore, syncs: Arc<std::sync::atomic::AtomicU64>) -> Self {
         let syncer = WalSyncer::start(inner.clone(), syncs);
-        LogStore { inner, syncer }
+        LogStore {
+            inner,
+            syncer,
+            stall: None,
+        }
     }
 }
 
@@ -354,6 +361,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        if let Some(stall) = &self.stall {
+            while stall.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
         let cf = self.inner.cf_named(LOG_CF).map_err(write_err)?;
         let mut batch = WriteBatch::default();
         for e in entries {

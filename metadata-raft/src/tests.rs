@@ -57,6 +57,16 @@ async fn start_with(
     port: u16,
     options: RaftOptions,
 ) -> TestNode {
+    start_failing(id, dir, port, options, Failpoints::default()).await
+}
+
+async fn start_failing(
+    id: NodeId,
+    dir: &std::path::Path,
+    port: u16,
+    options: RaftOptions,
+    failpoints: Failpoints,
+) -> TestNode {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     // A node stopped just before may still be closing the database (its WAL sync thread).
@@ -71,7 +81,7 @@ async fn start_with(
             Err(e) => panic!("reopening {}: {e}", dir.display()),
         }
     };
-    let node = RaftNode::start(&store, id, addr, &transport(), options)
+    let node = RaftNode::start_with(&store, id, addr, &transport(), options, failpoints)
         .await
         .unwrap();
     let app = service::router(node.clone(), SECRET.into());
@@ -97,7 +107,16 @@ async fn three(dirs: &[tempfile::TempDir], snapshot_logs: u64) -> Vec<TestNode> 
 }
 
 async fn three_with(dirs: &[tempfile::TempDir], options: RaftOptions) -> Vec<TestNode> {
-    let n1 = start_with(1, dirs[0].path(), 0, options.clone()).await;
+    three_failing(dirs, options, Failpoints::default()).await
+}
+
+/// Three voters; node 1 (the first leader) runs with `failpoints`.
+async fn three_failing(
+    dirs: &[tempfile::TempDir],
+    options: RaftOptions,
+    failpoints: Failpoints,
+) -> Vec<TestNode> {
+    let n1 = start_failing(1, dirs[0].path(), 0, options.clone(), failpoints).await;
     n1.node.bootstrap().await.unwrap();
     assert!(n1.node.wait_for_leader(Duration::from_secs(5)).await);
     let mut nodes = vec![n1];
@@ -111,6 +130,75 @@ async fn three_with(dirs: &[tempfile::TempDir], options: RaftOptions) -> Vec<Tes
         nodes.push(n);
     }
     nodes
+}
+
+/// Found by the fault campaign (seed 11004): a leader paused while the others elected a new
+/// leader and took writes answered a stale read on resuming, because its read lease came from
+/// openraft's metrics snapshot, which does not age while the Raft core is not running. Here
+/// the old leader's core is frozen (its log appends wait, as in a paused process) while its
+/// read path still runs; it must never answer the value the new leader overwrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_leader_never_serves_a_read_the_new_leader_made_stale() {
+    let dirs = tempdirs(3);
+    let stall = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failpoints = Failpoints {
+        log_stall: Some(stall.clone()),
+        ..Failpoints::default()
+    };
+    let nodes = three_failing(&dirs, opts(10_000), failpoints).await;
+    let old = &nodes[0];
+    assert!(old.node.is_leader());
+    old.meta.apply(set("k", "old")).await.unwrap();
+    assert_eq!(old.meta.get_sys("k").await.unwrap(), Some(b"old".to_vec()));
+    let old_term = old.node.status().term;
+    // Freeze the leader's core: the next append (this write's) never returns until thawed.
+    stall.store(true, Ordering::SeqCst);
+    let frozen_write = {
+        let meta = old.meta.clone();
+        tokio::spawn(async move { meta.apply(set("during", "x")).await })
+    };
+    // The others stop hearing it and elect one of themselves.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let new = loop {
+        if let Some(n) = nodes[1..].iter().find(|n| {
+            let s = n.node.status();
+            s.leader == Some(n.node.id) && s.term > old_term
+        }) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no new leader was elected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    new.meta.apply(set("k", "new")).await.unwrap();
+    // The frozen node still believes it leads (its metrics say so); its reads must either
+    // fail or see the new value.
+    assert_eq!(old.node.status().leader, Some(1), "{:?}", old.node.status());
+    match old.meta.get_sys("k").await {
+        Ok(v) => assert_eq!(v, Some(b"new".to_vec()), "a stale read"),
+        Err(e) => assert!(matches!(e, MetadataError::Unavailable(_)), "{e:?}"),
+    }
+    // Thawed, it learns of the new term and reads the new value.
+    stall.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match old.meta.get_sys("k").await {
+            Ok(v) => {
+                assert_eq!(v, Some(b"new".to_vec()));
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "{e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its frozen write was never appended anywhere; it ends one way or another.
+    let r = tokio::time::timeout(Duration::from_secs(20), frozen_write).await;
+    assert!(
+        r.is_ok(),
+        "the write frozen with the old leader never ended"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
 }
 
 fn tempdirs(n: usize) -> Vec<tempfile::TempDir> {
@@ -419,6 +507,7 @@ async fn a_write_answered_after_the_timeout_is_indeterminate_yet_committed() {
     let store = RocksMetadataStore::open(dir.path()).unwrap();
     let failpoints = Failpoints {
         commit_delay: Some(Duration::from_secs(4)),
+        log_stall: None,
     };
     let mut o = opts(10_000);
     o.timeout = Duration::from_secs(1);
