@@ -127,7 +127,7 @@ pub async fn get_object_attributes(a: &Authorized, h: &HeaderMap) -> Result<Resp
                     w.close("ObjectParts");
                 }
             }
-            "StorageClass" => w.elem("StorageClass", "STANDARD"),
+            "StorageClass" => w.elem("StorageClass", cairn_objects::class_of(&rec.headers)),
             _ => w.elem("ObjectSize", &rec.size.to_string()),
         }
     }

@@ -74,7 +74,14 @@ pub async fn copy_object(
     };
     let source = a.source()?;
     let src = &source.rec;
-    if source.bucket == *bucket && source.key == *key && !replace && !source.by_version {
+    let storage_class = crate::headers::storage_class(h, a.gate().storage_class.as_deref())?;
+    let changes_class = h.contains_key(cairn_metadata::storage_class::HEADER);
+    if source.bucket == *bucket
+        && source.key == *key
+        && !replace
+        && !changes_class
+        && !source.by_version
+    {
         return Err(S3Error::new(
             S3ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -104,6 +111,7 @@ pub async fn copy_object(
         acl,
         checksum: requested_algorithm(h)?,
         lock: crate::object_lock::new_version_lock(a, h, false)?,
+        storage_class,
     };
     let stored = st.objects.copy_object(copy).await?;
     let (etag, modified, checksum) = (&stored.etag, stored.last_modified_ms, &stored.checksum);

@@ -87,6 +87,8 @@ pub enum S3ErrorCode {
     /// The bucket's quota (bytes or objects, `cairn admin bucket-quota`) would be exceeded
     /// (403, as other S3 servers answer it).
     QuotaExceeded,
+    /// A storage class that is not S3's or that this cluster gives no erasure coding.
+    InvalidStorageClass,
 }
 
 impl S3ErrorCode {
@@ -159,6 +161,7 @@ impl S3ErrorCode {
             InvalidRetentionPeriod => "InvalidRetentionPeriod",
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
             QuotaExceeded => "QuotaExceeded",
+            InvalidStorageClass => "InvalidStorageClass",
         }
     }
 
@@ -200,6 +203,7 @@ impl S3ErrorCode {
             | AccessControlListNotSupported
             | InvalidBucketAclWithObjectOwnership
             | InvalidRetentionPeriod
+            | InvalidStorageClass
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -508,6 +512,7 @@ impl From<ObjectsError> for S3Error {
                 S3ErrorCode::InvalidRequest,
                 format!("The provided x-amz-mp-object-size header value {claimed} does not match the object size {actual}"),
             ),
+            ObjectsError::InvalidStorageClass(_) => invalid_storage_class(),
             ObjectsError::BadDigest { header } => S3Error::new(
                 S3ErrorCode::BadDigest,
                 format!("The {header} you specified did not match the calculated checksum."),
@@ -564,4 +569,12 @@ impl From<PutError<ObjectsError>> for S3Error {
             PutError::Body(e) | PutError::Store(e) => e.into(),
         }
     }
+}
+
+/// The answer to a storage class that is not S3's or that this cluster has no scheme for.
+pub(crate) fn invalid_storage_class() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::InvalidStorageClass,
+        "The storage class you specified is not valid",
+    )
 }

@@ -173,6 +173,21 @@ pub(crate) fn meta_header(v: &str) -> Option<HeaderValue> {
     }
 }
 
+/// The storage class a write goes to: its `x-amz-storage-class` (one of S3's class names,
+/// else `InvalidStorageClass`; whether this cluster has a scheme for it is the object
+/// service's to say), else `bucket_default` (the bucket's default class), else `STANDARD`.
+pub(crate) fn storage_class(
+    h: &HeaderMap,
+    bucket_default: Option<&str>,
+) -> Result<String, S3Error> {
+    use cairn_metadata::storage_class::{is_s3_name, HEADER, STANDARD};
+    match header_str(h, HEADER) {
+        Some(v) if is_s3_name(v.trim()) => Ok(v.trim().to_string()),
+        Some(_) => Err(crate::error::invalid_storage_class()),
+        None => Ok(bucket_default.unwrap_or(STANDARD).to_string()),
+    }
+}
+
 /// The conditional-write headers of a PutObject: `If-None-Match: *` or `If-Match: <etag>`.
 pub(crate) fn write_condition(h: &HeaderMap) -> Result<WriteCondition, S3Error> {
     let none_match = header_str(h, "if-none-match");

@@ -161,7 +161,7 @@ pub async fn list_objects(
                 w.elem("LastModified", &iso8601(rec.last_modified_ms));
                 w.elem("ETag", &format!("\"{}\"", rec.etag));
                 w.elem("Size", &rec.size.to_string());
-                w.elem("StorageClass", "STANDARD");
+                w.elem("StorageClass", cairn_objects::class_of(&rec.headers));
                 if fetch_owner {
                     let owner = access::object_owner(bucket_rec, rec);
                     dir.write_owner(&mut w, "Owner", owner).await?;

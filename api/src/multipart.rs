@@ -79,6 +79,10 @@ pub async fn create_upload(
     let mut metadata = object_metadata(h)?;
     // The completed object's lock (a default retention counts from the upload's start).
     crate::object_lock::new_version_lock(a, h, false)?.store(&mut metadata.headers);
+    cairn_objects::set_class(
+        &mut metadata.headers,
+        &crate::headers::storage_class(h, a.gate().storage_class.as_deref())?,
+    );
     let upload = st
         .objects
         .create_upload(NewUpload {

@@ -73,7 +73,7 @@ pub async fn list_parts(
     let mut dir = Directory::new(st);
     dir.write_owner(&mut w, "Initiator", &upload.owner).await?;
     dir.write_owner(&mut w, "Owner", &upload.owner).await?;
-    w.elem("StorageClass", "STANDARD");
+    w.elem("StorageClass", cairn_objects::class_of(&upload.headers));
     w.elem("PartNumberMarker", &marker.to_string());
     if let Some(last) = parts.last() {
         w.elem("NextPartNumberMarker", &last.part_number.to_string());
@@ -167,7 +167,7 @@ pub async fn list_uploads(
                 w.elem("UploadId", &rec.upload_id);
                 dir.write_owner(&mut w, "Initiator", &rec.owner).await?;
                 dir.write_owner(&mut w, "Owner", &rec.owner).await?;
-                w.elem("StorageClass", "STANDARD");
+                w.elem("StorageClass", cairn_objects::class_of(&rec.headers));
                 w.elem("Initiated", &iso8601(rec.initiated_ms));
                 if let Some(a) = &rec.checksum_algorithm {
                     w.elem("ChecksumAlgorithm", a);

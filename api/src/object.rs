@@ -18,7 +18,7 @@ use crate::auth::{self};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::headers::{
     declared_or_chunked, etag_matches, header_str, limit_body, meta_header, object_metadata,
-    parse_http_date, parse_part_number, set, write_condition, MAX_PUT_SIZE,
+    parse_http_date, parse_part_number, set, storage_class, write_condition, MAX_PUT_SIZE,
 };
 use crate::query::Query;
 use crate::util::http_date;
@@ -43,6 +43,10 @@ pub async fn put_object(
     }
     let mut metadata = object_metadata(&headers)?;
     crate::object_lock::new_version_lock(a, &headers, true)?.store(&mut metadata.headers);
+    cairn_objects::set_class(
+        &mut metadata.headers,
+        &storage_class(&headers, a.gate().storage_class.as_deref())?,
+    );
     let put = PutObject {
         bucket,
         key: key.clone(),

@@ -127,6 +127,8 @@ pub struct Gate {
     /// stored; the state machine decides at commit).
     pub quota: Option<cairn_metadata::usage::BucketQuota>,
     pub usage: Option<cairn_metadata::usage::BucketUsage>,
+    /// The bucket's default storage class (for writes that name none).
+    pub storage_class: Option<String>,
     versioning: cairn_metadata::VersioningState,
     /// The bucket's stored ACL (JSON grants), if it has one.
     bucket_acl: Option<Vec<u8>>,
@@ -222,6 +224,7 @@ impl Gate {
                     BucketConfigKind::Usage => {
                         gate.usage = Some(cairn_metadata::usage::BucketUsage::decode(&value)?)
                     }
+                    BucketConfigKind::StorageClass => gate.storage_class = Some(text(value)?),
                     _ => {}
                 }
             }

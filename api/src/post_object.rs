@@ -164,6 +164,10 @@ pub async fn post_object(
     let mut metadata = object_metadata(&headers)?;
     // A bucket's default retention holds for form uploads too.
     crate::object_lock::new_version_lock(&a, &headers, false)?.store(&mut metadata.headers);
+    cairn_objects::set_class(
+        &mut metadata.headers,
+        &crate::headers::storage_class(&headers, a.gate().storage_class.as_deref())?,
+    );
     let put = PutObject {
         bucket: a.bucket()?.name.clone(),
         key: key.clone(),

@@ -154,7 +154,7 @@ pub async fn list_object_versions(
                         w.elem("LastModified", &iso8601(version.last_modified_ms));
                         w.elem("ETag", &format!("\"{}\"", o.etag));
                         w.elem("Size", &o.size.to_string());
-                        w.elem("StorageClass", "STANDARD");
+                        w.elem("StorageClass", cairn_objects::class_of(&o.headers));
                         let owner = access::object_owner(bucket_rec, o);
                         dir.write_owner(&mut w, "Owner", owner).await?;
                         w.close("Version");

@@ -557,6 +557,11 @@ pub async fn watch_cluster(
                 errors.push(format!("reading the access keys: {e}"));
             }
         }
+        // The storage classes, as another node may have changed them.
+        if let Err(e) = objects.refresh_storage_classes().await {
+            tracing::debug!(error = %e, "reading the storage classes");
+            errors.push(format!("reading the storage classes: {e}"));
+        }
         // Heartbeats.
         let beats = records.iter().filter_map(|r| {
             let store = stores.get(&r.id)?.1.clone();

@@ -269,6 +269,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .set_drained(drained)
             .context("applying the drained datanodes")?;
     }
+    let classes = crate::retry::while_unavailable("reading the storage classes", || async {
+        cairn_metadata::storage_class::defined(meta.as_ref())
+            .await
+            .context("reading the storage classes")
+    })
+    .await?;
+    objects.set_storage_classes(classes);
     let view = Arc::new(cluster::ClusterView::default());
     let watcher = tokio::spawn(cluster::watch_cluster(
         objects.clone(),

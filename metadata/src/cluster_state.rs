@@ -13,6 +13,7 @@
 //! | [`NODE_PREFIX`]`<id, 20 digits>` | [`NodeRecord`] | [`Command::RecordNode`] |
 //! | [`SCRUB_HISTORY_KEY`] | `Vec<ScrubReport>` (summaries, oldest first) | [`Command::RecordScrub`] |
 //! | [`PUBLIC_ACCESS_BLOCK_KEY`] | [`PublicAccessBlock`] (cluster-wide) | [`Command::SetPublicAccessBlock`] |
+//! | [`crate::storage_class::PREFIX`]`<NAME>` | [`EcScheme`] | [`Command::SetStorageClass`] |
 //!
 //! Values use the encoding of every record ([`crate::records`]): a format byte, then
 //! postcard. Older builds wrote these values as text (JSON; the root key and versioning
@@ -71,8 +72,9 @@ const OWNED_KEYS: [&str; 11] = [
     "orphan-barrier",
 ];
 /// Prefixes in `sys` that only `apply` writes under.
-const OWNED_PREFIXES: [&str; 5] = [
+const OWNED_PREFIXES: [&str; 6] = [
     crate::registry::PREFIX,
+    crate::storage_class::PREFIX,
     "datanode-slot/",
     crate::registry::REMOVED_PREFIX,
     "access-key/",

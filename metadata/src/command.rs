@@ -266,6 +266,12 @@ pub enum Command {
     RemoveDatanode {
         id: u32,
     },
+    /// Gives an S3 storage class other than `STANDARD` an erasure coding (`None`: back to
+    /// its built-in one, or none); see [`crate::storage_class`].
+    SetStorageClass {
+        name: String,
+        ec: Option<EcScheme>,
+    },
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -668,6 +674,10 @@ fn apply_command(
                 )));
             }
             cluster_state::set_drained(&drained, &mut writes);
+            CommandOutput::Done
+        }
+        Command::SetStorageClass { name, ec } => {
+            crate::storage_class::set(name, ec.as_ref(), &mut writes)?;
             CommandOutput::Done
         }
         Command::RelocateShards { at, object, moves } => {

@@ -38,6 +38,7 @@ pub mod records;
 pub mod registry;
 pub mod scrub_report;
 pub mod state;
+pub mod storage_class;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod usage;

@@ -351,10 +351,13 @@ pub enum BucketConfigKind {
     /// What the bucket stores (JSON [`crate::usage::BucketUsage`]); only the state machine
     /// writes it, see [`crate::usage`].
     Usage = 11,
+    /// The class of writes that name none (the S3 name as text; see
+    /// [`crate::storage_class`]).
+    StorageClass = 12,
 }
 
 impl BucketConfigKind {
-    pub const ALL: [BucketConfigKind; 11] = [
+    pub const ALL: [BucketConfigKind; 12] = [
         BucketConfigKind::Versioning,
         BucketConfigKind::Cors,
         BucketConfigKind::Tagging,
@@ -366,6 +369,7 @@ impl BucketConfigKind {
         BucketConfigKind::Lifecycle,
         BucketConfigKind::Quota,
         BucketConfigKind::Usage,
+        BucketConfigKind::StorageClass,
     ];
 }
 

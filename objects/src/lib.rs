@@ -33,6 +33,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use tokio::sync::Notify;
 
+mod classes;
 mod gc;
 mod hasher;
 mod in_flight;
@@ -42,6 +43,7 @@ mod reader;
 mod service;
 mod stripe;
 
+pub use classes::{class_of, set_class};
 pub use gc::GcWorker;
 pub use in_flight::{InFlight, RepairHint, RepairHints};
 pub use membership::{Membership, MembershipView, NodeMap, NodeTopology, RingMetrics};
@@ -90,6 +92,8 @@ pub enum ObjectsError {
     ObjectSizeMismatch { claimed: String, actual: u64 },
     #[error("the {header} given is not the object's checksum")]
     BadDigest { header: String },
+    #[error("the storage class {0} is not one this cluster has")]
+    InvalidStorageClass(String),
 }
 
 impl ObjectsError {
@@ -178,6 +182,7 @@ pub struct ObjectService {
     metrics: ObjectMetrics,
     in_flight: in_flight::InFlightSet,
     hints: RepairHints,
+    classes: Arc<classes::ClassTable>,
 }
 
 impl ObjectService {
@@ -216,6 +221,7 @@ impl ObjectService {
             metrics,
             in_flight: in_flight::InFlightSet::default(),
             hints: RepairHints::default(),
+            classes: Arc::default(),
         })
     }
 
@@ -252,7 +258,7 @@ impl ObjectService {
         &self.metrics
     }
 
-    /// The erasure-coding scheme new objects are written with.
+    /// The erasure-coding scheme of `STANDARD` (new objects that name no class).
     pub fn scheme(&self) -> EcScheme {
         self.codec.scheme()
     }
@@ -298,13 +304,27 @@ impl ObjectService {
         stripe + in_flight * coded + stripe
     }
 
-    /// Streams `body` into storage. Nothing is visible to readers until [`Self::commit`].
-    /// On error, shards already written are removed (best effort; the orphan scrub removes
-    /// what a crash leaves behind). Every stripe is placed by the membership of the start.
+    /// [`Self::write_body_as`] in the `STANDARD` scheme.
     pub async fn write_body<S, E>(&self, body: S) -> Result<WrittenBody, PutError<E>>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
     {
+        self.write_body_as(body, self.codec.scheme()).await
+    }
+
+    /// Streams `body` into storage, its stripes coded in `ec`. Nothing is visible to readers
+    /// until [`Self::commit`]. On error, shards already written are removed (best effort;
+    /// the orphan scrub removes what a crash leaves behind). Every stripe is placed by the
+    /// membership of the start.
+    pub async fn write_body_as<S, E>(
+        &self,
+        body: S,
+        ec: EcScheme,
+    ) -> Result<WrittenBody, PutError<E>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+    {
+        let codec = self.codec_for(ec).map_err(PutError::Store)?;
         let view = self.membership.view();
         let id = ObjectId::random();
         let in_flight = self.in_flight.enter(id);
@@ -350,12 +370,14 @@ impl ObjectService {
                     let hashed = hasher
                         .get_or_insert_with(hasher::StripeHasher::start)
                         .hash(data.clone());
-                    let (this, view) = (self.clone(), view.clone());
+                    let (this, view, codec) = (self.clone(), view.clone(), codec.clone());
                     let stripe = next_stripe;
                     next_stripe += 1;
                     pending.push_back(async move {
-                        let (written, hashed) =
-                            futures::join!(this.write_stripe(&view, id, stripe, data), hashed);
+                        let (written, hashed) = futures::join!(
+                            this.write_stripe(&view, &codec, id, stripe, data),
+                            hashed
+                        );
                         hashed?;
                         written
                     });
@@ -386,7 +408,7 @@ impl ObjectService {
             Err(e) => {
                 // Let in-flight writes finish so that their shards can be removed too.
                 while pending.next().await.is_some() {}
-                self.remove_shards(&view, id, next_stripe).await;
+                self.remove_shards(&view, id, ec, next_stripe).await;
                 return Err(e);
             }
         };
@@ -395,7 +417,7 @@ impl ObjectService {
         } else {
             ObjectData::Striped {
                 id,
-                ec: self.codec.scheme(),
+                ec,
                 stripe_size: stripe_size as u64,
                 stripes,
             }
@@ -408,10 +430,11 @@ impl ObjectService {
         })
     }
 
-    /// Removes every shard that stripes `0..stripes` of `id` may have written when placed
-    /// by `view` (placement is deterministic, and deleting an absent shard is fine).
-    async fn remove_shards(&self, view: &MembershipView, id: ObjectId, stripes: u32) {
-        let total = self.codec.total_shards();
+    /// Removes every shard that stripes `0..stripes` of `id`, coded in `ec`, may have
+    /// written when placed by `view` (placement is deterministic, and deleting an absent
+    /// shard is fine).
+    async fn remove_shards(&self, view: &MembershipView, id: ObjectId, ec: EcScheme, stripes: u32) {
+        let total = ec.total();
         let placement = view.placement();
         for s in 0..stripes {
             let placed = placement.place(id, s, total);
@@ -438,9 +461,13 @@ impl ObjectService {
     /// Never after a commit whose outcome is unknown ([`ObjectsError::outcome_unknown`]):
     /// the commit may have taken effect, and the data would be lost.
     async fn discard_data(&self, data: &ObjectData) {
-        if let ObjectData::Striped { id, stripes, .. } = data {
+        if let ObjectData::Striped {
+            id, stripes, ec, ..
+        } = data
+        {
             let view = self.membership.view();
-            self.remove_shards(&view, *id, stripes.len() as u32).await;
+            self.remove_shards(&view, *id, *ec, stripes.len() as u32)
+                .await;
         }
     }
 

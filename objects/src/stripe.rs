@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use cairn_datanode::DatanodeError;
+use cairn_erasure::StripeCodec;
 use cairn_metadata::{ShardLoc, StripeLoc};
 use cairn_types::{crc32c, ObjectId, ShardId};
 use futures::future::join_all;
@@ -12,16 +13,17 @@ use crate::membership::MembershipView;
 use crate::{ObjectService, ObjectsError};
 
 impl ObjectService {
-    /// Encodes `data` as stripe `stripe` of `id` and stores its shards in parallel, placed
-    /// by `view`.
+    /// Encodes `data` with `codec` as stripe `stripe` of `id` and stores its shards in
+    /// parallel, placed by `view`.
     pub(crate) async fn write_stripe(
         &self,
         view: &MembershipView,
+        codec: &StripeCodec,
         id: ObjectId,
         stripe: u32,
         data: Bytes,
     ) -> Result<StripeLoc, ObjectsError> {
-        let total = self.codec.total_shards();
+        let total = codec.total_shards();
         let placement = view.placement();
         let nodes = placement.place(id, stripe, total);
         if nodes.len() < total {
@@ -35,7 +37,7 @@ impl ObjectService {
             .map(|n| view.node(*n))
             .collect::<Result<Vec<_>, _>>()?;
         let data_len = data.len() as u64;
-        let (shards, crcs) = self.encode(data).await?;
+        let (shards, crcs) = encode(codec, data).await?;
         let down = view.down();
         let mut locs: Vec<ShardLoc> = shards
             .iter()
@@ -111,7 +113,7 @@ impl ObjectService {
                 }
             }
         }
-        let needed = self.config.write_quorum();
+        let needed = self.write_quorum_for(codec.scheme());
         if written < needed {
             return Err(ObjectsError::WriteQuorum { written, needed });
         }
@@ -123,26 +125,26 @@ impl ObjectService {
             shards: locs,
         })
     }
+}
 
-    /// The shards of a stripe (data shards are slices of `data`, see
-    /// [`StripeCodec::encode_bytes`](cairn_erasure::StripeCodec::encode_bytes)) and the
-    /// CRC32C of each, the one checksum computed on a shard's way in. Big stripes are coded
-    /// on a blocking thread so that the async workers keep serving sockets meanwhile.
-    async fn encode(&self, data: Bytes) -> Result<(Vec<Bytes>, Vec<u32>), ObjectsError> {
-        let big = data.len() >= BLOCKING_ENCODE_BYTES;
-        let codec = self.codec.clone();
-        let work = move || {
-            let shards = codec.encode_bytes(data);
-            let crcs = shards.iter().map(|s| crc32c(s)).collect::<Vec<_>>();
-            (shards, crcs)
-        };
-        if !big {
-            return Ok(work());
-        }
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ObjectsError::Inconsistent(format!("encoding task failed: {e}")))
+/// The shards of a stripe (data shards are slices of `data`, see
+/// [`StripeCodec::encode_bytes`]) and the CRC32C of each, the one checksum computed on a
+/// shard's way in. Big stripes are coded on a blocking thread so that the async workers keep
+/// serving sockets meanwhile.
+async fn encode(codec: &StripeCodec, data: Bytes) -> Result<(Vec<Bytes>, Vec<u32>), ObjectsError> {
+    let big = data.len() >= BLOCKING_ENCODE_BYTES;
+    let codec = codec.clone();
+    let work = move || {
+        let shards = codec.encode_bytes(data);
+        let crcs = shards.iter().map(|s| crc32c(s)).collect::<Vec<_>>();
+        (shards, crcs)
+    };
+    if !big {
+        return Ok(work());
     }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ObjectsError::Inconsistent(format!("encoding task failed: {e}")))
 }
 
 /// Stripes of at least this many bytes are encoded off the async worker threads.

@@ -334,7 +334,13 @@ async fn schemes_that_do_not_fit_are_refused() {
     .unwrap();
     let view = svc.membership().view();
     let r = svc
-        .write_stripe(&view, ObjectId::random(), 0, Bytes::from(vec![7u8; 1000]))
+        .write_stripe(
+            &view,
+            &svc.codec,
+            ObjectId::random(),
+            0,
+            Bytes::from(vec![7u8; 1000]),
+        )
         .await;
     assert!(
         matches!(

@@ -44,12 +44,12 @@ def shot(page, name):
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
-def admin(method, path):
+def admin(method, path, body=b""):
     req = urllib.request.Request(
         URL + path,
         method=method,
         headers={"Authorization": "Bearer " + os.environ["CAIRN_CLUSTER_SECRET"]},
-        data=b"",
+        data=body,
     )
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read()
@@ -145,13 +145,27 @@ def main_journey(page, tmp):
     page.click("#copy-share")
     page.click("#modal-close")
 
-    # Delete both (multi-select).
+    # A bucket whose default storage class is REDUCED_REDUNDANCY: the details say so and
+    # show the class's own erasure coding (one parity shard fewer).
+    admin("PUT", "/admin/buckets/photos/storage-class", b'{"class": "REDUCED_REDUNDANCY"}')
+    r = page.request.put(URL + "/console/api/buckets/photos/upload?key=2026/rrs.bin", data=os.urandom(1 << 20))
+    assert r.ok, r.text()
+    admin("DELETE", "/admin/buckets/photos/storage-class")
+    page.click('button:text-is("Refresh")')
+    page.click('tr[data-key="2026/rrs.bin"] a.object-link')
+    expect(page.locator("#detail-class")).to_have_text("REDUCED_REDUNDANCY")
+    expect(page.locator("#detail-scheme")).to_have_text("erasure coded 4+1")
+    shot(page, "04b-details-storage-class")
+    page.click("#modal-close")
+
+    # Delete them (multi-select).
     page.check('input.select[data-key="2026/small.txt"]')
     page.check('input.select[data-key="2026/big.bin"]')
+    page.check('input.select[data-key="2026/rrs.bin"]')
     page.once("dialog", lambda d: d.accept())
     page.click("#delete-selected")
     expect(page.locator('tr[data-key="2026/big.bin"]')).to_have_count(0)
-    expect(page.locator("#banner")).to_contain_text("Deleted 2")
+    expect(page.locator("#banner")).to_contain_text("Deleted 3")
 
     # A bucket that vanishes between clicks.
     page.goto(URL + "/#/buckets")

@@ -74,6 +74,10 @@ async fn admin_actions_need_the_cluster_secret() {
         b"POST /admin/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         b"POST /admin/datanodes/0/remove HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         b"POST /admin/datanodes/0/remove HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"PUT /admin/storage-classes/GLACIER HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"ec\":\"1+1\"}",
+        b"PUT /admin/storage-classes/GLACIER HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"ec\":\"1+1\"}",
+        b"DELETE /admin/storage-classes/REDUCED_REDUNDANCY HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"PUT /admin/buckets/b/storage-class HTTP/1.1\r\nHost: x\r\nContent-Length: 19\r\nConnection: close\r\n\r\n{\"class\":\"GLACIER\"}",
         // An empty bearer token is refused, whatever the secret.
         b"GET /admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\nConnection: close\r\n\r\n",
     ] {
@@ -95,6 +99,13 @@ async fn admin_actions_need_the_cluster_secret() {
         nodes.as_array().unwrap().len(),
         6,
         "no datanode was removed: {out}"
+    );
+    let (ok, out) = server.cairn_admin(&["storage-class"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "REDUCED_REDUNDANCY 4+1 (built-in), STANDARD 4+2",
+        "no storage class was set"
     );
 }
 

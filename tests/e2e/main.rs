@@ -43,6 +43,7 @@ mod rate_limits;
 mod scripted;
 mod scrub;
 mod space;
+mod storage_classes;
 mod streaming;
 mod tagging;
 mod versioning;

@@ -140,11 +140,11 @@ async fn check_all(s3: &aws_sdk_s3::Client, written: &Written) {
     assert!(bad.is_empty(), "objects with wrong bytes: {bad:?}");
 }
 
-fn dn_dir(server: &Server, i: u32) -> std::path::PathBuf {
+pub(crate) fn dn_dir(server: &Server, i: u32) -> std::path::PathBuf {
     server.data.join("datanodes").join(format!("dn{i}"))
 }
 
-async fn open_store(dir: &Path) -> LocalShardStore {
+pub(crate) async fn open_store(dir: &Path) -> LocalShardStore {
     LocalShardStore::open(dir, StoreOptions::default()).expect("open datanode offline")
 }
 

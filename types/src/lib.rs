@@ -123,9 +123,49 @@ impl EcScheme {
     }
 }
 
+/// `4+2`.
+impl fmt::Display for EcScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}+{}", self.data, self.parity)
+    }
+}
+
+/// `DATA+PARITY` (such as `4+2`), at least one data shard.
+impl std::str::FromStr for EcScheme {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, m) = s
+            .split_once('+')
+            .ok_or_else(|| format!("expected DATA+PARITY such as 4+2, got {s:?}"))?;
+        let data: u8 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad data shard count {k:?}"))?;
+        let parity: u8 = m
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad parity shard count {m:?}"))?;
+        if data == 0 {
+            return Err("at least one data shard is needed".into());
+        }
+        Ok(EcScheme { data, parity })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ec_schemes_parse_and_print() {
+        let ec: EcScheme = " 6 + 3".parse().unwrap();
+        assert_eq!(ec, EcScheme { data: 6, parity: 3 });
+        assert_eq!(ec.to_string(), "6+3");
+        for bad in ["4", "0+2", "a+1", "4+", "300+1", "4+-1"] {
+            assert!(bad.parse::<EcScheme>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn shard_id_bytes_round_trip_and_order() {

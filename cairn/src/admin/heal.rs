@@ -133,6 +133,8 @@ struct ClusterStatus<'a> {
     /// Every node of the cluster with its roles (absent outside a cluster).
     nodes: Option<&'a Vec<super::nodes::NodeView>>,
     erasure_coding: String,
+    /// Every storage class with its erasure coding.
+    storage_classes: Vec<super::storage_classes::ClassView>,
     datanodes: Vec<NodeStatus>,
     heal: HealStatus,
     /// Shards outside their ring placement at the last scrub (what rebalancing moves).
@@ -211,6 +213,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
             metadata,
             nodes,
             erasure_coding: format!("{}+{}", ec.data, ec.parity),
+            storage_classes: super::storage_classes::views(&st),
             datanodes,
             heal,
             rebalance_pending,

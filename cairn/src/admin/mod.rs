@@ -75,6 +75,7 @@ mod keys;
 mod nodes;
 pub mod populate;
 mod quotas;
+mod storage_classes;
 mod workers;
 
 /// How long a metrics scrape or a status call waits for one datanode's stats.
@@ -312,6 +313,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(key_limits::routes())
         .merge(key_policy::routes())
         .merge(quotas::routes())
+        .merge(storage_classes::routes())
         .merge(nodes::routes())
         .merge(workers::routes())
         .merge(populate::routes())
@@ -646,7 +648,8 @@ async fn remove_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>) 
         }
     }
     let placeable = view.nodes().len() - view.drained().len();
-    let width = st.objects.scheme().total();
+    // The widest storage class's stripes must still find their datanodes.
+    let width = st.objects.storage_classes().widest();
     if view.nodes().len() - 1 < width || placeable < width {
         return refuse(
             StatusCode::CONFLICT,

@@ -1,5 +1,5 @@
 //! `cairn admin`: operator actions against a running server's admin API (datanodes, keys,
-//! background workers, cluster-wide Block Public Access, bucket quotas).
+//! background workers, cluster-wide Block Public Access, bucket quotas, storage classes).
 
 use anyhow::bail;
 
@@ -96,6 +96,30 @@ pub enum AdminAction {
         #[arg(long, conflicts_with_all = ["max_bytes", "max_objects"])]
         clear: bool,
     },
+    /// List the storage classes, or give one an erasure coding. `STANDARD` is the cluster's
+    /// `--ec`; `REDUCED_REDUNDANCY` is built in (one parity shard fewer); any other S3 class
+    /// (`STANDARD_IA`, `GLACIER`, `DEEP_ARCHIVE`…) can be given a scheme. New writes in the
+    /// class use it; objects already written keep theirs. `--remove` takes the operator's
+    /// scheme away (writes naming the class are then refused, or get the built-in scheme).
+    StorageClass {
+        /// An S3 storage class name; without it, every class is listed.
+        name: Option<String>,
+        /// DATA+PARITY, e.g. 4+4.
+        #[arg(long, value_parser = parse_ec, requires = "name")]
+        ec: Option<cairn_types::EcScheme>,
+        /// Remove the operator's scheme for the class.
+        #[arg(long, conflicts_with = "ec", requires = "name")]
+        remove: bool,
+    },
+    /// Show or set the class of a bucket's writes that name none (S3 has no call for this).
+    BucketStorageClass {
+        bucket: String,
+        /// The class (one with a scheme); without it, prints the current default.
+        class: Option<String>,
+        /// Back to `STANDARD`.
+        #[arg(long, conflicts_with = "class")]
+        clear: bool,
+    },
     /// Create an access key; prints it with its secret (shown only this once).
     CreateKey {
         /// A name for the key's owner.
@@ -190,6 +214,42 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 ("GET", path)
             }
         }
+        AdminAction::StorageClass { name, ec, remove } => match (name, ec) {
+            (None, _) => {
+                let reply = args.conn.call("GET", "/admin/storage-classes", "")?;
+                if !reply.ok() {
+                    bail!(
+                        "the server answered {}: {}",
+                        reply.status,
+                        reply.body.trim()
+                    );
+                }
+                let v: serde_json::Value = reply.json()?;
+                println!("{}", super::scrub::classes_line(&v));
+                return Ok(());
+            }
+            (Some(name), Some(ec)) => {
+                body = serde_json::json!({ "ec": ec.to_string() }).to_string();
+                ("PUT", format!("/admin/storage-classes/{name}"))
+            }
+            (Some(name), None) if *remove => ("DELETE", format!("/admin/storage-classes/{name}")),
+            (Some(_), None) => bail!("give --ec K+M to set the class, or --remove"),
+        },
+        AdminAction::BucketStorageClass {
+            bucket,
+            class,
+            clear,
+        } => {
+            let path = format!("/admin/buckets/{bucket}/storage-class");
+            match class {
+                _ if *clear => ("DELETE", path),
+                Some(c) => {
+                    body = serde_json::json!({ "class": c }).to_string();
+                    ("PUT", path)
+                }
+                None => ("GET", path),
+            }
+        }
         AdminAction::CreateKey {
             name,
             access_key,
@@ -276,4 +336,8 @@ fn populate(
         done as f64 / secs.max(1e-9)
     );
     Ok(())
+}
+
+fn parse_ec(s: &str) -> Result<cairn_types::EcScheme, String> {
+    s.parse()
 }

@@ -287,6 +287,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         "erasure coding: {}",
         v["erasure_coding"].as_str().unwrap_or("?")
     );
+    println!("storage classes: {}", classes_line(&v["storage_classes"]));
     println!("{}", super::node::ring_line(&v["ring"]));
     println!(
         "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>6} {:>10}  last scrub",
@@ -478,6 +479,32 @@ pub fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `STANDARD 4+2, REDUCED_REDUNDANCY 4+1 (built-in)`: the classes `/admin/status` lists.
+pub(crate) fn classes_line(classes: &serde_json::Value) -> String {
+    let list: Vec<String> = classes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let built_in = if c["built_in"].as_bool() == Some(true) && c["name"] != "STANDARD" {
+                " (built-in)"
+            } else {
+                ""
+            };
+            format!(
+                "{} {}{built_in}",
+                c["name"].as_str().unwrap_or("?"),
+                c["ec"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        "-".into()
+    } else {
+        list.join(", ")
     }
 }
 

@@ -225,21 +225,7 @@ fn parse_secs_or_off(s: &str) -> Result<f64, String> {
 }
 
 fn parse_ec(s: &str) -> Result<EcScheme, String> {
-    let (k, m) = s
-        .split_once('+')
-        .ok_or_else(|| format!("expected DATA+PARITY such as 4+2, got {s:?}"))?;
-    let data: u8 = k
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad data shard count {k:?}"))?;
-    let parity: u8 = m
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad parity shard count {m:?}"))?;
-    if data == 0 {
-        return Err("at least one data shard is needed".into());
-    }
-    Ok(EcScheme { data, parity })
+    s.parse()
 }
 
 impl ServerArgs {

@@ -16,6 +16,7 @@ pub fn cases() -> Vec<Case> {
         case!(system::sys_values_and_prefix_scans),
         case!(system::datanode_registry_keeps_ids),
         case!(system::a_removed_datanode_leaves_the_registry_and_its_slot_takes_a_new_id),
+        case!(system::storage_classes_are_set_replaced_and_removed),
         case!(system::scan_data_pages_every_reference),
         case!(system::relocate_moves_shards_where_still_referenced),
     ]
@@ -133,6 +134,55 @@ pub async fn datanode_registry_keeps_ids(s: &dyn MetadataStore) -> CaseResult {
     let all = registry::decode_all(&s.scan_sys(registry::PREFIX).await?)?;
     let seen: Vec<(u32, &str)> = all.iter().map(|r| (r.id, r.addr.as_str())).collect();
     check_eq!(seen, [(0, "h1:1"), (1, "h1:9"), (2, "h2:1")]);
+    Ok(())
+}
+
+pub async fn storage_classes_are_set_replaced_and_removed(s: &dyn MetadataStore) -> CaseResult {
+    use crate::storage_class;
+    use cairn_types::EcScheme;
+    let set = |name: &str, ec: Option<EcScheme>| Command::SetStorageClass {
+        name: name.into(),
+        ec,
+    };
+    check!(
+        storage_class::defined(s).await?.is_empty(),
+        "a fresh store has storage classes"
+    );
+    let (a, b) = (
+        EcScheme { data: 4, parity: 4 },
+        EcScheme { data: 3, parity: 1 },
+    );
+    s.apply(set("GLACIER", Some(EcScheme { data: 2, parity: 2 })))
+        .await?;
+    s.apply(set("GLACIER", Some(a))).await?;
+    s.apply(set("REDUCED_REDUNDANCY", Some(b))).await?;
+    check_err!(
+        s.apply(set("STANDARD", Some(a))).await,
+        crate::MetadataError::InvalidArgument(_)
+    );
+    check_err!(
+        s.apply(set("ARCHIVE", Some(a))).await,
+        crate::MetadataError::InvalidArgument(_)
+    );
+    let got: Vec<(String, EcScheme)> = storage_class::defined(s).await?.into_iter().collect();
+    check_eq!(
+        got,
+        [
+            ("GLACIER".to_string(), a),
+            ("REDUCED_REDUNDANCY".to_string(), b)
+        ]
+    );
+    s.apply(set("GLACIER", None)).await?;
+    check_eq!(storage_class::defined(s).await?.len(), 1);
+    // Only its own command writes under its prefix.
+    check_err!(
+        s.apply(Command::SetSys {
+            key: format!("{}GLACIER", storage_class::PREFIX),
+            value: vec![1],
+        })
+        .await,
+        crate::MetadataError::InvalidArgument(_)
+    );
     Ok(())
 }
 

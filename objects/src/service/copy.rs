@@ -34,6 +34,9 @@ pub struct CopyObject {
     /// The copy's Object Lock (from the request or the bucket's default; never the
     /// source's).
     pub lock: ObjectLock,
+    /// The copy's storage class (from the request or the bucket's default; never the
+    /// source's, as S3).
+    pub storage_class: String,
 }
 
 /// A checksum computed over a body while it streams.
@@ -89,6 +92,7 @@ impl ObjectService {
             acl,
             checksum,
             lock,
+            storage_class,
         } = copy;
         let algorithm = checksum.or_else(|| {
             source
@@ -102,11 +106,15 @@ impl ObjectService {
             user_meta: source.user_meta.clone(),
         });
         lock.store(&mut metadata.headers);
+        // The copy's class is the request's (or the bucket's default), never the source's.
+        crate::set_class(&mut metadata.headers, &storage_class);
+        let ec = self.class_scheme(Some(&storage_class)).await?;
         let tags = tags.unwrap_or_else(|| source.tags.clone());
         let digest = Digest::new(algorithm);
         let body = self.copy_stream(&source, 0..source.size, &digest);
         self.write_and_commit(
             body,
+            ec,
             |_| Ok(digest.finish()),
             |w, checksum| {
                 let record = metadata.into_record(w, checksum, tags, acl);

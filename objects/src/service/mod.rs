@@ -46,6 +46,11 @@ pub struct ObjectMetadata {
 }
 
 impl ObjectMetadata {
+    /// The storage class the object is written in (see [`crate::class_of`]).
+    pub fn storage_class(&self) -> &str {
+        crate::class_of(&self.headers)
+    }
+
     /// The record of a new object version made of the written body `w`, stamped now with a
     /// fresh version id.
     pub(crate) fn into_record(
@@ -101,11 +106,12 @@ pub(crate) fn flatten(e: PutError<ObjectsError>) -> ObjectsError {
 }
 
 impl ObjectService {
-    /// The two-phase write, the only one: streams `body` into storage, then
+    /// The two-phase write, the only one: streams `body` into storage in `ec`, then
     /// [`Self::commit_written`].
     pub(crate) async fn write_and_commit<S, E, C, T, Fut>(
         &self,
         body: S,
+        ec: cairn_types::EcScheme,
         check: impl FnOnce(&WrittenBody) -> Result<C, ObjectsError>,
         commit: impl FnOnce(&WrittenBody, C) -> Fut,
     ) -> Result<T, PutError<E>>
@@ -113,7 +119,7 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Send,
         Fut: Future<Output = Result<T, ObjectsError>>,
     {
-        let written = self.write_body(body).await?;
+        let written = self.write_body_as(body, ec).await?;
         self.commit_written(written, check, commit)
             .await
             .map_err(PutError::Store)

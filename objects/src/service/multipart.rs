@@ -46,6 +46,8 @@ pub struct PartTarget {
 impl ObjectService {
     /// Starts a multipart upload; returns its record (with its new id).
     pub async fn create_upload(&self, u: NewUpload) -> Result<UploadRecord, ObjectsError> {
+        // Its parts are written in its class's scheme: refuse a class without one now.
+        self.class_scheme(Some(u.metadata.storage_class())).await?;
         let now = now_ms();
         let upload = UploadRecord {
             upload_id: new_upload_id(now),
@@ -100,8 +102,13 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Send,
     {
         let want = upload.checksum_algorithm.clone();
+        let ec = self
+            .class_scheme(Some(crate::class_of(&upload.headers)))
+            .await
+            .map_err(PutError::Store)?;
         self.write_and_commit(
             body,
+            ec,
             |w| {
                 check_size(Some(size), w)?;
                 let got = checksum();
@@ -133,9 +140,13 @@ impl ObjectService {
             .as_deref()
             .and_then(ChecksumAlgorithm::from_name);
         let digest = Digest::new(alg);
+        let ec = self
+            .class_scheme(Some(crate::class_of(&upload.headers)))
+            .await?;
         let body = self.copy_stream(source, range, &digest);
         self.write_and_commit(
             body,
+            ec,
             |_| Ok(digest.finish()),
             |w, checksum| self.record_part(target, part_record(w, checksum)),
         )

@@ -59,6 +59,10 @@ impl ObjectService {
             condition,
             size,
         } = put;
+        let ec = self
+            .class_scheme(Some(metadata.storage_class()))
+            .await
+            .map_err(PutError::Store)?;
         if condition != WriteCondition::Always {
             let current = self
                 .meta
@@ -72,6 +76,7 @@ impl ObjectService {
         }
         self.write_and_commit(
             body,
+            ec,
             |w| {
                 check_size(size, w)?;
                 Ok(checksum())

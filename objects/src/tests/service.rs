@@ -372,6 +372,7 @@ async fn copies_carry_or_replace_metadata_and_tags() {
         acl: acl(),
         checksum: Some(cairn_sigv4::ChecksumAlgorithm::Crc32),
         lock: Default::default(),
+        storage_class: "STANDARD".into(),
     };
     let same = f.svc.copy_object(copy(None, None)).await.unwrap();
     assert_eq!(same.etag, src.etag);

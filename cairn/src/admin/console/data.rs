@@ -470,6 +470,7 @@ async fn object_details(
             "versions": versions,
             "shards": shards.into_iter().map(|(n, c)| j!({"node": n, "shards": c})).collect::<Vec<_>>(),
             "erasure_coding": scheme.unwrap_or_else(|| "inline (stored in metadata)".into()),
+            "storage_class": head.storage_class().map_or("STANDARD", |c| c.as_str()),
         }),
     )
 }

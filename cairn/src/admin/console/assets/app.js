@@ -439,7 +439,8 @@ async function details(bucket, key) {
   if (d.version_id) add("Version", h("span", { class: "mono" }, d.version_id));
   for (const [k, v] of Object.entries(d.metadata || {})) add(`x-amz-meta-${k}`, v);
   for (const [k, v] of Object.entries(d.checksums || {})) add(`Checksum ${k}`, h("span", { class: "mono" }, v));
-  add("Stored as", d.erasure_coding);
+  add("Storage class", h("span", { id: "detail-class" }, d.storage_class || "STANDARD"));
+  add("Stored as", h("span", { id: "detail-scheme" }, d.erasure_coding));
   if (d.shards.length) add("Shards", h("span", { id: "detail-shards" }, d.shards.map((s) => `dn${s.node}: ${s.shards}`).join(", ")));
   if (d.versions.length > 1) add("Versions", h("div", {}, d.versions.map((v) => h("div", { class: "small mono" }, `${v.version_id || "null"} · ${bytes(v.size)} · ${when(v.modified_ms)}${v.latest ? " · latest" : ""}`))));
   const download = h("a", { class: "button primary", id: "download", href: `/console/api/buckets/${enc}/download?${new URLSearchParams({ key })}` }, "Download");
