@@ -210,13 +210,33 @@ impl Repairer<'_> {
                 return out;
             }
         };
+        let misplaced: Vec<usize> = damage
+            .iter()
+            .filter(|d| d.kind == DamageKind::Misplaced)
+            .map(|d| d.shard.shard as usize)
+            .collect();
         if lost.is_empty() {
-            let misplaced: Vec<usize> = damage.iter().map(|d| d.shard.shard as usize).collect();
             reader.fetch(self, &misplaced).await;
         } else {
-            let others: Vec<usize> = (0..total).filter(|i| !lost.contains(i)).collect();
-            reader.fetch(self, &others).await;
-            if let Err(e) = reader.rebuild() {
+            // k intact shards (and the misplaced ones, moved as they are), then only the
+            // lost shards rebuilt, on a blocking thread: decoding and checksumming a stripe
+            // takes milliseconds of CPU that the async workers need for the datanodes' I/O.
+            let lost: Vec<usize> = lost.iter().copied().collect();
+            reader.fetch_for_rebuild(self, &lost, &misplaced).await;
+            let rebuilt = tokio::task::spawn_blocking(move || {
+                let r = reader.rebuild_shards(&lost);
+                (reader, r)
+            })
+            .await;
+            let (back, r) = match rebuilt {
+                Ok(done) => done,
+                Err(e) => {
+                    damage.iter().for_each(|d| out.fail(*d, &e.to_string()));
+                    return out;
+                }
+            };
+            reader = back;
+            if let Err(e) = r {
                 out.bytes_read += reader.bytes_read();
                 damage.iter().for_each(|d| out.fail(*d, &e.to_string()));
                 return out;

@@ -2,7 +2,7 @@
 //! checks each against the length and CRC32C metadata holds, and decodes the stripe from any
 //! k of them. GET uses it to read a byte range (only the data shards the range covers, all
 //! of them when one is missing); repair uses it to rebuild the shards it knows are lost
-//! (every other shard, then [`StripeReader::rebuild`]).
+//! (k others, then [`StripeReader::rebuild_shards`]).
 //!
 //! A shard that is absent, unreachable, on an unknown datanode, or differs from metadata
 //! counts as missing; nothing unchecked is ever returned or decoded from.
@@ -204,6 +204,76 @@ impl StripeReader {
             self.shards.iter().cloned().map(Option::flatten).collect();
         let codec = StripeCodec::new(self.ec)?;
         Ok(codec.decode(&mut shards, self.loc.len as usize)?)
+    }
+
+    /// Fetches, besides the shards `also` wants, intact shards other than `lost` until k
+    /// are at hand: data shards first (decoding from them is a copy), more only when some
+    /// are missing. Repair reads k shards per stripe this way, not every surviving one.
+    pub async fn fetch_for_rebuild(
+        &mut self,
+        src: &dyn ShardSource,
+        lost: &[usize],
+        also: &[usize],
+    ) {
+        self.fetch(src, also).await;
+        let k = self.ec.data as usize;
+        let mut candidates = (0..self.shards.len())
+            .filter(|i| !lost.contains(i) && self.shards[*i].is_none())
+            .collect::<Vec<_>>()
+            .into_iter();
+        while self.available() < k {
+            let batch: Vec<usize> = candidates.by_ref().take(k - self.available()).collect();
+            if batch.is_empty() {
+                break;
+            }
+            self.fetch(src, &batch).await;
+        }
+    }
+
+    /// Rebuilds the shards `lost` from the intact ones (at least k): lost data shards come
+    /// out of decoding, lost parity shards out of re-encoding the stripe. Fails unless every
+    /// rebuilt shard matches metadata (length and CRC32C), so a shard decoded from inputs
+    /// damaged in a way their checksums did not catch is never written back. Compute-bound:
+    /// callers on an async runtime run it on a blocking thread.
+    pub fn rebuild_shards(&mut self, lost: &[usize]) -> Result<(), ObjectsError> {
+        let (k, available) = (self.ec.data as usize, self.available());
+        if available < k {
+            return Err(ObjectsError::TooFewShards {
+                available,
+                needed: k,
+            });
+        }
+        let mut shards: Vec<Option<Bytes>> = self
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.clone().flatten().filter(|_| !lost.contains(&i)))
+            .collect();
+        let codec = StripeCodec::new(self.ec)?;
+        let data = codec.decode(&mut shards, self.loc.len as usize)?;
+        if lost.iter().any(|&i| i >= k) {
+            let all = codec.encode_bytes(data);
+            for &i in lost.iter().filter(|&&i| i >= k) {
+                shards[i] = all.get(i).cloned();
+            }
+        }
+        for &i in lost {
+            let (Some(Some(shard)), Some(loc)) = (shards.get(i), self.loc.shards.get(i)) else {
+                return Err(ObjectsError::Inconsistent(format!(
+                    "shard {i} of stripe {} of {} was not rebuilt",
+                    self.stripe, self.id
+                )));
+            };
+            if shard.len() as u64 != loc.len || crc32c(shard) != loc.crc32c {
+                return Err(ObjectsError::Inconsistent(format!(
+                    "rebuilt shard {i} does not match metadata (decoded from damaged shards?)"
+                )));
+            }
+        }
+        for &i in lost {
+            self.shards[i] = Some(shards[i].clone());
+        }
+        Ok(())
     }
 
     /// Decodes the stripe and re-encodes it, filling every shard; fails unless every

@@ -119,3 +119,57 @@ async fn a_rebuild_that_does_not_match_metadata_is_refused() {
     uneven.shards[2].len += 1;
     assert!(StripeReader::new(id, 0, ec, uneven).is_err());
 }
+
+/// Repair's path: k intact shards fetched (data shards first, one more when one of them is
+/// missing), only the lost shards rebuilt, each checked against metadata.
+#[tokio::test]
+async fn a_repair_reads_k_shards_and_rebuilds_only_the_lost_ones() {
+    let (f, id, loc) = one_stripe().await;
+    let ec = EcScheme { data: 4, parity: 2 };
+    let gets = |f: &Fixture| -> Vec<usize> {
+        loc.shards
+            .iter()
+            .map(|l| store_of(f, l.node).gets.lock().unwrap().len())
+            .collect()
+    };
+    // Lost: data shard 1 and parity shard 5.
+    let before = gets(&f);
+    let view = f.svc.membership().view();
+    let mut r = StripeReader::new(id, 0, ec, loc.clone()).unwrap();
+    r.fetch_for_rebuild(view.as_ref(), &[1, 5], &[]).await;
+    let asked: Vec<usize> = gets(&f).iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(
+        asked,
+        [1, 0, 1, 1, 1, 0],
+        "only k shards, never the lost ones"
+    );
+    r.rebuild_shards(&[1, 5]).unwrap();
+    for i in [1, 5] {
+        assert_eq!(
+            cairn_types::crc32c(r.shard(i).unwrap()),
+            loc.shards[i].crc32c
+        );
+    }
+    // Shard 0's datanode refuses: one more shard is fetched in its place.
+    let src = Refusing {
+        view: view.clone(),
+        refused: vec![loc.shards[0].node],
+    };
+    let before = gets(&f);
+    let mut r = StripeReader::new(id, 0, ec, loc.clone()).unwrap();
+    r.fetch_for_rebuild(&src, &[2], &[]).await;
+    let asked: Vec<usize> = gets(&f).iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(asked, [0, 1, 0, 1, 1, 1]);
+    r.rebuild_shards(&[2]).unwrap();
+    assert_eq!(
+        cairn_types::crc32c(r.shard(2).unwrap()),
+        loc.shards[2].crc32c
+    );
+    // A rebuilt shard that does not match metadata is refused and not kept.
+    let mut wrong = loc.clone();
+    wrong.shards[4].crc32c ^= 1;
+    let mut r = StripeReader::new(id, 0, ec, wrong).unwrap();
+    r.fetch_for_rebuild(view.as_ref(), &[4], &[]).await;
+    assert!(r.rebuild_shards(&[4]).is_err());
+    assert!(r.shard(4).is_none());
+}
