@@ -239,8 +239,9 @@ pub fn parse(body: &[u8]) -> Result<LifecycleConfig, LifecycleError> {
     }
     if transitions {
         return Err(LifecycleError::NotImplemented(
-            "Transition and NoncurrentVersionTransition actions: Cairn has one storage class \
-             (STANDARD), so there is nothing to transition to"
+            "Transition and NoncurrentVersionTransition actions: Cairn does not move objects \
+             between storage classes by lifecycle yet (copy an object onto itself with \
+             x-amz-storage-class to change its class)"
                 .into(),
         ));
     }
