@@ -494,6 +494,7 @@ pub async fn watch_cluster(
     let mut records: Vec<DatanodeRecord> = initial;
     let mut last_drained: Option<BTreeSet<NodeId>> =
         cluster_state::drained(meta.as_ref()).await.ok();
+    let mut local_drains_seen = membership.local_drains().finished;
     let mut rounds = worker.rounds(Schedule::every(period).at_start(), shutdown);
     while rounds.next().await {
         let mut errors = Vec::new();
@@ -527,8 +528,18 @@ pub async fn watch_cluster(
         }
         // The drained list and the access keys, as another node may have changed them. The
         // drained list is applied only when its stored value changed since the last look, so
-        // that a read from just before a local change cannot undo it.
-        if let Ok(want) = cluster_state::drained(meta.as_ref()).await {
+        // that a read from just before a local change cannot undo it: a read during which a
+        // drain change through this node was under way is not used at all, and once such a
+        // change finished the next read is applied whatever the last look saw (an undrain
+        // here then a drain elsewhere give back the list of two looks ago).
+        let local = membership.local_drains();
+        let read = cluster_state::drained(meta.as_ref()).await;
+        let usable = local.settled() && membership.local_drains() == local;
+        if usable && local.finished != local_drains_seen {
+            last_drained = None;
+            local_drains_seen = local.finished;
+        }
+        if let (Ok(want), true) = (read, usable) {
             if last_drained.as_ref() != Some(&want) {
                 // A removed datanode the stored list may still name is not there to drain.
                 let known: BTreeSet<NodeId> = want

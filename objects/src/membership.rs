@@ -112,6 +112,24 @@ pub struct Membership {
     /// Datanodes a stripe needs (k+m): a drain may not leave fewer placeable.
     stripe_width: usize,
     metrics: RingMetrics,
+    /// Drain changes made through this node (started, finished): see [`LocalDrains`].
+    local_drains: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
+}
+
+/// Where this node's own drain changes stand, for whoever applies the stored drained list:
+/// a stored value read while a local change was under way may predate it (and would undo
+/// it); one read after every local change finished may not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalDrains {
+    pub started: u64,
+    pub finished: u64,
+}
+
+impl LocalDrains {
+    /// Whether no local change was under way.
+    pub fn settled(&self) -> bool {
+        self.started == self.finished
+    }
 }
 
 impl Membership {
@@ -140,7 +158,36 @@ impl Membership {
             view: Arc::new(RwLock::new(Arc::new(view))),
             stripe_width,
             metrics,
+            local_drains: Arc::default(),
         })
+    }
+
+    /// Marks the start of a drain change made through this node (before it is applied here
+    /// and stored); [`Self::finish_local_drain`] marks its end, whatever its outcome.
+    pub fn start_local_drain(&self) {
+        self.local_drains
+            .0
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn finish_local_drain(&self) {
+        self.local_drains
+            .1
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The local drain changes so far.
+    pub fn local_drains(&self) -> LocalDrains {
+        // Finished first: a change that finishes between the two loads counts as under way.
+        let finished = self
+            .local_drains
+            .1
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let started = self
+            .local_drains
+            .0
+            .load(std::sync::atomic::Ordering::SeqCst);
+        LocalDrains { started, finished }
     }
 
     /// The membership as it is now: take it once per operation.

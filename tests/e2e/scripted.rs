@@ -21,15 +21,19 @@ pub(crate) fn skip() -> bool {
     std::env::var("CAIRN_SKIP_SCRIPTED").is_ok_and(|v| v == "1")
 }
 
-fn run_script(cmd: &mut Command, server: &Server) {
-    let out = cmd
-        .env("CAIRN_ENDPOINT", server.endpoint())
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+/// Points `cmd`'s AWS tools at the root key of the test server, ignoring any profile.
+pub(crate) fn aws_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+}
+
+fn run_script(cmd: &mut Command, server: &Server) {
+    let out = aws_env(cmd)
+        .env("CAIRN_ENDPOINT", server.endpoint())
         .env(
             "PATH",
             format!(

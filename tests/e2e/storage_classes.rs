@@ -22,15 +22,9 @@ const MIB: usize = 1 << 20;
 
 /// Runs aws-cli against `server`; panics with its output when it fails.
 fn aws(server: &Server, args: &[&str]) -> String {
-    let out = Command::new(super::scripted::tool("aws"))
+    let out = super::scripted::aws_env(&mut Command::new(super::scripted::tool("aws")))
         .args(["--endpoint-url", &server.endpoint()])
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
         .unwrap_or_else(|e| panic!("could not run aws-cli: {e} (set CAIRN_VENV)"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

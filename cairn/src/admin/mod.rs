@@ -580,6 +580,15 @@ async fn undrain_datanode(State(st): State<Arc<AdminState>>, Path(n): Path<u32>)
 
 async fn set_draining(st: &AdminState, n: u32, drain: bool) -> Response {
     let membership = st.objects.membership();
+    // The cluster watcher applies no stored list read while this is under way.
+    membership.start_local_drain();
+    let r = set_draining_now(st, n, drain).await;
+    membership.finish_local_drain();
+    r
+}
+
+async fn set_draining_now(st: &AdminState, n: u32, drain: bool) -> Response {
+    let membership = st.objects.membership();
     let mut drained = membership.view().drained().clone();
     let id = cairn_types::NodeId(n);
     if drain {

@@ -144,15 +144,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminAction::UndrainDatanode { id } => ("POST", format!("/admin/datanodes/{id}/undrain")),
         AdminAction::RemoveDatanode { id } => ("POST", format!("/admin/datanodes/{id}/remove")),
         AdminAction::Workers => {
-            let reply = args.conn.call("GET", "/admin/workers", "")?;
-            if !reply.ok() {
-                bail!(
-                    "the server answered {}: {}",
-                    reply.status,
-                    reply.body.trim()
-                );
-            }
-            let v: serde_json::Value = reply.json()?;
+            let v = get_json(&args.conn, "/admin/workers")?;
             print!("{}", super::scrub::workers_table(&v));
             return Ok(());
         }
@@ -216,15 +208,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminAction::StorageClass { name, ec, remove } => match (name, ec) {
             (None, _) => {
-                let reply = args.conn.call("GET", "/admin/storage-classes", "")?;
-                if !reply.ok() {
-                    bail!(
-                        "the server answered {}: {}",
-                        reply.status,
-                        reply.body.trim()
-                    );
-                }
-                let v: serde_json::Value = reply.json()?;
+                let v = get_json(&args.conn, "/admin/storage-classes")?;
                 println!("{}", super::scrub::classes_line(&v));
                 return Ok(());
             }
@@ -273,6 +257,19 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         bail!("the server answered {}", reply.status);
     }
     Ok(())
+}
+
+/// `GET path` as JSON; a refusal is an error with the server's answer.
+fn get_json(conn: &super::client::Connection, path: &str) -> anyhow::Result<serde_json::Value> {
+    let reply = conn.call("GET", path, "")?;
+    if !reply.ok() {
+        bail!(
+            "the server answered {}: {}",
+            reply.status,
+            reply.body.trim()
+        );
+    }
+    reply.json()
 }
 
 /// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024).
