@@ -78,13 +78,7 @@ impl StorageClasses {
 
     /// The scheme of class `name`, if it has one.
     pub fn scheme(&self, name: &str) -> Option<EcScheme> {
-        if name == STANDARD {
-            return Some(self.standard);
-        }
-        if let Some(ec) = self.defined.get(name) {
-            return Some(*ec);
-        }
-        (name == REDUCED_REDUNDANCY).then(|| reduced(self.standard))
+        resolve(self.standard, &self.defined, name)
     }
 
     /// Every class with a scheme, by name (`STANDARD` and the built-in ones included).
@@ -100,6 +94,21 @@ impl StorageClasses {
     pub fn widest(&self) -> usize {
         self.all().values().map(EcScheme::total).max().unwrap_or(0)
     }
+}
+
+/// The scheme of class `name`, `STANDARD` being `standard` and `defined` the operator's.
+pub fn resolve(
+    standard: EcScheme,
+    defined: &BTreeMap<String, EcScheme>,
+    name: &str,
+) -> Option<EcScheme> {
+    if name == STANDARD {
+        return Some(standard);
+    }
+    if let Some(ec) = defined.get(name) {
+        return Some(*ec);
+    }
+    (name == REDUCED_REDUNDANCY).then(|| reduced(standard))
 }
 
 /// The built-in `REDUCED_REDUNDANCY`: one parity shard fewer, at least one (none when the

@@ -26,6 +26,16 @@ impl ClassTable {
             .clone()
     }
 
+    /// The scheme of class `name` (see [`StorageClasses::scheme`]), without copying the
+    /// table: this runs for every write.
+    fn scheme(&self, standard: EcScheme, name: &str) -> Option<EcScheme> {
+        let defined = self
+            .defined
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        storage_class::resolve(standard, &defined, name)
+    }
+
     fn set(&self, defined: BTreeMap<String, EcScheme>) {
         *self
             .defined
@@ -60,12 +70,13 @@ impl ObjectService {
     /// ([`ObjectsError::InvalidStorageClass`]).
     pub async fn class_scheme(&self, name: Option<&str>) -> Result<EcScheme, ObjectsError> {
         let name = name.unwrap_or(storage_class::STANDARD);
-        if let Some(ec) = self.storage_classes().scheme(name) {
+        let standard = self.codec.scheme();
+        if let Some(ec) = self.classes.scheme(standard, name) {
             return Ok(ec);
         }
         if storage_class::is_s3_name(name) {
             self.refresh_storage_classes().await?;
-            if let Some(ec) = self.storage_classes().scheme(name) {
+            if let Some(ec) = self.classes.scheme(standard, name) {
                 return Ok(ec);
             }
         }

@@ -46,7 +46,8 @@ fn failure(e: ObjectsError) -> Response {
     }
 }
 
-fn bucket(name: &str) -> Result<BucketName, Box<Response>> {
+/// The bucket named in an admin path, or a 400 answer.
+pub(super) fn bucket(name: &str) -> Result<BucketName, Box<Response>> {
     BucketName::new(name.to_string())
         .map_err(|e| Box::new((StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()))
 }

@@ -19,6 +19,7 @@ use cairn_objects::ObjectsError;
 use cairn_types::{BucketName, EcScheme};
 use serde::{Deserialize, Serialize};
 
+use super::quotas::bucket;
 use super::{json, AdminState};
 
 pub(super) fn routes() -> Router<Arc<AdminState>> {
@@ -155,10 +156,6 @@ async fn change(st: &AdminState, name: String, ec: Option<EcScheme>) -> Response
     json(StatusCode::OK, &views(st))
 }
 
-fn bucket(name: &str) -> Result<BucketName, Box<Response>> {
-    BucketName::new(name.to_string()).map_err(|e| Box::new(refuse(StatusCode::BAD_REQUEST, e)))
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 struct BucketClass {
     /// `None`: writes that name no class are `STANDARD`.
@@ -220,7 +217,8 @@ async fn set_bucket_default(
         return failed(e);
     }
     tracing::info!(bucket = %b, class = %class, "bucket default storage class changed");
-    bucket_answer(&st, &b).await
+    let class = (class != STANDARD).then_some(class);
+    json(StatusCode::OK, &BucketClass { class })
 }
 
 async fn clear_bucket_default(
@@ -244,12 +242,5 @@ async fn clear(st: &AdminState, b: &BucketName) -> Response {
     {
         return failed(e);
     }
-    bucket_answer(st, b).await
-}
-
-async fn bucket_answer(st: &AdminState, b: &BucketName) -> Response {
-    match read_default(st, b).await {
-        Ok(class) => json(StatusCode::OK, &BucketClass { class }),
-        Err(e) => failed(e),
-    }
+    json(StatusCode::OK, &BucketClass { class: None })
 }
