@@ -76,10 +76,29 @@ pub async fn dispatch(
             w.close("RequestPaymentConfiguration");
             Ok(xml_response(w.finish()))
         }
-        Op::GetBucketEncryption => none(
-            S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
-            "server side encryption configuration",
-        ),
+        Op::GetBucketEncryption => match a.gate().encryption.as_deref() {
+            Some(alg) => Ok(xml_response(encryption_xml(alg))),
+            None => none(
+                S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
+                "server side encryption configuration",
+            ),
+        },
+        Op::PutBucketEncryption => {
+            let body = read_small_body(caller, req, MAX_CONFIG_BODY).await?;
+            let alg = parse_encryption(&body)?;
+            set(
+                st,
+                name,
+                BucketConfigKind::Encryption,
+                Some(alg.into_bytes()),
+            )
+            .await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        Op::DeleteBucketEncryption => {
+            set(st, name, BucketConfigKind::Encryption, None).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Op::GetBucketWebsite => none(
             S3ErrorCode::NoSuchWebsiteConfiguration,
             "website configuration",
@@ -89,13 +108,68 @@ pub async fn dispatch(
             "replication configuration",
         ),
         // Removing a configuration that cannot exist succeeds, as it does on S3.
-        Op::DeleteBucketEncryption | Op::DeleteBucketWebsite | Op::DeleteBucketReplication => {
+        Op::DeleteBucketWebsite | Op::DeleteBucketReplication => {
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         other => Err(S3Error::internal(format!(
             "{} is not a bucket configuration operation",
             other.name()
         ))),
+    }
+}
+
+/// The `ServerSideEncryptionConfiguration` of a bucket whose default is `alg`.
+fn encryption_xml(alg: &str) -> String {
+    let mut w = XmlWriter::new();
+    w.open_root("ServerSideEncryptionConfiguration");
+    w.open("Rule");
+    w.open("ApplyServerSideEncryptionByDefault");
+    w.elem("SSEAlgorithm", alg);
+    w.close("ApplyServerSideEncryptionByDefault");
+    w.elem("BucketKeyEnabled", "false");
+    w.close("Rule");
+    w.close("ServerSideEncryptionConfiguration");
+    w.finish()
+}
+
+#[derive(serde::Deserialize)]
+struct SseConfiguration {
+    #[serde(rename = "Rule", default)]
+    rules: Vec<SseRule>,
+}
+
+#[derive(serde::Deserialize)]
+struct SseRule {
+    #[serde(rename = "ApplyServerSideEncryptionByDefault")]
+    apply: Option<SseDefault>,
+}
+
+#[derive(serde::Deserialize)]
+struct SseDefault {
+    #[serde(rename = "SSEAlgorithm")]
+    algorithm: String,
+}
+
+/// The default algorithm a `ServerSideEncryptionConfiguration` sets: one rule, `AES256`
+/// (SSE-KMS is not supported).
+fn parse_encryption(body: &[u8]) -> Result<String, S3Error> {
+    let malformed = || {
+        S3Error::new(
+            S3ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    };
+    let conf: SseConfiguration = crate::xml::parse(body).ok_or_else(malformed)?;
+    let [SseRule { apply: Some(d) }] = conf.rules.as_slice() else {
+        return Err(malformed());
+    };
+    match d.algorithm.trim() {
+        crate::sse::AES256 => Ok(crate::sse::AES256.to_string()),
+        a if a.starts_with("aws:kms") => Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "SSE-KMS is not supported: use AES256",
+        )),
+        _ => Err(malformed()),
     }
 }
 

@@ -76,10 +76,15 @@ pub async fn copy_object(
     let src = &source.rec;
     let storage_class = crate::headers::storage_class(h, a.gate().storage_class.as_deref())?;
     let changes_class = h.contains_key(cairn_metadata::storage_class::HEADER);
+    let protection = crate::sse::protection(st, h, a.gate().encryption.as_deref())?;
+    let source_key = crate::sse::source_key(st, h)?;
+    let changes_encryption = h.contains_key(crate::sse::SSE)
+        || matches!(protection, cairn_objects::Protection::Customer(_));
     if source.bucket == *bucket
         && source.key == *key
         && !replace
         && !changes_class
+        && !changes_encryption
         && !source.by_version
     {
         return Err(S3Error::new(
@@ -112,6 +117,8 @@ pub async fn copy_object(
         checksum: requested_algorithm(h)?,
         lock: crate::object_lock::new_version_lock(a, h, false)?,
         storage_class,
+        protection: protection.clone(),
+        source_key,
     };
     let stored = st.objects.copy_object(copy).await?;
     let (etag, modified, checksum) = (&stored.etag, stored.last_modified_ms, &stored.checksum);
@@ -125,6 +132,7 @@ pub async fn copy_object(
     w.close("CopyObjectResult");
     let mut resp = xml_response(w.finish());
     source_version_header(resp.headers_mut(), source);
+    crate::sse::report_protection(resp.headers_mut(), &protection);
     if let Some(v) = &stored.version_id {
         set(resp.headers_mut(), "x-amz-version-id", v);
     }

@@ -513,6 +513,22 @@ impl From<ObjectsError> for S3Error {
                 format!("The provided x-amz-mp-object-size header value {claimed} does not match the object size {actual}"),
             ),
             ObjectsError::InvalidStorageClass(_) => invalid_storage_class(),
+            ObjectsError::Sse(cairn_sse::SseError::InvalidCustomerKey(m)) => {
+                S3Error::new(S3ErrorCode::InvalidArgument, m)
+            }
+            ObjectsError::Sse(_) => S3Error::internal(e),
+            ObjectsError::CustomerKeyRequired => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
+            ),
+            ObjectsError::CustomerKeyMismatch => S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "The provided customer encryption key does not match the key the object was stored with.",
+            ),
+            ObjectsError::CustomerKeyNotApplicable => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "The encryption parameters are not applicable to this object.",
+            ),
             ObjectsError::BadDigest { header } => S3Error::new(
                 S3ErrorCode::BadDigest,
                 format!("The {header} you specified did not match the calculated checksum."),

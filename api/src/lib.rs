@@ -50,6 +50,7 @@ mod post_object;
 mod post_policy;
 mod query;
 mod router;
+pub mod sse;
 mod tagging;
 mod tags;
 mod util;
@@ -76,6 +77,8 @@ pub struct ApiState {
     pub secure_transport: bool,
     /// Parsed policies, by document (see [`policies::PolicyCache`]).
     pub policies: policies::PolicyCache,
+    /// Encryption at rest: the server's default, and whether SSE-C may come over HTTP.
+    pub encryption: sse::EncryptionConfig,
 }
 
 /// The S3 router: every path and method goes through [`handle`].

@@ -83,6 +83,7 @@ pub async fn create_upload(
         &mut metadata.headers,
         &crate::headers::storage_class(h, a.gate().storage_class.as_deref())?,
     );
+    let protection = crate::sse::protection(st, h, a.gate().encryption.as_deref())?;
     let upload = st
         .objects
         .create_upload(NewUpload {
@@ -93,6 +94,7 @@ pub async fn create_upload(
             acl,
             checksum_algorithm: algorithm,
             checksum_type: checksum_type.clone(),
+            protection: protection.clone(),
         })
         .await?;
     let upload_id = upload.upload_id;
@@ -103,6 +105,7 @@ pub async fn create_upload(
     w.elem("UploadId", &upload_id);
     w.close("InitiateMultipartUploadResult");
     let mut resp = xml_response(w.finish());
+    crate::sse::report_protection(resp.headers_mut(), &protection);
     if let Some(a) = algorithm {
         set(resp.headers_mut(), "x-amz-checksum-algorithm", a.name());
     }
@@ -177,6 +180,7 @@ pub async fn upload_part(
         .checksum_algorithm
         .as_deref()
         .and_then(ChecksumAlgorithm::from_name);
+    let customer_key = crate::sse::customer_key(st, req.headers())?;
     let (body, verified) = auth::body_stream_with(&caller, req, upload_alg)?;
     let checksum = move || {
         verified
@@ -191,6 +195,7 @@ pub async fn upload_part(
         key: key.clone(),
         upload_id: upload_id.to_string(),
         part_number,
+        customer_key: customer_key.clone(),
     };
     let part = st
         .objects
@@ -198,6 +203,7 @@ pub async fn upload_part(
         .await?;
     let mut resp = StatusCode::OK.into_response();
     set(resp.headers_mut(), "etag", &format!("\"{}\"", part.etag));
+    crate::sse::report(resp.headers_mut(), &part.data, customer_key.as_deref());
     if let Some(c) = &part.checksum {
         checksum_header(resp.headers_mut(), c);
     }
@@ -230,8 +236,14 @@ pub async fn upload_part_copy(
         key: key.clone(),
         upload_id: upload_id.to_string(),
         part_number,
+        customer_key: crate::sse::customer_key(st, h)?,
     };
-    let part = st.objects.copy_part(target, &upload, src, range).await?;
+    let customer_key = target.customer_key.clone();
+    let source_key = crate::sse::source_key(st, h)?;
+    let part = st
+        .objects
+        .copy_part(target, &upload, src, source_key, range)
+        .await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyPartResult");
     w.elem("LastModified", &iso8601(part.last_modified_ms));
@@ -242,6 +254,7 @@ pub async fn upload_part_copy(
     w.close("CopyPartResult");
     let mut resp = xml_response(w.finish());
     source_version_header(resp.headers_mut(), source);
+    crate::sse::report(resp.headers_mut(), &part.data, customer_key.as_deref());
     Ok(resp)
 }
 

@@ -98,6 +98,7 @@ fn completed(bucket: &BucketName, key: &ObjectKey, rec: &ObjectRecord) -> Respon
     }
     w.close("CompleteMultipartUploadResult");
     let mut resp = xml_response(w.finish());
+    crate::sse::report(resp.headers_mut(), &rec.data, None);
     if let Some(v) = &rec.version_id {
         set(resp.headers_mut(), "x-amz-version-id", v);
     }

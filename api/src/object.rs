@@ -47,6 +47,7 @@ pub async fn put_object(
         &mut metadata.headers,
         &storage_class(&headers, a.gate().storage_class.as_deref())?,
     );
+    let protection = crate::sse::protection(st, &headers, a.gate().encryption.as_deref())?;
     let put = PutObject {
         bucket,
         key: key.clone(),
@@ -55,6 +56,7 @@ pub async fn put_object(
         acl,
         condition,
         size: declared,
+        protection: protection.clone(),
     };
     let (body, verified) = auth::body_stream(&caller, req)?;
     let body = match declared {
@@ -75,6 +77,7 @@ pub async fn put_object(
 
     let mut resp = StatusCode::OK.into_response();
     set(resp.headers_mut(), "etag", &format!("\"{etag}\""));
+    crate::sse::report_protection(resp.headers_mut(), &protection);
     crate::lifecycle::expiration(a, key.as_str(), &stored, resp.headers_mut());
     if let Some(v) = &stored.version_id {
         set(resp.headers_mut(), "x-amz-version-id", v);
@@ -204,6 +207,11 @@ pub async fn get_object(
     head: bool,
 ) -> Result<Response, S3Error> {
     let Resolved { rec, version_id } = a.object()?;
+    crate::sse::refuse_on_read(headers)?;
+    let customer = crate::sse::customer_key(st, headers)?;
+    st.objects
+        .prepare_read(&rec.data, customer.as_deref())
+        .await?;
     if let Some(resp) = check_conditions(headers, rec)? {
         return Ok(resp);
     }
@@ -236,10 +244,13 @@ pub async fn get_object(
     let body = if head {
         Body::empty()
     } else {
-        let stream = st.objects.read(rec, start..end).map_err(|e| {
-            tracing::error!(error = %e, "object read failed mid-stream");
-            std::io::Error::other(e.to_string())
-        });
+        let stream = st
+            .objects
+            .read_with(rec, start..end, customer.clone())
+            .map_err(|e| {
+                tracing::error!(error = %e, "object read failed mid-stream");
+                std::io::Error::other(e.to_string())
+            });
         Body::from_stream(stream)
     };
     let mut resp = (status, body).into_response();
@@ -258,6 +269,7 @@ pub async fn get_object(
     }
     set(h, "etag", &format!("\"{}\"", rec.etag));
     set(h, "last-modified", &http_date(rec.last_modified_ms));
+    crate::sse::report(h, &rec.data, customer.as_deref());
     if let Some(v) = &version_id {
         set(h, "x-amz-version-id", v);
     }
@@ -352,8 +364,8 @@ fn part_range(rec: &ObjectRecord, n: u32) -> Result<(u64, u64, Option<usize>), S
                 .fold(0u64, |at, p| at.saturating_add(p.size));
             Ok((start, start.saturating_add(p.size), Some(parts.len())))
         }
-        ObjectData::Inline(_) | ObjectData::Striped { .. } if n == 1 => Ok((0, rec.size, None)),
-        ObjectData::Inline(_) | ObjectData::Striped { .. } => Err(not_satisfiable()),
+        _ if n == 1 => Ok((0, rec.size, None)),
+        _ => Err(not_satisfiable()),
     }
 }
 

@@ -108,6 +108,8 @@ ops! {
     PutBucketLifecycleConfiguration => BucketOwner, "PutLifecycleConfiguration",
     DeleteBucketLifecycle => BucketOwner, "PutLifecycleConfiguration",
     GetBucketEncryption => BucketOwner, "GetEncryptionConfiguration",
+    /// The bucket's default encryption (SSE-S3) for writes that ask for none.
+    PutBucketEncryption => BucketOwner, "PutEncryptionConfiguration",
     DeleteBucketEncryption => BucketOwner, "PutEncryptionConfiguration",
     GetObjectLockConfiguration => BucketOwner, "GetBucketObjectLockConfiguration",
     /// Enables Object Lock (where versioning is enabled) and sets its default retention.
@@ -275,6 +277,7 @@ impl Op {
                 (Some("lifecycle"), M::PUT) => Op::PutBucketLifecycleConfiguration,
                 (Some("lifecycle"), M::DELETE) => Op::DeleteBucketLifecycle,
                 (Some("encryption"), M::GET) => Op::GetBucketEncryption,
+                (Some("encryption"), M::PUT) => Op::PutBucketEncryption,
                 (Some("encryption"), M::DELETE) => Op::DeleteBucketEncryption,
                 (Some("object-lock"), M::GET) => Op::GetObjectLockConfiguration,
                 (Some("object-lock"), M::PUT) => Op::PutObjectLockConfiguration,

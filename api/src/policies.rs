@@ -129,6 +129,8 @@ pub struct Gate {
     pub usage: Option<cairn_metadata::usage::BucketUsage>,
     /// The bucket's default storage class (for writes that name none).
     pub storage_class: Option<String>,
+    /// The bucket's default encryption algorithm (`AES256`), if it has one.
+    pub encryption: Option<String>,
     versioning: cairn_metadata::VersioningState,
     /// The bucket's stored ACL (JSON grants), if it has one.
     bucket_acl: Option<Vec<u8>>,
@@ -225,6 +227,7 @@ impl Gate {
                         gate.usage = Some(cairn_metadata::usage::BucketUsage::decode(&value)?)
                     }
                     BucketConfigKind::StorageClass => gate.storage_class = Some(text(value)?),
+                    BucketConfigKind::Encryption => gate.encryption = Some(text(value)?),
                     _ => {}
                 }
             }

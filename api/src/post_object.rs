@@ -176,6 +176,7 @@ pub async fn post_object(
         acl,
         condition: WriteCondition::Always,
         size: None,
+        protection: crate::sse::protection(st, &headers, a.gate().encryption.as_deref())?,
     };
     let expect = BodyExpectations::from_headers(&headers, PayloadMode::Unsigned, None)?;
     let failure = Arc::new(Mutex::new(None));

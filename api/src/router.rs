@@ -172,6 +172,7 @@ async fn route(
         | Op::GetBucketAccelerateConfiguration
         | Op::GetBucketRequestPayment
         | Op::GetBucketEncryption
+        | Op::PutBucketEncryption
         | Op::DeleteBucketEncryption
         | Op::GetBucketWebsite
         | Op::DeleteBucketWebsite

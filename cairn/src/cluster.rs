@@ -573,6 +573,11 @@ pub async fn watch_cluster(
             tracing::debug!(error = %e, "reading the storage classes");
             errors.push(format!("reading the storage classes: {e}"));
         }
+        // The master keys of encryption at rest, as another node may have rotated them.
+        if let Err(e) = objects.reload_keyring().await {
+            tracing::debug!(error = %e, "reading the master keys");
+            errors.push(format!("reading the master keys: {e}"));
+        }
         // Heartbeats.
         let beats = records.iter().filter_map(|r| {
             let store = stores.get(&r.id)?.1.clone();

@@ -276,6 +276,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
     objects.set_storage_classes(classes);
+    let kek = master_kek(&args, &cluster_secret)?;
+    let master_keys = crate::retry::while_unavailable("loading the master keys", || async {
+        objects
+            .load_keyring(kek.clone())
+            .await
+            .context("loading the master keys of encryption at rest")
+    })
+    .await?;
+    tracing::info!(?master_keys, "encryption at rest: master keys loaded");
     let view = Arc::new(cluster::ClusterView::default());
     let watcher = tokio::spawn(cluster::watch_cluster(
         objects.clone(),
@@ -384,6 +393,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         limits,
         secure_transport: https.is_some(),
         policies: Default::default(),
+        encryption: cairn_api::sse::EncryptionConfig {
+            default_managed: args.default_encryption == "sse-s3",
+            allow_insecure_sse_c: args.allow_insecure_sse_c,
+        },
     });
     let s3 = if args.roles.gateway {
         Some(
@@ -718,5 +731,17 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// The key-encryption key of this node's master keys: `CAIRN_MASTER_KEY` (hex), the
+/// `--master-key-file`, or one derived from the cluster secret.
+fn master_kek(args: &ServerArgs, cluster_secret: &str) -> anyhow::Result<cairn_objects::Kek> {
+    if let Ok(hex) = std::env::var("CAIRN_MASTER_KEY") {
+        return cairn_objects::Kek::from_hex(&hex).context("CAIRN_MASTER_KEY");
+    }
+    match &args.master_key_file {
+        Some(path) => cairn_objects::Kek::from_file(path).context("--master-key-file"),
+        None => Ok(cairn_objects::Kek::derive(cluster_secret)),
     }
 }

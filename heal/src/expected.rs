@@ -56,6 +56,8 @@ impl Expected {
     fn add(&mut self, data: &ObjectData, address: &DataAddress, name: &str) {
         match data {
             ObjectData::Inline(_) => {}
+            // Shards hold ciphertext: scrub and repair see the sealed body, never a key.
+            ObjectData::Encrypted(e) => self.add(&e.data, address, name),
             ObjectData::Parts(parts) => {
                 for p in parts {
                     self.add(&p.data, address, name);

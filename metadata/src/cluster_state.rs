@@ -14,6 +14,7 @@
 //! | [`SCRUB_HISTORY_KEY`] | `Vec<ScrubReport>` (summaries, oldest first) | [`Command::RecordScrub`] |
 //! | [`PUBLIC_ACCESS_BLOCK_KEY`] | [`PublicAccessBlock`] (cluster-wide) | [`Command::SetPublicAccessBlock`] |
 //! | [`crate::storage_class::PREFIX`]`<NAME>` | [`EcScheme`] | [`Command::SetStorageClass`] |
+//! | [`crate::master_keys::PREFIX`]`<id>` | [`crate::master_keys::StoredMasterKey`] | [`Command::AddMasterKey`] |
 //!
 //! Values use the encoding of every record ([`crate::records`]): a format byte, then
 //! postcard. Older builds wrote these values as text (JSON; the root key and versioning
@@ -72,8 +73,9 @@ const OWNED_KEYS: [&str; 11] = [
     "orphan-barrier",
 ];
 /// Prefixes in `sys` that only `apply` writes under.
-const OWNED_PREFIXES: [&str; 6] = [
+const OWNED_PREFIXES: [&str; 7] = [
     crate::registry::PREFIX,
+    crate::master_keys::PREFIX,
     crate::storage_class::PREFIX,
     "datanode-slot/",
     crate::registry::REMOVED_PREFIX,

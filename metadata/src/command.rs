@@ -272,6 +272,8 @@ pub enum Command {
         name: String,
         ec: Option<EcScheme>,
     },
+    /// Adds the next master key of SSE-S3, sealed (see [`crate::master_keys`]).
+    AddMasterKey(crate::master_keys::StoredMasterKey),
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -678,6 +680,10 @@ fn apply_command(
         }
         Command::SetStorageClass { name, ec } => {
             crate::storage_class::set(name, ec.as_ref(), &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::AddMasterKey(rec) => {
+            crate::master_keys::add(view, rec, &mut writes)?;
             CommandOutput::Done
         }
         Command::RelocateShards { at, object, moves } => {

@@ -137,7 +137,7 @@ pub fn decode_entry(
             )
         }
     };
-    if matches!(data, ObjectData::Inline(_)) {
+    if matches!(data.stored(), ObjectData::Inline(_)) {
         return Ok(None);
     }
     Ok(Some(DataEntry {
@@ -173,6 +173,7 @@ fn relocate_in(data: &mut ObjectData, object: ObjectId, moves: &[ShardMove]) -> 
             n
         }
         ObjectData::Striped { .. } => 0,
+        ObjectData::Encrypted(e) => relocate_in(&mut e.data, object, moves),
     }
 }
 

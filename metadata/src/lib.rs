@@ -29,6 +29,7 @@ pub mod fold;
 pub mod key_limits;
 pub mod keys;
 pub mod list;
+pub mod master_keys;
 mod memory;
 pub mod multipart;
 pub mod object_lock;
@@ -51,9 +52,10 @@ pub use list::{ListEntry, ListPage, ListQuery};
 pub use memory::MemoryMetadataStore;
 pub use multipart::{UploadEntry, UploadPage, UploadQuery, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use records::{
-    AccessKeyRecord, BucketConfigKind, BucketRecord, GcEntry, Grant, Grantee, ObjectAcl,
-    ObjectData, ObjectRecord, PartData, PartRecord, Permission, PublicAccessBlock, ShardLoc,
-    StoredChecksum, StripeLoc, TagSet, UploadRecord, VersionRecord, ANONYMOUS_OWNER,
+    AccessKeyRecord, BucketConfigKind, BucketRecord, EncryptedData, Encryption, GcEntry, Grant,
+    Grantee, ObjectAcl, ObjectData, ObjectRecord, PartData, PartRecord, Permission,
+    PublicAccessBlock, SealedKey, ShardLoc, StoredChecksum, StripeLoc, TagSet, UploadRecord,
+    VersionRecord, ANONYMOUS_OWNER, UPLOAD_SSE_HEADER,
 };
 pub use registry::DatanodeRecord;
 pub use version_list::{VersionEntry, VersionPage, VersionQuery};

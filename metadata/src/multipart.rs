@@ -185,7 +185,12 @@ pub(crate) fn complete(
         etag: format!("{}-{}", hex::encode(md5.finalize()), chosen.len()),
         last_modified_ms: c.last_modified_ms,
         content_type: upload.content_type,
-        headers: upload.headers,
+        // The upload's own bookkeeping (its encryption) is not the object's.
+        headers: upload
+            .headers
+            .into_iter()
+            .filter(|(k, _)| k != crate::records::UPLOAD_SSE_HEADER)
+            .collect(),
         user_meta: upload.user_meta,
         checksum: c.checksum,
         data: ObjectData::Parts(chosen),

@@ -140,6 +140,56 @@ pub enum ObjectData {
     /// A completed multipart upload: its parts in order, each its own inline or striped
     /// body. (Appended last so that records written before it still decode.)
     Parts(Vec<PartData>),
+    /// A body encrypted at rest: `Inline` or `Striped` data holding the sealed chunks (see
+    /// `cairn-sse`). (Appended last so that records written before it still decode.)
+    Encrypted(Box<EncryptedData>),
+}
+
+/// A body stored encrypted: its sealed bytes and how to open them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedData {
+    /// The body's data key, wrapped.
+    pub key: SealedKey,
+    /// Plaintext bytes per sealed chunk.
+    pub chunk_size: u32,
+    /// Plaintext bytes of the body.
+    pub plain_size: u64,
+    /// The sealed bytes: `Inline` or `Striped`.
+    pub data: ObjectData,
+}
+
+/// How a body's data key is kept.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SealedKey {
+    /// SSE-S3: wrapped by the cluster master key `master`.
+    Managed { master: u32, wrapped: Vec<u8> },
+    /// SSE-C: wrapped by the customer's key, recognized by `mac` = HMAC-SHA256(`salt`,
+    /// key); the key itself is never stored.
+    Customer {
+        salt: Vec<u8>,
+        mac: Vec<u8>,
+        wrapped: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SealedKey::Managed { master, .. } => write!(f, "Managed(master {master})"),
+            SealedKey::Customer { .. } => f.write_str("Customer"),
+        }
+    }
+}
+
+/// How a stored body is encrypted, as S3 reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// Stored as sent (bodies written before encryption at rest, or with it off).
+    None,
+    /// SSE-S3 (`AES256`).
+    Managed,
+    /// SSE-C.
+    Customer,
 }
 
 /// One part of a completed multipart object.
@@ -170,6 +220,38 @@ impl ObjectData {
                 })
                 .collect(),
             ObjectData::Parts(parts) => parts.iter().flat_map(|p| p.data.shards()).collect(),
+            ObjectData::Encrypted(e) => e.data.shards(),
+        }
+    }
+
+    /// The stored bytes of this body, inside any encryption: `Inline`, `Striped` or `Parts`.
+    pub fn stored(&self) -> &ObjectData {
+        match self {
+            ObjectData::Encrypted(e) => e.data.stored(),
+            d => d,
+        }
+    }
+
+    /// [`Self::stored`], mutable.
+    pub fn stored_mut(&mut self) -> &mut ObjectData {
+        match self {
+            ObjectData::Encrypted(e) => e.data.stored_mut(),
+            d => d,
+        }
+    }
+
+    /// How the body is encrypted (a multipart object: as its first part is; every part of
+    /// one upload is encrypted alike).
+    pub fn encryption(&self) -> Encryption {
+        match self {
+            ObjectData::Inline(_) | ObjectData::Striped { .. } => Encryption::None,
+            ObjectData::Parts(parts) => parts
+                .first()
+                .map_or(Encryption::None, |p| p.data.encryption()),
+            ObjectData::Encrypted(e) => match e.key {
+                SealedKey::Managed { .. } => Encryption::Managed,
+                SealedKey::Customer { .. } => Encryption::Customer,
+            },
         }
     }
 }
@@ -291,6 +373,10 @@ pub struct UploadRecord {
     pub acl: Option<ObjectAcl>,
 }
 
+/// Key in an upload's [`UploadRecord::headers`] of how its parts are encrypted (see
+/// `cairn-objects`); never part of the completed object's headers.
+pub const UPLOAD_SSE_HEADER: &str = "x-cairn-sse";
+
 /// One uploaded part of a multipart upload in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartRecord {
@@ -354,10 +440,12 @@ pub enum BucketConfigKind {
     /// The class of writes that name none (the S3 name as text; see
     /// [`crate::storage_class`]).
     StorageClass = 12,
+    /// The bucket's default encryption (`AES256`; absent: the server's default).
+    Encryption = 13,
 }
 
 impl BucketConfigKind {
-    pub const ALL: [BucketConfigKind; 12] = [
+    pub const ALL: [BucketConfigKind; 13] = [
         BucketConfigKind::Versioning,
         BucketConfigKind::Cors,
         BucketConfigKind::Tagging,
@@ -370,6 +458,7 @@ impl BucketConfigKind {
         BucketConfigKind::Quota,
         BucketConfigKind::Usage,
         BucketConfigKind::StorageClass,
+        BucketConfigKind::Encryption,
     ];
 }
 

@@ -40,15 +40,18 @@ mod in_flight;
 pub mod membership;
 mod metrics;
 mod reader;
+mod sealed;
 mod service;
 mod stripe;
 
+pub use cairn_sse::Kek;
 pub use classes::{class_of, set_class};
 pub use gc::GcWorker;
 pub use in_flight::{InFlight, RepairHint, RepairHints};
 pub use membership::{Membership, MembershipView, NodeMap, NodeTopology, RingMetrics};
 pub use metrics::{ObjectMetrics, ShardTraffic};
 pub use reader::{ShardSource, StripeReader};
+pub use sealed::{CustomerKey, Protection};
 pub use service::*;
 
 /// Errors of the object data path.
@@ -94,6 +97,14 @@ pub enum ObjectsError {
     BadDigest { header: String },
     #[error("the storage class {0} is not one this cluster has")]
     InvalidStorageClass(String),
+    #[error(transparent)]
+    Sse(#[from] cairn_sse::SseError),
+    #[error("the object is encrypted with a customer-provided key, which the request must give")]
+    CustomerKeyRequired,
+    #[error("the customer-provided key is not the one the object is encrypted with")]
+    CustomerKeyMismatch,
+    #[error("the object is not encrypted with a customer-provided key")]
+    CustomerKeyNotApplicable,
 }
 
 impl ObjectsError {
@@ -183,6 +194,7 @@ pub struct ObjectService {
     in_flight: in_flight::InFlightSet,
     hints: RepairHints,
     classes: Arc<classes::ClassTable>,
+    keyring: Arc<sealed::KeyringCell>,
 }
 
 impl ObjectService {
@@ -222,6 +234,7 @@ impl ObjectService {
             in_flight: in_flight::InFlightSet::default(),
             hints: RepairHints::default(),
             classes: Arc::default(),
+            keyring: Arc::default(),
         })
     }
 
@@ -463,7 +476,7 @@ impl ObjectService {
     async fn discard_data(&self, data: &ObjectData) {
         if let ObjectData::Striped {
             id, stripes, ec, ..
-        } = data
+        } = data.stored()
         {
             let view = self.membership.view();
             self.remove_shards(&view, *id, *ec, stripes.len() as u32)
@@ -577,7 +590,18 @@ impl ObjectService {
         record: &ObjectRecord,
         range: Range<u64>,
     ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
-        self.read_data(&record.data, range)
+        self.read_with(record, range, None)
+    }
+
+    /// [`Self::read`] of an object that may be encrypted with a customer-provided key
+    /// (`customer`, the key the request gave).
+    pub fn read_with(
+        &self,
+        record: &ObjectRecord,
+        range: Range<u64>,
+        customer: Option<Arc<CustomerKey>>,
+    ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
+        self.read_data_in(self.membership.view(), &record.data, range, customer)
     }
 
     /// Streams `range` of `data` (offsets within it), every stripe read with the membership
@@ -587,16 +611,18 @@ impl ObjectService {
         data: &ObjectData,
         range: Range<u64>,
     ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
-        self.read_data_in(self.membership.view(), data, range)
+        self.read_data_in(self.membership.view(), data, range, None)
     }
 
-    fn read_data_in(
+    pub(crate) fn read_data_in(
         &self,
         view: Arc<MembershipView>,
         data: &ObjectData,
         range: Range<u64>,
+        customer: Option<Arc<CustomerKey>>,
     ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
         match data {
+            ObjectData::Encrypted(e) => self.read_encrypted(view, e, range, customer),
             ObjectData::Parts(parts) => {
                 // Only the parts the range touches, one after the other.
                 let mut pieces = Vec::new();
@@ -622,7 +648,7 @@ impl ObjectService {
                             Err(ObjectsError::Inconsistent("nested parts".into()))
                         })
                         .boxed(),
-                        data => this.read_data_in(view.clone(), &data, r),
+                        data => this.read_data_in(view.clone(), &data, r, customer.clone()),
                     })
                     .boxed()
             }

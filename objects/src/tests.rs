@@ -14,6 +14,7 @@ use super::*;
 
 mod layouts;
 mod reader;
+mod sealed;
 mod service;
 
 /// Stripe size of the fixtures (small, so that tests cross many stripe boundaries).

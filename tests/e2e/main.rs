@@ -22,6 +22,7 @@ mod datanode_removal;
 mod degraded;
 mod docker;
 mod ec;
+mod encryption;
 mod errors;
 mod hostile;
 mod hostile_bodies;

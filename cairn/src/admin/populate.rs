@@ -130,6 +130,7 @@ async fn populate(
                 },
                 condition: WriteCondition::Always,
                 size: Some(req.size as u64),
+                protection: cairn_objects::Protection::Managed,
             };
             let body =
                 futures::stream::once(std::future::ready(Ok::<_, std::io::Error>(body.clone())));

@@ -200,6 +200,20 @@ pub struct ServerArgs {
     /// host the console is reached at, with the S3 port.
     #[arg(long, env = "CAIRN_PUBLIC_S3_URL")]
     pub public_s3_url: Option<String>,
+    /// Encryption at rest of new objects whose request and bucket ask for none: `sse-s3`
+    /// (as AWS since 2023) or `none`. Objects already stored keep theirs.
+    #[arg(long, default_value = "sse-s3", env = "CAIRN_DEFAULT_ENCRYPTION", value_parser = ["sse-s3", "none"])]
+    pub default_encryption: String,
+    /// File holding the key-encryption key (64 hex digits; readable by its owner only) that
+    /// seals the master keys of encryption at rest where metadata keeps them; or the key
+    /// itself in the environment variable `CAIRN_MASTER_KEY`. Keep it off the data disks.
+    /// Every node of a cluster needs the same one. Default: derived from the cluster secret.
+    #[arg(long, env = "CAIRN_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Accept SSE-C (customer-provided keys) over plain HTTP, which S3 refuses since the key
+    /// would cross the network in the clear: for tests and trusted networks only.
+    #[arg(long, env = "CAIRN_ALLOW_INSECURE_SSE_C")]
+    pub allow_insecure_sse_c: bool,
 }
 
 /// MB/s to bytes a second.

@@ -37,6 +37,11 @@ pub struct CopyObject {
     /// The copy's storage class (from the request or the bucket's default; never the
     /// source's, as S3).
     pub storage_class: String,
+    /// The copy's encryption at rest (from the request or the bucket's default; never the
+    /// source's, as S3).
+    pub protection: crate::Protection,
+    /// The key the source is encrypted with, when a customer provided it.
+    pub source_key: Option<std::sync::Arc<crate::CustomerKey>>,
 }
 
 /// A checksum computed over a body while it streams.
@@ -73,10 +78,11 @@ impl ObjectService {
         &self,
         src: &ObjectRecord,
         range: Range<u64>,
+        source_key: Option<std::sync::Arc<crate::CustomerKey>>,
         digest: &Digest,
     ) -> BoxStream<'static, Result<bytes::Bytes, ObjectsError>> {
         let feed = digest.clone();
-        self.read(src, range)
+        self.read_with(src, range, source_key)
             .inspect_ok(move |b| feed.update(b))
             .boxed()
     }
@@ -93,7 +99,10 @@ impl ObjectService {
             checksum,
             lock,
             storage_class,
+            protection,
+            source_key,
         } = copy;
+        self.check_key(&source.data, source_key.as_deref())?;
         let algorithm = checksum.or_else(|| {
             source
                 .checksum
@@ -111,10 +120,11 @@ impl ObjectService {
         let ec = self.class_scheme(Some(&storage_class)).await?;
         let tags = tags.unwrap_or_else(|| source.tags.clone());
         let digest = Digest::new(algorithm);
-        let body = self.copy_stream(&source, 0..source.size, &digest);
+        let body = self.copy_stream(&source, 0..source.size, source_key, &digest);
         self.write_and_commit(
             body,
             ec,
+            &protection,
             |_| Ok(digest.finish()),
             |w, checksum| {
                 let record = metadata.into_record(w, checksum, tags, acl);

@@ -106,12 +106,14 @@ pub(crate) fn flatten(e: PutError<ObjectsError>) -> ObjectsError {
 }
 
 impl ObjectService {
-    /// The two-phase write, the only one: streams `body` into storage in `ec`, then
+    /// The two-phase write, the only one: streams `body` into storage in `ec`, protected as
+    /// `prot` asks, then
     /// [`Self::commit_written`].
     pub(crate) async fn write_and_commit<S, E, C, T, Fut>(
         &self,
         body: S,
         ec: cairn_types::EcScheme,
+        prot: &crate::Protection,
         check: impl FnOnce(&WrittenBody) -> Result<C, ObjectsError>,
         commit: impl FnOnce(&WrittenBody, C) -> Fut,
     ) -> Result<T, PutError<E>>
@@ -119,7 +121,7 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Send,
         Fut: Future<Output = Result<T, ObjectsError>>,
     {
-        let written = self.write_body_as(body, ec).await?;
+        let written = self.write_body_protected(body, ec, prot).await?;
         self.commit_written(written, check, commit)
             .await
             .map_err(PutError::Store)

@@ -32,6 +32,8 @@ pub struct NewUpload {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// `COMPOSITE` or `FULL_OBJECT`, with an algorithm.
     pub checksum_type: Option<String>,
+    /// How every part is encrypted at rest (SSE-C: each part request gives the same key).
+    pub protection: crate::Protection,
 }
 
 /// The part an UploadPart or UploadPartCopy writes.
@@ -41,6 +43,8 @@ pub struct PartTarget {
     pub key: ObjectKey,
     pub upload_id: String,
     pub part_number: u32,
+    /// The customer-provided key the part request gave (SSE-C uploads need theirs).
+    pub customer_key: Option<std::sync::Arc<crate::CustomerKey>>,
 }
 
 impl ObjectService {
@@ -48,13 +52,17 @@ impl ObjectService {
     pub async fn create_upload(&self, u: NewUpload) -> Result<UploadRecord, ObjectsError> {
         // Its parts are written in its class's scheme: refuse a class without one now.
         self.class_scheme(Some(u.metadata.storage_class())).await?;
+        let mut headers = u.metadata.headers;
+        if let Some(mark) = u.protection.upload_mark()? {
+            headers.insert(cairn_metadata::UPLOAD_SSE_HEADER.to_string(), mark);
+        }
         let now = now_ms();
         let upload = UploadRecord {
             upload_id: new_upload_id(now),
             initiated_ms: now,
             owner: u.acl.owner.clone(),
             content_type: u.metadata.content_type,
-            headers: u.metadata.headers,
+            headers,
             user_meta: u.metadata.user_meta,
             checksum_algorithm: u.checksum_algorithm.map(|a| a.name().to_string()),
             checksum_type: u.checksum_type,
@@ -106,9 +114,12 @@ impl ObjectService {
             .class_scheme(Some(crate::class_of(&upload.headers)))
             .await
             .map_err(PutError::Store)?;
+        let prot = crate::Protection::of_part(&upload.headers, target.customer_key.clone())
+            .map_err(PutError::Store)?;
         self.write_and_commit(
             body,
             ec,
+            &prot,
             |w| {
                 check_size(Some(size), w)?;
                 let got = checksum();
@@ -127,14 +138,18 @@ impl ObjectService {
         .await
     }
 
-    /// Copies `range` of `source` into a part of `upload` (with the upload's checksum).
+    /// Copies `range` of `source` (encrypted with `source_key`, when a customer's) into a
+    /// part of `upload` (with the upload's checksum and encryption).
     pub async fn copy_part(
         &self,
         target: PartTarget,
         upload: &UploadRecord,
         source: &ObjectRecord,
+        source_key: Option<std::sync::Arc<crate::CustomerKey>>,
         range: Range<u64>,
     ) -> Result<PartRecord, ObjectsError> {
+        self.check_key(&source.data, source_key.as_deref())?;
+        let prot = crate::Protection::of_part(&upload.headers, target.customer_key.clone())?;
         let alg = upload
             .checksum_algorithm
             .as_deref()
@@ -143,10 +158,11 @@ impl ObjectService {
         let ec = self
             .class_scheme(Some(crate::class_of(&upload.headers)))
             .await?;
-        let body = self.copy_stream(source, range, &digest);
+        let body = self.copy_stream(source, range, source_key, &digest);
         self.write_and_commit(
             body,
             ec,
+            &prot,
             |_| Ok(digest.finish()),
             |w, checksum| self.record_part(target, part_record(w, checksum)),
         )

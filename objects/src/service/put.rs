@@ -23,6 +23,8 @@ pub struct PutObject {
     /// The body's declared length; a body of another length is refused
     /// ([`ObjectsError::IncompleteBody`]). `None`: taken as it comes.
     pub size: Option<u64>,
+    /// Encryption at rest (from the request, the bucket's default or the server's).
+    pub protection: crate::Protection,
 }
 
 /// Refuses a body whose length is not the declared one.
@@ -58,6 +60,7 @@ impl ObjectService {
             acl,
             condition,
             size,
+            protection,
         } = put;
         let ec = self
             .class_scheme(Some(metadata.storage_class()))
@@ -77,6 +80,7 @@ impl ObjectService {
         self.write_and_commit(
             body,
             ec,
+            &protection,
             |w| {
                 check_size(size, w)?;
                 Ok(checksum())

@@ -17,6 +17,7 @@ fn acl() -> ObjectAcl {
 
 fn put(f: &Fixture, key: &str, condition: WriteCondition, size: Option<u64>) -> PutObject {
     PutObject {
+        protection: Default::default(),
         bucket: f.bucket.clone(),
         key: ObjectKey::new(key).unwrap(),
         metadata: ObjectMetadata {
@@ -364,6 +365,8 @@ async fn copies_carry_or_replace_metadata_and_tags() {
         .await
         .unwrap();
     let copy = |metadata, tags| CopyObject {
+        protection: Default::default(),
+        source_key: None,
         bucket: f.bucket.clone(),
         key: ObjectKey::new("dst").unwrap(),
         source: src.clone(),
@@ -405,6 +408,7 @@ async fn multipart_uploads_complete_once_and_answer_a_repeat() {
     let upload = f
         .svc
         .create_upload(NewUpload {
+            protection: Default::default(),
             bucket: f.bucket.clone(),
             key: key.clone(),
             metadata: ObjectMetadata::default(),
@@ -422,6 +426,7 @@ async fn multipart_uploads_complete_once_and_answer_a_repeat() {
         .unwrap();
     assert_eq!(got.upload_id, upload.upload_id);
     let target = |n| PartTarget {
+        customer_key: None,
         bucket: f.bucket.clone(),
         key: key.clone(),
         upload_id: upload.upload_id.clone(),

@@ -139,7 +139,13 @@ pub(super) fn shape(op: Op, f: &Fixture) -> Shape {
             ..s(Method::PUT, false, "lifecycle", BucketOwner, OK)
         },
         Op::DeleteBucketLifecycle => s(Method::DELETE, false, "lifecycle", BucketOwner, NO_CONTENT),
-        Op::GetBucketEncryption => s(Method::GET, false, "encryption", BucketOwner, NOT_FOUND),
+        Op::GetBucketEncryption => {
+            s(Method::GET, false, "encryption", BucketOwner, &[200, 404])
+        }
+        Op::PutBucketEncryption => Shape {
+            body: b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>".to_vec(),
+            ..s(Method::PUT, false, "encryption", BucketOwner, OK)
+        },
         Op::DeleteBucketEncryption => {
             s(Method::DELETE, false, "encryption", BucketOwner, NO_CONTENT)
         }

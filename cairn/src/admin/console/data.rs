@@ -441,9 +441,9 @@ async fn object_details(
             let striped = match &rec.data {
                 cairn_metadata::ObjectData::Parts(parts) => parts
                     .iter()
-                    .map(|p| &p.data)
+                    .map(|p| p.data.stored())
                     .find(|d| matches!(d, cairn_metadata::ObjectData::Striped { .. })),
-                d => Some(d),
+                d => Some(d.stored()),
             };
             if let Some(cairn_metadata::ObjectData::Striped { ec, .. }) = striped {
                 scheme = Some(format!("erasure coded {}+{}", ec.data, ec.parity));

@@ -1,0 +1,73 @@
+//! The cluster's master keys for SSE-S3 (encryption at rest with keys Cairn manages), as
+//! metadata keeps them: each sealed by the key-encryption key (see `cairn-sse`), so metadata
+//! and a copy of its files never hold a master key in the clear. Raft replicates them to
+//! every node; each node opens them with its own key-encryption key. The highest id is the
+//! active key; older ones stay to open what they wrapped until rotation re-wraps it all.
+//!
+//! | key in `sys` | value | written by |
+//! | --- | --- | --- |
+//! | [`PREFIX`]`<id, 10 digits>` | the sealed key (bytes) | [`Command::AddMasterKey`] |
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::Cf;
+use crate::records::{decode_value, encode, Stored};
+use crate::state::{put, StateView, Write};
+use crate::{MetadataError, MetadataStore, Result};
+
+#[cfg(doc)]
+use crate::Command;
+
+/// Prefix in `sys` of the sealed master keys.
+pub const PREFIX: &str = "sse-master-key/";
+
+/// One master key as stored: its id and its sealed bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMasterKey {
+    pub id: u32,
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredMasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredMasterKey({})", self.id)
+    }
+}
+
+impl Stored for StoredMasterKey {}
+
+fn key(id: u32) -> String {
+    format!("{PREFIX}{id:010}")
+}
+
+/// Every stored master key, by id.
+pub async fn stored(meta: &dyn MetadataStore) -> Result<Vec<StoredMasterKey>> {
+    let mut out: Vec<StoredMasterKey> = Vec::new();
+    for (k, v) in meta.scan_sys(PREFIX).await? {
+        if k.starts_with(PREFIX) {
+            out.push(decode_value(&v, "master key", |_| None)?);
+        }
+    }
+    out.sort_by_key(|k| k.id);
+    Ok(out)
+}
+
+/// `AddMasterKey`: stores key `id`, which must be the next one (1 for the first; ids are
+/// dense), so that two nodes adding a key at once cannot both succeed: the second gets
+/// [`MetadataError::Conflict`] and reads the keys again.
+pub(crate) fn add(
+    view: &dyn StateView,
+    rec: &StoredMasterKey,
+    writes: &mut Vec<Write>,
+) -> Result<()> {
+    let id = rec.id;
+    let taken = view.get(Cf::Sys, key(id).as_bytes())?.is_some();
+    let follows = id == 1 || (id > 1 && view.get(Cf::Sys, key(id - 1).as_bytes())?.is_some());
+    if taken || !follows {
+        return Err(MetadataError::Conflict(format!(
+            "master key {id} is not the next one"
+        )));
+    }
+    writes.push(put(Cf::Sys, key(id).into_bytes(), encode(rec)));
+    Ok(())
+}

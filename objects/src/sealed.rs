@@ -1,0 +1,375 @@
+//! Encryption at rest of bodies (the cryptography is `cairn-sse`'s): a body to protect is
+//! sealed as it streams, before it is cut into stripes, so shards and inline records hold
+//! only ciphertext and scrubbing and repair never need a key; its data key, wrapped, goes
+//! into the record as [`ObjectData::Encrypted`]. Reads open only the chunks a range touches.
+//!
+//! This module owns the node's [`Keyring`] of master keys (set by the server from
+//! metadata), what a [`Protection`] asks for, how an upload records the protection of its
+//! parts ([`UPLOAD_SSE_HEADER`]), and the checks of a customer key against a stored body.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use cairn_metadata::master_keys::{self, StoredMasterKey};
+use cairn_metadata::{
+    Command, EncryptedData, MetadataError, ObjectData, SealedKey, UPLOAD_SSE_HEADER,
+};
+use cairn_sse::{DataKey, Kek, Keyring, MasterKey, Opener, Sealer};
+use cairn_types::EcScheme;
+use futures::stream::{self, BoxStream};
+use futures::{Stream, StreamExt};
+use md5::{Digest, Md5};
+
+pub use cairn_sse::CustomerKey;
+
+use crate::{ObjectService, ObjectsError, PutError, WrittenBody};
+
+/// How a new body is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Protection {
+    /// As sent.
+    #[default]
+    Plain,
+    /// SSE-S3: sealed under a data key wrapped by the cluster's active master key.
+    Managed,
+    /// SSE-C: sealed under a data key wrapped by the client's key.
+    Customer(Arc<CustomerKey>),
+}
+
+impl Protection {
+    /// What an upload stores under [`UPLOAD_SSE_HEADER`] so that its parts are protected
+    /// alike: `AES256`, or for SSE-C `C <salt> <mac>` (hex) recognizing the key.
+    pub(crate) fn upload_mark(&self) -> Result<Option<String>, ObjectsError> {
+        Ok(match self {
+            Protection::Plain => None,
+            Protection::Managed => Some("AES256".into()),
+            Protection::Customer(k) => {
+                let (salt, mac) = k.fingerprint()?;
+                Some(format!("C {} {}", hex::encode(salt), hex::encode(mac)))
+            }
+        })
+    }
+
+    /// The protection of a part of an upload whose headers are `headers`, the part
+    /// request carrying `customer` (SSE-C uploads need the upload's key on every part).
+    pub(crate) fn of_part(
+        headers: &std::collections::BTreeMap<String, String>,
+        customer: Option<Arc<CustomerKey>>,
+    ) -> Result<Protection, ObjectsError> {
+        let mark = headers.get(UPLOAD_SSE_HEADER).map(String::as_str);
+        match (mark, customer) {
+            (None, None) => Ok(Protection::Plain),
+            (Some("AES256"), None) => Ok(Protection::Managed),
+            (Some(m), Some(k)) if m.starts_with("C ") => {
+                let mut it = m[2..].split(' ').map(hex::decode);
+                match (it.next(), it.next()) {
+                    (Some(Ok(salt)), Some(Ok(mac))) if k.matches(&salt, &mac) => {
+                        Ok(Protection::Customer(k))
+                    }
+                    _ => Err(ObjectsError::Sse(cairn_sse::SseError::InvalidCustomerKey(
+                        "The customer-provided key is not the one the upload was created with."
+                            .into(),
+                    ))),
+                }
+            }
+            (Some(m), None) if m.starts_with("C ") => Err(ObjectsError::CustomerKeyRequired),
+            (_, Some(_)) => Err(ObjectsError::CustomerKeyNotApplicable),
+            (Some(other), None) => Err(ObjectsError::Inconsistent(format!(
+                "unknown upload encryption {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The node's master keys (replaced whole when they change) and the key-encryption key
+/// that opens them.
+#[derive(Default)]
+pub(crate) struct KeyringCell {
+    ring: RwLock<Arc<Keyring>>,
+    kek: RwLock<Option<Kek>>,
+}
+
+impl KeyringCell {
+    fn get(&self) -> Arc<Keyring> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, ring: Keyring) {
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+    }
+
+    fn kek(&self) -> Result<Kek, ObjectsError> {
+        self.kek
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                ObjectsError::Config("encryption at rest has no key-encryption key".into())
+            })
+    }
+}
+
+impl ObjectService {
+    /// Installs the master keys (from metadata, opened with this node's key-encryption
+    /// key); the highest id wraps new data keys.
+    pub fn set_keyring(&self, ring: Keyring) {
+        self.keyring.set(ring);
+    }
+
+    /// The master keys in force.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring.get()
+    }
+
+    /// Opens the master keys metadata holds with `kek` and installs them; when there are
+    /// none yet, makes the first (nodes starting at once: one key wins, all use it).
+    /// Returns the ids loaded.
+    pub async fn load_keyring(&self, kek: Kek) -> Result<Vec<u32>, ObjectsError> {
+        *self.keyring.kek.write().unwrap_or_else(|e| e.into_inner()) = Some(kek);
+        self.reload_keyring().await?;
+        if self.keyring().active().is_none() {
+            self.add_master_key().await?;
+        }
+        Ok(self.keyring().ids())
+    }
+
+    /// Reads the master keys from metadata again (another node may have added one).
+    pub async fn reload_keyring(&self) -> Result<(), ObjectsError> {
+        let kek = self.keyring.kek()?;
+        let mut keys = Vec::new();
+        for s in master_keys::stored(&*self.meta).await? {
+            keys.push(MasterKey::open(s.id, &s.sealed, &kek).map_err(|_| {
+                ObjectsError::Config(format!(
+                    "this node's key-encryption key does not open master key {}: every node \
+                     needs the same --master-key-file / CAIRN_MASTER_KEY (or none, and the \
+                     same cluster secret)",
+                    s.id
+                ))
+            })?);
+        }
+        self.keyring.set(Keyring::new(keys));
+        Ok(())
+    }
+
+    /// Adds a new master key, the next id, which becomes the one new data keys are wrapped
+    /// with; returns its id. Keys of other nodes added meanwhile are kept (ids are never
+    /// reused).
+    pub async fn add_master_key(&self) -> Result<u32, ObjectsError> {
+        let kek = self.keyring.kek()?;
+        let mut last = None;
+        for _ in 0..5 {
+            self.reload_keyring().await?;
+            let id = self.keyring().active().unwrap_or(0) + 1;
+            let mk = MasterKey::generate(id)?;
+            let rec = StoredMasterKey {
+                id,
+                sealed: mk.seal(&kek)?,
+            };
+            match self.meta.apply(Command::AddMasterKey(rec)).await {
+                Ok(_) => {
+                    self.reload_keyring().await?;
+                    return Ok(id);
+                }
+                // Another node added key `id` first, or the outcome is unknown: read again.
+                Err(e @ (MetadataError::Conflict(_) | MetadataError::Indeterminate(_))) => {
+                    last = Some(e)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.reload_keyring().await?;
+        match (self.keyring().active(), last) {
+            (Some(id), _) => Ok(id),
+            (None, Some(e)) => Err(e.into()),
+            (None, None) => Err(ObjectsError::Inconsistent("no master key".into())),
+        }
+    }
+
+    /// Streams `body` into storage coded in `ec` and protected as `prot` asks. A protected
+    /// body's size and MD5 are the plaintext's.
+    pub async fn write_body_protected<S, E>(
+        &self,
+        body: S,
+        ec: EcScheme,
+        prot: &Protection,
+    ) -> Result<WrittenBody, PutError<E>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+    {
+        let dk = match prot {
+            Protection::Plain => return self.write_body_as(body, ec).await,
+            _ => DataKey::generate().map_err(|e| PutError::Store(e.into()))?,
+        };
+        let key = match prot {
+            Protection::Plain => unreachable!("returned above"),
+            Protection::Managed => {
+                let (master, wrapped) = self
+                    .keyring()
+                    .wrap(&dk)
+                    .map_err(|e| PutError::Store(e.into()))?;
+                SealedKey::Managed { master, wrapped }
+            }
+            Protection::Customer(k) => {
+                let (salt, mac) = k.fingerprint().map_err(|e| PutError::Store(e.into()))?;
+                let wrapped = k.wrap(&dk).map_err(|e| PutError::Store(e.into()))?;
+                SealedKey::Customer { salt, mac, wrapped }
+            }
+        };
+        let chunk = cairn_sse::CHUNK;
+        let plain = Arc::new(Mutex::new((Md5::new(), 0u64)));
+        let sealed = seal_stream(body, Sealer::new(&dk, chunk), plain.clone());
+        let mut w = self.write_body_as(sealed, ec).await?;
+        let (md5, size) = std::mem::take(&mut *plain.lock().unwrap_or_else(|e| e.into_inner()));
+        w.md5_hex = hex::encode(md5.finalize());
+        w.size = size;
+        w.data = ObjectData::Encrypted(Box::new(EncryptedData {
+            key,
+            chunk_size: chunk,
+            plain_size: size,
+            data: std::mem::replace(&mut w.data, ObjectData::Inline(Vec::new())),
+        }));
+        Ok(w)
+    }
+
+    /// The data key of an encrypted body, opened with the master keys or `customer`.
+    fn open_key(
+        &self,
+        e: &EncryptedData,
+        customer: Option<&CustomerKey>,
+    ) -> Result<DataKey, ObjectsError> {
+        match (&e.key, customer) {
+            (SealedKey::Managed { master, wrapped }, None) => {
+                Ok(self.keyring().unwrap(*master, wrapped)?)
+            }
+            (SealedKey::Managed { .. }, Some(_)) => Err(ObjectsError::CustomerKeyNotApplicable),
+            (SealedKey::Customer { .. }, None) => Err(ObjectsError::CustomerKeyRequired),
+            (SealedKey::Customer { salt, mac, wrapped }, Some(k)) => {
+                if !k.matches(salt, mac) {
+                    return Err(ObjectsError::CustomerKeyMismatch);
+                }
+                k.unwrap(wrapped)
+                    .map_err(|_| ObjectsError::CustomerKeyMismatch)
+            }
+        }
+    }
+
+    /// Whether `data` can be read with `customer` (the key a request sent, if any): an
+    /// SSE-C body needs its key, any other body none. Checked before a response starts.
+    pub fn check_key(
+        &self,
+        data: &ObjectData,
+        customer: Option<&CustomerKey>,
+    ) -> Result<(), ObjectsError> {
+        match data {
+            ObjectData::Encrypted(e) => self.open_key(e, customer).map(|_| ()),
+            ObjectData::Parts(parts) => parts
+                .iter()
+                .try_for_each(|p| self.check_key(&p.data, customer)),
+            _ if customer.is_some() => Err(ObjectsError::CustomerKeyNotApplicable),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Self::check_key`], after reloading the master keys from metadata when the data
+    /// names one this node has not loaded yet (another node rotated).
+    pub async fn prepare_read(
+        &self,
+        data: &ObjectData,
+        customer: Option<&CustomerKey>,
+    ) -> Result<(), ObjectsError> {
+        match self.check_key(data, customer) {
+            Err(ObjectsError::Sse(cairn_sse::SseError::UnknownMasterKey(_))) => {
+                self.reload_keyring().await?;
+                self.check_key(data, customer)
+            }
+            other => other,
+        }
+    }
+
+    /// `range` (plaintext offsets) of an encrypted body: the sealed chunks covering it,
+    /// read as any body, then opened.
+    pub(crate) fn read_encrypted(
+        &self,
+        view: Arc<crate::MembershipView>,
+        e: &EncryptedData,
+        range: std::ops::Range<u64>,
+        customer: Option<Arc<CustomerKey>>,
+    ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
+        let key = match self.open_key(e, customer.as_deref()) {
+            Ok(k) => k,
+            Err(err) => return stream::once(async move { Err(err) }).boxed(),
+        };
+        let (opener, sealed) = Opener::new(&key, e.chunk_size, e.plain_size, range);
+        let inner = self.read_data_in(view, &e.data, sealed, customer);
+        open_stream(inner, opener)
+    }
+}
+
+/// `body` sealed chunk by chunk; `plain` accumulates the plaintext's MD5 and length.
+fn seal_stream<S, E>(
+    body: S,
+    sealer: Sealer,
+    plain: Arc<Mutex<(Md5, u64)>>,
+) -> impl Stream<Item = Result<Bytes, E>> + Send
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+{
+    let body = Box::pin(body);
+    stream::unfold(
+        (body, Some(sealer), plain),
+        |(mut body, mut sealer, plain)| async move {
+            loop {
+                let s = sealer.as_mut()?;
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        {
+                            let mut p = plain.lock().unwrap_or_else(|e| e.into_inner());
+                            p.0.update(&chunk);
+                            p.1 += chunk.len() as u64;
+                        }
+                        let out = s.push(&chunk);
+                        if !out.is_empty() {
+                            return Some((Ok(out), (body, sealer, plain)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (body, None, plain))),
+                    None => {
+                        let last = sealer.take()?.finish();
+                        return Some((Ok(last), (body, None, plain)));
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The plaintext of the sealed chunks `inner` streams.
+fn open_stream(
+    inner: BoxStream<'static, Result<Bytes, ObjectsError>>,
+    opener: Opener,
+) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
+    stream::unfold(
+        (inner, Some(opener)),
+        |(mut inner, mut opener)| async move {
+            loop {
+                let o = opener.as_mut()?;
+                match inner.next().await {
+                    Some(Ok(sealed)) => match o.push(&sealed) {
+                        Ok(out) if out.is_empty() => continue,
+                        Ok(out) => return Some((Ok(out), (inner, opener))),
+                        Err(e) => return Some((Err(e.into()), (inner, None))),
+                    },
+                    Some(Err(e)) => return Some((Err(e), (inner, None))),
+                    None => {
+                        return match opener.take()?.finish() {
+                            Ok(out) if out.is_empty() => None,
+                            Ok(out) => Some((Ok(out), (inner, None))),
+                            Err(e) => Some((Err(e.into()), (inner, None))),
+                        };
+                    }
+                }
+            }
+        },
+    )
+    .boxed()
+}

@@ -1,0 +1,320 @@
+//! The sealed body format: plaintext cut into chunks of `chunk` bytes (the last one shorter,
+//! possibly empty; an empty body is one empty chunk), each sealed with AES-256-GCM under the
+//! body's data key and stored as ciphertext followed by its 16-byte tag. Chunk `i` uses the
+//! nonce `i` (8 bytes big-endian, then 4 zero bytes) — unique because every body has its own
+//! random data key — and the associated data `[1]` for the body's last chunk, `[0]` for the
+//! others, so a truncated body does not authenticate.
+//!
+//! [`Sealer`] seals a stream, [`Opener`] opens the chunks covering a plaintext range
+//! ([`Opener::new`] says which sealed bytes to fetch).
+
+use std::ops::Range;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use bytes::{Bytes, BytesMut};
+
+use crate::{DataKey, SseError};
+
+/// Plaintext bytes per chunk of new bodies (stored with each body, so it may change).
+pub const CHUNK: u32 = 64 * 1024;
+/// Bytes of the authentication tag after each chunk.
+pub const TAG: usize = 16;
+
+/// Chunks a body of `plain` bytes is sealed in.
+pub fn chunk_count(plain: u64, chunk: u32) -> u64 {
+    plain.div_ceil(u64::from(chunk.max(1))).max(1)
+}
+
+/// Sealed bytes of a body of `plain` bytes.
+pub fn sealed_len(plain: u64, chunk: u32) -> u64 {
+    plain + chunk_count(plain, chunk) * TAG as u64
+}
+
+fn aead_key(key: &DataKey) -> LessSafeKey {
+    // A 32-byte key always makes an AES-256 key.
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.bytes()).expect("32-byte key"))
+}
+
+fn nonce(index: u64) -> Nonce {
+    let mut n = [0u8; 12];
+    n[..8].copy_from_slice(&index.to_be_bytes());
+    Nonce::assume_unique_for_key(n)
+}
+
+/// Seals a body as it streams: [`Sealer::push`] returns the chunks complete so far (the
+/// last one is held back, since only the end tells it is the last), [`Sealer::finish`] the
+/// rest.
+pub struct Sealer {
+    key: LessSafeKey,
+    chunk: usize,
+    next: u64,
+    /// Plaintext not sealed yet (at most one chunk).
+    pending: BytesMut,
+}
+
+impl Sealer {
+    pub fn new(key: &DataKey, chunk: u32) -> Sealer {
+        Sealer {
+            key: aead_key(key),
+            chunk: chunk.max(1) as usize,
+            next: 0,
+            pending: BytesMut::new(),
+        }
+    }
+
+    fn seal_one(&mut self, plain: &[u8], last: bool, out: &mut BytesMut) {
+        let at = out.len();
+        out.extend_from_slice(plain);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                nonce(self.next),
+                Aad::from([u8::from(last)]),
+                &mut out[at..],
+            )
+            // Fails only for inputs beyond GCM's limit (64 GiB per chunk).
+            .expect("chunk within AES-GCM limits");
+        out.extend_from_slice(tag.as_ref());
+        self.next += 1;
+    }
+
+    /// Takes more plaintext; returns the sealed chunks it completed (maybe empty).
+    pub fn push(&mut self, mut data: &[u8]) -> Bytes {
+        // A chunk is sealed only once a byte after it has arrived: then it is not the last.
+        let total = self.pending.len() + data.len();
+        if total <= self.chunk {
+            self.pending.extend_from_slice(data);
+            return Bytes::new();
+        }
+        let ready = (total - 1) / self.chunk;
+        let mut out = BytesMut::with_capacity(ready * (self.chunk + TAG));
+        if !self.pending.is_empty() {
+            let need = self.chunk - self.pending.len();
+            let mut first = std::mem::take(&mut self.pending);
+            first.extend_from_slice(&data[..need]);
+            data = &data[need..];
+            self.seal_one(&first, false, &mut out);
+        }
+        while data.len() > self.chunk {
+            let (now, rest) = data.split_at(self.chunk);
+            self.seal_one(now, false, &mut out);
+            data = rest;
+        }
+        self.pending.extend_from_slice(data);
+        out.freeze()
+    }
+
+    /// Seals the last chunk.
+    pub fn finish(mut self) -> Bytes {
+        let last = std::mem::take(&mut self.pending);
+        let mut out = BytesMut::with_capacity(last.len() + TAG);
+        self.seal_one(&last, true, &mut out);
+        out.freeze()
+    }
+}
+
+/// Opens the chunks that cover a plaintext range of a sealed body and yields exactly that
+/// range.
+pub struct Opener {
+    key: LessSafeKey,
+    chunk: usize,
+    /// Index of the next chunk to open.
+    next: u64,
+    /// Index of the body's last chunk.
+    last: u64,
+    /// Sealed bytes of the next chunk not opened yet.
+    pending: BytesMut,
+    /// Plaintext bytes still to drop before the range starts.
+    skip: usize,
+    /// Plaintext bytes of the range still to yield.
+    remaining: u64,
+}
+
+impl Opener {
+    /// An opener for `range` of a body of `plain` bytes sealed in `chunk`-byte chunks, and
+    /// the range of sealed bytes to feed it (in order).
+    pub fn new(key: &DataKey, chunk: u32, plain: u64, range: Range<u64>) -> (Opener, Range<u64>) {
+        let c = u64::from(chunk.max(1));
+        let sealed_chunk = c + TAG as u64;
+        let last = chunk_count(plain, chunk) - 1;
+        let first = (range.start / c).min(last);
+        let end_chunk = if range.end > range.start {
+            (range.end - 1) / c
+        } else {
+            first
+        };
+        let sealed =
+            first * sealed_chunk..((end_chunk + 1) * sealed_chunk).min(sealed_len(plain, chunk));
+        let opener = Opener {
+            key: aead_key(key),
+            chunk: c as usize,
+            next: first,
+            last,
+            pending: BytesMut::new(),
+            skip: (range.start - first * c) as usize,
+            remaining: range.end.saturating_sub(range.start),
+        };
+        let sealed = if range.is_empty() {
+            sealed.start..sealed.start
+        } else {
+            sealed
+        };
+        (opener, sealed)
+    }
+
+    fn open_one(&mut self, sealed: &mut [u8], out: &mut BytesMut) -> Result<(), SseError> {
+        let index = self.next;
+        let last = index == self.last;
+        let plain = self
+            .key
+            .open_in_place(nonce(index), Aad::from([u8::from(last)]), sealed)
+            .map_err(|_| SseError::Corrupt(index))?;
+        self.next += 1;
+        let skip = self.skip.min(plain.len());
+        self.skip -= skip;
+        let take = ((plain.len() - skip) as u64).min(self.remaining) as usize;
+        out.extend_from_slice(&plain[skip..skip + take]);
+        self.remaining -= take as u64;
+        Ok(())
+    }
+
+    /// Takes more sealed bytes; returns the plaintext of the range they completed.
+    pub fn push(&mut self, data: &[u8]) -> Result<Bytes, SseError> {
+        let sealed_chunk = self.chunk + TAG;
+        let mut out = BytesMut::new();
+        let mut data = data;
+        if !self.pending.is_empty() {
+            let need = (sealed_chunk - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..need]);
+            data = &data[need..];
+            if self.pending.len() < sealed_chunk {
+                return Ok(out.freeze());
+            }
+            let mut whole = std::mem::take(&mut self.pending);
+            self.open_one(&mut whole, &mut out)?;
+        }
+        let mut scratch = Vec::new();
+        while data.len() >= sealed_chunk && self.remaining > 0 {
+            scratch.clear();
+            scratch.extend_from_slice(&data[..sealed_chunk]);
+            self.open_one(&mut scratch, &mut out)?;
+            data = &data[sealed_chunk..];
+        }
+        if self.remaining == 0 && !data.is_empty() {
+            return Err(SseError::Length("more sealed bytes than the range".into()));
+        }
+        self.pending.extend_from_slice(data);
+        Ok(out.freeze())
+    }
+
+    /// Opens the last, shorter chunk; fails when the range is not complete.
+    pub fn finish(mut self) -> Result<Bytes, SseError> {
+        let mut out = BytesMut::new();
+        if !self.pending.is_empty() || (self.remaining > 0 && self.next == self.last) {
+            if self.next != self.last || self.pending.len() < TAG {
+                return Err(SseError::Length("the sealed body ends early".into()));
+            }
+            let mut rest = std::mem::take(&mut self.pending);
+            self.open_one(&mut rest, &mut out)?;
+        }
+        if self.remaining > 0 {
+            return Err(SseError::Length("the sealed body ends early".into()));
+        }
+        Ok(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seal_all(key: &DataKey, chunk: u32, plain: &[u8], pieces: &[usize]) -> Vec<u8> {
+        let mut s = Sealer::new(key, chunk);
+        let mut out = Vec::new();
+        let mut rest = plain;
+        for &p in pieces.iter().cycle().take(plain.len() + 1) {
+            if rest.is_empty() {
+                break;
+            }
+            let n = p.max(1).min(rest.len());
+            out.extend_from_slice(&s.push(&rest[..n]));
+            rest = &rest[n..];
+        }
+        out.extend_from_slice(&s.finish());
+        out
+    }
+
+    fn open_range(
+        key: &DataKey,
+        chunk: u32,
+        sealed: &[u8],
+        plain: u64,
+        range: Range<u64>,
+        feed: usize,
+    ) -> Result<Vec<u8>, SseError> {
+        let (mut o, want) = Opener::new(key, chunk, plain, range);
+        let mut out = Vec::new();
+        for piece in sealed[want.start as usize..want.end as usize].chunks(feed.max(1)) {
+            out.extend_from_slice(&o.push(piece)?);
+        }
+        out.extend_from_slice(&o.finish()?);
+        Ok(out)
+    }
+
+    fn body(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn sealed_lengths_count_one_tag_per_chunk_and_one_for_an_empty_body() {
+        assert_eq!(sealed_len(0, 16), 16);
+        assert_eq!(sealed_len(16, 16), 32);
+        assert_eq!(sealed_len(17, 16), 49);
+        let key = DataKey::generate().unwrap();
+        for n in [0usize, 1, 15, 16, 17, 100] {
+            let sealed = seal_all(&key, 16, &body(n), &[5]);
+            assert_eq!(sealed.len() as u64, sealed_len(n as u64, 16), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_changed_byte_a_dropped_chunk_or_another_key_is_refused() {
+        let key = DataKey::generate().unwrap();
+        let plain = body(100);
+        let sealed = seal_all(&key, 16, &plain, &[100]);
+        let n = plain.len() as u64;
+        assert_eq!(open_range(&key, 16, &sealed, n, 0..n, 7).unwrap(), plain);
+        let mut flipped = sealed.clone();
+        flipped[40] ^= 1;
+        assert!(matches!(
+            open_range(&key, 16, &flipped, n, 0..n, 7),
+            Err(SseError::Corrupt(1))
+        ));
+        // The body cut after a whole chunk: its new last chunk was not sealed as the last.
+        let cut = &sealed[..64];
+        assert!(open_range(&key, 16, cut, 32, 0..32, 64).is_err());
+        let other = DataKey::generate().unwrap();
+        assert!(open_range(&other, 16, &sealed, n, 0..n, 7).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_range_opens_to_exactly_its_plaintext(
+            len in 0usize..400,
+            chunk in 1u32..64,
+            a in 0usize..400,
+            b in 0usize..400,
+            push in 1usize..90,
+            feed in 1usize..90,
+        ) {
+            let key = DataKey::generate().unwrap();
+            let plain = body(len);
+            let sealed = seal_all(&key, chunk, &plain, &[push]);
+            prop_assert_eq!(sealed.len() as u64, sealed_len(len as u64, chunk));
+            let (lo, hi) = (a.min(b).min(len), a.max(b).min(len));
+            let got = open_range(&key, chunk, &sealed, len as u64, lo as u64..hi as u64, feed);
+            prop_assert_eq!(got.unwrap(), plain[lo..hi].to_vec());
+        }
+    }
+}
