@@ -21,7 +21,7 @@ trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$DATA"' EXIT
 
 export CAIRN_ROOT_ACCESS_KEY=S3TESTSMAINKEY000001 CAIRN_ROOT_SECRET_KEY=s3tests-main-secret-000000000000000000000
 "$BIN" server --data "$DATA" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  --compaction-interval 5 >"$OUT_DIR/cairn.stdout" 2>"$OUT_DIR/cairn.log" &
+  --compaction-interval 5 --allow-insecure-sse-c >"$OUT_DIR/cairn.stdout" 2>"$OUT_DIR/cairn.log" &
 PID=$!
 for _ in $(seq 100); do
   grep -q '^Admin API listening' "$OUT_DIR/cairn.stdout" 2>/dev/null && break

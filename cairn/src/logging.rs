@@ -21,6 +21,7 @@ const OWN_CRATES: &[&str] = &[
     "cairn_net",
     "cairn_objects",
     "cairn_placement",
+    "cairn_sse",
     "cairn_policy",
     "cairn_sigv4",
     "cairn_types",

@@ -285,6 +285,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
     tracing::info!(?master_keys, "encryption at rest: master keys loaded");
+    // A rotation this or another node did not finish carries on.
+    crate::admin::master_keys::spawn_rewrap(objects.clone());
     let view = Arc::new(cluster::ClusterView::default());
     let watcher = tokio::spawn(cluster::watch_cluster(
         objects.clone(),

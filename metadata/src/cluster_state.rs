@@ -59,7 +59,8 @@ pub const SCRUB_HISTORY_LEN: usize = 50;
 /// Keys in `sys` that only `apply` writes: the counters, the registry's, and every key
 /// with a typed command (`orphan-barrier` is what older builds wrote for
 /// [`Command::Barrier`]).
-const OWNED_KEYS: [&str; 11] = [
+const OWNED_KEYS: [&str; 12] = [
+    crate::master_keys::REWRAP_KEY,
     "gc-next-seq",
     "version-next-seq",
     "datanode-next-id",

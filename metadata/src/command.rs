@@ -274,6 +274,13 @@ pub enum Command {
     },
     /// Adds the next master key of SSE-S3, sealed (see [`crate::master_keys`]).
     AddMasterKey(crate::master_keys::StoredMasterKey),
+    /// Replaces sealed data keys (old, new) in the record at `at`: master key rotation.
+    RewrapKeys {
+        at: crate::data_refs::DataAddress,
+        keys: Vec<(crate::records::SealedKey, crate::records::SealedKey)>,
+    },
+    /// Records (or clears) how far re-wrapping data keys under the newest master key got.
+    SetRewrapProgress(Option<crate::master_keys::RewrapProgress>),
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -684,6 +691,13 @@ fn apply_command(
         }
         Command::AddMasterKey(rec) => {
             crate::master_keys::add(view, rec, &mut writes)?;
+            CommandOutput::Done
+        }
+        Command::RewrapKeys { at, keys } => {
+            CommandOutput::Relocated(data_refs::rewrap(view, at, keys, &mut writes)?)
+        }
+        Command::SetRewrapProgress(p) => {
+            crate::master_keys::set_progress(p.as_ref(), &mut writes);
             CommandOutput::Done
         }
         Command::RelocateShards { at, object, moves } => {

@@ -12,7 +12,9 @@ use cairn_types::{NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Cf;
-use crate::records::{decode, encode, ObjectData, ObjectRecord, PartRecord, VersionRecord};
+use crate::records::{
+    decode, encode, ObjectData, ObjectRecord, PartRecord, SealedKey, VersionRecord,
+};
 use crate::state::{put, StateView, Write};
 use crate::MetadataError;
 
@@ -137,7 +139,9 @@ pub fn decode_entry(
             )
         }
     };
-    if matches!(data.stored(), ObjectData::Inline(_)) {
+    // Plain inline bodies reference nothing; sealed ones carry a data key (which master key
+    // rotation re-wraps), so they are listed too.
+    if matches!(data, ObjectData::Inline(_)) {
         return Ok(None);
     }
     Ok(Some(DataEntry {
@@ -175,6 +179,59 @@ fn relocate_in(data: &mut ObjectData, object: ObjectId, moves: &[ShardMove]) -> 
         ObjectData::Striped { .. } => 0,
         ObjectData::Encrypted(e) => relocate_in(&mut e.data, object, moves),
     }
+}
+
+/// Replaces, in `data`, each sealed data key equal to the first of a pair by the second.
+/// Returns how many were replaced.
+fn rewrap_in(data: &mut ObjectData, keys: &[(SealedKey, SealedKey)]) -> usize {
+    match data {
+        ObjectData::Inline(_) | ObjectData::Striped { .. } => 0,
+        ObjectData::Parts(parts) => parts.iter_mut().map(|p| rewrap_in(&mut p.data, keys)).sum(),
+        ObjectData::Encrypted(e) => match keys.iter().find(|(old, _)| *old == e.key) {
+            Some((_, new)) => {
+                e.key = new.clone();
+                1
+            }
+            None => 0,
+        },
+    }
+}
+
+/// The state-machine step of `RewrapKeys`: replaces sealed data keys in the record at `at`
+/// (those not found — the record changed since it was read — are left alone). Returns how
+/// many were replaced.
+pub(crate) fn rewrap(
+    view: &dyn StateView,
+    at: &DataAddress,
+    keys: &[(SealedKey, SealedKey)],
+    writes: &mut Vec<Write>,
+) -> Result<usize, MetadataError> {
+    let cf = at.table.cf();
+    let Some(raw) = view.get(cf, &at.key)? else {
+        return Ok(0);
+    };
+    let (n, value) = match at.table {
+        DataTable::Objects => {
+            let mut rec: ObjectRecord = decode(&raw)?;
+            (rewrap_in(&mut rec.data, keys), encode(&rec))
+        }
+        DataTable::Versions => {
+            let mut rec: VersionRecord = decode(&raw)?;
+            let n = rec
+                .object
+                .as_mut()
+                .map_or(0, |o| rewrap_in(&mut o.data, keys));
+            (n, encode(&rec))
+        }
+        DataTable::Parts => {
+            let mut rec: PartRecord = decode(&raw)?;
+            (rewrap_in(&mut rec.data, keys), encode(&rec))
+        }
+    };
+    if n > 0 {
+        writes.push(put(cf, at.key.clone(), value));
+    }
+    Ok(n)
 }
 
 /// The state-machine step of `RelocateShards`: rewrites each address that still exists and

@@ -6,7 +6,12 @@
 //!
 //! | key in `sys` | value | written by |
 //! | --- | --- | --- |
-//! | [`PREFIX`]`<id, 10 digits>` | the sealed key (bytes) | [`Command::AddMasterKey`] |
+//! | [`PREFIX`]`<id, 10 digits>` | [`StoredMasterKey`] | [`Command::AddMasterKey`] |
+//! | [`REWRAP_KEY`] | [`RewrapProgress`] | [`Command::SetRewrapProgress`] |
+//!
+//! Rotation adds a key, then re-wraps every data key wrapped by an older one
+//! ([`Command::RewrapKeys`], record by record, in the scan order of [`crate::data_refs`]),
+//! saving its place in [`RewrapProgress`] so that a restarted node carries on.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +25,44 @@ use crate::Command;
 
 /// Prefix in `sys` of the sealed master keys.
 pub const PREFIX: &str = "sse-master-key/";
+/// Key in `sys` of the progress of re-wrapping data keys.
+pub const REWRAP_KEY: &str = "sse-rewrap";
+
+/// How far re-wrapping data keys under master key `target` got.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RewrapProgress {
+    /// The master key data keys are re-wrapped under.
+    pub target: u32,
+    /// The last record handled in the current pass (`None`: the pass starts).
+    pub after: Option<crate::data_refs::DataAddress>,
+    /// Passes completed (a pass that re-wraps nothing ends the rotation).
+    pub passes: u32,
+    /// Records read and data keys re-wrapped, over all passes.
+    pub scanned: u64,
+    pub rewrapped: u64,
+    /// Data keys re-wrapped in the current pass.
+    pub pass_rewrapped: u64,
+    /// Every data key is under `target`.
+    pub done: bool,
+}
+
+impl Stored for RewrapProgress {}
+
+/// The stored progress of re-wrapping, if a rotation ever ran.
+pub async fn progress(meta: &dyn MetadataStore) -> Result<Option<RewrapProgress>> {
+    match meta.get_sys(REWRAP_KEY).await? {
+        Some(raw) => Ok(Some(decode_value(&raw, "re-wrap progress", |_| None)?)),
+        None => Ok(None),
+    }
+}
+
+/// `SetRewrapProgress`.
+pub(crate) fn set_progress(p: Option<&RewrapProgress>, writes: &mut Vec<Write>) {
+    match p {
+        Some(p) => writes.push(put(Cf::Sys, REWRAP_KEY.as_bytes().to_vec(), encode(p))),
+        None => writes.push(crate::state::del(Cf::Sys, REWRAP_KEY.as_bytes().to_vec())),
+    }
+}
 
 /// One master key as stored: its id and its sealed bytes.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

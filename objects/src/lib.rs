@@ -40,6 +40,7 @@ mod in_flight;
 pub mod membership;
 mod metrics;
 mod reader;
+mod rewrap;
 mod sealed;
 mod service;
 mod stripe;

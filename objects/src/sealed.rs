@@ -87,6 +87,8 @@ impl Protection {
 pub(crate) struct KeyringCell {
     ring: RwLock<Arc<Keyring>>,
     kek: RwLock<Option<Kek>>,
+    /// A rotation's re-wrap is running in this process.
+    pub(crate) rewrapping: std::sync::atomic::AtomicBool,
 }
 
 impl KeyringCell {

@@ -72,6 +72,7 @@ mod key_limits;
 mod key_lookup;
 mod key_policy;
 mod keys;
+pub(crate) mod master_keys;
 mod nodes;
 pub mod populate;
 mod quotas;
@@ -314,6 +315,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(key_policy::routes())
         .merge(quotas::routes())
         .merge(storage_classes::routes())
+        .merge(master_keys::routes())
         .merge(nodes::routes())
         .merge(workers::routes())
         .merge(populate::routes())

@@ -111,6 +111,16 @@ pub enum AdminAction {
         #[arg(long, conflicts_with = "ec", requires = "name")]
         remove: bool,
     },
+    /// Encryption at rest: add a new master key and re-wrap every object's data key under
+    /// it (object data is not rewritten). Waits for the end with progress on stderr; the
+    /// re-wrap goes on in the server if this is interrupted, and resumes after a restart.
+    RotateMasterKey {
+        /// Start the rotation and return without waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The master keys of encryption at rest and how the last rotation got on.
+    MasterKeys,
     /// Show or set the class of a bucket's writes that name none (S3 has no call for this).
     BucketStorageClass {
         bucket: String,
@@ -206,6 +216,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 ("GET", path)
             }
         }
+        AdminAction::RotateMasterKey { no_wait } => return rotate_master_key(&args.conn, *no_wait),
+        AdminAction::MasterKeys => ("GET", "/admin/master-keys".to_string()),
         AdminAction::StorageClass { name, ec, remove } => match (name, ec) {
             (None, _) => {
                 let v = get_json(&args.conn, "/admin/storage-classes")?;
@@ -270,6 +282,45 @@ fn get_json(conn: &super::client::Connection, path: &str) -> anyhow::Result<serd
         );
     }
     reply.json()
+}
+
+/// `cairn admin rotate-master-key`: starts a rotation, then follows it to its end.
+fn rotate_master_key(conn: &super::client::Connection, no_wait: bool) -> anyhow::Result<()> {
+    let reply = conn.call("POST", "/admin/master-keys/rotate", "")?;
+    if !reply.ok() {
+        bail!(
+            "the server answered {}: {}",
+            reply.status,
+            reply.body.trim()
+        );
+    }
+    let started: serde_json::Value = reply.json()?;
+    let id = started["active"].as_u64().unwrap_or(0);
+    println!("master key {id} is active; re-wrapping data keys under it");
+    if no_wait {
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    loop {
+        let v = get_json(conn, "/admin/master-keys")?;
+        let r = &v["rotation"];
+        bar.set_message(format!(
+            "pass {}: {} records read, {} data keys re-wrapped",
+            r["passes"].as_u64().unwrap_or(0) + 1,
+            r["scanned"].as_u64().unwrap_or(0),
+            r["rewrapped"].as_u64().unwrap_or(0),
+        ));
+        bar.tick();
+        if r["done"].as_bool() == Some(true) && r["target"].as_u64() >= Some(id) {
+            bar.finish_and_clear();
+            println!(
+                "done: {} data keys re-wrapped under master key {}",
+                r["rewrapped"], r["target"]
+            );
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
 
 /// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024).

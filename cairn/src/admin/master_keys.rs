@@ -1,0 +1,113 @@
+//! Master keys of encryption at rest through the admin API: `GET /admin/master-keys` (the
+//! key ids, the active one, and how the last rotation got on) and `POST
+//! /admin/master-keys/rotate` (`cairn admin rotate-master-key`: adds a key and re-wraps
+//! every data key under it in the background). The keys and the re-wrap are
+//! `cairn_objects`'; this module starts them and reports.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use cairn_metadata::master_keys::RewrapProgress;
+use cairn_objects::ObjectService;
+use serde::Serialize;
+
+use super::{json, AdminState};
+
+pub(super) fn routes() -> Router<Arc<AdminState>> {
+    Router::new()
+        .route("/admin/master-keys", get(status))
+        .route("/admin/master-keys/rotate", post(rotate))
+}
+
+/// What `GET /admin/master-keys` answers.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeysView {
+    pub keys: Vec<u32>,
+    pub active: Option<u32>,
+    pub rotation: Option<RotationView>,
+}
+
+/// A rotation's progress.
+#[derive(Debug, Serialize)]
+pub(crate) struct RotationView {
+    pub target: u32,
+    pub passes: u32,
+    pub scanned: u64,
+    pub rewrapped: u64,
+    pub done: bool,
+}
+
+impl From<&RewrapProgress> for RotationView {
+    fn from(p: &RewrapProgress) -> Self {
+        RotationView {
+            target: p.target,
+            passes: p.passes,
+            scanned: p.scanned,
+            rewrapped: p.rewrapped,
+            done: p.done,
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+}
+
+async fn status(State(st): State<Arc<AdminState>>) -> Response {
+    if let Err(e) = st.objects.reload_keyring().await {
+        return unavailable(e);
+    }
+    let ring = st.objects.keyring();
+    match st.objects.rewrap_progress().await {
+        Ok(p) => json(
+            StatusCode::OK,
+            &KeysView {
+                keys: ring.ids(),
+                active: ring.active(),
+                rotation: p.as_ref().map(RotationView::from),
+            },
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn rotate(State(st): State<Arc<AdminState>>) -> Response {
+    match st.objects.start_rotation().await {
+        Ok(id) => {
+            spawn_rewrap(st.objects.clone());
+            json(StatusCode::OK, &serde_json::json!({ "active": id }))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Carries a recorded, unfinished rotation on in the background (at start, and after a
+/// rotation is asked for); logs its end.
+pub(crate) fn spawn_rewrap(objects: ObjectService) {
+    tokio::spawn(async move {
+        let report = |p: &RewrapProgress| {
+            tracing::debug!(
+                target = p.target,
+                pass = p.passes,
+                scanned = p.scanned,
+                rewrapped = p.rewrapped,
+                "re-wrapping data keys"
+            )
+        };
+        match objects.run_rewrap(report).await {
+            Ok(Some(p)) if p.done => tracing::info!(
+                target = p.target,
+                rewrapped = p.rewrapped,
+                "master key rotation done: every data key is under the new key"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "master key rotation stopped; it resumes at the next start or rotation")
+            }
+        }
+    });
+}
