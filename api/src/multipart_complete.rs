@@ -43,6 +43,11 @@ pub async fn complete_upload(
     }
     let headers = req.headers().clone();
     let condition = write_condition(&headers)?;
+    // An SSE-C upload is completed with its key, as each of its parts was written.
+    let customer = crate::sse::customer_key(st, &headers)?;
+    if let Ok(upload) = st.objects.upload(bucket, key, &upload_id).await {
+        st.objects.check_upload_key(&upload, customer)?;
+    }
     let body = read_small_body(caller, req, 4 << 20).await?;
     let parsed: xml::CompleteMultipartUpload =
         xml::parse(&body).ok_or_else(S3Error::malformed_xml)?;

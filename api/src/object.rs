@@ -209,9 +209,6 @@ pub async fn get_object(
     let Resolved { rec, version_id } = a.object()?;
     crate::sse::refuse_on_read(headers)?;
     let customer = crate::sse::customer_key(st, headers)?;
-    st.objects
-        .prepare_read(&rec.data, customer.as_deref())
-        .await?;
     if let Some(resp) = check_conditions(headers, rec)? {
         return Ok(resp);
     }
@@ -227,6 +224,10 @@ pub async fn get_object(
         }
         None => None,
     };
+    // After the part number (a part that does not exist is InvalidPart whatever the key).
+    st.objects
+        .prepare_read(&rec.data, customer.as_deref())
+        .await?;
     let (status, start, end) = match part {
         Some((s, e, _)) => {
             let status = if matches!(rec.data, ObjectData::Parts(_)) {

@@ -233,6 +233,16 @@ impl ObjectService {
         Ok(w)
     }
 
+    /// Whether `customer` (the key a request gave) is the one `upload`'s parts need:
+    /// SSE-C uploads need theirs, others none.
+    pub fn check_upload_key(
+        &self,
+        upload: &cairn_metadata::UploadRecord,
+        customer: Option<Arc<CustomerKey>>,
+    ) -> Result<(), ObjectsError> {
+        Protection::of_part(&upload.headers, customer).map(|_| ())
+    }
+
     /// The data key of an encrypted body, opened with the master keys or `customer`.
     fn open_key(
         &self,
