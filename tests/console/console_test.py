@@ -87,6 +87,12 @@ def main_journey(page, tmp):
     page.fill("#new-bucket", "photos")
     page.click("#create-bucket")
     expect(page.locator('tr[data-bucket="photos"]')).to_be_visible()
+    # Its default encryption: set to SSE-S3, kept across a reload.
+    page.check('tr[data-bucket="photos"] input.encryption')
+    expect(page.locator("#banner")).to_contain_text("Default encryption set to SSE-S3")
+    page.reload()
+    expect(page.locator('tr[data-bucket="photos"] input.encryption')).to_be_checked()
+    expect(page.locator('tr[data-bucket="photos"]')).to_contain_text("SSE-S3")
     shot(page, "02-buckets")
 
     # Into the bucket: empty state, a folder, two uploads through the file picker.
@@ -123,6 +129,8 @@ def main_journey(page, tmp):
     expect(page.locator("#detail-etag")).to_contain_text("-3")
     expect(page.locator("#detail-shards")).to_contain_text("dn")
     expect(page.locator("#details")).to_contain_text("erasure coded 4+2")
+    # Encrypted at rest by the server's default (SSE-S3).
+    expect(page.locator("#detail-encryption")).to_have_text("SSE-S3 (AES-256-GCM)")
     shot(page, "04-details")
 
     # Download and compare bytes.

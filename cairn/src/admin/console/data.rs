@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
             axum::routing::delete(delete_bucket),
         )
         .route("/console/api/buckets/{b}/versioning", put(set_versioning))
+        .route("/console/api/buckets/{b}/encryption", put(set_encryption))
         .route(
             "/console/api/buckets/{b}/quota",
             put(set_quota).delete(clear_quota),
@@ -203,6 +204,20 @@ async fn list_buckets(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Respon
             .await
             .ok()
             .and_then(|v| v.status().map(|s| s.as_str().to_string()));
+        // The bucket's default encryption (absent: the server's default applies).
+        let encryption = s3
+            .get_bucket_encryption()
+            .bucket(&name)
+            .send()
+            .await
+            .ok()
+            .and_then(|e| {
+                let rule = e.server_side_encryption_configuration()?.rules().first()?;
+                let alg = rule
+                    .apply_server_side_encryption_by_default()?
+                    .sse_algorithm();
+                Some(alg.as_str().to_string())
+            });
         // Usage as the metadata counts it (every version, parts of uploads) and the quota.
         let (quota, usage) = match cairn_types::BucketName::new(name.clone()) {
             Ok(bn) => st.objects.bucket_quota(&bn).await.unwrap_or_default(),
@@ -211,7 +226,7 @@ async fn list_buckets(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Respon
         buckets.push(j!({
             "name": name, "created_ms": ms(b.creation_date()), "objects": count,
             "objects_more": more, "bytes": bytes, "versioning": versioning,
-            "quota": quota, "usage": usage,
+            "encryption": encryption, "quota": quota, "usage": usage,
         }));
     }
     json(StatusCode::OK, &buckets)
@@ -346,6 +361,57 @@ async fn set_versioning(
     json(StatusCode::OK, &j!({ "versioning": req.enabled }))
 }
 
+/// Sets (`enabled`) or removes a bucket's default encryption (SSE-S3).
+async fn set_encryption(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    Path(b): Path<String>,
+    body: Bytes,
+) -> Response {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let s3 = open!(st, h);
+    let Ok(req) = serde_json::from_slice::<Versioning>(&body) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Say enabled: true or false.",
+        );
+    };
+    if req.enabled {
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::Aes256)
+            .build();
+        let conf = by_default.and_then(|d| {
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(d)
+                        .build(),
+                )
+                .build()
+        });
+        let Ok(conf) = conf else {
+            return fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "could not build the encryption configuration",
+            );
+        };
+        s3!(s3
+            .put_bucket_encryption()
+            .bucket(&b)
+            .server_side_encryption_configuration(conf)
+            .send()
+            .await);
+    } else {
+        s3!(s3.delete_bucket_encryption().bucket(&b).send().await);
+    }
+    json(StatusCode::OK, &j!({ "encryption": req.enabled }))
+}
+
 #[derive(Deserialize)]
 struct ListQ {
     #[serde(default)]
@@ -430,6 +496,7 @@ async fn object_details(
     // Where its shards are: the caller may read the object, so show its placement.
     let mut shards = std::collections::BTreeMap::<u32, u64>::new();
     let mut scheme = None;
+    let mut encryption = "none";
     if let (Ok(bn), Ok(kn)) = (
         cairn_types::BucketName::new(b.clone()),
         cairn_types::ObjectKey::new(q.key.clone()),
@@ -438,6 +505,11 @@ async fn object_details(
             for (node, _) in rec.data.shards() {
                 *shards.entry(node.0).or_default() += 1;
             }
+            encryption = match rec.data.encryption() {
+                cairn_metadata::Encryption::None => "none",
+                cairn_metadata::Encryption::Managed => "SSE-S3 (AES-256-GCM)",
+                cairn_metadata::Encryption::Customer => "SSE-C (AES-256-GCM, customer key)",
+            };
             let striped = match &rec.data {
                 cairn_metadata::ObjectData::Parts(parts) => parts
                     .iter()
@@ -471,6 +543,7 @@ async fn object_details(
             "shards": shards.into_iter().map(|(n, c)| j!({"node": n, "shards": c})).collect::<Vec<_>>(),
             "erasure_coding": scheme.unwrap_or_else(|| "inline (stored in metadata)".into()),
             "storage_class": head.storage_class().map_or("STANDARD", |c| c.as_str()),
+            "encryption": encryption,
         }),
     )
 }

@@ -209,6 +209,12 @@ async function buckets() {
             banner(`Versioning ${ev.target.checked ? "enabled" : "suspended"} on ${b.name}.`, "info"); }
           catch (e) { ev.target.checked = !ev.target.checked; banner(e.message); }
         } }), b.versioning || "Off")),
+      h("td", { class: "hide-narrow" }, h("label", { class: "small", style: "display:flex;gap:.4rem;align-items:center", title: "Default encryption of new objects that ask for none" },
+        h("input", { type: "checkbox", class: "encryption", checked: !!b.encryption, onchange: async (ev) => {
+          try { await api("PUT", `/console/api/buckets/${encodeURIComponent(b.name)}/encryption`, { enabled: ev.target.checked });
+            banner(`Default encryption ${ev.target.checked ? "set to SSE-S3" : "removed (the server's default applies)"} on ${b.name}.`, "info"); }
+          catch (e) { ev.target.checked = !ev.target.checked; banner(e.message); }
+        } }), b.encryption ? "SSE-S3" : "Server default")),
       h("td", { class: "hide-narrow small quota" }, quotaCell(b, load)),
       h("td", { class: "hide-narrow muted small" }, when(b.created_ms)),
       h("td", { class: "num" }, h("button", { class: "danger delete-bucket", onclick: async () => {
@@ -218,7 +224,7 @@ async function buckets() {
       } }, "Delete"))));
     body.replaceChildren(h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "num" }, "Objects"), h("th", { class: "num" }, "Size"),
-        h("th", { class: "hide-narrow" }, "Versioning"), h("th", { class: "hide-narrow" }, "Quota"), h("th", { class: "hide-narrow" }, "Created"), h("th", {}))),
+        h("th", { class: "hide-narrow" }, "Versioning"), h("th", { class: "hide-narrow" }, "Encryption"), h("th", { class: "hide-narrow" }, "Quota"), h("th", { class: "hide-narrow" }, "Created"), h("th", {}))),
       h("tbody", {}, rows)));
   }
   await load();
@@ -441,6 +447,7 @@ async function details(bucket, key) {
   for (const [k, v] of Object.entries(d.checksums || {})) add(`Checksum ${k}`, h("span", { class: "mono" }, v));
   add("Storage class", h("span", { id: "detail-class" }, d.storage_class || "STANDARD"));
   add("Stored as", h("span", { id: "detail-scheme" }, d.erasure_coding));
+  add("Encryption at rest", h("span", { id: "detail-encryption" }, d.encryption));
   if (d.shards.length) add("Shards", h("span", { id: "detail-shards" }, d.shards.map((s) => `dn${s.node}: ${s.shards}`).join(", ")));
   if (d.versions.length > 1) add("Versions", h("div", {}, d.versions.map((v) => h("div", { class: "small mono" }, `${v.version_id || "null"} · ${bytes(v.size)} · ${when(v.modified_ms)}${v.latest ? " · latest" : ""}`))));
   const download = h("a", { class: "button primary", id: "download", href: `/console/api/buckets/${enc}/download?${new URLSearchParams({ key })}` }, "Download");
