@@ -72,11 +72,20 @@ fn number_header(h: &HeaderMap, name: &'static str, default: u32) -> Result<u32,
     }
 }
 
-pub async fn get_object_attributes(a: &Authorized, h: &HeaderMap) -> Result<Response, S3Error> {
+pub async fn get_object_attributes(
+    st: &crate::ApiState,
+    a: &Authorized,
+    h: &HeaderMap,
+) -> Result<Response, S3Error> {
     let wanted = requested(h)?;
     let max_parts = number_header(h, "x-amz-max-parts", 1000)?.min(1000);
     let marker = number_header(h, "x-amz-part-number-marker", 0)?;
     let Resolved { rec, version_id } = a.object()?;
+    // An SSE-C object's attributes need its key, as its body does.
+    let customer = crate::sse::customer_key(st, h)?;
+    st.objects
+        .prepare_read(&rec.data, customer.as_deref())
+        .await?;
 
     let mut w = XmlWriter::new();
     w.open_root("GetObjectAttributesResponse");

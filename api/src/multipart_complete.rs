@@ -46,7 +46,7 @@ pub async fn complete_upload(
     // An SSE-C upload is completed with its key, as each of its parts was written.
     let customer = crate::sse::customer_key(st, &headers)?;
     if let Ok(upload) = st.objects.upload(bucket, key, &upload_id).await {
-        st.objects.check_upload_key(&upload, customer)?;
+        st.objects.check_upload_key(&upload, customer.clone())?;
     }
     let body = read_small_body(caller, req, 4 << 20).await?;
     let parsed: xml::CompleteMultipartUpload =
@@ -78,11 +78,16 @@ pub async fn complete_upload(
         })
         .await
         .map_err(|e| S3Error::from(e).for_upload(&upload_id))?;
-    Ok(completed(bucket, key, &rec))
+    Ok(completed(bucket, key, &rec, customer.as_deref()))
 }
 
 /// The CompleteMultipartUploadResult for the object a completion made.
-fn completed(bucket: &BucketName, key: &ObjectKey, rec: &ObjectRecord) -> Response {
+fn completed(
+    bucket: &BucketName,
+    key: &ObjectKey,
+    rec: &ObjectRecord,
+    customer: Option<&cairn_objects::CustomerKey>,
+) -> Response {
     let mut w = XmlWriter::new();
     w.open_root("CompleteMultipartUploadResult");
     w.elem(
@@ -103,7 +108,7 @@ fn completed(bucket: &BucketName, key: &ObjectKey, rec: &ObjectRecord) -> Respon
     }
     w.close("CompleteMultipartUploadResult");
     let mut resp = xml_response(w.finish());
-    crate::sse::report(resp.headers_mut(), &rec.data, None);
+    crate::sse::report(resp.headers_mut(), &rec.data, customer);
     if let Some(v) = &rec.version_id {
         set(resp.headers_mut(), "x-amz-version-id", v);
     }

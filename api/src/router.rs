@@ -203,7 +203,7 @@ async fn route(
         )),
         Op::GetObject => object::get_object(st, a, &key()?, q, h, false).await,
         Op::HeadObject => object::get_object(st, a, &key()?, q, h, true).await,
-        Op::GetObjectAttributes => attributes::get_object_attributes(a, h).await,
+        Op::GetObjectAttributes => attributes::get_object_attributes(st, a, h).await,
         Op::PutObject => {
             let acl = access::new_object_acl(st, a, h).await?;
             object::put_object(st, a, &key()?, req, acl).await
