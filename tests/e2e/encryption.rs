@@ -359,6 +359,20 @@ async fn encrypted_objects_leave_no_plaintext_on_disk_and_read_back_exactly() {
         head.server_side_encryption(),
         Some(&ServerSideEncryption::Aes256)
     );
+    // Without --allow-insecure-sse-c, SSE-C over plain HTTP is refused (the key would cross
+    // the network in the clear).
+    let refused = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("ssec")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k.key)
+        .sse_customer_key_md5(&k.md5)
+        .body(ByteStream::from(small.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&refused).as_deref(), Some("InvalidRequest"));
     assert!(plain.terminate());
     let hits = files_with_marker(&plain.data);
     assert!(

@@ -158,6 +158,11 @@ macro_rules! open {
     };
 }
 
+// Bucket settings (quota, versioning, default encryption), using the macros above.
+#[path = "settings.rs"]
+mod settings;
+use settings::{clear_quota, set_encryption, set_quota, set_versioning};
+
 fn ms(t: Option<&aws_smithy_types::DateTime>) -> Option<i64> {
     t.and_then(|t| t.to_millis().ok())
 }
@@ -232,74 +237,6 @@ async fn list_buckets(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Respon
     json(StatusCode::OK, &buckets)
 }
 
-/// Sets a bucket's quota (root only: quotas bind every key writing there).
-async fn set_quota(
-    State(st): State<Arc<AdminState>>,
-    h: HeaderMap,
-    Path(b): Path<String>,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = super::require_root(&st, &h, "set bucket quotas") {
-        return *r;
-    }
-    let Ok(quota) = serde_json::from_slice::<cairn_metadata::usage::BucketQuota>(&body) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "A quota is a number of bytes and a number of objects (either may be empty).",
-        );
-    };
-    let quota = (quota != Default::default()).then_some(quota);
-    store_quota(&st, &b, quota).await
-}
-
-async fn clear_quota(
-    State(st): State<Arc<AdminState>>,
-    h: HeaderMap,
-    Path(b): Path<String>,
-) -> Response {
-    if let Err(r) = super::require_root(&st, &h, "set bucket quotas") {
-        return *r;
-    }
-    store_quota(&st, &b, None).await
-}
-
-async fn store_quota(
-    st: &AdminState,
-    b: &str,
-    quota: Option<cairn_metadata::usage::BucketQuota>,
-) -> Response {
-    let Ok(name) = cairn_types::BucketName::new(b.to_string()) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "InvalidBucketName",
-            "Not a bucket name.",
-        );
-    };
-    match st.objects.set_bucket_quota(&name, quota).await {
-        Ok(()) => match st.objects.bucket_quota(&name).await {
-            Ok((quota, usage)) => json(StatusCode::OK, &j!({ "quota": quota, "usage": usage })),
-            Err(e) => fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                &e.to_string(),
-            ),
-        },
-        Err(cairn_objects::ObjectsError::Metadata(cairn_metadata::MetadataError::NoSuchBucket)) => {
-            fail(
-                StatusCode::NOT_FOUND,
-                "NoSuchBucket",
-                "The bucket does not exist.",
-            )
-        }
-        Err(e) => fail(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            &e.to_string(),
-        ),
-    }
-}
-
 #[derive(Deserialize)]
 struct NewBucket {
     name: String,
@@ -326,90 +263,6 @@ async fn delete_bucket(
     let s3 = open!(st, h);
     s3!(s3.delete_bucket().bucket(&b).send().await);
     json(StatusCode::OK, &j!({ "deleted": b }))
-}
-
-#[derive(Deserialize)]
-struct Versioning {
-    enabled: bool,
-}
-
-async fn set_versioning(
-    State(st): State<Arc<AdminState>>,
-    h: HeaderMap,
-    Path(b): Path<String>,
-    body: Bytes,
-) -> Response {
-    let s3 = open!(st, h);
-    let Ok(req) = serde_json::from_slice::<Versioning>(&body) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Say enabled: true or false.",
-        );
-    };
-    let status = if req.enabled {
-        BucketVersioningStatus::Enabled
-    } else {
-        BucketVersioningStatus::Suspended
-    };
-    s3!(s3
-        .put_bucket_versioning()
-        .bucket(&b)
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await);
-    json(StatusCode::OK, &j!({ "versioning": req.enabled }))
-}
-
-/// Sets (`enabled`) or removes a bucket's default encryption (SSE-S3).
-async fn set_encryption(
-    State(st): State<Arc<AdminState>>,
-    h: HeaderMap,
-    Path(b): Path<String>,
-    body: Bytes,
-) -> Response {
-    use aws_sdk_s3::types::{
-        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-        ServerSideEncryptionRule,
-    };
-    let s3 = open!(st, h);
-    let Ok(req) = serde_json::from_slice::<Versioning>(&body) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Say enabled: true or false.",
-        );
-    };
-    if req.enabled {
-        let by_default = ServerSideEncryptionByDefault::builder()
-            .sse_algorithm(ServerSideEncryption::Aes256)
-            .build();
-        let conf = by_default.and_then(|d| {
-            ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(d)
-                        .build(),
-                )
-                .build()
-        });
-        let Ok(conf) = conf else {
-            return fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "could not build the encryption configuration",
-            );
-        };
-        s3!(s3
-            .put_bucket_encryption()
-            .bucket(&b)
-            .server_side_encryption_configuration(conf)
-            .send()
-            .await);
-    } else {
-        s3!(s3.delete_bucket_encryption().bucket(&b).send().await);
-    }
-    json(StatusCode::OK, &j!({ "encryption": req.enabled }))
 }
 
 #[derive(Deserialize)]
