@@ -338,6 +338,20 @@ impl ObjectService {
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
     {
+        self.write_body_inner(body, ec, true).await
+    }
+
+    /// [`Self::write_body_as`]; without `md5`, the body is not hashed (its MD5 is left
+    /// zero: a sealed body's ETag is its plaintext's, computed before sealing).
+    pub(crate) async fn write_body_inner<S, E>(
+        &self,
+        body: S,
+        ec: EcScheme,
+        md5: bool,
+    ) -> Result<WrittenBody, PutError<E>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+    {
         let codec = self.codec_for(ec).map_err(PutError::Store)?;
         let view = self.membership.view();
         let id = ObjectId::random();
@@ -381,9 +395,14 @@ impl ObjectService {
                     }
                     let data = std::mem::take(&mut buf).freeze();
                     // The stripe counts as in flight until it is both written and hashed.
-                    let hashed = hasher
-                        .get_or_insert_with(hasher::StripeHasher::start)
-                        .hash(data.clone());
+                    let hashed = match md5 {
+                        true => futures::FutureExt::boxed(
+                            hasher
+                                .get_or_insert_with(hasher::StripeHasher::start)
+                                .hash(data.clone()),
+                        ),
+                        false => futures::FutureExt::boxed(futures::future::ready(Ok(()))),
+                    };
                     let (this, view, codec) = (self.clone(), view.clone(), codec.clone());
                     let stripe = next_stripe;
                     next_stripe += 1;
@@ -414,6 +433,7 @@ impl ObjectService {
 
         let md5 = match (result, hasher) {
             (Err(e), _) => Err(e),
+            (Ok(()), None) if !md5 => Ok([0u8; 16]),
             (Ok(()), None) => Ok(Md5::digest(&buf).into()),
             (Ok(()), Some(h)) => h.finish().await.map_err(PutError::Store),
         };

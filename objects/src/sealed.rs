@@ -7,6 +7,7 @@
 //! metadata), what a [`Protection`] asks for, how an upload records the protection of its
 //! parts ([`UPLOAD_SSE_HEADER`]), and the checks of a customer key against a stored body.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -16,9 +17,9 @@ use cairn_metadata::{
 };
 use cairn_sse::{DataKey, Kek, Keyring, MasterKey, Opener, Sealer};
 use cairn_types::EcScheme;
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
-use md5::{Digest, Md5};
+use futures::{FutureExt, Stream, StreamExt};
 
 pub use cairn_sse::CustomerKey;
 
@@ -218,16 +219,18 @@ impl ObjectService {
             }
         };
         let chunk = cairn_sse::CHUNK;
-        let plain = Arc::new(Mutex::new((Md5::new(), 0u64)));
+        // The plaintext's MD5 (the ETag) on a thread of its own, as for plain bodies; the
+        // sealed bytes are not hashed again.
+        let plain = Arc::new(Mutex::new(PlainMd5::default()));
         let sealed = seal_stream(body, Sealer::new(&dk, chunk), plain.clone());
-        let mut w = self.write_body_as(sealed, ec).await?;
-        let (md5, size) = std::mem::take(&mut *plain.lock().unwrap_or_else(|e| e.into_inner()));
-        w.md5_hex = hex::encode(md5.finalize());
-        w.size = size;
+        let mut w = self.write_body_inner(sealed, ec, false).await?;
+        let done = std::mem::take(&mut *plain.lock().unwrap_or_else(|e| e.into_inner()));
+        w.size = done.size;
+        w.md5_hex = hex::encode(done.finish().await.map_err(PutError::Store)?);
         w.data = ObjectData::Encrypted(Box::new(EncryptedData {
             key,
             chunk_size: chunk,
-            plain_size: size,
+            plain_size: w.size,
             data: std::mem::replace(&mut w.data, ObjectData::Inline(Vec::new())),
         }));
         Ok(w)
@@ -317,42 +320,113 @@ impl ObjectService {
     }
 }
 
-/// `body` sealed chunk by chunk; `plain` accumulates the plaintext's MD5 and length.
+/// Plaintext handed to the MD5 thread and not yet hashed, at most (beyond it the stream
+/// waits, so memory stays bounded when hashing is slower than the network).
+const MD5_BACKLOG: u64 = 8 << 20;
+/// Bodies up to this size are hashed at the end, in place; larger ones on the MD5 thread.
+const MD5_IN_PLACE: u64 = 256 << 10;
+
+/// The MD5 and length of a body's plaintext as it streams: small bodies' bytes are kept and
+/// hashed at the end; beyond [`MD5_IN_PLACE`] they go to an MD5 thread of their own.
+#[derive(Default)]
+struct PlainMd5 {
+    early: Vec<Bytes>,
+    hasher: Option<crate::hasher::StripeHasher>,
+    size: u64,
+}
+
+impl PlainMd5 {
+    /// Takes the next bytes; returns the hashing to wait for when there is a thread.
+    fn take(&mut self, b: &Bytes) -> Option<BoxFuture<'static, Result<(), ObjectsError>>> {
+        self.size += b.len() as u64;
+        if self.hasher.is_none() && self.size <= MD5_IN_PLACE {
+            self.early.push(b.clone());
+            return None;
+        }
+        let h = self
+            .hasher
+            .get_or_insert_with(crate::hasher::StripeHasher::start);
+        for e in self.early.drain(..) {
+            drop(h.hash(e));
+        }
+        Some(h.hash(b.clone()).boxed())
+    }
+
+    async fn finish(self) -> Result<[u8; 16], ObjectsError> {
+        match self.hasher {
+            Some(h) => h.finish().await,
+            None => {
+                use md5::Digest;
+                let mut m = md5::Md5::new();
+                self.early.iter().for_each(|b| m.update(b));
+                Ok(m.finalize().into())
+            }
+        }
+    }
+}
+
+/// `body` sealed chunk by chunk; its plaintext goes to `plain` (MD5 and length).
 fn seal_stream<S, E>(
     body: S,
     sealer: Sealer,
-    plain: Arc<Mutex<(Md5, u64)>>,
+    plain: Arc<Mutex<PlainMd5>>,
 ) -> impl Stream<Item = Result<Bytes, E>> + Send
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
 {
-    let body = Box::pin(body);
-    stream::unfold(
-        (body, Some(sealer), plain),
-        |(mut body, mut sealer, plain)| async move {
-            loop {
-                let s = sealer.as_mut()?;
-                match body.next().await {
-                    Some(Ok(chunk)) => {
-                        {
-                            let mut p = plain.lock().unwrap_or_else(|e| e.into_inner());
-                            p.0.update(&chunk);
-                            p.1 += chunk.len() as u64;
-                        }
-                        let out = s.push(&chunk);
-                        if !out.is_empty() {
-                            return Some((Ok(out), (body, sealer, plain)));
-                        }
-                    }
-                    Some(Err(e)) => return Some((Err(e), (body, None, plain))),
-                    None => {
-                        let last = sealer.take()?.finish();
-                        return Some((Ok(last), (body, None, plain)));
-                    }
+    type Hashing = BoxFuture<'static, Result<(), ObjectsError>>;
+    struct State<B> {
+        body: B,
+        sealer: Option<Sealer>,
+        plain: Arc<Mutex<PlainMd5>>,
+        backlog: VecDeque<(Hashing, u64)>,
+        queued: u64,
+    }
+    let state = State {
+        body: Box::pin(body),
+        sealer: Some(sealer),
+        plain,
+        backlog: VecDeque::new(),
+        queued: 0,
+    };
+    stream::unfold(state, |mut st| async move {
+        loop {
+            st.sealer.as_ref()?;
+            let chunk = match st.body.next().await {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => {
+                    st.sealer = None;
+                    return Some((Err(e), st));
                 }
+                None => {
+                    let last = st.sealer.take()?.finish();
+                    return Some((Ok(last), st));
+                }
+            };
+            let n = chunk.len() as u64;
+            let hashing = st
+                .plain
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(&chunk);
+            if let Some(h) = hashing {
+                st.backlog.push_back((h, n));
+                st.queued += n;
             }
-        },
-    )
+            while st.queued > MD5_BACKLOG {
+                let Some((h, n)) = st.backlog.pop_front() else {
+                    break;
+                };
+                // A failed MD5 thread shows at the end, in `finish`.
+                let _ = h.await;
+                st.queued -= n;
+            }
+            let out = st.sealer.as_mut()?.push(&chunk);
+            if !out.is_empty() {
+                return Some((Ok(out), st));
+            }
+        }
+    })
 }
 
 /// The plaintext of the sealed chunks `inner` streams.
