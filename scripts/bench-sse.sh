@@ -17,30 +17,8 @@ if [ -z "${CAIRN:-}" ]; then
   cargo build --release --bin cairn
   CAIRN=${CARGO_TARGET_DIR:-target}/release/cairn
 fi
-PORT=$((20000 + RANDOM % 20000))
-export CAIRN_ROOT_ACCESS_KEY=BENCHROOTKEY00000001 CAIRN_ROOT_SECRET_KEY=bench-secret-key-00000000000000000000000
-SERVER=
-DATA=
-stop_server() {
-  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
-  if [ -n "$DATA" ]; then rm -rf "$DATA"; fi
-  SERVER=
-  DATA=
-}
-trap stop_server EXIT
-start_server() {
-  stop_server
-  DATA=$(mktemp -d)
-  "$CAIRN" server --data "$DATA" --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" \
-    --cluster-listen "127.0.0.1:$((PORT + 2))" --default-encryption "$1" >>"$OUT/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0
-    sleep 0.2
-  done
-  echo "the server did not start" >&2
-  return 1
-}
+# shellcheck source=scripts/bench-server.sh
+source scripts/bench-server.sh
 mib_per_s() {
   python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["target"]["median"]["mib_per_s"], 1))' "$1"
 }
@@ -48,7 +26,7 @@ for round in $(seq "$ROUNDS"); do
   for mode in none sse-s3; do
     for c in 1 4; do
       for op in put get; do
-        start_server "$mode"
+        start_server --default-encryption "$mode"
         label=${mode/sse-s3/sse}
         name="$op-$c-$label-$round"
         extra=()
