@@ -10,16 +10,16 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use cairn_metadata::master_keys::{self, StoredMasterKey};
 use cairn_metadata::{
     Command, EncryptedData, MetadataError, ObjectData, SealedKey, UPLOAD_SSE_HEADER,
 };
-use cairn_sse::{DataKey, Kek, Keyring, MasterKey, Opener, Sealer};
+use cairn_sse::{DataKey, Kek, Keyring, MasterKey, RunOpener, Sealer};
 use cairn_types::EcScheme;
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 
 pub use cairn_sse::CustomerKey;
 
@@ -314,9 +314,18 @@ impl ObjectService {
             Ok(k) => k,
             Err(err) => return stream::once(async move { Err(err) }).boxed(),
         };
-        let (opener, sealed) = Opener::new(&key, e.chunk_size, e.plain_size, range);
+        let (first, sealed) = cairn_sse::sealed_range(e.chunk_size, e.plain_size, &range);
+        let skip = range
+            .start
+            .saturating_sub(first * u64::from(e.chunk_size.max(1)));
         let inner = self.read_data_in(view, &e.data, sealed, customer);
-        open_stream(inner, opener)
+        open_stream(
+            inner,
+            RunOpener::new(&key, e.chunk_size, e.plain_size),
+            first,
+            skip,
+            range.end.saturating_sub(range.start),
+        )
     }
 }
 
@@ -429,30 +438,85 @@ where
     })
 }
 
-/// The plaintext of the sealed chunks `inner` streams.
+/// Sealed chunks opened per run of this many, a run on a blocking thread, two runs at once.
+const RUN_CHUNKS: usize = 16;
+const RUNS_AT_ONCE: usize = 2;
+
+/// The plaintext range (`skip` bytes into chunk `first`, `len` bytes long) of the sealed
+/// chunks `inner` streams: gathered into runs of whole chunks (in order), opened on
+/// blocking threads (a few runs at once), then trimmed to the range.
 fn open_stream(
     inner: BoxStream<'static, Result<Bytes, ObjectsError>>,
-    opener: Opener,
+    run: RunOpener,
+    first: u64,
+    skip: u64,
+    len: u64,
 ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
-    stream::unfold(
-        (inner, Some(opener)),
-        |(mut inner, mut opener)| async move {
+    let run_bytes = run.sealed_chunk() * RUN_CHUNKS;
+    let runs = stream::unfold(
+        (inner, BytesMut::new(), first, false),
+        move |(mut inner, mut pending, mut next, mut ended)| async move {
             loop {
-                let o = opener.as_mut()?;
-                match inner.next().await {
-                    Some(Ok(sealed)) => match o.push(&sealed) {
-                        Ok(out) if out.is_empty() => continue,
-                        Ok(out) => return Some((Ok(out), (inner, opener))),
-                        Err(e) => return Some((Err(e.into()), (inner, None))),
-                    },
-                    Some(Err(e)) => return Some((Err(e), (inner, None))),
-                    None => {
-                        return match opener.take()?.finish() {
-                            Ok(out) if out.is_empty() => None,
-                            Ok(out) => Some((Ok(out), (inner, None))),
-                            Err(e) => Some((Err(e.into()), (inner, None))),
-                        };
+                if pending.len() >= run_bytes {
+                    let r = pending.split_to(run_bytes);
+                    let at = next;
+                    next += RUN_CHUNKS as u64;
+                    return Some((Ok((at, r)), (inner, pending, next, ended)));
+                }
+                if ended {
+                    if pending.is_empty() {
+                        return None;
                     }
+                    let r = std::mem::take(&mut pending);
+                    return Some((Ok((next, r)), (inner, pending, next, ended)));
+                }
+                match inner.next().await {
+                    Some(Ok(b)) => pending.extend_from_slice(&b),
+                    Some(Err(e)) => return Some((Err(e), (inner, BytesMut::new(), next, true))),
+                    None => ended = true,
+                }
+            }
+        },
+    );
+    let opened = runs
+        .map(move |r| {
+            let run = run.clone();
+            async move {
+                let (at, sealed) = r?;
+                tokio::task::spawn_blocking(move || run.open_run(at, sealed))
+                    .await
+                    .map_err(|e| ObjectsError::Inconsistent(format!("decryption task: {e}")))?
+                    .map_err(ObjectsError::from)
+            }
+        })
+        .buffered(RUNS_AT_ONCE)
+        .map_ok(|chunks| stream::iter(chunks.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed();
+    // Trim to the range; a body that ends before the range does is an error.
+    stream::unfold(
+        (opened, skip, len, false),
+        |(mut opened, mut skip, mut left, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match opened.next().await {
+                    Some(Ok(b)) => {
+                        let s = (skip.min(b.len() as u64)) as usize;
+                        skip -= s as u64;
+                        let take = ((b.len() - s) as u64).min(left) as usize;
+                        left -= take as u64;
+                        if take > 0 {
+                            return Some((Ok(b.slice(s..s + take)), (opened, skip, left, false)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (opened, skip, left, true))),
+                    None if left > 0 => {
+                        let e = cairn_sse::SseError::Length("the sealed body ends early".into());
+                        return Some((Err(e.into()), (opened, skip, left, true)));
+                    }
+                    None => return None,
                 }
             }
         },
