@@ -22,6 +22,8 @@ source scripts/bench-server.sh
 mib_per_s() {
   python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["target"]["median"]["mib_per_s"], 1))' "$1"
 }
+# The loop runs in a subshell (piped to tee), which stops its own last server.
+{
 for round in $(seq "$ROUNDS"); do
   for mode in none sse-s3; do
     for c in 1 4; do
@@ -39,7 +41,9 @@ for round in $(seq "$ROUNDS"); do
       done
     done
   done
-done | tee "$OUT/rounds.txt"
+done
+stop_server
+} | tee "$OUT/rounds.txt"
 python3 - "$OUT" <<'PY'
 import json, os, statistics, sys
 out = sys.argv[1]
