@@ -17,6 +17,7 @@ pub fn cases() -> Vec<Case> {
         case!(system::datanode_registry_keeps_ids),
         case!(system::a_removed_datanode_leaves_the_registry_and_its_slot_takes_a_new_id),
         case!(system::storage_classes_are_set_replaced_and_removed),
+        case!(system::master_keys_are_added_in_order_and_data_keys_rewrapped),
         case!(system::scan_data_pages_every_reference),
         case!(system::relocate_moves_shards_where_still_referenced),
     ]
@@ -338,5 +339,86 @@ pub async fn relocate_moves_shards_where_still_referenced(s: &dyn MetadataStore)
         s.get_object(&b, &key("k")).await?.map(|o| o.data),
         Some(striped(7, &[1, 5]))
     );
+    Ok(())
+}
+
+pub async fn master_keys_are_added_in_order_and_data_keys_rewrapped(
+    s: &dyn MetadataStore,
+) -> CaseResult {
+    use crate::master_keys::{self, RewrapProgress, StoredMasterKey};
+    use crate::records::{EncryptedData, SealedKey};
+    let key = |id: u32| {
+        Command::AddMasterKey(StoredMasterKey {
+            id,
+            sealed: vec![id as u8; 60],
+        })
+    };
+    check!(
+        master_keys::stored(s).await?.is_empty(),
+        "a fresh store has master keys"
+    );
+    // Only the next id: not 2 first, not 1 twice.
+    check_err!(s.apply(key(2)).await, crate::MetadataError::Conflict(_));
+    s.apply(key(1)).await?;
+    check_err!(s.apply(key(1)).await, crate::MetadataError::Conflict(_));
+    s.apply(key(2)).await?;
+    let ids: Vec<u32> = master_keys::stored(s).await?.iter().map(|k| k.id).collect();
+    check_eq!(ids, [1, 2]);
+    // A sealed inline body under key 1 is listed by the data scan and re-wrapped in place.
+    let b = with_bucket(s).await?;
+    let old = SealedKey::Managed {
+        master: 1,
+        wrapped: vec![1; 60],
+    };
+    let new = SealedKey::Managed {
+        master: 2,
+        wrapped: vec![2; 60],
+    };
+    let sealed = |k: &SealedKey| {
+        ObjectData::Encrypted(Box::new(EncryptedData {
+            key: k.clone(),
+            chunk_size: 64,
+            plain_size: 3,
+            data: ObjectData::Inline(vec![0; 19]),
+        }))
+    };
+    put(s, &b, "k", object("e", sealed(&old))).await?;
+    let page = s.scan_data(None, 10).await?;
+    check_eq!(page.entries.len(), 1);
+    let at = page.entries[0].address.clone();
+    let out = s
+        .apply(Command::RewrapKeys {
+            at: at.clone(),
+            keys: vec![(old.clone(), new.clone())],
+        })
+        .await?;
+    check!(
+        matches!(out, CommandOutput::Relocated(1)),
+        "rewrap answered {out:?}"
+    );
+    let rec = s
+        .get_object(&b, &cairn_types::ObjectKey::new("k").expect("key"))
+        .await?
+        .expect("object");
+    check_eq!(rec.data, sealed(&new));
+    // A key that is no longer there is left alone.
+    let out = s
+        .apply(Command::RewrapKeys {
+            at,
+            keys: vec![(old, new)],
+        })
+        .await?;
+    check!(
+        matches!(out, CommandOutput::Relocated(0)),
+        "rewrap answered {out:?}"
+    );
+    let p = RewrapProgress {
+        target: 2,
+        passes: 1,
+        done: true,
+        ..Default::default()
+    };
+    s.apply(Command::SetRewrapProgress(Some(p.clone()))).await?;
+    check_eq!(master_keys::progress(s).await?, Some(p));
     Ok(())
 }
