@@ -76,6 +76,17 @@ struct Versioning {
     enabled: bool,
 }
 
+/// The `{"enabled": …}` body of a setting switched on or off, or the 400 to answer.
+fn switch(body: &[u8]) -> Result<Versioning, Box<Response>> {
+    serde_json::from_slice::<Versioning>(body).map_err(|_| {
+        Box::new(fail(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Say enabled: true or false.",
+        ))
+    })
+}
+
 pub(super) async fn set_versioning(
     State(st): State<Arc<AdminState>>,
     h: HeaderMap,
@@ -83,12 +94,9 @@ pub(super) async fn set_versioning(
     body: Bytes,
 ) -> Response {
     let s3 = open!(st, h);
-    let Ok(req) = serde_json::from_slice::<Versioning>(&body) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Say enabled: true or false.",
-        );
+    let req = match switch(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     let status = if req.enabled {
         BucketVersioningStatus::Enabled
@@ -116,12 +124,9 @@ pub(super) async fn set_encryption(
         ServerSideEncryptionRule,
     };
     let s3 = open!(st, h);
-    let Ok(req) = serde_json::from_slice::<Versioning>(&body) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Say enabled: true or false.",
-        );
+    let req = match switch(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     if req.enabled {
         let by_default = ServerSideEncryptionByDefault::builder()
