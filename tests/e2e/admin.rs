@@ -78,6 +78,9 @@ async fn admin_actions_need_the_cluster_secret() {
         b"PUT /admin/storage-classes/GLACIER HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"ec\":\"1+1\"}",
         b"DELETE /admin/storage-classes/REDUCED_REDUNDANCY HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"PUT /admin/buckets/b/storage-class HTTP/1.1\r\nHost: x\r\nContent-Length: 19\r\nConnection: close\r\n\r\n{\"class\":\"GLACIER\"}",
+        b"POST /admin/master-keys/rotate HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"POST /admin/master-keys/rotate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"GET /admin/master-keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         // An empty bearer token is refused, whatever the secret.
         b"GET /admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\nConnection: close\r\n\r\n",
     ] {
@@ -106,6 +109,14 @@ async fn admin_actions_need_the_cluster_secret() {
         out.trim(),
         "REDUCED_REDUNDANCY 4+1 (built-in), STANDARD 4+2",
         "no storage class was set"
+    );
+    let (ok, out) = server.cairn_admin(&["master-keys"]);
+    assert!(ok, "{out}");
+    let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        keys["keys"],
+        serde_json::json!([1]),
+        "no master key was added: {out}"
     );
 }
 
