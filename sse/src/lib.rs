@@ -16,7 +16,7 @@ pub mod chunks;
 pub mod customer;
 pub mod keys;
 
-pub use chunks::{sealed_len, sealed_range, Opener, RunOpener, Sealer, CHUNK, TAG};
+pub use chunks::{sealed_len, sealed_range, RunOpener, Sealer, CHUNK, TAG};
 pub use customer::CustomerKey;
 pub use keys::{DataKey, Kek, Keyring, MasterKey};
 
