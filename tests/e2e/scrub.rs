@@ -37,12 +37,15 @@ pub(crate) fn flags() -> Vec<&'static str> {
     ]
 }
 
-/// Shards a stored object of `size` bytes occupies (inline under 64 KiB).
+/// Shards an object of `size` bytes occupies. The server runs at its default, encryption at
+/// rest (SSE-S3), so what is stored is the sealed body, a tag longer per 64 KiB chunk: that is
+/// what goes inline (under 64 KiB) or is cut into stripes. A 12 MiB body takes four stripes.
 fn shards_of(size: usize) -> usize {
-    if size < 64 << 10 {
+    let stored = cairn_sse::sealed_len(size as u64, cairn_sse::CHUNK) as usize;
+    if stored < 64 << 10 {
         0
     } else {
-        size.div_ceil(STRIPE) * 6
+        stored.div_ceil(STRIPE) * 6
     }
 }
 
