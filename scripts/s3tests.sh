@@ -38,6 +38,10 @@ key create tenant --access-key S3TESTSTENANTKEY0001 --secret-key s3tests-tenant-
 id_of() { key list | awk -F'\t' -v k="$1" '$1 == k { print $2 }'; }
 MAIN_ID=$(id_of "$CAIRN_ROOT_ACCESS_KEY")
 ALT_ID=$(id_of S3TESTSALTKEY0000001)
+# The KMS keys the suite's config names (kms_keyid, kms_keyid2), made in the built-in KMS.
+for k in "${KMS_KEYID:-testkey-1}" "${KMS_KEYID2:-testkey-2}"; do
+  "$BIN" admin --admin "$ADMIN_ADDR" --data "$DATA" kms-key "$k" >/dev/null
+done
 
 ENDPOINT=$S3_ADDR OUT_DIR=$OUT_DIR \
 ACCESS_KEY=$CAIRN_ROOT_ACCESS_KEY SECRET_KEY=$CAIRN_ROOT_SECRET_KEY \

@@ -77,7 +77,7 @@ pub async fn dispatch(
             Ok(xml_response(w.finish()))
         }
         Op::GetBucketEncryption => match a.gate().encryption.as_deref() {
-            Some(alg) => Ok(xml_response(encryption_xml(alg))),
+            Some(stored) => Ok(xml_response(encryption_xml(stored))),
             None => none(
                 S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
                 "server side encryption configuration",
@@ -85,12 +85,12 @@ pub async fn dispatch(
         },
         Op::PutBucketEncryption => {
             let body = read_small_body(caller, req, MAX_CONFIG_BODY).await?;
-            let alg = parse_encryption(&body)?;
+            let stored = parse_encryption(&body)?;
             set(
                 st,
                 name,
                 BucketConfigKind::Encryption,
-                Some(alg.into_bytes()),
+                Some(stored.into_bytes()),
             )
             .await?;
             Ok(StatusCode::OK.into_response())
@@ -118,13 +118,18 @@ pub async fn dispatch(
     }
 }
 
-/// The `ServerSideEncryptionConfiguration` of a bucket whose default is `alg`.
-fn encryption_xml(alg: &str) -> String {
+/// The `ServerSideEncryptionConfiguration` of a bucket whose default is `stored` (as
+/// [`crate::sse::bucket_default`] reads it).
+fn encryption_xml(stored: &str) -> String {
+    let (alg, key) = crate::sse::bucket_default(stored);
     let mut w = XmlWriter::new();
     w.open_root("ServerSideEncryptionConfiguration");
     w.open("Rule");
     w.open("ApplyServerSideEncryptionByDefault");
     w.elem("SSEAlgorithm", alg);
+    if let Some(key) = key {
+        w.elem("KMSMasterKeyID", key);
+    }
     w.close("ApplyServerSideEncryptionByDefault");
     w.elem("BucketKeyEnabled", "false");
     w.close("Rule");
@@ -148,10 +153,13 @@ struct SseRule {
 struct SseDefault {
     #[serde(rename = "SSEAlgorithm")]
     algorithm: String,
+    #[serde(rename = "KMSMasterKeyID")]
+    kms_key: Option<String>,
 }
 
-/// The default algorithm a `ServerSideEncryptionConfiguration` sets: one rule, `AES256`
-/// (SSE-KMS is not supported).
+/// The default a `ServerSideEncryptionConfiguration` sets (one rule), as stored: `AES256`,
+/// `aws:kms`, or `aws:kms` and the KMS key after a space. The key need not exist yet: the
+/// writes that use it are refused until it does (as on AWS).
 fn parse_encryption(body: &[u8]) -> Result<String, S3Error> {
     let malformed = || {
         S3Error::new(
@@ -163,11 +171,28 @@ fn parse_encryption(body: &[u8]) -> Result<String, S3Error> {
     let [SseRule { apply: Some(d) }] = conf.rules.as_slice() else {
         return Err(malformed());
     };
-    match d.algorithm.trim() {
-        crate::sse::AES256 => Ok(crate::sse::AES256.to_string()),
-        a if a.starts_with("aws:kms") => Err(S3Error::new(
+    let key = d
+        .kms_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    match (d.algorithm.trim(), key) {
+        (crate::sse::AES256, None) => Ok(crate::sse::AES256.to_string()),
+        (crate::sse::AES256, Some(_)) => Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "a KMSMasterKeyID is only valid with SSEAlgorithm aws:kms",
+        )),
+        (crate::sse::AWS_KMS, None) => Ok(crate::sse::AWS_KMS.to_string()),
+        (crate::sse::AWS_KMS, Some(k)) if cairn_sse::KmsKey::valid_name(k) => {
+            Ok(format!("{} {k}", crate::sse::AWS_KMS))
+        }
+        (crate::sse::AWS_KMS, Some(_)) => Err(S3Error::new(
+            S3ErrorCode::KmsNotFound,
+            "Invalid KMSMasterKeyID: not a key name this cluster's KMS can have",
+        )),
+        (a, _) if a.starts_with(crate::sse::AWS_KMS) => Err(S3Error::new(
             S3ErrorCode::NotImplemented,
-            "SSE-KMS is not supported: use AES256",
+            "Dual-layer SSE-KMS (aws:kms:dsse) is not supported: use aws:kms or AES256",
         )),
         _ => Err(malformed()),
     }

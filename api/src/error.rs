@@ -89,6 +89,8 @@ pub enum S3ErrorCode {
     QuotaExceeded,
     /// A storage class that is not S3's or that this cluster gives no erasure coding.
     InvalidStorageClass,
+    /// SSE-KMS names a key the built-in KMS does not have (400, as S3 answers it).
+    KmsNotFound,
 }
 
 impl S3ErrorCode {
@@ -162,6 +164,7 @@ impl S3ErrorCode {
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
             QuotaExceeded => "QuotaExceeded",
             InvalidStorageClass => "InvalidStorageClass",
+            KmsNotFound => "KMS.NotFoundException",
         }
     }
 
@@ -204,6 +207,7 @@ impl S3ErrorCode {
             | InvalidBucketAclWithObjectOwnership
             | InvalidRetentionPeriod
             | InvalidStorageClass
+            | KmsNotFound
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -524,6 +528,10 @@ impl From<ObjectsError> for S3Error {
             ObjectsError::CustomerKeyMismatch => S3Error::new(
                 S3ErrorCode::AccessDenied,
                 "The provided customer encryption key does not match the key the object was stored with.",
+            ),
+            ObjectsError::KmsKeyNotFound(name) => S3Error::new(
+                S3ErrorCode::KmsNotFound,
+                format!("Invalid keyId {name}: no such key in this cluster's KMS (cairn admin kms-key create NAME makes one)"),
             ),
             ObjectsError::CustomerKeyNotApplicable => S3Error::new(
                 S3ErrorCode::InvalidRequest,

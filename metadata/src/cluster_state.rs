@@ -15,6 +15,7 @@
 //! | [`PUBLIC_ACCESS_BLOCK_KEY`] | [`PublicAccessBlock`] (cluster-wide) | [`Command::SetPublicAccessBlock`] |
 //! | [`crate::storage_class::PREFIX`]`<NAME>` | [`EcScheme`] | [`Command::SetStorageClass`] |
 //! | [`crate::master_keys::PREFIX`]`<id>` | [`crate::master_keys::StoredMasterKey`] | [`Command::AddMasterKey`] |
+//! | [`crate::master_keys::KMS_PREFIX`]`<name>` | [`crate::master_keys::StoredKmsKey`] | [`Command::AddKmsKey`] |
 //!
 //! Values use the encoding of every record ([`crate::records`]): a format byte, then
 //! postcard. Older builds wrote these values as text (JSON; the root key and versioning
@@ -74,9 +75,10 @@ const OWNED_KEYS: [&str; 12] = [
     "orphan-barrier",
 ];
 /// Prefixes in `sys` that only `apply` writes under.
-const OWNED_PREFIXES: [&str; 7] = [
+const OWNED_PREFIXES: [&str; 8] = [
     crate::registry::PREFIX,
     crate::master_keys::PREFIX,
+    crate::master_keys::KMS_PREFIX,
     crate::storage_class::PREFIX,
     "datanode-slot/",
     crate::registry::REMOVED_PREFIX,

@@ -281,6 +281,8 @@ pub enum Command {
     },
     /// Records (or clears) how far re-wrapping data keys under the newest master key got.
     SetRewrapProgress(Option<crate::master_keys::RewrapProgress>),
+    /// Adds a named key of the built-in KMS (sealed); a taken name is a conflict.
+    AddKmsKey(crate::master_keys::StoredKmsKey),
 }
 
 /// A precondition of [`Command::PutObject`] on the key's current object.
@@ -698,6 +700,10 @@ fn apply_command(
         }
         Command::SetRewrapProgress(p) => {
             crate::master_keys::set_progress(p.as_ref(), &mut writes);
+            CommandOutput::Done
+        }
+        Command::AddKmsKey(rec) => {
+            crate::master_keys::add_kms(view, rec, &mut writes)?;
             CommandOutput::Done
         }
         Command::RelocateShards { at, object, moves } => {

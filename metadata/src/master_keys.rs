@@ -8,10 +8,14 @@
 //! | --- | --- | --- |
 //! | [`PREFIX`]`<id, 10 digits>` | [`StoredMasterKey`] | [`Command::AddMasterKey`] |
 //! | [`REWRAP_KEY`] | [`RewrapProgress`] | [`Command::SetRewrapProgress`] |
+//! | [`KMS_PREFIX`]`<name>` | [`StoredKmsKey`] | [`Command::AddKmsKey`] |
 //!
 //! Rotation adds a key, then re-wraps every data key wrapped by an older one
 //! ([`Command::RewrapKeys`], record by record, in the scan order of [`crate::data_refs`]),
 //! saving its place in [`RewrapProgress`] so that a restarted node carries on.
+//!
+//! The named keys of the built-in KMS (SSE-KMS) are kept the same way, sealed by the
+//! key-encryption key, one per name; a name is never reused for another key.
 
 use serde::{Deserialize, Serialize};
 
@@ -112,5 +116,60 @@ pub(crate) fn add(
         )));
     }
     writes.push(put(Cf::Sys, key(id).into_bytes(), encode(rec)));
+    Ok(())
+}
+
+/// Prefix in `sys` of the sealed KMS keys.
+pub const KMS_PREFIX: &str = "sse-kms-key/";
+
+/// One KMS key as stored: its name, its sealed bytes and when it was made.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKmsKey {
+    pub name: String,
+    pub sealed: Vec<u8>,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for StoredKmsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredKmsKey({})", self.name)
+    }
+}
+
+impl Stored for StoredKmsKey {}
+
+/// Every stored KMS key, by name.
+pub async fn kms_stored(meta: &dyn MetadataStore) -> Result<Vec<StoredKmsKey>> {
+    let mut out: Vec<StoredKmsKey> = Vec::new();
+    for (k, v) in meta.scan_sys(KMS_PREFIX).await? {
+        if k.starts_with(KMS_PREFIX) {
+            out.push(decode_value(&v, "KMS key", |_| None)?);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `AddKmsKey`: stores a key under a name no key has yet; a taken name is
+/// [`MetadataError::Conflict`] (the key that holds it stays: data may be wrapped by it).
+pub(crate) fn add_kms(
+    view: &dyn StateView,
+    rec: &StoredKmsKey,
+    writes: &mut Vec<Write>,
+) -> Result<()> {
+    if rec.name.is_empty() || rec.name.len() > 256 {
+        return Err(MetadataError::InvalidArgument(format!(
+            "bad KMS key name {:?}",
+            rec.name
+        )));
+    }
+    let key = format!("{KMS_PREFIX}{}", rec.name);
+    if view.get(Cf::Sys, key.as_bytes())?.is_some() {
+        return Err(MetadataError::Conflict(format!(
+            "KMS key {:?} exists",
+            rec.name
+        )));
+    }
+    writes.push(put(Cf::Sys, key.into_bytes(), encode(rec)));
     Ok(())
 }

@@ -170,6 +170,8 @@ pub enum SealedKey {
         mac: Vec<u8>,
         wrapped: Vec<u8>,
     },
+    /// SSE-KMS: wrapped by the built-in KMS key named `key_id`.
+    Kms { key_id: String, wrapped: Vec<u8> },
 }
 
 impl std::fmt::Debug for SealedKey {
@@ -177,6 +179,7 @@ impl std::fmt::Debug for SealedKey {
         match self {
             SealedKey::Managed { master, .. } => write!(f, "Managed(master {master})"),
             SealedKey::Customer { .. } => f.write_str("Customer"),
+            SealedKey::Kms { key_id, .. } => write!(f, "Kms({key_id})"),
         }
     }
 }
@@ -190,6 +193,8 @@ pub enum Encryption {
     Managed,
     /// SSE-C.
     Customer,
+    /// SSE-KMS (`aws:kms`); [`ObjectData::kms_key_id`] names the key.
+    Kms,
 }
 
 /// One part of a completed multipart object.
@@ -251,6 +256,19 @@ impl ObjectData {
             ObjectData::Encrypted(e) => match e.key {
                 SealedKey::Managed { .. } => Encryption::Managed,
                 SealedKey::Customer { .. } => Encryption::Customer,
+                SealedKey::Kms { .. } => Encryption::Kms,
+            },
+        }
+    }
+
+    /// The KMS key an SSE-KMS body (or its first part) is wrapped by.
+    pub fn kms_key_id(&self) -> Option<&str> {
+        match self {
+            ObjectData::Inline(_) | ObjectData::Striped { .. } => None,
+            ObjectData::Parts(parts) => parts.first().and_then(|p| p.data.kms_key_id()),
+            ObjectData::Encrypted(e) => match &e.key {
+                SealedKey::Kms { key_id, .. } => Some(key_id),
+                _ => None,
             },
         }
     }

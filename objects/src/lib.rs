@@ -52,7 +52,7 @@ pub use in_flight::{InFlight, RepairHint, RepairHints};
 pub use membership::{Membership, MembershipView, NodeMap, NodeTopology, RingMetrics};
 pub use metrics::{ObjectMetrics, ShardTraffic};
 pub use reader::{ShardSource, StripeReader};
-pub use sealed::{CustomerKey, Protection};
+pub use sealed::{CustomerKey, Protection, DEFAULT_KMS_KEY};
 pub use service::*;
 
 /// Errors of the object data path.
@@ -106,6 +106,8 @@ pub enum ObjectsError {
     CustomerKeyMismatch,
     #[error("the object is not encrypted with a customer-provided key")]
     CustomerKeyNotApplicable,
+    #[error("KMS key {0:?} does not exist")]
+    KmsKeyNotFound(String),
 }
 
 impl ObjectsError {

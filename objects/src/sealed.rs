@@ -3,7 +3,7 @@
 //! only ciphertext and scrubbing and repair never need a key; its data key, wrapped, goes
 //! into the record as [`ObjectData::Encrypted`]. Reads open only the chunks a range touches.
 //!
-//! This module owns the node's [`Keyring`] of master keys (set by the server from
+//! This module owns the node's [`Keyring`] of master keys and KMS keys (loaded from
 //! metadata), what a [`Protection`] asks for, how an upload records the protection of its
 //! parts ([`UPLOAD_SSE_HEADER`]), and the checks of a customer key against a stored body.
 
@@ -11,11 +11,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::{Bytes, BytesMut};
-use cairn_metadata::master_keys::{self, StoredMasterKey};
+use cairn_metadata::master_keys::{self, StoredKmsKey, StoredMasterKey};
 use cairn_metadata::{
     Command, EncryptedData, MetadataError, ObjectData, SealedKey, UPLOAD_SSE_HEADER,
 };
-use cairn_sse::{DataKey, Kek, Keyring, MasterKey, RunOpener, Sealer};
+use cairn_sse::{DataKey, Kek, Keyring, KmsKey, MasterKey, RunOpener, Sealer};
 use cairn_types::EcScheme;
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
@@ -35,7 +35,13 @@ pub enum Protection {
     Managed,
     /// SSE-C: sealed under a data key wrapped by the client's key.
     Customer(Arc<CustomerKey>),
+    /// SSE-KMS: sealed under a data key wrapped by the built-in KMS key of this name.
+    Kms(String),
 }
+
+/// The KMS key `aws:kms` without a key id uses, made on first use (as AWS makes the
+/// `aws/s3` key of an account).
+pub const DEFAULT_KMS_KEY: &str = "aws/s3";
 
 impl Protection {
     /// What an upload stores under [`UPLOAD_SSE_HEADER`] so that its parts are protected
@@ -44,6 +50,7 @@ impl Protection {
         Ok(match self {
             Protection::Plain => None,
             Protection::Managed => Some("AES256".into()),
+            Protection::Kms(name) => Some(format!("K {name}")),
             Protection::Customer(k) => {
                 let (salt, mac) = k.fingerprint()?;
                 Some(format!("C {} {}", hex::encode(salt), hex::encode(mac)))
@@ -61,6 +68,7 @@ impl Protection {
         match (mark, customer) {
             (None, None) => Ok(Protection::Plain),
             (Some("AES256"), None) => Ok(Protection::Managed),
+            (Some(m), None) if m.starts_with("K ") => Ok(Protection::Kms(m[2..].to_string())),
             (Some(m), Some(k)) if m.starts_with("C ") => {
                 let mut it = m[2..].split(' ').map(hex::decode);
                 match (it.next(), it.next()) {
@@ -136,9 +144,20 @@ impl ObjectService {
         Ok(self.keyring().ids())
     }
 
-    /// Reads the master keys from metadata again (another node may have added one).
+    /// Reads the master and KMS keys from metadata again (another node may have added one).
     pub async fn reload_keyring(&self) -> Result<(), ObjectsError> {
         let kek = self.keyring.kek()?;
+        let mut kms = Vec::new();
+        for s in master_keys::kms_stored(&*self.meta).await? {
+            kms.push(KmsKey::open(&s.name, &s.sealed, &kek).map_err(|_| {
+                ObjectsError::Config(format!(
+                    "this node's key-encryption key does not open KMS key {:?}: every node \
+                     needs the same --master-key-file / CAIRN_MASTER_KEY (or none, and the \
+                     same cluster secret)",
+                    s.name
+                ))
+            })?);
+        }
         let mut keys = Vec::new();
         for s in master_keys::stored(&*self.meta).await? {
             keys.push(MasterKey::open(s.id, &s.sealed, &kek).map_err(|_| {
@@ -150,8 +169,62 @@ impl ObjectService {
                 ))
             })?);
         }
-        self.keyring.set(Keyring::new(keys));
+        self.keyring.set(Keyring::new(keys).with_kms(kms));
         Ok(())
+    }
+
+    /// Makes KMS key `name`; `false` when a key of that name exists already (it stays:
+    /// data may be wrapped by it).
+    pub async fn create_kms_key(&self, name: &str) -> Result<bool, ObjectsError> {
+        if !KmsKey::valid_name(name) {
+            return Err(ObjectsError::Config(format!(
+                "bad KMS key name {name:?}: 1 to {} letters, digits and / _ - . :",
+                KmsKey::MAX_NAME
+            )));
+        }
+        let kek = self.keyring.kek()?;
+        let rec = StoredKmsKey {
+            name: name.to_string(),
+            sealed: KmsKey::generate(name)?.seal(&kek)?,
+            created_ms: cairn_types::clock::now_ms(),
+        };
+        let made = match self.meta.apply(Command::AddKmsKey(rec)).await {
+            Ok(_) => true,
+            Err(MetadataError::Conflict(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        self.reload_keyring().await?;
+        Ok(made)
+    }
+
+    /// The KMS keys: name and when each was made (ms since the epoch).
+    pub async fn kms_keys(&self) -> Result<Vec<(String, i64)>, ObjectsError> {
+        Ok(master_keys::kms_stored(&*self.meta)
+            .await?
+            .into_iter()
+            .map(|k| (k.name, k.created_ms))
+            .collect())
+    }
+
+    /// Checks that what `prot` needs exists before any data is taken: the KMS key an
+    /// SSE-KMS write names (read again from metadata when this node lacks it; the default
+    /// key is made on first use).
+    pub async fn check_protection(&self, prot: &Protection) -> Result<(), ObjectsError> {
+        let Protection::Kms(name) = prot else {
+            return Ok(());
+        };
+        if self.keyring().has_kms(name) {
+            return Ok(());
+        }
+        self.reload_keyring().await?;
+        if self.keyring().has_kms(name) {
+            return Ok(());
+        }
+        if name == DEFAULT_KMS_KEY {
+            self.create_kms_key(name).await?;
+            return Ok(());
+        }
+        Err(ObjectsError::KmsKeyNotFound(name.clone()))
     }
 
     /// Adds a new master key, the next id, which becomes the one new data keys are wrapped
@@ -203,6 +276,7 @@ impl ObjectService {
             Protection::Plain => return self.write_body_as(body, ec).await,
             _ => DataKey::generate().map_err(|e| PutError::Store(e.into()))?,
         };
+        self.check_protection(prot).await?;
         let key = match prot {
             Protection::Plain => unreachable!("returned above"),
             Protection::Managed => {
@@ -217,6 +291,13 @@ impl ObjectService {
                 let wrapped = k.wrap(&dk).map_err(|e| PutError::Store(e.into()))?;
                 SealedKey::Customer { salt, mac, wrapped }
             }
+            Protection::Kms(name) => SealedKey::Kms {
+                key_id: name.clone(),
+                wrapped: self
+                    .keyring()
+                    .wrap_kms(name, &dk)
+                    .map_err(|e| PutError::Store(e.into()))?,
+            },
         };
         let chunk = cairn_sse::CHUNK;
         // The plaintext's MD5 (the ETag) on a thread of its own, as for plain bodies; the
@@ -256,7 +337,12 @@ impl ObjectService {
             (SealedKey::Managed { master, wrapped }, None) => {
                 Ok(self.keyring().unwrap(*master, wrapped)?)
             }
-            (SealedKey::Managed { .. }, Some(_)) => Err(ObjectsError::CustomerKeyNotApplicable),
+            (SealedKey::Kms { key_id, wrapped }, None) => {
+                Ok(self.keyring().unwrap_kms(key_id, wrapped)?)
+            }
+            (SealedKey::Managed { .. } | SealedKey::Kms { .. }, Some(_)) => {
+                Err(ObjectsError::CustomerKeyNotApplicable)
+            }
             (SealedKey::Customer { .. }, None) => Err(ObjectsError::CustomerKeyRequired),
             (SealedKey::Customer { salt, mac, wrapped }, Some(k)) => {
                 if !k.matches(salt, mac) {
@@ -285,15 +371,17 @@ impl ObjectService {
         }
     }
 
-    /// [`Self::check_key`], after reloading the master keys from metadata when the data
-    /// names one this node has not loaded yet (another node rotated).
+    /// [`Self::check_key`], after reloading the keys from metadata when the data names one
+    /// this node has not loaded yet (another node rotated, or made a KMS key).
     pub async fn prepare_read(
         &self,
         data: &ObjectData,
         customer: Option<&CustomerKey>,
     ) -> Result<(), ObjectsError> {
         match self.check_key(data, customer) {
-            Err(ObjectsError::Sse(cairn_sse::SseError::UnknownMasterKey(_))) => {
+            Err(ObjectsError::Sse(
+                cairn_sse::SseError::UnknownMasterKey(_) | cairn_sse::SseError::UnknownKmsKey(_),
+            )) => {
                 self.reload_keyring().await?;
                 self.check_key(data, customer)
             }
@@ -438,9 +526,71 @@ where
     })
 }
 
-/// Sealed chunks opened per run of this many, a run on a blocking thread, two runs at once.
+/// Sealed chunks opened per run of about this many, a run on a blocking thread, two runs
+/// at once.
 const RUN_CHUNKS: usize = 16;
 const RUNS_AT_ONCE: usize = 2;
+
+/// Gathers the sealed bytes of a read into runs of whole chunks without copying them: each
+/// piece the stripes hand over keeps its whole chunks (opened later where they lie); only a
+/// chunk that straddles two pieces is copied together (`carry`).
+struct RunGatherer {
+    sealed_chunk: usize,
+    run_bytes: usize,
+    carry: BytesMut,
+    pieces: Vec<Bytes>,
+    bytes: usize,
+    /// The index of the run's first chunk, and of the chunk after what is gathered.
+    first: u64,
+    next: u64,
+}
+
+impl RunGatherer {
+    fn push(&mut self, mut b: Bytes) {
+        if !self.carry.is_empty() {
+            let need = self.sealed_chunk - self.carry.len();
+            if b.len() < need {
+                self.carry.extend_from_slice(&b);
+                return;
+            }
+            self.carry.extend_from_slice(&b.split_to(need));
+            let whole = std::mem::take(&mut self.carry).freeze();
+            self.add(whole);
+        }
+        let whole = b.len() / self.sealed_chunk * self.sealed_chunk;
+        // The tail is copied out and dropped, so that what stays is not shared.
+        let tail = b.split_off(whole);
+        self.carry.extend_from_slice(&tail);
+        drop(tail);
+        if !b.is_empty() {
+            self.add(b);
+        }
+    }
+
+    fn add(&mut self, whole: Bytes) {
+        self.next += (whole.len() / self.sealed_chunk) as u64;
+        self.bytes += whole.len();
+        self.pieces.push(whole);
+    }
+
+    /// The run gathered when it is long enough (or, at the end, whatever is left, the
+    /// body's shorter last chunk included).
+    fn take(&mut self, end: bool) -> Option<(u64, Vec<Bytes>)> {
+        if end && !self.carry.is_empty() {
+            let last = std::mem::take(&mut self.carry).freeze();
+            self.bytes += last.len();
+            self.pieces.push(last);
+            self.next += 1;
+        }
+        if self.pieces.is_empty() || (!end && self.bytes < self.run_bytes) {
+            return None;
+        }
+        let at = self.first;
+        self.first = self.next;
+        self.bytes = 0;
+        Some((at, std::mem::take(&mut self.pieces)))
+    }
+}
 
 /// The plaintext range (`skip` bytes into chunk `first`, `len` bytes long) of the sealed
 /// chunks `inner` streams: gathered into runs of whole chunks (in order), opened on
@@ -452,27 +602,32 @@ fn open_stream(
     skip: u64,
     len: u64,
 ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
-    let run_bytes = run.sealed_chunk() * RUN_CHUNKS;
+    let gather = RunGatherer {
+        sealed_chunk: run.sealed_chunk(),
+        run_bytes: run.sealed_chunk() * RUN_CHUNKS,
+        carry: BytesMut::new(),
+        pieces: Vec::new(),
+        bytes: 0,
+        first,
+        next: first,
+    };
     let runs = stream::unfold(
-        (inner, BytesMut::new(), first, false),
-        move |(mut inner, mut pending, mut next, mut ended)| async move {
+        (inner, gather, false),
+        |(mut inner, mut gather, mut ended)| async move {
             loop {
-                if pending.len() >= run_bytes {
-                    let r = pending.split_to(run_bytes);
-                    let at = next;
-                    next += RUN_CHUNKS as u64;
-                    return Some((Ok((at, r)), (inner, pending, next, ended)));
+                if let Some(r) = gather.take(ended) {
+                    return Some((Ok(r), (inner, gather, ended)));
                 }
                 if ended {
-                    if pending.is_empty() {
-                        return None;
-                    }
-                    let r = std::mem::take(&mut pending);
-                    return Some((Ok((next, r)), (inner, pending, next, ended)));
+                    return None;
                 }
                 match inner.next().await {
-                    Some(Ok(b)) => pending.extend_from_slice(&b),
-                    Some(Err(e)) => return Some((Err(e), (inner, BytesMut::new(), next, true))),
+                    Some(Ok(b)) => gather.push(b),
+                    Some(Err(e)) => {
+                        gather.pieces.clear();
+                        gather.carry.clear();
+                        return Some((Err(e), (inner, gather, true)));
+                    }
                     None => ended = true,
                 }
             }
@@ -482,8 +637,8 @@ fn open_stream(
         .map(move |r| {
             let run = run.clone();
             async move {
-                let (at, sealed) = r?;
-                tokio::task::spawn_blocking(move || run.open_run(at, sealed))
+                let (at, pieces) = r?;
+                tokio::task::spawn_blocking(move || run.open_pieces(at, pieces))
                     .await
                     .map_err(|e| ObjectsError::Inconsistent(format!("decryption task: {e}")))?
                     .map_err(ObjectsError::from)

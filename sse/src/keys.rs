@@ -4,7 +4,9 @@
 //! - the cluster's [`MasterKey`]s (a [`Keyring`]: numbered, one active) wrap the data keys
 //!   kept in object records; rotating adds a master key and re-wraps data keys, never
 //!   touching object data;
-//! - the key-encryption key ([`Kek`]) seals the master keys where metadata stores them, so
+//! - named [`KmsKey`]s (SSE-KMS, the built-in key management service) wrap the data keys of
+//!   bodies written with `aws:kms`, each under the key the client (or the bucket) named;
+//! - the key-encryption key ([`Kek`]) seals master and KMS keys where metadata stores them, so
 //!   metadata (and a copy of its files) never holds a master key in the clear. It comes from
 //!   the operator (a file only its owner may read, or an environment variable) or, when none
 //!   is given, is derived from the cluster secret that every node of a cluster already holds.
@@ -128,18 +130,117 @@ impl MasterKey {
     }
 }
 
-/// The master keys a node holds, one of them active (the one new data keys are wrapped
-/// with; the highest id).
+/// One named key of the built-in key management service (SSE-KMS): a client names it in
+/// `x-amz-server-side-encryption-aws-kms-key-id` and the data keys of what it writes are
+/// wrapped by it. Unlike master keys, KMS keys are never rotated away: what one wrapped
+/// stays wrapped by it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KmsKey {
+    pub name: String,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for KmsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KmsKey({})", self.name)
+    }
+}
+
+impl KmsKey {
+    /// Longest key name accepted.
+    pub const MAX_NAME: usize = 256;
+
+    /// Whether `name` can name a KMS key: 1 to [`Self::MAX_NAME`] ASCII letters, digits and
+    /// `/ _ - . :` (what AWS key ids, aliases and ARNs use).
+    pub fn valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= Self::MAX_NAME
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-.:".contains(&b))
+    }
+
+    /// A new random key named `name`.
+    pub fn generate(name: &str) -> Result<KmsKey, SseError> {
+        let mut key = [0u8; 32];
+        random(&mut key)?;
+        Ok(KmsKey {
+            name: name.to_string(),
+            key,
+        })
+    }
+
+    fn aad(kind: &str, name: &str) -> Vec<u8> {
+        let mut a = format!("cairn {kind} ").into_bytes();
+        a.extend_from_slice(name.as_bytes());
+        a
+    }
+
+    /// The key sealed under `kek`, as metadata stores it.
+    pub fn seal(&self, kek: &Kek) -> Result<Vec<u8>, SseError> {
+        wrap(&kek.0, &Self::aad("kms key", &self.name), &self.key)
+    }
+
+    /// Opens a key [`Self::seal`] sealed; a wrong `kek` or name is [`SseError::WrongKey`].
+    pub fn open(name: &str, sealed: &[u8], kek: &Kek) -> Result<KmsKey, SseError> {
+        Ok(KmsKey {
+            name: name.to_string(),
+            key: unwrap(&kek.0, &Self::aad("kms key", name), sealed)?,
+        })
+    }
+}
+
+/// The keys a node holds: the master keys, one of them active (the one new SSE-S3 data
+/// keys are wrapped with; the highest id), and the named KMS keys.
 #[derive(Clone, Debug, Default)]
 pub struct Keyring {
     keys: BTreeMap<u32, MasterKey>,
+    kms: BTreeMap<String, KmsKey>,
 }
 
 impl Keyring {
     pub fn new(keys: impl IntoIterator<Item = MasterKey>) -> Keyring {
         Keyring {
             keys: keys.into_iter().map(|k| (k.id, k)).collect(),
+            kms: BTreeMap::new(),
         }
+    }
+
+    /// This keyring with the KMS keys `kms` too.
+    pub fn with_kms(mut self, kms: impl IntoIterator<Item = KmsKey>) -> Keyring {
+        self.kms = kms.into_iter().map(|k| (k.name.clone(), k)).collect();
+        self
+    }
+
+    /// The names of the KMS keys, sorted.
+    pub fn kms_names(&self) -> Vec<String> {
+        self.kms.keys().cloned().collect()
+    }
+
+    pub fn has_kms(&self, name: &str) -> bool {
+        self.kms.contains_key(name)
+    }
+
+    /// Wraps `dk` with KMS key `name`.
+    pub fn wrap_kms(&self, name: &str, dk: &DataKey) -> Result<Vec<u8>, SseError> {
+        let k = self
+            .kms
+            .get(name)
+            .ok_or_else(|| SseError::UnknownKmsKey(name.to_string()))?;
+        wrap(&k.key, &KmsKey::aad("data key under kms key", name), &dk.0)
+    }
+
+    /// Opens a data key wrapped by KMS key `name`.
+    pub fn unwrap_kms(&self, name: &str, wrapped: &[u8]) -> Result<DataKey, SseError> {
+        let k = self
+            .kms
+            .get(name)
+            .ok_or_else(|| SseError::UnknownKmsKey(name.to_string()))?;
+        Ok(DataKey(unwrap(
+            &k.key,
+            &KmsKey::aad("data key under kms key", name),
+            wrapped,
+        )?))
     }
 
     /// The id of the active master key (`None`: the keyring is empty).
@@ -254,6 +355,36 @@ mod tests {
         assert_eq!(ring.active(), Some(2));
         assert_eq!(ring.unwrap(1, &w).unwrap(), dk);
         assert_eq!(ring.wrap(&dk).unwrap().0, 2);
+    }
+
+    #[test]
+    fn kms_keys_wrap_data_keys_under_their_own_name_only() {
+        let kek = Kek::derive("secret");
+        let a = KmsKey::generate("testkey-1").unwrap();
+        let sealed = a.seal(&kek).unwrap();
+        assert_eq!(KmsKey::open("testkey-1", &sealed, &kek).unwrap(), a);
+        // Sealed as "testkey-1": not accepted under another name or another KEK.
+        assert!(KmsKey::open("testkey-2", &sealed, &kek).is_err());
+        assert!(KmsKey::open("testkey-1", &sealed, &Kek::derive("other")).is_err());
+        let ring = Keyring::new([MasterKey::generate(1).unwrap()])
+            .with_kms([a, KmsKey::generate("testkey-2").unwrap()]);
+        assert_eq!(ring.kms_names(), ["testkey-1", "testkey-2"]);
+        let dk = DataKey::generate().unwrap();
+        let w = ring.wrap_kms("testkey-1", &dk).unwrap();
+        assert_eq!(ring.unwrap_kms("testkey-1", &w).unwrap(), dk);
+        assert!(matches!(
+            ring.unwrap_kms("testkey-2", &w),
+            Err(SseError::WrongKey)
+        ));
+        assert!(matches!(
+            ring.wrap_kms("nope", &dk),
+            Err(SseError::UnknownKmsKey(n)) if n == "nope"
+        ));
+        assert!(KmsKey::valid_name("alias/aws/s3"));
+        assert!(KmsKey::valid_name("arn:aws:kms:us-east-1:1:key/x-1.2"));
+        assert!(!KmsKey::valid_name(""));
+        assert!(!KmsKey::valid_name("a b"));
+        assert!(!KmsKey::valid_name(&"k".repeat(257)));
     }
 
     #[test]

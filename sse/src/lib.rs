@@ -3,8 +3,9 @@
 //! - [`chunks`]: a body is sealed in fixed-size chunks with AES-256-GCM under its own random
 //!   [`DataKey`], so that a range read opens only the chunks it touches and every chunk is
 //!   authenticated (a changed byte, a reordered or a dropped chunk is an error, never data).
-//! - [`keys`]: the data keys, the cluster's master keys that wrap them (SSE-S3), and the
-//!   key-encryption key that seals the master keys where they are stored.
+//! - [`keys`]: the data keys, the cluster's master keys that wrap them (SSE-S3), the named
+//!   KMS keys that wrap them for SSE-KMS, and the key-encryption key that seals master and
+//!   KMS keys where they are stored.
 //! - [`customer`]: SSE-C, keys a client sends with each request: parsed and checked from
 //!   the request headers, never stored (only a salted HMAC that recognizes the key again).
 //!
@@ -18,7 +19,7 @@ pub mod keys;
 
 pub use chunks::{sealed_len, sealed_range, RunOpener, Sealer, CHUNK, TAG};
 pub use customer::CustomerKey;
-pub use keys::{DataKey, Kek, Keyring, MasterKey};
+pub use keys::{DataKey, Kek, Keyring, KmsKey, MasterKey};
 
 /// Errors of encryption and decryption.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,9 @@ pub enum SseError {
     /// The record names a master key this node's keyring lacks.
     #[error("master key {0} is not in this node's keyring")]
     UnknownMasterKey(u32),
+    /// The record names a KMS key this node's keyring lacks.
+    #[error("KMS key {0:?} does not exist")]
+    UnknownKmsKey(String),
     /// Request headers for SSE-C that are missing, malformed or inconsistent.
     #[error("{0}")]
     InvalidCustomerKey(String),

@@ -81,6 +81,9 @@ async fn admin_actions_need_the_cluster_secret() {
         b"POST /admin/master-keys/rotate HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         b"POST /admin/master-keys/rotate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         b"GET /admin/master-keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"POST /admin/kms-keys/stolen HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"POST /admin/kms-keys/stolen HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"GET /admin/kms-keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         // An empty bearer token is refused, whatever the secret.
         b"GET /admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\nConnection: close\r\n\r\n",
     ] {
@@ -118,6 +121,9 @@ async fn admin_actions_need_the_cluster_secret() {
         serde_json::json!([1]),
         "no master key was added: {out}"
     );
+    let (ok, out) = server.cairn_admin(&["kms-key"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "[]", "no KMS key was made");
 }
 
 /// The data directory, `meta/` and the datanodes' segment files used to be created with the

@@ -15,11 +15,11 @@ use md5::{Digest, Md5};
 
 use crate::common::*;
 
-const BUCKET: &str = "sealed";
+pub(crate) const BUCKET: &str = "sealed";
 const MARKER: &[u8] = b"CAIRN-PLAINTEXT-MARKER-7f3a9c";
 
 /// A body of `len` bytes that carries the marker every 4 KiB.
-fn marked(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn marked(len: usize, seed: u64) -> Vec<u8> {
     let mut b = random_bytes(len, seed);
     let mut at = 0;
     while at + MARKER.len() <= len {
@@ -30,7 +30,7 @@ fn marked(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Files under `dir` holding the marker.
-fn files_with_marker(dir: &Path) -> Vec<String> {
+pub(crate) fn files_with_marker(dir: &Path) -> Vec<String> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -61,7 +61,11 @@ fn ssec(byte: u8) -> Ssec {
     }
 }
 
-async fn get_range(s3: &aws_sdk_s3::Client, key: &str, range: Option<(u64, u64)>) -> Vec<u8> {
+pub(crate) async fn get_range(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    range: Option<(u64, u64)>,
+) -> Vec<u8> {
     let mut req = s3.get_object().bucket(BUCKET).key(key);
     if let Some((a, b)) = range {
         req = req.range(format!("bytes={a}-{b}"));

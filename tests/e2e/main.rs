@@ -23,6 +23,7 @@ mod degraded;
 mod docker;
 mod ec;
 mod encryption;
+mod encryption_kms;
 mod errors;
 mod hostile;
 mod hostile_bodies;

@@ -1,12 +1,14 @@
 //! Master keys of encryption at rest through the admin API: `GET /admin/master-keys` (the
 //! key ids, the active one, and how the last rotation got on) and `POST
 //! /admin/master-keys/rotate` (`cairn admin rotate-master-key`: adds a key and re-wraps
-//! every data key under it in the background). The keys and the re-wrap are
-//! `cairn_objects`'; this module starts them and reports.
+//! every data key under it in the background); the named keys of the built-in KMS:
+//! `GET /admin/kms-keys` (`cairn admin kms-keys`) and `POST /admin/kms-keys/{name}`
+//! (`cairn admin kms-key create NAME`). The keys and the re-wrap are `cairn_objects`'; this
+//! module starts them and reports.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +23,53 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
     Router::new()
         .route("/admin/master-keys", get(status))
         .route("/admin/master-keys/rotate", post(rotate))
+        .route("/admin/kms-keys", get(kms_keys))
+        .route("/admin/kms-keys/{name}", post(create_kms_key))
+}
+
+/// One KMS key as `GET /admin/kms-keys` lists it.
+#[derive(Debug, Serialize)]
+pub(crate) struct KmsKeyView {
+    pub name: String,
+    pub created_ms: i64,
+}
+
+async fn kms_keys(State(st): State<Arc<AdminState>>) -> Response {
+    match st.objects.kms_keys().await {
+        Ok(keys) => json(
+            StatusCode::OK,
+            &keys
+                .into_iter()
+                .map(|(name, created_ms)| KmsKeyView { name, created_ms })
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Makes a KMS key: 201 when made, 200 when one of that name exists (it is kept).
+async fn create_kms_key(State(st): State<Arc<AdminState>>, Path(name): Path<String>) -> Response {
+    if !cairn_sse::KmsKey::valid_name(&name) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "bad KMS key name {name:?}: 1 to {} letters, digits and / _ - . :\n",
+                cairn_sse::KmsKey::MAX_NAME
+            ),
+        )
+            .into_response();
+    }
+    match st.objects.create_kms_key(&name).await {
+        Ok(made) => json(
+            if made {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            &serde_json::json!({ "name": name, "created": made }),
+        ),
+        Err(e) => unavailable(e),
+    }
 }
 
 /// What `GET /admin/master-keys` answers.

@@ -121,6 +121,14 @@ pub enum AdminAction {
     },
     /// The master keys of encryption at rest and how the last rotation got on.
     MasterKeys,
+    /// The built-in KMS of SSE-KMS (`x-amz-server-side-encryption: aws:kms`): with a name,
+    /// makes that key (kept if it exists: data may be wrapped by it); without, lists the
+    /// keys. Writes naming a key that does not exist are refused (`KMS.NotFoundException`);
+    /// `aws:kms` without a key id uses `aws/s3`, made on first use.
+    KmsKey {
+        /// Letters, digits and / _ - . : (e.g. `testkey-1`, `alias/backups`).
+        name: Option<String>,
+    },
     /// Show or set the class of a bucket's writes that name none (S3 has no call for this).
     BucketStorageClass {
         bucket: String,
@@ -218,6 +226,15 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminAction::RotateMasterKey { no_wait } => return rotate_master_key(&args.conn, *no_wait),
         AdminAction::MasterKeys => ("GET", "/admin/master-keys".to_string()),
+        AdminAction::KmsKey { name: None } => ("GET", "/admin/kms-keys".to_string()),
+        // A name may hold `/`, which a path segment may not.
+        AdminAction::KmsKey { name: Some(name) } => (
+            "POST",
+            format!(
+                "/admin/kms-keys/{}",
+                name.replace('%', "%25").replace('/', "%2F")
+            ),
+        ),
         AdminAction::StorageClass { name, ec, remove } => match (name, ec) {
             (None, _) => {
                 let v = get_json(&args.conn, "/admin/storage-classes")?;

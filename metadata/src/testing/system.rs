@@ -17,7 +17,7 @@ pub fn cases() -> Vec<Case> {
         case!(system::datanode_registry_keeps_ids),
         case!(system::a_removed_datanode_leaves_the_registry_and_its_slot_takes_a_new_id),
         case!(system::storage_classes_are_set_replaced_and_removed),
-        case!(system::master_keys_are_added_in_order_and_data_keys_rewrapped),
+        case!(system::master_and_kms_keys_are_added_once_and_data_keys_rewrapped),
         case!(system::scan_data_pages_every_reference),
         case!(system::relocate_moves_shards_where_still_referenced),
     ]
@@ -342,7 +342,7 @@ pub async fn relocate_moves_shards_where_still_referenced(s: &dyn MetadataStore)
     Ok(())
 }
 
-pub async fn master_keys_are_added_in_order_and_data_keys_rewrapped(
+pub async fn master_and_kms_keys_are_added_once_and_data_keys_rewrapped(
     s: &dyn MetadataStore,
 ) -> CaseResult {
     use crate::master_keys::{self, RewrapProgress, StoredMasterKey};
@@ -420,5 +420,25 @@ pub async fn master_keys_are_added_in_order_and_data_keys_rewrapped(
     };
     s.apply(Command::SetRewrapProgress(Some(p.clone()))).await?;
     check_eq!(master_keys::progress(s).await?, Some(p));
+    // KMS keys: one per name, a taken name keeps its key, listed by name.
+    let kms = |name: &str, b: u8| {
+        Command::AddKmsKey(master_keys::StoredKmsKey {
+            name: name.into(),
+            sealed: vec![b; 60],
+            created_ms: 1,
+        })
+    };
+    s.apply(kms("testkey-2", 2)).await?;
+    s.apply(kms("testkey-1", 1)).await?;
+    check_err!(
+        s.apply(kms("testkey-1", 9)).await,
+        crate::MetadataError::Conflict(_)
+    );
+    let stored = master_keys::kms_stored(s).await?;
+    let names: Vec<(&str, u8)> = stored
+        .iter()
+        .map(|k| (k.name.as_str(), k.sealed[0]))
+        .collect();
+    check_eq!(names, [("testkey-1", 1), ("testkey-2", 2)]);
     Ok(())
 }

@@ -52,6 +52,8 @@ impl ObjectService {
     pub async fn create_upload(&self, u: NewUpload) -> Result<UploadRecord, ObjectsError> {
         // Its parts are written in its class's scheme: refuse a class without one now.
         self.class_scheme(Some(u.metadata.storage_class())).await?;
+        // And with its protection: an SSE-KMS key that does not exist is refused now.
+        self.check_protection(&u.protection).await?;
         let mut headers = u.metadata.headers;
         if let Some(mark) = u.protection.upload_mark()? {
             headers.insert(cairn_metadata::UPLOAD_SSE_HEADER.to_string(), mark);

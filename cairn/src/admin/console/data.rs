@@ -349,7 +349,7 @@ async fn object_details(
     // Where its shards are: the caller may read the object, so show its placement.
     let mut shards = std::collections::BTreeMap::<u32, u64>::new();
     let mut scheme = None;
-    let mut encryption = "none";
+    let mut encryption = "none".to_string();
     if let (Ok(bn), Ok(kn)) = (
         cairn_types::BucketName::new(b.clone()),
         cairn_types::ObjectKey::new(q.key.clone()),
@@ -359,9 +359,13 @@ async fn object_details(
                 *shards.entry(node.0).or_default() += 1;
             }
             encryption = match rec.data.encryption() {
-                cairn_metadata::Encryption::None => "none",
-                cairn_metadata::Encryption::Managed => "SSE-S3 (AES-256-GCM)",
-                cairn_metadata::Encryption::Customer => "SSE-C (AES-256-GCM, customer key)",
+                cairn_metadata::Encryption::None => "none".into(),
+                cairn_metadata::Encryption::Managed => "SSE-S3 (AES-256-GCM)".into(),
+                cairn_metadata::Encryption::Customer => "SSE-C (AES-256-GCM, customer key)".into(),
+                cairn_metadata::Encryption::Kms => format!(
+                    "SSE-KMS (AES-256-GCM, key {})",
+                    rec.data.kms_key_id().unwrap_or("?")
+                ),
             };
             let striped = match &rec.data {
                 cairn_metadata::ObjectData::Parts(parts) => parts
