@@ -2,8 +2,9 @@
 //! `cairn admin kms-key`, objects written with `aws:kms` (a named key, the default `aws/s3`,
 //! a bucket default naming a key), single-part, multipart and copied, reported on PUT, HEAD
 //! and GET with their key and read back exactly; a key that does not exist is refused before
-//! anything is stored; no file under the data directory holds the plaintext; after a restart
-//! every object still reads (the keys come back from metadata, sealed).
+//! anything is stored; `cairn status` lists the keys; no file under the data directory holds
+//! the plaintext; after a restart every object still reads (the keys come back from metadata,
+//! sealed).
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -276,6 +277,16 @@ async fn sse_kms_objects_use_their_named_key_and_leave_no_plaintext_on_disk() {
     assert_eq!(d.kms_master_key_id(), Some("testkey-1"));
     put_bytes(&s3, BUCKET, "defaulted", &small).await;
     assert_eq!(head_kms(&s3, "defaulted").await, kms("testkey-1"));
+
+    // `cairn status` lists the keys.
+    let (ok, status, err) = server.cairn("status", &[]);
+    assert!(ok, "{status}{err}");
+    assert!(
+        status.contains(
+            "encryption at rest: master keys 1 (active 1), KMS keys alias/backups, aws/s3, testkey-1"
+        ),
+        "{status}"
+    );
 
     // Nothing in the clear on disk; after a restart everything reads.
     assert!(server.terminate());

@@ -288,6 +288,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         v["erasure_coding"].as_str().unwrap_or("?")
     );
     println!("storage classes: {}", classes_line(&v["storage_classes"]));
+    println!("{}", encryption_line(&v["encryption"]));
     println!("{}", super::node::ring_line(&v["ring"]));
     println!(
         "{:<6} {:<6} {:<8} {:<22} {:>8} {:>10} {:>10} {:>6} {:>10}  last scrub",
@@ -506,6 +507,37 @@ pub(crate) fn classes_line(classes: &serde_json::Value) -> String {
     } else {
         list.join(", ")
     }
+}
+
+/// `encryption at rest: master keys 1, 2 (active 2; rotation done), KMS keys aws/s3, k1`.
+pub(crate) fn encryption_line(e: &serde_json::Value) -> String {
+    let list = |v: &serde_json::Value| -> String {
+        let items: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect();
+        if items.is_empty() {
+            "none".into()
+        } else {
+            items.join(", ")
+        }
+    };
+    let rotation = match &e["rotation"] {
+        serde_json::Value::Null => String::new(),
+        r if r["done"].as_bool() == Some(true) => "; last rotation done".into(),
+        r => format!(
+            "; rotation to key {} under way: {} data keys re-wrapped",
+            r["target"], r["rewrapped"]
+        ),
+    };
+    format!(
+        "encryption at rest: master keys {} (active {}{rotation}), KMS keys {}",
+        list(&e["master_keys"]),
+        e["active_master_key"],
+        list(&e["kms_keys"])
+    )
 }
 
 #[cfg(test)]
