@@ -2,7 +2,8 @@
 # on PORT (S3), PORT+1 (admin), PORT+2 (cluster), its log appended to $OUT/server.log.
 #   start_server [extra server flags...]   # stops the previous one first
 #   stop_server                            # also run at exit
-PORT=${PORT:-$((20000 + RANDOM % 20000))}
+# Below Linux's ephemeral range (32768 and up), which the bench's own client connections use.
+PORT=${PORT:-$((20000 + RANDOM % 12000))}
 export CAIRN_ROOT_ACCESS_KEY=BENCHROOTKEY00000001 CAIRN_ROOT_SECRET_KEY=bench-secret-key-00000000000000000000000
 SERVER=
 DATA=

@@ -380,7 +380,12 @@ impl Repairer<'_> {
     ) -> Result<(), String> {
         let store = self.store(node).ok_or("datanode unreachable")?;
         let len = bytes.len() as u64;
-        let info = store.put(sid, bytes).await.map_err(|e| e.to_string())?;
+        // `bytes` were checked against `crc` (metadata's) where they were fetched or
+        // rebuilt: the store takes the checksum as it is rather than computing it again.
+        let info = store
+            .put_with_crc(sid, bytes, crc)
+            .await
+            .map_err(|e| e.to_string())?;
         if info.crc32c != crc {
             return Err("the datanode stored another checksum".into());
         }

@@ -526,20 +526,13 @@ where
     })
 }
 
-/// Sealed chunks opened per run of about this many, a run on a blocking thread, two runs
-/// at once.
-const RUN_CHUNKS: usize = 16;
-const RUNS_AT_ONCE: usize = 2;
-
-/// Gathers the sealed bytes of a read into runs of whole chunks without copying them: each
-/// piece the stripes hand over keeps its whole chunks (opened later where they lie); only a
-/// chunk that straddles two pieces is copied together (`carry`).
+/// Gathers the sealed bytes of a read into pieces of whole chunks without copying them:
+/// each piece the stripes hand over keeps its whole chunks (opened later where they lie);
+/// only a chunk that straddles two pieces is copied together (`carry`).
 struct RunGatherer {
     sealed_chunk: usize,
-    run_bytes: usize,
     carry: BytesMut,
     pieces: Vec<Bytes>,
-    bytes: usize,
     /// The index of the run's first chunk, and of the chunk after what is gathered.
     first: u64,
     next: u64,
@@ -569,32 +562,31 @@ impl RunGatherer {
 
     fn add(&mut self, whole: Bytes) {
         self.next += (whole.len() / self.sealed_chunk) as u64;
-        self.bytes += whole.len();
         self.pieces.push(whole);
     }
 
-    /// The run gathered when it is long enough (or, at the end, whatever is left, the
-    /// body's shorter last chunk included).
+    /// The whole chunks gathered so far, with the index of the first (at the end, what is
+    /// left too: the body's shorter last chunk).
     fn take(&mut self, end: bool) -> Option<(u64, Vec<Bytes>)> {
         if end && !self.carry.is_empty() {
             let last = std::mem::take(&mut self.carry).freeze();
-            self.bytes += last.len();
             self.pieces.push(last);
             self.next += 1;
         }
-        if self.pieces.is_empty() || (!end && self.bytes < self.run_bytes) {
+        if self.pieces.is_empty() {
             return None;
         }
         let at = self.first;
         self.first = self.next;
-        self.bytes = 0;
         Some((at, std::mem::take(&mut self.pieces)))
     }
 }
 
 /// The plaintext range (`skip` bytes into chunk `first`, `len` bytes long) of the sealed
-/// chunks `inner` streams: gathered into runs of whole chunks (in order), opened on
-/// blocking threads (a few runs at once), then trimmed to the range.
+/// chunks `inner` streams: gathered into pieces of whole chunks (in order), opened as they
+/// come, then trimmed to the range. Opening runs on the request's task: AES-GCM opens a
+/// stripe's shard (1 MiB) in about a tenth of a millisecond here, less than handing it to a
+/// blocking thread and back costs (measured: 7-10% more GET throughput than doing so).
 fn open_stream(
     inner: BoxStream<'static, Result<Bytes, ObjectsError>>,
     run: RunOpener,
@@ -604,10 +596,8 @@ fn open_stream(
 ) -> BoxStream<'static, Result<Bytes, ObjectsError>> {
     let gather = RunGatherer {
         sealed_chunk: run.sealed_chunk(),
-        run_bytes: run.sealed_chunk() * RUN_CHUNKS,
         carry: BytesMut::new(),
         pieces: Vec::new(),
-        bytes: 0,
         first,
         next: first,
     };
@@ -635,17 +625,10 @@ fn open_stream(
     );
     let opened = runs
         .map(move |r| {
-            let run = run.clone();
-            async move {
-                let (at, pieces) = r?;
-                tokio::task::spawn_blocking(move || run.open_pieces(at, pieces))
-                    .await
-                    .map_err(|e| ObjectsError::Inconsistent(format!("decryption task: {e}")))?
-                    .map_err(ObjectsError::from)
-            }
+            let (at, pieces) = r?;
+            run.open_pieces(at, pieces).map_err(ObjectsError::from)
         })
-        .buffered(RUNS_AT_ONCE)
-        .map_ok(|chunks| stream::iter(chunks.into_iter().map(Ok)))
+        .map_ok(|plain| stream::iter(plain.into_iter().map(Ok)))
         .try_flatten()
         .boxed();
     // Trim to the range; a body that ends before the range does is an error.

@@ -154,58 +154,60 @@ impl RunOpener {
     }
 
     /// Opens `sealed`: whole chunks from chunk `first` on (the last may be the body's
-    /// shorter last chunk). Returns each chunk's plaintext.
-    pub fn open_run(&self, first: u64, sealed: BytesMut) -> Result<Vec<Bytes>, SseError> {
-        let mut out = Vec::with_capacity(sealed.len() / self.sealed_chunk() + 1);
-        self.open_into(first, sealed, &mut out)?;
-        Ok(out)
+    /// shorter last chunk). Returns the plaintext.
+    pub fn open_run(&self, first: u64, sealed: BytesMut) -> Result<Bytes, SseError> {
+        self.open_in_place(first, sealed).map(|(b, _)| b)
     }
 
     /// [`Self::open_run`] over `pieces`, each holding whole chunks (they follow one
     /// another from chunk `first` on): a piece nothing else shares is opened where it lies,
-    /// with no copy; a shared one is copied first.
+    /// with no copy; a shared one is copied first. Returns each piece's plaintext.
     pub fn open_pieces(&self, first: u64, pieces: Vec<Bytes>) -> Result<Vec<Bytes>, SseError> {
-        let chunks: usize = pieces
-            .iter()
-            .map(|p| p.len().div_ceil(self.sealed_chunk()))
-            .sum();
-        let mut out = Vec::with_capacity(chunks);
+        let mut out = Vec::with_capacity(pieces.len());
         let mut index = first;
         for p in pieces {
             let buf = p.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
-            index = self.open_into(index, buf, &mut out)?;
+            let (plain, next) = self.open_in_place(index, buf)?;
+            out.push(plain);
+            index = next;
         }
         Ok(out)
     }
 
-    /// Opens the whole chunks of `sealed` in place from chunk `index` on, into `out`;
-    /// returns the index after the last.
-    fn open_into(
+    /// Opens the whole chunks of `sealed` from chunk `index` on where they lie, moving each
+    /// chunk's plaintext down over the tags before it, so that the plaintext comes out as
+    /// one buffer (a client's body is then sent in a few large writes, not one per chunk).
+    /// Returns it and the index after the last chunk.
+    fn open_in_place(
         &self,
         mut index: u64,
         mut sealed: BytesMut,
-        out: &mut Vec<Bytes>,
-    ) -> Result<u64, SseError> {
-        while !sealed.is_empty() {
-            let n = self.sealed_chunk().min(sealed.len());
-            if n < TAG || (n < self.sealed_chunk() && index != self.last) {
+    ) -> Result<(Bytes, u64), SseError> {
+        let sc = self.sealed_chunk();
+        let (mut read, mut write) = (0, 0);
+        while read < sealed.len() {
+            let n = sc.min(sealed.len() - read);
+            if n < TAG || (n < sc && index != self.last) {
                 return Err(SseError::Length(format!("chunk {index} is cut short")));
             }
-            let mut c = sealed.split_to(n);
             let len = self
                 .key
                 .open_in_place(
                     nonce(index),
                     Aad::from([u8::from(index == self.last)]),
-                    &mut c,
+                    &mut sealed[read..read + n],
                 )
                 .map_err(|_| SseError::Corrupt(index))?
                 .len();
-            c.truncate(len);
-            out.push(c.freeze());
+            if write != read {
+                sealed.copy_within(read..read + len, write);
+            }
+            write += len;
+            read += n;
             index += 1;
         }
-        Ok(index)
+        sealed.truncate(write);
+        Ok((sealed.freeze(), index))
     }
 }
 
@@ -254,7 +256,7 @@ mod tests {
             .enumerate()
         {
             let opened = if r % 2 == 1 {
-                run.open_run(i, BytesMut::from(piece))?
+                vec![run.open_run(i, BytesMut::from(piece))?]
             } else {
                 let pieces: Vec<Bytes> = piece
                     .chunks(run.sealed_chunk())
@@ -287,6 +289,7 @@ mod tests {
         let at = sealed.as_ptr();
         let run = RunOpener::new(&key, 16, 40);
         let out = run.open_pieces(0, vec![sealed]).unwrap();
+        assert_eq!(out.len(), 1, "one buffer per piece");
         assert_eq!(out.concat(), plain);
         assert_eq!(out[0].as_ptr(), at, "opened in place, not copied");
     }
