@@ -691,20 +691,11 @@ fn apply_command(
             crate::storage_class::set(name, ec.as_ref(), &mut writes)?;
             CommandOutput::Done
         }
-        Command::AddMasterKey(rec) => {
-            crate::master_keys::add(view, rec, &mut writes)?;
-            CommandOutput::Done
+        Command::AddMasterKey(_) | Command::SetRewrapProgress(_) | Command::AddKmsKey(_) => {
+            crate::master_keys::apply(view, cmd, &mut writes)?
         }
         Command::RewrapKeys { at, keys } => {
             CommandOutput::Relocated(data_refs::rewrap(view, at, keys, &mut writes)?)
-        }
-        Command::SetRewrapProgress(p) => {
-            crate::master_keys::set_progress(p.as_ref(), &mut writes);
-            CommandOutput::Done
-        }
-        Command::AddKmsKey(rec) => {
-            crate::master_keys::add_kms(view, rec, &mut writes)?;
-            CommandOutput::Done
         }
         Command::RelocateShards { at, object, moves } => {
             CommandOutput::Relocated(data_refs::relocate(view, at, *object, moves, &mut writes)?)

@@ -60,8 +60,28 @@ pub async fn progress(meta: &dyn MetadataStore) -> Result<Option<RewrapProgress>
     }
 }
 
+/// The commands on the keys of encryption at rest: `AddMasterKey`, `SetRewrapProgress` and
+/// `AddKmsKey` (`RewrapKeys` changes object records: [`crate::data_refs`]).
+pub(crate) fn apply(
+    view: &dyn StateView,
+    cmd: &crate::Command,
+    writes: &mut Vec<Write>,
+) -> Result<crate::CommandOutput> {
+    match cmd {
+        crate::Command::AddMasterKey(rec) => add(view, rec, writes)?,
+        crate::Command::SetRewrapProgress(p) => set_progress(p.as_ref(), writes),
+        crate::Command::AddKmsKey(rec) => add_kms(view, rec, writes)?,
+        other => {
+            return Err(MetadataError::InvalidArgument(format!(
+                "{other:?} is not a key command"
+            )))
+        }
+    }
+    Ok(crate::CommandOutput::Done)
+}
+
 /// `SetRewrapProgress`.
-pub(crate) fn set_progress(p: Option<&RewrapProgress>, writes: &mut Vec<Write>) {
+fn set_progress(p: Option<&RewrapProgress>, writes: &mut Vec<Write>) {
     match p {
         Some(p) => writes.push(put(Cf::Sys, REWRAP_KEY.as_bytes().to_vec(), encode(p))),
         None => writes.push(crate::state::del(Cf::Sys, REWRAP_KEY.as_bytes().to_vec())),
@@ -102,11 +122,7 @@ pub async fn stored(meta: &dyn MetadataStore) -> Result<Vec<StoredMasterKey>> {
 /// `AddMasterKey`: stores key `id`, which must be the next one (1 for the first; ids are
 /// dense), so that two nodes adding a key at once cannot both succeed: the second gets
 /// [`MetadataError::Conflict`] and reads the keys again.
-pub(crate) fn add(
-    view: &dyn StateView,
-    rec: &StoredMasterKey,
-    writes: &mut Vec<Write>,
-) -> Result<()> {
+fn add(view: &dyn StateView, rec: &StoredMasterKey, writes: &mut Vec<Write>) -> Result<()> {
     let id = rec.id;
     let taken = view.get(Cf::Sys, key(id).as_bytes())?.is_some();
     let follows = id == 1 || (id > 1 && view.get(Cf::Sys, key(id - 1).as_bytes())?.is_some());
@@ -152,11 +168,7 @@ pub async fn kms_stored(meta: &dyn MetadataStore) -> Result<Vec<StoredKmsKey>> {
 
 /// `AddKmsKey`: stores a key under a name no key has yet; a taken name is
 /// [`MetadataError::Conflict`] (the key that holds it stays: data may be wrapped by it).
-pub(crate) fn add_kms(
-    view: &dyn StateView,
-    rec: &StoredKmsKey,
-    writes: &mut Vec<Write>,
-) -> Result<()> {
+fn add_kms(view: &dyn StateView, rec: &StoredKmsKey, writes: &mut Vec<Write>) -> Result<()> {
     if rec.name.is_empty() || rec.name.len() > 256 {
         return Err(MetadataError::InvalidArgument(format!(
             "bad KMS key name {:?}",

@@ -77,6 +77,22 @@ pub(crate) async fn get_range(
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
+/// Each inclusive byte range `(a, b)` of `key` reads back as those bytes of `body`.
+pub(crate) async fn assert_ranges(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    body: &[u8],
+    ranges: &[(u64, u64)],
+) {
+    for &(a, b) in ranges {
+        assert_eq!(
+            get_range(s3, key, Some((a, b))).await,
+            body[a as usize..=b as usize],
+            "{key} bytes={a}-{b}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn encrypted_objects_leave_no_plaintext_on_disk_and_read_back_exactly() {
     let mut server = Server::start_with(&["--allow-insecure-sse-c"]);
@@ -106,19 +122,19 @@ async fn encrypted_objects_leave_no_plaintext_on_disk_and_read_back_exactly() {
     assert_eq!(get_range(&s3, "small", None).await, small);
     assert_eq!(get_range(&s3, "large", None).await, large);
     // Ranges across chunk (64 KiB) and stripe (4 MiB) boundaries.
-    for (a, b) in [
-        (0u64, 0u64),
-        (65535, 65536),
-        (65530, 200_000),
-        ((4 << 20) - 7, (4 << 20) + 70_000),
-        ((9 << 20) - 100, (9 << 20) - 1),
-    ] {
-        assert_eq!(
-            get_range(&s3, "large", Some((a, b))).await,
-            large[a as usize..=b as usize],
-            "bytes={a}-{b}"
-        );
-    }
+    assert_ranges(
+        &s3,
+        "large",
+        &large,
+        &[
+            (0, 0),
+            (65535, 65536),
+            (65530, 200_000),
+            ((4 << 20) - 7, (4 << 20) + 70_000),
+            ((9 << 20) - 100, (9 << 20) - 1),
+        ],
+    )
+    .await;
 
     // Asked for explicitly; a GET that sends the SSE-S3 header is refused.
     let asked = marked(100_000, 3);
