@@ -531,7 +531,7 @@ impl From<ObjectsError> for S3Error {
             ),
             ObjectsError::KmsKeyNotFound(name) => S3Error::new(
                 S3ErrorCode::KmsNotFound,
-                format!("Invalid keyId {name}: no such key in this cluster's KMS (cairn admin kms-key create NAME makes one)"),
+                format!("Invalid keyId {name}: no such key in this cluster's KMS (cairn admin kms-key NAME makes one)"),
             ),
             ObjectsError::CustomerKeyNotApplicable => S3Error::new(
                 S3ErrorCode::InvalidRequest,

@@ -153,15 +153,10 @@ impl RunOpener {
         self.chunk + TAG
     }
 
-    /// Opens `sealed`: whole chunks from chunk `first` on (the last may be the body's
-    /// shorter last chunk). Returns the plaintext.
-    pub fn open_run(&self, first: u64, sealed: BytesMut) -> Result<Bytes, SseError> {
-        self.open_in_place(first, sealed).map(|(b, _)| b)
-    }
-
-    /// [`Self::open_run`] over `pieces`, each holding whole chunks (they follow one
-    /// another from chunk `first` on): a piece nothing else shares is opened where it lies,
-    /// with no copy; a shared one is copied first. Returns each piece's plaintext.
+    /// Opens `pieces` of sealed chunks, each holding whole chunks (they follow one another
+    /// from chunk `first` on; the last may be the body's shorter last chunk): a piece
+    /// nothing else shares is opened where it lies, with no copy; a shared one is copied
+    /// first. Returns each piece's plaintext.
     pub fn open_pieces(&self, first: u64, pieces: Vec<Bytes>) -> Result<Vec<Bytes>, SseError> {
         let mut out = Vec::with_capacity(pieces.len());
         let mut index = first;
@@ -256,7 +251,7 @@ mod tests {
             .enumerate()
         {
             let opened = if r % 2 == 1 {
-                vec![run.open_run(i, BytesMut::from(piece))?]
+                run.open_pieces(i, vec![Bytes::copy_from_slice(piece)])?
             } else {
                 let pieces: Vec<Bytes> = piece
                     .chunks(run.sealed_chunk())

@@ -147,33 +147,8 @@ struct ClusterStatus<'a> {
     lifecycle: cairn_lifecycle::worker::Progress,
     /// Every bucket with a quota, with its usage.
     quotas: Vec<super::quotas::QuotaView>,
-    /// The keys of encryption at rest: master keys, the last rotation, KMS keys.
-    encryption: EncryptionView,
-}
-
-#[derive(Serialize)]
-struct EncryptionView {
-    master_keys: Vec<u32>,
-    active_master_key: Option<u32>,
-    rotation: Option<super::master_keys::RotationView>,
-    kms_keys: Vec<String>,
-}
-
-async fn encryption_view(st: &AdminState) -> EncryptionView {
-    // Keys another node made since this one last read them count too.
-    if let Err(e) = st.objects.reload_keyring().await {
-        tracing::warn!(error = %e, "could not read the keys of encryption at rest");
-    }
-    let ring = st.objects.keyring();
-    let rotation = st.objects.rewrap_progress().await.ok().flatten();
-    EncryptionView {
-        master_keys: ring.ids(),
-        active_master_key: ring.active(),
-        rotation: rotation
-            .as_ref()
-            .map(super::master_keys::RotationView::from),
-        kms_keys: ring.kms_names(),
-    }
+    /// The keys of encryption at rest (absent when metadata could not be read).
+    encryption: Option<super::master_keys::KeysView>,
 }
 
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
@@ -250,7 +225,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Response {
                 .await
                 .unwrap_or_default(),
             quotas: super::quotas::with_quotas(&st).await.unwrap_or_default(),
-            encryption: encryption_view(&st).await,
+            encryption: super::master_keys::keys_view(&st.objects).await.ok(),
         },
     )
 }

@@ -2,8 +2,8 @@
 //! key ids, the active one, and how the last rotation got on) and `POST
 //! /admin/master-keys/rotate` (`cairn admin rotate-master-key`: adds a key and re-wraps
 //! every data key under it in the background); the named keys of the built-in KMS:
-//! `GET /admin/kms-keys` (`cairn admin kms-keys`) and `POST /admin/kms-keys/{name}`
-//! (`cairn admin kms-key create NAME`). The keys and the re-wrap are `cairn_objects`'; this
+//! `GET /admin/kms-keys` (`cairn admin kms-key`) and `POST /admin/kms-keys/{name}`
+//! (`cairn admin kms-key NAME`). `cairn status` shows the same [`KeysView`]. The keys and the re-wrap are `cairn_objects`'; this
 //! module starts them and reports.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use cairn_metadata::master_keys::RewrapProgress;
-use cairn_objects::ObjectService;
+use cairn_objects::{ObjectService, ObjectsError};
 use serde::Serialize;
 
 use super::{json, AdminState};
@@ -72,12 +72,27 @@ async fn create_kms_key(State(st): State<Arc<AdminState>>, Path(name): Path<Stri
     }
 }
 
-/// What `GET /admin/master-keys` answers.
+/// What `GET /admin/master-keys` answers (and `cairn status` shows): the master keys,
+/// the active one, the last rotation, and the KMS keys.
 #[derive(Debug, Serialize)]
 pub(crate) struct KeysView {
     pub keys: Vec<u32>,
     pub active: Option<u32>,
     pub rotation: Option<RotationView>,
+    pub kms_keys: Vec<String>,
+}
+
+/// The keys as metadata holds them now (another node may have added some).
+pub(crate) async fn keys_view(objects: &ObjectService) -> Result<KeysView, ObjectsError> {
+    objects.reload_keyring().await?;
+    let ring = objects.keyring();
+    let rotation = objects.rewrap_progress().await?;
+    Ok(KeysView {
+        keys: ring.ids(),
+        active: ring.active(),
+        rotation: rotation.as_ref().map(RotationView::from),
+        kms_keys: ring.kms_names(),
+    })
 }
 
 /// A rotation's progress.
@@ -107,19 +122,8 @@ fn unavailable(e: impl std::fmt::Display) -> Response {
 }
 
 async fn status(State(st): State<Arc<AdminState>>) -> Response {
-    if let Err(e) = st.objects.reload_keyring().await {
-        return unavailable(e);
-    }
-    let ring = st.objects.keyring();
-    match st.objects.rewrap_progress().await {
-        Ok(p) => json(
-            StatusCode::OK,
-            &KeysView {
-                keys: ring.ids(),
-                active: ring.active(),
-                rotation: p.as_ref().map(RotationView::from),
-            },
-        ),
+    match keys_view(&st.objects).await {
+        Ok(v) => json(StatusCode::OK, &v),
         Err(e) => unavailable(e),
     }
 }

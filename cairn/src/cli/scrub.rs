@@ -534,8 +534,8 @@ pub(crate) fn encryption_line(e: &serde_json::Value) -> String {
     };
     format!(
         "encryption at rest: master keys {} (active {}{rotation}), KMS keys {}",
-        list(&e["master_keys"]),
-        e["active_master_key"],
+        list(&e["keys"]),
+        e["active"],
         list(&e["kms_keys"])
     )
 }
