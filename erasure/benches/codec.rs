@@ -156,5 +156,59 @@ fn stripe_codec(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, rse, rss, stripe_codec);
+/// Rebuilding the one shard a lost datanode held (what repair does per stripe), 4+2 with
+/// 1 MiB shards, a data shard and a parity shard lost: as a combination of k shards
+/// ([`StripeCodec::reconstruct_shard`]) against what repair did before, in the same run:
+/// decoding the stripe, and re-encoding it when the lost shard is a parity shard. Throughput counts the rebuilt shard's bytes.
+fn rebuild_one(c: &mut Criterion) {
+    let (k, m) = (4usize, 2usize);
+    let codec = StripeCodec::new(EcScheme {
+        data: k as u8,
+        parity: m as u8,
+    })
+    .expect("valid scheme");
+    let len = k * SHARD;
+    let shards = codec.encode(&pseudo_random(len));
+    let mut g = c.benchmark_group("rebuild one lost shard 4+2 1MiB");
+    g.throughput(Throughput::BytesDecimal(SHARD as u64));
+    for lost in [1usize, 5] {
+        let slots = || -> Vec<Option<Bytes>> {
+            let mut v: Vec<Option<Bytes>> = shards
+                .iter()
+                .map(|s| Some(Bytes::from(s.to_vec())))
+                .collect();
+            v[lost] = None;
+            v
+        };
+        g.bench_function(format!("shard {lost}: combination of k"), |b| {
+            b.iter_batched(
+                slots,
+                |v| codec.reconstruct_shard(&v, lost).expect("rebuild"),
+                BatchSize::LargeInput,
+            )
+        });
+        let old = if lost < k {
+            "decode"
+        } else {
+            "decode + re-encode"
+        };
+        g.bench_function(format!("shard {lost}: {old}"), |b| {
+            b.iter_batched(
+                slots,
+                |mut v| {
+                    let data = codec.decode(&mut v, len).expect("decode");
+                    if lost < k {
+                        v[lost].clone().expect("decoded")
+                    } else {
+                        codec.encode_bytes(data)[lost].clone()
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, rse, rss, stripe_codec, rebuild_one);
 criterion_main!(benches);

@@ -213,8 +213,9 @@ impl StripeCodec {
     /// must be present; whatever `shards[index]` holds is ignored, so a shard that failed its
     /// checksum can be passed as it is. All other present shards must have one length.
     ///
-    /// This is the repair path: it copies its inputs (it only borrows them), and rebuilding a
-    /// parity shard computes all `m` parity shards.
+    /// This is the repair path: the shard comes out as a combination of `k` present shards
+    /// (data shards first), one pass over each into one new buffer; the stripe is neither
+    /// decoded nor re-encoded (see [`crate::combine`]).
     pub fn reconstruct_shard(
         &self,
         shards: &[Option<Bytes>],
@@ -231,37 +232,15 @@ impl StripeCodec {
         if len == 0 {
             return Ok(Bytes::new());
         }
-        let usable = |i: usize| if i == index { None } else { shards[i].as_ref() };
-
-        let mut data = vec![0u8; k * len];
-        let data_present: Vec<bool> = (0..k).map(|i| usable(i).is_some()).collect();
-        for (i, chunk) in data.chunks_mut(len).enumerate() {
-            if let Some(s) = usable(i) {
-                chunk.copy_from_slice(s);
-            }
-        }
-        let data_missing = data_present.iter().filter(|&&p| !p).count();
-        if data_missing > 0 {
-            let mut parity: Vec<(usize, BytesMut)> = (k..n)
-                .filter_map(|i| usable(i).map(|s| (i, BytesMut::from(&s[..]))))
-                .take(data_missing)
-                .collect();
-            self.reconstruct_data(&mut data, len, &data_present, &mut parity)?;
-        }
-        if index < k {
-            return Ok(Bytes::copy_from_slice(
-                &data[index * len..(index + 1) * len],
-            ));
-        }
-
-        let rs = self.backend()?;
-        let mut parity = vec![0u8; self.m * len];
-        let inputs: Vec<&[u8]> = data.chunks(len).collect();
-        let mut outputs: Vec<&mut [u8]> = parity.chunks_mut(len).collect();
-        rs.encode_sep(&inputs, &mut outputs)
-            .map_err(|e| ErasureError::Backend(format!("re-encoding parity: {e}")))?;
-        let at = (index - k) * len;
-        Ok(Bytes::copy_from_slice(&parity[at..at + len]))
+        let from: Vec<usize> = (0..n)
+            .filter(|&i| i != index && shards[i].is_some())
+            .take(k)
+            .collect();
+        let inputs: Vec<&[u8]> = from.iter().filter_map(|&i| shards[i].as_deref()).collect();
+        let coeffs = crate::combine::coefficients(self.backend()?, k, index, &from)?;
+        let mut out = vec![0u8; len];
+        crate::combine::combine(&coeffs, &inputs, &mut out);
+        Ok(Bytes::from(out))
     }
 
     /// Checks the slot count and that every present shard (but `skip`) is `len` bytes long,

@@ -56,6 +56,7 @@
 //! [`EcScheme`]: cairn_types::EcScheme
 
 mod codec;
+mod combine;
 
 pub use codec::{StripeCodec, MAX_SHARDS};
 

@@ -285,6 +285,12 @@ impl Healer {
             .flat_map(|(_, e)| e.shards)
             .collect();
         let pass = scrub::run(objects, &view, &opts, &gc, &tracker).await?;
+        tracing::info!(
+            id,
+            ms = started.elapsed().as_millis() as u64,
+            damage = pass.damage.len(),
+            "scrub pass compared"
+        );
         let mut report = ScrubReport {
             id,
             started_ms,

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn_datanode::ShardStore;
@@ -50,6 +51,17 @@ pub(crate) struct Tally {
     pub failed_shards: HashSet<ShardId>,
     /// Shards this repair relocated, and the datanode metadata names for each now.
     pub moved_to: HashMap<ShardId, NodeId>,
+    /// Time the stripes spent fetching shards, rebuilding, and writing, summed over the
+    /// stripes in flight (so it can exceed the wall time): where a repair's time goes.
+    pub spent: Spent,
+}
+
+/// Time summed over stripes, per step of a stripe's repair.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Spent {
+    pub fetch: Duration,
+    pub rebuild: Duration,
+    pub write: Duration,
 }
 
 impl Tally {
@@ -67,6 +79,9 @@ impl Tally {
         self.fixed.extend(o.fixed);
         self.failed_shards.extend(o.failed_shards);
         self.moved_to.extend(o.moved_to);
+        self.spent.fetch += o.spent.fetch;
+        self.spent.rebuild += o.spent.rebuild;
+        self.spent.write += o.spent.write;
     }
 
     fn fail(&mut self, d: Damage, why: &str) {
@@ -130,6 +145,7 @@ impl Repairer<'_> {
         };
         order.sort_by_key(|(_, ds)| std::cmp::Reverse(lost(ds)));
         tracker.phase("repair", (order.len() + strays.len()) as u64);
+        let (stripes, started) = (order.len(), Instant::now());
         let mut tally = Tally::default();
         let mut results = stream::iter(order)
             .map(|((id, s), damage)| async move {
@@ -155,6 +171,15 @@ impl Repairer<'_> {
             pacer.pace(written).await;
         }
         drop(results);
+        tracing::info!(
+            stripes,
+            ms = started.elapsed().as_millis() as u64,
+            fetch_ms = tally.spent.fetch.as_millis() as u64,
+            rebuild_ms = tally.spent.rebuild.as_millis() as u64,
+            write_ms = tally.spent.write.as_millis() as u64,
+            in_flight = PARALLEL_STRIPES,
+            "stripes repaired (step times summed over the stripes in flight)"
+        );
         for d in strays {
             if !tracker.checkpoint().await {
                 break;
@@ -225,7 +250,10 @@ impl Repairer<'_> {
             // lost shards rebuilt, on a blocking thread: decoding and checksumming a stripe
             // takes milliseconds of CPU that the async workers need for the datanodes' I/O.
             let lost: Vec<usize> = lost.iter().copied().collect();
+            let t = Instant::now();
             reader.fetch_for_rebuild(self, &lost, &misplaced).await;
+            out.spent.fetch += t.elapsed();
+            let t = Instant::now();
             let rebuilt = tokio::task::spawn_blocking(move || {
                 let r = reader.rebuild_shards(&lost);
                 (reader, r)
@@ -239,6 +267,7 @@ impl Repairer<'_> {
                 }
             };
             reader = back;
+            out.spent.rebuild += t.elapsed();
             if let Err(e) = r {
                 out.bytes_read += reader.bytes_read();
                 damage.iter().for_each(|d| out.fail(*d, &e.to_string()));
@@ -254,6 +283,7 @@ impl Repairer<'_> {
         let mut moves = Vec::new();
         let mut old_copies = Vec::new();
         let mut written = Vec::new();
+        let t = Instant::now();
         for d in damage {
             let i = d.shard.shard as usize;
             let Some(bytes) = reader.shard(i).cloned() else {
@@ -301,6 +331,7 @@ impl Repairer<'_> {
                 Err(why) => out.fail(*d, &why),
             }
         }
+        out.spent.write += t.elapsed();
         if !moves.is_empty() {
             let cmd = Command::RelocateShards {
                 at: body.addresses.clone(),

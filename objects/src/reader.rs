@@ -230,11 +230,11 @@ impl StripeReader {
         }
     }
 
-    /// Rebuilds the shards `lost` from the intact ones (at least k): lost data shards come
-    /// out of decoding, lost parity shards out of re-encoding the stripe. Fails unless every
-    /// rebuilt shard matches metadata (length and CRC32C), so a shard decoded from inputs
-    /// damaged in a way their checksums did not catch is never written back. Compute-bound:
-    /// callers on an async runtime run it on a blocking thread.
+    /// Rebuilds the shards `lost` from the intact ones (at least k), each as a combination
+    /// of k intact shards in a buffer of its own (the stripe is not decoded). Fails unless
+    /// every rebuilt shard matches metadata (length and CRC32C), so a shard rebuilt from
+    /// inputs damaged in a way their checksums did not catch is never written back.
+    /// Compute-bound: callers on an async runtime run it on a blocking thread.
     pub fn rebuild_shards(&mut self, lost: &[usize]) -> Result<(), ObjectsError> {
         let (k, available) = (self.ec.data as usize, self.available());
         if available < k {
@@ -243,35 +243,31 @@ impl StripeReader {
                 needed: k,
             });
         }
-        let mut shards: Vec<Option<Bytes>> = self
+        let intact: Vec<Option<Bytes>> = self
             .shards
             .iter()
             .enumerate()
             .map(|(i, s)| s.clone().flatten().filter(|_| !lost.contains(&i)))
             .collect();
         let codec = StripeCodec::new(self.ec)?;
-        let data = codec.decode(&mut shards, self.loc.len as usize)?;
-        if lost.iter().any(|&i| i >= k) {
-            let all = codec.encode_bytes(data);
-            for &i in lost.iter().filter(|&&i| i >= k) {
-                shards[i] = all.get(i).cloned();
-            }
-        }
+        let mut rebuilt = Vec::with_capacity(lost.len());
         for &i in lost {
-            let (Some(Some(shard)), Some(loc)) = (shards.get(i), self.loc.shards.get(i)) else {
+            let Some(loc) = self.loc.shards.get(i) else {
                 return Err(ObjectsError::Inconsistent(format!(
                     "shard {i} of stripe {} of {} was not rebuilt",
                     self.stripe, self.id
                 )));
             };
-            if shard.len() as u64 != loc.len || crc32c(shard) != loc.crc32c {
+            let shard = codec.reconstruct_shard(&intact, i)?;
+            if shard.len() as u64 != loc.len || crc32c(&shard) != loc.crc32c {
                 return Err(ObjectsError::Inconsistent(format!(
                     "rebuilt shard {i} does not match metadata (decoded from damaged shards?)"
                 )));
             }
+            rebuilt.push((i, shard));
         }
-        for &i in lost {
-            self.shards[i] = Some(shards[i].clone());
+        for (i, shard) in rebuilt {
+            self.shards[i] = Some(Some(shard));
         }
         Ok(())
     }
