@@ -1,9 +1,10 @@
 //! Repair of what a scrub pass found, and of stripes degraded reads reported.
 //!
 //! - Missing or corrupt shard: read the stripe's other shards with the data path's
-//!   [`StripeReader`] (checked against metadata), decode from any k, re-encode, check every
-//!   rebuilt shard against the checksum metadata holds, and write it back to its datanode; if that datanode is unreachable, to a datanode
-//!   of the stripe's ring placement (or the next on the ring) that holds none of the stripe's
+//!   [`StripeReader`] (k of them, checked against metadata), rebuild each lost shard as a
+//!   combination of those k, check every rebuilt shard against the checksum metadata holds,
+//!   and write it back to its datanode; if that datanode is unreachable, to a datanode of
+//!   the stripe's ring placement (or the next on the ring) that holds none of the stripe's
 //!   shards, and record the move in metadata.
 //! - Misplaced shard (outside its stripe's ring placement): copy it to a placement node the
 //!   stripe does not use, record the move in metadata, and only then delete the old copy. A
@@ -247,8 +248,9 @@ impl Repairer<'_> {
             reader.fetch(self, &misplaced).await;
         } else {
             // k intact shards (and the misplaced ones, moved as they are), then only the
-            // lost shards rebuilt, on a blocking thread: decoding and checksumming a stripe
-            // takes milliseconds of CPU that the async workers need for the datanodes' I/O.
+            // lost shards rebuilt, on a blocking thread: combining and checksumming a shard
+            // takes a fraction of a millisecond of CPU that the async workers need for the
+            // datanodes' I/O.
             let lost: Vec<usize> = lost.iter().copied().collect();
             let t = Instant::now();
             reader.fetch_for_rebuild(self, &lost, &misplaced).await;
