@@ -14,23 +14,29 @@ use reed_solomon_erasure::galois_8::{self, ReedSolomon};
 
 use crate::ErasureError;
 
-/// Row `t` of the encoding matrix of `rs` (`k` coefficients).
-fn encoding_row(rs: &ReedSolomon, k: usize, t: usize) -> Result<Vec<u8>, ErasureError> {
-    if t < k {
-        let mut row = vec![0u8; k];
-        row[t] = 1;
-        return Ok(row);
-    }
+/// The encoding matrix of `rs`: `k + m` rows of `k` coefficients (the identity, then the
+/// parity rows, read back with one encode per data shard: column `j` is the parity of the
+/// unit vector `e_j`).
+fn encoding_matrix(rs: &ReedSolomon, k: usize) -> Result<Vec<Vec<u8>>, ErasureError> {
     let m = rs.parity_shard_count();
-    let mut row = vec![0u8; k];
-    for (j, coeff) in row.iter_mut().enumerate() {
-        let inputs: Vec<[u8; 1]> = (0..k).map(|i| [u8::from(i == j)]).collect();
-        let mut parity = vec![[0u8; 1]; m];
-        rs.encode_sep(&inputs, &mut parity)
-            .map_err(|e| ErasureError::Backend(format!("reading the encoding matrix: {e}")))?;
-        *coeff = parity[t - k][0];
+    let mut rows: Vec<Vec<u8>> = (0..k + m)
+        .map(|r| (0..k).map(|j| u8::from(r == j)).collect())
+        .collect();
+    let columns = (0..k)
+        .map(|j| {
+            let inputs: Vec<[u8; 1]> = (0..k).map(|i| [u8::from(i == j)]).collect();
+            let mut parity = vec![[0u8; 1]; m];
+            rs.encode_sep(&inputs, &mut parity)
+                .map_err(|e| ErasureError::Backend(format!("reading the encoding matrix: {e}")))?;
+            Ok(parity)
+        })
+        .collect::<Result<Vec<_>, ErasureError>>()?;
+    for (p, row) in rows[k..].iter_mut().enumerate() {
+        for (coeff, column) in row.iter_mut().zip(&columns) {
+            *coeff = column[p][0];
+        }
     }
-    Ok(row)
+    Ok(rows)
 }
 
 /// Inverts the `k × k` matrix `a` (rows) over GF(2⁸) by Gauss–Jordan elimination.
@@ -72,12 +78,18 @@ pub(crate) fn coefficients(
     target: usize,
     from: &[usize],
 ) -> Result<Vec<u8>, ErasureError> {
-    let rows = from
-        .iter()
-        .map(|&i| encoding_row(rs, k, i))
-        .collect::<Result<Vec<_>, _>>()?;
-    let inv = invert(rows)?;
-    let want = encoding_row(rs, k, target)?;
+    let matrix = encoding_matrix(rs, k)?;
+    let row = |i: usize| {
+        matrix
+            .get(i)
+            .cloned()
+            .ok_or(ErasureError::ShardIndexOutOfRange {
+                index: i,
+                total: matrix.len(),
+            })
+    };
+    let inv = invert(from.iter().map(|&i| row(i)).collect::<Result<_, _>>()?)?;
+    let want = row(target)?;
     Ok((0..k)
         .map(|j| {
             (0..k).fold(0u8, |acc, i| {
@@ -111,10 +123,8 @@ mod tests {
     #[test]
     fn a_matrix_times_its_inverse_is_the_identity() {
         let rs = ReedSolomon::new(4, 2).unwrap();
-        let rows: Vec<Vec<u8>> = [1, 3, 4, 5]
-            .iter()
-            .map(|&i| encoding_row(&rs, 4, i).unwrap())
-            .collect();
+        let matrix = encoding_matrix(&rs, 4).unwrap();
+        let rows: Vec<Vec<u8>> = [1, 3, 4, 5].iter().map(|&i| matrix[i].clone()).collect();
         let inv = invert(rows.clone()).unwrap();
         for (i, row) in rows.iter().enumerate() {
             for j in 0..4 {
