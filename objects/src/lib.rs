@@ -198,6 +198,8 @@ pub struct ObjectService {
     hints: RepairHints,
     classes: Arc<classes::ClassTable>,
     keyring: Arc<sealed::KeyringCell>,
+    /// Buffers encrypted bodies are opened into, reused across reads.
+    plain_buffers: cairn_sse::PlainBuffers,
 }
 
 impl ObjectService {
@@ -238,6 +240,7 @@ impl ObjectService {
             hints: RepairHints::default(),
             classes: Arc::default(),
             keyring: Arc::default(),
+            plain_buffers: cairn_sse::PlainBuffers::default(),
         })
     }
 

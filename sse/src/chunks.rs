@@ -129,22 +129,98 @@ pub fn sealed_range(chunk: u32, plain: u64, range: &Range<u64>) -> (u64, Range<u
     (first, first * sealed_chunk..end)
 }
 
+/// Plaintext buffers [`RunOpener`] opens into, taken back for reuse once the last `Bytes`
+/// made of one is dropped (after the socket took it). Reuse is what makes opening one pass:
+/// the plaintext is written once, into memory that is already there, instead of being
+/// opened where the ciphertext lies and then moved down over the tags (a second pass), or
+/// written into fresh memory the allocator has to zero first. Buffers are
+/// [`PlainBuffers::SIZE`] bytes; at most [`PlainBuffers::KEEP`] wait for reuse. A buffer
+/// holds stale plaintext of earlier reads; only what an opening wrote is ever handed out.
+#[derive(Clone, Default)]
+pub struct PlainBuffers {
+    free: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl PlainBuffers {
+    /// Bytes of a pooled buffer.
+    pub const SIZE: usize = 1 << 20;
+    /// Buffers kept for reuse, at most.
+    pub const KEEP: usize = 32;
+    /// Plaintext below this many bytes gets a buffer of its own size (not from the pool).
+    const SMALL: usize = 128 << 10;
+
+    /// A buffer of at least `len` bytes.
+    fn take(&self, len: usize) -> Vec<u8> {
+        if (Self::SMALL..=Self::SIZE).contains(&len) {
+            if let Some(b) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                return b;
+            }
+            return vec![0; Self::SIZE];
+        }
+        vec![0; len]
+    }
+
+    /// `len` bytes of `buf` as `Bytes`; `buf` comes back to the pool when they are dropped.
+    fn hand_out(&self, buf: Vec<u8>, len: usize) -> Bytes {
+        if buf.len() != Self::SIZE {
+            let mut buf = buf;
+            buf.truncate(len);
+            return Bytes::from(buf);
+        }
+        Bytes::from_owner(Lent {
+            buf,
+            len,
+            home: self.clone(),
+        })
+    }
+
+    /// Buffers waiting for reuse.
+    pub fn idle(&self) -> usize {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A pooled buffer lent out as `Bytes`.
+struct Lent {
+    buf: Vec<u8>,
+    len: usize,
+    home: PlainBuffers,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let mut free = self.home.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < PlainBuffers::KEEP {
+            free.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
 /// Opens runs of whole sealed chunks, each run on its own (so that runs can be opened on
-/// several threads at once), in place: no copy beyond the one that gathered the run.
+/// several threads at once), into [`PlainBuffers`]: one pass over the ciphertext, wherever
+/// it lies (shared or not), writing the plaintext once.
 #[derive(Clone)]
 pub struct RunOpener {
     key: std::sync::Arc<LessSafeKey>,
     chunk: usize,
     last: u64,
+    buffers: PlainBuffers,
 }
 
 impl RunOpener {
-    /// For a body of `plain` bytes sealed in `chunk`-byte chunks.
-    pub fn new(key: &DataKey, chunk: u32, plain: u64) -> RunOpener {
+    /// For a body of `plain` bytes sealed in `chunk`-byte chunks, opening into `buffers`.
+    pub fn new(key: &DataKey, chunk: u32, plain: u64, buffers: PlainBuffers) -> RunOpener {
         RunOpener {
             key: std::sync::Arc::new(aead_key(key)),
             chunk: chunk.max(1) as usize,
             last: chunk_count(plain, chunk) - 1,
+            buffers,
         }
     }
 
@@ -154,55 +230,49 @@ impl RunOpener {
     }
 
     /// Opens `pieces` of sealed chunks, each holding whole chunks (they follow one another
-    /// from chunk `first` on; the last may be the body's shorter last chunk): a piece
-    /// nothing else shares is opened where it lies, with no copy; a shared one is copied
-    /// first. Returns each piece's plaintext.
+    /// from chunk `first` on; the last may be the body's shorter last chunk). Returns the
+    /// plaintext in buffers of up to [`PlainBuffers::SIZE`] bytes (or one chunk, when
+    /// chunks are larger), so that a client's body is sent in a few large writes.
     pub fn open_pieces(&self, first: u64, pieces: Vec<Bytes>) -> Result<Vec<Bytes>, SseError> {
-        let mut out = Vec::with_capacity(pieces.len());
+        let sc = self.sealed_chunk();
+        // Chunks per output buffer.
+        let per_buf = (PlainBuffers::SIZE / self.chunk).max(1);
+        let mut out = Vec::new();
         let mut index = first;
-        for p in pieces {
-            let buf = p.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
-            let (plain, next) = self.open_in_place(index, buf)?;
-            out.push(plain);
-            index = next;
+        for sealed in pieces {
+            let (whole, rest) = (sealed.len() / sc, sealed.len() % sc);
+            if rest != 0 && (rest < TAG || index + whole as u64 != self.last) {
+                let at = index + whole as u64;
+                return Err(SseError::Length(format!("chunk {at} is cut short")));
+            }
+            let mut chunks = whole + usize::from(rest != 0);
+            let mut read = 0;
+            while chunks > 0 {
+                let here = per_buf.min(chunks);
+                let end = (read + here * sc).min(sealed.len());
+                let mut buf = self.buffers.take(end - read - here * TAG);
+                let mut write = 0;
+                for _ in 0..here {
+                    let n = sc.min(sealed.len() - read);
+                    let (text, tag) = sealed[read..read + n].split_at(n - TAG);
+                    self.key
+                        .open_separate_gather(
+                            nonce(index),
+                            Aad::from([u8::from(index == self.last)]),
+                            text,
+                            tag,
+                            &mut buf[write..write + text.len()],
+                        )
+                        .map_err(|_| SseError::Corrupt(index))?;
+                    write += text.len();
+                    read += n;
+                    index += 1;
+                }
+                out.push(self.buffers.hand_out(buf, write));
+                chunks -= here;
+            }
         }
         Ok(out)
-    }
-
-    /// Opens the whole chunks of `sealed` from chunk `index` on where they lie, moving each
-    /// chunk's plaintext down over the tags before it, so that the plaintext comes out as
-    /// one buffer (a client's body is then sent in a few large writes, not one per chunk).
-    /// Returns it and the index after the last chunk.
-    fn open_in_place(
-        &self,
-        mut index: u64,
-        mut sealed: BytesMut,
-    ) -> Result<(Bytes, u64), SseError> {
-        let sc = self.sealed_chunk();
-        let (mut read, mut write) = (0, 0);
-        while read < sealed.len() {
-            let n = sc.min(sealed.len() - read);
-            if n < TAG || (n < sc && index != self.last) {
-                return Err(SseError::Length(format!("chunk {index} is cut short")));
-            }
-            let len = self
-                .key
-                .open_in_place(
-                    nonce(index),
-                    Aad::from([u8::from(index == self.last)]),
-                    &mut sealed[read..read + n],
-                )
-                .map_err(|_| SseError::Corrupt(index))?
-                .len();
-            if write != read {
-                sealed.copy_within(read..read + len, write);
-            }
-            write += len;
-            read += n;
-            index += 1;
-        }
-        sealed.truncate(write);
-        Ok((sealed.freeze(), index))
     }
 }
 
@@ -238,7 +308,7 @@ mod tests {
         if range.is_empty() {
             return Ok(Vec::new());
         }
-        let run = RunOpener::new(key, chunk, plain);
+        let run = RunOpener::new(key, chunk, plain, PlainBuffers::default());
         let (first, want) = sealed_range(chunk, plain, &range);
         let want = want.start as usize..(want.end as usize).min(sealed.len());
         let mut out = Vec::new();
@@ -277,16 +347,51 @@ mod tests {
     }
 
     #[test]
-    fn a_piece_nothing_shares_is_opened_where_it_lies() {
+    fn plaintext_buffers_are_reused_once_dropped_and_the_ciphertext_is_left_alone() {
         let key = DataKey::generate().unwrap();
-        let plain = body(40);
-        let sealed = Bytes::from(seal_all(&key, 16, &plain, &[40]));
-        let at = sealed.as_ptr();
-        let run = RunOpener::new(&key, 16, 40);
-        let out = run.open_pieces(0, vec![sealed]).unwrap();
-        assert_eq!(out.len(), 1, "one buffer per piece");
+        let n = 3 * PlainBuffers::SIZE / 2;
+        let plain = body(n);
+        let sealed = Bytes::from(seal_all(&key, CHUNK, &plain, &[n]));
+        let pool = PlainBuffers::default();
+        let run = RunOpener::new(&key, CHUNK, n as u64, pool.clone());
+        let out = run.open_pieces(0, vec![sealed.clone()]).unwrap();
+        assert_eq!(out.len(), 2, "one buffer per SIZE bytes of plaintext");
+        assert_eq!(out[0].len(), PlainBuffers::SIZE);
         assert_eq!(out.concat(), plain);
-        assert_eq!(out[0].as_ptr(), at, "opened in place, not copied");
+        assert_eq!(
+            sealed,
+            seal_all(&key, CHUNK, &plain, &[n]),
+            "opened out of place"
+        );
+        let first = out[0].as_ptr();
+        assert_eq!(pool.idle(), 0);
+        drop(out);
+        assert_eq!(pool.idle(), 2, "both buffers came back");
+        let again = run.open_pieces(0, vec![sealed]).unwrap();
+        assert_eq!(pool.idle(), 0);
+        assert!(
+            again.iter().any(|b| b.as_ptr() == first),
+            "a buffer was reused"
+        );
+        assert_eq!(
+            again.concat(),
+            plain,
+            "no stale bytes from the earlier opening"
+        );
+    }
+
+    #[test]
+    fn the_pool_keeps_at_most_keep_buffers() {
+        let key = DataKey::generate().unwrap();
+        let n = PlainBuffers::SIZE * (PlainBuffers::KEEP + 3);
+        let plain = body(n);
+        let sealed = Bytes::from(seal_all(&key, CHUNK, &plain, &[n]));
+        let pool = PlainBuffers::default();
+        let run = RunOpener::new(&key, CHUNK, n as u64, pool.clone());
+        let out = run.open_pieces(0, vec![sealed]).unwrap();
+        assert_eq!(out.len(), PlainBuffers::KEEP + 3);
+        drop(out);
+        assert_eq!(pool.idle(), PlainBuffers::KEEP);
     }
 
     #[test]

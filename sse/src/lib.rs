@@ -17,7 +17,7 @@ pub mod chunks;
 pub mod customer;
 pub mod keys;
 
-pub use chunks::{sealed_len, sealed_range, RunOpener, Sealer, CHUNK, TAG};
+pub use chunks::{sealed_len, sealed_range, PlainBuffers, RunOpener, Sealer, CHUNK, TAG};
 pub use customer::CustomerKey;
 pub use keys::{DataKey, Kek, Keyring, KmsKey, MasterKey};
 
