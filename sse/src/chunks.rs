@@ -161,9 +161,8 @@ impl PlainBuffers {
     }
 
     /// `len` bytes of `buf` as `Bytes`; `buf` comes back to the pool when they are dropped.
-    fn hand_out(&self, buf: Vec<u8>, len: usize) -> Bytes {
+    fn hand_out(&self, mut buf: Vec<u8>, len: usize) -> Bytes {
         if buf.len() != Self::SIZE {
-            let mut buf = buf;
             buf.truncate(len);
             return Bytes::from(buf);
         }
@@ -314,8 +313,8 @@ mod tests {
         let mut out = Vec::new();
         let mut i = first;
         // Runs of `feed` chunks, opened one by one as the data path opens them, odd runs
-        // whole and even runs as pieces of a chunk each, every other one shared (opened
-        // from a copy) and the rest not (opened where they lie).
+        // whole and even runs as pieces of a chunk each, every other one shared with
+        // another handle (opening must not need the piece to itself).
         for (r, piece) in sealed[want]
             .chunks(run.sealed_chunk() * feed.max(1))
             .enumerate()
